@@ -1,0 +1,17 @@
+//! Gatehouse's domain vocabulary: the values every other crate passes around.
+//!
+//! Identifiers ([`UserId`], [`ConnectionId`], [`SessionId`]) are opaque UUIDs;
+//! names ([`Username`], [`ConnectionName`], [`RoleName`]) and [`TargetAddr`]
+//! can only be built through `parse`, so a handler that holds one knows it is
+//! valid. [`Permission`] and the built-in roles encode DESIGN.md's permission
+//! table; [`EndReason`] is the closed set of reasons a session can end for.
+
+mod ids;
+mod names;
+mod permissions;
+mod session;
+
+pub use ids::{ConnectionId, SessionId, UserId};
+pub use names::{ConnectionName, NameError, RoleName, TargetAddr, Username};
+pub use permissions::{BuiltinRole, Permission};
+pub use session::{EndReason, Protocol};

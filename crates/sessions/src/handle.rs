@@ -1,0 +1,75 @@
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use gatehouse_domain::{EndReason, SessionId};
+use time::OffsetDateTime;
+use tokio_util::sync::WaitForCancellationFuture;
+
+use crate::EndRequest;
+use crate::entry::Entry;
+use crate::registry::Inner;
+
+/// A front end's hold on one live session. Dropping it ends the session:
+/// it leaves the registry and its end is published exactly once, with the
+/// first reason anybody gave ([`crate::Registry::end`] or
+/// [`SessionHandle::finish`]), or `error` if nobody gave one.
+pub struct SessionHandle {
+    entry: Arc<Entry>,
+    registry: Arc<Inner>,
+}
+
+impl SessionHandle {
+    pub(crate) fn new(entry: Arc<Entry>, registry: Arc<Inner>) -> Self {
+        Self { entry, registry }
+    }
+
+    /// The session's id.
+    pub fn id(&self) -> SessionId {
+        self.entry.id
+    }
+
+    /// Resolves when somebody asks the session to end; the front end must
+    /// then close both sides and drop the handle.
+    pub fn ended(&self) -> WaitForCancellationFuture<'_> {
+        self.entry.cancel.cancelled()
+    }
+
+    /// Why the session was asked to end, once it was.
+    pub fn end_request(&self) -> Option<EndRequest> {
+        self.entry.end.get().cloned()
+    }
+
+    /// Counts bytes a participant sent, and marks the session active.
+    pub fn record_input(&self, bytes: usize) {
+        self.entry
+            .bytes_from_client
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        self.entry.touch(OffsetDateTime::now_utc());
+    }
+
+    /// Counts bytes sent to the client.
+    pub fn record_output(&self, bytes: usize) {
+        self.entry
+            .bytes_to_client
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Ends the session for `reason` unless somebody already asked it to end
+    /// for another, and returns the reason that stands.
+    pub fn finish(self, reason: EndReason) -> EndRequest {
+        let request = self
+            .entry
+            .end
+            .get_or_init(|| EndRequest::because(reason))
+            .clone();
+        drop(self);
+        request
+    }
+}
+
+impl Drop for SessionHandle {
+    fn drop(&mut self) {
+        self.registry
+            .remove(&self.entry, EndRequest::because(EndReason::Error));
+    }
+}

@@ -1,0 +1,27 @@
+//! The live session registry: the one place that knows which sessions exist.
+//!
+//! Every front end (browser terminal, later native SSH, HTTP and TCP) calls
+//! [`Registry::open`] and gets a [`SessionHandle`]. It relays bytes while
+//! awaiting [`SessionHandle::ended`], reports traffic through the handle, and
+//! drops it when the session is over; the drop removes the session and
+//! publishes exactly one [`Lifecycle::Ended`]. Listing, searching
+//! ([`ListQuery`]), ending ([`Registry::end`]) and the live event feed
+//! ([`Registry::subscribe`], [`SessionEvent`]) are written here once and work
+//! the same for every protocol. Nothing here knows a protocol or a database:
+//! history is written by whoever consumes the [`Lifecycle`] channel.
+
+mod entry;
+mod events;
+mod handle;
+mod query;
+mod registry;
+mod view;
+
+pub use events::{EndedSession, Lifecycle, SessionEvent};
+pub use handle::SessionHandle;
+pub use query::{ListQuery, Page, SortKey, Visibility};
+pub use registry::{EndRequest, NewSession, Registry};
+pub use view::{ConnectionRef, Participant, ParticipantMode, SessionView};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,163 @@
+use std::cmp::Ordering;
+
+use gatehouse_domain::UserId;
+
+use crate::SessionView;
+use crate::entry::Entry;
+
+/// The column a listing is sorted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SortKey {
+    /// Start time (the default, newest first).
+    #[default]
+    StartedAt,
+    /// Owner's username.
+    User,
+    /// Connection name.
+    Connection,
+    /// Protocol.
+    Protocol,
+    /// Client address.
+    ClientAddr,
+    /// Target address.
+    Target,
+    /// Last input time.
+    LastActivityAt,
+}
+
+impl SortKey {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "started_at" => SortKey::StartedAt,
+            "user" => SortKey::User,
+            "connection" => SortKey::Connection,
+            "protocol" => SortKey::Protocol,
+            "client_addr" => SortKey::ClientAddr,
+            "target" => SortKey::Target,
+            "last_activity_at" => SortKey::LastActivityAt,
+            _ => return None,
+        })
+    }
+
+    fn compare(self, a: &Entry, b: &Entry) -> Ordering {
+        match self {
+            SortKey::StartedAt => a.started_at.cmp(&b.started_at),
+            SortKey::User => a.user.cmp(&b.user),
+            SortKey::Connection => a.connection.name.cmp(&b.connection.name),
+            SortKey::Protocol => a.protocol.as_str().cmp(b.protocol.as_str()),
+            SortKey::ClientAddr => a.client_addr.cmp(&b.client_addr),
+            SortKey::Target => a.target.cmp(&b.target),
+            SortKey::LastActivityAt => a.last_activity_ms().cmp(&b.last_activity_ms()),
+        }
+    }
+}
+
+/// Which sessions a caller may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// Every session (permission `sessions.view`).
+    All,
+    /// Only sessions owned by this user.
+    OwnedBy(UserId),
+}
+
+impl Visibility {
+    pub(crate) fn allows(self, owner: UserId) -> bool {
+        match self {
+            Visibility::All => true,
+            Visibility::OwnedBy(me) => me == owner,
+        }
+    }
+}
+
+/// A search, sort and page over live sessions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Lowercased search text; empty matches everything.
+    needle: String,
+    /// Sort column.
+    pub sort: SortKey,
+    /// Sort descending.
+    pub descending: bool,
+    /// At most this many items.
+    pub limit: usize,
+    /// Skip this many matches first.
+    pub offset: usize,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            needle: String::new(),
+            sort: SortKey::StartedAt,
+            descending: true,
+            limit: Self::DEFAULT_LIMIT,
+            offset: 0,
+        }
+    }
+}
+
+impl ListQuery {
+    /// The page size when none is asked for.
+    pub const DEFAULT_LIMIT: usize = 100;
+    /// The largest page one call returns.
+    pub const MAX_LIMIT: usize = 1000;
+
+    /// Builds a query from the API's `q`, `sort`, `limit` and `offset`.
+    /// `sort` is a column name, with a leading `-` for descending.
+    pub fn parse(
+        q: Option<&str>,
+        sort: Option<&str>,
+        limit: Option<usize>,
+        offset: Option<usize>,
+    ) -> Result<Self, String> {
+        let mut query = ListQuery {
+            needle: q.unwrap_or("").trim().to_lowercase(),
+            ..ListQuery::default()
+        };
+        if let Some(sort) = sort.filter(|s| !s.is_empty()) {
+            let (descending, name) = match sort.strip_prefix('-') {
+                Some(name) => (true, name),
+                None => (false, sort),
+            };
+            query.sort = SortKey::parse(name).ok_or_else(|| {
+                format!(
+                    "unknown sort column {name:?}; use started_at, user, connection, protocol, client_addr, target or last_activity_at, with '-' for descending"
+                )
+            })?;
+            query.descending = descending;
+        }
+        if let Some(limit) = limit {
+            if limit == 0 || limit > Self::MAX_LIMIT {
+                return Err(format!("limit must be between 1 and {}", Self::MAX_LIMIT));
+            }
+            query.limit = limit;
+        }
+        query.offset = offset.unwrap_or(0);
+        Ok(query)
+    }
+
+    /// A query matching `text` with the default sort and page.
+    pub fn search(text: &str) -> Self {
+        Self::parse(Some(text), None, None, None).unwrap_or_default()
+    }
+
+    pub(crate) fn matches(&self, entry: &Entry) -> bool {
+        self.needle.is_empty() || entry.haystack.contains(&self.needle)
+    }
+
+    pub(crate) fn compare(&self, a: &Entry, b: &Entry) -> Ordering {
+        // Ties fall back to the id so pages are stable between calls.
+        let ord = self.sort.compare(a, b).then_with(|| a.id.cmp(&b.id));
+        if self.descending { ord.reverse() } else { ord }
+    }
+}
+
+/// One page of a listing.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Page {
+    /// How many sessions matched in all.
+    pub total: usize,
+    /// The sessions on this page.
+    pub items: Vec<SessionView>,
+}

@@ -1,0 +1,334 @@
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use gatehouse_domain::{EndReason, Protocol, SessionId, UserId};
+use time::OffsetDateTime;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::entry::{Entry, unix_ms};
+use crate::{
+    ConnectionRef, EndedSession, Lifecycle, ListQuery, Page, Participant, ParticipantMode,
+    SessionEvent, SessionHandle, SessionView, Visibility,
+};
+
+/// What a front end knows when it opens a session.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    /// The owner's username.
+    pub user: String,
+    /// The owner's user id.
+    pub user_id: UserId,
+    /// The connection used.
+    pub connection: ConnectionRef,
+    /// The protocol relayed.
+    pub protocol: Protocol,
+    /// The owner's client address.
+    pub client_addr: String,
+    /// The target dialled, `host:port`.
+    pub target: String,
+    /// Whether the session is recorded.
+    pub recording: bool,
+}
+
+/// Why and by whom a session was asked to end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndRequest {
+    /// The reason recorded in history and shown to the user.
+    pub reason: EndReason,
+    /// The person who ended it, if a person did.
+    pub by: Option<String>,
+    /// Their message to the user, if any.
+    pub message: Option<String>,
+}
+
+impl EndRequest {
+    /// An end with a reason and nobody behind it (the session's own course).
+    pub fn because(reason: EndReason) -> Self {
+        Self {
+            reason,
+            by: None,
+            message: None,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    node: String,
+    sessions: RwLock<HashMap<SessionId, Arc<Entry>>>,
+    events: broadcast::Sender<SessionEvent>,
+    lifecycle: mpsc::UnboundedSender<Lifecycle>,
+    count: watch::Sender<usize>,
+}
+
+/// The live sessions of this gateway node. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+/// How many unread events a live-feed subscriber may lag behind before it
+/// is told to resynchronise.
+const EVENT_BUFFER: usize = 4096;
+
+impl Registry {
+    /// A new, empty registry for `node`, and the receiving end of its
+    /// lifecycle channel: hand that to whoever writes history.
+    pub fn new(node: impl Into<String>) -> (Self, mpsc::UnboundedReceiver<Lifecycle>) {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (lifecycle, lifecycle_rx) = mpsc::unbounded_channel();
+        let (count, _) = watch::channel(0);
+        let inner = Inner {
+            node: node.into(),
+            sessions: RwLock::new(HashMap::new()),
+            events,
+            lifecycle,
+            count,
+        };
+        (
+            Self {
+                inner: Arc::new(inner),
+            },
+            lifecycle_rx,
+        )
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// Registers a new live session and returns its handle. The session is
+    /// listed until the handle is dropped.
+    pub fn open(&self, new: NewSession) -> SessionHandle {
+        let now = OffsetDateTime::now_utc();
+        let haystack = [
+            new.user.as_str(),
+            new.connection.name.as_str(),
+            new.protocol.as_str(),
+            new.client_addr.as_str(),
+            new.target.as_str(),
+        ]
+        .join("\0")
+        .to_lowercase();
+        let owner = Participant {
+            id: Uuid::new_v4(),
+            user: new.user.clone(),
+            mode: ParticipantMode::Owner,
+            client_addr: new.client_addr.clone(),
+            joined_at: now,
+        };
+        let entry = Arc::new(Entry {
+            id: SessionId::new(),
+            user: new.user,
+            user_id: new.user_id,
+            connection: new.connection,
+            protocol: new.protocol,
+            client_addr: new.client_addr,
+            target: new.target,
+            started_at: now,
+            recording: new.recording,
+            haystack,
+            last_activity_ms: AtomicI64::new(unix_ms(now)),
+            bytes_from_client: AtomicU64::new(0),
+            bytes_to_client: AtomicU64::new(0),
+            participants: Mutex::new(vec![owner]),
+            dirty: AtomicBool::new(false),
+            cancel: CancellationToken::new(),
+            end: OnceLock::new(),
+        });
+        let view = entry.view(&self.inner.node, now);
+        {
+            let mut sessions = write(&self.inner.sessions);
+            sessions.insert(entry.id, entry.clone());
+            self.inner.count.send_replace(sessions.len());
+            // Published under the lock so a subscriber's snapshot and its
+            // event stream never disagree about this session.
+            let _ = self.inner.lifecycle.send(Lifecycle::Started(view.clone()));
+            let _ = self.inner.events.send(SessionEvent::Started(view));
+        }
+        tracing::info!(session = %entry.id, user = %entry.user, connection = %entry.connection.name, "session started");
+        SessionHandle::new(entry, self.inner.clone())
+    }
+
+    /// Asks a live session to end. Returns whether it was live. The first
+    /// request wins; the session's front end closes the client and the
+    /// target, then drops its handle, which records the end.
+    pub fn end(&self, id: SessionId, request: EndRequest) -> bool {
+        let Some(entry) = self.entry(id) else {
+            return false;
+        };
+        let _ = entry.end.set(request);
+        entry.cancel.cancel();
+        true
+    }
+
+    /// Ends every live session (gateway shutdown) and returns how many.
+    pub fn end_all(&self, request: EndRequest) -> usize {
+        let entries: Vec<_> = read(&self.inner.sessions).values().cloned().collect();
+        for entry in &entries {
+            let _ = entry.end.set(request.clone());
+            entry.cancel.cancel();
+        }
+        entries.len()
+    }
+
+    /// Resolves once no session is live, or after `timeout`. Returns whether
+    /// the registry emptied.
+    pub async fn wait_until_empty(&self, timeout: Duration) -> bool {
+        let mut count = self.inner.count.subscribe();
+        tokio::time::timeout(timeout, count.wait_for(|n| *n == 0))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Resolves once everything published on the lifecycle channel before
+    /// this call has been handled by its consumer (e.g. written to history).
+    pub async fn flush_lifecycle(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.lifecycle.send(Lifecycle::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// A picture of one live session.
+    pub fn get(&self, id: SessionId) -> Option<SessionView> {
+        self.entry(id)
+            .map(|e| e.view(&self.inner.node, OffsetDateTime::now_utc()))
+    }
+
+    /// How many sessions are live.
+    pub fn len(&self) -> usize {
+        read(&self.inner.sessions).len()
+    }
+
+    /// Whether no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Searches, sorts and pages the sessions `visibility` allows.
+    pub fn list(&self, query: &ListQuery, visibility: Visibility) -> Page {
+        let mut matches: Vec<Arc<Entry>> = read(&self.inner.sessions)
+            .values()
+            .filter(|e| visibility.allows(e.user_id) && query.matches(e))
+            .cloned()
+            .collect();
+        let total = matches.len();
+        let end = query.offset.saturating_add(query.limit).min(total);
+        let items = if query.offset < total {
+            // Only the requested page needs a full sort.
+            if end < total {
+                matches.select_nth_unstable_by(end, |a, b| query.compare(a, b));
+                matches.truncate(end);
+            }
+            matches.sort_unstable_by(|a, b| query.compare(a, b));
+            let now = OffsetDateTime::now_utc();
+            matches[query.offset..end]
+                .iter()
+                .map(|e| e.view(&self.inner.node, now))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Page { total, items }
+    }
+
+    /// The sessions `visibility` allows, and a live feed of what happens
+    /// after that picture was taken (no event is missed or repeated).
+    pub fn subscribe(
+        &self,
+        visibility: Visibility,
+    ) -> (Vec<SessionView>, broadcast::Receiver<SessionEvent>) {
+        let sessions = read(&self.inner.sessions);
+        let rx = self.inner.events.subscribe();
+        let now = OffsetDateTime::now_utc();
+        let mut snapshot: Vec<SessionView> = sessions
+            .values()
+            .filter(|e| visibility.allows(e.user_id))
+            .map(|e| e.view(&self.inner.node, now))
+            .collect();
+        drop(sessions);
+        snapshot.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        (snapshot, rx)
+    }
+
+    /// Publishes an `Updated` event for every session whose activity changed
+    /// since the last call. Run it on an interval ([`Registry::spawn_updates`]).
+    pub fn publish_updates(&self) -> usize {
+        let changed: Vec<_> = read(&self.inner.sessions)
+            .values()
+            .filter(|e| e.dirty.swap(false, Ordering::Relaxed))
+            .cloned()
+            .collect();
+        let now = OffsetDateTime::now_utc();
+        for entry in &changed {
+            let _ = self
+                .inner
+                .events
+                .send(SessionEvent::Updated(entry.view(&self.inner.node, now)));
+        }
+        changed.len()
+    }
+
+    /// Publishes activity updates every `every` until `stop` is cancelled.
+    pub fn spawn_updates(
+        &self,
+        every: Duration,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let registry = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => { registry.publish_updates(); }
+                }
+            }
+        })
+    }
+
+    fn entry(&self, id: SessionId) -> Option<Arc<Entry>> {
+        read(&self.inner.sessions).get(&id).cloned()
+    }
+}
+
+impl Inner {
+    /// Removes a session and publishes its end. Called once, by the handle's drop.
+    pub(crate) fn remove(&self, entry: &Entry, fallback: EndRequest) {
+        let request = entry.end.get_or_init(|| fallback).clone();
+        entry.cancel.cancel();
+        let now = OffsetDateTime::now_utc();
+        let ended = EndedSession {
+            session: entry.view(&self.node, now),
+            ended_at: now,
+            end_reason: request.reason,
+            ended_by: request.by,
+            end_message: request.message,
+        };
+        let mut sessions = write(&self.sessions);
+        if sessions.remove(&entry.id).is_none() {
+            return;
+        }
+        self.count.send_replace(sessions.len());
+        let _ = self.lifecycle.send(Lifecycle::Ended(ended.clone()));
+        let _ = self.events.send(SessionEvent::Ended(ended));
+        drop(sessions);
+        tracing::info!(session = %entry.id, reason = %request.reason, "session ended");
+    }
+}
+
+// A poisoned lock only means another thread panicked mid-update of a plain
+// map; the map itself is still consistent, so keep serving.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}

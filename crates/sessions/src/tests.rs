@@ -1,0 +1,168 @@
+use std::time::Duration;
+
+use gatehouse_domain::{ConnectionId, EndReason, Protocol, UserId};
+
+use crate::*;
+
+fn new_session(user: &str, user_id: UserId, connection: &str, addr: &str) -> NewSession {
+    NewSession {
+        user: user.into(),
+        user_id,
+        connection: ConnectionRef {
+            id: ConnectionId::new(),
+            name: connection.into(),
+        },
+        protocol: Protocol::Ssh,
+        client_addr: addr.into(),
+        target: "10.0.0.5:22".into(),
+        recording: false,
+    }
+}
+
+fn ended(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Lifecycle>) -> Vec<EndedSession> {
+    let mut out = Vec::new();
+    while let Ok(msg) = rx.try_recv() {
+        if let Lifecycle::Ended(e) = msg {
+            out.push(e);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_session_is_listed_until_its_handle_drops_and_ends_exactly_once() {
+    let (registry, mut lifecycle) = Registry::new("gw-1");
+    let handle = registry.open(new_session("ops1", UserId::new(), "prod-db", "203.0.113.7"));
+    let id = handle.id();
+    assert_eq!(registry.list(&ListQuery::default(), Visibility::All).total, 1);
+
+    assert!(registry.end(
+        id,
+        EndRequest {
+            reason: EndReason::EndedByAdmin,
+            by: Some("admin".into()),
+            message: None
+        }
+    ));
+    // A later, different request does not overwrite the first.
+    assert!(registry.end(id, EndRequest::because(EndReason::IdleTimeout)));
+    handle.ended().await;
+    let stood = handle.finish(EndReason::ClientClosed);
+    assert_eq!(stood.reason, EndReason::EndedByAdmin);
+
+    assert!(registry.is_empty());
+    assert!(!registry.end(id, EndRequest::because(EndReason::EndedByAdmin)));
+    let ends = ended(&mut lifecycle);
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].end_reason, EndReason::EndedByAdmin);
+    assert_eq!(ends[0].ended_by.as_deref(), Some("admin"));
+}
+
+#[tokio::test]
+async fn a_dropped_handle_without_a_reason_ends_as_error() {
+    let (registry, mut lifecycle) = Registry::new("gw-1");
+    drop(registry.open(new_session("ops1", UserId::new(), "prod-db", "::1")));
+    let ends = ended(&mut lifecycle);
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].end_reason, EndReason::Error);
+}
+
+#[tokio::test]
+async fn search_is_case_insensitive_across_fields_and_never_spans_two() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let _a = registry.open(new_session("ops1", UserId::new(), "Prod-DB", "203.0.113.7"));
+    let _b = registry.open(new_session("dev2", UserId::new(), "staging", "198.51.100.2"));
+    let count = |q: &str| registry.list(&ListQuery::search(q), Visibility::All).total;
+    assert_eq!(count("prod-db"), 1);
+    assert_eq!(count("OPS"), 1);
+    assert_eq!(count("198.51"), 1);
+    assert_eq!(count("ssh"), 2);
+    assert_eq!(count("10.0.0.5"), 2);
+    assert_eq!(count("nothing-like-this"), 0);
+    // "ops1" + "prod" would only match if fields were concatenated.
+    assert_eq!(count("ops1prod"), 0);
+}
+
+#[tokio::test]
+async fn users_without_view_all_see_only_their_own() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let me = UserId::new();
+    let _mine = registry.open(new_session("me", me, "a", "::1"));
+    let _theirs = registry.open(new_session("them", UserId::new(), "a", "::1"));
+    let page = registry.list(&ListQuery::default(), Visibility::OwnedBy(me));
+    assert_eq!(page.total, 1);
+    assert_eq!(page.items[0].user, "me");
+    let (snapshot, _rx) = registry.subscribe(Visibility::OwnedBy(me));
+    assert_eq!(snapshot.len(), 1);
+}
+
+#[tokio::test]
+async fn listing_sorts_and_pages() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let handles: Vec<_> = ["carol", "alice", "bob", "dave"]
+        .iter()
+        .map(|u| registry.open(new_session(u, UserId::new(), "c", "::1")))
+        .collect();
+    let users = |sort: &str, limit, offset| {
+        let q = ListQuery::parse(None, Some(sort), Some(limit), Some(offset)).unwrap();
+        let page = registry.list(&q, Visibility::All);
+        assert_eq!(page.total, 4);
+        page.items.into_iter().map(|s| s.user).collect::<Vec<_>>()
+    };
+    assert_eq!(users("user", 2, 0), ["alice", "bob"]);
+    assert_eq!(users("user", 2, 2), ["carol", "dave"]);
+    assert_eq!(users("-user", 3, 0), ["dave", "carol", "bob"]);
+    assert!(users("user", 2, 10).is_empty());
+    assert!(ListQuery::parse(None, Some("password"), None, None).is_err());
+    assert!(ListQuery::parse(None, None, Some(0), None).is_err());
+    drop(handles);
+}
+
+#[tokio::test]
+async fn the_feed_follows_its_snapshot_without_gaps() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let first = registry.open(new_session("a", UserId::new(), "c", "::1"));
+    let (snapshot, mut rx) = registry.subscribe(Visibility::All);
+    assert_eq!(snapshot.len(), 1);
+    let second = registry.open(new_session("b", UserId::new(), "c", "::1"));
+    second.record_input(3);
+    assert_eq!(registry.publish_updates(), 1);
+    assert_eq!(registry.publish_updates(), 0, "no activity since the last tick");
+    drop(first);
+    match rx.recv().await.unwrap() {
+        SessionEvent::Started(s) => assert_eq!(s.user, "b"),
+        other => panic!("expected started, got {other:?}"),
+    }
+    match rx.recv().await.unwrap() {
+        SessionEvent::Updated(s) => assert_eq!(s.bytes_from_client, 3),
+        other => panic!("expected updated, got {other:?}"),
+    }
+    match rx.recv().await.unwrap() {
+        SessionEvent::Ended(e) => assert_eq!(e.session.user, "a"),
+        other => panic!("expected ended, got {other:?}"),
+    }
+    drop(second);
+}
+
+#[tokio::test]
+async fn end_all_empties_the_registry_once_front_ends_let_go() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let handles: Vec<_> = (0..3)
+        .map(|i| registry.open(new_session(&format!("u{i}"), UserId::new(), "c", "::1")))
+        .collect();
+    assert_eq!(registry.end_all(EndRequest::because(EndReason::GatewayShutdown)), 3);
+    assert!(!registry.wait_until_empty(Duration::from_millis(10)).await);
+    let relays: Vec<_> = handles
+        .into_iter()
+        .map(|h| {
+            tokio::spawn(async move {
+                h.ended().await;
+                h.finish(EndReason::ClientClosed).reason
+            })
+        })
+        .collect();
+    for relay in relays {
+        assert_eq!(relay.await.unwrap(), EndReason::GatewayShutdown);
+    }
+    assert!(registry.wait_until_empty(Duration::from_secs(1)).await);
+}

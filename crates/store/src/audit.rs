@@ -1,0 +1,114 @@
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::{Result, Store, StoreError, from_ms, to_ms};
+
+/// An audit event to record.
+#[derive(Clone, Debug)]
+pub struct NewAuditEvent {
+    /// Who did it (a username), if anybody known.
+    pub actor: Option<String>,
+    /// What happened, e.g. `auth.login`, `session.end`.
+    pub action: String,
+    /// What it happened to (a username, connection or session id).
+    pub target: Option<String>,
+    /// Where the actor came from.
+    pub client_addr: Option<String>,
+    /// Anything else worth keeping.
+    pub details: serde_json::Value,
+}
+
+/// A recorded audit event.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditRecord {
+    /// Sequence number.
+    pub id: i64,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    /// Who did it.
+    pub actor: Option<String>,
+    /// What happened.
+    pub action: String,
+    /// What it happened to.
+    pub target: Option<String>,
+    /// Where the actor came from.
+    pub client_addr: Option<String>,
+    /// Details.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// Only this action (e.g. `auth.login_failed`).
+    pub action: Option<String>,
+    /// Page size.
+    pub limit: u32,
+    /// Rows to skip.
+    pub offset: u32,
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: i64,
+    at: i64,
+    actor: Option<String>,
+    action: String,
+    target: Option<String>,
+    client_addr: Option<String>,
+    details: String,
+}
+
+impl Store {
+    /// Appends an audit event.
+    pub async fn insert_audit(&self, e: &NewAuditEvent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (at, actor, action, target, client_addr, details) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(to_ms(OffsetDateTime::now_utc()))
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(&e.client_addr)
+        .bind(e.details.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A page of audit events, and how many match in all.
+    pub async fn list_audit(&self, query: &AuditQuery) -> Result<(i64, Vec<AuditRecord>)> {
+        let (total,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE ?1 IS NULL OR action = ?1")
+                .bind(&query.action)
+                .fetch_one(&self.pool)
+                .await?;
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT * FROM audit_events WHERE ?1 IS NULL OR action = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+        )
+        .bind(&query.action)
+        .bind(i64::from(query.limit))
+        .bind(i64::from(query.offset))
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows
+            .into_iter()
+            .map(|r| {
+                Ok(AuditRecord {
+                    id: r.id,
+                    at: from_ms(r.at),
+                    actor: r.actor,
+                    action: r.action,
+                    target: r.target,
+                    client_addr: r.client_addr,
+                    details: serde_json::from_str(&r.details)
+                        .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok((total, items))
+    }
+}

@@ -1,0 +1,282 @@
+use gatehouse_domain::{ConnectionId, EndReason, SessionId, UserId};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::{Result, Store, StoreError, from_ms, like_pattern, parse, to_ms};
+
+/// What history records when a session starts.
+#[derive(Clone, Debug)]
+pub struct HistoryStart {
+    /// The session's id.
+    pub id: SessionId,
+    /// Owner id.
+    pub user_id: UserId,
+    /// Owner name.
+    pub username: String,
+    /// Connection id.
+    pub connection_id: ConnectionId,
+    /// Connection name at the time.
+    pub connection_name: String,
+    /// Protocol name.
+    pub protocol: String,
+    /// The owner's address.
+    pub client_addr: String,
+    /// `host:port` dialled.
+    pub target: String,
+    /// The node relaying it.
+    pub node: String,
+    /// Start time.
+    pub started_at: OffsetDateTime,
+}
+
+/// What history records when a session ends.
+#[derive(Clone, Debug)]
+pub struct HistoryEnd {
+    /// The session's id.
+    pub id: SessionId,
+    /// End time.
+    pub ended_at: OffsetDateTime,
+    /// Why.
+    pub end_reason: EndReason,
+    /// Who, when a person ended it.
+    pub ended_by: Option<String>,
+    /// Their message.
+    pub end_message: Option<String>,
+    /// Bytes from the client(s).
+    pub bytes_from_client: u64,
+    /// Bytes to the client(s).
+    pub bytes_to_client: u64,
+    /// Everyone who took part, as JSON.
+    pub participants: serde_json::Value,
+}
+
+/// A connection as history remembers it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryConnection {
+    /// The connection's id.
+    pub id: ConnectionId,
+    /// Its name when the session ran.
+    pub name: String,
+}
+
+/// One session in history.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryRecord {
+    /// The session's id.
+    pub id: SessionId,
+    /// Owner name.
+    pub user: String,
+    /// Owner id.
+    pub user_id: UserId,
+    /// The connection used.
+    pub connection: HistoryConnection,
+    /// Protocol name.
+    pub protocol: String,
+    /// The owner's address.
+    pub client_addr: String,
+    /// `host:port` dialled.
+    pub target: String,
+    /// Node that relayed it.
+    pub node: String,
+    /// Start time.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: OffsetDateTime,
+    /// End time; absent while live.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ended_at: Option<OffsetDateTime>,
+    /// Why it ended.
+    pub end_reason: Option<EndReason>,
+    /// Who ended it, when a person did.
+    pub ended_by: Option<String>,
+    /// Their message.
+    pub end_message: Option<String>,
+    /// Bytes from the client(s).
+    pub bytes_from_client: u64,
+    /// Bytes to the client(s).
+    pub bytes_to_client: u64,
+    /// Everyone who took part.
+    #[schema(value_type = Vec<Object>)]
+    pub participants: serde_json::Value,
+}
+
+/// A search over ended sessions, newest end first.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryQuery {
+    /// Case-insensitive text matched against user, connection, protocol,
+    /// client address, target, end reason and ended-by.
+    pub q: Option<String>,
+    /// Only this user's sessions.
+    pub user: Option<UserId>,
+    /// Page size.
+    pub limit: u32,
+    /// Rows to skip.
+    pub offset: u32,
+}
+
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    id: String,
+    user_id: String,
+    username: String,
+    connection_id: String,
+    connection_name: String,
+    protocol: String,
+    client_addr: String,
+    target: String,
+    node: String,
+    started_at: i64,
+    ended_at: Option<i64>,
+    end_reason: Option<String>,
+    ended_by: Option<String>,
+    end_message: Option<String>,
+    bytes_from_client: i64,
+    bytes_to_client: i64,
+    participants: String,
+}
+
+const FILTER: &str = "ended_at IS NOT NULL
+    AND (?1 IS NULL OR user_id = ?1)
+    AND (?2 IS NULL OR lower(username) LIKE ?2 ESCAPE '\\' OR lower(connection_name) LIKE ?2 ESCAPE '\\'
+         OR protocol LIKE ?2 ESCAPE '\\' OR lower(client_addr) LIKE ?2 ESCAPE '\\'
+         OR lower(target) LIKE ?2 ESCAPE '\\' OR end_reason LIKE ?2 ESCAPE '\\'
+         OR lower(coalesce(ended_by, '')) LIKE ?2 ESCAPE '\\')";
+
+impl Store {
+    /// Records a session's start.
+    pub async fn history_start(&self, s: &HistoryStart) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO history (id, user_id, username, connection_id, connection_name, protocol,
+                                  client_addr, target, node, started_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(s.id.to_string())
+        .bind(s.user_id.to_string())
+        .bind(&s.username)
+        .bind(s.connection_id.to_string())
+        .bind(&s.connection_name)
+        .bind(&s.protocol)
+        .bind(&s.client_addr)
+        .bind(&s.target)
+        .bind(&s.node)
+        .bind(to_ms(s.started_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Completes a session's row. Returns false if it was already complete,
+    /// so an end is never written twice.
+    pub async fn history_end(&self, e: &HistoryEnd) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE history SET ended_at = ?, end_reason = ?, ended_by = ?, end_message = ?,
+                    bytes_from_client = ?, bytes_to_client = ?, participants = ?
+             WHERE id = ? AND ended_at IS NULL",
+        )
+        .bind(to_ms(e.ended_at))
+        .bind(e.end_reason.as_str())
+        .bind(&e.ended_by)
+        .bind(&e.end_message)
+        .bind(e.bytes_from_client as i64)
+        .bind(e.bytes_to_client as i64)
+        .bind(e.participants.to_string())
+        .bind(e.id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ends every row that `node` left open (it stopped without recording
+    /// the ends), returning their ids.
+    pub async fn close_open_history(
+        &self,
+        node: &str,
+        reason: EndReason,
+        at: OffsetDateTime,
+    ) -> Result<Vec<SessionId>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "UPDATE history SET ended_at = ?, end_reason = ? WHERE node = ? AND ended_at IS NULL RETURNING id",
+        )
+        .bind(to_ms(at))
+        .bind(reason.as_str())
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(|(id,)| parse("session id", &id)).collect()
+    }
+
+    /// One history row by session id, live or ended.
+    pub async fn history_entry(&self, id: SessionId) -> Result<Option<HistoryRecord>> {
+        let row: Option<HistoryRow> = sqlx::query_as("SELECT * FROM history WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(HistoryRow::into_record).transpose()
+    }
+
+    /// Ended sessions matching `query`, and how many match in all.
+    pub async fn list_history(&self, query: &HistoryQuery) -> Result<(i64, Vec<HistoryRecord>)> {
+        let user = query.user.map(|u| u.to_string());
+        let pattern = query
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(like_pattern);
+        let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM history WHERE {FILTER}"
+        )))
+        .bind(&user)
+        .bind(&pattern)
+        .fetch_one(&self.pool)
+        .await?;
+        let rows: Vec<HistoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM history WHERE {FILTER} ORDER BY ended_at DESC, id LIMIT ?3 OFFSET ?4"
+        )))
+        .bind(&user)
+        .bind(&pattern)
+        .bind(i64::from(query.limit))
+        .bind(i64::from(query.offset))
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows
+            .into_iter()
+            .map(HistoryRow::into_record)
+            .collect::<Result<_>>()?;
+        Ok((total, items))
+    }
+}
+
+impl HistoryRow {
+    fn into_record(self) -> Result<HistoryRecord> {
+        Ok(HistoryRecord {
+            id: parse("session id", &self.id)?,
+            user: self.username,
+            user_id: parse("user id", &self.user_id)?,
+            connection: HistoryConnection {
+                id: parse("connection id", &self.connection_id)?,
+                name: self.connection_name,
+            },
+            protocol: self.protocol,
+            client_addr: self.client_addr,
+            target: self.target,
+            node: self.node,
+            started_at: from_ms(self.started_at),
+            ended_at: self.ended_at.map(from_ms),
+            end_reason: match self.end_reason {
+                None => None,
+                Some(r) => Some(
+                    EndReason::parse(&r)
+                        .ok_or_else(|| StoreError::Corrupt(format!("end reason {r:?}")))?,
+                ),
+            },
+            ended_by: self.ended_by,
+            end_message: self.end_message,
+            bytes_from_client: self.bytes_from_client.max(0) as u64,
+            bytes_to_client: self.bytes_to_client.max(0) as u64,
+            participants: serde_json::from_str(&self.participants)
+                .map_err(|e| StoreError::Corrupt(format!("participants: {e}")))?,
+        })
+    }
+}

@@ -1,0 +1,54 @@
+use gatehouse_domain::UserId;
+use time::OffsetDateTime;
+
+use crate::{Result, Store, parse, to_ms};
+
+impl Store {
+    /// Remembers a login token (by its hash) until `expires_at`.
+    pub async fn insert_token(
+        &self,
+        token_hash: &[u8],
+        user: UserId,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(user.to_string())
+        .bind(to_ms(OffsetDateTime::now_utc()))
+        .bind(to_ms(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The user an unexpired token belongs to.
+    pub async fn token_user(&self, token_hash: &[u8]) -> Result<Option<UserId>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT user_id FROM auth_tokens WHERE token_hash = ? AND expires_at > ?")
+                .bind(token_hash)
+                .bind(to_ms(OffsetDateTime::now_utc()))
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(id,)| parse("user id", &id)).transpose()
+    }
+
+    /// Forgets one token (logout).
+    pub async fn delete_token(&self, token_hash: &[u8]) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM auth_tokens WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Forgets expired tokens; returns how many.
+    pub async fn purge_expired_tokens(&self) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM auth_tokens WHERE expires_at <= ?")
+            .bind(to_ms(OffsetDateTime::now_utc()))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
