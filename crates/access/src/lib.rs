@@ -1,1 +1,94 @@
-//! x
+//! Who may do what: accounts, login tokens, permissions, and connections
+//! with their sealed secrets.
+//!
+//! [`Access`] is the service the front ends call. Logging in yields a
+//! [`LoginToken`] (kept only as a hash) and a [`Principal`] — the user and
+//! the union of their roles' permissions — which every request is checked
+//! against. Passwords are Argon2-hashed off the async runtime ([`passwords`]);
+//! connection secrets are sealed with AES-256-GCM under a key from the data
+//! directory or the environment ([`SecretBox`]) and opened only to dial a
+//! target ([`TargetSpec`]).
+
+mod accounts;
+mod connections;
+pub mod passwords;
+mod principal;
+mod secrets;
+
+use std::time::Duration;
+
+use gatehouse_store::{Store, StoreError};
+
+pub use connections::{ConnectionInfo, NewConnectionRequest, TargetSecret, TargetSpec, fingerprint};
+pub use principal::Principal;
+pub use secrets::{SecretBox, SecretKeyError};
+
+/// Why an access call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// No valid credentials.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Wrong username or password, or a disabled account.
+    #[error("invalid username or password")]
+    BadCredentials,
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A request value was refused.
+    #[error("{0}")]
+    Invalid(String),
+    /// A name is taken.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// Something referenced does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A stored secret could not be opened (wrong key?).
+    #[error("a stored secret could not be decrypted")]
+    Sealed,
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for AccessError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => AccessError::Conflict(what),
+            StoreError::NotFound(what) => AccessError::NotFound(what),
+            other => AccessError::Store(other),
+        }
+    }
+}
+
+/// Shorthand for access results.
+pub type Result<T, E = AccessError> = std::result::Result<T, E>;
+
+/// The access-control service. Cheap to clone.
+#[derive(Clone)]
+pub struct Access {
+    store: Store,
+    secrets: SecretBox,
+    token_ttl: Duration,
+}
+
+impl Access {
+    /// An access service over `store`, sealing secrets with `secrets`;
+    /// login tokens live for `token_ttl`.
+    pub fn new(store: Store, secrets: SecretBox, token_ttl: Duration) -> Self {
+        Self {
+            store,
+            secrets,
+            token_ttl,
+        }
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests;

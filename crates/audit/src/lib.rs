@@ -1,1 +1,272 @@
-//! x
+//! What happened, kept: the audit log and session history.
+//!
+//! [`Audit`] appends audit events ([`Event`], action names in [`action`]).
+//! [`HistoryWriter`] consumes the session registry's lifecycle channel and
+//! writes each session's history row — inserted at start, completed exactly
+//! once at end — together with the `session.start` / `session.end` audit
+//! events, so every protocol is audited the same way. [`close_dangling`]
+//! ends the rows a previous run of this node left open.
+
+use gatehouse_domain::{EndReason, SessionId};
+use gatehouse_sessions::{EndedSession, Lifecycle, SessionView};
+use gatehouse_store::{HistoryEnd, HistoryStart, NewAuditEvent, Store};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+/// Audit action names.
+pub mod action {
+    /// A successful login.
+    pub const LOGIN: &str = "auth.login";
+    /// A refused login.
+    pub const LOGIN_FAILED: &str = "auth.login_failed";
+    /// A logout.
+    pub const LOGOUT: &str = "auth.logout";
+    /// A user was created.
+    pub const USER_CREATE: &str = "user.create";
+    /// A connection was created (with its grants).
+    pub const CONNECTION_CREATE: &str = "connection.create";
+    /// A target's host key was pinned on first use.
+    pub const HOST_KEY_PINNED: &str = "connection.host_key_pinned";
+    /// A target presented a host key other than the pinned one.
+    pub const HOST_KEY_MISMATCH: &str = "connection.host_key_mismatch";
+    /// A session could not be opened (target unreachable, refused login…).
+    pub const SESSION_FAILED: &str = "session.failed";
+    /// A session started.
+    pub const SESSION_START: &str = "session.start";
+    /// A session ended.
+    pub const SESSION_END: &str = "session.end";
+    /// Someone asked for somebody else's session to end.
+    pub const SESSION_END_REQUESTED: &str = "session.end_requested";
+}
+
+/// One audit event being built.
+#[derive(Debug, Clone)]
+pub struct Event(NewAuditEvent);
+
+impl Event {
+    /// An event of kind `action` (see [`action`]).
+    pub fn new(action: &str) -> Self {
+        Self(NewAuditEvent {
+            actor: None,
+            action: action.to_owned(),
+            target: None,
+            client_addr: None,
+            details: json!({}),
+        })
+    }
+
+    /// Who did it.
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.0.actor = Some(actor.into());
+        self
+    }
+
+    /// What it was done to.
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.0.target = Some(target.into());
+        self
+    }
+
+    /// Where the actor came from.
+    pub fn client_addr(mut self, addr: impl Into<String>) -> Self {
+        self.0.client_addr = Some(addr.into());
+        self
+    }
+
+    /// Extra details (a JSON object).
+    pub fn details(mut self, details: Value) -> Self {
+        self.0.details = details;
+        self
+    }
+}
+
+/// Appends audit events. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Audit {
+    store: Store,
+}
+
+impl Audit {
+    /// An audit log in `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Records an event. A failure to write is logged loudly, not returned:
+    /// the action it describes has already happened.
+    pub async fn record(&self, event: Event) {
+        if let Err(e) = self.store.insert_audit(&event.0).await {
+            tracing::error!(action = %event.0.action, error = %e, "could not write audit event");
+        }
+    }
+}
+
+/// Writes history and session audit events from the registry's lifecycle
+/// channel, in order, until the channel closes.
+pub struct HistoryWriter;
+
+impl HistoryWriter {
+    /// Starts the writer task.
+    pub fn spawn(
+        store: Store,
+        mut lifecycle: mpsc::UnboundedReceiver<Lifecycle>,
+    ) -> tokio::task::JoinHandle<()> {
+        let audit = Audit::new(store.clone());
+        tokio::spawn(async move {
+            while let Some(msg) = lifecycle.recv().await {
+                match msg {
+                    Lifecycle::Started(s) => started(&store, &audit, &s).await,
+                    Lifecycle::Ended(e) => ended(&store, &audit, &e).await,
+                    Lifecycle::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+        })
+    }
+}
+
+async fn started(store: &Store, audit: &Audit, s: &SessionView) {
+    let row = HistoryStart {
+        id: s.id,
+        user_id: s.user_id,
+        username: s.user.clone(),
+        connection_id: s.connection.id,
+        connection_name: s.connection.name.clone(),
+        protocol: s.protocol.to_string(),
+        client_addr: s.client_addr.clone(),
+        target: s.target.clone(),
+        node: s.node.clone(),
+        started_at: s.started_at,
+    };
+    if let Err(e) = store.history_start(&row).await {
+        tracing::error!(session = %s.id, error = %e, "could not write history start");
+    }
+    audit
+        .record(
+            Event::new(action::SESSION_START)
+                .actor(&s.user)
+                .target(s.id.to_string())
+                .client_addr(&s.client_addr)
+                .details(json!({
+                    "connection": s.connection.name,
+                    "protocol": s.protocol,
+                    "target": s.target,
+                })),
+        )
+        .await;
+}
+
+async fn ended(store: &Store, audit: &Audit, e: &EndedSession) {
+    let s = &e.session;
+    let row = HistoryEnd {
+        id: s.id,
+        ended_at: e.ended_at,
+        end_reason: e.end_reason,
+        ended_by: e.ended_by.clone(),
+        end_message: e.end_message.clone(),
+        bytes_from_client: s.bytes_from_client,
+        bytes_to_client: s.bytes_to_client,
+        participants: serde_json::to_value(&s.participants).unwrap_or_else(|_| json!([])),
+    };
+    match store.history_end(&row).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(session = %s.id, "history row was already complete"),
+        Err(err) => tracing::error!(session = %s.id, error = %err, "could not write history end"),
+    }
+    let mut event = Event::new(action::SESSION_END)
+        .target(s.id.to_string())
+        .details(json!({
+            "user": s.user,
+            "connection": s.connection.name,
+            "end_reason": e.end_reason,
+            "message": e.end_message,
+            "bytes_from_client": s.bytes_from_client,
+            "bytes_to_client": s.bytes_to_client,
+        }));
+    // The actor of an end is whoever caused it: a person, or the owner's own side.
+    event = event.actor(e.ended_by.as_deref().unwrap_or(&s.user));
+    audit.record(event).await;
+}
+
+/// Ends, as `gateway_shutdown`, every history row `node` left open when it
+/// last stopped without recording the ends (a crash or `kill -9`).
+pub async fn close_dangling(store: &Store, node: &str) -> Result<Vec<SessionId>, gatehouse_store::StoreError> {
+    let ids = store
+        .close_open_history(node, EndReason::GatewayShutdown, OffsetDateTime::now_utc())
+        .await?;
+    let audit = Audit::new(store.clone());
+    for id in &ids {
+        audit
+            .record(
+                Event::new(action::SESSION_END)
+                    .target(id.to_string())
+                    .details(json!({ "end_reason": EndReason::GatewayShutdown, "recovered_at_start": true })),
+            )
+            .await;
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_domain::{ConnectionId, EndReason, Protocol, RoleName, Username};
+    use gatehouse_sessions::{ConnectionRef, EndRequest, NewSession, Registry};
+    use gatehouse_store::{AuditQuery, HistoryQuery, NewUser};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn every_session_leaves_one_history_row_and_start_end_audit_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).await.unwrap();
+        let owner = store
+            .create_user(NewUser {
+                username: Username::parse("ops1").unwrap(),
+                password_hash: "x".into(),
+                roles: vec![RoleName::parse("user").unwrap()],
+            })
+            .await
+            .unwrap();
+        let (registry, lifecycle) = Registry::new("gw-1");
+        let writer = HistoryWriter::spawn(store.clone(), lifecycle);
+
+        let handle = registry.open(NewSession {
+            user: "ops1".into(),
+            user_id: owner.id,
+            connection: ConnectionRef { id: ConnectionId::new(), name: "prod-db".into() },
+            protocol: Protocol::Ssh,
+            client_addr: "203.0.113.7".into(),
+            target: "10.0.0.5:22".into(),
+            recording: false,
+        });
+        handle.record_input(4);
+        registry.end(
+            handle.id(),
+            EndRequest { reason: EndReason::EndedByAdmin, by: Some("admin".into()), message: Some("maintenance".into()) },
+        );
+        drop(handle);
+        registry.flush_lifecycle().await;
+
+        let (total, rows) = store
+            .list_history(&HistoryQuery { limit: 10, ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(total, 1);
+        assert_eq!(rows[0].end_reason, Some(EndReason::EndedByAdmin));
+        assert_eq!(rows[0].ended_by.as_deref(), Some("admin"));
+        assert_eq!(rows[0].end_message.as_deref(), Some("maintenance"));
+        assert_eq!(rows[0].bytes_from_client, 4);
+
+        let (_, events) = store
+            .list_audit(&AuditQuery { limit: 10, ..Default::default() })
+            .await
+            .unwrap();
+        let actions: Vec<_> = events.iter().map(|e| (e.action.as_str(), e.actor.as_deref())).collect();
+        assert_eq!(actions, [(action::SESSION_END, Some("admin")), (action::SESSION_START, Some("ops1"))]);
+
+        drop(registry);
+        writer.await.unwrap();
+    }
+}

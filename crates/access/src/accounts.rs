@@ -1,0 +1,116 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse_domain::{BuiltinRole, RoleName, Username};
+use gatehouse_store::{NewUser, UserRecord};
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+
+use crate::{Access, AccessError, Principal, Result, passwords};
+
+fn token_hash(token: &str) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+impl Access {
+    /// Checks a username and password and opens a login session.
+    /// Unknown users, wrong passwords and disabled accounts all get
+    /// `BadCredentials`, after the same amount of work.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: SecretString,
+    ) -> Result<(SecretString, Principal)> {
+        let user = match Username::parse(username) {
+            Ok(name) => self.store.user_by_name(&name).await?,
+            Err(_) => None,
+        };
+        let ok = passwords::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+        let user = match user {
+            Some(u) if ok && !u.disabled => u,
+            _ => return Err(AccessError::BadCredentials),
+        };
+        let mut raw = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut raw).expect("system random source");
+        let token = URL_SAFE_NO_PAD.encode(raw);
+        let expires = OffsetDateTime::now_utc() + self.token_ttl;
+        self.store
+            .insert_token(&token_hash(&token), user.id, expires)
+            .await?;
+        let principal = self.principal(user).await?;
+        Ok((SecretString::from(token), principal))
+    }
+
+    /// The principal a login token belongs to.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+        let user_id = self
+            .store
+            .token_user(&token_hash(token))
+            .await?
+            .ok_or(AccessError::Unauthenticated)?;
+        match self.store.user_by_id(user_id).await? {
+            Some(user) if !user.disabled => self.principal(user).await,
+            _ => Err(AccessError::Unauthenticated),
+        }
+    }
+
+    /// Ends a login session. Returns whether the token was live.
+    pub async fn logout(&self, token: &str) -> Result<bool> {
+        Ok(self.store.delete_token(&token_hash(token)).await?)
+    }
+
+    /// Creates an account after checking the password policy.
+    pub async fn create_user(
+        &self,
+        username: Username,
+        password: SecretString,
+        roles: Vec<RoleName>,
+    ) -> Result<UserRecord> {
+        passwords::check_policy(&password).map_err(AccessError::Invalid)?;
+        let password_hash = passwords::hash(password).await;
+        Ok(self
+            .store
+            .create_user(NewUser {
+                username,
+                password_hash,
+                roles,
+            })
+            .await?)
+    }
+
+    /// Every account.
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        Ok(self.store.list_users().await?)
+    }
+
+    /// On first start (no accounts at all), creates `admin` with `password`
+    /// or a generated one, and returns the password used. Later starts
+    /// return `None` and change nothing.
+    pub async fn bootstrap_admin(
+        &self,
+        password: Option<SecretString>,
+    ) -> Result<Option<SecretString>> {
+        if self.store.count_users().await? > 0 {
+            return Ok(None);
+        }
+        let password = password.unwrap_or_else(passwords::generate);
+        let admin = BuiltinRole::Admin.name();
+        self.create_user(
+            Username::parse(admin).expect("valid name"),
+            SecretString::from(password.expose_secret().to_owned()),
+            vec![RoleName::parse(admin).expect("valid name")],
+        )
+        .await?;
+        Ok(Some(password))
+    }
+
+    async fn principal(&self, user: UserRecord) -> Result<Principal> {
+        let permissions = self.store.user_permissions(user.id).await?;
+        Ok(Principal {
+            user_id: user.id,
+            username: user.username,
+            permissions: permissions.into_iter().collect(),
+        })
+    }
+}

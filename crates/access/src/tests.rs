@@ -1,0 +1,124 @@
+use std::time::Duration;
+
+use gatehouse_domain::{ConnectionName, Protocol, RoleName, TargetAddr, Username};
+use gatehouse_store::Store;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::*;
+
+async fn access() -> (tempfile::TempDir, Access) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).await.unwrap();
+    let secrets = SecretBox::load_or_create(&dir.path().join("secret.key")).unwrap();
+    (dir, Access::new(store, secrets, Duration::from_secs(3600)))
+}
+
+fn pw(s: &str) -> SecretString {
+    SecretString::from(s.to_owned())
+}
+
+#[test]
+fn sealed_secrets_open_only_under_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = SecretBox::load_or_create(&dir.path().join("a")).unwrap();
+    let again = SecretBox::load_or_create(&dir.path().join("a")).unwrap();
+    let b = SecretBox::load_or_create(&dir.path().join("b")).unwrap();
+    let sealed = a.seal(b"hunter2");
+    assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
+    assert_eq!(again.open(&sealed).unwrap(), b"hunter2");
+    assert!(b.open(&sealed).is_none());
+    assert!(a.open(&sealed[..5]).is_none());
+    assert!(SecretBox::from_base64("c2hvcnQ=").is_err());
+}
+
+#[test]
+fn fingerprints_match_ssh_keygen() {
+    // `ssh-keygen -lf` of this key prints SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU.
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test";
+    assert_eq!(
+        fingerprint(key).unwrap(),
+        "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU"
+    );
+    assert!(fingerprint("garbage").is_none());
+}
+
+#[tokio::test]
+async fn login_yields_a_token_that_authenticates_until_logout() {
+    let (_dir, access) = access().await;
+    let first = access.bootstrap_admin(Some(pw("correct horse"))).await.unwrap();
+    assert_eq!(first.unwrap().expose_secret(), "correct horse");
+    assert!(access.bootstrap_admin(None).await.unwrap().is_none(), "only on first start");
+
+    assert!(matches!(
+        access.login("admin", pw("wrong password")).await,
+        Err(AccessError::BadCredentials)
+    ));
+    assert!(matches!(
+        access.login("nobody", pw("correct horse")).await,
+        Err(AccessError::BadCredentials)
+    ));
+    let (token, who) = access.login("ADMIN", pw("correct horse")).await.unwrap();
+    assert!(who.has(gatehouse_domain::Permission::UsersManage));
+    assert_eq!(access.authenticate(token.expose_secret()).await.unwrap(), who);
+    assert!(access.logout(token.expose_secret()).await.unwrap());
+    assert!(matches!(
+        access.authenticate(token.expose_secret()).await,
+        Err(AccessError::Unauthenticated)
+    ));
+}
+
+#[tokio::test]
+async fn short_passwords_are_refused() {
+    let (_dir, access) = access().await;
+    let err = access
+        .create_user(Username::parse("ops1").unwrap(), pw("short"), vec![])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AccessError::Invalid(_)));
+}
+
+#[tokio::test]
+async fn only_granted_users_get_a_connections_opened_secret() {
+    let (_dir, access) = access().await;
+    access.bootstrap_admin(Some(pw("admin-password"))).await.unwrap();
+    let (_, admin) = access.login("admin", pw("admin-password")).await.unwrap();
+    let user = |n: &str| Username::parse(n).unwrap();
+    let role = |n: &str| RoleName::parse(n).unwrap();
+    access.create_user(user("ops1"), pw("ops1-password"), vec![role("user")]).await.unwrap();
+    access.create_user(user("dev2"), pw("dev2-password"), vec![role("user")]).await.unwrap();
+    let (_, ops1) = access.login("ops1", pw("ops1-password")).await.unwrap();
+    let (_, dev2) = access.login("dev2", pw("dev2-password")).await.unwrap();
+
+    let request = || NewConnectionRequest {
+        name: ConnectionName::parse("prod-db").unwrap(),
+        protocol: Protocol::Ssh,
+        target: TargetAddr::new("127.0.0.1", 22).unwrap(),
+        username: "root".into(),
+        secret: TargetSecret::Password(pw("target-secret")),
+        host_key: None,
+        users: vec![user("ops1")],
+        roles: vec![],
+    };
+    assert!(matches!(
+        access.create_connection(&ops1, request()).await,
+        Err(AccessError::Forbidden(_))
+    ));
+    let conn = access.create_connection(&admin, request()).await.unwrap();
+    assert!(matches!(
+        access.create_connection(&admin, request()).await,
+        Err(AccessError::Conflict(_))
+    ));
+
+    let spec = access.target_for(&ops1, conn.id).await.unwrap();
+    match spec.secret {
+        TargetSecret::Password(p) => assert_eq!(p.expose_secret(), "target-secret"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        access.target_for(&dev2, conn.id).await,
+        Err(AccessError::Forbidden(_))
+    ));
+    let shown = access.connection_info(&ops1, &conn).await.unwrap();
+    let json = serde_json::to_string(&shown).unwrap();
+    assert!(!json.contains("target-secret") && !json.contains("root"), "{json}");
+}
