@@ -128,13 +128,15 @@ impl Access {
             .await?)
     }
 
-    /// The connections `who` may open (every connection for `connections.manage`).
+    /// The connections `who` may open.
     pub async fn connections_for(&self, who: &Principal) -> Result<Vec<ConnectionRecord>> {
-        if who.has(Permission::ConnectionsManage) {
-            Ok(self.store.list_connections().await?)
-        } else {
-            Ok(self.store.connections_for_user(who.user_id).await?)
-        }
+        Ok(self.store.connections_for_user(who.user_id).await?)
+    }
+
+    /// Every connection, granted or not; needs `connections.manage`.
+    pub async fn all_connections(&self, who: &Principal) -> Result<Vec<ConnectionRecord>> {
+        who.require(Permission::ConnectionsManage)?;
+        Ok(self.store.list_connections().await?)
     }
 
     /// Usernames for user ids (for showing grants).

@@ -54,16 +54,23 @@ impl SessionHandle {
             .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    /// Ends the session for `reason` unless somebody already asked it to end
-    /// for another, and returns the reason that stands.
-    pub fn finish(self, reason: EndReason) -> EndRequest {
+    /// Settles why the session ends — `reason`, unless somebody already asked
+    /// it to end for another — and returns the reason that stands. The
+    /// session stays listed until the handle is dropped, so a front end can
+    /// tell its client the final reason and close both sides first.
+    pub fn settle(&self, reason: EndReason) -> EndRequest {
         let request = self
             .entry
             .end
             .get_or_init(|| EndRequest::because(reason))
             .clone();
-        drop(self);
+        self.entry.cancel.cancel();
         request
+    }
+
+    /// [`SessionHandle::settle`]s and drops the handle.
+    pub fn finish(self, reason: EndReason) -> EndRequest {
+        self.settle(reason)
     }
 }
 

@@ -62,7 +62,8 @@ pub enum Visibility {
 }
 
 impl Visibility {
-    pub(crate) fn allows(self, owner: UserId) -> bool {
+    /// Whether a session owned by `owner` is visible.
+    pub fn allows(self, owner: UserId) -> bool {
         match self {
             Visibility::All => true,
             Visibility::OwnedBy(me) => me == owner,

@@ -1,1 +1,104 @@
-//! x
+//! Outbound SSH: the gateway as an SSH client to its targets, with russh.
+//!
+//! [`open_shell`] dials a target, checks its host key against the pinned one
+//! ([`HostKeyPolicy`]), authenticates with the connection's [`Credential`]
+//! and starts a shell on a pty, returning a [`TargetShell`]. A front end
+//! reads [`TargetOutput`] from it and writes input and window sizes to it;
+//! it knows nothing of sessions or users, so every front end (browser
+//! terminal, later native SSH) reuses it.
+
+mod client;
+mod shell;
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+pub use client::open_shell;
+pub use shell::{TargetOutput, TargetShell};
+
+/// How the gateway authenticates to a target.
+#[derive(Clone)]
+pub enum Credential {
+    /// A password.
+    Password(SecretString),
+    /// An OpenSSH (or PuTTY) private key, unencrypted.
+    PrivateKey(SecretString),
+}
+
+/// What host key the target must present.
+#[derive(Clone, Debug, Default)]
+pub struct HostKeyPolicy {
+    /// The pinned key, OpenSSH public-key format. `None` trusts the first
+    /// key seen; the caller pins it from [`TargetShell::host_key`].
+    pub pinned: Option<String>,
+}
+
+/// The pty and limits for a new shell.
+#[derive(Clone, Debug)]
+pub struct ShellOptions {
+    /// Terminal type, e.g. `xterm-256color`.
+    pub term: String,
+    /// Columns.
+    pub cols: u32,
+    /// Rows.
+    pub rows: u32,
+    /// How long dialling, key exchange and login may take in all.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ShellOptions {
+    fn default() -> Self {
+        Self {
+            term: "xterm-256color".into(),
+            cols: 80,
+            rows: 24,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a shell could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The target could not be reached.
+    #[error("cannot reach the target: {0}")]
+    Unreachable(String),
+    /// The target presented another host key than the pinned one.
+    #[error("the target's host key changed: expected {expected}, got {presented}")]
+    HostKeyMismatch {
+        /// Fingerprint of the pinned key.
+        expected: String,
+        /// Fingerprint of the presented key.
+        presented: String,
+    },
+    /// The target refused the connection's credentials.
+    #[error("the target refused the connection's credentials")]
+    AuthFailed,
+    /// The stored key or pinned host key could not be parsed.
+    #[error("invalid connection settings: {0}")]
+    BadSettings(String),
+    /// Nothing answered in time.
+    #[error("the target did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The SSH conversation failed.
+    #[error("SSH error: {0}")]
+    Protocol(String),
+}
+
+/// Checks that `text` is a usable private key, without keeping it.
+pub fn check_private_key(text: &str) -> Result<(), String> {
+    russh::keys::decode_secret_key(text, None)
+        .map(|_| ())
+        .map_err(|e| format!("private key is not a usable unencrypted OpenSSH or PuTTY key: {e}"))
+}
+
+/// Normalises an OpenSSH public key line (`type base64 [comment]`),
+/// dropping the comment.
+pub fn parse_host_key(text: &str) -> Result<String, String> {
+    let key = russh::keys::PublicKey::from_openssh(text.trim())
+        .map_err(|e| format!("host key is not an OpenSSH public key: {e}"))?;
+    let mut key = key;
+    key.set_comment("");
+    key.to_openssh().map_err(|e| e.to_string())
+}

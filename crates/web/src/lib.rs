@@ -1,1 +1,174 @@
-//! x
+//! The HTTP front end: REST API, Server-Sent Events and terminal WebSockets,
+//! with axum.
+//!
+//! [`AppState`] holds the services every handler needs (access control, the
+//! session registry, the audit log). [`router`] builds the `/api/v1` routes
+//! from the handlers in [`auth`], [`users`], [`connections`], [`terminal`],
+//! [`sessions`] and [`history`], and derives the OpenAPI description served
+//! at `/api/v1/openapi.json` from the same handlers, so it cannot drift.
+//! Every error leaves as `{"error": {"code", "message"}}` ([`error`]).
+
+pub mod auth;
+pub mod connections;
+pub mod error;
+pub mod history;
+pub mod sessions;
+pub mod terminal;
+pub mod users;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::Html;
+use axum::routing::get;
+use gatehouse_access::Access;
+use gatehouse_audit::Audit;
+use gatehouse_sessions::Registry;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Settings of the HTTP front end.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// Mark the session cookie `Secure` (browsers still accept it on
+    /// `http://localhost`; turn off only for plain HTTP on other hosts).
+    pub secure_cookies: bool,
+    /// How long a login lasts.
+    pub token_ttl: Duration,
+    /// How long opening a target may take.
+    pub connect_timeout: Duration,
+    /// How often a terminal WebSocket is pinged.
+    pub ws_ping_interval: Duration,
+    /// A terminal client silent for this long is gone; its session ends.
+    pub ws_client_timeout: Duration,
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            secure_cookies: true,
+            token_ttl: Duration::from_secs(12 * 3600),
+            connect_timeout: Duration::from_secs(10),
+            ws_ping_interval: Duration::from_secs(15),
+            ws_client_timeout: Duration::from_secs(45),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Accounts, permissions and connections.
+    pub access: Access,
+    /// The live sessions.
+    pub registry: Registry,
+    /// The audit log.
+    pub audit: Audit,
+    /// Front-end settings.
+    pub config: Arc<WebConfig>,
+    /// Cancelled when the gateway stops; long-lived streams end with it.
+    pub shutdown: CancellationToken,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Gatehouse API", description = "Remote-access gateway: connections, live sessions, history and audit."),
+    modifiers(&Security),
+    tags(
+        (name = "auth", description = "Log in and out"),
+        (name = "users", description = "Accounts"),
+        (name = "connections", description = "Targets and grants"),
+        (name = "sessions", description = "Live sessions: open, find, watch, end"),
+        (name = "audit", description = "History and the audit log"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::COOKIE))),
+        );
+        openapi.security = Some(vec![
+            utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new()),
+            utoipa::openapi::security::SecurityRequirement::new("cookie", Vec::<String>::new()),
+        ]);
+    }
+}
+
+/// The `/api/v1` routes and their OpenAPI description.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let api = OpenApiRouter::<AppState>::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(users::create, users::list))
+        .routes(routes!(connections::create, connections::list))
+        .routes(routes!(terminal::open))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::events))
+        .routes(routes!(sessions::end))
+        .routes(routes!(sessions::get))
+        .routes(routes!(history::history))
+        .routes(routes!(history::audit));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api)
+        .split_for_parts()
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api();
+    let openapi = Arc::new(openapi);
+    let body_limit = state.config.max_body_bytes;
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let doc = openapi.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    )
+    .route("/", get(index))
+    .fallback(error::not_found)
+    .method_not_allowed_fallback(error::method_not_allowed)
+    .layer(DefaultBodyLimit::max(body_limit))
+    .layer(TraceLayer::new_for_http())
+    .with_state(state)
+}
+
+async fn index() -> Html<&'static str> {
+    Html(
+        "<!doctype html><title>Gatehouse</title><h1>Gatehouse</h1>\
+         <p>The gateway is running. API: <code>/api/v1</code>, described at \
+         <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>",
+    )
+}
+
+/// Serves the application on `listener` until `state.shutdown` is cancelled.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+}

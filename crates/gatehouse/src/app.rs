@@ -1,0 +1,153 @@
+//! The assembled gateway: store, access control, registry, history writer
+//! and the HTTP front end, started and stopped as one.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use gatehouse_access::{Access, SecretBox};
+use gatehouse_audit::{Audit, HistoryWriter};
+use gatehouse_domain::EndReason;
+use gatehouse_sessions::{EndRequest, Registry};
+use gatehouse_store::Store;
+use gatehouse_web::{AppState, WebConfig};
+use secrecy::SecretString;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// How long live sessions get to close at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How the first administrator's password was chosen.
+pub enum AdminBootstrap {
+    /// Accounts already existed.
+    Existing,
+    /// Created with the password from `GATEHOUSE_ADMIN_PASSWORD`.
+    FromEnvironment,
+    /// Created with this generated password, to be shown once.
+    Generated(SecretString),
+}
+
+/// A gateway bound to its listeners, ready to run.
+pub struct Application {
+    config: Config,
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    http_addr: SocketAddr,
+    history: JoinHandle<()>,
+    /// What happened to the admin account on this start.
+    pub admin: AdminBootstrap,
+    /// Sessions a previous run left open, now recorded as ended.
+    pub recovered_sessions: usize,
+}
+
+impl Application {
+    /// Opens (creating on first start) the data directory and database,
+    /// and binds the HTTP listener. `admin_password` and `secret_key` come
+    /// from the environment when set.
+    pub async fn build(
+        config: Config,
+        admin_password: Option<SecretString>,
+        secret_key: Option<SecretString>,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        let store = Store::open(&config.data_dir.join("gatehouse.db"))
+            .await
+            .context("opening the database")?;
+        let secrets = match &secret_key {
+            Some(key) => SecretBox::from_base64(secrecy::ExposeSecret::expose_secret(key))
+                .context("GATEHOUSE_SECRET_KEY")?,
+            None => SecretBox::load_or_create(&config.data_dir.join("secret.key"))?,
+        };
+        let access = Access::new(store.clone(), secrets, config.token_ttl);
+        let from_env = admin_password.is_some();
+        let admin = match access.bootstrap_admin(admin_password).await? {
+            None => AdminBootstrap::Existing,
+            Some(_) if from_env => AdminBootstrap::FromEnvironment,
+            Some(generated) => AdminBootstrap::Generated(generated),
+        };
+        let recovered = gatehouse_audit::close_dangling(&store, &config.node).await?;
+        if !recovered.is_empty() {
+            tracing::warn!(count = recovered.len(), "recorded sessions left open by the previous run as gateway_shutdown");
+        }
+        store.purge_expired_tokens().await?;
+
+        let (registry, lifecycle) = Registry::new(config.node.clone());
+        let history = HistoryWriter::spawn(store.clone(), lifecycle);
+        let state = AppState {
+            access,
+            registry,
+            audit: Audit::new(store),
+            config: Arc::new(WebConfig {
+                secure_cookies: config.secure_cookies,
+                token_ttl: config.token_ttl,
+                connect_timeout: config.connect_timeout,
+                ws_ping_interval: config.ws_ping_interval,
+                ws_client_timeout: config.ws_client_timeout,
+                ..WebConfig::default()
+            }),
+            shutdown: CancellationToken::new(),
+        };
+        let listener = tokio::net::TcpListener::bind(config.http)
+            .await
+            .with_context(|| format!("listening on {}", config.http))?;
+        let http_addr = listener.local_addr()?;
+        Ok(Self {
+            config,
+            state,
+            listener,
+            http_addr,
+            history,
+            admin,
+            recovered_sessions: recovered.len(),
+        })
+    }
+
+    /// The address the HTTP listener is bound to.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The session registry (for tests and embedders).
+    pub fn registry(&self) -> &Registry {
+        &self.state.registry
+    }
+
+    /// Serves until `stop` resolves, then ends every live session as
+    /// `gateway_shutdown`, waits for their history to be written, and returns.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let updates = state
+            .registry
+            .spawn_updates(self.config.activity_interval, state.shutdown.clone());
+        let server = tokio::spawn(gatehouse_web::serve(self.listener, self.state));
+        stop.await;
+        tracing::info!("shutting down");
+        state.shutdown.cancel();
+        let live = state
+            .registry
+            .end_all(EndRequest::because(EndReason::GatewayShutdown));
+        if !state.registry.wait_until_empty(DRAIN_TIMEOUT).await {
+            tracing::warn!(live, "sessions did not close in time");
+        }
+        state.registry.flush_lifecycle().await;
+        let _ = updates.await;
+        let served = tokio::time::timeout(DRAIN_TIMEOUT, server).await;
+        drop(state);
+        // The history writer ends once the registry and every handle are gone.
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, self.history).await;
+        match served {
+            Ok(Ok(result)) => result.context("HTTP server"),
+            Ok(Err(join)) => Err(anyhow::anyhow!("HTTP server task failed: {join}")),
+            Err(_) => {
+                tracing::warn!("HTTP connections did not close in time");
+                Ok(())
+            }
+        }
+    }
+}

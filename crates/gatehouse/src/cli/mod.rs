@@ -1,0 +1,69 @@
+//! The command line: `serve`, `login`, and `sessions list|end`.
+
+mod login;
+mod serve;
+mod sessions;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Gatehouse: a remote-access gateway with a live view of every session.
+#[derive(Parser, Debug)]
+#[command(name = "gatehouse", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the gateway is and who we are, for the client subcommands.
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
+    /// The gateway's base URL.
+    #[arg(long, env = "GATEHOUSE_URL", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// An API token from `gatehouse login`.
+    #[arg(long, env = "GATEHOUSE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
+    /// Log in and print an API token for the other subcommands.
+    Login(login::LoginArgs),
+    /// Find and end live sessions.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
+}
+
+/// `gatehouse serve` flags; each also reads an environment variable.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// A TOML config file.
+    #[arg(long, env = "GATEHOUSE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (database, secret key) [default: gatehouse-data].
+    #[arg(long, env = "GATEHOUSE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Web UI and API address [default: 127.0.0.1:8080].
+    #[arg(long, env = "GATEHOUSE_HTTP")]
+    http: Option<SocketAddr>,
+    /// Native SSH listener address [default: 127.0.0.1:2222] (reserved: not served yet).
+    #[arg(long, env = "GATEHOUSE_SSH")]
+    ssh: Option<SocketAddr>,
+    /// This node's name in session records [default: gw-1].
+    #[arg(long, env = "GATEHOUSE_NODE")]
+    node: Option<String>,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Login(args) => login::run(args).await,
+        Command::Sessions(cmd) => sessions::run(cmd).await,
+    }
+}

@@ -1,0 +1,71 @@
+//! `gatehouse serve`: run the gateway until Ctrl-C or SIGTERM.
+
+use secrecy::{ExposeSecret, SecretString};
+use tracing_subscriber::EnvFilter;
+
+use super::ServeArgs;
+use crate::app::{AdminBootstrap, Application};
+use crate::config::{Config, Overrides};
+
+pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("GATEHOUSE_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,russh=warn")),
+        )
+        .init();
+    let config = Config::load(
+        args.config.as_deref(),
+        Overrides {
+            data_dir: args.data_dir,
+            http: args.http,
+            ssh: args.ssh,
+            node: args.node,
+        },
+    )?;
+    let env_secret = |name| std::env::var(name).ok().filter(|v| !v.is_empty()).map(SecretString::from);
+    let app = Application::build(
+        config.clone(),
+        env_secret("GATEHOUSE_ADMIN_PASSWORD"),
+        env_secret("GATEHOUSE_SECRET_KEY"),
+    )
+    .await?;
+    let url = format!("http://{}", app.http_addr());
+    println!("Gatehouse is running.");
+    println!("  Web UI and API: {url}/  (OpenAPI: {url}/api/v1/openapi.json)");
+    println!("  Data directory: {}", config.data_dir.display());
+    match &app.admin {
+        AdminBootstrap::Generated(password) => {
+            println!("First start: created the administrator account. This password is shown only once:");
+            println!("  username: admin");
+            println!("  password: {}", password.expose_secret());
+        }
+        AdminBootstrap::FromEnvironment => {
+            println!("First start: created the administrator account `admin` with the password in GATEHOUSE_ADMIN_PASSWORD.");
+        }
+        AdminBootstrap::Existing => {}
+    }
+    println!("Log in from a terminal:  export GATEHOUSE_TOKEN=$(gatehouse login --user admin --server {url})");
+    app.run_until(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,141 @@
+//! Configuration: defaults, then a TOML file, then environment variables,
+//! then flags (each later source wins).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The gateway's settings, all sources merged.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the database, the secret key and (later) recordings live.
+    pub data_dir: PathBuf,
+    /// Web UI and API listener.
+    pub http: SocketAddr,
+    /// Native SSH listener (reserved: native clients are not served yet).
+    pub ssh: SocketAddr,
+    /// This node's name in session records.
+    pub node: String,
+    /// Mark the session cookie `Secure`.
+    pub secure_cookies: bool,
+    /// Login lifetime.
+    pub token_ttl: Duration,
+    /// Time allowed to reach and log in to a target.
+    pub connect_timeout: Duration,
+    /// Ping interval on terminal WebSockets.
+    pub ws_ping_interval: Duration,
+    /// Silence after which a terminal client counts as gone.
+    pub ws_client_timeout: Duration,
+    /// How often changed session activity is pushed to live feeds.
+    pub activity_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("gatehouse-data"),
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ssh: SocketAddr::from(([127, 0, 0, 1], 2222)),
+            node: "gw-1".into(),
+            secure_cookies: true,
+            token_ttl: Duration::from_secs(12 * 3600),
+            connect_timeout: Duration::from_secs(10),
+            ws_ping_interval: Duration::from_secs(15),
+            ws_client_timeout: Duration::from_secs(45),
+            activity_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The config file's keys; all optional. See the README for an example.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    data_dir: Option<PathBuf>,
+    http: Option<SocketAddr>,
+    ssh: Option<SocketAddr>,
+    node: Option<String>,
+    secure_cookies: Option<bool>,
+    token_ttl_seconds: Option<u64>,
+    connect_timeout_seconds: Option<u64>,
+    ws_ping_interval_seconds: Option<u64>,
+    ws_client_timeout_seconds: Option<u64>,
+}
+
+/// Values from flags or their environment variables (clap merges those two).
+#[derive(Debug, Default)]
+pub struct Overrides {
+    /// `--data-dir` / `GATEHOUSE_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--http` / `GATEHOUSE_HTTP`.
+    pub http: Option<SocketAddr>,
+    /// `--ssh` / `GATEHOUSE_SSH`.
+    pub ssh: Option<SocketAddr>,
+    /// `--node` / `GATEHOUSE_NODE`.
+    pub node: Option<String>,
+}
+
+impl Config {
+    /// Defaults, overlaid by the file at `file` (if given), then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Self> {
+        let from_file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("in config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        Ok(Self::merge(from_file, overrides))
+    }
+
+    fn merge(f: FileConfig, o: Overrides) -> Self {
+        let d = Config::default();
+        let secs = |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
+        Self {
+            data_dir: o.data_dir.or(f.data_dir).unwrap_or(d.data_dir),
+            http: o.http.or(f.http).unwrap_or(d.http),
+            ssh: o.ssh.or(f.ssh).unwrap_or(d.ssh),
+            node: o.node.or(f.node).unwrap_or(d.node),
+            secure_cookies: f.secure_cookies.unwrap_or(d.secure_cookies),
+            token_ttl: secs(f.token_ttl_seconds, d.token_ttl),
+            connect_timeout: secs(f.connect_timeout_seconds, d.connect_timeout),
+            ws_ping_interval: secs(f.ws_ping_interval_seconds, d.ws_ping_interval),
+            ws_client_timeout: secs(f.ws_client_timeout_seconds, d.ws_client_timeout),
+            activity_interval: d.activity_interval,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let file: FileConfig = toml::from_str(
+            "data_dir = \"/var/lib/gatehouse\"\nhttp = \"0.0.0.0:9000\"\ntoken_ttl_seconds = 60\n",
+        )
+        .unwrap();
+        let c = Config::merge(
+            file,
+            Overrides {
+                http: Some("127.0.0.1:7000".parse().unwrap()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/gatehouse"));
+        assert_eq!(c.http, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(c.token_ttl, Duration::from_secs(60));
+        assert_eq!(c.ssh, Config::default().ssh);
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        assert!(toml::from_str::<FileConfig>("htpp = \"x\"").is_err());
+    }
+}

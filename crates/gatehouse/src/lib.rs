@@ -1,0 +1,8 @@
+//! The `gatehouse` binary's library: configuration ([`config::Config`]),
+//! the assembled gateway ([`app::Application`]) and the command line
+//! ([`cli`]). `main` only parses flags and calls [`cli::run`].
+
+pub mod app;
+pub mod cli;
+pub mod client;
+pub mod config;

@@ -1,0 +1,134 @@
+use std::sync::{Arc, Mutex};
+
+use gatehouse_domain::TargetAddr;
+use russh::client::{self, AuthResult};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use secrecy::ExposeSecret;
+
+use crate::{ConnectError, Credential, HostKeyPolicy, ShellOptions, TargetShell};
+
+/// Our side of the SSH conversation: it only has an opinion on host keys.
+pub(crate) struct Client {
+    pinned: Option<PublicKey>,
+    presented: Arc<Mutex<Option<PublicKey>>>,
+}
+
+impl client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            // Host certificates need a CA setting we do not have yet.
+            return Ok(false);
+        };
+        if let Ok(mut seen) = self.presented.lock() {
+            *seen = Some(key.clone());
+        }
+        Ok(match &self.pinned {
+            Some(pinned) => pinned.key_data() == key.key_data(),
+            None => true,
+        })
+    }
+}
+
+pub(crate) fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// Dials `addr`, verifies its host key, logs in as `user` and starts a
+/// shell on a pty.
+pub async fn open_shell(
+    addr: &TargetAddr,
+    user: &str,
+    credential: &Credential,
+    host_key: &HostKeyPolicy,
+    options: &ShellOptions,
+) -> Result<TargetShell, ConnectError> {
+    let timeout = options.connect_timeout;
+    tokio::time::timeout(timeout, open(addr, user, credential, host_key, options))
+        .await
+        .map_err(|_| ConnectError::Timeout(timeout))?
+}
+
+async fn open(
+    addr: &TargetAddr,
+    user: &str,
+    credential: &Credential,
+    host_key: &HostKeyPolicy,
+    options: &ShellOptions,
+) -> Result<TargetShell, ConnectError> {
+    let pinned = host_key
+        .pinned
+        .as_deref()
+        .map(|k| {
+            PublicKey::from_openssh(k)
+                .map_err(|e| ConnectError::BadSettings(format!("pinned host key: {e}")))
+        })
+        .transpose()?;
+    let presented = Arc::new(Mutex::new(None));
+    let handler = Client {
+        pinned: pinned.clone(),
+        presented: presented.clone(),
+    };
+    let config = Arc::new(client::Config {
+        // Idle policy belongs to the gateway, not to a library default.
+        inactivity_timeout: None,
+        keepalive_interval: Some(std::time::Duration::from_secs(30)),
+        keepalive_max: 3,
+        nodelay: true,
+        ..Default::default()
+    });
+    let tcp = tokio::net::TcpStream::connect((addr.host(), addr.port()))
+        .await
+        .map_err(|e| ConnectError::Unreachable(format!("{addr}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let seen = || presented.lock().ok().and_then(|k| k.clone());
+    let mut handle = match client::connect_stream(config, tcp, handler).await {
+        Ok(h) => h,
+        Err(russh::Error::UnknownKey) => {
+            return Err(match (pinned, seen()) {
+                (Some(expected), Some(got)) => ConnectError::HostKeyMismatch {
+                    expected: fingerprint(&expected),
+                    presented: fingerprint(&got),
+                },
+                _ => ConnectError::Protocol("the target presented a host certificate".into()),
+            });
+        }
+        Err(e) => return Err(protocol(e)),
+    };
+    let host_key = seen().ok_or_else(|| ConnectError::Protocol("no host key seen".into()))?;
+
+    let auth = match credential {
+        Credential::Password(p) => handle
+            .authenticate_password(user, p.expose_secret())
+            .await
+            .map_err(protocol)?,
+        Credential::PrivateKey(k) => {
+            let key = russh::keys::decode_secret_key(k.expose_secret(), None)
+                .map_err(|e| ConnectError::BadSettings(format!("private key: {e}")))?;
+            let hash = handle
+                .best_supported_rsa_hash()
+                .await
+                .map_err(protocol)?
+                .flatten();
+            handle
+                .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+                .await
+                .map_err(protocol)?
+        }
+    };
+    if !matches!(auth, AuthResult::Success) {
+        return Err(ConnectError::AuthFailed);
+    }
+    TargetShell::start(handle, host_key, options).await
+}
+
+pub(crate) fn protocol(e: russh::Error) -> ConnectError {
+    match e {
+        russh::Error::IO(io) => ConnectError::Unreachable(io.to_string()),
+        other => ConnectError::Protocol(other.to_string()),
+    }
+}

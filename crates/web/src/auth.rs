@@ -1,0 +1,224 @@
+//! Who is calling: bearer tokens, the browser's session cookie, and the
+//! same-origin rule for cookie-authenticated requests that change state.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use gatehouse_access::Principal;
+use gatehouse_audit::{Event, action};
+use gatehouse_domain::{Permission, UserId, Username};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiJson};
+
+/// The browser's session cookie.
+pub const COOKIE: &str = "gatehouse_session";
+
+/// The caller's network address, as the gateway sees it.
+#[derive(Clone, Debug)]
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(ClientAddr(ip))
+    }
+}
+
+/// An authenticated request: who, from where, and with which token.
+pub struct Caller {
+    /// The user and their permissions.
+    pub principal: Principal,
+    /// Where the request came from.
+    pub client_addr: String,
+    token: SecretString,
+}
+
+impl Caller {
+    /// The caller's username.
+    pub fn name(&self) -> &str {
+        self.principal.username.as_str()
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ClientAddr(client_addr) = ClientAddr::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let (token, via_cookie) = match bearer(&parts.headers) {
+            Some(t) => (t, false),
+            None => match CookieJar::from_headers(&parts.headers).get(COOKIE) {
+                Some(c) => (c.value().to_owned(), true),
+                None => return Err(ApiError::unauthenticated()),
+            },
+        };
+        if via_cookie && needs_same_origin(parts) && !same_origin(&parts.headers) {
+            return Err(ApiError::forbidden(
+                "cross-origin request refused: a cookie-authenticated request that changes state must come from the gateway's own pages",
+            ));
+        }
+        let principal = state.access.authenticate(&token).await?;
+        Ok(Caller {
+            principal,
+            client_addr,
+            token: SecretString::from(token),
+        })
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+/// State changes and WebSocket upgrades (which browsers send cross-site
+/// with cookies attached) must prove they come from our own origin.
+fn needs_same_origin(parts: &Parts) -> bool {
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let upgrade = parts
+        .headers
+        .get(header::UPGRADE)
+        .is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    !safe || upgrade
+}
+
+fn same_origin(headers: &HeaderMap) -> bool {
+    let (Some(origin), Some(host)) = (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) else {
+        return false;
+    };
+    origin
+        .split_once("://")
+        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+}
+
+/// Login credentials.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The username.
+    username: String,
+    /// The password.
+    #[schema(value_type = String, format = Password)]
+    password: SecretString,
+}
+
+/// Who a user is and what they may do.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The user's id.
+    id: UserId,
+    /// The username.
+    username: Username,
+    /// Everything the user's roles allow.
+    permissions: Vec<Permission>,
+}
+
+impl From<&Principal> for Me {
+    fn from(p: &Principal) -> Self {
+        Me {
+            id: p.user_id,
+            username: p.username.clone(),
+            permissions: p.permissions.iter().copied().collect(),
+        }
+    }
+}
+
+/// A successful login.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`; the same token is set as
+    /// the browser's HttpOnly session cookie.
+    token: String,
+    /// The logged-in user.
+    user: Me,
+}
+
+/// Log in with a username and password.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    jar: CookieJar,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    match state.access.login(&req.username, req.password).await {
+        Ok((token, principal)) => {
+            state
+                .audit
+                .record(Event::new(action::LOGIN).actor(principal.username.as_str()).client_addr(&addr))
+                .await;
+            let cookie = Cookie::build((COOKIE, token.expose_secret().to_owned()))
+                .http_only(true)
+                .secure(state.config.secure_cookies)
+                .same_site(SameSite::Strict)
+                .path("/")
+                .max_age(time::Duration::try_from(state.config.token_ttl).unwrap_or(time::Duration::DAY))
+                .build();
+            let body = LoginResponse {
+                token: token.expose_secret().to_owned(),
+                user: Me::from(&principal),
+            };
+            Ok((jar.add(cookie), Json(body)).into_response())
+        }
+        Err(e) => {
+            state
+                .audit
+                .record(
+                    Event::new(action::LOGIN_FAILED)
+                        .client_addr(&addr)
+                        .details(json!({ "username": req.username.chars().take(64).collect::<String>() })),
+                )
+                .await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Log out: the token (and cookie) stop working.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    responses((status = 204), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    caller: Caller,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
+    state.access.logout(caller.token.expose_secret()).await?;
+    state
+        .audit
+        .record(Event::new(action::LOGOUT).actor(caller.name()).client_addr(&caller.client_addr))
+        .await;
+    let jar = jar.remove(Cookie::build(COOKIE).path("/"));
+    Ok((StatusCode::NO_CONTENT, jar).into_response())
+}
+
+/// The logged-in user and their permissions.
+#[utoipa::path(get, path = "/auth/me", tag = "auth",
+    responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn me(caller: Caller) -> Json<Me> {
+    Json(Me::from(&caller.principal))
+}

@@ -1,0 +1,102 @@
+//! After the fact: ended sessions and the audit log.
+
+use axum::Json;
+use axum::extract::State;
+use gatehouse_domain::Permission;
+use gatehouse_store::{AuditQuery, AuditRecord, HistoryQuery, HistoryRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiQuery};
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+fn page(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n @ 1..=MAX_LIMIT) => Ok(n),
+        Some(_) => Err(ApiError::invalid(format!("limit must be between 1 and {MAX_LIMIT}"))),
+    }
+}
+
+/// History search parameters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// Case-insensitive text matched against user, connection, protocol,
+    /// client address, target, end reason and who ended it.
+    q: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    limit: Option<u32>,
+    /// Rows to skip.
+    offset: Option<u32>,
+}
+
+/// A page of history.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HistoryPage {
+    /// Matching rows in all.
+    total: i64,
+    /// This page, most recently ended first.
+    items: Vec<HistoryRecord>,
+}
+
+/// Ended sessions: everyone's with `audit.view`, otherwise one's own.
+#[utoipa::path(get, path = "/history", tag = "audit", params(HistoryParams),
+    responses((status = 200, body = HistoryPage), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody)))]
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<HistoryParams>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let query = HistoryQuery {
+        q: p.q,
+        user: (!caller.principal.has(Permission::AuditView)).then_some(caller.principal.user_id),
+        limit: page(p.limit)?,
+        offset: p.offset.unwrap_or(0),
+    };
+    let (total, items) = state.access.store().list_history(&query).await?;
+    Ok(Json(HistoryPage { total, items }))
+}
+
+/// Audit log parameters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// Only events of this action, e.g. `auth.login_failed`.
+    action: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    limit: Option<u32>,
+    /// Rows to skip.
+    offset: Option<u32>,
+}
+
+/// A page of the audit log.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    /// Matching events in all.
+    total: i64,
+    /// This page, newest first.
+    items: Vec<AuditRecord>,
+}
+
+/// The audit log (`audit.view`).
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, body = AuditPage), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<AuditParams>,
+) -> Result<Json<AuditPage>, ApiError> {
+    caller.principal.require(Permission::AuditView)?;
+    let query = AuditQuery {
+        action: p.action,
+        limit: page(p.limit)?,
+        offset: p.offset.unwrap_or(0),
+    };
+    let (total, items) = state.access.store().list_audit(&query).await?;
+    Ok(Json(AuditPage { total, items }))
+}

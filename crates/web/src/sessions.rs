@@ -1,0 +1,247 @@
+//! Active Sessions: list and search, one session, the live feed, and End Sessions.
+
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::Stream;
+use gatehouse_audit::{Event, action};
+use gatehouse_domain::{EndReason, Permission, SessionId};
+use gatehouse_sessions::{EndRequest, EndedSession, ListQuery, Page, SessionEvent, SessionView, Visibility};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+
+/// The most sessions one End Sessions call may name.
+const MAX_END_IDS: usize = 10_000;
+/// The longest message an ender may leave for the user.
+const MAX_END_MESSAGE: usize = 500;
+
+fn visibility(caller: &Caller) -> Visibility {
+    if caller.principal.has(Permission::SessionsView) {
+        Visibility::All
+    } else {
+        Visibility::OwnedBy(caller.principal.user_id)
+    }
+}
+
+/// Search, sort and page parameters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Case-insensitive text matched against user, connection name,
+    /// protocol, client address and target.
+    q: Option<String>,
+    /// `started_at` (default, newest first), `user`, `connection`,
+    /// `protocol`, `client_addr`, `target` or `last_activity_at`;
+    /// prefix `-` for descending.
+    sort: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    limit: Option<usize>,
+    /// Matches to skip.
+    offset: Option<usize>,
+}
+
+/// Live sessions the caller may see: all with `sessions.view`, else their own.
+#[utoipa::path(get, path = "/sessions", tag = "sessions", params(ListParams),
+    responses((status = 200, body = Page), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<Json<Page>, ApiError> {
+    let query = ListQuery::parse(p.q.as_deref(), p.sort.as_deref(), p.limit, p.offset)
+        .map_err(ApiError::invalid)?;
+    Ok(Json(state.registry.list(&query, visibility(&caller))))
+}
+
+/// One live session.
+#[utoipa::path(get, path = "/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, body = SessionView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+) -> Result<Json<SessionView>, ApiError> {
+    state
+        .registry
+        .get(id)
+        .filter(|s| visible(&caller, s))
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no live session {id}")))
+}
+
+fn visible(caller: &Caller, s: &SessionView) -> bool {
+    caller.principal.has(Permission::SessionsView) || s.user_id == caller.principal.user_id
+}
+
+/// Sessions to end.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndSessions {
+    /// The sessions to end (1–10,000).
+    #[schema(value_type = Vec<String>)]
+    ids: Vec<SessionId>,
+    /// A message shown to the users whose sessions end (≤ 500 characters).
+    reason: Option<String>,
+}
+
+/// What an End Sessions call did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EndedSessions {
+    /// Sessions told to end; their clients and targets close at once.
+    #[schema(value_type = Vec<String>)]
+    ended: Vec<SessionId>,
+    /// Ids that named no live session the caller can see.
+    #[schema(value_type = Vec<String>)]
+    missing: Vec<SessionId>,
+}
+
+/// End many sessions at once. Ending another user's session needs
+/// `sessions.end`; a user may always end their own. If any named session
+/// may not be ended by the caller, nothing is ended.
+#[utoipa::path(post, path = "/sessions/end", tag = "sessions", request_body = EndSessions,
+    responses((status = 200, body = EndedSessions), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody)))]
+pub async fn end(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<EndSessions>,
+) -> Result<Json<EndedSessions>, ApiError> {
+    if req.ids.is_empty() || req.ids.len() > MAX_END_IDS {
+        return Err(ApiError::invalid(format!("ids must name 1–{MAX_END_IDS} sessions")));
+    }
+    let message = req.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    if message.as_ref().is_some_and(|m| m.chars().count() > MAX_END_MESSAGE) {
+        return Err(ApiError::invalid(format!("reason must be at most {MAX_END_MESSAGE} characters")));
+    }
+    let ids: BTreeSet<SessionId> = req.ids.into_iter().collect();
+    let me = &caller.principal;
+    let mut plan = Vec::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    for id in ids {
+        match state.registry.get(id).filter(|s| visible(&caller, s)) {
+            None => missing.push(id),
+            Some(s) if s.user_id == me.user_id => plan.push((s, EndReason::EndedByOwner)),
+            Some(s) if me.has(Permission::SessionsEnd) => plan.push((s, EndReason::EndedByAdmin)),
+            Some(s) => {
+                return Err(ApiError::forbidden(format!(
+                    "ending {}'s session {} requires the sessions.end permission",
+                    s.user, s.id
+                )));
+            }
+        }
+    }
+    let mut ended = Vec::with_capacity(plan.len());
+    for (s, reason) in &plan {
+        let request = EndRequest {
+            reason: *reason,
+            by: Some(caller.name().to_owned()),
+            message: message.clone(),
+        };
+        if state.registry.end(s.id, request) {
+            ended.push(s.id);
+        } else {
+            missing.push(s.id);
+        }
+    }
+    for (s, reason) in plan.iter().filter(|(s, _)| ended.contains(&s.id)) {
+        state
+            .audit
+            .record(
+                Event::new(action::SESSION_END_REQUESTED)
+                    .actor(caller.name())
+                    .target(s.id.to_string())
+                    .client_addr(&caller.client_addr)
+                    .details(json!({
+                        "owner": s.user,
+                        "connection": s.connection.name,
+                        "end_reason": reason,
+                        "message": message,
+                    })),
+            )
+            .await;
+    }
+    Ok(Json(EndedSessions { ended, missing }))
+}
+
+/// The first event of the live feed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Snapshot {
+    /// Every session the caller may see, newest first.
+    items: Vec<SessionView>,
+}
+
+/// Live feed of the sessions the caller may see, as Server-Sent Events:
+/// `snapshot` (`{items}`) first, then `started` and `updated` (a session),
+/// and `ended` (`{session, ended_at, end_reason, ended_by, end_message}`).
+/// A subscriber that falls too far behind receives a fresh `snapshot`.
+#[utoipa::path(get, path = "/sessions/events", tag = "sessions",
+    responses((status = 200, content_type = "text/event-stream", description = "The event stream",
+               body = Snapshot), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let visibility = visibility(&caller);
+    let registry = state.registry.clone();
+    let shutdown = state.shutdown.clone();
+    let stream = async_stream(registry, visibility, shutdown);
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+fn snapshot_event(items: Vec<SessionView>) -> SseEvent {
+    SseEvent::default()
+        .event("snapshot")
+        .json_data(Snapshot { items })
+        .unwrap_or_default()
+}
+
+fn async_stream(
+    registry: gatehouse_sessions::Registry,
+    visibility: Visibility,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    let (snapshot, rx) = registry.subscribe(visibility);
+    let first = snapshot_event(snapshot);
+    let state = (registry, visibility, rx, Some(first));
+    let feed = futures_util::stream::unfold(state, |(registry, visibility, mut rx, pending)| async move {
+        if let Some(ev) = pending {
+            return Some((Ok(ev), (registry, visibility, rx, None)));
+        }
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    if visibility.allows(ev.session().user_id) {
+                        return Some((Ok(to_sse(&ev)), (registry, visibility, rx, None)));
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    // Too far behind to replay: start over from a fresh picture.
+                    let (snapshot, fresh) = registry.subscribe(visibility);
+                    return Some((Ok(snapshot_event(snapshot)), (registry, visibility, fresh, None)));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    futures_util::StreamExt::take_until(feed, async move { shutdown.cancelled().await })
+}
+
+fn to_sse(ev: &SessionEvent) -> SseEvent {
+    let built = match ev {
+        SessionEvent::Started(s) => SseEvent::default().event("started").json_data(s),
+        SessionEvent::Updated(s) => SseEvent::default().event("updated").json_data(s),
+        SessionEvent::Ended(e) => SseEvent::default().event("ended").json_data::<&EndedSession>(e),
+    };
+    built.unwrap_or_default()
+}

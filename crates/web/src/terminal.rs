@@ -1,0 +1,290 @@
+//! The browser terminal: a WebSocket relayed to a shell on the target.
+//!
+//! Binary frames carry terminal bytes both ways; text frames carry JSON
+//! control messages — `resize` in; `session`, `error` and `ended` out. The
+//! relay selects on the client, the target and the session's end signal,
+//! so an end from anywhere closes both sides at once.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use gatehouse_access::{TargetSecret, TargetSpec};
+use gatehouse_audit::{Event, action};
+use gatehouse_domain::{ConnectionId, EndReason};
+use gatehouse_sessions::{ConnectionRef, EndRequest, NewSession, SessionHandle};
+use gatehouse_ssh::{ConnectError, Credential, HostKeyPolicy, ShellOptions, TargetOutput, TargetShell};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiPath, ApiQuery};
+
+/// The largest WebSocket message a client may send (a big paste).
+const MAX_MESSAGE: usize = 1 << 20;
+/// How long closing words to a client may take before we give up on it.
+const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The initial terminal size.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalSize {
+    /// Columns, 1–1000 (default 80).
+    cols: Option<u32>,
+    /// Rows, 1–500 (default 24).
+    rows: Option<u32>,
+}
+
+fn check_size(cols: u32, rows: u32) -> Result<(), String> {
+    if (1..=1000).contains(&cols) && (1..=500).contains(&rows) {
+        Ok(())
+    } else {
+        Err("terminal size must be 1–1000 columns by 1–500 rows".into())
+    }
+}
+
+/// Control messages a client sends in text frames.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Control {
+    Resize { cols: u32, rows: u32 },
+}
+
+/// Open an SSH session on a connection, as a WebSocket.
+#[utoipa::path(get, path = "/connections/{id}/terminal", tag = "sessions",
+    params(("id" = String, Path, description = "Connection id"), TerminalSize),
+    responses((status = 101, description = "Switching to the terminal WebSocket"),
+              (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn open(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ConnectionId>,
+    ApiQuery(size): ApiQuery<TerminalSize>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let (cols, rows) = (size.cols.unwrap_or(80), size.rows.unwrap_or(24));
+    check_size(cols, rows).map_err(ApiError::invalid)?;
+    // Permission first: nobody without a grant gets as far as the target.
+    let spec = state.access.target_for(&caller.principal, id).await?;
+    let ws = ws.map_err(|r| {
+        ApiError::new(r.status(), "websocket_required", r.body_text())
+    })?;
+    Ok(ws
+        .max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| run(state, caller, spec, cols, rows, socket)))
+}
+
+type Tx = SplitSink<WebSocket, Message>;
+type Rx = SplitStream<WebSocket>;
+
+async fn run(state: AppState, caller: Caller, spec: TargetSpec, cols: u32, rows: u32, socket: WebSocket) {
+    let (mut tx, mut rx) = socket.split();
+    let connection = spec.connection.clone();
+    let credential = match spec.secret {
+        TargetSecret::Password(p) => Credential::Password(p),
+        TargetSecret::PrivateKey(k) => Credential::PrivateKey(k),
+    };
+    let policy = HostKeyPolicy {
+        pinned: connection.host_key.clone(),
+    };
+    let options = ShellOptions {
+        cols,
+        rows,
+        connect_timeout: state.config.connect_timeout,
+        ..ShellOptions::default()
+    };
+    let opened = tokio::select! {
+        r = gatehouse_ssh::open_shell(&spec.target, &connection.username, &credential, &policy, &options) => r,
+        _ = state.shutdown.cancelled() => Err(ConnectError::Unreachable("the gateway is shutting down".into())),
+    };
+    let mut shell = match opened {
+        Ok(shell) => shell,
+        Err(e) => {
+            let code = failure_code(&e);
+            let audit_action = match e {
+                ConnectError::HostKeyMismatch { .. } => action::HOST_KEY_MISMATCH,
+                _ => action::SESSION_FAILED,
+            };
+            tracing::warn!(connection = %connection.name, error = %e, "could not open target");
+            state
+                .audit
+                .record(
+                    Event::new(audit_action)
+                        .actor(caller.name())
+                        .target(connection.name.as_str())
+                        .client_addr(&caller.client_addr)
+                        .details(json!({ "code": code, "error": e.to_string(), "target": spec.target.to_string() })),
+                )
+                .await;
+            let error = json!({ "type": "error", "code": code, "message": e.to_string() });
+            farewell(&mut tx, error, 1011, code).await;
+            return;
+        }
+    };
+    if policy.pinned.is_none() {
+        match state.access.pin_host_key(connection.id, &shell.host_key()).await {
+            Ok(true) => {
+                state
+                    .audit
+                    .record(
+                        Event::new(action::HOST_KEY_PINNED)
+                            .actor(caller.name())
+                            .target(connection.name.as_str())
+                            .details(json!({ "fingerprint": shell.host_key_fingerprint() })),
+                    )
+                    .await
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "could not pin host key"),
+        }
+    }
+
+    let handle = state.registry.open(NewSession {
+        user: caller.name().to_owned(),
+        user_id: caller.principal.user_id,
+        connection: ConnectionRef {
+            id: connection.id,
+            name: connection.name.to_string(),
+        },
+        protocol: connection.protocol,
+        client_addr: caller.client_addr.clone(),
+        target: spec.target.to_string(),
+        recording: false,
+    });
+    if state.shutdown.is_cancelled() {
+        // Opened while the gateway began to stop: end it like the others.
+        handle.settle(EndReason::GatewayShutdown);
+    }
+    let span = tracing::info_span!("session", id = %handle.id(), user = %caller.name());
+    let _ = send_text(&mut tx, json!({ "type": "session", "id": handle.id() })).await;
+
+    let reason = relay(&mut tx, &mut rx, &mut shell, &handle, &state).await;
+    let request = handle.settle(reason);
+    span.in_scope(|| tracing::debug!(reason = %request.reason, "closing session"));
+    let (code, text) = match request.reason {
+        EndReason::Error => (1011, request.reason.as_str()),
+        _ => (1000, request.reason.as_str()),
+    };
+    let (farewell_msg, why) = ended_message(&request);
+    // Both sides close together; neither waits on the other.
+    tokio::join!(farewell(&mut tx, farewell_msg, code, text), shell.close(&why));
+    drop(handle);
+}
+
+/// Relays until one side ends or the session is ended; returns our own
+/// reason (a reason given by whoever ended the session takes precedence).
+async fn relay(
+    tx: &mut Tx,
+    rx: &mut Rx,
+    shell: &mut TargetShell,
+    handle: &SessionHandle,
+    state: &AppState,
+) -> EndReason {
+    let mut ping = tokio::time::interval(state.config.ws_ping_interval);
+    ping.reset();
+    let mut last_heard = Instant::now();
+    loop {
+        tokio::select! {
+            _ = handle.ended() => return EndReason::Error,
+            out = shell.output() => match out {
+                TargetOutput::Data(data) => {
+                    handle.record_output(data.len());
+                    tokio::select! {
+                        sent = tx.send(Message::Binary(data)) => if sent.is_err() {
+                            return EndReason::ClientClosed;
+                        },
+                        _ = handle.ended() => return EndReason::Error,
+                    }
+                }
+                TargetOutput::Closed { .. } => return EndReason::TargetClosed,
+            },
+            msg = rx.next() => {
+                last_heard = Instant::now();
+                match msg {
+                    Some(Ok(Message::Binary(data))) => {
+                        handle.record_input(data.len());
+                        if shell.input(data).await.is_err() {
+                            return EndReason::TargetClosed;
+                        }
+                    }
+                    Some(Ok(Message::Text(text))) => match serde_json::from_str::<Control>(&text) {
+                        Ok(Control::Resize { cols, rows }) => match check_size(cols, rows) {
+                            Ok(()) => {
+                                if shell.resize(cols, rows).await.is_err() {
+                                    return EndReason::TargetClosed;
+                                }
+                            }
+                            Err(message) => {
+                                let _ = send_text(tx, json!({ "type": "error", "code": "bad_message", "message": message })).await;
+                            }
+                        },
+                        Err(e) => {
+                            let message = format!("unknown control message: {e}");
+                            let _ = send_text(tx, json!({ "type": "error", "code": "bad_message", "message": message })).await;
+                        }
+                    },
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return EndReason::ClientClosed,
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > state.config.ws_client_timeout {
+                    // The client vanished without closing (laptop lid, dead network).
+                    return EndReason::ClientClosed;
+                }
+                let _ = tx.send(Message::Ping(Default::default())).await;
+            }
+        }
+    }
+}
+
+fn ended_message(request: &EndRequest) -> (Value, String) {
+    let why = match (&request.by, request.reason) {
+        (Some(by), EndReason::EndedByAdmin) => format!("Session ended by administrator {by}"),
+        (Some(by), _) => format!("Session ended by {by}"),
+        (None, reason) => format!("Session ended: {reason}"),
+    };
+    let msg = json!({
+        "type": "ended",
+        "reason": request.reason,
+        "by": request.by,
+        "message": request.message,
+    });
+    (msg, why)
+}
+
+fn failure_code(e: &ConnectError) -> &'static str {
+    match e {
+        ConnectError::Unreachable(_) => "target_unreachable",
+        ConnectError::HostKeyMismatch { .. } => "host_key_mismatch",
+        ConnectError::AuthFailed => "target_auth_failed",
+        ConnectError::BadSettings(_) => "bad_connection_settings",
+        ConnectError::Timeout(_) => "target_timeout",
+        ConnectError::Protocol(_) => "target_error",
+    }
+}
+
+async fn send_text(tx: &mut Tx, value: Value) -> Result<(), axum::Error> {
+    tx.send(Message::Text(value.to_string().into())).await
+}
+
+/// A last text message and a close frame, bounded in time: a client that
+/// stopped reading must not hold the session open.
+async fn farewell(tx: &mut Tx, last: Value, code: u16, reason: &str) {
+    let _ = tokio::time::timeout(FAREWELL_TIMEOUT, async {
+        send_text(tx, last).await?;
+        tx.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await
+    })
+    .await;
+}
