@@ -1,4 +1,6 @@
-use gatehouse_domain::{ConnectionId, ConnectionName, Permission, Protocol, RoleName, TargetAddr, Username};
+use gatehouse_domain::{
+    ConnectionId, ConnectionName, Permission, Protocol, RoleName, TargetAddr, Username,
+};
 use gatehouse_store::{ConnectionRecord, HostKeySource, NewConnection, SecretKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -196,7 +198,10 @@ pub fn fingerprint(openssh: &str) -> Option<String> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
     let blob = STANDARD.decode(openssh.split_whitespace().nth(1)?).ok()?;
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &blob);
-    Some(format!("SHA256:{}", STANDARD_NO_PAD.encode(digest.as_ref())))
+    Some(format!(
+        "SHA256:{}",
+        STANDARD_NO_PAD.encode(digest.as_ref())
+    ))
 }
 
 impl Access {

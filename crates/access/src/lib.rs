@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use gatehouse_store::{Store, StoreError};
 
-pub use connections::{ConnectionInfo, NewConnectionRequest, TargetSecret, TargetSpec, fingerprint};
+pub use connections::{
+    ConnectionInfo, NewConnectionRequest, TargetSecret, TargetSpec, fingerprint,
+};
 pub use principal::Principal;
 pub use secrets::{SecretBox, SecretKeyError};
 

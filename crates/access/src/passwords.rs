@@ -52,9 +52,7 @@ fn dummy_hash() -> &'static str {
 /// Refuses passwords too short to be worth hashing.
 pub fn check_policy(password: &SecretString) -> Result<(), String> {
     if password.expose_secret().chars().count() < MIN_LENGTH {
-        return Err(format!(
-            "password must be at least {MIN_LENGTH} characters"
-        ));
+        return Err(format!("password must be at least {MIN_LENGTH} characters"));
     }
     Ok(())
 }

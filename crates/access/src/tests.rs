@@ -34,7 +34,8 @@ fn sealed_secrets_open_only_under_their_key() {
 #[test]
 fn fingerprints_match_ssh_keygen() {
     // `ssh-keygen -lf` of this key prints SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU.
-    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test";
+    let key =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test";
     assert_eq!(
         fingerprint(key).unwrap(),
         "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU"
@@ -45,9 +46,15 @@ fn fingerprints_match_ssh_keygen() {
 #[tokio::test]
 async fn login_yields_a_token_that_authenticates_until_logout() {
     let (_dir, access) = access().await;
-    let first = access.bootstrap_admin(Some(pw("correct horse"))).await.unwrap();
+    let first = access
+        .bootstrap_admin(Some(pw("correct horse")))
+        .await
+        .unwrap();
     assert_eq!(first.unwrap().expose_secret(), "correct horse");
-    assert!(access.bootstrap_admin(None).await.unwrap().is_none(), "only on first start");
+    assert!(
+        access.bootstrap_admin(None).await.unwrap().is_none(),
+        "only on first start"
+    );
 
     assert!(matches!(
         access.login("admin", pw("wrong password")).await,
@@ -59,7 +66,10 @@ async fn login_yields_a_token_that_authenticates_until_logout() {
     ));
     let (token, who) = access.login("ADMIN", pw("correct horse")).await.unwrap();
     assert!(who.has(gatehouse_domain::Permission::UsersManage));
-    assert_eq!(access.authenticate(token.expose_secret()).await.unwrap(), who);
+    assert_eq!(
+        access.authenticate(token.expose_secret()).await.unwrap(),
+        who
+    );
     assert!(access.logout(token.expose_secret()).await.unwrap());
     assert!(matches!(
         access.authenticate(token.expose_secret()).await,
@@ -80,12 +90,21 @@ async fn short_passwords_are_refused() {
 #[tokio::test]
 async fn only_granted_users_get_a_connections_opened_secret() {
     let (_dir, access) = access().await;
-    access.bootstrap_admin(Some(pw("admin-password"))).await.unwrap();
+    access
+        .bootstrap_admin(Some(pw("admin-password")))
+        .await
+        .unwrap();
     let (_, admin) = access.login("admin", pw("admin-password")).await.unwrap();
     let user = |n: &str| Username::parse(n).unwrap();
     let role = |n: &str| RoleName::parse(n).unwrap();
-    access.create_user(user("ops1"), pw("ops1-password"), vec![role("user")]).await.unwrap();
-    access.create_user(user("dev2"), pw("dev2-password"), vec![role("user")]).await.unwrap();
+    access
+        .create_user(user("ops1"), pw("ops1-password"), vec![role("user")])
+        .await
+        .unwrap();
+    access
+        .create_user(user("dev2"), pw("dev2-password"), vec![role("user")])
+        .await
+        .unwrap();
     let (_, ops1) = access.login("ops1", pw("ops1-password")).await.unwrap();
     let (_, dev2) = access.login("dev2", pw("dev2-password")).await.unwrap();
 
@@ -120,5 +139,8 @@ async fn only_granted_users_get_a_connections_opened_secret() {
     ));
     let shown = access.connection_info(&ops1, &conn).await.unwrap();
     let json = serde_json::to_string(&shown).unwrap();
-    assert!(!json.contains("target-secret") && !json.contains("root"), "{json}");
+    assert!(
+        !json.contains("target-secret") && !json.contains("root"),
+        "{json}"
+    );
 }

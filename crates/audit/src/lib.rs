@@ -192,7 +192,10 @@ async fn ended(store: &Store, audit: &Audit, e: &EndedSession) {
 
 /// Ends, as `gateway_shutdown`, every history row `node` left open when it
 /// last stopped without recording the ends (a crash or `kill -9`).
-pub async fn close_dangling(store: &Store, node: &str) -> Result<Vec<SessionId>, gatehouse_store::StoreError> {
+pub async fn close_dangling(
+    store: &Store,
+    node: &str,
+) -> Result<Vec<SessionId>, gatehouse_store::StoreError> {
     let ids = store
         .close_open_history(node, EndReason::GatewayShutdown, OffsetDateTime::now_utc())
         .await?;
@@ -235,7 +238,10 @@ mod tests {
         let handle = registry.open(NewSession {
             user: "ops1".into(),
             user_id: owner.id,
-            connection: ConnectionRef { id: ConnectionId::new(), name: "prod-db".into() },
+            connection: ConnectionRef {
+                id: ConnectionId::new(),
+                name: "prod-db".into(),
+            },
             protocol: Protocol::Ssh,
             client_addr: "203.0.113.7".into(),
             target: "10.0.0.5:22".into(),
@@ -244,13 +250,20 @@ mod tests {
         handle.record_input(4);
         registry.end(
             handle.id(),
-            EndRequest { reason: EndReason::EndedByAdmin, by: Some("admin".into()), message: Some("maintenance".into()) },
+            EndRequest {
+                reason: EndReason::EndedByAdmin,
+                by: Some("admin".into()),
+                message: Some("maintenance".into()),
+            },
         );
         drop(handle);
         registry.flush_lifecycle().await;
 
         let (total, rows) = store
-            .list_history(&HistoryQuery { limit: 10, ..Default::default() })
+            .list_history(&HistoryQuery {
+                limit: 10,
+                ..Default::default()
+            })
             .await
             .unwrap();
         assert_eq!(total, 1);
@@ -260,11 +273,23 @@ mod tests {
         assert_eq!(rows[0].bytes_from_client, 4);
 
         let (_, events) = store
-            .list_audit(&AuditQuery { limit: 10, ..Default::default() })
+            .list_audit(&AuditQuery {
+                limit: 10,
+                ..Default::default()
+            })
             .await
             .unwrap();
-        let actions: Vec<_> = events.iter().map(|e| (e.action.as_str(), e.actor.as_deref())).collect();
-        assert_eq!(actions, [(action::SESSION_END, Some("admin")), (action::SESSION_START, Some("ops1"))]);
+        let actions: Vec<_> = events
+            .iter()
+            .map(|e| (e.action.as_str(), e.actor.as_deref()))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                (action::SESSION_END, Some("admin")),
+                (action::SESSION_START, Some("ops1"))
+            ]
+        );
 
         drop(registry);
         writer.await.unwrap();

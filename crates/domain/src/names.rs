@@ -194,14 +194,20 @@ mod tests {
 
     #[test]
     fn connection_names_keep_case_but_refuse_separators() {
-        assert_eq!(ConnectionName::parse("Prod-DB").unwrap().as_str(), "Prod-DB");
+        assert_eq!(
+            ConnectionName::parse("Prod-DB").unwrap().as_str(),
+            "Prod-DB"
+        );
         assert!(ConnectionName::parse("prod@db").is_err());
     }
 
     #[test]
     fn target_addresses_format_ipv6_in_brackets() {
         assert_eq!(TargetAddr::new("::1", 22).unwrap().to_string(), "[::1]:22");
-        assert_eq!(TargetAddr::new("db.local", 2200).unwrap().to_string(), "db.local:2200");
+        assert_eq!(
+            TargetAddr::new("db.local", 2200).unwrap().to_string(),
+            "db.local:2200"
+        );
         assert!(TargetAddr::new("a;rm", 22).is_err());
         assert!(TargetAddr::new("h", 0).is_err());
     }

@@ -6,7 +6,17 @@ use serde::{Deserialize, Serialize};
 /// One thing a role can allow. Every user may always see and end their own
 /// sessions; these permissions reach beyond that.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 pub enum Permission {
     /// See every live session, not only one's own.
@@ -113,7 +123,10 @@ mod tests {
     fn permission_names_round_trip() {
         for p in Permission::ALL {
             assert_eq!(p.as_str().parse::<Permission>().unwrap(), p);
-            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{}\"", p.as_str()));
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.as_str())
+            );
         }
         assert!("sessions.destroy".parse::<Permission>().is_err());
     }

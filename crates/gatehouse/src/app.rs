@@ -73,7 +73,10 @@ impl Application {
         };
         let recovered = gatehouse_audit::close_dangling(&store, &config.node).await?;
         if !recovered.is_empty() {
-            tracing::warn!(count = recovered.len(), "recorded sessions left open by the previous run as gateway_shutdown");
+            tracing::warn!(
+                count = recovered.len(),
+                "recorded sessions left open by the previous run as gateway_shutdown"
+            );
         }
         store.purge_expired_tokens().await?;
 

@@ -32,13 +32,29 @@ impl ApiClient {
     }
 
     /// `GET path?query`, decoded.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<T> {
-        decode(self.send(self.request(Method::GET, path).query(query)).await?).await
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> anyhow::Result<T> {
+        decode(
+            self.send(self.request(Method::GET, path).query(query))
+                .await?,
+        )
+        .await
     }
 
     /// `POST path` with a JSON body, decoded.
-    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
-        decode(self.send(self.request(Method::POST, path).json(body)).await?).await
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        decode(
+            self.send(self.request(Method::POST, path).json(body))
+                .await?,
+        )
+        .await
     }
 
     async fn send(&self, req: RequestBuilder) -> anyhow::Result<Response> {
@@ -51,15 +67,21 @@ impl ApiClient {
         }
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
-        let message = body["error"]["message"].as_str().unwrap_or("no error message");
+        let message = body["error"]["message"]
+            .as_str()
+            .unwrap_or("no error message");
         let code = body["error"]["code"].as_str().unwrap_or("unknown");
         if status == reqwest::StatusCode::UNAUTHORIZED && self.token.is_none() {
-            bail!("{message} ({code}); set GATEHOUSE_TOKEN or pass --token (get one with `gatehouse login`)");
+            bail!(
+                "{message} ({code}); set GATEHOUSE_TOKEN or pass --token (get one with `gatehouse login`)"
+            );
         }
         bail!("{message} ({code}, HTTP {})", status.as_u16())
     }
 }
 
 async fn decode<T: DeserializeOwned>(resp: Response) -> anyhow::Result<T> {
-    resp.json().await.context("the gateway sent a response this CLI cannot read")
+    resp.json()
+        .await
+        .context("the gateway sent a response this CLI cannot read")
 }

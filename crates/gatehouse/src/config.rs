@@ -95,7 +95,8 @@ impl Config {
 
     fn merge(f: FileConfig, o: Overrides) -> Self {
         let d = Config::default();
-        let secs = |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
+        let secs =
+            |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
         Self {
             data_dir: o.data_dir.or(f.data_dir).unwrap_or(d.data_dir),
             http: o.http.or(f.http).unwrap_or(d.http),

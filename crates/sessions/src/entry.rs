@@ -72,7 +72,11 @@ impl Entry {
             idle_seconds: (idle_ms / 1000) as u64,
             bytes_from_client: self.bytes_from_client.load(Ordering::Relaxed),
             bytes_to_client: self.bytes_to_client.load(Ordering::Relaxed),
-            participants: self.participants.lock().map(|p| p.clone()).unwrap_or_default(),
+            participants: self
+                .participants
+                .lock()
+                .map(|p| p.clone())
+                .unwrap_or_default(),
             recording: self.recording,
             node: node.to_owned(),
         }

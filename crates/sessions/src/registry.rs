@@ -252,7 +252,7 @@ impl Registry {
             .map(|e| e.view(&self.inner.node, now))
             .collect();
         drop(sessions);
-        snapshot.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        snapshot.sort_by_key(|s| std::cmp::Reverse(s.started_at));
         (snapshot, rx)
     }
 

@@ -34,7 +34,10 @@ async fn a_session_is_listed_until_its_handle_drops_and_ends_exactly_once() {
     let (registry, mut lifecycle) = Registry::new("gw-1");
     let handle = registry.open(new_session("ops1", UserId::new(), "prod-db", "203.0.113.7"));
     let id = handle.id();
-    assert_eq!(registry.list(&ListQuery::default(), Visibility::All).total, 1);
+    assert_eq!(
+        registry.list(&ListQuery::default(), Visibility::All).total,
+        1
+    );
 
     assert!(registry.end(
         id,
@@ -71,7 +74,12 @@ async fn a_dropped_handle_without_a_reason_ends_as_error() {
 async fn search_is_case_insensitive_across_fields_and_never_spans_two() {
     let (registry, _lifecycle) = Registry::new("gw-1");
     let _a = registry.open(new_session("ops1", UserId::new(), "Prod-DB", "203.0.113.7"));
-    let _b = registry.open(new_session("dev2", UserId::new(), "staging", "198.51.100.2"));
+    let _b = registry.open(new_session(
+        "dev2",
+        UserId::new(),
+        "staging",
+        "198.51.100.2",
+    ));
     let count = |q: &str| registry.list(&ListQuery::search(q), Visibility::All).total;
     assert_eq!(count("prod-db"), 1);
     assert_eq!(count("OPS"), 1);
@@ -127,7 +135,11 @@ async fn the_feed_follows_its_snapshot_without_gaps() {
     let second = registry.open(new_session("b", UserId::new(), "c", "::1"));
     second.record_input(3);
     assert_eq!(registry.publish_updates(), 1);
-    assert_eq!(registry.publish_updates(), 0, "no activity since the last tick");
+    assert_eq!(
+        registry.publish_updates(),
+        0,
+        "no activity since the last tick"
+    );
     drop(first);
     match rx.recv().await.unwrap() {
         SessionEvent::Started(s) => assert_eq!(s.user, "b"),
@@ -150,7 +162,10 @@ async fn end_all_empties_the_registry_once_front_ends_let_go() {
     let handles: Vec<_> = (0..3)
         .map(|i| registry.open(new_session(&format!("u{i}"), UserId::new(), "c", "::1")))
         .collect();
-    assert_eq!(registry.end_all(EndRequest::because(EndReason::GatewayShutdown)), 3);
+    assert_eq!(
+        registry.end_all(EndRequest::because(EndReason::GatewayShutdown)),
+        3
+    );
     assert!(!registry.wait_until_empty(Duration::from_millis(10)).await);
     let relays: Vec<_> = handles
         .into_iter()

@@ -68,9 +68,9 @@ impl TargetShell {
     pub async fn output(&mut self) -> TargetOutput {
         while !self.closed {
             match self.reader.wait().await {
-                Some(ChannelMsg::Data { data }) => return TargetOutput::Data(data.into()),
+                Some(ChannelMsg::Data { data }) => return TargetOutput::Data(data),
                 Some(ChannelMsg::ExtendedData { data, .. }) => {
-                    return TargetOutput::Data(data.into());
+                    return TargetOutput::Data(data);
                 }
                 Some(ChannelMsg::ExitStatus { exit_status }) => {
                     self.exit_status = Some(exit_status)

@@ -150,12 +150,14 @@ impl Store {
                 .map_err(|e| foreign_key(e, format!("user {user}")))?;
         }
         for role in &new.roles {
-            sqlx::query("INSERT OR IGNORE INTO connection_role_grants (connection_id, role) VALUES (?, ?)")
-                .bind(id.to_string())
-                .bind(role.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| foreign_key(e, format!("role {role}")))?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO connection_role_grants (connection_id, role) VALUES (?, ?)",
+            )
+            .bind(id.to_string())
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| foreign_key(e, format!("role {role}")))?;
         }
         tx.commit().await?;
         Ok(ConnectionRecord {
@@ -177,10 +179,11 @@ impl Store {
 
     /// One connection by id.
     pub async fn connection(&self, id: ConnectionId) -> Result<Option<ConnectionRecord>> {
-        let row: Option<ConnectionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = ?")))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<ConnectionRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = ?")))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
         match row {
             Some(row) => Ok(Some(self.finish_connection(row).await?)),
             None => Ok(None),
@@ -189,9 +192,10 @@ impl Store {
 
     /// Every connection, by name.
     pub async fn list_connections(&self) -> Result<Vec<ConnectionRecord>> {
-        let rows: Vec<ConnectionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY name")))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<ConnectionRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY name")))
+                .fetch_all(&self.pool)
+                .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(self.finish_connection(row).await?);

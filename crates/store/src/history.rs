@@ -203,7 +203,9 @@ impl Store {
         .bind(node)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(|(id,)| parse("session id", &id)).collect()
+        rows.into_iter()
+            .map(|(id,)| parse("session id", &id))
+            .collect()
     }
 
     /// One history row by session id, live or ended.

@@ -1,4 +1,6 @@
-use gatehouse_domain::{ConnectionName, EndReason, Permission, Protocol, RoleName, SessionId, Username};
+use gatehouse_domain::{
+    ConnectionName, EndReason, Permission, Protocol, RoleName, SessionId, Username,
+};
 use time::OffsetDateTime;
 
 use crate::*;
@@ -25,7 +27,11 @@ async fn users_get_their_roles_permissions_and_names_are_unique() {
     perms.sort();
     assert_eq!(
         perms,
-        [Permission::SessionsView, Permission::SessionsWatch, Permission::AuditView]
+        [
+            Permission::SessionsView,
+            Permission::SessionsWatch,
+            Permission::AuditView
+        ]
     );
     assert!(matches!(
         store.create_user(user("EVE", &[])).await,
@@ -35,14 +41,23 @@ async fn users_get_their_roles_permissions_and_names_are_unique() {
         store.create_user(user("bob", &["wizard"])).await,
         Err(StoreError::NotFound(_))
     ));
-    assert!(store.user_by_name(&Username::parse("bob").unwrap()).await.unwrap().is_none());
+    assert!(
+        store
+            .user_by_name(&Username::parse("bob").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn grants_reach_users_directly_and_through_roles() {
     let (_dir, store) = store().await;
     let direct = store.create_user(user("direct", &["user"])).await.unwrap();
-    let via_role = store.create_user(user("viarole", &["auditor"])).await.unwrap();
+    let via_role = store
+        .create_user(user("viarole", &["auditor"]))
+        .await
+        .unwrap();
     let neither = store.create_user(user("neither", &["user"])).await.unwrap();
     let conn = store
         .create_connection(NewConnection {
@@ -62,11 +77,30 @@ async fn grants_reach_users_directly_and_through_roles() {
     assert!(store.user_may_use(direct.id, conn.id).await.unwrap());
     assert!(store.user_may_use(via_role.id, conn.id).await.unwrap());
     assert!(!store.user_may_use(neither.id, conn.id).await.unwrap());
-    assert_eq!(store.connections_for_user(via_role.id).await.unwrap().len(), 1);
-    assert!(store.connections_for_user(neither.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.connections_for_user(via_role.id).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .connections_for_user(neither.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    assert!(store.pin_host_key(conn.id, "ssh-ed25519 AAAA").await.unwrap());
-    assert!(!store.pin_host_key(conn.id, "ssh-ed25519 BBBB").await.unwrap());
+    assert!(
+        store
+            .pin_host_key(conn.id, "ssh-ed25519 AAAA")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .pin_host_key(conn.id, "ssh-ed25519 BBBB")
+            .await
+            .unwrap()
+    );
     let pinned = store.connection(conn.id).await.unwrap().unwrap();
     assert_eq!(pinned.host_key.as_deref(), Some("ssh-ed25519 AAAA"));
     assert_eq!(pinned.host_key_source, Some(HostKeySource::FirstUse));
@@ -102,20 +136,42 @@ async fn a_history_row_is_ended_exactly_once_and_dangling_rows_close_at_start() 
         participants: serde_json::json!([]),
     };
     assert!(store.history_end(&end).await.unwrap());
-    assert!(!store.history_end(&end).await.unwrap(), "second end must not rewrite");
+    assert!(
+        !store.history_end(&end).await.unwrap(),
+        "second end must not rewrite"
+    );
 
     let closed = store
-        .close_open_history("gw-1", EndReason::GatewayShutdown, OffsetDateTime::now_utc())
+        .close_open_history(
+            "gw-1",
+            EndReason::GatewayShutdown,
+            OffsetDateTime::now_utc(),
+        )
         .await
         .unwrap();
     assert_eq!(closed, [b]);
 
-    let all = HistoryQuery { limit: 10, ..Default::default() };
+    let all = HistoryQuery {
+        limit: 10,
+        ..Default::default()
+    };
     assert_eq!(store.list_history(&all).await.unwrap().0, 2);
-    let admin_ended = HistoryQuery { q: Some("ADMIN".into()), limit: 10, ..Default::default() };
+    let admin_ended = HistoryQuery {
+        q: Some("ADMIN".into()),
+        limit: 10,
+        ..Default::default()
+    };
     let (n, rows) = store.list_history(&admin_ended).await.unwrap();
     assert_eq!(n, 1);
     assert_eq!(rows[0].end_reason, Some(EndReason::EndedByAdmin));
-    let literal = HistoryQuery { q: Some("%".into()), limit: 10, ..Default::default() };
-    assert_eq!(store.list_history(&literal).await.unwrap().0, 0, "% is literal, not a wildcard");
+    let literal = HistoryQuery {
+        q: Some("%".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_history(&literal).await.unwrap().0,
+        0,
+        "% is literal, not a wildcard"
+    );
 }

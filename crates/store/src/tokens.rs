@@ -25,12 +25,13 @@ impl Store {
 
     /// The user an unexpired token belongs to.
     pub async fn token_user(&self, token_hash: &[u8]) -> Result<Option<UserId>> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT user_id FROM auth_tokens WHERE token_hash = ? AND expires_at > ?")
-                .bind(token_hash)
-                .bind(to_ms(OffsetDateTime::now_utc()))
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT user_id FROM auth_tokens WHERE token_hash = ? AND expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(to_ms(OffsetDateTime::now_utc()))
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|(id,)| parse("user id", &id)).transpose()
     }
 

@@ -3,11 +3,11 @@
 
 use std::net::SocketAddr;
 
+use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use gatehouse_access::Principal;
 use gatehouse_audit::{Event, action};
@@ -170,14 +170,20 @@ pub async fn login(
         Ok((token, principal)) => {
             state
                 .audit
-                .record(Event::new(action::LOGIN).actor(principal.username.as_str()).client_addr(&addr))
+                .record(
+                    Event::new(action::LOGIN)
+                        .actor(principal.username.as_str())
+                        .client_addr(&addr),
+                )
                 .await;
             let cookie = Cookie::build((COOKIE, token.expose_secret().to_owned()))
                 .http_only(true)
                 .secure(state.config.secure_cookies)
                 .same_site(SameSite::Strict)
                 .path("/")
-                .max_age(time::Duration::try_from(state.config.token_ttl).unwrap_or(time::Duration::DAY))
+                .max_age(
+                    time::Duration::try_from(state.config.token_ttl).unwrap_or(time::Duration::DAY),
+                )
                 .build();
             let body = LoginResponse {
                 token: token.expose_secret().to_owned(),
@@ -188,11 +194,9 @@ pub async fn login(
         Err(e) => {
             state
                 .audit
-                .record(
-                    Event::new(action::LOGIN_FAILED)
-                        .client_addr(&addr)
-                        .details(json!({ "username": req.username.chars().take(64).collect::<String>() })),
-                )
+                .record(Event::new(action::LOGIN_FAILED).client_addr(&addr).details(
+                    json!({ "username": req.username.chars().take(64).collect::<String>() }),
+                ))
                 .await;
             Err(e.into())
         }
@@ -210,7 +214,11 @@ pub async fn logout(
     state.access.logout(caller.token.expose_secret()).await?;
     state
         .audit
-        .record(Event::new(action::LOGOUT).actor(caller.name()).client_addr(&caller.client_addr))
+        .record(
+            Event::new(action::LOGOUT)
+                .actor(caller.name())
+                .client_addr(&caller.client_addr),
+        )
         .await;
     let jar = jar.remove(Cookie::build(COOKIE).path("/"));
     Ok((StatusCode::NO_CONTENT, jar).into_response())

@@ -69,10 +69,13 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<CreateConnection>,
 ) -> Result<(StatusCode, Json<ConnectionInfo>), ApiError> {
-    let target = TargetAddr::new(&req.host, req.port).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let target =
+        TargetAddr::new(&req.host, req.port).map_err(|e| ApiError::invalid(e.to_string()))?;
     let username = req.username.trim().to_owned();
     if username.is_empty() || username.len() > 128 || username.chars().any(char::is_control) {
-        return Err(ApiError::invalid("username must be 1–128 printable characters"));
+        return Err(ApiError::invalid(
+            "username must be 1–128 printable characters",
+        ));
     }
     let secret = match (req.password, req.private_key) {
         (Some(p), None) if !p.expose_secret().is_empty() => TargetSecret::Password(p),
@@ -80,7 +83,11 @@ pub async fn create(
             gatehouse_ssh::check_private_key(k.expose_secret()).map_err(ApiError::invalid)?;
             TargetSecret::PrivateKey(k)
         }
-        _ => return Err(ApiError::invalid("give exactly one of password and private_key")),
+        _ => {
+            return Err(ApiError::invalid(
+                "give exactly one of password and private_key",
+            ));
+        }
     };
     let host_key = req
         .host_key
@@ -104,7 +111,10 @@ pub async fn create(
             },
         )
         .await?;
-    let info = state.access.connection_info(&caller.principal, &record).await?;
+    let info = state
+        .access
+        .connection_info(&caller.principal, &record)
+        .await?;
     state
         .audit
         .record(

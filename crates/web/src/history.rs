@@ -17,7 +17,9 @@ fn page(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(n @ 1..=MAX_LIMIT) => Ok(n),
-        Some(_) => Err(ApiError::invalid(format!("limit must be between 1 and {MAX_LIMIT}"))),
+        Some(_) => Err(ApiError::invalid(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        ))),
     }
 }
 

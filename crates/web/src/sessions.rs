@@ -10,7 +10,9 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use gatehouse_audit::{Event, action};
 use gatehouse_domain::{EndReason, Permission, SessionId};
-use gatehouse_sessions::{EndRequest, EndedSession, ListQuery, Page, SessionEvent, SessionView, Visibility};
+use gatehouse_sessions::{
+    EndRequest, EndedSession, ListQuery, Page, SessionEvent, SessionView, Visibility,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
@@ -118,11 +120,21 @@ pub async fn end(
     ApiJson(req): ApiJson<EndSessions>,
 ) -> Result<Json<EndedSessions>, ApiError> {
     if req.ids.is_empty() || req.ids.len() > MAX_END_IDS {
-        return Err(ApiError::invalid(format!("ids must name 1–{MAX_END_IDS} sessions")));
+        return Err(ApiError::invalid(format!(
+            "ids must name 1–{MAX_END_IDS} sessions"
+        )));
     }
-    let message = req.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
-    if message.as_ref().is_some_and(|m| m.chars().count() > MAX_END_MESSAGE) {
-        return Err(ApiError::invalid(format!("reason must be at most {MAX_END_MESSAGE} characters")));
+    let message = req
+        .reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if message
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > MAX_END_MESSAGE)
+    {
+        return Err(ApiError::invalid(format!(
+            "reason must be at most {MAX_END_MESSAGE} characters"
+        )));
     }
     let ids: BTreeSet<SessionId> = req.ids.into_iter().collect();
     let me = &caller.principal;
@@ -214,26 +226,32 @@ fn async_stream(
     let (snapshot, rx) = registry.subscribe(visibility);
     let first = snapshot_event(snapshot);
     let state = (registry, visibility, rx, Some(first));
-    let feed = futures_util::stream::unfold(state, |(registry, visibility, mut rx, pending)| async move {
-        if let Some(ev) = pending {
-            return Some((Ok(ev), (registry, visibility, rx, None)));
-        }
-        loop {
-            match rx.recv().await {
-                Ok(ev) => {
-                    if visibility.allows(ev.session().user_id) {
-                        return Some((Ok(to_sse(&ev)), (registry, visibility, rx, None)));
-                    }
-                }
-                Err(RecvError::Lagged(_)) => {
-                    // Too far behind to replay: start over from a fresh picture.
-                    let (snapshot, fresh) = registry.subscribe(visibility);
-                    return Some((Ok(snapshot_event(snapshot)), (registry, visibility, fresh, None)));
-                }
-                Err(RecvError::Closed) => return None,
+    let feed = futures_util::stream::unfold(
+        state,
+        |(registry, visibility, mut rx, pending)| async move {
+            if let Some(ev) = pending {
+                return Some((Ok(ev), (registry, visibility, rx, None)));
             }
-        }
-    });
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => {
+                        if visibility.allows(ev.session().user_id) {
+                            return Some((Ok(to_sse(&ev)), (registry, visibility, rx, None)));
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // Too far behind to replay: start over from a fresh picture.
+                        let (snapshot, fresh) = registry.subscribe(visibility);
+                        return Some((
+                            Ok(snapshot_event(snapshot)),
+                            (registry, visibility, fresh, None),
+                        ));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
     futures_util::StreamExt::take_until(feed, async move { shutdown.cancelled().await })
 }
 
@@ -241,7 +259,9 @@ fn to_sse(ev: &SessionEvent) -> SseEvent {
     let built = match ev {
         SessionEvent::Started(s) => SseEvent::default().event("started").json_data(s),
         SessionEvent::Updated(s) => SseEvent::default().event("updated").json_data(s),
-        SessionEvent::Ended(e) => SseEvent::default().event("ended").json_data::<&EndedSession>(e),
+        SessionEvent::Ended(e) => SseEvent::default()
+            .event("ended")
+            .json_data::<&EndedSession>(e),
     };
     built.unwrap_or_default()
 }

@@ -17,7 +17,9 @@ use gatehouse_access::{TargetSecret, TargetSpec};
 use gatehouse_audit::{Event, action};
 use gatehouse_domain::{ConnectionId, EndReason};
 use gatehouse_sessions::{ConnectionRef, EndRequest, NewSession, SessionHandle};
-use gatehouse_ssh::{ConnectError, Credential, HostKeyPolicy, ShellOptions, TargetOutput, TargetShell};
+use gatehouse_ssh::{
+    ConnectError, Credential, HostKeyPolicy, ShellOptions, TargetOutput, TargetShell,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -73,9 +75,7 @@ pub async fn open(
     check_size(cols, rows).map_err(ApiError::invalid)?;
     // Permission first: nobody without a grant gets as far as the target.
     let spec = state.access.target_for(&caller.principal, id).await?;
-    let ws = ws.map_err(|r| {
-        ApiError::new(r.status(), "websocket_required", r.body_text())
-    })?;
+    let ws = ws.map_err(|r| ApiError::new(r.status(), "websocket_required", r.body_text()))?;
     Ok(ws
         .max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| run(state, caller, spec, cols, rows, socket)))
@@ -84,7 +84,14 @@ pub async fn open(
 type Tx = SplitSink<WebSocket, Message>;
 type Rx = SplitStream<WebSocket>;
 
-async fn run(state: AppState, caller: Caller, spec: TargetSpec, cols: u32, rows: u32, socket: WebSocket) {
+async fn run(
+    state: AppState,
+    caller: Caller,
+    spec: TargetSpec,
+    cols: u32,
+    rows: u32,
+    socket: WebSocket,
+) {
     let (mut tx, mut rx) = socket.split();
     let connection = spec.connection.clone();
     let credential = match spec.secret {
@@ -129,7 +136,11 @@ async fn run(state: AppState, caller: Caller, spec: TargetSpec, cols: u32, rows:
         }
     };
     if policy.pinned.is_none() {
-        match state.access.pin_host_key(connection.id, &shell.host_key()).await {
+        match state
+            .access
+            .pin_host_key(connection.id, &shell.host_key())
+            .await
+        {
             Ok(true) => {
                 state
                     .audit
@@ -174,7 +185,10 @@ async fn run(state: AppState, caller: Caller, spec: TargetSpec, cols: u32, rows:
     };
     let (farewell_msg, why) = ended_message(&request);
     // Both sides close together; neither waits on the other.
-    tokio::join!(farewell(&mut tx, farewell_msg, code, text), shell.close(&why));
+    tokio::join!(
+        farewell(&mut tx, farewell_msg, code, text),
+        shell.close(&why)
+    );
     drop(handle);
 }
 

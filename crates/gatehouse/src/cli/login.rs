@@ -33,9 +33,14 @@ pub(super) async fn run(args: LoginArgs) -> anyhow::Result<()> {
     };
     let client = ApiClient::new(&args.server, None);
     let resp: Value = client
-        .post("/auth/login", &json!({ "username": args.user, "password": password }))
+        .post(
+            "/auth/login",
+            &json!({ "username": args.user, "password": password }),
+        )
         .await?;
-    let token = resp["token"].as_str().context("the gateway sent no token")?;
+    let token = resp["token"]
+        .as_str()
+        .context("the gateway sent no token")?;
     println!("{token}");
     Ok(())
 }

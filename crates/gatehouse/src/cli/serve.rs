@@ -23,7 +23,12 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             node: args.node,
         },
     )?;
-    let env_secret = |name| std::env::var(name).ok().filter(|v| !v.is_empty()).map(SecretString::from);
+    let env_secret = |name| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from)
+    };
     let app = Application::build(
         config.clone(),
         env_secret("GATEHOUSE_ADMIN_PASSWORD"),
@@ -36,16 +41,22 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("  Data directory: {}", config.data_dir.display());
     match &app.admin {
         AdminBootstrap::Generated(password) => {
-            println!("First start: created the administrator account. This password is shown only once:");
+            println!(
+                "First start: created the administrator account. This password is shown only once:"
+            );
             println!("  username: admin");
             println!("  password: {}", password.expose_secret());
         }
         AdminBootstrap::FromEnvironment => {
-            println!("First start: created the administrator account `admin` with the password in GATEHOUSE_ADMIN_PASSWORD.");
+            println!(
+                "First start: created the administrator account `admin` with the password in GATEHOUSE_ADMIN_PASSWORD."
+            );
         }
         AdminBootstrap::Existing => {}
     }
-    println!("Log in from a terminal:  export GATEHOUSE_TOKEN=$(gatehouse login --user admin --server {url})");
+    println!(
+        "Log in from a terminal:  export GATEHOUSE_TOKEN=$(gatehouse login --user admin --server {url})"
+    );
     app.run_until(shutdown_signal()).await
 }
 

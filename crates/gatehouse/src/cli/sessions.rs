@@ -58,7 +58,13 @@ struct Ended {
 
 pub(super) async fn run(cmd: SessionsCommand) -> anyhow::Result<()> {
     match cmd {
-        SessionsCommand::List { server, search, sort, limit, json } => {
+        SessionsCommand::List {
+            server,
+            search,
+            sort,
+            limit,
+            json,
+        } => {
             let client = ApiClient::new(&server.server, server.token);
             let mut query = vec![("limit", limit.to_string())];
             if let Some(q) = search {
@@ -76,7 +82,12 @@ pub(super) async fn run(cmd: SessionsCommand) -> anyhow::Result<()> {
                 println!("{} of {} sessions", page.items.len(), page.total);
             }
         }
-        SessionsCommand::End { server, ids, reason, json } => {
+        SessionsCommand::End {
+            server,
+            ids,
+            reason,
+            json,
+        } => {
             let client = ApiClient::new(&server.server, server.token);
             let ended: Ended = client
                 .post("/sessions/end", &json!({ "ids": ids, "reason": reason }))
@@ -109,7 +120,17 @@ fn ago(seconds: i64) -> String {
 
 /// The sessions as an aligned text table.
 fn table(items: &[SessionView], now: OffsetDateTime) -> String {
-    let header = ["ID", "USER", "CONNECTION", "PROTO", "CLIENT", "TARGET", "AGE", "IDLE", "PEOPLE"];
+    let header = [
+        "ID",
+        "USER",
+        "CONNECTION",
+        "PROTO",
+        "CLIENT",
+        "TARGET",
+        "AGE",
+        "IDLE",
+        "PEOPLE",
+    ];
     let rows: Vec<[String; 9]> = items
         .iter()
         .map(|s| {

@@ -1,0 +1,170 @@
+//! The API's contract: its OpenAPI description, JSON errors for bad input,
+//! and secrets that never come back out.
+
+use serde_json::json;
+
+use crate::harness::{Sshd, TestGateway, json_of};
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint() {
+    let gw = TestGateway::spawn().await;
+    let (status, doc) = gw.get(None, "/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/auth/me", "get"),
+        ("/api/v1/users", "get"),
+        ("/api/v1/users", "post"),
+        ("/api/v1/connections", "get"),
+        ("/api/v1/connections", "post"),
+        ("/api/v1/connections/{id}/terminal", "get"),
+        ("/api/v1/sessions", "get"),
+        ("/api/v1/sessions/{id}", "get"),
+        ("/api/v1/sessions/events", "get"),
+        ("/api/v1/sessions/end", "post"),
+        ("/api/v1/history", "get"),
+        ("/api/v1/audit", "get"),
+    ];
+    for (path, method) in expected {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
+    }
+    assert_eq!(
+        paths.len(),
+        12,
+        "paths: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    assert!(doc["components"]["schemas"]["SessionView"]["properties"]["idle_seconds"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_error_with_the_right_status() {
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let raw = |body: &'static str, content_type: Option<&'static str>| {
+        let mut req = gw
+            .http()
+            .post(gw.url("/sessions/end"))
+            .bearer_auth(&admin)
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req.send()
+    };
+    let cases = [
+        (json_of(raw("{\"ids\": [", Some("application/json")).await.unwrap()).await, 400, "malformed_json"),
+        (json_of(raw("{\"ids\": []}", None).await.unwrap()).await, 415, "unsupported_media_type"),
+        (json_of(raw("{\"ids\": [\"not-a-uuid\"]}", Some("application/json")).await.unwrap()).await, 422, "invalid_request"),
+        (json_of(raw("{\"ids\": [], \"force\": true}", Some("application/json")).await.unwrap()).await, 422, "invalid_request"),
+        (json_of(raw("{\"ids\": []}", Some("application/json")).await.unwrap()).await, 400, "invalid_request"),
+        (gw.get(Some(&admin), "/sessions/not-a-uuid").await, 400, "invalid_request"),
+        (gw.get(Some(&admin), "/sessions?sort=password").await, 400, "invalid_request"),
+        (gw.get(Some(&admin), "/sessions?limit=0").await, 400, "invalid_request"),
+        (gw.get(Some(&admin), "/sessions?bogus=1").await, 400, "invalid_request"),
+        (gw.get(Some(&admin), "/history?limit=100000").await, 400, "invalid_request"),
+        (gw.get(Some(&admin), "/no/such/endpoint").await, 404, "not_found"),
+        (gw.get(Some(&admin), "/sessions/end").await, 405, "method_not_allowed"),
+        (json_of(gw.http().delete(gw.url("/sessions")).bearer_auth(&admin).send().await.unwrap()).await, 405, "method_not_allowed"),
+        (gw.post(Some(&admin), "/sessions/end", json!({ "ids": ["00000000-0000-4000-8000-000000000000"], "reason": "x".repeat(501) })).await, 400, "invalid_request"),
+    ];
+    for (i, ((status, body), want_status, want_code)) in cases.into_iter().enumerate() {
+        assert_eq!(status.as_u16(), want_status, "case {i}: {body}");
+        assert_eq!(body["error"]["code"], want_code, "case {i}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "case {i}: {body}"
+        );
+    }
+
+    let huge = json!({ "ids": [], "reason": "x".repeat(200_000) });
+    let (status, body) = gw.post(Some(&admin), "/sessions/end", huge).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn connection_secrets_never_leave_the_gateway_and_are_encrypted_at_rest() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let password = "S3cret-target-password";
+    let (status, created) = gw
+        .post(
+            Some(&admin),
+            "/connections",
+            json!({
+            "name": "db", "host": "127.0.0.1", "port": sshd.port, "username": "svc",
+            "password": password, "users": ["admin"] }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let key = sshd.client_key();
+    let key_marker = key.lines().nth(1).unwrap().to_owned();
+    gw.post(
+        Some(&admin),
+        "/connections",
+        json!({
+        "name": "db-key", "host": "127.0.0.1", "port": sshd.port, "username": "svc",
+        "private_key": key, "users": ["admin"] }),
+    )
+    .await;
+    let (_, listed) = gw.get(Some(&admin), "/connections?all=true").await;
+    let (_, audit) = gw.get(Some(&admin), "/audit").await;
+    for text in [created.to_string(), listed.to_string(), audit.to_string()] {
+        assert!(
+            !text.contains(password) && !text.contains(&key_marker),
+            "secret leaked: {text}"
+        );
+    }
+    assert_eq!(listed[0]["auth"], "password");
+    assert_eq!(listed[1]["auth"], "private_key");
+
+    let mut on_disk = Vec::new();
+    for entry in std::fs::read_dir(gw.data_dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("gatehouse.db")
+        {
+            on_disk.extend(std::fs::read(path).unwrap());
+        }
+    }
+    assert!(!on_disk.is_empty());
+    let contains = |needle: &[u8]| on_disk.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        !contains(password.as_bytes()),
+        "password stored in plain text"
+    );
+    assert!(
+        !contains(key_marker.as_bytes()),
+        "private key stored in plain text"
+    );
+
+    let bad = [
+        json!({ "name": "both", "host": "h", "username": "u", "password": "p", "private_key": "k" }),
+        json!({ "name": "neither", "host": "h", "username": "u" }),
+        json!({ "name": "badkey", "host": "h", "username": "u", "private_key": "not a key" }),
+        json!({ "name": "badhost", "host": "h;rm -rf", "username": "u", "password": "p" }),
+        json!({ "name": "badhostkey", "host": "h", "username": "u", "password": "p", "host_key": "nope" }),
+        json!({ "name": "nouser", "host": "h", "username": "u", "password": "p", "users": ["ghost"] }),
+        json!({ "name": "db", "host": "h", "username": "u", "password": "p" }),
+    ];
+    let want = [400, 400, 400, 400, 400, 404, 409];
+    for (body, want) in bad.iter().zip(want) {
+        let (status, resp) = gw.post(Some(&admin), "/connections", body.clone()).await;
+        assert_eq!(status.as_u16(), want, "{body} -> {resp}");
+    }
+}

@@ -1,0 +1,250 @@
+//! Starts the real gateway (in-process, ephemeral port, its own data
+//! directory) next to a real `sshd`, and speaks to it as clients do:
+//! REST with bearer tokens, terminal WebSockets, Server-Sent Events.
+
+pub mod sshd;
+pub mod terminal;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use gatehouse::app::Application;
+use gatehouse::config::Config;
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub use sshd::Sshd;
+pub use terminal::Terminal;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub data_dir: tempfile::TempDir,
+    /// The in-process gateway's registry (a remote one has none).
+    registry: Option<gatehouse_sessions::Registry>,
+    stop: CancellationToken,
+    http: reqwest::Client,
+}
+
+fn init_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info,gatehouse=debug,russh=warn,sqlx=warn")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    Config {
+        data_dir: data_dir.to_owned(),
+        http: "127.0.0.1:0".parse().unwrap(),
+        node: "gw-test".into(),
+        connect_timeout: Duration::from_secs(5),
+        activity_interval: Duration::from_millis(100),
+        ..Config::default()
+    }
+}
+
+impl TestGateway {
+    pub async fn spawn() -> TestGateway {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestGateway {
+        init_logs();
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(data_dir.path());
+        adjust(&mut config);
+        let app = Application::build(config, Some(SecretString::from(ADMIN_PASSWORD)), None)
+            .await
+            .expect("gateway starts");
+        let addr = app.http_addr();
+        let registry = app.registry().clone();
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        tokio::spawn(async move { app.run_until(stopped.cancelled_owned()).await });
+        TestGateway {
+            addr,
+            data_dir,
+            registry: Some(registry),
+            stop,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Talks to a gateway running elsewhere (another process).
+    pub fn remote(addr: SocketAddr) -> TestGateway {
+        TestGateway {
+            addr,
+            data_dir: tempfile::tempdir().unwrap(),
+            registry: None,
+            stop: CancellationToken::new(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The in-process gateway's session registry.
+    pub fn registry(&self) -> &gatehouse_sessions::Registry {
+        self.registry.as_ref().expect("an in-process gateway")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/api/v1{path}", self.addr)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}/api/v1{path}", self.addr)
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self
+            .post(
+                None,
+                "/auth/login",
+                json!({ "username": username, "password": password }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login as {username}: {body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn admin(&self) -> String {
+        self.login("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Creates `name` with `role` (password `<name>-password`) and logs in.
+    pub async fn user(&self, admin: &str, name: &str, role: &str) -> String {
+        let password = format!("{name}-password");
+        let (status, body) = self
+            .post(
+                Some(admin),
+                "/users",
+                json!({ "username": name, "password": password, "roles": [role] }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create {name}: {body}");
+        self.login(name, &password).await
+    }
+
+    /// A key-authenticated connection to `sshd` as the current OS user,
+    /// granted to `users`. Returns its id.
+    pub async fn ssh_connection(
+        &self,
+        admin: &str,
+        sshd: &Sshd,
+        name: &str,
+        users: &[&str],
+    ) -> String {
+        let body = json!({
+            "name": name, "host": "127.0.0.1", "port": sshd.port, "username": current_user(),
+            "private_key": sshd.client_key(), "users": users,
+        });
+        self.connection(admin, body).await
+    }
+
+    pub async fn connection(&self, admin: &str, body: Value) -> String {
+        let (status, created) = self.post(Some(admin), "/connections", body).await;
+        assert_eq!(status, StatusCode::CREATED, "create connection: {created}");
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        json_of(req.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, token: Option<&str>, path: &str, body: Value) -> (StatusCode, Value) {
+        let mut req = self.http.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        json_of(req.send().await.unwrap()).await
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The caller's live sessions as the API lists them, optionally searched.
+    pub async fn sessions(&self, token: &str, q: &str) -> Value {
+        let (status, body) = self.get(Some(token), &format!("/sessions?q={q}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Waits (up to 5 s) until the history row of `session` is complete.
+    pub async fn ended_history(&self, token: &str, session: &str) -> Value {
+        if let Some(registry) = &self.registry {
+            registry.flush_lifecycle().await;
+        }
+        let row = eventually(Duration::from_secs(5), || async {
+            let (_, body) = self.get(Some(token), "/history?limit=1000").await;
+            body["items"]
+                .as_array()?
+                .iter()
+                .find(|r| r["id"] == session)
+                .cloned()
+        })
+        .await;
+        row.unwrap_or_else(|| panic!("no history row for {session}"))
+    }
+
+    /// Audit events of one action, newest first.
+    pub async fn audit(&self, token: &str, action: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(Some(token), &format!("/audit?action={action}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["items"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+pub async fn json_of(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+    };
+    (status, body)
+}
+
+/// Polls `probe` until it yields `Some`, or `limit` passes.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn current_user() -> String {
+    let out = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

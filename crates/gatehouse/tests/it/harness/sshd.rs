@@ -1,0 +1,224 @@
+//! A real OpenSSH `sshd` on loopback, with its own config, host key and port.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// The account `scripts/test` creates for password logins to the target.
+pub const PASSWORD_USER: &str = "gatehouse-test";
+/// Its password.
+pub const PASSWORD: &str = "gatehouse-test-password";
+
+pub struct Sshd {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Sshd {
+    /// Starts sshd on a free loopback port. It accepts the key in
+    /// [`Sshd::client_key`] for the current user and passwords for
+    /// [`PASSWORD_USER`].
+    pub async fn start() -> Sshd {
+        let dir = tempfile::tempdir().unwrap();
+        keygen(&dir.path().join("host_key"));
+        keygen(&dir.path().join("client_key"));
+        keygen(&dir.path().join("other_key"));
+        std::fs::copy(
+            dir.path().join("client_key.pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nUsePAM no\nStrictModes no\n\
+             PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPermitRootLogin yes\n\
+             PubkeyAuthentication yes\nLogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n"
+        );
+        std::fs::write(dir.path().join("sshd_config"), config).unwrap();
+        let mut sshd = Sshd {
+            port,
+            dir,
+            child: None,
+        };
+        sshd.spawn().await;
+        sshd
+    }
+
+    async fn spawn(&mut self) {
+        std::fs::create_dir_all("/run/sshd").ok();
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(self.dir.path().join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start /usr/sbin/sshd (scripts/test installs openssh-server)");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("sshd did not start listening on port {}", self.port);
+    }
+
+    /// Kills the daemon and every session it serves, as a crashed target would.
+    pub async fn kill(&mut self) {
+        self.kill_group();
+        if let Some(mut child) = self.child.take() {
+            child.wait().await.ok();
+        }
+    }
+
+    /// SIGKILL to the listener and its per-connection processes (each of
+    /// which sshd puts in a session of its own, so a process group would miss them).
+    fn kill_group(&self) {
+        if let Some(pid) = self.child.as_ref().and_then(|c| c.id()) {
+            let mut doomed = descendants(pid);
+            doomed.push(pid);
+            let pids: Vec<String> = doomed.iter().map(u32::to_string).collect();
+            let _ = std::process::Command::new("kill")
+                .arg("-KILL")
+                .args(&pids)
+                .status();
+        }
+    }
+
+    /// The private key the target accepts for the current user.
+    pub fn client_key(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("client_key")).unwrap()
+    }
+
+    /// A valid private key the target does not accept.
+    pub fn unknown_key(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("other_key")).unwrap()
+    }
+
+    /// The target's host public key, OpenSSH format.
+    pub fn host_key(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("host_key.pub")).unwrap()
+    }
+
+    /// A host public key that is not this target's.
+    pub fn other_host_key(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("other_key.pub")).unwrap()
+    }
+
+    /// `ssh-keygen -l`'s SHA-256 fingerprint of the host key.
+    pub fn host_key_fingerprint(&self) -> String {
+        let out = std::process::Command::new("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f"])
+            .arg(self.dir.path().join("host_key.pub"))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Established TCP connections to this sshd's port, from anyone.
+    pub fn established_connections(&self) -> usize {
+        established_to(self.port)
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.kill_group();
+    }
+}
+
+/// Every process below `root` in the process tree, from /proc.
+fn descendants(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The command name may hold spaces; the fields after its ')' do not.
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+fn keygen(path: &Path) {
+    let status = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "gatehouse-test",
+            "-f",
+        ])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success());
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Counts ESTABLISHED TCP connections whose local port is `port`
+/// (the server side of connections to it), from /proc/net/tcp{,6}.
+pub fn established_to(port: u16) -> usize {
+    let hex_port = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(PathBuf::from(p)).ok())
+        .flat_map(|text| text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .filter(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() > 3 && f[1].ends_with(&hex_port) && f[3] == "01"
+        })
+        .count()
+}

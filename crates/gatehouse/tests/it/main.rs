@@ -1,0 +1,18 @@
+//! Gatehouse end to end: the real gateway, a real OpenSSH `sshd`, and
+//! clients speaking HTTP, WebSocket and SSE. One binary (fast to link);
+//! one module per story.
+
+#![allow(unreachable_pub, missing_docs)]
+
+mod harness;
+
+mod accounts;
+mod api_contract;
+mod cli;
+mod ending;
+mod faults;
+mod feed;
+mod finding;
+mod permissions;
+mod restart;
+mod terminal;

@@ -1,0 +1,156 @@
+//! The gateway stops — cleanly or by crashing — and no session is left
+//! dangling in history.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+
+use crate::harness::sshd::{PASSWORD, PASSWORD_USER, free_port};
+use crate::harness::{ADMIN_PASSWORD, Sshd, Terminal, TestGateway, eventually};
+
+struct GatewayProcess {
+    child: Child,
+    gw: TestGateway,
+}
+
+impl GatewayProcess {
+    async fn start(data_dir: &std::path::Path) -> GatewayProcess {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["serve", "--data-dir"])
+            .arg(data_dir)
+            .args([
+                "--http",
+                &format!("127.0.0.1:{port}"),
+                "--node",
+                "gw-restart",
+            ])
+            .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("GATEHOUSE_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let gw = TestGateway::remote(format!("127.0.0.1:{port}").parse().unwrap());
+        let up = eventually(Duration::from_secs(20), || async {
+            gw.http()
+                .get(gw.url("/openapi.json"))
+                .send()
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        assert!(up.is_some(), "the gateway process did not start");
+        GatewayProcess { child, gw }
+    }
+
+    /// Everything the process printed.
+    async fn output(mut self) -> String {
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .await
+            .unwrap();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .await
+            .unwrap();
+        out
+    }
+}
+
+async fn open_session(gw: &TestGateway, sshd: &Sshd) -> (String, Terminal) {
+    let admin = gw.admin().await;
+    let conn = gw
+        .connection(&admin, json!({ "name": format!("box-{}", free_port()), "host": "127.0.0.1", "port": sshd.port,
+                                    "username": PASSWORD_USER, "password": PASSWORD, "users": ["admin"] }))
+        .await;
+    let mut term = Terminal::open(gw, &admin, &conn).await;
+    term.run("echo up-$((9*9))").await;
+    term.expect("up-81").await;
+    (admin, term)
+}
+
+#[tokio::test]
+async fn a_crashed_gateway_closes_the_sessions_it_left_open_at_next_start() {
+    let sshd = Sshd::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = GatewayProcess::start(dir.path()).await;
+    let (_, mut term) = open_session(&first.gw, &sshd).await;
+
+    first.child.start_kill().unwrap(); // SIGKILL: no chance to write the end
+    first.child.wait().await.unwrap();
+    assert!(
+        term.ended().await.message.is_null(),
+        "a killed gateway says nothing"
+    );
+    let logs = first.output().await;
+    assert!(
+        !logs.contains(PASSWORD),
+        "the target password reached the log"
+    );
+
+    let second = GatewayProcess::start(dir.path()).await;
+    let admin = second.gw.admin().await;
+    assert_eq!(second.gw.sessions(&admin, "").await["total"], 0);
+    let row = second.gw.ended_history(&admin, &term.session_id).await;
+    assert_eq!(row["end_reason"], "gateway_shutdown");
+    assert!(row["ended_at"].is_string());
+    let ends = second.gw.audit(&admin, "session.end").await;
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0]["details"]["recovered_at_start"], true);
+}
+
+#[tokio::test]
+async fn a_stopping_gateway_ends_its_sessions_and_records_them_once() {
+    let sshd = Sshd::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = GatewayProcess::start(dir.path()).await;
+    let (_, mut term) = open_session(&first.gw, &sshd).await;
+
+    let pid = first.child.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap()
+            .success()
+    );
+    let ending = term.ended().await;
+    assert_eq!(ending.message["reason"], "gateway_shutdown");
+    let mut first = first;
+    let status = tokio::time::timeout(Duration::from_secs(10), first.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    let logs = first.output().await;
+    assert!(
+        !logs.contains(PASSWORD),
+        "the target password reached the log"
+    );
+
+    let second = GatewayProcess::start(dir.path()).await;
+    let admin = second.gw.admin().await;
+    let row = second.gw.ended_history(&admin, &term.session_id).await;
+    assert_eq!(row["end_reason"], "gateway_shutdown");
+    let ends = second.gw.audit(&admin, "session.end").await;
+    assert_eq!(
+        ends.len(),
+        1,
+        "written at shutdown, not again at start: {ends:?}"
+    );
+    assert!(ends[0]["details"].get("recovered_at_start").is_none());
+}
