@@ -18,7 +18,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::{Sshd, TestGateway, Terminal};
+use harness::{Sshd, Terminal, TestGateway};
 use serde_json::json;
 
 const ROUNDS: usize = 50;
@@ -48,7 +48,13 @@ async fn main() {
         term.run("echo ready").await;
         term.expect("ready").await;
         let sent = Instant::now();
-        let (status, _) = gw.post(Some(&admin), "/sessions/end", json!({ "ids": [term.session_id] })).await;
+        let (status, _) = gw
+            .post(
+                Some(&admin),
+                "/sessions/end",
+                json!({ "ids": [term.session_id] }),
+            )
+            .await;
         let returned = Instant::now();
         assert_eq!(status, 200);
         let ending = term.ended().await;
@@ -67,7 +73,9 @@ async fn main() {
     }
     let ids: Vec<_> = terms.iter().map(|t| t.session_id.clone()).collect();
     let sent = Instant::now();
-    let (status, body) = gw.post(Some(&admin), "/sessions/end", json!({ "ids": ids })).await;
+    let (status, body) = gw
+        .post(Some(&admin), "/sessions/end", json!({ "ids": ids }))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["ended"].as_array().unwrap().len(), BATCH);
     let mut last = Duration::ZERO;
@@ -79,8 +87,19 @@ async fn main() {
     println!("End Sessions → terminal WebSocket closed (real sshd, loopback, {ROUNDS} rounds)");
     println!("| measure | p50 | p99 | max |");
     println!("|---|---|---|---|");
-    for (name, v) in [("after the end call returned", &after_response), ("from sending the end call", &whole_call)] {
-        println!("| {name} | {} | {} | {} |", ms(percentile(v, 0.5)), ms(percentile(v, 0.99)), ms(*v.last().unwrap()));
+    for (name, v) in [
+        ("after the end call returned", &after_response),
+        ("from sending the end call", &whole_call),
+    ] {
+        println!(
+            "| {name} | {} | {} | {} |",
+            ms(percentile(v, 0.5)),
+            ms(percentile(v, 0.99)),
+            ms(*v.last().unwrap())
+        );
     }
-    println!("| {BATCH} sessions in one call, last closed (from sending) | {} | | |", ms(last));
+    println!(
+        "| {BATCH} sessions in one call, last closed (from sending) | {} | | |",
+        ms(last)
+    );
 }

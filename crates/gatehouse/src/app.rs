@@ -131,6 +131,7 @@ impl Application {
         let server = tokio::spawn(gatehouse_web::serve(self.listener, self.state));
         stop.await;
         tracing::info!("shutting down");
+        // Stop accepting work, end what is live, let the relays close both sides.
         state.shutdown.cancel();
         let live = state
             .registry
@@ -138,12 +139,11 @@ impl Application {
         if !state.registry.wait_until_empty(DRAIN_TIMEOUT).await {
             tracing::warn!(live, "sessions did not close in time");
         }
-        state.registry.flush_lifecycle().await;
         let _ = updates.await;
         let served = tokio::time::timeout(DRAIN_TIMEOUT, server).await;
-        drop(state);
-        // The history writer ends once the registry and every handle are gone.
-        let _ = tokio::time::timeout(DRAIN_TIMEOUT, self.history).await;
+        // Every end is now on the lifecycle channel; wait until it is written.
+        state.registry.flush_lifecycle().await;
+        self.history.abort();
         match served {
             Ok(Ok(result)) => result.context("HTTP server"),
             Ok(Err(join)) => Err(anyhow::anyhow!("HTTP server task failed: {join}")),

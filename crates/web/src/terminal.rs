@@ -173,12 +173,12 @@ async fn run(
         // Opened while the gateway began to stop: end it like the others.
         handle.settle(EndReason::GatewayShutdown);
     }
-    let span = tracing::info_span!("session", id = %handle.id(), user = %caller.name());
+    tracing::Span::current().record("session", tracing::field::display(handle.id()));
     let _ = send_text(&mut tx, json!({ "type": "session", "id": handle.id() })).await;
 
     let reason = relay(&mut tx, &mut rx, &mut shell, &handle, &state).await;
     let request = handle.settle(reason);
-    span.in_scope(|| tracing::debug!(reason = %request.reason, "closing session"));
+    tracing::debug!(reason = %request.reason, "closing session");
     let (code, text) = match request.reason {
         EndReason::Error => (1011, request.reason.as_str()),
         _ => (1000, request.reason.as_str()),
