@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::harness::sshd::free_port;
 use crate::harness::terminal::{connect, next_control};
-use crate::harness::{Sshd, Terminal, TestGateway, current_user, eventually};
+use crate::harness::{Sshd, Terminal, TestGateway, eventually};
 
 /// Opens a terminal that the gateway cannot connect; returns the error message.
 async fn refused(gw: &TestGateway, token: &str, conn: &str) -> serde_json::Value {
@@ -52,7 +52,7 @@ async fn wrong_target_credentials_are_refused_and_audited() {
         .connection(
             &admin,
             json!({ "name": "bad-pw", "host": "127.0.0.1", "port": sshd.port,
-                                    "username": crate::harness::sshd::PASSWORD_USER,
+                                    "username": crate::harness::sshd::TARGET_USER,
                                     "password": "not-the-password", "users": ["admin"] }),
         )
         .await;
@@ -60,7 +60,7 @@ async fn wrong_target_credentials_are_refused_and_audited() {
         .connection(
             &admin,
             json!({ "name": "bad-key", "host": "127.0.0.1", "port": sshd.port,
-                                    "username": current_user(), "private_key": sshd.unknown_key(),
+                                    "username": crate::harness::sshd::TARGET_USER, "private_key": sshd.unknown_key(),
                                     "users": ["admin"] }),
         )
         .await;
@@ -84,7 +84,7 @@ async fn a_changed_host_key_refuses_the_session_and_is_audited() {
         .connection(
             &admin,
             json!({ "name": "pinned-elsewhere", "host": "127.0.0.1", "port": sshd.port,
-                                    "username": current_user(), "private_key": sshd.client_key(),
+                                    "username": crate::harness::sshd::TARGET_USER, "private_key": sshd.client_key(),
                                     "host_key": sshd.other_host_key(), "users": ["admin"] }),
         )
         .await;
@@ -106,7 +106,7 @@ async fn a_changed_host_key_refuses_the_session_and_is_audited() {
         .connection(
             &admin,
             json!({ "name": "pinned-right", "host": "127.0.0.1", "port": sshd.port,
-                                    "username": current_user(), "private_key": sshd.client_key(),
+                                    "username": crate::harness::sshd::TARGET_USER, "private_key": sshd.client_key(),
                                     "host_key": sshd.host_key(), "users": ["admin"] }),
         )
         .await;

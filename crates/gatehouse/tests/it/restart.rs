@@ -8,7 +8,7 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
-use crate::harness::sshd::{PASSWORD, PASSWORD_USER, free_port};
+use crate::harness::sshd::{PASSWORD, TARGET_USER, free_port};
 use crate::harness::{ADMIN_PASSWORD, Sshd, Terminal, TestGateway, eventually};
 
 struct GatewayProcess {
@@ -74,7 +74,7 @@ async fn open_session(gw: &TestGateway, sshd: &Sshd) -> (String, Terminal) {
     let admin = gw.admin().await;
     let conn = gw
         .connection(&admin, json!({ "name": format!("box-{}", free_port()), "host": "127.0.0.1", "port": sshd.port,
-                                    "username": PASSWORD_USER, "password": PASSWORD, "users": ["admin"] }))
+                                    "username": TARGET_USER, "password": PASSWORD, "users": ["admin"] }))
         .await;
     let mut term = Terminal::open(gw, &admin, &conn).await;
     term.run("echo up-$((9*9))").await;

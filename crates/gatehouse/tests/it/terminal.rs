@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::harness::{Sshd, Terminal, TestGateway, current_user};
+use crate::harness::{Sshd, Terminal, TestGateway};
 
 #[tokio::test]
 async fn a_granted_user_runs_a_command_through_the_gateway() {
@@ -16,7 +16,7 @@ async fn a_granted_user_runs_a_command_through_the_gateway() {
     // The shell computes 42; the echoed command line only contains "6*7".
     term.run("echo gatehouse-$((6*7)) && whoami").await;
     term.expect("gatehouse-42").await;
-    term.expect(&current_user()).await;
+    term.expect(crate::harness::sshd::TARGET_USER).await;
 
     term.control(json!({ "type": "resize", "cols": 132, "rows": 40 }))
         .await;
@@ -47,13 +47,13 @@ async fn password_connections_log_in_with_the_stored_password() {
         .connection(
             &admin,
             json!({ "name": "pw-box", "host": "127.0.0.1", "port": sshd.port,
-                    "username": crate::harness::sshd::PASSWORD_USER,
+                    "username": crate::harness::sshd::TARGET_USER,
                     "password": crate::harness::sshd::PASSWORD, "users": ["admin"] }),
         )
         .await;
     let mut term = Terminal::open(&gw, &admin, &conn).await;
     term.run("whoami").await;
-    term.expect(crate::harness::sshd::PASSWORD_USER).await;
+    term.expect(crate::harness::sshd::TARGET_USER).await;
 }
 
 #[tokio::test]

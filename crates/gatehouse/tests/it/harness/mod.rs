@@ -140,7 +140,7 @@ impl TestGateway {
         users: &[&str],
     ) -> String {
         let body = json!({
-            "name": name, "host": "127.0.0.1", "port": sshd.port, "username": current_user(),
+            "name": name, "host": "127.0.0.1", "port": sshd.port, "username": crate::harness::sshd::TARGET_USER,
             "private_key": sshd.client_key(), "users": users,
         });
         self.connection(admin, body).await
@@ -239,12 +239,4 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-pub fn current_user() -> String {
-    let out = std::process::Command::new("id")
-        .arg("-un")
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-/// The account `scripts/test` creates for password logins to the target.
-pub const PASSWORD_USER: &str = "gatehouse-test";
-/// Its password.
+/// The target account every test logs in as. `scripts/test` creates it with
+/// `/bin/sh` and no dotfiles of note, so a login never waits on the test
+/// machine's own shell setup (root's `.bashrc` here runs `pyenv rehash`,
+/// which serialises concurrent logins on a lock file).
+pub const TARGET_USER: &str = "gatehouse-test";
+/// Its password, for password logins.
 pub const PASSWORD: &str = "gatehouse-test-password";
 
 pub struct Sshd {
@@ -19,8 +22,7 @@ pub struct Sshd {
 
 impl Sshd {
     /// Starts sshd on a free loopback port. It accepts the key in
-    /// [`Sshd::client_key`] for the current user and passwords for
-    /// [`PASSWORD_USER`].
+    /// [`Sshd::client_key`] and the password [`PASSWORD`] for [`TARGET_USER`].
     pub async fn start() -> Sshd {
         let dir = tempfile::tempdir().unwrap();
         keygen(&dir.path().join("host_key"));
@@ -36,7 +38,7 @@ impl Sshd {
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nUsePAM no\nStrictModes no\n\
-             PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPermitRootLogin yes\n\
+             PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPermitRootLogin no\nAllowUsers {TARGET_USER}\n\
              PubkeyAuthentication yes\nLogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n"
         );
         std::fs::write(dir.path().join("sshd_config"), config).unwrap();
@@ -99,7 +101,7 @@ impl Sshd {
         }
     }
 
-    /// The private key the target accepts for the current user.
+    /// The private key the target accepts for [`TARGET_USER`].
     pub fn client_key(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("client_key")).unwrap()
     }
