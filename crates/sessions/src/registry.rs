@@ -315,9 +315,11 @@ impl Inner {
         if sessions.remove(&entry.id).is_none() {
             return;
         }
-        self.count.send_replace(sessions.len());
+        // The end is queued before the count drops, so whoever waits for an
+        // empty registry and then flushes the lifecycle sees it written.
         let _ = self.lifecycle.send(Lifecycle::Ended(ended.clone()));
         let _ = self.events.send(SessionEvent::Ended(ended));
+        self.count.send_replace(sessions.len());
         drop(sessions);
         tracing::info!(session = %entry.id, reason = %request.reason, "session ended");
     }

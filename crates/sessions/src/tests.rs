@@ -158,7 +158,7 @@ async fn the_feed_follows_its_snapshot_without_gaps() {
 
 #[tokio::test]
 async fn end_all_empties_the_registry_once_front_ends_let_go() {
-    let (registry, _lifecycle) = Registry::new("gw-1");
+    let (registry, mut lifecycle) = Registry::new("gw-1");
     let handles: Vec<_> = (0..3)
         .map(|i| registry.open(new_session(&format!("u{i}"), UserId::new(), "c", "::1")))
         .collect();
@@ -180,4 +180,11 @@ async fn end_all_empties_the_registry_once_front_ends_let_go() {
         assert_eq!(relay.await.unwrap(), EndReason::GatewayShutdown);
     }
     assert!(registry.wait_until_empty(Duration::from_secs(1)).await);
+    // Once empty, every end is already queued for the history writer.
+    let ends = ended(&mut lifecycle);
+    assert_eq!(ends.len(), 3);
+    assert!(
+        ends.iter()
+            .all(|e| e.end_reason == EndReason::GatewayShutdown)
+    );
 }

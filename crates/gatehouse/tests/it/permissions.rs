@@ -130,6 +130,8 @@ async fn every_endpoint_enforces_its_permission_for_every_role() {
         "permission matrix failures:\n{}",
         failures.join("\n")
     );
+    // The refused terminals were refused before the gateway dialled the target.
+    assert_eq!(sshd.established_connections(), 0);
 }
 
 async fn call(gw: &TestGateway, c: &Case, token: Option<&str>) -> (u16, Value) {
