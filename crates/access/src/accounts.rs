@@ -1,11 +1,22 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gatehouse_domain::{BuiltinRole, RoleName, Username};
+use gatehouse_domain::{BuiltinRole, Permission, RoleName, UserId, Username};
 use gatehouse_store::{NewUser, UserRecord};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
 use crate::{Access, AccessError, Principal, Result, passwords};
+
+/// Changes to an account; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct UserUpdate {
+    /// Replaces the user's roles; each must exist.
+    pub roles: Option<Vec<RoleName>>,
+    /// Disables (`true`) or re-enables the account.
+    pub disabled: Option<bool>,
+    /// A new password, checked against the policy.
+    pub password: Option<SecretString>,
+}
 
 fn token_hash(token: &str) -> Vec<u8> {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
@@ -38,6 +49,16 @@ impl Access {
         self.store
             .insert_token(&token_hash(&token), user.id, expires)
             .await?;
+        // An administrator may have changed the password or disabled the
+        // account while we verified; their token purge may have run before
+        // our insert, so look again and take the token back.
+        match self.store.user_by_id(user.id).await? {
+            Some(now) if !now.disabled && now.password_hash == user.password_hash => {}
+            _ => {
+                self.store.delete_token(&token_hash(&token)).await?;
+                return Err(AccessError::BadCredentials);
+            }
+        }
         let principal = self.principal(user).await?;
         Ok((SecretString::from(token), principal))
     }
@@ -77,6 +98,63 @@ impl Access {
                 roles,
             })
             .await?)
+    }
+
+    /// Changes an account's roles, disabled flag and password; needs
+    /// `users.manage`. Nothing is written unless every check passes (an
+    /// unknown role fails the first write, which changes nothing).
+    /// Disabling the account or changing its password deletes all of its
+    /// login tokens, so they stop working at once. A change that would
+    /// leave no enabled user holding the `admin` role is refused.
+    pub async fn update_user(
+        &self,
+        who: &Principal,
+        id: UserId,
+        update: UserUpdate,
+    ) -> Result<UserRecord> {
+        who.require(Permission::UsersManage)?;
+        let not_found = || AccessError::NotFound(format!("user {id}"));
+        self.store.user_by_id(id).await?.ok_or_else(not_found)?;
+        let password_hash = match update.password {
+            Some(password) => {
+                passwords::check_policy(&password).map_err(AccessError::Invalid)?;
+                Some(passwords::hash(password).await)
+            }
+            None => None,
+        };
+        // One update at a time, so two administrators cannot each remove
+        // the other and leave nobody holding `admin`.
+        let _serial = self.user_updates.lock().await;
+        let user = self.store.user_by_id(id).await?.ok_or_else(not_found)?;
+        let admin = RoleName::parse(BuiltinRole::Admin.name()).expect("valid name");
+        let holds_admin = |disabled: bool, roles: &[RoleName]| !disabled && roles.contains(&admin);
+        let was_admin = holds_admin(user.disabled, &user.roles);
+        let stays_admin = holds_admin(
+            update.disabled.unwrap_or(user.disabled),
+            update.roles.as_deref().unwrap_or(&user.roles),
+        );
+        if was_admin && !stays_admin && self.store.count_enabled_with_role(&admin, id).await? == 0 {
+            return Err(AccessError::Invalid(format!(
+                "{} is the last enabled user with the admin role; make another user an admin first",
+                user.username
+            )));
+        }
+        // Roles first: an unknown role fails here, before anything is written.
+        if let Some(roles) = &update.roles {
+            self.store.set_user_roles(id, roles).await?;
+        }
+        if let Some(disabled) = update.disabled {
+            self.store.set_user_disabled(id, disabled).await?;
+        }
+        if let Some(hash) = &password_hash {
+            self.store.set_user_password_hash(id, hash).await?;
+        }
+        // After the writes, so a login racing them cannot keep a token
+        // (`login` looks again after inserting its token).
+        if update.disabled == Some(true) || password_hash.is_some() {
+            self.store.delete_user_tokens(id).await?;
+        }
+        self.store.user_by_id(id).await?.ok_or_else(not_found)
     }
 
     /// Every account.

@@ -1,7 +1,9 @@
 use gatehouse_domain::{
     ConnectionId, ConnectionName, Permission, Protocol, RoleName, TargetAddr, Username,
 };
-use gatehouse_store::{ConnectionRecord, HostKeySource, NewConnection, SecretKind};
+use gatehouse_store::{
+    ConnectionRecord, ConnectionUpdate, HostKeySource, NewConnection, SecretKind,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
@@ -44,6 +46,29 @@ pub struct NewConnectionRequest {
     pub users: Vec<Username>,
     /// Roles to grant it to.
     pub roles: Vec<RoleName>,
+}
+
+/// Changes to a connection, already parsed; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ConnectionUpdateRequest {
+    /// A new unique name.
+    pub name: Option<ConnectionName>,
+    /// A new target host (checked together with the port).
+    pub host: Option<String>,
+    /// A new target port.
+    pub port: Option<u16>,
+    /// A new account on the target.
+    pub username: Option<String>,
+    /// A new secret, replacing the stored one.
+    pub secret: Option<TargetSecret>,
+    /// `Some(Some(key))` sets an administrator-given host key (OpenSSH
+    /// format); `Some(None)` clears the pinned key so the next session pins
+    /// the key it sees.
+    pub host_key: Option<Option<String>>,
+    /// Replaces the users granted directly.
+    pub users: Option<Vec<Username>>,
+    /// Replaces the roles granted.
+    pub roles: Option<Vec<RoleName>>,
 }
 
 /// What the API shows of a connection: never the secret.
@@ -100,15 +125,7 @@ impl Access {
         req: NewConnectionRequest,
     ) -> Result<ConnectionRecord> {
         who.require(Permission::ConnectionsManage)?;
-        let mut users = Vec::with_capacity(req.users.len());
-        for name in &req.users {
-            let user = self
-                .store
-                .user_by_name(name)
-                .await?
-                .ok_or_else(|| AccessError::NotFound(format!("user {name}")))?;
-            users.push(user.id);
-        }
+        let users = self.user_ids(&req.users).await?;
         let (kind, secret) = match &req.secret {
             TargetSecret::Password(p) => (SecretKind::Password, p),
             TargetSecret::PrivateKey(k) => (SecretKind::PrivateKey, k),
@@ -130,6 +147,71 @@ impl Access {
             .await?)
     }
 
+    /// Changes a connection; needs `connections.manage`. A new secret is
+    /// sealed before it reaches the store; grant lists given replace the
+    /// old ones entirely.
+    pub async fn update_connection(
+        &self,
+        who: &Principal,
+        id: ConnectionId,
+        req: ConnectionUpdateRequest,
+    ) -> Result<ConnectionRecord> {
+        who.require(Permission::ConnectionsManage)?;
+        let current = self
+            .store
+            .connection(id)
+            .await?
+            .ok_or_else(|| AccessError::NotFound(format!("connection {id}")))?;
+        let (host, port) = (req.host.as_deref(), req.port);
+        if host.is_some() || port.is_some() {
+            TargetAddr::new(host.unwrap_or(&current.host), port.unwrap_or(current.port))
+                .map_err(|e| AccessError::Invalid(e.to_string()))?;
+        }
+        let users = match &req.users {
+            Some(names) => Some(self.user_ids(names).await?),
+            None => None,
+        };
+        let secret = req.secret.as_ref().map(|secret| {
+            let (kind, plain) = match secret {
+                TargetSecret::Password(p) => (SecretKind::Password, p),
+                TargetSecret::PrivateKey(k) => (SecretKind::PrivateKey, k),
+            };
+            (kind, self.secrets.seal(plain.expose_secret().as_bytes()))
+        });
+        Ok(self
+            .store
+            .update_connection(
+                id,
+                ConnectionUpdate {
+                    name: req.name,
+                    host: req.host.map(|h| h.trim().to_owned()),
+                    port: req.port,
+                    username: req.username,
+                    secret,
+                    host_key: req.host_key,
+                    users,
+                    roles: req.roles,
+                },
+            )
+            .await?)
+    }
+
+    /// Deletes a connection and its grants; needs `connections.manage`.
+    /// Returns the deleted connection.
+    pub async fn delete_connection(
+        &self,
+        who: &Principal,
+        id: ConnectionId,
+    ) -> Result<ConnectionRecord> {
+        who.require(Permission::ConnectionsManage)?;
+        let not_found = || AccessError::NotFound(format!("connection {id}"));
+        let connection = self.store.connection(id).await?.ok_or_else(not_found)?;
+        if !self.store.delete_connection(id).await? {
+            return Err(not_found());
+        }
+        Ok(connection)
+    }
+
     /// The connections `who` may open.
     pub async fn connections_for(&self, who: &Principal) -> Result<Vec<ConnectionRecord>> {
         Ok(self.store.connections_for_user(who.user_id).await?)
@@ -139,6 +221,20 @@ impl Access {
     pub async fn all_connections(&self, who: &Principal) -> Result<Vec<ConnectionRecord>> {
         who.require(Permission::ConnectionsManage)?;
         Ok(self.store.list_connections().await?)
+    }
+
+    /// User ids for usernames (for granting); `NotFound` names the first unknown one.
+    async fn user_ids(&self, names: &[Username]) -> Result<Vec<gatehouse_domain::UserId>> {
+        let mut ids = Vec::with_capacity(names.len());
+        for name in names {
+            let user = self
+                .store
+                .user_by_name(name)
+                .await?
+                .ok_or_else(|| AccessError::NotFound(format!("user {name}")))?;
+            ids.push(user.id);
+        }
+        Ok(ids)
     }
 
     /// Usernames for user ids (for showing grants).

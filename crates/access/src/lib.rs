@@ -15,12 +15,15 @@ pub mod passwords;
 mod principal;
 mod secrets;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_store::{Store, StoreError};
 
+pub use accounts::UserUpdate;
 pub use connections::{
-    ConnectionInfo, NewConnectionRequest, TargetSecret, TargetSpec, fingerprint,
+    ConnectionInfo, ConnectionUpdateRequest, NewConnectionRequest, TargetSecret, TargetSpec,
+    fingerprint,
 };
 pub use principal::Principal;
 pub use secrets::{SecretBox, SecretKeyError};
@@ -73,6 +76,8 @@ pub struct Access {
     store: Store,
     secrets: SecretBox,
     token_ttl: Duration,
+    /// Serialises account updates (see [`Access::update_user`]).
+    user_updates: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Access {
@@ -83,6 +88,7 @@ impl Access {
             store,
             secrets,
             token_ttl,
+            user_updates: Arc::default(),
         }
     }
 

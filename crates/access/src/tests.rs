@@ -144,3 +144,77 @@ async fn only_granted_users_get_a_connections_opened_secret() {
         "{json}"
     );
 }
+
+#[tokio::test]
+async fn user_updates_need_users_manage_end_logins_and_keep_an_admin() {
+    let (_dir, access) = access().await;
+    access
+        .bootstrap_admin(Some(pw("admin-password")))
+        .await
+        .unwrap();
+    let (_, admin) = access.login("admin", pw("admin-password")).await.unwrap();
+    let ops = access
+        .create_user(
+            Username::parse("ops1").unwrap(),
+            pw("ops1-password"),
+            vec![RoleName::parse("user").unwrap()],
+        )
+        .await
+        .unwrap();
+    let (token, ops_principal) = access.login("ops1", pw("ops1-password")).await.unwrap();
+
+    let disable = || UserUpdate {
+        disabled: Some(true),
+        ..Default::default()
+    };
+    assert!(matches!(
+        access
+            .update_user(&ops_principal, admin.user_id, disable())
+            .await,
+        Err(AccessError::Forbidden(_))
+    ));
+    assert!(matches!(
+        access.update_user(&admin, admin.user_id, disable()).await,
+        Err(AccessError::Invalid(_))
+    ));
+    let demote = UserUpdate {
+        roles: Some(vec![]),
+        ..Default::default()
+    };
+    assert!(matches!(
+        access.update_user(&admin, admin.user_id, demote).await,
+        Err(AccessError::Invalid(_))
+    ));
+
+    let changed = access
+        .update_user(
+            &admin,
+            ops.id,
+            UserUpdate {
+                password: Some(pw("a-new-password")),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_ne!(changed.password_hash, ops.password_hash);
+    assert!(matches!(
+        access.authenticate(token.expose_secret()).await,
+        Err(AccessError::Unauthenticated)
+    ));
+    assert!(access.login("ops1", pw("a-new-password")).await.is_ok());
+    let short = UserUpdate {
+        password: Some(pw("short")),
+        ..Default::default()
+    };
+    assert!(matches!(
+        access.update_user(&admin, ops.id, short).await,
+        Err(AccessError::Invalid(_))
+    ));
+    assert!(matches!(
+        access
+            .update_user(&admin, gatehouse_domain::UserId::new(), disable())
+            .await,
+        Err(AccessError::NotFound(_))
+    ));
+}

@@ -24,8 +24,14 @@ pub mod action {
     pub const LOGOUT: &str = "auth.logout";
     /// A user was created.
     pub const USER_CREATE: &str = "user.create";
+    /// A user's roles, disabled flag or password changed.
+    pub const USER_UPDATE: &str = "user.update";
     /// A connection was created (with its grants).
     pub const CONNECTION_CREATE: &str = "connection.create";
+    /// A connection's settings, secret or grants changed.
+    pub const CONNECTION_UPDATE: &str = "connection.update";
+    /// A connection was deleted.
+    pub const CONNECTION_DELETE: &str = "connection.delete";
     /// A target's host key was pinned on first use.
     pub const HOST_KEY_PINNED: &str = "connection.host_key_pinned";
     /// A target presented a host key other than the pinned one.

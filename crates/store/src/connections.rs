@@ -97,6 +97,28 @@ pub struct NewConnection {
     pub roles: Vec<RoleName>,
 }
 
+/// Changes to a connection; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionUpdate {
+    /// A new unique name.
+    pub name: Option<ConnectionName>,
+    /// A new target host.
+    pub host: Option<String>,
+    /// A new target port.
+    pub port: Option<u16>,
+    /// A new account on the target.
+    pub username: Option<String>,
+    /// A new secret: its kind and the sealed bytes.
+    pub secret: Option<(SecretKind, Vec<u8>)>,
+    /// `Some(Some(key))` pins `key` as given by an administrator;
+    /// `Some(None)` forgets the pinned key so the next session pins on first use.
+    pub host_key: Option<Option<String>>,
+    /// Replaces the users granted directly.
+    pub users: Option<Vec<UserId>>,
+    /// Replaces the roles granted.
+    pub roles: Option<Vec<RoleName>>,
+}
+
 #[derive(sqlx::FromRow)]
 struct ConnectionRow {
     id: String,
@@ -175,6 +197,96 @@ impl Store {
             roles: new.roles,
             created_at: now,
         })
+    }
+
+    /// Changes a connection and replaces its grants in one transaction.
+    /// Fails with `NotFound` for an unknown id, user or role and with
+    /// `Conflict` if the new name is taken, changing nothing.
+    pub async fn update_connection(
+        &self,
+        id: ConnectionId,
+        update: ConnectionUpdate,
+    ) -> Result<ConnectionRecord> {
+        let now = to_ms(OffsetDateTime::now_utc());
+        let mut tx = self.pool.begin().await?;
+        let (kind, sealed) = update.secret.unzip();
+        let done = sqlx::query(
+            "UPDATE connections SET name = COALESCE(?, name), host = COALESCE(?, host),
+                 port = COALESCE(?, port), username = COALESCE(?, username),
+                 secret_kind = COALESCE(?, secret_kind), secret_sealed = COALESCE(?, secret_sealed),
+                 updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(update.name.as_ref().map(ConnectionName::as_str))
+        .bind(&update.host)
+        .bind(update.port.map(i64::from))
+        .bind(&update.username)
+        .bind(kind.map(SecretKind::as_str))
+        .bind(sealed)
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict(match &update.name {
+            Some(name) => format!("connection {name}"),
+            None => format!("connection {id}"),
+        }))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("connection {id}")));
+        }
+        if let Some(host_key) = &update.host_key {
+            let source = host_key.as_ref().map(|_| HostKeySource::Administrator);
+            sqlx::query("UPDATE connections SET host_key = ?, host_key_source = ? WHERE id = ?")
+                .bind(host_key)
+                .bind(source.map(HostKeySource::as_str))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(users) = &update.users {
+            sqlx::query("DELETE FROM connection_user_grants WHERE connection_id = ?")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            for user in users {
+                sqlx::query("INSERT OR IGNORE INTO connection_user_grants (connection_id, user_id) VALUES (?, ?)")
+                    .bind(id.to_string())
+                    .bind(user.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| foreign_key(e, format!("user {user}")))?;
+            }
+        }
+        if let Some(roles) = &update.roles {
+            sqlx::query("DELETE FROM connection_role_grants WHERE connection_id = ?")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            for role in roles {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO connection_role_grants (connection_id, role) VALUES (?, ?)",
+                )
+                .bind(id.to_string())
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| foreign_key(e, format!("role {role}")))?;
+            }
+        }
+        tx.commit().await?;
+        self.connection(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("connection {id}")))
+    }
+
+    /// Deletes a connection and its grants. History keeps the sessions that
+    /// used it (rows carry the name, not a reference). Returns whether it existed.
+    pub async fn delete_connection(&self, id: ConnectionId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM connections WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// One connection by id.

@@ -19,7 +19,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use time::OffsetDateTime;
 
 pub use audit::{AuditQuery, AuditRecord, NewAuditEvent};
-pub use connections::{ConnectionRecord, HostKeySource, NewConnection, SecretKind};
+pub use connections::{
+    ConnectionRecord, ConnectionUpdate, HostKeySource, NewConnection, SecretKind,
+};
 pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};
 pub use users::{NewUser, UserRecord};
 

@@ -175,3 +175,169 @@ async fn a_history_row_is_ended_exactly_once_and_dangling_rows_close_at_start() 
         "% is literal, not a wildcard"
     );
 }
+
+#[tokio::test]
+async fn user_changes_replace_roles_and_purge_only_that_users_tokens() {
+    let (_dir, store) = store().await;
+    let admin = store.create_user(user("admin", &["admin"])).await.unwrap();
+    let ops = store.create_user(user("ops1", &["user"])).await.unwrap();
+    let role = |r: &str| RoleName::parse(r).unwrap();
+    let later = OffsetDateTime::now_utc() + time::Duration::HOUR;
+    store.insert_token(b"ops-a", ops.id, later).await.unwrap();
+    store.insert_token(b"ops-b", ops.id, later).await.unwrap();
+    store.insert_token(b"admin", admin.id, later).await.unwrap();
+
+    assert_eq!(
+        store
+            .count_enabled_with_role(&role("admin"), ops.id)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_enabled_with_role(&role("admin"), admin.id)
+            .await
+            .unwrap(),
+        0
+    );
+    store
+        .set_user_roles(ops.id, &[role("admin"), role("auditor")])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.set_user_roles(ops.id, &[role("wizard")]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let stored = store.user_by_id(ops.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.roles,
+        [role("admin"), role("auditor")],
+        "a refused change keeps the old roles"
+    );
+    assert_eq!(
+        store
+            .count_enabled_with_role(&role("admin"), admin.id)
+            .await
+            .unwrap(),
+        1
+    );
+
+    store.set_user_disabled(ops.id, true).await.unwrap();
+    store
+        .set_user_password_hash(ops.id, "$argon2id$new")
+        .await
+        .unwrap();
+    let stored = store.user_by_id(ops.id).await.unwrap().unwrap();
+    assert!(stored.disabled);
+    assert_eq!(stored.password_hash, "$argon2id$new");
+    assert_eq!(
+        store
+            .count_enabled_with_role(&role("admin"), admin.id)
+            .await
+            .unwrap(),
+        0,
+        "a disabled admin does not count"
+    );
+
+    assert_eq!(store.delete_user_tokens(ops.id).await.unwrap(), 2);
+    assert!(store.token_user(b"ops-a").await.unwrap().is_none());
+    assert_eq!(store.token_user(b"admin").await.unwrap(), Some(admin.id));
+
+    let ghost = gatehouse_domain::UserId::new();
+    assert!(matches!(
+        store.set_user_disabled(ghost, true).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_user_roles(ghost, &[]).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_connection_update_is_all_or_nothing_and_a_deleted_one_is_gone() {
+    let (_dir, store) = store().await;
+    let ops = store.create_user(user("ops1", &["user"])).await.unwrap();
+    let new = |name: &str| NewConnection {
+        name: ConnectionName::parse(name).unwrap(),
+        protocol: Protocol::Ssh,
+        host: "10.0.0.5".into(),
+        port: 22,
+        username: "deploy".into(),
+        secret_kind: SecretKind::Password,
+        secret_sealed: vec![1, 2, 3],
+        host_key: Some("ssh-ed25519 AAAA".into()),
+        users: vec![ops.id],
+        roles: vec![],
+    };
+    let conn = store.create_connection(new("prod-db")).await.unwrap();
+    store.create_connection(new("staging")).await.unwrap();
+
+    let taken = ConnectionUpdate {
+        name: Some(ConnectionName::parse("staging").unwrap()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.update_connection(conn.id, taken).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let half = ConnectionUpdate {
+        name: Some(ConnectionName::parse("renamed").unwrap()),
+        roles: Some(vec![RoleName::parse("wizard").unwrap()]),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.update_connection(conn.id, half).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store
+            .connection(conn.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name
+            .as_str(),
+        "prod-db"
+    );
+
+    let updated = store
+        .update_connection(
+            conn.id,
+            ConnectionUpdate {
+                port: Some(2222),
+                secret: Some((SecretKind::PrivateKey, vec![9])),
+                host_key: Some(None),
+                users: Some(vec![]),
+                roles: Some(vec![RoleName::parse("auditor").unwrap()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((updated.host.as_str(), updated.port), ("10.0.0.5", 2222));
+    assert_eq!(
+        (updated.secret_kind, updated.secret_sealed),
+        (SecretKind::PrivateKey, vec![9])
+    );
+    assert_eq!((updated.host_key, updated.host_key_source), (None, None));
+    assert!(updated.users.is_empty());
+    assert!(
+        store
+            .pin_host_key(conn.id, "ssh-ed25519 BBBB")
+            .await
+            .unwrap(),
+        "pins again on first use"
+    );
+
+    assert!(store.delete_connection(conn.id).await.unwrap());
+    assert!(!store.delete_connection(conn.id).await.unwrap());
+    assert!(store.connection(conn.id).await.unwrap().is_none());
+    assert!(matches!(
+        store
+            .update_connection(conn.id, ConnectionUpdate::default())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}

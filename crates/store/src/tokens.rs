@@ -44,6 +44,16 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Forgets every token of one user (a disabled account, a changed
+    /// password); returns how many.
+    pub async fn delete_user_tokens(&self, user: UserId) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM auth_tokens WHERE user_id = ?")
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Forgets expired tokens; returns how many.
     pub async fn purge_expired_tokens(&self) -> Result<u64> {
         let done = sqlx::query("DELETE FROM auth_tokens WHERE expires_at <= ?")

@@ -149,6 +149,79 @@ impl Store {
         Ok(users)
     }
 
+    /// Replaces the user's roles. Fails with `NotFound` if the user or a
+    /// role does not exist, changing nothing.
+    pub async fn set_user_roles(&self, id: UserId, roles: &[RoleName]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("user {id}")));
+        }
+        sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        for role in roles {
+            let exists: Option<(String,)> = sqlx::query_as("SELECT name FROM roles WHERE name = ?")
+                .bind(role.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!("role {role}")));
+            }
+            sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role) VALUES (?, ?)")
+                .bind(id.to_string())
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Disables or re-enables a user. Fails with `NotFound` for an unknown id.
+    pub async fn set_user_disabled(&self, id: UserId, disabled: bool) -> Result<()> {
+        let done = sqlx::query("UPDATE users SET disabled = ? WHERE id = ?")
+            .bind(disabled)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {id}")));
+        }
+        Ok(())
+    }
+
+    /// Replaces the user's Argon2 PHC string. Fails with `NotFound` for an
+    /// unknown id.
+    pub async fn set_user_password_hash(&self, id: UserId, password_hash: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {id}")));
+        }
+        Ok(())
+    }
+
+    /// How many enabled users other than `except` hold `role`.
+    pub async fn count_enabled_with_role(&self, role: &RoleName, except: UserId) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM users u JOIN user_roles ur ON ur.user_id = u.id
+             WHERE ur.role = ? AND u.disabled = 0 AND u.id <> ?",
+        )
+        .bind(role.as_str())
+        .bind(except.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
     /// The union of the permissions of the user's roles.
     pub async fn user_permissions(&self, id: UserId) -> Result<Vec<Permission>> {
         let rows: Vec<(String,)> = sqlx::query_as(

@@ -18,8 +18,11 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/auth/me", "get"),
         ("/api/v1/users", "get"),
         ("/api/v1/users", "post"),
+        ("/api/v1/users/{id}", "patch"),
         ("/api/v1/connections", "get"),
         ("/api/v1/connections", "post"),
+        ("/api/v1/connections/{id}", "patch"),
+        ("/api/v1/connections/{id}", "delete"),
         ("/api/v1/connections/{id}/terminal", "get"),
         ("/api/v1/sessions", "get"),
         ("/api/v1/sessions/{id}", "get"),
@@ -36,7 +39,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        12,
+        14,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -7,6 +7,7 @@
 mod harness;
 
 mod accounts;
+mod admin;
 mod api_contract;
 mod cli;
 mod ending;
