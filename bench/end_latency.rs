@@ -11,7 +11,7 @@
 //! `scripts/test` installs). Prints a small table; numbers are wall-clock
 //! on this machine, so compare runs made on the same machine.
 
-#![allow(missing_docs, unreachable_pub, dead_code)]
+#![allow(missing_docs, unreachable_pub, dead_code, unused_imports)]
 
 #[path = "../crates/gatehouse/tests/it/harness/mod.rs"]
 mod harness;

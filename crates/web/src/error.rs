@@ -165,11 +165,6 @@ pub struct ApiQuery<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
 
-/// The fallback for unknown paths.
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint")
-}
-
 /// The fallback for a known path with the wrong method.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(

@@ -14,6 +14,7 @@ pub mod error;
 pub mod history;
 pub mod sessions;
 pub mod terminal;
+mod ui;
 pub mod users;
 
 use std::net::SocketAddr;
@@ -22,7 +23,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::response::Html;
 use axum::routing::get;
 use gatehouse_access::Access;
 use gatehouse_audit::Audit;
@@ -148,20 +148,11 @@ pub fn router(state: AppState) -> Router {
             async move { axum::Json(doc.as_ref().clone()) }
         }),
     )
-    .route("/", get(index))
-    .fallback(error::not_found)
+    .fallback(ui::serve)
     .method_not_allowed_fallback(error::method_not_allowed)
     .layer(DefaultBodyLimit::max(body_limit))
     .layer(TraceLayer::new_for_http())
     .with_state(state)
-}
-
-async fn index() -> Html<&'static str> {
-    Html(
-        "<!doctype html><title>Gatehouse</title><h1>Gatehouse</h1>\
-         <p>The gateway is running. API: <code>/api/v1</code>, described at \
-         <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>",
-    )
 }
 
 /// Serves the application on `listener` until `state.shutdown` is cancelled.

@@ -9,6 +9,7 @@ mod harness;
 mod accounts;
 mod admin;
 mod api_contract;
+mod browser;
 mod cli;
 mod ending;
 mod faults;

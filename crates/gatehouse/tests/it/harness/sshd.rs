@@ -97,6 +97,7 @@ impl Sshd {
             let _ = std::process::Command::new("kill")
                 .arg("-KILL")
                 .args(&pids)
+                .stderr(Stdio::null())
                 .status();
         }
     }

@@ -15,6 +15,9 @@ use super::TestGateway;
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const WAIT: Duration = Duration::from_secs(10);
+/// The prompt of the target account's shell (`/bin/sh`).
+/// The prompt of the target account's shell (`/bin/sh`).
+const PROMPT: &str = "$ ";
 
 pub struct Terminal {
     pub ws: Ws,
@@ -62,7 +65,9 @@ pub async fn next_control(ws: &mut Ws) -> Option<Value> {
 }
 
 impl Terminal {
-    /// Opens a shell on `connection`, panicking if the gateway refuses.
+    /// Opens a shell on `connection` and waits for its prompt, panicking if
+    /// the gateway refuses. (Keys typed before the shell has set up its
+    /// terminal are discarded by the shell, as they would be for a person.)
     pub async fn open(gw: &TestGateway, token: &str, connection: &str) -> Terminal {
         let mut ws = connect(gw, token, connection)
             .await
@@ -73,11 +78,13 @@ impl Terminal {
             "expected the session id, got {first}"
         );
         let session_id = first["id"].as_str().unwrap().to_owned();
-        Terminal {
+        let mut term = Terminal {
             ws,
             session_id,
             output: String::new(),
-        }
+        };
+        term.expect(PROMPT).await;
+        term
     }
 
     /// Types a line into the shell.

@@ -1,0 +1,53 @@
+//! The web interface in a real browser: Debian's Chromium driven by
+//! playwright-core (crates/web/ui/tests/*.test.mjs) against this harness's
+//! gateway and sshd.
+
+use std::path::PathBuf;
+
+use crate::harness::{ADMIN_PASSWORD, Sshd, TestGateway};
+
+fn ui_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web/ui")
+}
+
+/// Runs one browser test file with `node --test`; its output is shown on failure.
+async fn node_test(gw: &TestGateway, file: &str) {
+    let shots = std::env::var_os("UPDATE_SCREENSHOTS")
+        .map(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots"))
+        .unwrap_or_else(|| std::env::temp_dir().join("gatehouse-screenshots"));
+    let out = tokio::process::Command::new("node")
+        .args(["--test", "--test-reporter=tap"])
+        .arg(format!("tests/{file}"))
+        .current_dir(ui_dir())
+        .env("GATEHOUSE_URL", format!("http://{}", gw.addr))
+        .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("SCREENSHOT_DIR", shots)
+        .output()
+        .await
+        .expect("node (scripts/test installs it with the UI's packages)");
+    let report = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "browser test {file} failed:\n{report}"
+    );
+    // Guard against a runner that found nothing to run.
+    assert!(
+        report.contains("# pass ") && !report.contains("# pass 0"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn active_sessions_live_search_and_end_in_the_browser() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    gw.user(&admin, "ops1", "user").await;
+    gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1", "admin"])
+        .await;
+    node_test(&gw, "active-sessions.test.mjs").await;
+}

@@ -1,0 +1,163 @@
+// The gateway's REST API, as the browser uses it: same-origin requests
+// carrying the HttpOnly session cookie. Errors arrive as
+// {"error": {"code", "message"}} and are thrown as ApiError.
+
+export type Permission =
+  | "sessions.view"
+  | "sessions.end"
+  | "sessions.watch"
+  | "audit.view"
+  | "connections.manage"
+  | "users.manage";
+
+export interface Me {
+  id: string;
+  username: string;
+  permissions: Permission[];
+}
+
+export interface Participant {
+  id: string;
+  user: string;
+  mode: "owner" | "interactive" | "observer";
+  client_addr: string;
+  joined_at: string;
+}
+
+export interface Session {
+  id: string;
+  user: string;
+  user_id: string;
+  connection: { id: string; name: string };
+  protocol: string;
+  client_addr: string;
+  target: string;
+  started_at: string;
+  last_activity_at: string;
+  idle_seconds: number;
+  bytes_from_client: number;
+  bytes_to_client: number;
+  participants: Participant[];
+  recording: boolean;
+  node: string;
+}
+
+export interface EndedSession {
+  session: Session;
+  ended_at: string;
+  end_reason: string;
+  ended_by: string | null;
+  end_message: string | null;
+}
+
+export interface Connection {
+  id: string;
+  name: string;
+  protocol: string;
+  host: string;
+  port: number;
+  username?: string;
+  auth?: "password" | "private_key";
+  host_key_fingerprint?: string;
+  host_key_source?: "administrator" | "first_use";
+  users?: string[];
+  roles?: string[];
+}
+
+export interface User {
+  id: string;
+  username: string;
+  disabled: boolean;
+  roles: string[];
+  created_at: string;
+}
+
+export interface HistoryRow {
+  id: string;
+  user: string;
+  connection: { id: string; name: string };
+  protocol: string;
+  client_addr: string;
+  target: string;
+  started_at: string;
+  ended_at: string | null;
+  end_reason: string | null;
+  ended_by: string | null;
+  end_message: string | null;
+}
+
+export interface AuditRow {
+  id: number;
+  at: string;
+  actor: string | null;
+  action: string;
+  target: string | null;
+  client_addr: string | null;
+  details: Record<string, unknown>;
+}
+
+export interface PageOf<T> {
+  total: number;
+  items: T[];
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const resp = await fetch(`/api/v1${path}`, {
+    method,
+    credentials: "same-origin",
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (resp.status === 204) return undefined as T;
+  const text = await resp.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!resp.ok) {
+    const err = json?.error ?? {};
+    throw new ApiError(resp.status, err.code ?? "unknown", err.message ?? resp.statusText);
+  }
+  return json as T;
+}
+
+export const can = (me: Me | null, p: Permission) => !!me && me.permissions.includes(p);
+
+/** "3s", "4m 05s", "2h 01m", "3d 4h". */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+export const since = (iso: string, now: number) => duration((now - Date.parse(iso)) / 1000);
+
+export const localTime = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : "");
+
+/** What to tell a person whose session ended, from the gateway's reason. */
+export function endedText(reason: string, by: string | null, message: string | null): string {
+  const base: Record<string, string> = {
+    ended_by_admin: `Session ended by administrator ${by ?? ""}`.trim(),
+    ended_by_owner: by ? `Session ended by ${by}` : "Session ended by its owner",
+    target_closed: "Connection closed by the server",
+    client_closed: "Session closed",
+    idle_timeout: "Idle timeout",
+    max_duration: "Maximum session duration reached",
+    user_locked: "Your account was locked",
+    access_revoked: "Your access to this connection was revoked",
+    gateway_shutdown: "The gateway is shutting down",
+    node_lost: "The gateway node relaying this session was lost",
+    error: "Session ended by an error",
+  };
+  const text = base[reason] ?? `Session ended (${reason})`;
+  return message ? `${text}: “${message}”` : text;
+}

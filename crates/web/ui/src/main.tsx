@@ -1,0 +1,87 @@
+// Gatehouse's browser interface: a hash-routed single page. The terminal
+// route fills its own tab; every other page shares the navigation bar.
+
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+
+import { api, can, type Me } from "./api";
+import { AdminConnections } from "./pages/admin-connections";
+import { AdminUsers } from "./pages/admin-users";
+import { Audit } from "./pages/audit";
+import { Connections } from "./pages/connections";
+import { History } from "./pages/history";
+import { Login } from "./pages/login";
+import { ActiveSessions } from "./pages/sessions";
+import { TerminalPage } from "./pages/terminal";
+import "./style.css";
+
+function useRoute(): string {
+  const [route, setRoute] = useState(location.hash.slice(1) || "/connections");
+  useEffect(() => {
+    const onHash = () => setRoute(location.hash.slice(1) || "/connections");
+    addEventListener("hashchange", onHash);
+    return () => removeEventListener("hashchange", onHash);
+  }, []);
+  return route;
+}
+
+function App() {
+  const route = useRoute();
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  useEffect(() => {
+    api<Me>("GET", "/auth/me").then(setMe, () => setMe(null));
+  }, []);
+
+  if (me === undefined) return <p class="loading">Loading…</p>;
+  if (me === null) return <Login onLogin={(m) => { setMe(m); location.hash = "#/connections"; }} />;
+
+  const terminal = route.match(/^\/terminal\/([0-9a-f-]+)$/);
+  if (terminal) return <TerminalPage connectionId={terminal[1]} />;
+
+  const logout = async () => {
+    await api("POST", "/auth/logout").catch(() => undefined);
+    setMe(null);
+  };
+  const seesAll = can(me, "sessions.view");
+  const links: [string, string, boolean][] = [
+    ["/connections", "My connections", true],
+    ["/sessions", seesAll ? "Active Sessions" : "My sessions", true],
+    ["/history", "History", true],
+    ["/admin/users", "Users", can(me, "users.manage")],
+    ["/admin/connections", "Connections", can(me, "connections.manage")],
+    ["/admin/audit", "Audit log", can(me, "audit.view")],
+  ];
+  let page;
+  if (route === "/sessions") page = <ActiveSessions me={me} />;
+  else if (route === "/history") page = <History me={me} />;
+  else if (route === "/admin/users") page = <AdminUsers />;
+  else if (route === "/admin/connections") page = <AdminConnections />;
+  else if (route === "/admin/audit") page = <Audit />;
+  else page = <Connections />;
+
+  return (
+    <div class="shell">
+      <header class="topbar">
+        <span class="brand">Gatehouse</span>
+        <nav aria-label="Main">
+          {links
+            .filter(([, , shown]) => shown)
+            .map(([href, label]) => (
+              <a href={`#${href}`} aria-current={route === href ? "page" : undefined}>
+                {label}
+              </a>
+            ))}
+        </nav>
+        <span class="whoami">
+          {me.username}
+          <button type="button" class="link" onClick={logout}>
+            Log out
+          </button>
+        </span>
+      </header>
+      <main>{page}</main>
+    </div>
+  );
+}
+
+render(<App />, document.getElementById("app")!);

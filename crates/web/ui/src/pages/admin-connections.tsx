@@ -1,0 +1,140 @@
+import { useEffect, useState } from "preact/hooks";
+
+import { api, type Connection } from "../api";
+
+const list = (v: FormDataEntryValue | null) =>
+  String(v ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/** Create, edit, grant and delete connections. Secrets are write-only. */
+export function AdminConnections() {
+  const [connections, setConnections] = useState<Connection[]>([]);
+  const [editing, setEditing] = useState<Connection | null>(null);
+  const [message, setMessage] = useState("");
+  const reload = () =>
+    api<Connection[]>("GET", "/connections?all=true").then(setConnections, (e) => setMessage(String(e)));
+  useEffect(() => {
+    reload();
+  }, []);
+
+  const save = async (e: Event) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const d = new FormData(form);
+    const body: Record<string, unknown> = {
+      name: d.get("name"),
+      host: d.get("host"),
+      port: Number(d.get("port") || 22),
+      username: d.get("username"),
+      users: list(d.get("users")),
+      roles: list(d.get("roles")),
+    };
+    const secret = String(d.get("secret") ?? "");
+    if (secret) body[d.get("kind") === "private_key" ? "private_key" : "password"] = secret;
+    const hostKey = String(d.get("host_key") ?? "").trim();
+    if (hostKey) body.host_key = hostKey;
+    try {
+      if (editing) await api("PATCH", `/connections/${editing.id}`, body);
+      else await api("POST", "/connections", body);
+      setMessage(`Saved ${body.name}.`);
+      setEditing(null);
+      form.reset();
+      await reload();
+    } catch (err) {
+      setMessage(err instanceof Error ? err.message : String(err));
+    }
+  };
+  const remove = async (c: Connection) => {
+    if (!confirm(`Delete connection ${c.name}?`)) return;
+    await api("DELETE", `/connections/${c.id}`).catch((err) => setMessage(String(err)));
+    await reload();
+  };
+
+  const e = editing;
+  return (
+    <section>
+      <h1>Connections</h1>
+      {message && <p class="notice" role="status">{message}</p>}
+      <form class="inline-form" onSubmit={save} key={e?.id ?? "new"} aria-label={e ? `Edit ${e.name}` : "Create a connection"}>
+        <label>
+          Name <input name="name" required defaultValue={e?.name} />
+        </label>
+        <label>
+          Host <input name="host" required defaultValue={e?.host} />
+        </label>
+        <label>
+          Port <input name="port" type="number" min={1} max={65535} defaultValue={String(e?.port ?? 22)} />
+        </label>
+        <label>
+          Account <input name="username" required defaultValue={e?.username} />
+        </label>
+        <label>
+          Secret
+          <select name="kind" defaultValue={e?.auth ?? "password"}>
+            <option value="password">password</option>
+            <option value="private_key">private key</option>
+          </select>
+        </label>
+        <label>
+          {e ? "New secret (blank keeps the stored one)" : "Password or private key"}
+          <textarea name="secret" rows={1} required={!e} autocomplete="off" />
+        </label>
+        <label>
+          Host key (blank: pin on first use)
+          <input name="host_key" placeholder="ssh-ed25519 AAAA…" />
+        </label>
+        <label>
+          Users (comma-separated) <input name="users" defaultValue={e?.users?.join(", ")} />
+        </label>
+        <label>
+          Roles (comma-separated) <input name="roles" defaultValue={e?.roles?.join(", ")} />
+        </label>
+        <button type="submit">{e ? "Save changes" : "Create connection"}</button>
+        {e && (
+          <button type="button" onClick={() => setEditing(null)}>
+            Cancel
+          </button>
+        )}
+      </form>
+      <table aria-label="Connections">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Target</th>
+            <th>Account</th>
+            <th>Host key</th>
+            <th>Granted to</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {connections.map((c) => (
+            <tr key={c.id}>
+              <td>{c.name}</td>
+              <td>
+                {c.host}:{c.port}
+              </td>
+              <td>
+                {c.username} ({c.auth === "private_key" ? "key" : "password"})
+              </td>
+              <td class="mono" title={c.host_key_source ?? "not pinned yet"}>
+                {c.host_key_fingerprint ?? "pinned on first use"}
+              </td>
+              <td>{[...(c.users ?? []), ...(c.roles ?? []).map((r) => `role:${r}`)].join(", ")}</td>
+              <td>
+                <button type="button" onClick={() => setEditing(c)}>
+                  Edit
+                </button>{" "}
+                <button type="button" class="danger" onClick={() => remove(c)}>
+                  Delete
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}

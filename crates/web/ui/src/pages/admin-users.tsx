@@ -1,0 +1,100 @@
+import { useEffect, useState } from "preact/hooks";
+
+import { api, type User } from "../api";
+
+const ROLES = ["admin", "auditor", "user"];
+
+/** Create users, change their roles, disable and enable them. */
+export function AdminUsers() {
+  const [users, setUsers] = useState<User[]>([]);
+  const [message, setMessage] = useState("");
+  const reload = () => api<User[]>("GET", "/users").then(setUsers, (e) => setMessage(String(e)));
+  useEffect(() => {
+    reload();
+  }, []);
+
+  const act = async (what: () => Promise<unknown>, done: string) => {
+    try {
+      await what();
+      setMessage(done);
+      await reload();
+    } catch (err) {
+      setMessage(err instanceof Error ? err.message : String(err));
+    }
+  };
+
+  const create = (e: Event) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const data = new FormData(form);
+    const username = String(data.get("username"));
+    act(
+      () => api("POST", "/users", { username, password: data.get("password"), roles: data.getAll("roles") }),
+      `Created ${username}.`,
+    ).then(() => form.reset());
+  };
+  const setRoles = (u: User, role: string, on: boolean) => {
+    const roles = on ? [...u.roles, role] : u.roles.filter((r) => r !== role);
+    act(() => api("PATCH", `/users/${u.id}`, { roles }), `Updated ${u.username}'s roles.`);
+  };
+  const setDisabled = (u: User, disabled: boolean) =>
+    act(() => api("PATCH", `/users/${u.id}`, { disabled }), `${disabled ? "Disabled" : "Enabled"} ${u.username}.`);
+
+  return (
+    <section>
+      <h1>Users</h1>
+      {message && <p class="notice" role="status">{message}</p>}
+      <form class="inline-form" onSubmit={create} aria-label="Create a user">
+        <label>
+          Username <input name="username" required />
+        </label>
+        <label>
+          Password <input name="password" type="password" minLength={8} required autocomplete="new-password" />
+        </label>
+        <fieldset>
+          <legend>Roles</legend>
+          {ROLES.map((r) => (
+            <label class="check">
+              <input type="checkbox" name="roles" value={r} defaultChecked={r === "user"} /> {r}
+            </label>
+          ))}
+        </fieldset>
+        <button type="submit">Create user</button>
+      </form>
+      <table aria-label="Users">
+        <thead>
+          <tr>
+            <th>User</th>
+            {ROLES.map((r) => (
+              <th>{r}</th>
+            ))}
+            <th>Status</th>
+          </tr>
+        </thead>
+        <tbody>
+          {users.map((u) => (
+            <tr key={u.id}>
+              <td>{u.username}</td>
+              {ROLES.map((r) => (
+                <td>
+                  <input
+                    type="checkbox"
+                    aria-label={`${u.username} has role ${r}`}
+                    checked={u.roles.includes(r)}
+                    onChange={(e) => setRoles(u, r, (e.target as HTMLInputElement).checked)}
+                  />
+                </td>
+              ))}
+              <td>
+                <button type="button" onClick={() => setDisabled(u, !u.disabled)}>
+                  {u.disabled ? "Enable" : "Disable"}
+                </button>
+                {u.disabled && <span class="muted"> disabled</span>}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}

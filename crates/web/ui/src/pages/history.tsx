@@ -1,0 +1,63 @@
+import { useEffect, useState } from "preact/hooks";
+
+import { api, can, duration, type HistoryRow, type Me, type PageOf, localTime } from "../api";
+
+/** Ended sessions, searchable: everyone's with audit.view, else one's own. */
+export function History({ me }: { me: Me }) {
+  const [query, setQuery] = useState("");
+  const [page, setPage] = useState<PageOf<HistoryRow> | null>(null);
+  const [error, setError] = useState("");
+
+  useEffect(() => {
+    const timer = setTimeout(() => {
+      const q = query.trim() ? `&q=${encodeURIComponent(query.trim())}` : "";
+      api<PageOf<HistoryRow>>("GET", `/history?limit=200${q}`).then(setPage, (e) => setError(String(e)));
+    }, 200);
+    return () => clearTimeout(timer);
+  }, [query]);
+
+  return (
+    <section>
+      <div class="toolbar">
+        <h1>{can(me, "audit.view") ? "History" : "My history"}</h1>
+        <input
+          type="search"
+          aria-label="Search history"
+          placeholder="Search user, connection, reason, ended by…"
+          value={query}
+          onInput={(e) => setQuery((e.target as HTMLInputElement).value)}
+        />
+        {page && <span class="count">{page.total} ended sessions</span>}
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+      <div class="table-scroll">
+        <table aria-label="Ended sessions">
+          <thead>
+            <tr>
+              <th>User</th>
+              <th>Connection</th>
+              <th>Client address</th>
+              <th>Started</th>
+              <th>Duration</th>
+              <th>End reason</th>
+              <th>Ended by</th>
+            </tr>
+          </thead>
+          <tbody>
+            {page?.items.map((h) => (
+              <tr key={h.id}>
+                <td>{h.user}</td>
+                <td>{h.connection.name}</td>
+                <td>{h.client_addr}</td>
+                <td>{localTime(h.started_at)}</td>
+                <td>{h.ended_at ? duration((Date.parse(h.ended_at) - Date.parse(h.started_at)) / 1000) : ""}</td>
+                <td title={h.end_message ?? undefined}>{h.end_reason}</td>
+                <td>{h.ended_by ?? ""}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
