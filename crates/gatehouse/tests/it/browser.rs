@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::harness::sshd::{PASSWORD, TARGET_USER};
 use crate::harness::{ADMIN_PASSWORD, Sshd, TestGateway};
 
 fn ui_dir() -> PathBuf {
@@ -12,6 +13,10 @@ fn ui_dir() -> PathBuf {
 
 /// Runs one browser test file with `node --test`; its output is shown on failure.
 async fn node_test(gw: &TestGateway, file: &str) {
+    node_test_with(gw, file, &[]).await;
+}
+
+async fn node_test_with(gw: &TestGateway, file: &str, env: &[(&str, String)]) {
     let shots = std::env::var_os("UPDATE_SCREENSHOTS")
         .map(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots"))
         .unwrap_or_else(|| std::env::temp_dir().join("gatehouse-screenshots"));
@@ -22,6 +27,7 @@ async fn node_test(gw: &TestGateway, file: &str) {
         .env("GATEHOUSE_URL", format!("http://{}", gw.addr))
         .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("SCREENSHOT_DIR", shots)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .await
         .expect("node (scripts/test installs it with the UI's packages)");
@@ -50,4 +56,20 @@ async fn active_sessions_live_search_and_end_in_the_browser() {
     gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1", "admin"])
         .await;
     node_test(&gw, "active-sessions.test.mjs").await;
+}
+
+#[tokio::test]
+async fn administration_pages_create_users_and_connections_in_the_browser() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    node_test_with(
+        &gw,
+        "administration.test.mjs",
+        &[
+            ("SSHD_PORT", sshd.port.to_string()),
+            ("TARGET_USER", TARGET_USER.to_owned()),
+            ("TARGET_PASSWORD", PASSWORD.to_owned()),
+        ],
+    )
+    .await;
 }

@@ -1,0 +1,85 @@
+// Administration in a real browser: an administrator creates a user and a
+// connection from the UI; the new user opens it and works; the session ends
+// from the keyboard alone and shows up in History.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
+import { PROMPT, launch, loggedIn, waitForScreen } from "./browser.mjs";
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(() => browser?.close());
+
+test("an administrator creates a user and a connection; the user works; the end is in History", async () => {
+  const admin = await loggedIn(browser, "admin", env("GATEHOUSE_ADMIN_PASSWORD"));
+  const page = admin.page;
+
+  await page.getByRole("link", { name: "Users" }).click();
+  const userForm = page.getByRole("form", { name: "Create a user" });
+  await userForm.getByLabel("Username").fill("dev2");
+  await userForm.getByLabel("Password").fill("dev2-password");
+  await userForm.getByRole("button", { name: "Create user" }).click();
+  await page.getByRole("status").filter({ hasText: "Created dev2." }).waitFor();
+  await page.getByRole("checkbox", { name: "dev2 has role user" }).waitFor();
+  assert.equal(await page.getByRole("checkbox", { name: "dev2 has role user" }).isChecked(), true);
+
+  await page.getByRole("link", { name: "Connections", exact: true }).click();
+  const connForm = page.getByRole("form", { name: "Create a connection" });
+  await connForm.getByLabel("Name").fill("lab");
+  await connForm.getByLabel("Host", { exact: true }).fill("127.0.0.1");
+  await connForm.getByLabel("Port").fill(env("SSHD_PORT"));
+  await connForm.getByLabel("Account").fill(env("TARGET_USER"));
+  await connForm.getByLabel("Password or private key").fill(env("TARGET_PASSWORD"));
+  await connForm.getByLabel("Users (comma-separated)").fill("dev2");
+  await connForm.getByRole("button", { name: "Create connection" }).click();
+  await page.getByRole("status").filter({ hasText: "Saved lab." }).waitFor();
+  const row = page.getByRole("row").filter({ hasText: "lab" });
+  assert.match(await row.innerText(), /pinned on first use/);
+  assert.doesNotMatch(await page.content(), new RegExp(env("TARGET_PASSWORD")), "the secret is write-only");
+
+  const dev = await loggedIn(browser, "dev2", "dev2-password");
+  const [terminal] = await Promise.all([
+    dev.context.waitForEvent("page"),
+    dev.page.getByRole("link", { name: /lab/ }).click(),
+  ]);
+  await waitForScreen(terminal, PROMPT);
+  await terminal.locator(".xterm-helper-textarea").focus();
+  await terminal.keyboard.type("echo lab-$((3*3))\n");
+  await waitForScreen(terminal, "lab-9");
+
+  // The host key was pinned by that first session.
+  await page.reload();
+  await page.getByRole("row").filter({ hasText: "lab" }).filter({ hasText: "SHA256:" }).waitFor();
+
+  // End it with the keyboard only: checkbox, End Sessions, confirm.
+  await page.getByRole("link", { name: "Active Sessions" }).click();
+  const box = page.getByRole("checkbox", { name: /Select dev2's session on lab/ });
+  await box.focus();
+  await page.keyboard.press("Space");
+  assert.equal(await box.isChecked(), true);
+  await page.getByRole("button", { name: /^End Sessions/ }).focus();
+  await page.keyboard.press("Enter");
+  const dialog = page.getByRole("dialog");
+  await dialog.getByRole("heading", { name: "End 1 session?" }).waitFor();
+  await dialog.getByLabel("Message to the users (optional)").focus();
+  await page.keyboard.press("Enter");
+  await terminal.getByRole("alert").filter({ hasText: "Session ended by administrator admin" }).waitFor();
+
+  await page.getByRole("link", { name: "History" }).click();
+  await page.getByLabel("Search history").fill("dev2");
+  const ended = page.getByRole("row").filter({ hasText: "dev2" }).filter({ hasText: "ended_by_admin" });
+  await ended.waitFor();
+  assert.match(await ended.innerText(), /admin/);
+
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.getByRole("row").filter({ hasText: "user.create" }).filter({ hasText: "dev2" }).waitFor();
+  await admin.context.close();
+  await dev.context.close();
+});
