@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
-use gatehouse_domain::{EndReason, Protocol, SessionId, UserId};
+use gatehouse_domain::{ConnectionId, EndReason, Protocol, SessionId, UserId};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -164,6 +164,33 @@ impl Registry {
         let _ = entry.end.set(request);
         entry.cancel.cancel();
         true
+    }
+
+    /// Ends every live session `select` picks (by owner and connection) and
+    /// returns their ids: a locked user, a revoked grant, a deleted connection.
+    pub fn end_where(
+        &self,
+        mut select: impl FnMut(UserId, ConnectionId) -> bool,
+        request: EndRequest,
+    ) -> Vec<SessionId> {
+        let chosen: Vec<_> = read(&self.inner.sessions)
+            .values()
+            .filter(|e| select(e.user_id, e.connection.id))
+            .cloned()
+            .collect();
+        for entry in &chosen {
+            let _ = entry.end.set(request.clone());
+            entry.cancel.cancel();
+        }
+        chosen.iter().map(|e| e.id).collect()
+    }
+
+    /// Owner and connection of every live session, for re-checking grants.
+    pub fn owners(&self) -> Vec<(SessionId, UserId, ConnectionId)> {
+        read(&self.inner.sessions)
+            .values()
+            .map(|e| (e.id, e.user_id, e.connection.id))
+            .collect()
     }
 
     /// Ends every live session (gateway shutdown) and returns how many.

@@ -188,3 +188,33 @@ async fn end_all_empties_the_registry_once_front_ends_let_go() {
             .all(|e| e.end_reason == EndReason::GatewayShutdown)
     );
 }
+
+#[tokio::test]
+async fn end_where_ends_exactly_the_chosen_owners_sessions() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let (alice, bob) = (UserId::new(), UserId::new());
+    let handles = [
+        registry.open(new_session("alice", alice, "a", "::1")),
+        registry.open(new_session("alice", alice, "b", "::1")),
+        registry.open(new_session("bob", bob, "a", "::1")),
+    ];
+    let ended = registry.end_where(
+        |user, _| user == alice,
+        EndRequest::because(EndReason::UserLocked),
+    );
+    assert_eq!(ended.len(), 2);
+    assert!(ended.contains(&handles[0].id()) && ended.contains(&handles[1].id()));
+    assert_eq!(
+        handles[0].end_request().unwrap().reason,
+        EndReason::UserLocked
+    );
+    assert!(
+        handles[2].end_request().is_none(),
+        "bob's session is untouched"
+    );
+    assert_eq!(
+        registry.owners().len(),
+        3,
+        "listed until their front ends let go"
+    );
+}
