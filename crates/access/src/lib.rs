@@ -11,6 +11,7 @@
 
 mod accounts;
 mod connections;
+mod limits;
 pub mod passwords;
 mod principal;
 mod secrets;

@@ -38,6 +38,8 @@ pub mod action {
     pub const HOST_KEY_MISMATCH: &str = "connection.host_key_mismatch";
     /// A session could not be opened (target unreachable, refused login…).
     pub const SESSION_FAILED: &str = "session.failed";
+    /// Session limits of a role or connection changed.
+    pub const LIMITS_UPDATE: &str = "limits.update";
     /// A session started.
     pub const SESSION_START: &str = "session.start";
     /// A session ended.
@@ -252,6 +254,7 @@ mod tests {
             client_addr: "203.0.113.7".into(),
             target: "10.0.0.5:22".into(),
             recording: false,
+            limits: Default::default(),
         });
         handle.record_input(4);
         registry.end(

@@ -92,6 +92,10 @@ impl Application {
                 connect_timeout: config.connect_timeout,
                 ws_ping_interval: config.ws_ping_interval,
                 ws_client_timeout: config.ws_client_timeout,
+                session_limits: gatehouse_store::LimitSettings {
+                    idle_timeout_seconds: config.idle_timeout.map(|d| d.as_secs().max(1)),
+                    max_session_seconds: config.max_session.map(|d| d.as_secs().max(1)),
+                },
                 ..WebConfig::default()
             }),
             shutdown: CancellationToken::new(),
@@ -128,6 +132,11 @@ impl Application {
         let updates = state
             .registry
             .spawn_updates(self.config.activity_interval, state.shutdown.clone());
+        let policies = state.registry.spawn_policies(
+            self.config.policy_interval,
+            self.config.session_warning,
+            state.shutdown.clone(),
+        );
         let server = tokio::spawn(gatehouse_web::serve(self.listener, self.state));
         stop.await;
         tracing::info!("shutting down");
@@ -140,6 +149,7 @@ impl Application {
             tracing::warn!(live, "sessions did not close in time");
         }
         let _ = updates.await;
+        let _ = policies.await;
         let served = tokio::time::timeout(DRAIN_TIMEOUT, server).await;
         // Every end is now on the lifecycle channel; wait until it is written.
         state.registry.flush_lifecycle().await;

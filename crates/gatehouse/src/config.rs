@@ -31,6 +31,14 @@ pub struct Config {
     pub ws_client_timeout: Duration,
     /// How often changed session activity is pushed to live feeds.
     pub activity_interval: Duration,
+    /// Gateway-wide idle limit (`None`: none; roles and connections may set stricter ones).
+    pub idle_timeout: Option<Duration>,
+    /// Gateway-wide maximum session duration (`None`: none).
+    pub max_session: Option<Duration>,
+    /// How long before an idle or duration limit the user is warned.
+    pub session_warning: Duration,
+    /// How often limits are checked.
+    pub policy_interval: Duration,
 }
 
 impl Default for Config {
@@ -46,6 +54,10 @@ impl Default for Config {
             ws_ping_interval: Duration::from_secs(15),
             ws_client_timeout: Duration::from_secs(45),
             activity_interval: Duration::from_secs(2),
+            idle_timeout: None,
+            max_session: None,
+            session_warning: Duration::from_secs(60),
+            policy_interval: Duration::from_secs(1),
         }
     }
 }
@@ -63,6 +75,9 @@ pub struct FileConfig {
     connect_timeout_seconds: Option<u64>,
     ws_ping_interval_seconds: Option<u64>,
     ws_client_timeout_seconds: Option<u64>,
+    idle_timeout_seconds: Option<u64>,
+    max_session_seconds: Option<u64>,
+    session_warning_seconds: Option<u64>,
 }
 
 /// Values from flags or their environment variables (clap merges those two).
@@ -108,6 +123,17 @@ impl Config {
             ws_ping_interval: secs(f.ws_ping_interval_seconds, d.ws_ping_interval),
             ws_client_timeout: secs(f.ws_client_timeout_seconds, d.ws_client_timeout),
             activity_interval: d.activity_interval,
+            // 0 disables, as for roles and connections.
+            idle_timeout: f
+                .idle_timeout_seconds
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
+            max_session: f
+                .max_session_seconds
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
+            session_warning: secs(f.session_warning_seconds, d.session_warning),
+            policy_interval: d.policy_interval,
         }
     }
 }

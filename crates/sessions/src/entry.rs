@@ -1,17 +1,26 @@
 //! The registry's record of one live session, shared between the registry's
 //! map and the session's handle. Hot counters are atomics so relaying never
 //! takes a lock; the participant list is a short std mutex never held across
-//! an `.await`.
+//! an `.await`. Activity is kept on tokio's monotonic clock (so policies can
+//! be tested with a paused clock) and shown as wall-clock time.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
-use gatehouse_domain::{Protocol, SessionId, UserId};
+use gatehouse_domain::{EndReason, Protocol, SessionId, UserId};
 use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::limits::Warning;
 use crate::registry::EndRequest;
-use crate::{ConnectionRef, Participant, SessionView};
+use crate::{ConnectionRef, Participant, SessionLimits, SessionView};
+
+/// Which warnings have been given (bits), so each is given once.
+pub(crate) const WARNED_IDLE: u8 = 1;
+pub(crate) const WARNED_MAX: u8 = 2;
 
 pub(crate) struct Entry {
     pub(crate) id: SessionId,
@@ -22,43 +31,76 @@ pub(crate) struct Entry {
     pub(crate) client_addr: String,
     pub(crate) target: String,
     pub(crate) started_at: OffsetDateTime,
+    pub(crate) started: Instant,
     pub(crate) recording: bool,
+    pub(crate) limits: SessionLimits,
     /// Lowercased searchable fields joined by NUL, so a query never matches
     /// across two fields.
     pub(crate) haystack: String,
-    pub(crate) last_activity_ms: AtomicI64,
+    /// Milliseconds after `started` of the last input.
+    pub(crate) activity_ms: AtomicU64,
     pub(crate) bytes_from_client: AtomicU64,
     pub(crate) bytes_to_client: AtomicU64,
     pub(crate) participants: Mutex<Vec<Participant>>,
     /// Set when activity changed since the last `Updated` event.
     pub(crate) dirty: AtomicBool,
+    pub(crate) warned: AtomicU8,
+    /// The policy warning the front end should show, if any.
+    pub(crate) warning: watch::Sender<Option<Warning>>,
     pub(crate) cancel: CancellationToken,
     /// The first end request wins; later ones are ignored.
     pub(crate) end: OnceLock<EndRequest>,
 }
 
-pub(crate) fn unix_ms(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-fn from_unix_ms(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+pub(crate) fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u128::from(u64::MAX)) as u64
 }
 
 impl Entry {
-    pub(crate) fn last_activity_ms(&self) -> i64 {
-        self.last_activity_ms.load(Ordering::Relaxed)
+    pub(crate) fn activity_ms(&self) -> u64 {
+        self.activity_ms.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn touch(&self, now: OffsetDateTime) {
-        self.last_activity_ms.store(unix_ms(now), Ordering::Relaxed);
+    /// Time since the last input.
+    pub(crate) fn idle(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.started)
+            .saturating_sub(Duration::from_millis(self.activity_ms()))
+    }
+
+    /// Records input now; withdraws an idle warning.
+    pub(crate) fn touch(&self) {
+        let at = ms(Instant::now().saturating_duration_since(self.started));
+        self.activity_ms.fetch_max(at, Ordering::Relaxed);
         self.dirty.store(true, Ordering::Relaxed);
+        if self.warned.fetch_and(!WARNED_IDLE, Ordering::Relaxed) & WARNED_IDLE != 0 {
+            self.warning.send_if_modified(|w| {
+                let idle = matches!(w, Some(w) if w.reason == EndReason::IdleTimeout);
+                if idle {
+                    *w = None;
+                }
+                idle
+            });
+        }
     }
 
-    pub(crate) fn view(&self, node: &str, now: OffsetDateTime) -> SessionView {
-        let last = self.last_activity_ms();
-        let idle_ms = (unix_ms(now) - last).max(0);
+    /// Seconds until a policy ends the session, if one will.
+    fn ends_in(&self, now: Instant) -> Option<u64> {
+        let idle = self
+            .limits
+            .idle_timeout
+            .as_ref()
+            .map(|l| l.after.saturating_sub(self.idle(now)));
+        let age = now.saturating_duration_since(self.started);
+        let max = self
+            .limits
+            .max_duration
+            .as_ref()
+            .map(|l| l.after.saturating_sub(age));
+        idle.into_iter().chain(max).min().map(|d| d.as_secs())
+    }
+
+    pub(crate) fn view(&self, node: &str, now: Instant) -> SessionView {
+        let activity = Duration::from_millis(self.activity_ms());
         SessionView {
             id: self.id,
             user: self.user.clone(),
@@ -68,8 +110,11 @@ impl Entry {
             client_addr: self.client_addr.clone(),
             target: self.target.clone(),
             started_at: self.started_at,
-            last_activity_at: from_unix_ms(last),
-            idle_seconds: (idle_ms / 1000) as u64,
+            last_activity_at: self.started_at + activity,
+            idle_seconds: self.idle(now).as_secs(),
+            idle_timeout_seconds: self.limits.idle_timeout.as_ref().map(|l| l.after.as_secs()),
+            max_duration_seconds: self.limits.max_duration.as_ref().map(|l| l.after.as_secs()),
+            ends_in_seconds: self.ends_in(now),
             bytes_from_client: self.bytes_from_client.load(Ordering::Relaxed),
             bytes_to_client: self.bytes_to_client.load(Ordering::Relaxed),
             participants: self

@@ -2,12 +2,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use gatehouse_domain::{EndReason, SessionId};
-use time::OffsetDateTime;
+use tokio::sync::watch;
 use tokio_util::sync::WaitForCancellationFuture;
 
-use crate::EndRequest;
 use crate::entry::Entry;
 use crate::registry::Inner;
+use crate::{EndRequest, Warning};
 
 /// A front end's hold on one live session. Dropping it ends the session:
 /// it leaves the registry and its end is published exactly once, with the
@@ -44,7 +44,19 @@ impl SessionHandle {
         self.entry
             .bytes_from_client
             .fetch_add(bytes as u64, Ordering::Relaxed);
-        self.entry.touch(OffsetDateTime::now_utc());
+        self.entry.touch();
+    }
+
+    /// Marks the session active without input: the user asked to stay
+    /// connected after an idle warning.
+    pub fn keep_alive(&self) {
+        self.entry.touch();
+    }
+
+    /// The policy warning to show the user (idle or maximum duration), if
+    /// any; changes when one is given or withdrawn.
+    pub fn warnings(&self) -> watch::Receiver<Option<Warning>> {
+        self.entry.warning.subscribe()
     }
 
     /// Counts bytes sent to the client.

@@ -13,12 +13,14 @@
 mod entry;
 mod events;
 mod handle;
+mod limits;
 mod query;
 mod registry;
 mod view;
 
 pub use events::{EndedSession, Lifecycle, SessionEvent};
 pub use handle::SessionHandle;
+pub use limits::{Limit, SessionLimits, Warning};
 pub use query::{ListQuery, Page, SortKey, Visibility};
 pub use registry::{EndRequest, NewSession, Registry};
 pub use view::{ConnectionRef, Participant, ParticipantMode, SessionView};

@@ -47,7 +47,9 @@ impl SortKey {
             SortKey::Protocol => a.protocol.as_str().cmp(b.protocol.as_str()),
             SortKey::ClientAddr => a.client_addr.cmp(&b.client_addr),
             SortKey::Target => a.target.cmp(&b.target),
-            SortKey::LastActivityAt => a.last_activity_ms().cmp(&b.last_activity_ms()),
+            SortKey::LastActivityAt => (a.started_at
+                + std::time::Duration::from_millis(a.activity_ms()))
+            .cmp(&(b.started_at + std::time::Duration::from_millis(b.activity_ms()))),
         }
     }
 }

@@ -1,18 +1,20 @@
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use gatehouse_domain::{ConnectionId, EndReason, Protocol, SessionId, UserId};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::entry::{Entry, unix_ms};
+use crate::entry::{Entry, WARNED_IDLE, WARNED_MAX};
+use crate::limits::{Warning, human};
 use crate::{
     ConnectionRef, EndedSession, Lifecycle, ListQuery, Page, Participant, ParticipantMode,
-    SessionEvent, SessionHandle, SessionView, Visibility,
+    SessionEvent, SessionHandle, SessionLimits, SessionView, Visibility,
 };
 
 /// What a front end knows when it opens a session.
@@ -32,6 +34,8 @@ pub struct NewSession {
     pub target: String,
     /// Whether the session is recorded.
     pub recording: bool,
+    /// Idle and duration limits (see [`SessionLimits::strictest`]).
+    pub limits: SessionLimits,
 }
 
 /// Why and by whom a session was asked to end.
@@ -105,6 +109,7 @@ impl Registry {
     /// listed until the handle is dropped.
     pub fn open(&self, new: NewSession) -> SessionHandle {
         let now = OffsetDateTime::now_utc();
+        let started = Instant::now();
         let haystack = [
             new.user.as_str(),
             new.connection.name.as_str(),
@@ -130,17 +135,21 @@ impl Registry {
             client_addr: new.client_addr,
             target: new.target,
             started_at: now,
+            started,
             recording: new.recording,
+            limits: new.limits,
             haystack,
-            last_activity_ms: AtomicI64::new(unix_ms(now)),
+            activity_ms: AtomicU64::new(0),
             bytes_from_client: AtomicU64::new(0),
             bytes_to_client: AtomicU64::new(0),
             participants: Mutex::new(vec![owner]),
             dirty: AtomicBool::new(false),
+            warned: AtomicU8::new(0),
+            warning: watch::channel(None).0,
             cancel: CancellationToken::new(),
             end: OnceLock::new(),
         });
-        let view = entry.view(&self.inner.node, now);
+        let view = entry.view(&self.inner.node, started);
         {
             let mut sessions = write(&self.inner.sessions);
             sessions.insert(entry.id, entry.clone());
@@ -224,7 +233,7 @@ impl Registry {
     /// A picture of one live session.
     pub fn get(&self, id: SessionId) -> Option<SessionView> {
         self.entry(id)
-            .map(|e| e.view(&self.inner.node, OffsetDateTime::now_utc()))
+            .map(|e| e.view(&self.inner.node, Instant::now()))
     }
 
     /// How many sessions are live.
@@ -253,7 +262,7 @@ impl Registry {
                 matches.truncate(end);
             }
             matches.sort_unstable_by(|a, b| query.compare(a, b));
-            let now = OffsetDateTime::now_utc();
+            let now = Instant::now();
             matches[query.offset..end]
                 .iter()
                 .map(|e| e.view(&self.inner.node, now))
@@ -272,7 +281,7 @@ impl Registry {
     ) -> (Vec<SessionView>, broadcast::Receiver<SessionEvent>) {
         let sessions = read(&self.inner.sessions);
         let rx = self.inner.events.subscribe();
-        let now = OffsetDateTime::now_utc();
+        let now = Instant::now();
         let mut snapshot: Vec<SessionView> = sessions
             .values()
             .filter(|e| visibility.allows(e.user_id))
@@ -291,7 +300,7 @@ impl Registry {
             .filter(|e| e.dirty.swap(false, Ordering::Relaxed))
             .cloned()
             .collect();
-        let now = OffsetDateTime::now_utc();
+        let now = Instant::now();
         for entry in &changed {
             let _ = self
                 .inner
@@ -299,6 +308,93 @@ impl Registry {
                 .send(SessionEvent::Updated(entry.view(&self.inner.node, now)));
         }
         changed.len()
+    }
+
+    /// Applies every session's idle and duration limits now: ends the
+    /// sessions past a limit, and warns (once per limit, and again after new
+    /// input for the idle limit) those within `warn_before` of one. Returns
+    /// how many sessions it ended. Run it on an interval ([`Registry::spawn_policies`]).
+    pub fn enforce(&self, warn_before: Duration) -> usize {
+        let limited: Vec<_> = read(&self.inner.sessions)
+            .values()
+            .filter(|e| e.limits.idle_timeout.is_some() || e.limits.max_duration.is_some())
+            .cloned()
+            .collect();
+        let now = Instant::now();
+        let mut ended = 0;
+        for e in &limited {
+            let age = now.saturating_duration_since(e.started);
+            let checks = [
+                (
+                    &e.limits.idle_timeout,
+                    e.idle(now),
+                    EndReason::IdleTimeout,
+                    WARNED_IDLE,
+                ),
+                (
+                    &e.limits.max_duration,
+                    age,
+                    EndReason::MaxDuration,
+                    WARNED_MAX,
+                ),
+            ];
+            for (limit, spent, reason, flag) in checks {
+                let Some(limit) = limit else { continue };
+                if spent >= limit.after {
+                    let message = match reason {
+                        EndReason::IdleTimeout => format!(
+                            "no input for {} (idle limit set by {})",
+                            human(limit.after),
+                            limit.set_by
+                        ),
+                        _ => format!(
+                            "the session reached its maximum duration of {} (set by {})",
+                            human(limit.after),
+                            limit.set_by
+                        ),
+                    };
+                    let _ = e.end.set(EndRequest {
+                        reason,
+                        by: None,
+                        message: Some(message),
+                    });
+                    e.cancel.cancel();
+                    ended += 1;
+                    break;
+                }
+                if spent + warn_before >= limit.after
+                    && e.warned.fetch_or(flag, Ordering::Relaxed) & flag == 0
+                {
+                    let left = limit.after - spent;
+                    e.warning.send_replace(Some(Warning {
+                        reason,
+                        seconds_left: left.as_secs().max(1),
+                    }));
+                    e.dirty.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        ended
+    }
+
+    /// Enforces limits every `every` until `stop` is cancelled.
+    pub fn spawn_policies(
+        &self,
+        every: Duration,
+        warn_before: Duration,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let registry = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => { registry.enforce(warn_before); }
+                }
+            }
+        })
     }
 
     /// Publishes activity updates every `every` until `stop` is cancelled.
@@ -330,10 +426,9 @@ impl Inner {
     pub(crate) fn remove(&self, entry: &Entry, fallback: EndRequest) {
         let request = entry.end.get_or_init(|| fallback).clone();
         entry.cancel.cancel();
-        let now = OffsetDateTime::now_utc();
         let ended = EndedSession {
-            session: entry.view(&self.node, now),
-            ended_at: now,
+            session: entry.view(&self.node, Instant::now()),
+            ended_at: OffsetDateTime::now_utc(),
             end_reason: request.reason,
             ended_by: request.by,
             end_message: request.message,

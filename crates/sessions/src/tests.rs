@@ -16,6 +16,7 @@ fn new_session(user: &str, user_id: UserId, connection: &str, addr: &str) -> New
         client_addr: addr.into(),
         target: "10.0.0.5:22".into(),
         recording: false,
+        limits: Default::default(),
     }
 }
 
@@ -217,4 +218,131 @@ async fn end_where_ends_exactly_the_chosen_owners_sessions() {
         3,
         "listed until their front ends let go"
     );
+}
+
+fn limited(idle: Option<u64>, max: Option<u64>) -> NewSession {
+    let limit = |s: u64, by: &str| Limit {
+        after: Duration::from_secs(s),
+        set_by: by.into(),
+    };
+    NewSession {
+        limits: SessionLimits {
+            idle_timeout: idle.map(|s| limit(s, "connection prod-db")),
+            max_duration: max.map(|s| limit(s, "role ops")),
+        },
+        ..new_session("ops1", UserId::new(), "prod-db", "::1")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_session_is_warned_then_ended_and_input_resets_the_clock() {
+    let (registry, mut lifecycle) = Registry::new("gw-1");
+    let warn = Duration::from_secs(60);
+    let handle = registry.open(limited(Some(300), None));
+    let warnings = handle.warnings();
+
+    tokio::time::advance(Duration::from_secs(200)).await;
+    assert_eq!(registry.enforce(warn), 0);
+    assert_eq!(
+        *warnings.borrow(),
+        None,
+        "not yet within the warning window"
+    );
+    assert_eq!(
+        registry.get(handle.id()).unwrap().ends_in_seconds,
+        Some(100)
+    );
+
+    tokio::time::advance(Duration::from_secs(50)).await;
+    registry.enforce(warn);
+    assert_eq!(
+        *warnings.borrow(),
+        Some(Warning {
+            reason: EndReason::IdleTimeout,
+            seconds_left: 50
+        })
+    );
+
+    // Typing withdraws the warning and restarts the idle clock.
+    handle.record_input(1);
+    assert_eq!(*warnings.borrow(), None);
+    tokio::time::advance(Duration::from_secs(299)).await;
+    assert_eq!(
+        registry.enforce(warn),
+        0,
+        "299 s after the last input is not yet 300"
+    );
+    assert!(
+        warnings.borrow().is_some(),
+        "warned again in the new idle period"
+    );
+
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(registry.enforce(warn), 1);
+    handle.ended().await;
+    let request = handle.finish(EndReason::ClientClosed);
+    assert_eq!(request.reason, EndReason::IdleTimeout);
+    assert_eq!(request.by, None);
+    assert_eq!(
+        request.message.as_deref(),
+        Some("no input for 5m (idle limit set by connection prod-db)")
+    );
+    assert_eq!(ended(&mut lifecycle)[0].end_reason, EndReason::IdleTimeout);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_alive_counts_as_activity() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let handle = registry.open(limited(Some(120), None));
+    tokio::time::advance(Duration::from_secs(100)).await;
+    registry.enforce(Duration::from_secs(60));
+    assert!(handle.warnings().borrow().is_some());
+    handle.keep_alive();
+    tokio::time::advance(Duration::from_secs(100)).await;
+    assert_eq!(registry.enforce(Duration::from_secs(60)), 0);
+    assert!(handle.end_request().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_past_its_maximum_duration_ends_however_busy_it_is() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let warn = Duration::from_secs(60);
+    let handle = registry.open(limited(None, Some(3600)));
+    let warnings = handle.warnings();
+    tokio::time::advance(Duration::from_secs(3550)).await;
+    handle.record_input(1);
+    registry.enforce(warn);
+    assert_eq!(
+        *warnings.borrow(),
+        Some(Warning {
+            reason: EndReason::MaxDuration,
+            seconds_left: 50
+        })
+    );
+    handle.record_input(1);
+    assert!(
+        warnings.borrow().is_some(),
+        "input does not withdraw a duration warning"
+    );
+    tokio::time::advance(Duration::from_secs(50)).await;
+    handle.record_input(1);
+    assert_eq!(registry.enforce(warn), 1);
+    let request = handle.end_request().unwrap();
+    assert_eq!(request.reason, EndReason::MaxDuration);
+    assert!(
+        request
+            .message
+            .unwrap()
+            .contains("maximum duration of 1h (set by role ops)")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn sessions_without_limits_are_left_alone() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let handle = registry.open(new_session("ops1", UserId::new(), "c", "::1"));
+    tokio::time::advance(Duration::from_secs(365 * 86400)).await;
+    assert_eq!(registry.enforce(Duration::from_secs(60)), 0);
+    assert!(handle.end_request().is_none());
+    assert_eq!(registry.get(handle.id()).unwrap().ends_in_seconds, None);
 }

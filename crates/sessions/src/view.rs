@@ -69,6 +69,13 @@ pub struct SessionView {
     pub last_activity_at: OffsetDateTime,
     /// Whole seconds since the last input, at the time of this picture.
     pub idle_seconds: u64,
+    /// The idle limit that applies, if any.
+    pub idle_timeout_seconds: Option<u64>,
+    /// The maximum duration that applies, if any.
+    pub max_duration_seconds: Option<u64>,
+    /// Seconds until a policy (idle or maximum duration) ends the session,
+    /// at the time of this picture; absent when no limit applies.
+    pub ends_in_seconds: Option<u64>,
     /// Bytes received from the client(s).
     pub bytes_from_client: u64,
     /// Bytes sent to the client(s).

@@ -9,6 +9,7 @@
 mod audit;
 mod connections;
 mod history;
+mod limits;
 mod tokens;
 mod users;
 
@@ -23,6 +24,7 @@ pub use connections::{
     ConnectionRecord, ConnectionUpdate, HostKeySource, NewConnection, SecretKind,
 };
 pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};
+pub use limits::{LimitSettings, RoleRecord};
 pub use users::{NewUser, UserRecord};
 
 /// What can go wrong talking to the store.

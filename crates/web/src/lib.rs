@@ -12,6 +12,7 @@ pub mod auth;
 pub mod connections;
 pub mod error;
 pub mod history;
+pub mod limits;
 pub mod sessions;
 pub mod terminal;
 mod ui;
@@ -50,6 +51,8 @@ pub struct WebConfig {
     pub ws_client_timeout: Duration,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
+    /// Gateway-wide session limits (roles and connections may be stricter).
+    pub session_limits: gatehouse_store::LimitSettings,
 }
 
 impl Default for WebConfig {
@@ -61,6 +64,7 @@ impl Default for WebConfig {
             ws_ping_interval: Duration::from_secs(15),
             ws_client_timeout: Duration::from_secs(45),
             max_body_bytes: 64 * 1024,
+            session_limits: gatehouse_store::LimitSettings::default(),
         }
     }
 }
@@ -124,6 +128,12 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::update))
         .routes(routes!(connections::create, connections::list))
         .routes(routes!(connections::update, connections::delete))
+        .routes(routes!(limits::roles))
+        .routes(routes!(limits::set_role_limits))
+        .routes(routes!(
+            limits::connection_limits,
+            limits::set_connection_limits
+        ))
         .routes(routes!(terminal::open))
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::events))

@@ -55,7 +55,12 @@ fn check_size(cols: u32, rows: u32) -> Result<(), String> {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum Control {
-    Resize { cols: u32, rows: u32 },
+    Resize {
+        cols: u32,
+        rows: u32,
+    },
+    /// "Stay connected" after an idle warning.
+    KeepAlive,
 }
 
 /// Open an SSH session on a connection, as a WebSocket.
@@ -157,6 +162,28 @@ async fn run(
         }
     }
 
+    let limits = match state
+        .access
+        .session_limits(
+            state.config.session_limits,
+            caller.principal.user_id,
+            connection.id,
+            connection.name.as_str(),
+        )
+        .await
+    {
+        Ok(limits) => limits,
+        Err(e) => {
+            // Without its limits a session could outlive policy: refuse it.
+            tracing::error!(error = %e, "could not read session limits");
+            let error = json!({ "type": "error", "code": "internal", "message": "could not read the session limits" });
+            tokio::join!(
+                farewell(&mut tx, error, 1011, "internal"),
+                shell.close("internal error")
+            );
+            return;
+        }
+    };
     let handle = state.registry.open(NewSession {
         user: caller.name().to_owned(),
         user_id: caller.principal.user_id,
@@ -168,6 +195,7 @@ async fn run(
         client_addr: caller.client_addr.clone(),
         target: spec.target.to_string(),
         recording: false,
+        limits,
     });
     if state.shutdown.is_cancelled() {
         // Opened while the gateway began to stop: end it like the others.
@@ -204,9 +232,17 @@ async fn relay(
     let mut ping = tokio::time::interval(state.config.ws_ping_interval);
     ping.reset();
     let mut last_heard = Instant::now();
+    let mut warnings = handle.warnings();
     loop {
         tokio::select! {
             _ = handle.ended() => return EndReason::Error,
+            Ok(()) = warnings.changed() => {
+                let notice = match *warnings.borrow_and_update() {
+                    Some(w) => json!({ "type": "warning", "reason": w.reason, "seconds_left": w.seconds_left }),
+                    None => json!({ "type": "warning_cleared" }),
+                };
+                let _ = send_text(tx, notice).await;
+            }
             out = shell.output() => match out {
                 TargetOutput::Data(data) => {
                     handle.record_output(data.len());
@@ -239,6 +275,7 @@ async fn relay(
                                 let _ = send_text(tx, json!({ "type": "error", "code": "bad_message", "message": message })).await;
                             }
                         },
+                        Ok(Control::KeepAlive) => handle.keep_alive(),
                         Err(e) => {
                             let message = format!("unknown control message: {e}");
                             let _ = send_text(tx, json!({ "type": "error", "code": "bad_message", "message": message })).await;

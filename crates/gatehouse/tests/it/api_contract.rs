@@ -24,6 +24,10 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/connections/{id}", "patch"),
         ("/api/v1/connections/{id}", "delete"),
         ("/api/v1/connections/{id}/terminal", "get"),
+        ("/api/v1/connections/{id}/limits", "get"),
+        ("/api/v1/connections/{id}/limits", "put"),
+        ("/api/v1/roles", "get"),
+        ("/api/v1/roles/{name}/limits", "put"),
         ("/api/v1/sessions", "get"),
         ("/api/v1/sessions/{id}", "get"),
         ("/api/v1/sessions/events", "get"),
@@ -39,7 +43,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        14,
+        17,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -73,3 +73,18 @@ async fn administration_pages_create_users_and_connections_in_the_browser() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_idle_browser_terminal_is_warned_and_then_ends() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn_with(|c| {
+        c.idle_timeout = Some(std::time::Duration::from_secs(4));
+        c.session_warning = std::time::Duration::from_secs(3);
+        c.policy_interval = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let admin = gw.admin().await;
+    gw.ssh_connection(&admin, &sshd, "prod-db", &["admin"])
+        .await;
+    node_test(&gw, "limits.test.mjs").await;
+}

@@ -15,6 +15,7 @@ mod ending;
 mod faults;
 mod feed;
 mod finding;
+mod limits;
 mod permissions;
 mod restart;
 mod terminal;

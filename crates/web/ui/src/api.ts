@@ -35,6 +35,9 @@ export interface Session {
   started_at: string;
   last_activity_at: string;
   idle_seconds: number;
+  idle_timeout_seconds: number | null;
+  max_duration_seconds: number | null;
+  ends_in_seconds: number | null;
   bytes_from_client: number;
   bytes_to_client: number;
   participants: Participant[];

@@ -168,6 +168,11 @@ impl TestGateway {
         json_of(req.send().await.unwrap()).await
     }
 
+    pub async fn put(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let req = self.http.put(self.url(path)).json(&body).bearer_auth(token);
+        json_of(req.send().await.unwrap()).await
+    }
+
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }

@@ -128,6 +128,21 @@ impl Terminal {
         }
     }
 
+    /// The next control message, keeping any terminal output that comes first.
+    pub async fn next_control(&mut self) -> Value {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("no control message in time")
+            {
+                Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+                Some(Ok(Message::Binary(b))) => self.output.push_str(&String::from_utf8_lossy(&b)),
+                Some(Ok(_)) => {}
+                other => panic!("terminal closed while waiting for a control message: {other:?}"),
+            }
+        }
+    }
+
     /// Reads until the `ended` message and the close frame.
     pub async fn ended(&mut self) -> Ending {
         let mut message = Value::Null;

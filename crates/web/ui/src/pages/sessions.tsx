@@ -10,7 +10,16 @@ import { api, can, duration, endedText, type EndedSession, type Me, type Session
 const ROW_HEIGHT = 36;
 const OVERSCAN = 12;
 
-type SortKey = "user" | "connection" | "protocol" | "client_addr" | "target" | "started_at" | "idle" | "participants";
+type SortKey =
+  | "user"
+  | "connection"
+  | "protocol"
+  | "client_addr"
+  | "target"
+  | "started_at"
+  | "idle"
+  | "participants"
+  | "ends_in";
 
 const COLUMNS: [SortKey, string][] = [
   ["user", "User"],
@@ -21,7 +30,19 @@ const COLUMNS: [SortKey, string][] = [
   ["started_at", "Active since"],
   ["idle", "Idle"],
   ["participants", "Participants"],
+  ["ends_in", "Ends in"],
 ];
+
+/** Seconds until a policy ends the session, recomputed from the picture's time. */
+function endsIn(s: Session, now: number): number | null {
+  const deadlines: number[] = [];
+  if (s.idle_timeout_seconds) deadlines.push(Date.parse(s.last_activity_at) + s.idle_timeout_seconds * 1000);
+  if (s.max_duration_seconds) deadlines.push(Date.parse(s.started_at) + s.max_duration_seconds * 1000);
+  return deadlines.length ? Math.max(0, (Math.min(...deadlines) - now) / 1000) : null;
+}
+
+/** Sessions this close to a policy end are flagged in the table. */
+const EXPIRING_SECONDS = 60;
 
 function sortValue(s: Session, key: SortKey): string | number {
   switch (key) {
@@ -33,6 +54,8 @@ function sortValue(s: Session, key: SortKey): string | number {
       return -Date.parse(s.last_activity_at);
     case "participants":
       return s.participants.length;
+    case "ends_in":
+      return endsIn(s, Date.now()) ?? Number.MAX_SAFE_INTEGER;
     default:
       return String(s[key]).toLowerCase();
   }
@@ -239,8 +262,16 @@ export function ActiveSessions({ me }: { me: Me }) {
           </thead>
           <tbody>
             {first > 0 && <tr class="spacer" style={{ height: `${first * ROW_HEIGHT}px` }} aria-hidden="true" />}
-            {visible.map((s, i) => (
-              <tr key={s.id} data-session={s.id} aria-rowindex={first + i + 2} class={selected.has(s.id) ? "selected" : ""}>
+            {visible.map((s, i) => {
+              const left = endsIn(s, now);
+              const expiring = left !== null && left <= EXPIRING_SECONDS;
+              return (
+              <tr
+                key={s.id}
+                data-session={s.id}
+                aria-rowindex={first + i + 2}
+                class={`${selected.has(s.id) ? "selected" : ""} ${expiring ? "expiring" : ""}`}
+              >
                 {mayEnd && (
                   <td class="check">
                     <input
@@ -261,8 +292,12 @@ export function ActiveSessions({ me }: { me: Me }) {
                   {duration((now - Date.parse(s.last_activity_at)) / 1000)}
                 </td>
                 <td title={s.participants.map((p) => `${p.user} (${p.mode})`).join(", ")}>{s.participants.length}</td>
+                <td title={expiring ? "About to end by policy" : undefined}>
+                  {left === null ? "—" : `${expiring ? "⚠ " : ""}${duration(left)}`}
+                </td>
               </tr>
-            ))}
+              );
+            })}
             {last < rows.length && (
               <tr class="spacer" style={{ height: `${(rows.length - last) * ROW_HEIGHT}px` }} aria-hidden="true" />
             )}

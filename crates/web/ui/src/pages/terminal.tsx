@@ -11,12 +11,23 @@ import { endedText } from "../api";
 
 type Control =
   | { type: "session"; id: string }
+  | { type: "warning"; reason: "idle_timeout" | "max_duration"; seconds_left: number }
+  | { type: "warning_cleared" }
   | { type: "error"; code: string; message: string }
   | { type: "ended"; reason: string; by: string | null; message: string | null };
 
 export function TerminalPage({ connectionId }: { connectionId: string }) {
   const host = useRef<HTMLDivElement>(null);
   const [banner, setBanner] = useState<{ text: string; kind: "ended" | "error" } | null>(null);
+  const [warning, setWarning] = useState<{ reason: string; deadline: number } | null>(null);
+  const [now, setNow] = useState(Date.now());
+  const socket = useRef<WebSocket | null>(null);
+
+  useEffect(() => {
+    if (!warning) return;
+    const tick = setInterval(() => setNow(Date.now()), 500);
+    return () => clearInterval(tick);
+  }, [warning]);
 
   useEffect(() => {
     const term = new Terminal({
@@ -41,6 +52,7 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const url = `${scheme}://${location.host}/api/v1/connections/${connectionId}/terminal?cols=${term.cols}&rows=${term.rows}`;
     const ws = new WebSocket(url);
+    socket.current = ws;
     ws.binaryType = "arraybuffer";
     let finished = false;
     const encoder = new TextEncoder();
@@ -54,8 +66,14 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
       if (msg.type === "session") {
         document.title = `Gatehouse · terminal`;
         term.focus();
+      } else if (msg.type === "warning") {
+        setNow(Date.now());
+        setWarning({ reason: msg.reason, deadline: Date.now() + msg.seconds_left * 1000 });
+      } else if (msg.type === "warning_cleared") {
+        setWarning(null);
       } else if (msg.type === "ended") {
         finished = true;
+        setWarning(null);
         setBanner({ text: endedText(msg.reason, msg.by, msg.message), kind: "ended" });
       } else if (msg.type === "error") {
         finished = true;
@@ -86,8 +104,25 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
     };
   }, [connectionId]);
 
+  const stayConnected = () => {
+    socket.current?.send(JSON.stringify({ type: "keep_alive" }));
+  };
+  const secondsLeft = warning ? Math.max(0, Math.ceil((warning.deadline - now) / 1000)) : 0;
+
   return (
     <div class="terminal-page">
+      {warning && !banner && (
+        <div class="banner warning" role="alert">
+          {warning.reason === "idle_timeout"
+            ? `No input for a while: this session ends in ${secondsLeft}s. `
+            : `This session reaches its maximum duration in ${secondsLeft}s. `}
+          {warning.reason === "idle_timeout" && (
+            <button type="button" onClick={stayConnected}>
+              Stay connected
+            </button>
+          )}
+        </div>
+      )}
       {banner && (
         <div class={`banner ${banner.kind}`} role="alert">
           {banner.text}
