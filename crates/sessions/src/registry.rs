@@ -384,16 +384,8 @@ impl Registry {
         warn_before: Duration,
         stop: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
-        let registry = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tick.tick() => { registry.enforce(warn_before); }
-                }
-            }
+        self.spawn_ticker(every, stop, move |r| {
+            r.enforce(warn_before);
         })
     }
 
@@ -403,6 +395,17 @@ impl Registry {
         every: Duration,
         stop: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
+        self.spawn_ticker(every, stop, |r| {
+            r.publish_updates();
+        })
+    }
+
+    fn spawn_ticker(
+        &self,
+        every: Duration,
+        stop: CancellationToken,
+        work: impl Fn(&Registry) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
         let registry = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -410,7 +413,7 @@ impl Registry {
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    _ = tick.tick() => { registry.publish_updates(); }
+                    _ = tick.tick() => work(&registry),
                 }
             }
         })

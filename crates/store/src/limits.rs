@@ -80,24 +80,10 @@ impl Store {
 
     /// Sets a role's session limits.
     pub async fn set_role_limits(&self, role: &RoleName, limits: LimitSettings) -> Result<()> {
-        let limits = limits.normalised();
-        sqlx::query(
-            "INSERT INTO role_limits (role, idle_timeout_seconds, max_session_seconds) VALUES (?, ?, ?)
-             ON CONFLICT (role) DO UPDATE SET idle_timeout_seconds = excluded.idle_timeout_seconds,
-                                              max_session_seconds = excluded.max_session_seconds",
-        )
-        .bind(role.as_str())
-        .bind(to_db(limits.idle_timeout_seconds))
-        .bind(to_db(limits.max_session_seconds))
-        .execute(&self.pool)
+        self.upsert_limits("role_limits", "role", role.as_str(), limits, || {
+            format!("role {role}")
+        })
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                StoreError::NotFound(format!("role {role}"))
-            }
-            _ => StoreError::Database(e),
-        })?;
-        Ok(())
     }
 
     /// A connection's session limits.
@@ -122,20 +108,39 @@ impl Store {
         id: ConnectionId,
         limits: LimitSettings,
     ) -> Result<()> {
-        let limits = limits.normalised();
-        sqlx::query(
-            "INSERT INTO connection_limits (connection_id, idle_timeout_seconds, max_session_seconds) VALUES (?, ?, ?)
-             ON CONFLICT (connection_id) DO UPDATE SET idle_timeout_seconds = excluded.idle_timeout_seconds,
-                                                       max_session_seconds = excluded.max_session_seconds",
+        self.upsert_limits(
+            "connection_limits",
+            "connection_id",
+            &id.to_string(),
+            limits,
+            || format!("connection {id}"),
         )
-        .bind(id.to_string())
+        .await
+    }
+
+    /// Inserts or replaces one level's limits; `table` and `key` are constants.
+    async fn upsert_limits(
+        &self,
+        table: &'static str,
+        key: &'static str,
+        value: &str,
+        limits: LimitSettings,
+        what: impl FnOnce() -> String,
+    ) -> Result<()> {
+        let limits = limits.normalised();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {table} ({key}, idle_timeout_seconds, max_session_seconds) VALUES (?, ?, ?)
+             ON CONFLICT ({key}) DO UPDATE SET idle_timeout_seconds = excluded.idle_timeout_seconds,
+                                               max_session_seconds = excluded.max_session_seconds"
+        )))
+        .bind(value)
         .bind(to_db(limits.idle_timeout_seconds))
         .bind(to_db(limits.max_session_seconds))
         .execute(&self.pool)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                StoreError::NotFound(format!("connection {id}"))
+                StoreError::NotFound(what())
             }
             _ => StoreError::Database(e),
         })?;
