@@ -35,6 +35,8 @@ fn synthetic(i: usize, connections: &[ConnectionRef]) -> NewSession {
         client_addr: format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
         target: format!("192.0.2.{}:22", i % 250),
         recording: false,
+        cols: 80,
+        rows: 24,
         limits: Default::default(),
     }
 }

@@ -40,6 +40,10 @@ pub mod action {
     pub const SESSION_FAILED: &str = "session.failed";
     /// Session limits of a role or connection changed.
     pub const LIMITS_UPDATE: &str = "limits.update";
+    /// Someone started watching a session.
+    pub const WATCH_START: &str = "session.watch_start";
+    /// Someone stopped watching a session.
+    pub const WATCH_STOP: &str = "session.watch_stop";
     /// A session started.
     pub const SESSION_START: &str = "session.start";
     /// A session ended.
@@ -254,6 +258,8 @@ mod tests {
             client_addr: "203.0.113.7".into(),
             target: "10.0.0.5:22".into(),
             recording: false,
+            cols: 80,
+            rows: 24,
             limits: Default::default(),
         });
         handle.record_input(4);

@@ -80,6 +80,72 @@ impl ApiClient {
     }
 }
 
+impl ApiClient {
+    /// Watches a live session: writes its current screen and every change
+    /// to `out` until the session ends; says what is happening on stderr.
+    pub async fn watch(&self, session: &str, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+        let url = format!("{}/sessions/{session}/watch", self.base)
+            .replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1);
+        let mut req = url.into_client_request()?;
+        if let Some(t) = &self.token {
+            req.headers_mut()
+                .insert("authorization", format!("Bearer {t}").parse()?);
+        }
+        let (mut ws, _) = match tokio_tungstenite::connect_async(req).await {
+            Ok(ok) => ok,
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let body: Value = resp
+                    .body()
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                let message = body["error"]["message"].as_str().unwrap_or("refused");
+                bail!("{message} (HTTP {})", resp.status().as_u16());
+            }
+            Err(e) => return Err(e).context(format!("cannot reach the gateway at {}", self.base)),
+        };
+        while let Some(msg) = ws.next().await {
+            match msg? {
+                Message::Binary(bytes) => {
+                    out.write_all(&bytes)?;
+                    out.flush()?;
+                }
+                Message::Text(text) => {
+                    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    match v["type"].as_str() {
+                        Some("watching") => eprintln!(
+                            "\r\n[gatehouse] watching {}'s session ({}x{}, read-only); Ctrl-C stops watching\r",
+                            v["user"].as_str().unwrap_or("?"),
+                            v["cols"],
+                            v["rows"]
+                        ),
+                        Some("repaint") => out.write_all(b"\x1bc")?,
+                        Some("ended") => {
+                            let by = v["by"]
+                                .as_str()
+                                .map(|b| format!(" by {b}"))
+                                .unwrap_or_default();
+                            eprintln!(
+                                "\r\n[gatehouse] session ended: {}{by}\r",
+                                v["reason"].as_str().unwrap_or("?")
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 async fn decode<T: DeserializeOwned>(resp: Response) -> anyhow::Result<T> {
     resp.json()
         .await

@@ -8,14 +8,16 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use gatehouse_domain::{EndReason, Protocol, SessionId, UserId};
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::limits::Warning;
 use crate::registry::EndRequest;
+use crate::screen::Screen;
 use crate::{ConnectionRef, Participant, SessionLimits, SessionView};
 
 /// Which warnings have been given (bits), so each is given once.
@@ -41,7 +43,14 @@ pub(crate) struct Entry {
     pub(crate) activity_ms: AtomicU64,
     pub(crate) bytes_from_client: AtomicU64,
     pub(crate) bytes_to_client: AtomicU64,
-    pub(crate) participants: Mutex<Vec<Participant>>,
+    /// Everyone taking part, the owner first; receivers learn of changes.
+    pub(crate) participants: watch::Sender<Vec<Participant>>,
+    /// Everyone who ever took part, for history.
+    pub(crate) everyone: Mutex<Vec<Participant>>,
+    /// Enough recent output to paint the current screen for a watcher.
+    pub(crate) screen: Mutex<Screen>,
+    /// Live output for watchers (only sent while someone watches).
+    pub(crate) output: broadcast::Sender<Bytes>,
     /// Set when activity changed since the last `Updated` event.
     pub(crate) dirty: AtomicBool,
     pub(crate) warned: AtomicU8,
@@ -117,11 +126,7 @@ impl Entry {
             ends_in_seconds: self.ends_in(now),
             bytes_from_client: self.bytes_from_client.load(Ordering::Relaxed),
             bytes_to_client: self.bytes_to_client.load(Ordering::Relaxed),
-            participants: self
-                .participants
-                .lock()
-                .map(|p| p.clone())
-                .unwrap_or_default(),
+            participants: self.participants.borrow().clone(),
             recording: self.recording,
             node: node.to_owned(),
         }

@@ -7,7 +7,9 @@ use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::entry::Entry;
 use crate::registry::Inner;
-use crate::{EndRequest, Warning};
+use bytes::Bytes;
+
+use crate::{EndRequest, Participant, Warning};
 
 /// A front end's hold on one live session. Dropping it ends the session:
 /// it leaves the registry and its end is published exactly once, with the
@@ -59,11 +61,31 @@ impl SessionHandle {
         self.entry.warning.subscribe()
     }
 
-    /// Counts bytes sent to the client.
-    pub fn record_output(&self, bytes: usize) {
+    /// Counts output sent to the client, keeps it for painting the screen
+    /// of a watcher who joins later, and passes it to current watchers.
+    pub fn record_output(&self, data: &Bytes) {
         self.entry
             .bytes_to_client
-            .fetch_add(bytes as u64, Ordering::Relaxed);
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        let mut screen = self.entry.screen.lock().unwrap_or_else(|e| e.into_inner());
+        screen.push(data);
+        // Under the screen lock, so a joining watcher's replay and its live
+        // output neither overlap nor leave a gap.
+        if self.entry.output.receiver_count() > 0 {
+            let _ = self.entry.output.send(data.clone());
+        }
+    }
+
+    /// Records the terminal's new size (watchers follow it).
+    pub fn resized(&self, cols: u16, rows: u16) {
+        let mut screen = self.entry.screen.lock().unwrap_or_else(|e| e.into_inner());
+        screen.cols = cols;
+        screen.rows = rows;
+    }
+
+    /// Everyone taking part; changes when someone joins or leaves.
+    pub fn participants(&self) -> watch::Receiver<Vec<Participant>> {
+        self.entry.participants.subscribe()
     }
 
     /// Settles why the session ends — `reason`, unless somebody already asked

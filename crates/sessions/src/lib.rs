@@ -16,7 +16,9 @@ mod handle;
 mod limits;
 mod query;
 mod registry;
+mod screen;
 mod view;
+mod watch;
 
 pub use events::{EndedSession, Lifecycle, SessionEvent};
 pub use handle::SessionHandle;
@@ -24,6 +26,7 @@ pub use limits::{Limit, SessionLimits, Warning};
 pub use query::{ListQuery, Page, SortKey, Visibility};
 pub use registry::{EndRequest, NewSession, Registry};
 pub use view::{ConnectionRef, Participant, ParticipantMode, SessionView};
+pub use watch::{WatchEvent, Watcher};
 
 #[cfg(test)]
 mod tests;

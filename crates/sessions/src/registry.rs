@@ -12,6 +12,8 @@ use uuid::Uuid;
 
 use crate::entry::{Entry, WARNED_IDLE, WARNED_MAX};
 use crate::limits::{Warning, human};
+use crate::screen::Screen;
+use crate::watch::Watcher;
 use crate::{
     ConnectionRef, EndedSession, Lifecycle, ListQuery, Page, Participant, ParticipantMode,
     SessionEvent, SessionHandle, SessionLimits, SessionView, Visibility,
@@ -36,6 +38,10 @@ pub struct NewSession {
     pub recording: bool,
     /// Idle and duration limits (see [`SessionLimits::strictest`]).
     pub limits: SessionLimits,
+    /// The terminal's initial width in columns (0 when not a terminal).
+    pub cols: u16,
+    /// The terminal's initial height in rows.
+    pub rows: u16,
 }
 
 /// Why and by whom a session was asked to end.
@@ -77,6 +83,11 @@ pub struct Registry {
 /// How many unread events a live-feed subscriber may lag behind before it
 /// is told to resynchronise.
 const EVENT_BUFFER: usize = 4096;
+/// The most output kept per session to paint its screen for a new watcher.
+const SCREEN_BYTES: usize = 64 * 1024;
+/// How many output chunks a watcher may lag behind before it is resynchronised
+/// from the screen (chunks are at most an SSH packet, ~32 KiB).
+const WATCH_BUFFER: usize = 64;
 
 impl Registry {
     /// A new, empty registry for `node`, and the receiving end of its
@@ -142,7 +153,10 @@ impl Registry {
             activity_ms: AtomicU64::new(0),
             bytes_from_client: AtomicU64::new(0),
             bytes_to_client: AtomicU64::new(0),
-            participants: Mutex::new(vec![owner]),
+            participants: watch::channel(vec![owner.clone()]).0,
+            everyone: Mutex::new(vec![owner]),
+            screen: Mutex::new(Screen::new(SCREEN_BYTES, new.cols, new.rows)),
+            output: broadcast::channel(WATCH_BUFFER).0,
             dirty: AtomicBool::new(false),
             warned: AtomicU8::new(0),
             warning: watch::channel(None).0,
@@ -228,6 +242,28 @@ impl Registry {
         if self.inner.lifecycle.send(Lifecycle::Flush(tx)).is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// Joins a live session as a read-only observer: the watcher gets the
+    /// current screen and then every change. `None` if it is not live. The
+    /// watcher is listed as a participant until dropped.
+    pub fn watch(&self, id: SessionId, user: &str, client_addr: &str) -> Option<Watcher> {
+        let entry = self.entry(id)?;
+        if entry.cancel.is_cancelled() {
+            return None;
+        }
+        let participant = Participant {
+            id: Uuid::new_v4(),
+            user: user.to_owned(),
+            mode: ParticipantMode::Observer,
+            client_addr: client_addr.to_owned(),
+            joined_at: OffsetDateTime::now_utc(),
+        };
+        let watcher = Watcher::join(entry.clone(), self.inner.clone(), participant.id);
+        lock(&entry.everyone).push(participant.clone());
+        entry.participants.send_modify(|p| p.push(participant));
+        self.inner.publish_updated(&entry);
+        Some(watcher)
     }
 
     /// A picture of one live session.
@@ -425,12 +461,22 @@ impl Registry {
 }
 
 impl Inner {
+    /// Tells live feeds about a change now (participants), not at the next tick.
+    pub(crate) fn publish_updated(&self, entry: &Entry) {
+        let _ = self.events.send(SessionEvent::Updated(
+            entry.view(&self.node, Instant::now()),
+        ));
+    }
+
     /// Removes a session and publishes its end. Called once, by the handle's drop.
     pub(crate) fn remove(&self, entry: &Entry, fallback: EndRequest) {
         let request = entry.end.get_or_init(|| fallback).clone();
         entry.cancel.cancel();
+        let mut session = entry.view(&self.node, Instant::now());
+        // History names everyone who took part, not only who was there at the end.
+        session.participants = lock(&entry.everyone).clone();
         let ended = EndedSession {
-            session: entry.view(&self.node, Instant::now()),
+            session,
             ended_at: OffsetDateTime::now_utc(),
             end_reason: request.reason,
             ended_by: request.by,
@@ -454,6 +500,10 @@ impl Inner {
 // map; the map itself is still consistent, so keep serving.
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {

@@ -16,6 +16,8 @@ fn new_session(user: &str, user_id: UserId, connection: &str, addr: &str) -> New
         client_addr: addr.into(),
         target: "10.0.0.5:22".into(),
         recording: false,
+        cols: 80,
+        rows: 24,
         limits: Default::default(),
     }
 }
@@ -226,6 +228,8 @@ fn limited(idle: Option<u64>, max: Option<u64>) -> NewSession {
         set_by: by.into(),
     };
     NewSession {
+        cols: 80,
+        rows: 24,
         limits: SessionLimits {
             idle_timeout: idle.map(|s| limit(s, "connection prod-db")),
             max_duration: max.map(|s| limit(s, "role ops")),
@@ -345,4 +349,66 @@ async fn sessions_without_limits_are_left_alone() {
     assert_eq!(registry.enforce(Duration::from_secs(60)), 0);
     assert!(handle.end_request().is_none());
     assert_eq!(registry.get(handle.id()).unwrap().ends_in_seconds, None);
+}
+
+#[tokio::test]
+async fn a_watcher_sees_the_screen_so_far_then_every_change_and_is_listed_meanwhile() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let handle = registry.open(new_session("ops1", UserId::new(), "prod-db", "::1"));
+    handle.record_output(&bytes::Bytes::from_static(b"printed before\r\n"));
+    let (_, mut feed) = registry.subscribe(Visibility::All);
+
+    let mut watcher = registry.watch(handle.id(), "admin", "10.0.0.9").unwrap();
+    assert_eq!(watcher.screen, b"printed before\r\n");
+    assert_eq!((watcher.cols, watcher.rows), (80, 24));
+    let people = registry.get(handle.id()).unwrap().participants;
+    assert_eq!(people.len(), 2);
+    assert_eq!(
+        (people[1].user.as_str(), people[1].mode),
+        ("admin", ParticipantMode::Observer)
+    );
+    match feed.recv().await.unwrap() {
+        SessionEvent::Updated(s) => {
+            assert_eq!(s.participants.len(), 2, "joining is announced at once")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        handle.participants().borrow().len(),
+        2,
+        "the owner can see who watches"
+    );
+
+    handle.record_output(&bytes::Bytes::from_static(b"after"));
+    match watcher.next().await {
+        WatchEvent::Output(b) => assert_eq!(&b[..], b"after"),
+        other => panic!("{other:?}"),
+    }
+    drop(watcher);
+    assert_eq!(registry.get(handle.id()).unwrap().participants.len(), 1);
+}
+
+#[tokio::test]
+async fn a_watcher_that_falls_behind_is_repainted_not_buffered() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let handle = registry.open(new_session("ops1", UserId::new(), "prod-db", "::1"));
+    let mut watcher = registry.watch(handle.id(), "admin", "::1").unwrap();
+    for i in 0..1000 {
+        handle.record_output(&bytes::Bytes::from(format!("line {i}\r\n")));
+    }
+    match watcher.next().await {
+        WatchEvent::Repaint { screen, .. } => {
+            assert!(screen.ends_with(b"line 999\r\n"));
+            assert!(screen.len() <= 64 * 1024);
+        }
+        other => panic!("expected a repaint, got {other:?}"),
+    }
+    registry.end(handle.id(), EndRequest::because(EndReason::EndedByAdmin));
+    assert!(
+        matches!(watcher.next().await, WatchEvent::Ended(r) if r.reason == EndReason::EndedByAdmin)
+    );
+    assert!(
+        registry.watch(handle.id(), "late", "::1").is_none(),
+        "an ending session takes no watchers"
+    );
 }

@@ -17,6 +17,7 @@ pub mod sessions;
 pub mod terminal;
 mod ui;
 pub mod users;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -139,6 +140,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sessions::events))
         .routes(routes!(sessions::end))
         .routes(routes!(sessions::get))
+        .routes(routes!(watch::watch))
         .routes(routes!(history::history))
         .routes(routes!(history::audit));
     OpenApiRouter::with_openapi(ApiDoc::openapi())

@@ -29,7 +29,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiPath, ApiQuery};
 
 /// The largest WebSocket message a client may send (a big paste).
-const MAX_MESSAGE: usize = 1 << 20;
+pub(crate) const MAX_MESSAGE: usize = 1 << 20;
 /// How long closing words to a client may take before we give up on it.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -86,8 +86,8 @@ pub async fn open(
         .on_upgrade(move |socket| run(state, caller, spec, cols, rows, socket)))
 }
 
-type Tx = SplitSink<WebSocket, Message>;
-type Rx = SplitStream<WebSocket>;
+pub(crate) type Tx = SplitSink<WebSocket, Message>;
+pub(crate) type Rx = SplitStream<WebSocket>;
 
 async fn run(
     state: AppState,
@@ -196,6 +196,8 @@ async fn run(
         target: spec.target.to_string(),
         recording: false,
         limits,
+        cols: cols as u16,
+        rows: rows as u16,
     });
     if state.shutdown.is_cancelled() {
         // Opened while the gateway began to stop: end it like the others.
@@ -233,9 +235,15 @@ async fn relay(
     ping.reset();
     let mut last_heard = Instant::now();
     let mut warnings = handle.warnings();
+    let mut participants = handle.participants();
     loop {
         tokio::select! {
             _ = handle.ended() => return EndReason::Error,
+            Ok(()) = participants.changed() => {
+                // The owner sees who else is on their session (watchers).
+                let people = participants.borrow_and_update().clone();
+                let _ = send_text(tx, json!({ "type": "participants", "participants": people })).await;
+            }
             Ok(()) = warnings.changed() => {
                 let notice = match *warnings.borrow_and_update() {
                     Some(w) => json!({ "type": "warning", "reason": w.reason, "seconds_left": w.seconds_left }),
@@ -245,7 +253,7 @@ async fn relay(
             }
             out = shell.output() => match out {
                 TargetOutput::Data(data) => {
-                    handle.record_output(data.len());
+                    handle.record_output(&data);
                     tokio::select! {
                         sent = tx.send(Message::Binary(data)) => if sent.is_err() {
                             return EndReason::ClientClosed;
@@ -267,6 +275,7 @@ async fn relay(
                     Some(Ok(Message::Text(text))) => match serde_json::from_str::<Control>(&text) {
                         Ok(Control::Resize { cols, rows }) => match check_size(cols, rows) {
                             Ok(()) => {
+                                handle.resized(cols as u16, rows as u16);
                                 if shell.resize(cols, rows).await.is_err() {
                                     return EndReason::TargetClosed;
                                 }
@@ -296,7 +305,7 @@ async fn relay(
     }
 }
 
-fn ended_message(request: &EndRequest) -> (Value, String) {
+pub(crate) fn ended_message(request: &EndRequest) -> (Value, String) {
     let why = match (&request.by, request.reason) {
         (Some(by), EndReason::EndedByAdmin) => format!("Session ended by administrator {by}"),
         (Some(by), _) => format!("Session ended by {by}"),
@@ -322,13 +331,13 @@ fn failure_code(e: &ConnectError) -> &'static str {
     }
 }
 
-async fn send_text(tx: &mut Tx, value: Value) -> Result<(), axum::Error> {
+pub(crate) async fn send_text(tx: &mut Tx, value: Value) -> Result<(), axum::Error> {
     tx.send(Message::Text(value.to_string().into())).await
 }
 
 /// A last text message and a close frame, bounded in time: a client that
 /// stopped reading must not hold the session open.
-async fn farewell(tx: &mut Tx, last: Value, code: u16, reason: &str) {
+pub(crate) async fn farewell(tx: &mut Tx, last: Value, code: u16, reason: &str) {
     let _ = tokio::time::timeout(FAREWELL_TIMEOUT, async {
         send_text(tx, last).await?;
         tx.send(Message::Close(Some(CloseFrame {

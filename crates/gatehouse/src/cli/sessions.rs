@@ -28,6 +28,13 @@ pub(super) enum SessionsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Watch a live session read-only in this terminal (needs `sessions.watch`).
+    Watch {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The session id.
+        id: String,
+    },
     /// End sessions at once; their users see who ended them.
     End {
         #[command(flatten)]
@@ -58,6 +65,10 @@ struct Ended {
 
 pub(super) async fn run(cmd: SessionsCommand) -> anyhow::Result<()> {
     match cmd {
+        SessionsCommand::Watch { server, id } => {
+            let client = ApiClient::new(&server.server, server.token);
+            client.watch(&id, &mut std::io::stdout()).await?;
+        }
         SessionsCommand::List {
             server,
             search,

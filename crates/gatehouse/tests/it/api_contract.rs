@@ -30,6 +30,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/roles/{name}/limits", "put"),
         ("/api/v1/sessions", "get"),
         ("/api/v1/sessions/{id}", "get"),
+        ("/api/v1/sessions/{id}/watch", "get"),
         ("/api/v1/sessions/events", "get"),
         ("/api/v1/sessions/end", "post"),
         ("/api/v1/history", "get"),
@@ -43,7 +44,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        17,
+        18,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -88,3 +88,13 @@ async fn an_idle_browser_terminal_is_warned_and_then_ends() {
         .await;
     node_test(&gw, "limits.test.mjs").await;
 }
+
+#[tokio::test]
+async fn watching_a_session_from_active_sessions_in_the_browser() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    gw.user(&admin, "ops1", "user").await;
+    gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
+    node_test(&gw, "watch.test.mjs").await;
+}

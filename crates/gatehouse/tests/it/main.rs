@@ -19,3 +19,4 @@ mod limits;
 mod permissions;
 mod restart;
 mod terminal;
+mod watching;

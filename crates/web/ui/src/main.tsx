@@ -13,6 +13,7 @@ import { History } from "./pages/history";
 import { Login } from "./pages/login";
 import { ActiveSessions } from "./pages/sessions";
 import { TerminalPage } from "./pages/terminal";
+import { WatchPage } from "./pages/watch";
 import "./style.css";
 
 function useRoute(): string {
@@ -37,6 +38,8 @@ function App() {
 
   const terminal = route.match(/^\/terminal\/([0-9a-f-]+)$/);
   if (terminal) return <TerminalPage connectionId={terminal[1]} />;
+  const watch = route.match(/^\/watch\/([0-9a-f-]+)$/);
+  if (watch) return <WatchPage sessionId={watch[1]} />;
 
   const logout = async () => {
     await api("POST", "/auth/logout").catch(() => undefined);

@@ -24,6 +24,8 @@ pub struct Terminal {
     pub session_id: String,
     /// Everything the target printed so far.
     pub output: String,
+    /// Control messages that arrived while waiting for output.
+    pub controls: Vec<Value>,
 }
 
 /// How a terminal ended, as its client saw it.
@@ -82,6 +84,7 @@ impl Terminal {
             ws,
             session_id,
             output: String::new(),
+            controls: Vec::new(),
         };
         term.expect(PROMPT).await;
         term
@@ -116,9 +119,7 @@ impl Terminal {
                 });
             match msg {
                 Some(Ok(Message::Binary(b))) => self.output.push_str(&String::from_utf8_lossy(&b)),
-                Some(Ok(Message::Text(t))) => {
-                    panic!("control message while waiting for {needle:?}: {t}")
-                }
+                Some(Ok(Message::Text(t))) => self.controls.push(serde_json::from_str(&t).unwrap()),
                 Some(Ok(_)) => {}
                 other => panic!(
                     "terminal closed while waiting for {needle:?}: {other:?}; output: {:?}",

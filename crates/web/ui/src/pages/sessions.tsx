@@ -129,6 +129,7 @@ export function ActiveSessions({ me }: { me: Me }) {
   const scroller = useRef<HTMLDivElement>(null);
   const dialog = useRef<HTMLDialogElement>(null);
   const mayEnd = can(me, "sessions.end");
+  const mayWatch = can(me, "sessions.watch");
   const seesAll = can(me, "sessions.view");
 
   useEffect(() => {
@@ -258,6 +259,7 @@ export function ActiveSessions({ me }: { me: Me }) {
                   </button>
                 </th>
               ))}
+              {mayWatch && <th><span class="visually-hidden">Actions</span></th>}
             </tr>
           </thead>
           <tbody>
@@ -295,6 +297,13 @@ export function ActiveSessions({ me }: { me: Me }) {
                 <td title={expiring ? "About to end by policy" : undefined}>
                   {left === null ? "—" : `${expiring ? "⚠ " : ""}${duration(left)}`}
                 </td>
+                {mayWatch && (
+                  <td>
+                    <a href={`#/watch/${s.id}`} target="_blank" rel="noopener" aria-label={`Watch ${s.user}'s session on ${s.connection.name}`}>
+                      Watch
+                    </a>
+                  </td>
+                )}
               </tr>
               );
             })}

@@ -7,12 +7,13 @@ import { Terminal } from "@xterm/xterm";
 import "@xterm/xterm/css/xterm.css";
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import { endedText } from "../api";
+import { type Participant, endedText } from "../api";
 
 type Control =
   | { type: "session"; id: string }
   | { type: "warning"; reason: "idle_timeout" | "max_duration"; seconds_left: number }
   | { type: "warning_cleared" }
+  | { type: "participants"; participants: Participant[] }
   | { type: "error"; code: string; message: string }
   | { type: "ended"; reason: string; by: string | null; message: string | null };
 
@@ -21,6 +22,7 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
   const [banner, setBanner] = useState<{ text: string; kind: "ended" | "error" } | null>(null);
   const [warning, setWarning] = useState<{ reason: string; deadline: number } | null>(null);
   const [now, setNow] = useState(Date.now());
+  const [watchers, setWatchers] = useState<string[]>([]);
   const socket = useRef<WebSocket | null>(null);
 
   useEffect(() => {
@@ -69,6 +71,8 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
       } else if (msg.type === "warning") {
         setNow(Date.now());
         setWarning({ reason: msg.reason, deadline: Date.now() + msg.seconds_left * 1000 });
+      } else if (msg.type === "participants") {
+        setWatchers(msg.participants.filter((p) => p.mode === "observer").map((p) => p.user));
       } else if (msg.type === "warning_cleared") {
         setWarning(null);
       } else if (msg.type === "ended") {
@@ -111,6 +115,11 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
 
   return (
     <div class="terminal-page">
+      {watchers.length > 0 && !banner && (
+        <div class="watched" role="status" title="These people can see this terminal (read-only)">
+          👁 Watched by {[...new Set(watchers)].join(", ")}
+        </div>
+      )}
       {warning && !banner && (
         <div class="banner warning" role="alert">
           {warning.reason === "idle_timeout"
