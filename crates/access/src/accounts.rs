@@ -26,8 +26,10 @@ fn token_hash(token: &str) -> Vec<u8> {
 
 impl Access {
     /// Checks a username and password and opens a login session.
-    /// Unknown users, wrong passwords and disabled accounts all get
-    /// `BadCredentials`, after the same amount of work.
+    /// Unknown users and wrong passwords get `BadCredentials`, after the
+    /// same amount of work; the right password for a locked (disabled)
+    /// account gets `AccountLocked`, so a password guesser never learns
+    /// whether an account is locked.
     pub async fn login(
         &self,
         username: &str,
@@ -39,24 +41,38 @@ impl Access {
         };
         let ok = passwords::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
         let user = match user {
-            Some(u) if ok && !u.disabled => u,
+            Some(u) if ok && u.disabled => return Err(AccessError::AccountLocked),
+            Some(u) if ok => u,
             _ => return Err(AccessError::BadCredentials),
         };
         let mut raw = [0u8; 32];
         aws_lc_rs::rand::fill(&mut raw).expect("system random source");
         let token = URL_SAFE_NO_PAD.encode(raw);
         let expires = OffsetDateTime::now_utc() + self.token_ttl;
-        self.store
+        if let Err(e) = self
+            .store
             .insert_token(&token_hash(&token), user.id, expires)
-            .await?;
-        // An administrator may have changed the password or disabled the
-        // account while we verified; their token purge may have run before
-        // our insert, so look again and take the token back.
+            .await
+        {
+            // The account may have been deleted while we verified.
+            return match self.store.user_by_id(user.id).await? {
+                None => Err(AccessError::BadCredentials),
+                Some(_) => Err(e.into()),
+            };
+        }
+        // An administrator may have changed the password, locked or deleted
+        // the account while we verified; their token purge may have run
+        // before our insert, so look again and take the token back.
         match self.store.user_by_id(user.id).await? {
             Some(now) if !now.disabled && now.password_hash == user.password_hash => {}
-            _ => {
+            now => {
                 self.store.delete_token(&token_hash(&token)).await?;
-                return Err(AccessError::BadCredentials);
+                return Err(match now {
+                    Some(now) if now.disabled && now.password_hash == user.password_hash => {
+                        AccessError::AccountLocked
+                    }
+                    _ => AccessError::BadCredentials,
+                });
             }
         }
         let principal = self.principal(user).await?;
@@ -155,6 +171,32 @@ impl Access {
             self.store.delete_user_tokens(id).await?;
         }
         self.store.user_by_id(id).await?.ok_or_else(not_found)
+    }
+
+    /// Deletes an account with its roles, login tokens and direct grants;
+    /// needs `users.manage`. History and audit keep the username. Deleting
+    /// the last enabled user with the `admin` role is refused. Returns the
+    /// deleted account.
+    pub async fn delete_user(&self, who: &Principal, id: UserId) -> Result<UserRecord> {
+        who.require(Permission::UsersManage)?;
+        let not_found = || AccessError::NotFound(format!("user {id}"));
+        // Serialised with updates, for the same last-admin reason.
+        let _serial = self.user_updates.lock().await;
+        let user = self.store.user_by_id(id).await?.ok_or_else(not_found)?;
+        let admin = RoleName::parse(BuiltinRole::Admin.name()).expect("valid name");
+        if !user.disabled
+            && user.roles.contains(&admin)
+            && self.store.count_enabled_with_role(&admin, id).await? == 0
+        {
+            return Err(AccessError::Invalid(format!(
+                "{} is the last enabled user with the admin role; make another user an admin first",
+                user.username
+            )));
+        }
+        if !self.store.delete_user(id).await? {
+            return Err(not_found());
+        }
+        Ok(user)
     }
 
     /// Every account.

@@ -35,9 +35,13 @@ pub enum AccessError {
     /// No valid credentials.
     #[error("authentication required")]
     Unauthenticated,
-    /// Wrong username or password, or a disabled account.
+    /// Wrong username or password.
     #[error("invalid username or password")]
     BadCredentials,
+    /// The right password for a locked (disabled) account. Only a caller
+    /// who proved they know the password learns that the account is locked.
+    #[error("this account is locked")]
+    AccountLocked,
     /// Authenticated, but not allowed.
     #[error("{0}")]
     Forbidden(String),

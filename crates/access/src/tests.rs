@@ -218,3 +218,90 @@ async fn user_updates_need_users_manage_end_logins_and_keep_an_admin() {
         Err(AccessError::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn a_locked_user_with_the_right_password_is_told_so_and_a_guesser_is_not() {
+    let (_dir, access) = access().await;
+    access
+        .bootstrap_admin(Some(pw("admin-password")))
+        .await
+        .unwrap();
+    let (_, admin) = access.login("admin", pw("admin-password")).await.unwrap();
+    let ops = access
+        .create_user(
+            Username::parse("ops1").unwrap(),
+            pw("ops1-password"),
+            vec![RoleName::parse("user").unwrap()],
+        )
+        .await
+        .unwrap();
+    let (token, _) = access.login("ops1", pw("ops1-password")).await.unwrap();
+    let lock = |locked| UserUpdate {
+        disabled: Some(locked),
+        ..Default::default()
+    };
+    access
+        .update_user(&admin, ops.id, lock(true))
+        .await
+        .unwrap();
+
+    assert!(matches!(
+        access.authenticate(token.expose_secret()).await,
+        Err(AccessError::Unauthenticated)
+    ));
+    assert!(matches!(
+        access.login("ops1", pw("ops1-password")).await,
+        Err(AccessError::AccountLocked)
+    ));
+    assert!(matches!(
+        access.login("ops1", pw("a-wrong-guess")).await,
+        Err(AccessError::BadCredentials)
+    ));
+    access
+        .update_user(&admin, ops.id, lock(false))
+        .await
+        .unwrap();
+    assert!(access.login("ops1", pw("ops1-password")).await.is_ok());
+}
+
+#[tokio::test]
+async fn deleting_a_user_needs_users_manage_and_keeps_an_admin() {
+    let (_dir, access) = access().await;
+    access
+        .bootstrap_admin(Some(pw("admin-password")))
+        .await
+        .unwrap();
+    let (_, admin) = access.login("admin", pw("admin-password")).await.unwrap();
+    let ops = access
+        .create_user(
+            Username::parse("ops1").unwrap(),
+            pw("ops1-password"),
+            vec![RoleName::parse("user").unwrap()],
+        )
+        .await
+        .unwrap();
+    let (token, ops_principal) = access.login("ops1", pw("ops1-password")).await.unwrap();
+
+    assert!(matches!(
+        access.delete_user(&ops_principal, admin.user_id).await,
+        Err(AccessError::Forbidden(_))
+    ));
+    assert!(matches!(
+        access.delete_user(&admin, admin.user_id).await,
+        Err(AccessError::Invalid(_))
+    ));
+    let deleted = access.delete_user(&admin, ops.id).await.unwrap();
+    assert_eq!(deleted.username.as_str(), "ops1");
+    assert!(matches!(
+        access.authenticate(token.expose_secret()).await,
+        Err(AccessError::Unauthenticated)
+    ));
+    assert!(matches!(
+        access.login("ops1", pw("ops1-password")).await,
+        Err(AccessError::BadCredentials)
+    ));
+    assert!(matches!(
+        access.delete_user(&admin, ops.id).await,
+        Err(AccessError::NotFound(_))
+    ));
+}

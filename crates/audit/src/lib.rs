@@ -26,6 +26,12 @@ pub mod action {
     pub const USER_CREATE: &str = "user.create";
     /// A user's roles, disabled flag or password changed.
     pub const USER_UPDATE: &str = "user.update";
+    /// A user was locked: their logins and live sessions ended.
+    pub const USER_LOCK: &str = "user.lock";
+    /// A locked user was unlocked.
+    pub const USER_UNLOCK: &str = "user.unlock";
+    /// A user was deleted: their logins and live sessions ended.
+    pub const USER_DELETE: &str = "user.delete";
     /// A connection was created (with its grants).
     pub const CONNECTION_CREATE: &str = "connection.create";
     /// A connection's settings, secret or grants changed.
@@ -50,6 +56,8 @@ pub mod action {
     pub const SESSION_END: &str = "session.end";
     /// Someone asked for somebody else's session to end.
     pub const SESSION_END_REQUESTED: &str = "session.end_requested";
+    /// A session ended because its owner lost the grant it was opened under.
+    pub const SESSION_ACCESS_REVOKED: &str = "session.access_revoked";
 }
 
 /// One audit event being built.

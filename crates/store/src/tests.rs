@@ -341,3 +341,76 @@ async fn a_connection_update_is_all_or_nothing_and_a_deleted_one_is_gone() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn a_deleted_user_takes_their_roles_tokens_and_grants_but_not_their_history() {
+    let (_dir, store) = store().await;
+    let ops = store.create_user(user("ops1", &["user"])).await.unwrap();
+    let dev = store.create_user(user("dev2", &["user"])).await.unwrap();
+    let conn = store
+        .create_connection(NewConnection {
+            name: ConnectionName::parse("prod-db").unwrap(),
+            protocol: Protocol::Ssh,
+            host: "127.0.0.1".into(),
+            port: 22,
+            username: "root".into(),
+            secret_kind: SecretKind::Password,
+            secret_sealed: vec![1, 2, 3],
+            host_key: None,
+            users: vec![ops.id, dev.id],
+            roles: vec![],
+        })
+        .await
+        .unwrap();
+    let later = OffsetDateTime::now_utc() + time::Duration::HOUR;
+    store.insert_token(b"ops", ops.id, later).await.unwrap();
+    let session = SessionId::new();
+    store
+        .history_start(&HistoryStart {
+            id: session,
+            user_id: ops.id,
+            username: "ops1".into(),
+            connection_id: conn.id,
+            connection_name: "prod-db".into(),
+            protocol: "ssh".into(),
+            client_addr: "203.0.113.7".into(),
+            target: "127.0.0.1:22".into(),
+            node: "gw-1".into(),
+            started_at: OffsetDateTime::now_utc(),
+        })
+        .await
+        .unwrap();
+
+    assert!(store.delete_user(ops.id).await.unwrap());
+    assert!(!store.delete_user(ops.id).await.unwrap(), "already gone");
+    assert!(store.user_by_id(ops.id).await.unwrap().is_none());
+    assert!(store.token_user(b"ops").await.unwrap().is_none());
+    assert!(!store.user_may_use(ops.id, conn.id).await.unwrap());
+    let kept = store.connection(conn.id).await.unwrap().unwrap();
+    assert_eq!(kept.users, [dev.id], "other grants stay");
+    // Their session's end is still written after they are gone.
+    assert!(
+        store
+            .history_end(&HistoryEnd {
+                id: session,
+                ended_at: OffsetDateTime::now_utc(),
+                end_reason: EndReason::UserLocked,
+                ended_by: Some("admin".into()),
+                end_message: None,
+                bytes_from_client: 0,
+                bytes_to_client: 0,
+                participants: serde_json::json!([]),
+            })
+            .await
+            .unwrap()
+    );
+    let (total, rows) = store
+        .list_history(&HistoryQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(rows[0].user, "ops1", "history keeps the name");
+}

@@ -209,6 +209,17 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes a user with their roles, login tokens and direct grants.
+    /// History and audit rows keep the username (they hold the name, not a
+    /// reference). Returns whether the user existed.
+    pub async fn delete_user(&self, id: UserId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// How many enabled users other than `except` hold `role`.
     pub async fn count_enabled_with_role(&self, role: &RoleName, except: UserId) -> Result<i64> {
         let (n,): (i64,) = sqlx::query_as(

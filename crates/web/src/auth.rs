@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use gatehouse_access::Principal;
+use gatehouse_access::{AccessError, Principal};
 use gatehouse_audit::{Event, action};
 use gatehouse_domain::{Permission, UserId, Username};
 use secrecy::{ExposeSecret, SecretString};
@@ -157,9 +157,12 @@ pub struct LoginResponse {
     user: Me,
 }
 
-/// Log in with a username and password.
+/// Log in with a username and password. A wrong username or password is
+/// `401 bad_credentials`; the right password for a locked account is
+/// `403 account_locked`.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -192,11 +195,18 @@ pub async fn login(
             Ok((jar.add(cookie), Json(body)).into_response())
         }
         Err(e) => {
+            let mut details =
+                json!({ "username": req.username.chars().take(64).collect::<String>() });
+            if matches!(e, AccessError::AccountLocked) {
+                details["account_locked"] = json!(true);
+            }
             state
                 .audit
-                .record(Event::new(action::LOGIN_FAILED).client_addr(&addr).details(
-                    json!({ "username": req.username.chars().take(64).collect::<String>() }),
-                ))
+                .record(
+                    Event::new(action::LOGIN_FAILED)
+                        .client_addr(&addr)
+                        .details(details),
+                )
                 .await;
             Err(e.into())
         }

@@ -1,4 +1,6 @@
-//! Connections: administrator-defined targets and who may use them.
+//! Connections: administrator-defined targets and who may use them. A
+//! grant taken away (or the connection deleted) ends the live sessions that
+//! depended on it at once.
 
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
+use crate::enforce;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 
 fn default_port() -> u16 {
@@ -192,7 +195,9 @@ pub struct UpdateConnection {
 }
 
 /// Change a connection: its settings, its secret, its host key or its
-/// grants. The next session uses the new values; live sessions go on.
+/// grants. The next session uses the new values. Live sessions go on,
+/// except those whose owner no longer holds a grant on the connection
+/// (directly or through a role): they end at once as `access_revoked`.
 #[utoipa::path(patch, path = "/connections/{id}", tag = "connections", request_body = UpdateConnection,
     params(("id" = String, Path, description = "Connection id")),
     responses((status = 200, body = ConnectionInfo), (status = 400, body = crate::error::ErrorBody),
@@ -244,6 +249,7 @@ pub async fn update(
     if let Some(roles) = &req.roles {
         details.insert("roles".into(), json!(roles));
     }
+    let grants_changed = req.users.is_some() || req.roles.is_some();
     let record = state
         .access
         .update_connection(
@@ -278,11 +284,14 @@ pub async fn update(
             )
             .await;
     }
+    if grants_changed {
+        enforce::revoke_unauthorized(&state, &caller).await?;
+    }
     Ok(Json(info))
 }
 
-/// Delete a connection and its grants. History keeps the sessions that
-/// used it; live sessions on it go on until they end.
+/// Delete a connection and its grants. Live sessions on it end at once
+/// (`access_revoked`); history keeps the sessions that used it.
 #[utoipa::path(delete, path = "/connections/{id}", tag = "connections",
     params(("id" = String, Path, description = "Connection id")),
     responses((status = 204), (status = 400, body = crate::error::ErrorBody),
@@ -310,6 +319,7 @@ pub async fn delete(
                 })),
         )
         .await;
+    enforce::revoke_unauthorized(&state, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -105,6 +105,11 @@ impl From<AccessError> for ApiError {
                 "bad_credentials",
                 "invalid username or password",
             ),
+            AccessError::AccountLocked => Self::new(
+                StatusCode::FORBIDDEN,
+                "account_locked",
+                "This account is locked. Ask an administrator to unlock it.",
+            ),
             AccessError::Forbidden(m) => Self::forbidden(m),
             AccessError::Invalid(m) => Self::invalid(m),
             AccessError::Conflict(what) => Self::new(

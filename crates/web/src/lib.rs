@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod connections;
+mod enforce;
 pub mod error;
 pub mod history;
 pub mod limits;
@@ -126,7 +127,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .routes(routes!(users::create, users::list))
-        .routes(routes!(users::update))
+        .routes(routes!(users::update, users::delete))
+        .routes(routes!(users::lock))
+        .routes(routes!(users::unlock))
         .routes(routes!(connections::create, connections::list))
         .routes(routes!(connections::update, connections::delete))
         .routes(routes!(limits::roles))

@@ -1,6 +1,6 @@
 //! Active Sessions: list and search, one session, the live feed, and End Sessions.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -9,9 +9,9 @@ use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use gatehouse_audit::{Event, action};
-use gatehouse_domain::{EndReason, Permission, SessionId};
+use gatehouse_domain::{ConnectionName, EndReason, Permission, SessionId, Username};
 use gatehouse_sessions::{
-    EndRequest, EndedSession, ListQuery, Page, SessionEvent, SessionView, Visibility,
+    EndRequest, EndedSession, ListQuery, Page, Registry, SessionEvent, SessionView, Visibility,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -86,13 +86,27 @@ fn visible(caller: &Caller, s: &SessionView) -> bool {
     caller.principal.has(Permission::SessionsView) || s.user_id == caller.principal.user_id
 }
 
-/// Sessions to end.
+/// Sessions to end: a list of ids, a filter, or both (the union). A filter
+/// matches the live sessions the caller can see that meet every criterion
+/// given.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndSessions {
-    /// The sessions to end (1–10,000).
+    /// The sessions to end (up to 10,000); may be left out when a filter
+    /// (`q`, `user`, `connection`) is given.
+    #[serde(default)]
     #[schema(value_type = Vec<String>)]
     ids: Vec<SessionId>,
+    /// End the sessions the list's search would show: case-insensitive text
+    /// matched against user, connection name, protocol, client address and
+    /// target. Must not be blank.
+    q: Option<String>,
+    /// End the sessions of this user (exact username).
+    #[schema(value_type = Option<String>)]
+    user: Option<Username>,
+    /// End the sessions on this connection (exact name).
+    #[schema(value_type = Option<String>)]
+    connection: Option<ConnectionName>,
     /// A message shown to the users whose sessions end (≤ 500 characters).
     reason: Option<String>,
 }
@@ -108,9 +122,63 @@ pub struct EndedSessions {
     missing: Vec<SessionId>,
 }
 
-/// End many sessions at once. Ending another user's session needs
-/// `sessions.end`; a user may always end their own. If any named session
-/// may not be ended by the caller, nothing is ended.
+/// Which sessions a filter picks: every criterion given must hold.
+struct Filter {
+    q: Option<String>,
+    user: Option<Username>,
+    connection: Option<ConnectionName>,
+}
+
+impl Filter {
+    fn given(&self) -> bool {
+        self.q.is_some() || self.user.is_some() || self.connection.is_some()
+    }
+
+    fn picks(&self, s: &SessionView) -> bool {
+        self.user.as_ref().is_none_or(|u| s.user == u.as_str())
+            && self
+                .connection
+                .as_ref()
+                .is_none_or(|c| s.connection.name == c.as_str())
+    }
+
+    /// Every live session the filter picks among those `visibility` allows,
+    /// however many pages of the list that takes.
+    fn matches(
+        &self,
+        registry: &Registry,
+        visibility: Visibility,
+    ) -> Result<Vec<SessionView>, ApiError> {
+        // Oldest first, so sessions starting meanwhile land after the pages
+        // already read. Sessions ending meanwhile shift the rest forward;
+        // overlapping pages keep that from slipping one between two pages.
+        const OVERLAP: usize = 100;
+        let mut found = Vec::new();
+        let mut offset = 0;
+        loop {
+            let query = ListQuery::parse(
+                self.q.as_deref(),
+                Some("started_at"),
+                Some(ListQuery::MAX_LIMIT),
+                Some(offset),
+            )
+            .map_err(ApiError::invalid)?;
+            let page = registry.list(&query, visibility);
+            let read = page.items.len();
+            found.extend(page.items.into_iter().filter(|s| self.picks(s)));
+            if read < ListQuery::MAX_LIMIT {
+                return Ok(found);
+            }
+            offset += read - OVERLAP;
+        }
+    }
+}
+
+/// End many sessions at once: those named by `ids`, and those a filter
+/// (`q`, as the list's search, and/or an exact `user` and `connection`)
+/// picks among the sessions the caller can see. Ending another user's
+/// session needs `sessions.end`; a user may always end their own. If any
+/// session named or picked may not be ended by the caller, nothing is ended.
 #[utoipa::path(post, path = "/sessions/end", tag = "sessions", request_body = EndSessions,
     responses((status = 200, body = EndedSessions), (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody)))]
@@ -119,10 +187,20 @@ pub async fn end(
     caller: Caller,
     ApiJson(req): ApiJson<EndSessions>,
 ) -> Result<Json<EndedSessions>, ApiError> {
-    if req.ids.is_empty() || req.ids.len() > MAX_END_IDS {
+    let filter = Filter {
+        q: req.q,
+        user: req.user,
+        connection: req.connection,
+    };
+    if req.ids.len() > MAX_END_IDS || (req.ids.is_empty() && !filter.given()) {
         return Err(ApiError::invalid(format!(
-            "ids must name 1–{MAX_END_IDS} sessions"
+            "ids must name 1–{MAX_END_IDS} sessions, or give a filter: q, user or connection"
         )));
+    }
+    if filter.q.as_deref().is_some_and(|q| q.trim().is_empty()) {
+        return Err(ApiError::invalid(
+            "q must not be blank; to end sessions, name them or search for them",
+        ));
     }
     let message = req
         .reason
@@ -136,21 +214,37 @@ pub async fn end(
             "reason must be at most {MAX_END_MESSAGE} characters"
         )));
     }
-    let ids: BTreeSet<SessionId> = req.ids.into_iter().collect();
-    let me = &caller.principal;
-    let mut plan = Vec::with_capacity(ids.len());
+    let mut chosen: BTreeMap<SessionId, SessionView> = BTreeMap::new();
+    if filter.given() {
+        for s in filter.matches(&state.registry, visibility(&caller))? {
+            chosen.insert(s.id, s);
+        }
+    }
     let mut missing = Vec::new();
-    for id in ids {
+    let named: BTreeSet<SessionId> = req.ids.into_iter().collect();
+    for &id in &named {
+        if chosen.contains_key(&id) {
+            continue;
+        }
         match state.registry.get(id).filter(|s| visible(&caller, s)) {
-            None => missing.push(id),
-            Some(s) if s.user_id == me.user_id => plan.push((s, EndReason::EndedByOwner)),
-            Some(s) if me.has(Permission::SessionsEnd) => plan.push((s, EndReason::EndedByAdmin)),
             Some(s) => {
-                return Err(ApiError::forbidden(format!(
-                    "ending {}'s session {} requires the sessions.end permission",
-                    s.user, s.id
-                )));
+                chosen.insert(id, s);
             }
+            None => missing.push(id),
+        }
+    }
+    let me = &caller.principal;
+    let mut plan = Vec::with_capacity(chosen.len());
+    for s in chosen.into_values() {
+        if s.user_id == me.user_id {
+            plan.push((s, EndReason::EndedByOwner));
+        } else if me.has(Permission::SessionsEnd) {
+            plan.push((s, EndReason::EndedByAdmin));
+        } else {
+            return Err(ApiError::forbidden(format!(
+                "ending {}'s session {} requires the sessions.end permission",
+                s.user, s.id
+            )));
         }
     }
     let mut ended = Vec::with_capacity(plan.len());
@@ -162,11 +256,24 @@ pub async fn end(
         };
         if state.registry.end(s.id, request) {
             ended.push(s.id);
-        } else {
+        } else if named.contains(&s.id) {
+            // Ended by its own course meanwhile; a filter's match is just gone.
             missing.push(s.id);
         }
     }
+    let filter_details = filter
+        .given()
+        .then(|| json!({ "q": filter.q, "user": filter.user, "connection": filter.connection }));
     for (s, reason) in plan.iter().filter(|(s, _)| ended.contains(&s.id)) {
+        let mut details = json!({
+            "owner": s.user,
+            "connection": s.connection.name,
+            "end_reason": reason,
+            "message": message,
+        });
+        if let Some(filter) = &filter_details {
+            details["filter"] = filter.clone();
+        }
         state
             .audit
             .record(
@@ -174,12 +281,7 @@ pub async fn end(
                     .actor(caller.name())
                     .target(s.id.to_string())
                     .client_addr(&caller.client_addr)
-                    .details(json!({
-                        "owner": s.user,
-                        "connection": s.connection.name,
-                        "end_reason": reason,
-                        "message": message,
-                    })),
+                    .details(details),
             )
             .await;
     }

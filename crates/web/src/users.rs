@@ -1,4 +1,7 @@
-//! Accounts: create, list and change users (`users.manage`).
+//! Accounts: create, list, change, lock and delete users (`users.manage`).
+//! Locking (or disabling) and deleting a user ends their logins and every
+//! live session at once; a role change ends the sessions whose grant came
+//! only through a removed role.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
+use crate::enforce;
 use crate::error::{ApiError, ApiJson, ApiPath};
 
 /// A user to create.
@@ -76,7 +80,8 @@ pub struct UpdateUser {
     /// Replaces the user's roles; each must exist.
     #[schema(value_type = Option<Vec<String>>)]
     roles: Option<Vec<RoleName>>,
-    /// `true` disables the account (its logins end at once), `false` re-enables it.
+    /// `true` disables (locks) the account: its logins and live sessions
+    /// end at once; `false` re-enables it.
     disabled: Option<bool>,
     /// A new password (at least 8 characters); the user's logins end at once.
     #[schema(value_type = Option<String>, format = Password)]
@@ -85,7 +90,10 @@ pub struct UpdateUser {
 
 /// Change a user's roles, disabled flag or password. Disabling a user or
 /// changing their password ends all of their logins (tokens and cookies);
-/// a change that would leave no enabled user with the `admin` role is refused.
+/// disabling also ends every live session of theirs at once (`user_locked`),
+/// and a role change ends those whose connection they may no longer use
+/// (`access_revoked`). A change that would leave no enabled user with the
+/// `admin` role is refused.
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", request_body = UpdateUser,
     params(("id" = String, Path, description = "User id")),
     responses((status = 200, body = UserRecord), (status = 400, body = crate::error::ErrorBody),
@@ -107,6 +115,8 @@ pub async fn update(
     if req.password.is_some() {
         details.insert("password_changed".into(), json!(true));
     }
+    let roles_changed = req.roles.is_some();
+    let locks = req.disabled == Some(true);
     let update = UserUpdate {
         roles: req.roles,
         disabled: req.disabled,
@@ -128,5 +138,113 @@ pub async fn update(
             )
             .await;
     }
+    // Locking first, so the user's own sessions end as `user_locked`.
+    if locks {
+        let message = format!("account locked by {}", caller.name());
+        enforce::end_user_sessions(&state, id, &caller, message);
+    }
+    if roles_changed {
+        enforce::revoke_unauthorized(&state, &caller).await?;
+    }
     Ok(Json(user))
+}
+
+/// Lock a user: the same as disabling them. Their logins (tokens and
+/// cookies) and every live session of theirs end at once, the sessions as
+/// `user_locked` with the administrator's name; logging in with the right
+/// password is refused with `403 account_locked` until they are unlocked.
+/// Locking the last enabled user with the `admin` role is refused.
+#[utoipa::path(post, path = "/users/{id}/lock", tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserRecord), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn lock(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<Json<UserRecord>, ApiError> {
+    let update = UserUpdate {
+        disabled: Some(true),
+        ..UserUpdate::default()
+    };
+    let user = state
+        .access
+        .update_user(&caller.principal, id, update)
+        .await?;
+    let message = format!("account locked by {}", caller.name());
+    let ended = enforce::end_user_sessions(&state, id, &caller, message);
+    state
+        .audit
+        .record(
+            Event::new(action::USER_LOCK)
+                .actor(caller.name())
+                .target(user.username.as_str())
+                .client_addr(&caller.client_addr)
+                .details(json!({ "id": user.id, "ended_sessions": ended })),
+        )
+        .await;
+    Ok(Json(user))
+}
+
+/// Unlock a user: they may log in again (their old logins stay ended).
+#[utoipa::path(post, path = "/users/{id}/unlock", tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserRecord), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn unlock(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<Json<UserRecord>, ApiError> {
+    let update = UserUpdate {
+        disabled: Some(false),
+        ..UserUpdate::default()
+    };
+    let user = state
+        .access
+        .update_user(&caller.principal, id, update)
+        .await?;
+    state
+        .audit
+        .record(
+            Event::new(action::USER_UNLOCK)
+                .actor(caller.name())
+                .target(user.username.as_str())
+                .client_addr(&caller.client_addr)
+                .details(json!({ "id": user.id })),
+        )
+        .await;
+    Ok(Json(user))
+}
+
+/// Delete a user with their roles, logins and direct grants. Every live
+/// session of theirs ends at once (`user_locked`); history and the audit
+/// log keep their name. Deleting the last enabled user with the `admin`
+/// role is refused.
+#[utoipa::path(delete, path = "/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 204), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<StatusCode, ApiError> {
+    let user = state.access.delete_user(&caller.principal, id).await?;
+    let message = format!("account deleted by {}", caller.name());
+    let ended = enforce::end_user_sessions(&state, id, &caller, message);
+    state
+        .audit
+        .record(
+            Event::new(action::USER_DELETE)
+                .actor(caller.name())
+                .target(user.username.as_str())
+                .client_addr(&caller.client_addr)
+                .details(json!({ "id": user.id, "roles": user.roles, "ended_sessions": ended })),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,8 +1,10 @@
-//! The command line: `serve`, `login`, and `sessions list|end`.
+//! The command line: `serve`, `login`, `sessions list|end` and
+//! `users list|lock|unlock`.
 
 mod login;
 mod serve;
 mod sessions;
+mod users;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +39,9 @@ enum Command {
     /// Find and end live sessions.
     #[command(subcommand)]
     Sessions(sessions::SessionsCommand),
+    /// List, lock and unlock accounts.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
 }
 
 /// `gatehouse serve` flags; each also reads an environment variable.
@@ -65,5 +70,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args).await,
         Command::Login(args) => login::run(args).await,
         Command::Sessions(cmd) => sessions::run(cmd).await,
+        Command::Users(cmd) => users::run(cmd).await,
     }
 }

@@ -1,4 +1,5 @@
 //! `gatehouse sessions list|end`: the Active Sessions view for the terminal.
+//! `end` takes session ids, a filter (`--search`, `--user`, `--connection`), or both.
 
 use gatehouse_sessions::SessionView;
 use serde::Deserialize;
@@ -35,13 +36,23 @@ pub(super) enum SessionsCommand {
         /// The session id.
         id: String,
     },
-    /// End sessions at once; their users see who ended them.
+    /// End sessions at once, by id and/or by filter; their users see who ended them.
     End {
         #[command(flatten)]
         server: ServerArgs,
-        /// Session ids.
-        #[arg(required = true)]
+        /// Session ids (optional when a filter is given).
+        #[arg(required_unless_present_any = ["search", "user", "connection"])]
         ids: Vec<String>,
+        /// Also end every session whose user, connection, protocol, client address
+        /// or target contains this (the same search as `sessions list --search`).
+        #[arg(long, short)]
+        search: Option<String>,
+        /// Also end every session of this user (exact username).
+        #[arg(long)]
+        user: Option<String>,
+        /// Also end every session on this connection (exact name).
+        #[arg(long)]
+        connection: Option<String>,
         /// A message shown to the users whose sessions end.
         #[arg(long)]
         reason: Option<String>,
@@ -96,13 +107,20 @@ pub(super) async fn run(cmd: SessionsCommand) -> anyhow::Result<()> {
         SessionsCommand::End {
             server,
             ids,
+            search,
+            user,
+            connection,
             reason,
             json,
         } => {
             let client = ApiClient::new(&server.server, server.token);
-            let ended: Ended = client
-                .post("/sessions/end", &json!({ "ids": ids, "reason": reason }))
-                .await?;
+            let mut body = json!({ "ids": ids, "reason": reason });
+            for (key, value) in [("q", search), ("user", user), ("connection", connection)] {
+                if let Some(value) = value {
+                    body[key] = json!(value);
+                }
+            }
+            let ended: Ended = client.post("/sessions/end", &body).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&ended)?);
             } else {
@@ -111,6 +129,9 @@ pub(super) async fn run(cmd: SessionsCommand) -> anyhow::Result<()> {
                 }
                 for id in &ended.missing {
                     println!("missing {id} (no such live session)");
+                }
+                if ended.ended.is_empty() && ended.missing.is_empty() {
+                    println!("no live session matched");
                 }
             }
             if !ended.missing.is_empty() {

@@ -194,7 +194,8 @@ async fn disabling_a_user_ends_their_logins_at_once_and_re_enabling_lets_them_ba
         401,
         "the cookie ends too"
     );
-    assert_eq!(login_status(&gw, "ops1", "ops1-password").await, 401);
+    // A disabled account is a locked one: the right password is told so.
+    assert_eq!(login_status(&gw, "ops1", "ops1-password").await, 403);
 
     let (status, body) = patch(
         &gw,

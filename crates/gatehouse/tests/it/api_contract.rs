@@ -19,6 +19,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/users", "get"),
         ("/api/v1/users", "post"),
         ("/api/v1/users/{id}", "patch"),
+        ("/api/v1/users/{id}", "delete"),
+        ("/api/v1/users/{id}/lock", "post"),
+        ("/api/v1/users/{id}/unlock", "post"),
         ("/api/v1/connections", "get"),
         ("/api/v1/connections", "post"),
         ("/api/v1/connections/{id}", "patch"),
@@ -44,7 +47,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        18,
+        20,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -17,6 +17,7 @@ mod feed;
 mod finding;
 mod limits;
 mod permissions;
+mod policies;
 mod restart;
 mod terminal;
 mod watching;
