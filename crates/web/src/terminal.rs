@@ -202,6 +202,10 @@ async fn run(
     if state.shutdown.is_cancelled() {
         // Opened while the gateway began to stop: end it like the others.
         handle.settle(EndReason::GatewayShutdown);
+    } else if let Some(reason) = lost_access(&state, &caller, connection.id).await {
+        // Locked or revoked while the target was being dialled: a lock or
+        // revoke ends registered sessions, and this one registered just now.
+        handle.settle(reason);
     }
     tracing::Span::current().record("session", tracing::field::display(handle.id()));
     let _ = send_text(&mut tx, json!({ "type": "session", "id": handle.id() })).await;
@@ -318,6 +322,34 @@ pub(crate) fn ended_message(request: &EndRequest) -> (Value, String) {
         "message": request.message,
     });
     (msg, why)
+}
+
+/// Why `caller` may no longer hold a session on `connection`, if they may not.
+async fn lost_access(
+    state: &AppState,
+    caller: &Caller,
+    connection: ConnectionId,
+) -> Option<EndReason> {
+    let store = state.access.store();
+    match store.user_by_id(caller.principal.user_id).await {
+        Ok(Some(user)) if !user.disabled => {}
+        Ok(_) => return Some(EndReason::UserLocked),
+        Err(e) => {
+            tracing::error!(error = %e, "could not re-check the user");
+            return Some(EndReason::Error);
+        }
+    }
+    match store
+        .user_may_use(caller.principal.user_id, connection)
+        .await
+    {
+        Ok(true) => None,
+        Ok(false) => Some(EndReason::AccessRevoked),
+        Err(e) => {
+            tracing::error!(error = %e, "could not re-check the grant");
+            Some(EndReason::Error)
+        }
+    }
 }
 
 fn failure_code(e: &ConnectError) -> &'static str {

@@ -98,3 +98,13 @@ async fn watching_a_session_from_active_sessions_in_the_browser() {
     gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
     node_test(&gw, "watch.test.mjs").await;
 }
+
+#[tokio::test]
+async fn locking_a_user_from_the_users_page_ends_their_sessions() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    gw.user(&admin, "ops1", "user").await;
+    gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
+    node_test(&gw, "policies.test.mjs").await;
+}

@@ -4,7 +4,7 @@ import { api, type User } from "../api";
 
 const ROLES = ["admin", "auditor", "user"];
 
-/** Create users, change their roles, disable and enable them. */
+/** Create users, change their roles, lock and unlock them. */
 export function AdminUsers() {
   const [users, setUsers] = useState<User[]>([]);
   const [message, setMessage] = useState("");
@@ -37,8 +37,12 @@ export function AdminUsers() {
     const roles = on ? [...u.roles, role] : u.roles.filter((r) => r !== role);
     act(() => api("PATCH", `/users/${u.id}`, { roles }), `Updated ${u.username}'s roles.`);
   };
-  const setDisabled = (u: User, disabled: boolean) =>
-    act(() => api("PATCH", `/users/${u.id}`, { disabled }), `${disabled ? "Disabled" : "Enabled"} ${u.username}.`);
+  // Locking ends every session of the user at once and refuses new logins.
+  const setLocked = (u: User, locked: boolean) =>
+    act(
+      () => api("POST", `/users/${u.id}/${locked ? "lock" : "unlock"}`),
+      locked ? `Locked ${u.username}; their sessions ended.` : `Unlocked ${u.username}.`,
+    );
 
   return (
     <section>
@@ -86,10 +90,10 @@ export function AdminUsers() {
                 </td>
               ))}
               <td>
-                <button type="button" onClick={() => setDisabled(u, !u.disabled)}>
-                  {u.disabled ? "Enable" : "Disable"}
+                <button type="button" class={u.disabled ? "" : "danger"} onClick={() => setLocked(u, !u.disabled)}>
+                  {u.disabled ? `Unlock ${u.username}` : `Lock ${u.username}`}
                 </button>
-                {u.disabled && <span class="muted"> disabled</span>}
+                {u.disabled && <span class="muted"> locked</span>}
               </td>
             </tr>
           ))}

@@ -18,7 +18,8 @@ export function Login({ onLogin }: { onLogin: (me: Me) => void }) {
       });
       onLogin(resp.user);
     } catch (err) {
-      setError(err instanceof ApiError && err.status === 401 ? "Invalid username or password." : String(err));
+      if (err instanceof ApiError && err.status === 401) setError("Invalid username or password.");
+      else setError(err instanceof Error ? err.message : String(err));
     } finally {
       setBusy(false);
     }

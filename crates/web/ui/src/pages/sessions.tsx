@@ -121,6 +121,9 @@ export function ActiveSessions({ me }: { me: Me }) {
   const [query, setQuery] = useState("");
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: "started_at", desc: true });
   const [selected, setSelected] = useState<Set<string>>(new Set());
+  // Set when "select all" was used on a search: End Sessions then ends
+  // everything matching the search on the gateway, even rows that appear meanwhile.
+  const [allMatching, setAllMatching] = useState<string | null>(null);
   const [now, setNow] = useState(Date.now());
   const [scrollTop, setScrollTop] = useState(0);
   const [viewport, setViewport] = useState(600);
@@ -173,19 +176,27 @@ export function ActiveSessions({ me }: { me: Me }) {
   const selectedShown = rows.filter((s) => selected.has(s.id)).length;
   const allShownSelected = rows.length > 0 && selectedShown === rows.length;
 
-  const toggle = (id: string) =>
+  const toggle = (id: string) => {
+    setAllMatching(null);
     setSelected((sel) => {
       const next = new Set(sel);
       if (!next.delete(id)) next.add(id);
       return next;
     });
-  const toggleAll = () =>
+  };
+  const toggleAll = () => {
+    setAllMatching(allShownSelected || !needle ? null : query.trim());
     setSelected((sel) => {
       const next = new Set(sel);
       if (allShownSelected) rows.forEach((s) => next.delete(s.id));
       else rows.forEach((s) => next.add(s.id));
       return next;
     });
+  };
+  // A search typed after "select all" no longer describes the selection.
+  useEffect(() => {
+    if (allMatching !== null && allMatching !== query.trim()) setAllMatching(null);
+  }, [query]);
   const sortBy = (key: SortKey) =>
     setSort((s) => (s.key === key ? { key, desc: !s.desc } : { key, desc: key === "started_at" }));
 
@@ -194,10 +205,13 @@ export function ActiveSessions({ me }: { me: Me }) {
     const reason = (new FormData(e.currentTarget as HTMLFormElement).get("reason") as string).trim();
     const ids = [...selected];
     try {
+      const filter = allMatching !== null && selectedShown === selected.size ? { q: allMatching } : {};
       const result = await api<{ ended: string[]; missing: string[] }>("POST", "/sessions/end", {
         ids,
+        ...filter,
         reason: reason || undefined,
       });
+      setAllMatching(null);
       setNotice(`Ended ${result.ended.length} session${result.ended.length === 1 ? "" : "s"}.`);
       setSelected(new Set());
     } catch (err) {
@@ -320,6 +334,9 @@ export function ActiveSessions({ me }: { me: Me }) {
             End {selected.size} session{selected.size === 1 ? "" : "s"}?
           </h2>
           <p>Their users are disconnected at once and shown that you ended them.</p>
+          {allMatching !== null && (
+            <p>Every session matching “{allMatching}” ends, including any that started since you selected them.</p>
+          )}
           <label>
             Message to the users (optional)
             <input name="reason" maxLength={500} />
