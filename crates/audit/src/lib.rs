@@ -46,6 +46,10 @@ pub mod action {
     pub const SESSION_FAILED: &str = "session.failed";
     /// Session limits of a role or connection changed.
     pub const LIMITS_UPDATE: &str = "limits.update";
+    /// An owner shared their session with another user.
+    pub const SESSION_SHARE: &str = "session.share";
+    /// A participant was removed from a session.
+    pub const PARTICIPANT_REMOVE: &str = "session.participant_removed";
     /// Someone started watching a session.
     pub const WATCH_START: &str = "session.watch_start";
     /// Someone stopped watching a session.

@@ -4,21 +4,23 @@
 //! an `.await`. Activity is kept on tokio's monotonic clock (so policies can
 //! be tested with a paused clock) and shown as wall-clock time.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_domain::{EndReason, Protocol, SessionId, UserId};
 use time::OffsetDateTime;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::limits::Warning;
 use crate::registry::EndRequest;
 use crate::screen::Screen;
-use crate::{ConnectionRef, Participant, SessionLimits, SessionView};
+use crate::{ConnectionRef, Participant, ParticipantMode, SessionLimits, SessionView};
 
 /// Which warnings have been given (bits), so each is given once.
 pub(crate) const WARNED_IDLE: u8 = 1;
@@ -51,6 +53,13 @@ pub(crate) struct Entry {
     pub(crate) screen: Mutex<Screen>,
     /// Live output for watchers (only sent while someone watches).
     pub(crate) output: broadcast::Sender<Bytes>,
+    /// Who the owner shared the session with, and how.
+    pub(crate) invites: Mutex<HashMap<UserId, ParticipantMode>>,
+    /// Keystrokes of interactive participants, for the front end to relay.
+    pub(crate) input: mpsc::Sender<Bytes>,
+    pub(crate) input_rx: Mutex<Option<mpsc::Receiver<Bytes>>>,
+    /// Each joined participant's removal signal and who removed them.
+    pub(crate) removals: Mutex<HashMap<Uuid, Removal>>,
     /// Set when activity changed since the last `Updated` event.
     pub(crate) dirty: AtomicBool,
     pub(crate) warned: AtomicU8,
@@ -59,6 +68,13 @@ pub(crate) struct Entry {
     pub(crate) cancel: CancellationToken,
     /// The first end request wins; later ones are ignored.
     pub(crate) end: OnceLock<EndRequest>,
+}
+
+/// How a participant is told they were removed.
+#[derive(Clone, Default)]
+pub(crate) struct Removal {
+    pub(crate) signal: CancellationToken,
+    pub(crate) by: Arc<OnceLock<String>>,
 }
 
 pub(crate) fn ms(d: Duration) -> u64 {

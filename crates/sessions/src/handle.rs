@@ -83,6 +83,12 @@ impl SessionHandle {
         screen.rows = rows;
     }
 
+    /// Keystrokes from interactive participants, to write to the target
+    /// like the owner's own. Only the first call gets the receiver.
+    pub fn participant_input(&self) -> Option<tokio::sync::mpsc::Receiver<Bytes>> {
+        crate::registry::lock(&self.entry.input_rx).take()
+    }
+
     /// Everyone taking part; changes when someone joins or leaves.
     pub fn participants(&self) -> watch::Receiver<Vec<Participant>> {
         self.entry.participants.subscribe()

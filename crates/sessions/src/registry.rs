@@ -85,6 +85,8 @@ pub struct Registry {
 const EVENT_BUFFER: usize = 4096;
 /// The most output kept per session to paint its screen for a new watcher.
 const SCREEN_BYTES: usize = 64 * 1024;
+/// Keystroke messages from participants waiting to be relayed.
+const PARTICIPANT_INPUT: usize = 256;
 /// How many output chunks a watcher may lag behind before it is resynchronised
 /// from the screen (chunks are at most an SSH packet, ~32 KiB).
 const WATCH_BUFFER: usize = 64;
@@ -121,6 +123,7 @@ impl Registry {
     pub fn open(&self, new: NewSession) -> SessionHandle {
         let now = OffsetDateTime::now_utc();
         let started = Instant::now();
+        let (input_tx, input_rx) = mpsc::channel(PARTICIPANT_INPUT);
         let haystack = [
             new.user.as_str(),
             new.connection.name.as_str(),
@@ -157,6 +160,10 @@ impl Registry {
             everyone: Mutex::new(vec![owner]),
             screen: Mutex::new(Screen::new(SCREEN_BYTES, new.cols, new.rows)),
             output: broadcast::channel(WATCH_BUFFER).0,
+            invites: Mutex::new(HashMap::new()),
+            input: input_tx,
+            input_rx: Mutex::new(Some(input_rx)),
+            removals: Mutex::new(HashMap::new()),
             dirty: AtomicBool::new(false),
             warned: AtomicU8::new(0),
             warning: watch::channel(None).0,
@@ -244,22 +251,91 @@ impl Registry {
         }
     }
 
-    /// Joins a live session as a read-only observer: the watcher gets the
-    /// current screen and then every change. `None` if it is not live. The
-    /// watcher is listed as a participant until dropped.
+    /// Joins a live session as a read-only observer (permission
+    /// `sessions.watch`, checked by the caller): the watcher gets the current
+    /// screen and then every change. `None` if it is not live. The watcher
+    /// is listed as a participant until dropped.
     pub fn watch(&self, id: SessionId, user: &str, client_addr: &str) -> Option<Watcher> {
         let entry = self.entry(id)?;
+        self.add_participant(entry, user, client_addr, ParticipantMode::Observer)
+    }
+
+    /// Lets `user` join the session `id` as `mode` (what the owner's
+    /// *Share* does). Returns whether the session is live.
+    pub fn share(&self, id: SessionId, user: UserId, mode: ParticipantMode) -> bool {
+        let Some(entry) = self.entry(id) else {
+            return false;
+        };
+        lock(&entry.invites).insert(user, mode);
+        true
+    }
+
+    /// The live sessions shared with `user`, and how.
+    pub fn shared_with(&self, user: UserId) -> Vec<(SessionView, ParticipantMode)> {
+        let now = Instant::now();
+        read(&self.inner.sessions)
+            .values()
+            .filter_map(|e| {
+                let mode = *lock(&e.invites).get(&user)?;
+                Some((e.view(&self.inner.node, now), mode))
+            })
+            .collect()
+    }
+
+    /// Joins a session shared with `user`, as the owner shared it.
+    /// `None` if it is not live or not shared with them.
+    pub fn join(
+        &self,
+        id: SessionId,
+        user_id: UserId,
+        user: &str,
+        client_addr: &str,
+    ) -> Option<Watcher> {
+        let entry = self.entry(id)?;
+        let mode = *lock(&entry.invites).get(&user_id)?;
+        self.add_participant(entry, user, client_addr, mode)
+    }
+
+    /// Removes one participant (not the owner) without ending the session;
+    /// their view closes and says who removed them. Returns whether they were there.
+    pub fn remove_participant(&self, id: SessionId, participant: Uuid, by: &str) -> bool {
+        let Some(entry) = self.entry(id) else {
+            return false;
+        };
+        let Some(removal) = lock(&entry.removals).get(&participant).cloned() else {
+            return false;
+        };
+        let _ = removal.by.set(by.to_owned());
+        removal.signal.cancel();
+        true
+    }
+
+    fn add_participant(
+        &self,
+        entry: Arc<Entry>,
+        user: &str,
+        client_addr: &str,
+        mode: ParticipantMode,
+    ) -> Option<Watcher> {
         if entry.cancel.is_cancelled() {
             return None;
         }
         let participant = Participant {
             id: Uuid::new_v4(),
             user: user.to_owned(),
-            mode: ParticipantMode::Observer,
+            mode,
             client_addr: client_addr.to_owned(),
             joined_at: OffsetDateTime::now_utc(),
         };
-        let watcher = Watcher::join(entry.clone(), self.inner.clone(), participant.id);
+        let removal = crate::entry::Removal::default();
+        lock(&entry.removals).insert(participant.id, removal.clone());
+        let watcher = Watcher::join(
+            entry.clone(),
+            self.inner.clone(),
+            participant.id,
+            mode,
+            removal,
+        );
         lock(&entry.everyone).push(participant.clone());
         entry.participants.send_modify(|p| p.push(participant));
         self.inner.publish_updated(&entry);
@@ -502,7 +578,7 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|e| e.into_inner())
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

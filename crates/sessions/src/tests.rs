@@ -412,3 +412,43 @@ async fn a_watcher_that_falls_behind_is_repainted_not_buffered() {
         "an ending session takes no watchers"
     );
 }
+
+#[tokio::test]
+async fn shared_sessions_admit_only_invitees_and_only_interactive_ones_may_type() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let handle = registry.open(new_session("ops1", UserId::new(), "prod-db", "::1"));
+    let mut input = handle
+        .participant_input()
+        .expect("the front end takes the input once");
+    assert!(handle.participant_input().is_none());
+    let (pair, watcher, stranger) = (UserId::new(), UserId::new(), UserId::new());
+    assert!(registry.share(handle.id(), pair, ParticipantMode::Interactive));
+    assert!(registry.share(handle.id(), watcher, ParticipantMode::Observer));
+
+    assert!(
+        registry
+            .join(handle.id(), stranger, "mallory", "::1")
+            .is_none()
+    );
+    assert_eq!(registry.shared_with(pair).len(), 1);
+    assert!(registry.shared_with(stranger).is_empty());
+
+    let typist = registry.join(handle.id(), pair, "dev2", "::1").unwrap();
+    let mut viewer = registry.join(handle.id(), watcher, "eve", "::1").unwrap();
+    assert_eq!(typist.mode(), ParticipantMode::Interactive);
+    assert!(typist.input(bytes::Bytes::from_static(b"ls\n")).await);
+    assert!(!viewer.input(bytes::Bytes::from_static(b"rm -rf /\n")).await);
+    assert_eq!(&input.recv().await.unwrap()[..], b"ls\n");
+    assert!(
+        input.try_recv().is_err(),
+        "the observer's keys went nowhere"
+    );
+
+    // Removing one participant leaves the session and the others alone.
+    assert!(registry.remove_participant(handle.id(), viewer.participant_id(), "ops1"));
+    assert!(matches!(viewer.next().await, WatchEvent::Removed { by } if by == "ops1"));
+    drop(viewer);
+    assert_eq!(registry.get(handle.id()).unwrap().participants.len(), 2);
+    assert!(handle.end_request().is_none());
+    drop(typist);
+}

@@ -9,9 +9,9 @@ use gatehouse_domain::SessionId;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
-use crate::EndRequest;
-use crate::entry::Entry;
-use crate::registry::Inner;
+use crate::entry::{Entry, Removal};
+use crate::registry::{Inner, lock};
+use crate::{EndRequest, ParticipantMode};
 
 /// What a watcher sees next.
 #[derive(Debug)]
@@ -29,13 +29,22 @@ pub enum WatchEvent {
     },
     /// The session ended.
     Ended(EndRequest),
+    /// This participant was removed from the session, which goes on.
+    Removed {
+        /// Who removed them.
+        by: String,
+    },
 }
 
-/// A read-only participant in a live session. Dropping it leaves the session.
+/// A participant other than the owner: an observer (read-only) or an
+/// interactive participant whose input reaches the session. Dropping it
+/// leaves the session.
 pub struct Watcher {
     entry: Arc<Entry>,
     registry: Arc<Inner>,
     participant: Uuid,
+    mode: ParticipantMode,
+    removal: Removal,
     output: broadcast::Receiver<Bytes>,
     /// The screen as it was when the watcher joined (paint it first).
     pub screen: Vec<u8>,
@@ -46,17 +55,44 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    pub(crate) fn join(entry: Arc<Entry>, registry: Arc<Inner>, participant: Uuid) -> Self {
+    pub(crate) fn join(
+        entry: Arc<Entry>,
+        registry: Arc<Inner>,
+        participant: Uuid,
+        mode: ParticipantMode,
+        removal: Removal,
+    ) -> Self {
         let (screen, cols, rows, output) = Self::snapshot(&entry);
         Self {
             entry,
             registry,
             participant,
+            mode,
+            removal,
             output,
             screen,
             cols,
             rows,
         }
+    }
+
+    /// How this participant takes part.
+    pub fn mode(&self) -> ParticipantMode {
+        self.mode
+    }
+
+    /// Passes an interactive participant's keystrokes to the session (its
+    /// front end writes them to the target). An observer's input is dropped;
+    /// returns whether it was accepted.
+    pub async fn input(&self, data: Bytes) -> bool {
+        if self.mode != ParticipantMode::Interactive || data.is_empty() {
+            return false;
+        }
+        self.entry
+            .bytes_from_client
+            .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.entry.touch();
+        self.entry.input.send(data).await.is_ok()
     }
 
     /// The screen and a fresh subscription, taken together under the lock
@@ -91,6 +127,9 @@ impl Watcher {
         tokio::select! {
             biased;
             _ = self.entry.cancel.cancelled() => WatchEvent::Ended(self.end_request()),
+            _ = self.removal.signal.cancelled() => WatchEvent::Removed {
+                by: self.removal.by.get().cloned().unwrap_or_default(),
+            },
             got = self.output.recv() => match got {
                 Ok(data) => WatchEvent::Output(data),
                 Err(RecvError::Lagged(_)) => {
@@ -116,6 +155,7 @@ impl Watcher {
 impl Drop for Watcher {
     fn drop(&mut self) {
         let id = self.participant;
+        lock(&self.entry.removals).remove(&id);
         self.entry
             .participants
             .send_modify(|p| p.retain(|x| x.id != id));

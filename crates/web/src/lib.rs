@@ -15,6 +15,7 @@ pub mod error;
 pub mod history;
 pub mod limits;
 pub mod sessions;
+pub mod sharing;
 pub mod terminal;
 mod ui;
 pub mod users;
@@ -144,6 +145,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sessions::end))
         .routes(routes!(sessions::get))
         .routes(routes!(watch::watch))
+        .routes(routes!(watch::join))
+        .routes(routes!(sharing::share))
+        .routes(routes!(sharing::shared))
+        .routes(routes!(sharing::remove_participant))
         .routes(routes!(history::history))
         .routes(routes!(history::audit));
     OpenApiRouter::with_openapi(ApiDoc::openapi())

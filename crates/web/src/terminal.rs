@@ -240,9 +240,16 @@ async fn relay(
     let mut last_heard = Instant::now();
     let mut warnings = handle.warnings();
     let mut participants = handle.participants();
+    let mut shared_input = handle.participant_input();
     loop {
         tokio::select! {
             _ = handle.ended() => return EndReason::Error,
+            Some(data) = async { shared_input.as_mut()?.recv().await } => {
+                // An interactive participant typed (already counted as activity).
+                if shell.input(data).await.is_err() {
+                    return EndReason::TargetClosed;
+                }
+            }
             Ok(()) = participants.changed() => {
                 // The owner sees who else is on their session (watchers).
                 let people = participants.borrow_and_update().clone();

@@ -42,25 +42,68 @@ pub async fn watch(
     let ws = ws.map_err(|r| ApiError::new(r.status(), "websocket_required", r.body_text()))?;
     Ok(ws
         .max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| run(state, caller, id, socket)))
+        .on_upgrade(move |socket| run(state, caller, id, How::Watch, socket)))
 }
 
-#[tracing::instrument(name = "watch", skip_all, fields(user = %caller.name(), session = %id))]
-async fn run(state: AppState, caller: Caller, id: SessionId, socket: WebSocket) {
+/// Join a session its owner shared with you, as a WebSocket: the same
+/// messages as watching, and an interactive participant's binary frames are
+/// keystrokes into the session. `removed` (`{by}`) if the owner or an
+/// administrator removes you.
+#[utoipa::path(get, path = "/sessions/{id}/join", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 101, description = "Switching to the participant WebSocket"),
+              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn join(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let shared = state.registry.shared_with(caller.principal.user_id);
+    if !shared.iter().any(|(s, _)| s.id == id) {
+        return Err(ApiError::not_found(format!(
+            "no live session {id} is shared with you"
+        )));
+    }
+    let ws = ws.map_err(|r| ApiError::new(r.status(), "websocket_required", r.body_text()))?;
+    Ok(ws
+        .max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| run(state, caller, id, How::Join, socket)))
+}
+
+/// How a participant came in.
+enum How {
+    /// With `sessions.watch`, read-only.
+    Watch,
+    /// Invited by the owner, as they chose.
+    Join,
+}
+
+#[tracing::instrument(name = "participant", skip_all, fields(user = %caller.name(), session = %id))]
+async fn run(state: AppState, caller: Caller, id: SessionId, how: How, socket: WebSocket) {
     let (mut tx, mut rx) = socket.split();
-    let Some(mut watcher) = state.registry.watch(id, caller.name(), &caller.client_addr) else {
+    let joined = match how {
+        How::Watch => state.registry.watch(id, caller.name(), &caller.client_addr),
+        How::Join => state.registry.join(
+            id,
+            caller.principal.user_id,
+            caller.name(),
+            &caller.client_addr,
+        ),
+    };
+    let Some(mut watcher) = joined else {
         let gone =
             json!({ "type": "error", "code": "not_found", "message": "the session has ended" });
         farewell(&mut tx, gone, 1000, "not_found").await;
         return;
     };
-    let owner = json!({ "owner": watcher.owner() });
+    let owner = json!({ "owner": watcher.owner(), "mode": watcher.mode() });
     state
         .audit
         .record(event(&caller, id, action::WATCH_START).details(owner.clone()))
         .await;
     let hello = json!({
-        "type": "watching", "id": id, "user": watcher.owner(),
+        "type": "watching", "id": id, "user": watcher.owner(), "mode": watcher.mode(),
         "cols": watcher.cols, "rows": watcher.rows,
     });
     let screen = std::mem::take(&mut watcher.screen);
@@ -74,6 +117,7 @@ async fn run(state: AppState, caller: Caller, id: SessionId, socket: WebSocket) 
     ping.reset();
     let mut last_heard = Instant::now();
     let mut ended = None;
+    let mut removed = None;
     while painted.is_ok() {
         tokio::select! {
             ev = watcher.next() => match ev {
@@ -88,11 +132,14 @@ async fn run(state: AppState, caller: Caller, id: SessionId, socket: WebSocket) 
                     }
                 }
                 WatchEvent::Ended(request) => { ended = Some(request); break; }
+                WatchEvent::Removed { by } => { removed = Some(by); break; }
             },
             msg = rx.next() => {
                 last_heard = Instant::now();
                 match msg {
-                    // Read-only: keystrokes and control messages go nowhere.
+                    // An interactive participant's keystrokes reach the session;
+                    // an observer's go nowhere, and so do control messages.
+                    Some(Ok(Message::Binary(data))) => { watcher.input(data).await; }
                     Some(Ok(_)) => {}
                     Some(Err(_)) | None => break,
                 }
@@ -108,6 +155,9 @@ async fn run(state: AppState, caller: Caller, id: SessionId, socket: WebSocket) 
     if let Some(request) = ended {
         let (msg, _) = ended_message(&request);
         farewell(&mut tx, msg, 1000, request.reason.as_str()).await;
+    } else if let Some(by) = removed {
+        let msg = json!({ "type": "removed", "by": by });
+        farewell(&mut tx, msg, 1000, "removed").await;
     }
     state
         .audit

@@ -34,6 +34,13 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/sessions", "get"),
         ("/api/v1/sessions/{id}", "get"),
         ("/api/v1/sessions/{id}/watch", "get"),
+        ("/api/v1/sessions/{id}/join", "get"),
+        ("/api/v1/sessions/{id}/share", "post"),
+        ("/api/v1/sessions/shared", "get"),
+        (
+            "/api/v1/sessions/{id}/participants/{participant}/remove",
+            "post",
+        ),
         ("/api/v1/sessions/events", "get"),
         ("/api/v1/sessions/end", "post"),
         ("/api/v1/history", "get"),
@@ -47,7 +54,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        20,
+        24,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

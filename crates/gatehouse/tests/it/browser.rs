@@ -108,3 +108,14 @@ async fn locking_a_user_from_the_users_page_ends_their_sessions() {
     gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
     node_test(&gw, "policies.test.mjs").await;
 }
+
+#[tokio::test]
+async fn sharing_a_session_from_the_terminal_tab_in_the_browser() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    gw.user(&admin, "ops1", "user").await;
+    gw.user(&admin, "dev2", "user").await;
+    gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
+    node_test(&gw, "sharing.test.mjs").await;
+}

@@ -19,5 +19,6 @@ mod limits;
 mod permissions;
 mod policies;
 mod restart;
+mod sharing;
 mod terminal;
 mod watching;

@@ -13,20 +13,27 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 use crate::harness::terminal::Ws;
 use crate::harness::{Sshd, Terminal, TestGateway, eventually};
 
-/// A watcher's view: the watch socket, and a terminal emulator fed with what it receives.
-struct Watch {
-    ws: Ws,
-    hello: Value,
+/// A participant's view: the watch (or join) socket, and a terminal emulator
+/// fed with what it receives.
+pub(crate) struct Watch {
+    pub(crate) ws: Ws,
+    pub(crate) hello: Value,
     screen: vt100::Parser,
     ended: Option<Value>,
 }
 
 impl Watch {
-    async fn open(gw: &TestGateway, token: &str, session: &str) -> Result<Watch, u16> {
-        let mut req = gw
-            .ws_url(&format!("/sessions/{session}/watch"))
-            .into_client_request()
-            .unwrap();
+    pub(crate) async fn open(gw: &TestGateway, token: &str, session: &str) -> Result<Watch, u16> {
+        Self::connect(gw, token, &format!("/sessions/{session}/watch")).await
+    }
+
+    /// Joins a session shared with the caller.
+    pub(crate) async fn join(gw: &TestGateway, token: &str, session: &str) -> Result<Watch, u16> {
+        Self::connect(gw, token, &format!("/sessions/{session}/join")).await
+    }
+
+    async fn connect(gw: &TestGateway, token: &str, path: &str) -> Result<Watch, u16> {
+        let mut req = gw.ws_url(path).into_client_request().unwrap();
         req.headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
         let mut ws = match tokio_tungstenite::connect_async(req).await {
@@ -52,7 +59,7 @@ impl Watch {
     }
 
     /// Reads until the watcher's screen shows `needle`; returns the screen's rows.
-    async fn until_screen_shows(&mut self, needle: &str) -> Vec<String> {
+    pub(crate) async fn until_screen_shows(&mut self, needle: &str) -> Vec<String> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let rows: Vec<String> = self.screen.screen().rows(0, 200).collect();
@@ -76,8 +83,8 @@ impl Watch {
         }
     }
 
-    /// Reads until the `ended` message (or the socket closes).
-    async fn ended(&mut self) -> Value {
+    /// Reads until the `ended` (or `removed`) message, or the socket closes.
+    pub(crate) async fn ended(&mut self) -> Value {
         while self.ended.is_none() {
             match tokio::time::timeout(Duration::from_secs(10), self.ws.next())
                 .await
@@ -85,7 +92,7 @@ impl Watch {
             {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(&t).unwrap();
-                    if v["type"] == "ended" {
+                    if v["type"] == "ended" || v["type"] == "removed" {
                         self.ended = Some(v);
                     }
                 }

@@ -12,6 +12,7 @@ import { Connections } from "./pages/connections";
 import { History } from "./pages/history";
 import { Login } from "./pages/login";
 import { ActiveSessions } from "./pages/sessions";
+import { SharedWithMe } from "./pages/shared";
 import { TerminalPage } from "./pages/terminal";
 import { WatchPage } from "./pages/watch";
 import "./style.css";
@@ -40,6 +41,8 @@ function App() {
   if (terminal) return <TerminalPage connectionId={terminal[1]} />;
   const watch = route.match(/^\/watch\/([0-9a-f-]+)$/);
   if (watch) return <WatchPage sessionId={watch[1]} />;
+  const joining = route.match(/^\/join\/([0-9a-f-]+)$/);
+  if (joining) return <WatchPage sessionId={joining[1]} join />;
 
   const logout = async () => {
     await api("POST", "/auth/logout").catch(() => undefined);
@@ -49,6 +52,7 @@ function App() {
   const links: [string, string, boolean][] = [
     ["/connections", "My connections", true],
     ["/sessions", seesAll ? "Active Sessions" : "My sessions", true],
+    ["/shared", "Shared with me", true],
     ["/history", "History", true],
     ["/admin/users", "Users", can(me, "users.manage")],
     ["/admin/connections", "Connections", can(me, "connections.manage")],
@@ -57,6 +61,7 @@ function App() {
   let page;
   if (route === "/sessions") page = <ActiveSessions me={me} />;
   else if (route === "/history") page = <History me={me} />;
+  else if (route === "/shared") page = <SharedWithMe />;
   else if (route === "/admin/users") page = <AdminUsers />;
   else if (route === "/admin/connections") page = <AdminConnections />;
   else if (route === "/admin/audit") page = <Audit />;

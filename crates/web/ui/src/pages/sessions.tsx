@@ -129,6 +129,7 @@ export function ActiveSessions({ me }: { me: Me }) {
   const [viewport, setViewport] = useState(600);
   const [confirming, setConfirming] = useState(false);
   const [notice, setNotice] = useState("");
+  const [detail, setDetail] = useState<string | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
   const dialog = useRef<HTMLDialogElement>(null);
   const mayEnd = can(me, "sessions.end");
@@ -248,6 +249,9 @@ export function ActiveSessions({ me }: { me: Me }) {
           {lastEnded.session.connection.name}: {endedText(lastEnded.end_reason, lastEnded.ended_by, lastEnded.end_message)}
         </p>
       )}
+      {detail && sessions.get(detail) && (
+        <ParticipantsPanel session={sessions.get(detail)!} mayRemove={mayEnd} onClose={() => setDetail(null)} />
+      )}
       <div class="table-scroll" ref={scroller} onScroll={(e) => setScrollTop((e.target as HTMLDivElement).scrollTop)}>
         <table aria-label={title} aria-rowcount={rows.length + 1}>
           <thead>
@@ -307,7 +311,16 @@ export function ActiveSessions({ me }: { me: Me }) {
                 <td title={`Last input ${new Date(s.last_activity_at).toLocaleString()}`}>
                   {duration((now - Date.parse(s.last_activity_at)) / 1000)}
                 </td>
-                <td title={s.participants.map((p) => `${p.user} (${p.mode})`).join(", ")}>{s.participants.length}</td>
+                <td>
+                  <button
+                    type="button"
+                    class="link count-button"
+                    aria-label={`${s.participants.length} participants in ${s.user}'s session: show them`}
+                    onClick={() => setDetail(detail === s.id ? null : s.id)}
+                  >
+                    {s.participants.length}
+                  </button>
+                </td>
                 <td title={expiring ? "About to end by policy" : undefined}>
                   {left === null ? "—" : `${expiring ? "⚠ " : ""}${duration(left)}`}
                 </td>
@@ -352,5 +365,38 @@ export function ActiveSessions({ me }: { me: Me }) {
         </form>
       </dialog>
     </section>
+  );
+}
+
+/** Who takes part in one session; administrators may remove anyone but the owner. */
+function ParticipantsPanel({ session, mayRemove, onClose }: { session: Session; mayRemove: boolean; onClose: () => void }) {
+  const [error, setError] = useState("");
+  const remove = (id: string) =>
+    api("POST", `/sessions/${session.id}/participants/${id}/remove`).catch((e) => setError(String(e)));
+  return (
+    <div class="panel" role="region" aria-label={`Participants of ${session.user}'s session`}>
+      <strong>
+        Participants of {session.user}'s session on {session.connection.name}
+      </strong>{" "}
+      <button type="button" class="link" onClick={onClose}>
+        close
+      </button>
+      {error && <p class="error">{error}</p>}
+      <ul>
+        {session.participants.map((p) => (
+          <li key={p.id}>
+            {p.user} — {p.mode}, from {p.client_addr}, since {new Date(p.joined_at).toLocaleTimeString()}
+            {mayRemove && p.mode !== "owner" && (
+              <>
+                {" "}
+                <button type="button" class="link" onClick={() => remove(p.id)}>
+                  remove
+                </button>
+              </>
+            )}
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }

@@ -7,7 +7,7 @@ import { Terminal } from "@xterm/xterm";
 import "@xterm/xterm/css/xterm.css";
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import { type Participant, endedText } from "../api";
+import { type Participant, api, endedText } from "../api";
 
 type Control =
   | { type: "session"; id: string }
@@ -22,7 +22,11 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
   const [banner, setBanner] = useState<{ text: string; kind: "ended" | "error" } | null>(null);
   const [warning, setWarning] = useState<{ reason: string; deadline: number } | null>(null);
   const [now, setNow] = useState(Date.now());
-  const [watchers, setWatchers] = useState<string[]>([]);
+  const [people, setPeople] = useState<Participant[]>([]);
+  const [sessionId, setSessionId] = useState<string | null>(null);
+  const [sharing, setSharing] = useState(false);
+  const [shareNote, setShareNote] = useState("");
+  const shareDialog = useRef<HTMLDialogElement>(null);
   const socket = useRef<WebSocket | null>(null);
 
   useEffect(() => {
@@ -66,13 +70,14 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
       }
       const msg = JSON.parse(ev.data) as Control;
       if (msg.type === "session") {
+        setSessionId(msg.id);
         document.title = `Gatehouse · terminal`;
         term.focus();
       } else if (msg.type === "warning") {
         setNow(Date.now());
         setWarning({ reason: msg.reason, deadline: Date.now() + msg.seconds_left * 1000 });
       } else if (msg.type === "participants") {
-        setWatchers(msg.participants.filter((p) => p.mode === "observer").map((p) => p.user));
+        setPeople(msg.participants.filter((p) => p.mode !== "owner"));
       } else if (msg.type === "warning_cleared") {
         setWarning(null);
       } else if (msg.type === "ended") {
@@ -108,6 +113,29 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
     };
   }, [connectionId]);
 
+  useEffect(() => {
+    const d = shareDialog.current;
+    if (!d) return;
+    if (sharing && !d.open) d.showModal();
+    if (!sharing && d.open) d.close();
+  }, [sharing]);
+  const share = async (e: Event) => {
+    e.preventDefault();
+    const data = new FormData(e.currentTarget as HTMLFormElement);
+    const user = String(data.get("user")).trim();
+    try {
+      await api("POST", `/sessions/${sessionId}/share`, { user, mode: data.get("mode") });
+      setShareNote(`Shared with ${user}: they find it under “Shared with me”.`);
+    } catch (err) {
+      setShareNote(err instanceof Error ? err.message : String(err));
+    }
+    setSharing(false);
+  };
+  const remove = (p: Participant) =>
+    api("POST", `/sessions/${sessionId}/participants/${p.id}/remove`).catch((err) => setShareNote(String(err)));
+  const watchers = people.filter((p) => p.mode === "observer").map((p) => p.user);
+  const typists = people.filter((p) => p.mode === "interactive").map((p) => p.user);
+
   const stayConnected = () => {
     socket.current?.send(JSON.stringify({ type: "keep_alive" }));
   };
@@ -115,11 +143,53 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
 
   return (
     <div class="terminal-page">
-      {watchers.length > 0 && !banner && (
-        <div class="watched" role="status" title="These people can see this terminal (read-only)">
-          👁 Watched by {[...new Set(watchers)].join(", ")}
+      {!banner && (
+        <div class="session-bar">
+          {people.length > 0 && (
+            <span role="status" class="watched" title="Others on this session">
+              {watchers.length > 0 && <>👁 Watched by {[...new Set(watchers)].join(", ")}</>}
+              {watchers.length > 0 && typists.length > 0 && " · "}
+              {typists.length > 0 && <>✎ {[...new Set(typists)].join(", ")} can type</>}
+            </span>
+          )}
+          {people.map((p) => (
+            <button type="button" class="link" onClick={() => remove(p)} aria-label={`Remove ${p.user} (${p.mode})`}>
+              remove {p.user}
+            </button>
+          ))}
+          {sessionId && (
+            <button type="button" onClick={() => setSharing(true)}>
+              Share
+            </button>
+          )}
         </div>
       )}
+      {shareNote && !banner && (
+        <div class="banner info" role="status">
+          {shareNote}
+        </div>
+      )}
+      <dialog ref={shareDialog} onClose={() => setSharing(false)} aria-labelledby="share-title">
+        <form method="dialog" onSubmit={share}>
+          <h2 id="share-title">Share this session</h2>
+          <label>
+            User <input name="user" required />
+          </label>
+          <label>
+            Access
+            <select name="mode">
+              <option value="observer">Read-only</option>
+              <option value="interactive">May type</option>
+            </select>
+          </label>
+          <div class="actions">
+            <button type="button" onClick={() => setSharing(false)}>
+              Cancel
+            </button>
+            <button type="submit">Share</button>
+          </div>
+        </form>
+      </dialog>
       {warning && !banner && (
         <div class="banner warning" role="alert">
           {warning.reason === "idle_timeout"

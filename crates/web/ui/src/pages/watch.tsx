@@ -8,12 +8,14 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { endedText } from "../api";
 
 type Control =
-  | { type: "watching"; id: string; user: string; cols: number; rows: number }
+  | { type: "watching"; id: string; user: string; mode: "observer" | "interactive"; cols: number; rows: number }
+  | { type: "removed"; by: string }
   | { type: "repaint"; cols: number; rows: number }
   | { type: "error"; code: string; message: string }
   | { type: "ended"; reason: string; by: string | null; message: string | null };
 
-export function WatchPage({ sessionId }: { sessionId: string }) {
+/** Watching (`sessions.watch`) or joining a session shared with you (`join`). */
+export function WatchPage({ sessionId, join = false }: { sessionId: string; join?: boolean }) {
   const host = useRef<HTMLDivElement>(null);
   const [status, setStatus] = useState<{ text: string; kind: "info" | "ended" | "error" }>({
     text: "Connecting…",
@@ -30,7 +32,7 @@ export function WatchPage({ sessionId }: { sessionId: string }) {
     });
     term.open(host.current!);
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/api/v1/sessions/${sessionId}/watch`);
+    const ws = new WebSocket(`${scheme}://${location.host}/api/v1/sessions/${sessionId}/${join ? "join" : "watch"}`);
     ws.binaryType = "arraybuffer";
     let finished = false;
     ws.onmessage = (ev) => {
@@ -41,8 +43,21 @@ export function WatchPage({ sessionId }: { sessionId: string }) {
       const msg = JSON.parse(ev.data) as Control;
       if (msg.type === "watching") {
         term.resize(msg.cols, msg.rows);
-        document.title = `Gatehouse · watching ${msg.user}`;
-        setStatus({ text: `Watching ${msg.user}'s session (read-only)`, kind: "info" });
+        const interactive = msg.mode === "interactive";
+        document.title = `Gatehouse · ${interactive ? "with" : "watching"} ${msg.user}`;
+        setStatus({
+          text: interactive ? `In ${msg.user}'s session (you can type)` : `Watching ${msg.user}'s session (read-only)`,
+          kind: "info",
+        });
+        if (interactive) {
+          term.options.disableStdin = false;
+          const encoder = new TextEncoder();
+          term.onData((d) => ws.readyState === WebSocket.OPEN && ws.send(encoder.encode(d)));
+          term.focus();
+        }
+      } else if (msg.type === "removed") {
+        finished = true;
+        setStatus({ text: `You were removed from this session by ${msg.by}`, kind: "ended" });
       } else if (msg.type === "repaint") {
         term.reset();
         term.resize(msg.cols, msg.rows);
@@ -62,7 +77,7 @@ export function WatchPage({ sessionId }: { sessionId: string }) {
       ws.close();
       term.dispose();
     };
-  }, [sessionId]);
+  }, [sessionId, join]);
 
   return (
     <div class="terminal-page">

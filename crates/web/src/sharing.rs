@@ -1,0 +1,146 @@
+//! Shared sessions: the owner invites another user (read-only or
+//! interactive), the invitee finds it under "shared with me" and joins
+//! ([`crate::watch::join`]); the owner or an administrator removes a
+//! participant without ending the session.
+
+use axum::Json;
+use axum::extract::State;
+use gatehouse_audit::{Event, action};
+use gatehouse_domain::{Permission, SessionId, Username};
+use gatehouse_sessions::{ParticipantMode, SessionView};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ApiPath};
+
+/// Whom to share a session with, and how.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRequest {
+    /// The user to invite.
+    #[schema(value_type = String)]
+    user: Username,
+    /// `observer` (read-only) or `interactive` (may type).
+    mode: ParticipantMode,
+}
+
+/// Share your live session with another user (only the owner may).
+#[utoipa::path(post, path = "/sessions/{id}/share", tag = "sessions", request_body = ShareRequest,
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 204), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn share(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+    ApiJson(req): ApiJson<ShareRequest>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let session = visible(&state, &caller, id)?;
+    if session.user_id != caller.principal.user_id {
+        return Err(ApiError::forbidden("only the session's owner may share it"));
+    }
+    if req.mode == ParticipantMode::Owner {
+        return Err(ApiError::invalid("mode must be observer or interactive"));
+    }
+    let user = state
+        .access
+        .store()
+        .user_by_name(&req.user)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| ApiError::not_found(format!("user {} not found", req.user)))?;
+    if !state.registry.share(id, user.id, req.mode) {
+        return Err(ApiError::not_found(format!("no live session {id}")));
+    }
+    state
+        .audit
+        .record(
+            Event::new(action::SESSION_SHARE)
+                .actor(caller.name())
+                .target(id.to_string())
+                .client_addr(&caller.client_addr)
+                .details(json!({ "with": user.username, "mode": req.mode })),
+        )
+        .await;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// A session shared with the caller.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SharedSession {
+    /// The session.
+    session: SessionView,
+    /// How the caller may join it.
+    mode: ParticipantMode,
+}
+
+/// Live sessions shared with the caller.
+#[utoipa::path(get, path = "/sessions/shared", tag = "sessions",
+    responses((status = 200, body = Vec<SharedSession>), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn shared(State(state): State<AppState>, caller: Caller) -> Json<Vec<SharedSession>> {
+    let mut list: Vec<_> = state
+        .registry
+        .shared_with(caller.principal.user_id)
+        .into_iter()
+        .map(|(session, mode)| SharedSession { session, mode })
+        .collect();
+    list.sort_by_key(|s| std::cmp::Reverse(s.session.started_at));
+    Json(list)
+}
+
+/// Remove one participant from a session without ending it: the owner, or
+/// anyone with `sessions.end`. Their view closes and says who removed them.
+#[utoipa::path(post, path = "/sessions/{id}/participants/{participant}/remove", tag = "sessions",
+    params(("id" = String, Path, description = "Session id"),
+           ("participant" = String, Path, description = "Participant id")),
+    responses((status = 204), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn remove_participant(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, participant)): ApiPath<(SessionId, Uuid)>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let session = visible(&state, &caller, id)?;
+    let owner = session.user_id == caller.principal.user_id;
+    if !owner && !caller.principal.has(Permission::SessionsEnd) {
+        return Err(ApiError::forbidden(
+            "removing a participant needs the sessions.end permission or owning the session",
+        ));
+    }
+    let who = session.participants.iter().find(|p| p.id == participant);
+    let Some(who) = who.filter(|p| p.mode != ParticipantMode::Owner) else {
+        return Err(ApiError::not_found(
+            "no such participant (the owner is removed by ending the session)",
+        ));
+    };
+    if !state
+        .registry
+        .remove_participant(id, participant, caller.name())
+    {
+        return Err(ApiError::not_found("the participant has left"));
+    }
+    state
+        .audit
+        .record(
+            Event::new(action::PARTICIPANT_REMOVE)
+                .actor(caller.name())
+                .target(id.to_string())
+                .client_addr(&caller.client_addr)
+                .details(json!({ "participant": who.user, "mode": who.mode })),
+        )
+        .await;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+fn visible(state: &AppState, caller: &Caller, id: SessionId) -> Result<SessionView, ApiError> {
+    state
+        .registry
+        .get(id)
+        .filter(|s| {
+            caller.principal.has(Permission::SessionsView) || s.user_id == caller.principal.user_id
+        })
+        .ok_or_else(|| ApiError::not_found(format!("no live session {id}")))
+}

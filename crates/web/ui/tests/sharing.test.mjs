@@ -1,0 +1,48 @@
+// Sharing from the terminal tab: the owner shares with a colleague who may
+// type, the colleague joins from "Shared with me" and types into the shell,
+// and the owner removes them again while the session goes on.
+import { after, before, test } from "node:test";
+
+import { PROMPT, launch, loggedIn, waitForScreen } from "./browser.mjs";
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(() => browser?.close());
+
+test("an owner shares a session, the invitee types into it, and is removed", async () => {
+  const ops = await loggedIn(browser, "ops1", "ops1-password");
+  const [terminal] = await Promise.all([
+    ops.context.waitForEvent("page"),
+    ops.page.getByRole("link", { name: /prod-db/ }).click(),
+  ]);
+  await waitForScreen(terminal, PROMPT);
+
+  await terminal.getByRole("button", { name: "Share" }).click();
+  const dialog = terminal.getByRole("dialog");
+  await dialog.getByLabel("User").fill("dev2");
+  await dialog.getByLabel("Access").selectOption("interactive");
+  await dialog.getByRole("button", { name: "Share" }).click();
+  await terminal.getByRole("status").filter({ hasText: "Shared with dev2" }).waitFor();
+
+  const dev = await loggedIn(browser, "dev2", "dev2-password");
+  await dev.page.getByRole("link", { name: "Shared with me" }).click();
+  const [joined] = await Promise.all([
+    dev.context.waitForEvent("page"),
+    dev.page.getByRole("link", { name: /Join ops1's session on prod-db/ }).click(),
+  ]);
+  await joined.getByRole("status").filter({ hasText: "In ops1's session (you can type)" }).waitFor();
+  await joined.locator(".xterm-helper-textarea").focus();
+  await joined.keyboard.type("echo from-dev2-$((2*2))\n");
+  await waitForScreen(terminal, "from-dev2-4");
+  await terminal.getByRole("status").filter({ hasText: "dev2 can type" }).waitFor();
+
+  await terminal.getByRole("button", { name: "Remove dev2 (interactive)" }).click();
+  await joined.getByText("You were removed from this session by ops1").waitFor();
+  await terminal.getByRole("status").filter({ hasText: "can type" }).waitFor({ state: "detached" });
+  await terminal.locator(".xterm-helper-textarea").focus();
+  await terminal.keyboard.type("echo still-mine-$((3*3))\n");
+  await waitForScreen(terminal, "still-mine-9");
+  await Promise.all([ops.context.close(), dev.context.close()]);
+});
