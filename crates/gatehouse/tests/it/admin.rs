@@ -7,45 +7,9 @@ use serde_json::{Value, json};
 
 use crate::harness::sshd::{PASSWORD, TARGET_USER};
 use crate::harness::terminal::{connect, next_control};
-use crate::harness::{Sshd, Terminal, TestGateway, json_of};
+use crate::harness::{Sshd, Terminal, TestGateway};
 
 const MISSING: &str = "00000000-0000-4000-8000-000000000000";
-
-async fn patch(
-    gw: &TestGateway,
-    token: Option<&str>,
-    path: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    let mut req = gw.http().patch(gw.url(path)).json(&body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    json_of(req.send().await.unwrap()).await
-}
-
-async fn delete(gw: &TestGateway, token: Option<&str>, path: &str) -> (StatusCode, Value) {
-    let mut req = gw.http().delete(gw.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    json_of(req.send().await.unwrap()).await
-}
-
-/// The id of the user called `name`, as the administrator lists it.
-async fn user_id(gw: &TestGateway, admin: &str, name: &str) -> String {
-    let (status, users) = gw.get(Some(admin), "/users").await;
-    assert_eq!(status, 200, "{users}");
-    users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["username"] == name)
-        .unwrap_or_else(|| panic!("no user {name}: {users}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 async fn permissions(gw: &TestGateway, token: &str) -> Vec<String> {
     let (status, me) = gw.get(Some(token), "/auth/me").await;
@@ -90,17 +54,17 @@ async fn an_admin_changes_a_users_roles_and_their_permissions_follow() {
     let gw = TestGateway::spawn().await;
     let admin = gw.admin().await;
     let ops = gw.user(&admin, "ops1", "user").await;
-    let id = user_id(&gw, &admin, "ops1").await;
+    let id = gw.user_id(&admin, "ops1").await;
     assert!(permissions(&gw, &ops).await.is_empty());
     assert_eq!(gw.get(Some(&ops), "/audit").await.0, 403);
 
-    let (status, body) = patch(
-        &gw,
-        Some(&admin),
-        &format!("/users/{id}"),
-        json!({ "roles": ["auditor"] }),
-    )
-    .await;
+    let (status, body) = gw
+        .patch(
+            Some(&admin),
+            &format!("/users/{id}"),
+            json!({ "roles": ["auditor"] }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["username"], "ops1");
     assert_eq!(body["roles"], json!(["auditor"]));
@@ -140,7 +104,7 @@ async fn an_admin_changes_a_users_roles_and_their_permissions_follow() {
         ),
     ];
     for (path, body, want, code) in bad {
-        let (status, resp) = patch(&gw, Some(&admin), &path, body.clone()).await;
+        let (status, resp) = gw.patch(Some(&admin), &path, body.clone()).await;
         assert_eq!(
             (status.as_u16(), resp["error"]["code"].as_str()),
             (want, Some(code)),
@@ -166,7 +130,7 @@ async fn disabling_a_user_ends_their_logins_at_once_and_re_enabling_lets_them_ba
     let gw = TestGateway::spawn().await;
     let admin = gw.admin().await;
     let ops = gw.user(&admin, "ops1", "user").await;
-    let id = user_id(&gw, &admin, "ops1").await;
+    let id = gw.user_id(&admin, "ops1").await;
     let me_by_cookie = |token: String| {
         gw.http()
             .get(gw.url("/auth/me"))
@@ -175,13 +139,13 @@ async fn disabling_a_user_ends_their_logins_at_once_and_re_enabling_lets_them_ba
     };
     assert_eq!(me_by_cookie(ops.clone()).await.unwrap().status(), 200);
 
-    let (status, body) = patch(
-        &gw,
-        Some(&admin),
-        &format!("/users/{id}"),
-        json!({ "disabled": true }),
-    )
-    .await;
+    let (status, body) = gw
+        .patch(
+            Some(&admin),
+            &format!("/users/{id}"),
+            json!({ "disabled": true }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["disabled"], true);
     let (status, body) = gw.get(Some(&ops), "/auth/me").await;
@@ -197,13 +161,13 @@ async fn disabling_a_user_ends_their_logins_at_once_and_re_enabling_lets_them_ba
     // A disabled account is a locked one: the right password is told so.
     assert_eq!(login_status(&gw, "ops1", "ops1-password").await, 403);
 
-    let (status, body) = patch(
-        &gw,
-        Some(&admin),
-        &format!("/users/{id}"),
-        json!({ "disabled": false }),
-    )
-    .await;
+    let (status, body) = gw
+        .patch(
+            Some(&admin),
+            &format!("/users/{id}"),
+            json!({ "disabled": false }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["disabled"], false);
     let again = gw.login("ops1", "ops1-password").await;
@@ -232,10 +196,12 @@ async fn a_new_password_ends_old_logins_and_only_the_new_one_works() {
     let gw = TestGateway::spawn().await;
     let admin = gw.admin().await;
     let ops = gw.user(&admin, "ops1", "user").await;
-    let id = user_id(&gw, &admin, "ops1").await;
+    let id = gw.user_id(&admin, "ops1").await;
     let path = format!("/users/{id}");
 
-    let (status, body) = patch(&gw, Some(&admin), &path, json!({ "password": "short" })).await;
+    let (status, body) = gw
+        .patch(Some(&admin), &path, json!({ "password": "short" }))
+        .await;
     assert_eq!(
         (status.as_u16(), body["error"]["code"].as_str()),
         (400, Some("invalid_request")),
@@ -248,13 +214,9 @@ async fn a_new_password_ends_old_logins_and_only_the_new_one_works() {
     );
 
     let new_password = "a-brand-new-passphrase";
-    let (status, body) = patch(
-        &gw,
-        Some(&admin),
-        &path,
-        json!({ "password": new_password }),
-    )
-    .await;
+    let (status, body) = gw
+        .patch(Some(&admin), &path, json!({ "password": new_password }))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(!body.to_string().contains(new_password), "{body}");
     assert_eq!(gw.get(Some(&ops), "/auth/me").await.0, 401);
@@ -277,13 +239,13 @@ async fn a_new_password_ends_old_logins_and_only_the_new_one_works() {
 async fn the_last_enabled_admin_cannot_be_disabled_or_demoted() {
     let gw = TestGateway::spawn().await;
     let admin = gw.admin().await;
-    let admin_path = format!("/users/{}", user_id(&gw, &admin, "admin").await);
+    let admin_path = format!("/users/{}", gw.user_id(&admin, "admin").await);
     for change in [
         json!({ "disabled": true }),
         json!({ "roles": ["user"] }),
         json!({ "roles": [] }),
     ] {
-        let (status, body) = patch(&gw, Some(&admin), &admin_path, change.clone()).await;
+        let (status, body) = gw.patch(Some(&admin), &admin_path, change.clone()).await;
         assert_eq!(
             (status.as_u16(), body["error"]["code"].as_str()),
             (400, Some("invalid_request")),
@@ -298,58 +260,45 @@ async fn the_last_enabled_admin_cannot_be_disabled_or_demoted() {
 
     // A second admin, disabled, does not count.
     gw.user(&admin, "root2", "admin").await;
-    let second_path = format!("/users/{}", user_id(&gw, &admin, "root2").await);
-    let (status, _) = patch(&gw, Some(&admin), &second_path, json!({ "disabled": true })).await;
+    let second_path = format!("/users/{}", gw.user_id(&admin, "root2").await);
+    let (status, _) = gw
+        .patch(Some(&admin), &second_path, json!({ "disabled": true }))
+        .await;
     assert_eq!(status, 200);
-    let (status, _) = patch(&gw, Some(&admin), &admin_path, json!({ "roles": ["user"] })).await;
+    let (status, _) = gw
+        .patch(Some(&admin), &admin_path, json!({ "roles": ["user"] }))
+        .await;
     assert_eq!(status, 400);
 
     // Enabled again, it does: the first admin may step down.
-    let (status, _) = patch(
-        &gw,
-        Some(&admin),
-        &second_path,
-        json!({ "disabled": false }),
-    )
-    .await;
+    let (status, _) = gw
+        .patch(Some(&admin), &second_path, json!({ "disabled": false }))
+        .await;
     assert_eq!(status, 200);
-    let (status, body) = patch(
-        &gw,
-        Some(&admin),
-        &admin_path,
-        json!({ "roles": ["auditor"] }),
-    )
-    .await;
+    let (status, body) = gw
+        .patch(Some(&admin), &admin_path, json!({ "roles": ["auditor"] }))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        patch(
-            &gw,
-            Some(&admin),
-            &second_path,
-            json!({ "roles": ["user"] })
-        )
-        .await
-        .0,
+        gw.patch(Some(&admin), &second_path, json!({ "roles": ["user"] }))
+            .await
+            .0,
         403
     );
 
     // Now root2 is the last one (logging in again: disabling ended its first login).
     let second = gw.login("root2", "root2-password").await;
-    let (status, _) = patch(
-        &gw,
-        Some(&second),
-        &second_path,
-        json!({ "disabled": true }),
-    )
-    .await;
+    let (status, _) = gw
+        .patch(Some(&second), &second_path, json!({ "disabled": true }))
+        .await;
     assert_eq!(status, 400);
-    let (status, _) = patch(
-        &gw,
-        Some(&second),
-        &second_path,
-        json!({ "roles": ["admin", "auditor"] }),
-    )
-    .await;
+    let (status, _) = gw
+        .patch(
+            Some(&second),
+            &second_path,
+            json!({ "roles": ["admin", "auditor"] }),
+        )
+        .await;
     assert_eq!(status, 200, "keeping admin among other roles is fine");
 }
 
@@ -359,7 +308,7 @@ async fn users_and_auditors_may_not_administer_and_strangers_must_log_in() {
     let admin = gw.admin().await;
     let auditor = gw.user(&admin, "eve", "auditor").await;
     let user = gw.user(&admin, "ops1", "user").await;
-    let ops_id = user_id(&gw, &admin, "ops1").await;
+    let ops_id = gw.user_id(&admin, "ops1").await;
     let conn = gw
         .connection(
             &admin,
@@ -384,8 +333,7 @@ async fn users_and_auditors_may_not_administer_and_strangers_must_log_in() {
             let calls = [
                 (
                     "PATCH user",
-                    patch(
-                        &gw,
+                    gw.patch(
                         token,
                         &format!("/users/{id}"),
                         json!({ "roles": ["admin"] }),
@@ -394,8 +342,7 @@ async fn users_and_auditors_may_not_administer_and_strangers_must_log_in() {
                 ),
                 (
                     "PATCH connection",
-                    patch(
-                        &gw,
+                    gw.patch(
                         token,
                         &format!("/connections/{conn_id}"),
                         json!({ "users": ["ops1", "eve"] }),
@@ -404,7 +351,7 @@ async fn users_and_auditors_may_not_administer_and_strangers_must_log_in() {
                 ),
                 (
                     "DELETE connection",
-                    delete(&gw, token, &format!("/connections/{conn_id}")).await,
+                    gw.delete(token, &format!("/connections/{conn_id}")).await,
                 ),
             ];
             for (what, (status, body)) in calls {
@@ -439,7 +386,9 @@ async fn editing_a_connections_grants_changes_who_may_open_it() {
     works(&gw, &ops, &conn).await;
     assert_eq!(connect(&gw, &dev, &conn).await.err(), Some(403));
 
-    let (status, body) = patch(&gw, Some(&admin), &path, json!({ "users": ["dev2"] })).await;
+    let (status, body) = gw
+        .patch(Some(&admin), &path, json!({ "users": ["dev2"] }))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["users"], json!(["dev2"]));
     assert_eq!(
@@ -450,13 +399,13 @@ async fn editing_a_connections_grants_changes_who_may_open_it() {
     works(&gw, &dev, &conn).await;
 
     // Through a role instead; an empty list takes every direct grant away.
-    let (status, body) = patch(
-        &gw,
-        Some(&admin),
-        &path,
-        json!({ "users": [], "roles": ["auditor"] }),
-    )
-    .await;
+    let (status, body) = gw
+        .patch(
+            Some(&admin),
+            &path,
+            json!({ "users": [], "roles": ["auditor"] }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         (&body["users"], &body["roles"]),
@@ -514,31 +463,27 @@ async fn connection_settings_are_checked_and_a_refused_change_changes_nothing() 
         (json!({ "protocol": "rdp" }), 422, "invalid_request"),
     ];
     for (body, want, code) in bad {
-        let (status, resp) = patch(&gw, Some(&admin), &path, body.clone()).await;
+        let (status, resp) = gw.patch(Some(&admin), &path, body.clone()).await;
         assert_eq!(
             (status.as_u16(), resp["error"]["code"].as_str()),
             (want, Some(code)),
             "{body} -> {resp}"
         );
     }
-    let (status, resp) = patch(
-        &gw,
-        Some(&admin),
-        &format!("/connections/{MISSING}"),
-        json!({ "port": 2222 }),
-    )
-    .await;
+    let (status, resp) = gw
+        .patch(
+            Some(&admin),
+            &format!("/connections/{MISSING}"),
+            json!({ "port": 2222 }),
+        )
+        .await;
     assert_eq!(
         (status.as_u16(), resp["error"]["code"].as_str()),
         (404, Some("not_found"))
     );
-    let (status, resp) = patch(
-        &gw,
-        Some(&admin),
-        "/connections/nope",
-        json!({ "port": 2222 }),
-    )
-    .await;
+    let (status, resp) = gw
+        .patch(Some(&admin), "/connections/nope", json!({ "port": 2222 }))
+        .await;
     assert_eq!(
         (status.as_u16(), resp["error"]["code"].as_str()),
         (400, Some("invalid_request"))
@@ -550,13 +495,13 @@ async fn connection_settings_are_checked_and_a_refused_change_changes_nothing() 
     );
     assert_eq!(listed[0]["users"], json!(["admin"]));
 
-    let (status, body) = patch(
-        &gw,
-        Some(&admin),
-        &path,
-        json!({ "name": "prod-db-2", "host": "db.internal", "port": 2222, "username": "svc" }),
-    )
-    .await;
+    let (status, body) = gw
+        .patch(
+            Some(&admin),
+            &path,
+            json!({ "name": "prod-db-2", "host": "db.internal", "port": 2222, "username": "svc" }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         (
@@ -596,7 +541,9 @@ async fn a_replaced_secret_is_used_by_the_next_session_and_never_shown() {
         "target_auth_failed"
     );
 
-    let (status, body) = patch(&gw, Some(&admin), &path, json!({ "password": PASSWORD })).await;
+    let (status, body) = gw
+        .patch(Some(&admin), &path, json!({ "password": PASSWORD }))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["auth"], "password");
     works(&gw, &admin, &conn).await;
@@ -604,17 +551,19 @@ async fn a_replaced_secret_is_used_by_the_next_session_and_never_shown() {
     // Switch to a key, then to a key the target does not accept.
     let key = sshd.client_key();
     let key_marker = key.lines().nth(1).unwrap().to_owned();
-    let (status, switched) = patch(&gw, Some(&admin), &path, json!({ "private_key": key })).await;
+    let (status, switched) = gw
+        .patch(Some(&admin), &path, json!({ "private_key": key }))
+        .await;
     assert_eq!(status, 200, "{switched}");
     assert_eq!(switched["auth"], "private_key");
     works(&gw, &admin, &conn).await;
-    let (status, _) = patch(
-        &gw,
-        Some(&admin),
-        &path,
-        json!({ "private_key": sshd.unknown_key() }),
-    )
-    .await;
+    let (status, _) = gw
+        .patch(
+            Some(&admin),
+            &path,
+            json!({ "private_key": sshd.unknown_key() }),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         refused(&gw, &admin, &conn).await["code"],
@@ -665,14 +614,18 @@ async fn clearing_the_host_key_pins_the_next_one_seen() {
     );
 
     // A change that does not mention the host key leaves it alone.
-    let (_, body) = patch(&gw, Some(&admin), &path, json!({ "username": TARGET_USER })).await;
+    let (_, body) = gw
+        .patch(Some(&admin), &path, json!({ "username": TARGET_USER }))
+        .await;
     assert_eq!(body["host_key_source"], "administrator");
     assert_eq!(
         refused(&gw, &admin, &conn).await["code"],
         "host_key_mismatch"
     );
 
-    let (status, body) = patch(&gw, Some(&admin), &path, json!({ "host_key": null })).await;
+    let (status, body) = gw
+        .patch(Some(&admin), &path, json!({ "host_key": null }))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(
         body.get("host_key_fingerprint").is_none() && body.get("host_key_source").is_none(),
@@ -691,13 +644,9 @@ async fn clearing_the_host_key_pins_the_next_one_seen() {
     );
 
     // An administrator can pin it explicitly, too.
-    let (status, body) = patch(
-        &gw,
-        Some(&admin),
-        &path,
-        json!({ "host_key": sshd.host_key() }),
-    )
-    .await;
+    let (status, body) = gw
+        .patch(Some(&admin), &path, json!({ "host_key": sshd.host_key() }))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["host_key_source"], "administrator");
     assert_eq!(
@@ -739,14 +688,18 @@ async fn a_deleted_connection_cannot_be_opened_but_its_history_stays() {
     term.ended().await;
     gw.ended_history(&admin, &term.session_id).await;
 
-    let (status, body) = delete(&gw, Some(&admin), &format!("/connections/{conn}")).await;
+    let (status, body) = gw
+        .delete(Some(&admin), &format!("/connections/{conn}"))
+        .await;
     assert_eq!((status.as_u16(), body), (204, Value::Null));
     assert_eq!(connect(&gw, &ops, &conn).await.err(), Some(404));
     let (_, listed) = gw.get(Some(&admin), "/connections?all=true").await;
     assert_eq!(listed, json!([]));
     let (_, mine) = gw.get(Some(&ops), "/connections").await;
     assert_eq!(mine, json!([]));
-    let (status, body) = delete(&gw, Some(&admin), &format!("/connections/{conn}")).await;
+    let (status, body) = gw
+        .delete(Some(&admin), &format!("/connections/{conn}"))
+        .await;
     assert_eq!(
         (status.as_u16(), body["error"]["code"].as_str()),
         (404, Some("not_found"))

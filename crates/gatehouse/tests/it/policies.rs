@@ -9,37 +9,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::harness::terminal::connect;
-use crate::harness::{Sshd, Terminal, TestGateway, json_of};
+use crate::harness::{Sshd, Terminal, TestGateway};
 
 const MISSING: &str = "00000000-0000-4000-8000-000000000000";
-
-async fn patch(gw: &TestGateway, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let req = gw.http().patch(gw.url(path)).bearer_auth(token).json(&body);
-    json_of(req.send().await.unwrap()).await
-}
-
-async fn delete(gw: &TestGateway, token: Option<&str>, path: &str) -> (StatusCode, Value) {
-    let mut req = gw.http().delete(gw.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    json_of(req.send().await.unwrap()).await
-}
-
-/// The id of the user called `name`, as the administrator lists it.
-async fn user_id(gw: &TestGateway, admin: &str, name: &str) -> String {
-    let (status, users) = gw.get(Some(admin), "/users").await;
-    assert_eq!(status, 200, "{users}");
-    users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["username"] == name)
-        .unwrap_or_else(|| panic!("no user {name}: {users}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 async fn login(gw: &TestGateway, username: &str, password: &str) -> (StatusCode, Value) {
     gw.post(
@@ -110,7 +82,7 @@ async fn locking_a_user_ends_all_their_sessions_at_once_and_refuses_their_logins
         Terminal::open(&gw, &ops, &staging).await,
     ];
     let mut bystander = Terminal::open(&gw, &dev, &prod).await;
-    let id = user_id(&gw, &admin, "ops1").await;
+    let id = gw.user_id(&admin, "ops1").await;
 
     let (status, body) = gw
         .post(Some(&admin), &format!("/users/{id}/lock"), json!({}))
@@ -199,15 +171,15 @@ async fn disabling_a_user_through_patch_locks_them_the_same_way() {
     let ops = gw.user(&admin, "ops1", "user").await;
     let prod = gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
     let mut term = Terminal::open(&gw, &ops, &prod).await;
-    let id = user_id(&gw, &admin, "ops1").await;
+    let id = gw.user_id(&admin, "ops1").await;
 
-    let (status, body) = patch(
-        &gw,
-        &admin,
-        &format!("/users/{id}"),
-        json!({ "disabled": true }),
-    )
-    .await;
+    let (status, body) = gw
+        .patch(
+            Some(&admin),
+            &format!("/users/{id}"),
+            json!({ "disabled": true }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let ending = term.ended().await;
     assert_eq!(ending.message["reason"], "user_locked");
@@ -234,9 +206,9 @@ async fn deleting_a_user_ends_their_sessions_and_history_keeps_their_name() {
         Terminal::open(&gw, &ops, &prod).await,
     ];
     let mut bystander = Terminal::open(&gw, &dev, &prod).await;
-    let id = user_id(&gw, &admin, "ops1").await;
+    let id = gw.user_id(&admin, "ops1").await;
 
-    let (status, body) = delete(&gw, Some(&admin), &format!("/users/{id}")).await;
+    let (status, body) = gw.delete(Some(&admin), &format!("/users/{id}")).await;
     assert_eq!((status.as_u16(), body), (204, Value::Null));
     for term in &mut theirs {
         let ending = term.ended().await;
@@ -272,7 +244,7 @@ async fn deleting_a_user_ends_their_sessions_and_history_keeps_their_name() {
         (status.as_u16(), body["error"]["code"].as_str()),
         (401, Some("bad_credentials"))
     );
-    let (status, body) = delete(&gw, Some(&admin), &format!("/users/{id}")).await;
+    let (status, body) = gw.delete(Some(&admin), &format!("/users/{id}")).await;
     assert_eq!(
         (status.as_u16(), body["error"]["code"].as_str()),
         (404, Some("not_found"))
@@ -307,13 +279,13 @@ async fn removing_a_users_direct_grant_ends_only_their_sessions_on_that_connecti
     let mut elsewhere = Terminal::open(&gw, &ops, &staging).await;
     let mut colleague = Terminal::open(&gw, &dev, &prod).await;
 
-    let (status, body) = patch(
-        &gw,
-        &admin,
-        &format!("/connections/{prod}"),
-        json!({ "users": ["dev2"] }),
-    )
-    .await;
+    let (status, body) = gw
+        .patch(
+            Some(&admin),
+            &format!("/connections/{prod}"),
+            json!({ "users": ["dev2"] }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let ending = revoked.ended().await;
     assert_eq!(ending.message["reason"], "access_revoked");
@@ -334,13 +306,13 @@ async fn removing_a_users_direct_grant_ends_only_their_sessions_on_that_connecti
     assert_eq!(events[0]["details"]["connection"], "prod-db");
 
     // A change that keeps every grant ends nothing.
-    let (status, _) = patch(
-        &gw,
-        &admin,
-        &format!("/connections/{prod}"),
-        json!({ "users": ["dev2"], "roles": [] }),
-    )
-    .await;
+    let (status, _) = gw
+        .patch(
+            Some(&admin),
+            &format!("/connections/{prod}"),
+            json!({ "users": ["dev2"], "roles": [] }),
+        )
+        .await;
     assert_eq!(status, 200);
     still_works(&mut colleague, 6).await;
     assert_eq!(gw.audit(&admin, "session.access_revoked").await.len(), 1);
@@ -367,14 +339,14 @@ async fn removing_a_role_ends_the_sessions_held_only_through_that_role() {
     let mut freds = Terminal::open(&gw, &fred, &audit_box).await;
 
     // eve loses the role that granted her the connection.
-    let eve_id = user_id(&gw, &admin, "eve").await;
-    let (status, body) = patch(
-        &gw,
-        &admin,
-        &format!("/users/{eve_id}"),
-        json!({ "roles": ["user"] }),
-    )
-    .await;
+    let eve_id = gw.user_id(&admin, "eve").await;
+    let (status, body) = gw
+        .patch(
+            Some(&admin),
+            &format!("/users/{eve_id}"),
+            json!({ "roles": ["user"] }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let ending = eves.ended().await;
     assert_eq!(ending.message["reason"], "access_revoked");
@@ -384,13 +356,13 @@ async fn removing_a_role_ends_the_sessions_held_only_through_that_role() {
 
     // The connection stops granting the role: gus goes, fred (granted
     // directly as well) stays.
-    let (status, body) = patch(
-        &gw,
-        &admin,
-        &format!("/connections/{audit_box}"),
-        json!({ "roles": [] }),
-    )
-    .await;
+    let (status, body) = gw
+        .patch(
+            Some(&admin),
+            &format!("/connections/{audit_box}"),
+            json!({ "roles": [] }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let ending = guss.ended().await;
     assert_eq!(ending.message["reason"], "access_revoked");
@@ -421,7 +393,9 @@ async fn deleting_a_connection_ends_its_sessions() {
     ];
     let mut on_kept = Terminal::open(&gw, &ops, &kept).await;
 
-    let (status, _) = delete(&gw, Some(&admin), &format!("/connections/{retired}")).await;
+    let (status, _) = gw
+        .delete(Some(&admin), &format!("/connections/{retired}"))
+        .await;
     assert_eq!(status, 204);
     for term in &mut on_retired {
         let ending = term.ended().await;
@@ -563,8 +537,8 @@ async fn locking_unlocking_and_deleting_users_need_users_manage() {
     let auditor = gw.user(&admin, "eve", "auditor").await;
     let user = gw.user(&admin, "ops1", "user").await;
     gw.user(&admin, "target", "user").await;
-    let target = user_id(&gw, &admin, "target").await;
-    let admin_id = user_id(&gw, &admin, "admin").await;
+    let target = gw.user_id(&admin, "target").await;
+    let admin_id = gw.user_id(&admin, "admin").await;
 
     let calls = [
         ("lock", format!("/users/{target}/lock")),
@@ -578,7 +552,7 @@ async fn locking_unlocking_and_deleting_users_need_users_manage() {
             ("anonymous", None, 401),
         ] {
             let (status, body) = if *what == "delete" {
-                delete(&gw, token, path).await
+                gw.delete(token, path).await
             } else {
                 gw.post(token, path, json!({})).await
             };
@@ -591,7 +565,7 @@ async fn locking_unlocking_and_deleting_users_need_users_manage() {
     for (status, body) in [
         gw.post(Some(&admin), &format!("/users/{admin_id}/lock"), json!({}))
             .await,
-        delete(&gw, Some(&admin), &format!("/users/{admin_id}")).await,
+        gw.delete(Some(&admin), &format!("/users/{admin_id}")).await,
     ] {
         assert_eq!(status, 400, "{body}");
         assert!(
@@ -615,7 +589,7 @@ async fn locking_unlocking_and_deleting_users_need_users_manage() {
         400
     );
     assert_eq!(
-        delete(&gw, Some(&admin), &format!("/users/{MISSING}"))
+        gw.delete(Some(&admin), &format!("/users/{MISSING}"))
             .await
             .0,
         404

@@ -38,12 +38,16 @@ export async function loggedIn(browser, username, password) {
 export const PROMPT = "$ ";
 
 /** The text on an xterm.js screen (the DOM renderer keeps it readable). */
-export const screenText = (page) => page.locator(".xterm-rows").innerText();
+export const screenText = (page) =>
+  page.evaluate(() => {
+    const rows = document.querySelector(".xterm-rows");
+    return rows ? rows.innerText : `<no terminal on ${location.hash}: ${document.body.innerText.slice(0, 200)}>`;
+  });
 
-export async function waitForScreen(page, needle, timeout = 10_000) {
+export async function waitForScreen(page, needle, timeout = 20_000) {
   const deadline = Date.now() + timeout;
   for (;;) {
-    const text = await screenText(page).catch(() => "");
+    const text = await screenText(page).catch((e) => `<${e.message}>`);
     if (text.includes(needle)) return text;
     if (Date.now() > deadline) throw new Error(`"${needle}" never appeared on the terminal; screen:\n${text}`);
     await page.waitForTimeout(50);

@@ -168,6 +168,37 @@ impl TestGateway {
         json_of(req.send().await.unwrap()).await
     }
 
+    pub async fn patch(&self, token: Option<&str>, path: &str, body: Value) -> (StatusCode, Value) {
+        let mut req = self.http.patch(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        json_of(req.send().await.unwrap()).await
+    }
+
+    pub async fn delete(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+        let mut req = self.http.delete(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        json_of(req.send().await.unwrap()).await
+    }
+
+    /// The id of the user called `name`, as the administrator lists it.
+    pub async fn user_id(&self, admin: &str, name: &str) -> String {
+        let (status, users) = self.get(Some(admin), "/users").await;
+        assert_eq!(status, 200, "{users}");
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == name)
+            .unwrap_or_else(|| panic!("no user {name}: {users}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub async fn put(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
         let req = self.http.put(self.url(path)).json(&body).bearer_auth(token);
         json_of(req.send().await.unwrap()).await

@@ -84,6 +84,9 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
         finished = true;
         setWarning(null);
         setBanner({ text: endedText(msg.reason, msg.by, msg.message), kind: "ended" });
+      } else if (msg.type === "error" && msg.code === "bad_message") {
+        // The gateway refused one control message; the session goes on.
+        console.warn("gatehouse:", msg.message);
       } else if (msg.type === "error") {
         finished = true;
         setBanner({ text: `Could not open the session: ${msg.message}`, kind: "error" });
@@ -101,9 +104,14 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
       if (ws.readyState === WebSocket.OPEN) ws.send(Uint8Array.from(data, (c) => c.charCodeAt(0)));
     });
     term.onResize(({ cols, rows }) => {
+      // A squeezed or hidden window can measure as nothing; keep the last real size.
+      if (cols < 1 || rows < 1) return;
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "resize", cols, rows }));
     });
-    const observer = new ResizeObserver(() => fit.fit());
+    const observer = new ResizeObserver(() => {
+      const size = fit.proposeDimensions();
+      if (size && size.cols >= 1 && size.rows >= 1) fit.fit();
+    });
     observer.observe(host.current!);
 
     return () => {
