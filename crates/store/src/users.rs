@@ -84,20 +84,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(conflict(format!("user {}", new.username)))?;
-        for role in &new.roles {
-            let exists: Option<(String,)> = sqlx::query_as("SELECT name FROM roles WHERE name = ?")
-                .bind(role.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound(format!("role {role}")));
-            }
-            sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role) VALUES (?, ?)")
-                .bind(id.to_string())
-                .bind(role.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
+        add_roles(&mut tx, id, &new.roles).await?;
         tx.commit().await?;
         Ok(UserRecord {
             id,
@@ -164,20 +151,7 @@ impl Store {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-        for role in roles {
-            let exists: Option<(String,)> = sqlx::query_as("SELECT name FROM roles WHERE name = ?")
-                .bind(role.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound(format!("role {role}")));
-            }
-            sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role) VALUES (?, ?)")
-                .bind(id.to_string())
-                .bind(role.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
+        add_roles(&mut tx, id, roles).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -265,4 +239,28 @@ impl Store {
             created_at: from_ms(row.created_at),
         }))
     }
+}
+
+/// Gives `user` each of `roles` inside `tx`; `NotFound` names the first
+/// role that does not exist.
+async fn add_roles(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    user: UserId,
+    roles: &[RoleName],
+) -> Result<()> {
+    for role in roles {
+        let exists: Option<(String,)> = sqlx::query_as("SELECT name FROM roles WHERE name = ?")
+            .bind(role.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("role {role}")));
+        }
+        sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role) VALUES (?, ?)")
+            .bind(user.to_string())
+            .bind(role.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

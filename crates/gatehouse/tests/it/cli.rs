@@ -1,24 +1,8 @@
 //! `gatehouse sessions list|end` against a running gateway.
 
-use std::process::Output;
-
 use serde_json::Value;
 
-use crate::harness::{Sshd, Terminal, TestGateway};
-
-async fn gatehouse(gw: &TestGateway, token: &str, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(args)
-        .env("GATEHOUSE_URL", format!("http://{}", gw.addr))
-        .env("GATEHOUSE_TOKEN", token)
-        .output()
-        .await
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use crate::harness::{Sshd, Terminal, TestGateway, stdout};
 
 #[tokio::test]
 async fn the_cli_lists_searches_and_ends_sessions() {
@@ -32,7 +16,7 @@ async fn the_cli_lists_searches_and_ends_sessions() {
     let mut on_prod = Terminal::open(&gw, &ops, &prod).await;
     let on_staging = Terminal::open(&gw, &dev, &staging).await;
 
-    let table = gatehouse(&gw, &admin, &["sessions", "list"]).await;
+    let table = gw.cli(&admin, &["sessions", "list"]).await;
     assert!(table.status.success(), "{table:?}");
     let text = stdout(&table);
     assert!(text.starts_with("ID "), "{text}");
@@ -42,28 +26,25 @@ async fn the_cli_lists_searches_and_ends_sessions() {
     );
     assert!(text.contains("2 of 2 sessions"), "{text}");
 
-    let found = gatehouse(
-        &gw,
-        &admin,
-        &["sessions", "list", "--search", "PROD", "--json"],
-    )
-    .await;
+    let found = gw
+        .cli(&admin, &["sessions", "list", "--search", "PROD", "--json"])
+        .await;
     let page: Value = serde_json::from_slice(&found.stdout).unwrap();
     assert_eq!(page["total"], 1);
     assert_eq!(page["items"][0]["id"], on_prod.session_id.as_str());
 
-    let ended = gatehouse(
-        &gw,
-        &admin,
-        &[
-            "sessions",
-            "end",
-            &on_prod.session_id,
-            "--reason",
-            "patching",
-        ],
-    )
-    .await;
+    let ended = gw
+        .cli(
+            &admin,
+            &[
+                "sessions",
+                "end",
+                &on_prod.session_id,
+                "--reason",
+                "patching",
+            ],
+        )
+        .await;
     assert!(ended.status.success(), "{ended:?}");
     assert_eq!(
         stdout(&ended).trim(),
@@ -74,10 +55,12 @@ async fn the_cli_lists_searches_and_ends_sessions() {
     assert_eq!(ending.message["message"], "patching");
 
     // A plain user cannot reach another user's session from the CLI either.
-    let refused = gatehouse(&gw, &ops, &["sessions", "end", &on_staging.session_id]).await;
+    let refused = gw
+        .cli(&ops, &["sessions", "end", &on_staging.session_id])
+        .await;
     assert!(!refused.status.success());
     assert!(stdout(&refused).contains("missing"), "{refused:?}");
-    let anonymous = gatehouse(&gw, "not-a-token", &["sessions", "list"]).await;
+    let anonymous = gw.cli("not-a-token", &["sessions", "list"]).await;
     assert!(!anonymous.status.success());
     assert!(
         String::from_utf8_lossy(&anonymous.stderr).contains("log in first"),

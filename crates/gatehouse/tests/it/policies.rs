@@ -3,13 +3,12 @@
 //! was opened under; and End Sessions takes a filter as well as ids.
 
 use std::collections::BTreeSet;
-use std::process::Output;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::harness::terminal::connect;
-use crate::harness::{Sshd, Terminal, TestGateway};
+use crate::harness::{Sshd, Terminal, TestGateway, stdout};
 
 const MISSING: &str = "00000000-0000-4000-8000-000000000000";
 
@@ -49,20 +48,6 @@ fn set_of(terms: &[&Terminal]) -> BTreeSet<String> {
 async fn still_works(term: &mut Terminal, n: u32) {
     term.run(&format!("echo alive-$(({n}+1))")).await;
     term.expect(&format!("alive-{}", n + 1)).await;
-}
-
-async fn gatehouse(gw: &TestGateway, token: &str, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(args)
-        .env("GATEHOUSE_URL", format!("http://{}", gw.addr))
-        .env("GATEHOUSE_TOKEN", token)
-        .output()
-        .await
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[tokio::test]
@@ -614,7 +599,7 @@ async fn the_cli_locks_users_and_ends_sessions_by_search() {
     let mut on_prod = Terminal::open(&gw, &ops, &prod).await;
     let mut on_staging = Terminal::open(&gw, &dev, &staging).await;
 
-    let listed = gatehouse(&gw, &admin, &["users", "list"]).await;
+    let listed = gw.cli(&admin, &["users", "list"]).await;
     assert!(listed.status.success(), "{listed:?}");
     let text = stdout(&listed);
     assert!(text.starts_with("USERNAME "), "{text}");
@@ -624,13 +609,13 @@ async fn the_cli_locks_users_and_ends_sessions_by_search() {
         "{text}"
     );
 
-    let locked = gatehouse(&gw, &admin, &["users", "lock", "OPS1"]).await;
+    let locked = gw.cli(&admin, &["users", "lock", "OPS1"]).await;
     assert!(locked.status.success(), "{locked:?}");
     assert!(stdout(&locked).starts_with("locked ops1"), "{locked:?}");
     let ending = on_prod.ended().await;
     assert_eq!(ending.message["reason"], "user_locked");
     assert_eq!(ending.message["by"], "admin");
-    let users = gatehouse(&gw, &admin, &["users", "list", "--json"]).await;
+    let users = gw.cli(&admin, &["users", "list", "--json"]).await;
     let users: Value = serde_json::from_slice(&users.stdout).unwrap();
     let ops_row = users
         .as_array()
@@ -641,28 +626,28 @@ async fn the_cli_locks_users_and_ends_sessions_by_search() {
     assert_eq!(ops_row["disabled"], true);
     assert_eq!(login(&gw, "ops1", "ops1-password").await.0, 403);
 
-    let unlocked = gatehouse(&gw, &admin, &["users", "unlock", "ops1"]).await;
+    let unlocked = gw.cli(&admin, &["users", "unlock", "ops1"]).await;
     assert!(unlocked.status.success(), "{unlocked:?}");
     assert_eq!(login(&gw, "ops1", "ops1-password").await.0, 200);
-    let ghost = gatehouse(&gw, &admin, &["users", "lock", "ghost"]).await;
+    let ghost = gw.cli(&admin, &["users", "lock", "ghost"]).await;
     assert!(!ghost.status.success());
     assert!(
         String::from_utf8_lossy(&ghost.stderr).contains("no user named"),
         "{ghost:?}"
     );
-    let not_allowed = gatehouse(&gw, &dev, &["users", "lock", "ops1"]).await;
+    let not_allowed = gw.cli(&dev, &["users", "lock", "ops1"]).await;
     assert!(!not_allowed.status.success());
     assert!(
         String::from_utf8_lossy(&not_allowed.stderr).contains("users.manage"),
         "{not_allowed:?}"
     );
 
-    let ended = gatehouse(
-        &gw,
-        &admin,
-        &["sessions", "end", "--search", "STAG", "--reason", "rebuild"],
-    )
-    .await;
+    let ended = gw
+        .cli(
+            &admin,
+            &["sessions", "end", "--search", "STAG", "--reason", "rebuild"],
+        )
+        .await;
     assert!(ended.status.success(), "{ended:?}");
     assert_eq!(
         stdout(&ended).trim(),
@@ -671,9 +656,9 @@ async fn the_cli_locks_users_and_ends_sessions_by_search() {
     let ending = on_staging.ended().await;
     assert_eq!(ending.message["reason"], "ended_by_admin");
     assert_eq!(ending.message["message"], "rebuild");
-    let nothing = gatehouse(&gw, &admin, &["sessions", "end", "--user", "dev2"]).await;
+    let nothing = gw.cli(&admin, &["sessions", "end", "--user", "dev2"]).await;
     assert!(nothing.status.success(), "{nothing:?}");
     assert_eq!(stdout(&nothing).trim(), "no live session matched");
-    let neither = gatehouse(&gw, &admin, &["sessions", "end"]).await;
+    let neither = gw.cli(&admin, &["sessions", "end"]).await;
     assert!(!neither.status.success(), "ids or a filter are required");
 }

@@ -204,6 +204,17 @@ impl TestGateway {
         json_of(req.send().await.unwrap()).await
     }
 
+    /// Runs the `gatehouse` CLI against this gateway as the holder of `token`.
+    pub async fn cli(&self, token: &str, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(args)
+            .env("GATEHOUSE_URL", format!("http://{}", self.addr))
+            .env("GATEHOUSE_TOKEN", token)
+            .output()
+            .await
+            .unwrap()
+    }
+
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
@@ -275,4 +286,9 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A command's standard output as text.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
