@@ -7,7 +7,10 @@
 //! publishes exactly one [`Lifecycle::Ended`]. Listing, searching
 //! ([`ListQuery`]), ending ([`Registry::end`]) and the live event feed
 //! ([`Registry::subscribe`], [`SessionEvent`]) are written here once and work
-//! the same for every protocol. Nothing here knows a protocol or a database:
+//! the same for every protocol, and so are the policies ([`SessionLimits`],
+//! [`Registry::enforce`]) and the other participants: watchers and people
+//! the owner shared the session with ([`Registry::watch`], [`Registry::join`],
+//! [`Watcher`]). Nothing here knows a protocol or a database:
 //! history is written by whoever consumes the [`Lifecycle`] channel.
 
 mod entry;

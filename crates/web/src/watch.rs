@@ -1,6 +1,8 @@
-//! Watching a live session: a read-only WebSocket that paints the session's
-//! current screen first and then relays every change. Nothing a watcher
-//! sends reaches the target; a slow watcher is repainted, never buffered
+//! Participants other than the owner: watchers (`sessions.watch`, read-only)
+//! and people the owner shared the session with (observer or interactive).
+//! Each gets a WebSocket that paints the session's current screen first and
+//! then relays every change; only an interactive participant's keystrokes
+//! reach the target. A slow participant is repainted, never buffered
 //! without bound, and never slows the session.
 
 use axum::extract::State;
