@@ -20,6 +20,7 @@ mod limits;
 mod query;
 mod registry;
 mod screen;
+mod table;
 mod view;
 mod watch;
 
