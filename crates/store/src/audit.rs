@@ -1,7 +1,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::{Result, Store, StoreError, from_ms, to_ms};
+use crate::{Result, SqliteQuery, Store, StoreError, from_ms, to_ms};
 
 /// An audit event to record.
 #[derive(Clone, Debug)]
@@ -65,17 +65,7 @@ struct AuditRow {
 impl Store {
     /// Appends an audit event.
     pub async fn insert_audit(&self, e: &NewAuditEvent) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (at, actor, action, target, client_addr, details) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(to_ms(OffsetDateTime::now_utc()))
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(&e.target)
-        .bind(&e.client_addr)
-        .bind(e.details.to_string())
-        .execute(&self.pool)
-        .await?;
+        insert_audit_query(e).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -111,4 +101,17 @@ impl Store {
             .collect::<Result<_>>()?;
         Ok((total, items))
     }
+}
+
+/// The insert of one audit event (alone or in a batch).
+pub(crate) fn insert_audit_query(e: &NewAuditEvent) -> SqliteQuery {
+    sqlx::query(
+        "INSERT INTO audit_events (at, actor, action, target, client_addr, details) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(to_ms(OffsetDateTime::now_utc()))
+    .bind(e.actor.clone())
+    .bind(e.action.clone())
+    .bind(e.target.clone())
+    .bind(e.client_addr.clone())
+    .bind(e.details.to_string())
 }
