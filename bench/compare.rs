@@ -41,6 +41,12 @@ use serde_json::json;
 use stats::{Samples, median};
 use web::WebShell;
 
+/// Whether section `name` runs: all do unless `BENCH_ONLY` lists some
+/// (comma-separated: paths, end, memory, sse, search) — for iterating.
+fn runs(name: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == name))
+}
+
 /// How many of everything; `BENCH_QUICK=1` for a smoke run.
 struct Counts {
     bulk_bytes: u64,
@@ -119,6 +125,7 @@ async fn main() {
     let clients = OpenSsh::new(
         dir.path(),
         &target.client_key(),
+        &bastion.client_key(),
         &Hops {
             target: target.port,
             bastion: bastion.port,
@@ -136,7 +143,7 @@ async fn main() {
     }
 
     eprintln!("bulk output, session start and keystroke echo on each path…");
-    for (path, alias) in &aliases {
+    for (path, alias) in aliases.iter().filter(|_| runs("paths")) {
         let mut rates = Vec::new();
         for _ in 0..n.bulk_runs {
             rates.push(clients.throughput(alias, n.bulk_bytes).await);
@@ -161,7 +168,7 @@ async fn main() {
             },
         );
     }
-    {
+    if runs("paths") {
         let mut starts = Samples::default();
         let mut echo = Samples::default();
         let mut rates = Vec::new();
@@ -188,21 +195,32 @@ async fn main() {
     }
 
     eprintln!("ending one session at a time (real sshd)…");
-    report.end_one = Some(scale::end_one(&gw, &admin, &conn, n.end_rounds).await);
+    if runs("end") {
+        report.end_one = Some(scale::end_one(&gw, &admin, &conn, n.end_rounds).await);
+    }
     drop(gw);
     drop(process);
 
     eprintln!("memory per idle session and ending 1,000 at once (light target)…");
-    report.memory = Some(scale::memory(&n.memory_steps, dir.path()).await);
+    if runs("memory") {
+        report.memory = Some(scale::memory(&n.memory_steps, dir.path()).await);
+    }
 
     eprintln!("SSE fan-out and search (in-process gateway)…");
     let (gw, admin, _) = scale::in_process(&target).await;
-    report.sse = Some(scale::sse(&gw, &admin, 100, n.sse_rounds).await);
-    let handles = scale::fill(&gw, n.search_sessions);
-    report.search_sessions = n.search_sessions;
-    report.search = Some(scale::search(&gw, &admin, "user42424", n.search_rounds).await);
-    report.search_none = Some(scale::search(&gw, &admin, "no-such-session", n.search_rounds).await);
-    drop(handles);
+    if runs("sse") {
+        report.sse = Some(scale::sse(&gw, &admin, 100, n.sse_rounds).await);
+    }
+    if runs("search") {
+        let handles = scale::fill(&gw, n.search_sessions);
+        // Let history catch up with 100,000 starts before timing.
+        gw.registry().flush_lifecycle().await;
+        report.search_sessions = n.search_sessions;
+        report.search = Some(scale::search(&gw, &admin, "user42424", n.search_rounds).await);
+        report.search_none =
+            Some(scale::search(&gw, &admin, "no-such-session", n.search_rounds).await);
+        drop(handles);
+    }
 
     let table = report.render();
     println!("{table}");

@@ -29,20 +29,25 @@ pub struct Hops {
 }
 
 impl OpenSsh {
-    /// Writes the `ssh_config` (and the private key `key`) into `dir`.
-    pub fn new(dir: &Path, key: &str, hops: &Hops) -> OpenSsh {
-        let key_path = dir.join("id_ed25519");
-        std::fs::write(&key_path, key).unwrap();
-        set_private(&key_path);
-        let k = key_path.display();
-        let common = format!(
-            "  IdentityFile {k}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  \
-             UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n  \
-             ControlMaster no\n  ControlPath none\n"
-        );
+    /// Writes the `ssh_config` (and the private keys: `key` for the target
+    /// and Gatehouse, `bastion_key` for the bastion) into `dir`.
+    pub fn new(dir: &Path, key: &str, bastion_key: &str, hops: &Hops) -> OpenSsh {
+        let options = |name: &str, key: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, key).unwrap();
+            set_private(&path);
+            format!(
+                "  IdentityFile {}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  \
+                 UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n  \
+                 ControlMaster no\n  ControlPath none\n",
+                path.display()
+            )
+        };
+        let common = options("id_target", key);
+        let to_bastion = options("id_bastion", bastion_key);
         let mut config = format!(
             "Host direct\n  HostName 127.0.0.1\n  Port {t}\n  User {TARGET_USER}\n{common}\
-             Host bastion\n  HostName 127.0.0.1\n  Port {b}\n  User {TARGET_USER}\n{common}\
+             Host bastion\n  HostName 127.0.0.1\n  Port {b}\n  User {TARGET_USER}\n{to_bastion}\
              Host jump\n  HostName 127.0.0.1\n  Port {t}\n  User {TARGET_USER}\n  ProxyJump bastion\n{common}",
             t = hops.target,
             b = hops.bastion,

@@ -58,6 +58,11 @@ impl GatewayProcess {
         }
     }
 
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
     /// Resident set size of the gateway process, in KiB.
     pub fn rss_kib(&self) -> u64 {
         let pid = self.child.id().unwrap();
@@ -126,6 +131,9 @@ pub async fn open_idle(
 /// Ends `sessions` in one call; returns the time from sending it until the
 /// last of their sockets closed.
 pub async fn end_all(gw: &TestGateway, admin: &str, sessions: Vec<Idle>) -> Duration {
+    if sessions.is_empty() {
+        return Duration::ZERO;
+    }
     let ids: Vec<_> = sessions.iter().map(|s| s.session.clone()).collect();
     let sent = Instant::now();
     let (status, body) = gw
@@ -176,7 +184,25 @@ pub async fn memory(steps: &[usize], dir: &std::path::Path) -> Memory {
         per_session_kib.push((n, per));
     }
     let batch: Vec<_> = live.drain(..1000.min(live.len())).collect();
+    // BENCH_PERF=FILE profiles the gateway while it ends them.
+    let perf = std::env::var("BENCH_PERF").ok().map(|out| {
+        std::process::Command::new("perf")
+            .args(["record", "-F", "2000", "-g", "-o", &out, "-p"])
+            .arg(process.pid().to_string())
+            .spawn()
+            .unwrap()
+    });
+    if perf.is_some() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let end_1000 = end_all(&gw, &admin, batch).await;
+    if let Some(perf) = perf {
+        std::process::Command::new("kill")
+            .args(["-INT", &perf.id().to_string()])
+            .status()
+            .ok();
+        perf.wait_with_output().ok();
+    }
     end_all(&gw, &admin, live).await;
     Memory {
         per_session_kib,
@@ -254,6 +280,7 @@ pub async fn search(gw: &TestGateway, admin: &str, q: &str, rounds: usize) -> Sa
 pub async fn sse(gw: &TestGateway, admin: &str, dashboards: usize, rounds: usize) -> Samples {
     let (seen_tx, mut seen) = mpsc::unbounded_channel::<(String, Instant)>();
     let mut ready = Vec::new();
+    let mut dashboards_tasks = Vec::new();
     for _ in 0..dashboards {
         let resp = gw
             .http()
@@ -266,7 +293,7 @@ pub async fn sse(gw: &TestGateway, admin: &str, dashboards: usize, rounds: usize
         let (ok, up) = oneshot::channel();
         ready.push(up);
         let seen_tx = seen_tx.clone();
-        tokio::spawn(async move {
+        dashboards_tasks.push(tokio::spawn(async move {
             let mut stream = resp.bytes_stream();
             let mut buf = String::new();
             let mut ok = Some(ok);
@@ -286,7 +313,7 @@ pub async fn sse(gw: &TestGateway, admin: &str, dashboards: usize, rounds: usize
                     }
                 }
             }
-        });
+        }));
     }
     for up in ready {
         up.await.unwrap();
@@ -310,6 +337,9 @@ pub async fn sse(gw: &TestGateway, admin: &str, dashboards: usize, rounds: usize
         }
         drop(handle);
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for task in dashboards_tasks {
+        task.abort(); // the dashboards disconnect
     }
     samples
 }

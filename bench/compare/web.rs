@@ -99,6 +99,10 @@ impl WebShell {
                         first.get_or_insert_with(Instant::now);
                     }
                     got += zeros;
+                    if zeros < b.len() as u64 {
+                        // The prompt may share a frame with the last zeros.
+                        self.seen.extend(b.iter().filter(|&&x| x != 0));
+                    }
                 }
                 Some(Ok(_)) => {}
                 other => panic!("terminal during throughput: {other:?}"),
