@@ -64,7 +64,11 @@ impl Counts {
     fn from_env() -> Counts {
         if std::env::var_os("BENCH_QUICK").is_some() {
             Counts {
-                bulk_bytes: 32 << 20,
+                bulk_bytes: std::env::var("BENCH_BULK_MB")
+                    .ok()
+                    .and_then(|m| m.parse::<u64>().ok())
+                    .unwrap_or(32)
+                    << 20,
                 bulk_runs: 1,
                 echo: 50,
                 starts: 3,
@@ -145,8 +149,10 @@ async fn main() {
     eprintln!("bulk output, session start and keystroke echo on each path…");
     for (path, alias) in aliases.iter().filter(|_| runs("paths")) {
         let mut rates = Vec::new();
+        let mut pty_rates = Vec::new();
         for _ in 0..n.bulk_runs {
-            rates.push(clients.throughput(alias, n.bulk_bytes).await);
+            rates.push(clients.throughput(alias, n.bulk_bytes, false).await);
+            pty_rates.push(clients.throughput(alias, n.bulk_bytes, true).await);
         }
         let mut starts = Samples::default();
         let mut echo = Samples::default();
@@ -158,11 +164,16 @@ async fn main() {
             }
             shell.exit().await;
         }
-        eprintln!("  {path}: {:.0} MB/s", median(rates.clone()) / 1e6);
+        eprintln!(
+            "  {path}: {:.0} MB/s, {:.0} MB/s through a pty",
+            median(rates.clone()) / 1e6,
+            median(pty_rates.clone()) / 1e6
+        );
         report.path(
             path,
             PathFigures {
                 bytes_per_sec: median(rates),
+                pty_bytes_per_sec: median(pty_rates),
                 echo,
                 start: starts,
             },
@@ -177,17 +188,24 @@ async fn main() {
             starts.push(took);
             if i == 0 {
                 echo = shell.echo(n.echo).await;
+                let perf = scale::perf(&process, "BENCH_PERF_WEB").await;
                 for _ in 0..n.bulk_runs {
                     rates.push(shell.throughput(n.bulk_bytes).await);
                 }
+                scale::perf_done(perf);
             }
             shell.close().await;
         }
-        eprintln!("  gatehouse-web: {:.0} MB/s", median(rates.clone()) / 1e6);
+        eprintln!(
+            "  gatehouse-web: {:.0} MB/s (pty)",
+            median(rates.clone()) / 1e6
+        );
+        let rate = median(rates);
         report.path(
             "gatehouse-web",
             PathFigures {
-                bytes_per_sec: median(rates),
+                bytes_per_sec: rate,
+                pty_bytes_per_sec: rate,
                 echo,
                 start: starts,
             },

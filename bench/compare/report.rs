@@ -8,8 +8,10 @@ use super::stats::Samples;
 
 /// What one path measured.
 pub struct PathFigures {
-    /// Median bulk output rate.
+    /// Median bulk output rate (OpenSSH: the raw channel; web: its pty).
     pub bytes_per_sec: f64,
+    /// Median bulk output rate through a pty on the target.
+    pub pty_bytes_per_sec: f64,
     /// Keystroke round trips.
     pub echo: Samples,
     /// Connect to first prompt byte.
@@ -142,6 +144,10 @@ impl Report {
                 format!("{:.2}×", f.bytes_per_sec / d)
             }));
         }
+        out.push_str(&self.path_row(
+            "bulk output through a pty (`ssh -tt`; web always), MB/s",
+            |f| format!("{:.0}", f.pty_bytes_per_sec / 1e6),
+        ));
         out.push_str(&self.path_row("keystroke echo p50", |f| {
             format!("{:.3} ms", f.echo.p50_ms())
         }));

@@ -75,6 +75,29 @@ impl GatewayProcess {
     }
 }
 
+/// When the environment variable `var` names a file, starts `perf record`
+/// of the gateway process into it (and gives it a second to attach).
+pub async fn perf(process: &GatewayProcess, var: &str) -> Option<std::process::Child> {
+    let out = std::env::var(var).ok()?;
+    let child = std::process::Command::new("perf")
+        .args(["record", "-F", "2000", "-g", "-o", &out, "-p"])
+        .arg(process.pid().to_string())
+        .spawn()
+        .ok()?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Some(child)
+}
+
+/// Stops a [`perf`] recording.
+pub fn perf_done(perf: Option<std::process::Child>) {
+    if let Some(perf) = perf {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &perf.id().to_string()])
+            .status();
+        let _ = perf.wait_with_output();
+    }
+}
+
 /// A live idle terminal; `closed` fires with the instant its socket closed.
 pub struct Idle {
     /// Its session id.
