@@ -11,8 +11,9 @@ use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
+use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use gatehouse_access::{TargetSecret, TargetSpec};
 use gatehouse_audit::{Event, action};
 use gatehouse_domain::{ConnectionId, EndReason};
@@ -273,6 +274,7 @@ async fn relay(
             }
             out = shell.output() => match out {
                 TargetOutput::Data(data) => {
+                    let data = coalesce(shell, data);
                     handle.record_output(&data);
                     tokio::select! {
                         sent = tx.send(Message::Binary(data)) => if sent.is_err() {
@@ -323,6 +325,27 @@ async fn relay(
             }
         }
     }
+}
+
+/// The most output joined into one WebSocket message.
+const COALESCE: usize = 64 * 1024;
+
+/// Joins output that has already arrived behind `first` (up to [`COALESCE`]
+/// bytes) into one message: under bulk output one frame and one socket write
+/// then carry several SSH packets, where each used to cost its own wake-up
+/// and write. Typed echoes arrive alone and go out at once, as before.
+fn coalesce(shell: &mut TargetShell, first: Bytes) -> Bytes {
+    let mut joined: Option<BytesMut> = None;
+    while joined.as_ref().map_or(first.len(), BytesMut::len) < COALESCE {
+        match shell.output().now_or_never() {
+            Some(TargetOutput::Data(more)) => joined
+                .get_or_insert_with(|| BytesMut::from(&first[..]))
+                .extend_from_slice(&more),
+            // Nothing more yet; or closed, which the next call reports again.
+            _ => break,
+        }
+    }
+    joined.map_or(first, BytesMut::freeze)
 }
 
 pub(crate) fn ended_message(request: &EndRequest) -> (Value, String) {
