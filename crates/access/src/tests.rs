@@ -57,14 +57,17 @@ async fn login_yields_a_token_that_authenticates_until_logout() {
     );
 
     assert!(matches!(
-        access.login("admin", pw("wrong password")).await,
+        access.login("admin", pw("wrong password"), "test").await,
         Err(AccessError::BadCredentials)
     ));
     assert!(matches!(
-        access.login("nobody", pw("correct horse")).await,
+        access.login("nobody", pw("correct horse"), "test").await,
         Err(AccessError::BadCredentials)
     ));
-    let (token, who) = access.login("ADMIN", pw("correct horse")).await.unwrap();
+    let (token, who) = access
+        .login("ADMIN", pw("correct horse"), "test")
+        .await
+        .unwrap();
     assert!(who.has(gatehouse_domain::Permission::UsersManage));
     assert_eq!(
         access.authenticate(token.expose_secret()).await.unwrap(),
@@ -94,7 +97,10 @@ async fn only_granted_users_get_a_connections_opened_secret() {
         .bootstrap_admin(Some(pw("admin-password")))
         .await
         .unwrap();
-    let (_, admin) = access.login("admin", pw("admin-password")).await.unwrap();
+    let (_, admin) = access
+        .login("admin", pw("admin-password"), "test")
+        .await
+        .unwrap();
     let user = |n: &str| Username::parse(n).unwrap();
     let role = |n: &str| RoleName::parse(n).unwrap();
     access
@@ -105,8 +111,14 @@ async fn only_granted_users_get_a_connections_opened_secret() {
         .create_user(user("dev2"), pw("dev2-password"), vec![role("user")])
         .await
         .unwrap();
-    let (_, ops1) = access.login("ops1", pw("ops1-password")).await.unwrap();
-    let (_, dev2) = access.login("dev2", pw("dev2-password")).await.unwrap();
+    let (_, ops1) = access
+        .login("ops1", pw("ops1-password"), "test")
+        .await
+        .unwrap();
+    let (_, dev2) = access
+        .login("dev2", pw("dev2-password"), "test")
+        .await
+        .unwrap();
 
     let request = || NewConnectionRequest {
         name: ConnectionName::parse("prod-db").unwrap(),
@@ -152,7 +164,10 @@ async fn user_updates_need_users_manage_end_logins_and_keep_an_admin() {
         .bootstrap_admin(Some(pw("admin-password")))
         .await
         .unwrap();
-    let (_, admin) = access.login("admin", pw("admin-password")).await.unwrap();
+    let (_, admin) = access
+        .login("admin", pw("admin-password"), "test")
+        .await
+        .unwrap();
     let ops = access
         .create_user(
             Username::parse("ops1").unwrap(),
@@ -161,7 +176,10 @@ async fn user_updates_need_users_manage_end_logins_and_keep_an_admin() {
         )
         .await
         .unwrap();
-    let (token, ops_principal) = access.login("ops1", pw("ops1-password")).await.unwrap();
+    let (token, ops_principal) = access
+        .login("ops1", pw("ops1-password"), "test")
+        .await
+        .unwrap();
 
     let disable = || UserUpdate {
         disabled: Some(true),
@@ -202,7 +220,12 @@ async fn user_updates_need_users_manage_end_logins_and_keep_an_admin() {
         access.authenticate(token.expose_secret()).await,
         Err(AccessError::Unauthenticated)
     ));
-    assert!(access.login("ops1", pw("a-new-password")).await.is_ok());
+    assert!(
+        access
+            .login("ops1", pw("a-new-password"), "test")
+            .await
+            .is_ok()
+    );
     let short = UserUpdate {
         password: Some(pw("short")),
         ..Default::default()
@@ -226,7 +249,10 @@ async fn a_locked_user_with_the_right_password_is_told_so_and_a_guesser_is_not()
         .bootstrap_admin(Some(pw("admin-password")))
         .await
         .unwrap();
-    let (_, admin) = access.login("admin", pw("admin-password")).await.unwrap();
+    let (_, admin) = access
+        .login("admin", pw("admin-password"), "test")
+        .await
+        .unwrap();
     let ops = access
         .create_user(
             Username::parse("ops1").unwrap(),
@@ -235,7 +261,10 @@ async fn a_locked_user_with_the_right_password_is_told_so_and_a_guesser_is_not()
         )
         .await
         .unwrap();
-    let (token, _) = access.login("ops1", pw("ops1-password")).await.unwrap();
+    let (token, _) = access
+        .login("ops1", pw("ops1-password"), "test")
+        .await
+        .unwrap();
     let lock = |locked| UserUpdate {
         disabled: Some(locked),
         ..Default::default()
@@ -250,18 +279,23 @@ async fn a_locked_user_with_the_right_password_is_told_so_and_a_guesser_is_not()
         Err(AccessError::Unauthenticated)
     ));
     assert!(matches!(
-        access.login("ops1", pw("ops1-password")).await,
+        access.login("ops1", pw("ops1-password"), "test").await,
         Err(AccessError::AccountLocked)
     ));
     assert!(matches!(
-        access.login("ops1", pw("a-wrong-guess")).await,
+        access.login("ops1", pw("a-wrong-guess"), "test").await,
         Err(AccessError::BadCredentials)
     ));
     access
         .update_user(&admin, ops.id, lock(false))
         .await
         .unwrap();
-    assert!(access.login("ops1", pw("ops1-password")).await.is_ok());
+    assert!(
+        access
+            .login("ops1", pw("ops1-password"), "test")
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -271,7 +305,10 @@ async fn deleting_a_user_needs_users_manage_and_keeps_an_admin() {
         .bootstrap_admin(Some(pw("admin-password")))
         .await
         .unwrap();
-    let (_, admin) = access.login("admin", pw("admin-password")).await.unwrap();
+    let (_, admin) = access
+        .login("admin", pw("admin-password"), "test")
+        .await
+        .unwrap();
     let ops = access
         .create_user(
             Username::parse("ops1").unwrap(),
@@ -280,7 +317,10 @@ async fn deleting_a_user_needs_users_manage_and_keeps_an_admin() {
         )
         .await
         .unwrap();
-    let (token, ops_principal) = access.login("ops1", pw("ops1-password")).await.unwrap();
+    let (token, ops_principal) = access
+        .login("ops1", pw("ops1-password"), "test")
+        .await
+        .unwrap();
 
     assert!(matches!(
         access.delete_user(&ops_principal, admin.user_id).await,
@@ -297,7 +337,7 @@ async fn deleting_a_user_needs_users_manage_and_keeps_an_admin() {
         Err(AccessError::Unauthenticated)
     ));
     assert!(matches!(
-        access.login("ops1", pw("ops1-password")).await,
+        access.login("ops1", pw("ops1-password"), "test").await,
         Err(AccessError::BadCredentials)
     ));
     assert!(matches!(

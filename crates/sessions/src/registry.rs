@@ -64,6 +64,16 @@ impl EndRequest {
             message: None,
         }
     }
+
+    /// One line for the person whose session ended, e.g. "Session ended by
+    /// administrator admin".
+    pub fn describe(&self) -> String {
+        match (&self.by, self.reason) {
+            (Some(by), EndReason::EndedByAdmin) => format!("Session ended by administrator {by}"),
+            (Some(by), _) => format!("Session ended by {by}"),
+            (None, reason) => format!("Session ended: {reason}"),
+        }
+    }
 }
 
 pub(crate) struct Inner {

@@ -9,6 +9,7 @@
 mod audit;
 mod connections;
 mod history;
+mod keys;
 mod limits;
 mod tokens;
 mod users;
@@ -24,6 +25,7 @@ pub use connections::{
     ConnectionRecord, ConnectionUpdate, HostKeySource, NewConnection, SecretKind,
 };
 pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};
+pub use keys::SshKeyRecord;
 pub use limits::{LimitSettings, RoleRecord};
 pub use users::{NewUser, UserRecord};
 
