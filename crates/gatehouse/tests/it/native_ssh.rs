@@ -480,3 +480,48 @@ async fn ended_sessions(gw: &TestGateway, admin: &str) -> Vec<Value> {
     .await
     .expect("ops1's sessions end and reach history")
 }
+
+#[tokio::test]
+async fn the_cli_registers_a_key_and_writes_an_ssh_config_that_works_as_printed() {
+    let (gw, _sshd, _admin, ops, _) = setup().await;
+    let client = Client::unregistered(&gw, &ops).await;
+    let public = client.key().with_extension("pub");
+    let added = gw
+        .cli(
+            &ops,
+            &["keys", "add", public.to_str().unwrap(), "--name", "laptop"],
+        )
+        .await;
+    assert!(added.status.success(), "{}", crate::harness::stdout(&added));
+    let listed = crate::harness::stdout(&gw.cli(&ops, &["keys", "list"]).await);
+    assert!(listed.contains("laptop"), "{listed}");
+
+    let printed = gw.cli(&ops, &["ssh-config"]).await;
+    assert!(printed.status.success());
+    let config = crate::harness::stdout(&printed);
+    assert!(config.contains("User ops1:box"), "{config}");
+    // The pinning line the snippet tells the user to add, as they would.
+    let pin = config
+        .lines()
+        .find_map(|l| l.strip_prefix("#   gatehouse-"))
+        .expect("a known_hosts line");
+    let known = client.dir.path().join("known_hosts_from_cli");
+    std::fs::write(&known, format!("gatehouse-{pin}\n")).unwrap();
+    let file = client.dir.path().join("config");
+    std::fs::write(&file, &config).unwrap();
+    let (code, stdout, stderr) = run({
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-F")
+            .arg(&file)
+            .args(["-i", client.key().to_str().unwrap(), "-o", "BatchMode=yes"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known.display()))
+            .args(["-o", "StrictHostKeyChecking=yes", "box", "echo via-config"])
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    })
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "via-config");
+}
