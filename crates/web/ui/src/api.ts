@@ -65,6 +65,7 @@ export interface Connection {
   host_key_source?: "administrator" | "first_use";
   users?: string[];
   roles?: string[];
+  allow_forwarding: boolean;
 }
 
 export interface User {
