@@ -367,7 +367,7 @@ async fn downstream(
             Some(()) = async { warnings.as_mut()?.changed().await.ok() } => {
                 let notice = warnings
                     .as_mut()
-                    .and_then(|w| w.borrow_and_update().clone());
+                    .and_then(|w| *w.borrow_and_update());
                 if let Some(w) = notice {
                     let why = match w.reason {
                         gatehouse_domain::EndReason::IdleTimeout => "no input; type anything to stay connected",

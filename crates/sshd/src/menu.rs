@@ -49,7 +49,7 @@ pub(crate) async fn choose(
     };
     let _ = to_client
         .data_bytes(
-            menu.render(&ctx.principal.username.to_string(), &items)
+            menu.render(ctx.principal.username.as_str(), &items)
                 .into_bytes(),
         )
         .await;
@@ -61,7 +61,7 @@ pub(crate) async fn choose(
         };
         match menu.keys(&data, items.len()) {
             Choice::Pending => {
-                let screen = menu.render(&ctx.principal.username.to_string(), &items);
+                let screen = menu.render(ctx.principal.username.as_str(), &items);
                 let _ = to_client.data_bytes(screen.into_bytes()).await;
             }
             Choice::Quit => {
