@@ -95,6 +95,15 @@ impl SessionHandle {
         }
     }
 
+    /// Lists a port forward on the session until the guard is dropped.
+    pub fn add_forward(
+        &self,
+        kind: crate::ForwardKind,
+        destination: String,
+    ) -> crate::ForwardGuard {
+        crate::ForwardGuard::new(self.entry.clone(), self.registry.clone(), kind, destination)
+    }
+
     /// Records the terminal's new size (watchers follow it).
     pub fn resized(&self, cols: u16, rows: u16) {
         let mut screen = self.entry.screen.lock().unwrap_or_else(|e| e.into_inner());

@@ -168,6 +168,7 @@ impl Registry {
             bytes_to_client: AtomicU64::new(0),
             participants: watch::channel(vec![owner.clone()]).0,
             everyone: Mutex::new(vec![owner]),
+            forwards: Mutex::default(),
             screen: Mutex::new(Screen::new(SCREEN_BYTES, new.cols, new.rows)),
             output: broadcast::channel(WATCH_BUFFER).0,
             invites: Mutex::new(HashMap::new()),

@@ -14,6 +14,7 @@ use gatehouse_domain::ConnectionName;
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Pty, client};
 use serde_json::json;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::gate::Gate;
 use crate::handler::Ctx;
@@ -169,21 +170,29 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
         _ => None,
     };
     let (from_target, to_target) = target.split();
+    // Downstream ends when the target closes the channel (or the session
+    // ends); upstream then stops too: after our close, russh may never hand
+    // over the client's own.
+    let done = gate.stop.child_token();
     gate.relays.spawn(upstream(
         gate.clone(),
+        done.clone(),
         from_client,
         to_target,
         terminal,
         shared_input,
     ));
     gate.relays.spawn(downstream(
-        ctx.clone(),
-        gate.clone(),
-        id,
+        Relay {
+            ctx: ctx.clone(),
+            gate: gate.clone(),
+            id,
+            terminal,
+            has_pty: pty.is_some(),
+            _done: done.drop_guard(),
+        },
         from_target,
         to_client,
-        terminal,
-        pty.is_some(),
         warnings,
     ));
 }
@@ -284,9 +293,23 @@ async fn audit_start(ctx: &Ctx, connection: &ConnectionName, kind: &Kind) {
         .await;
 }
 
+/// What the downstream half needs to know about its channel.
+struct Relay {
+    ctx: Arc<Ctx>,
+    gate: Arc<Gate>,
+    id: russh::ChannelId,
+    /// Terminal output (kept for watchers) rather than a file transfer.
+    terminal: bool,
+    /// The client has a pty: the end notice goes to its screen, not stderr.
+    has_pty: bool,
+    /// Stops the upstream half when this one ends.
+    _done: DropGuard,
+}
+
 /// Client → target: keystrokes, uploads, window sizes, signals, EOF.
 async fn upstream(
     gate: Arc<Gate>,
+    done: CancellationToken,
     mut from_client: ChannelReadHalf,
     to_target: ChannelWriteHalf<client::Msg>,
     terminal: bool,
@@ -294,7 +317,7 @@ async fn upstream(
 ) {
     loop {
         tokio::select! {
-            _ = gate.stop.cancelled() => break,
+            _ = done.cancelled() => break,
             Some(data) = async { shared_input.as_mut()?.recv().await } => {
                 // An interactive participant typed (already counted).
                 if to_target.data_bytes(data).await.is_err() {
@@ -334,17 +357,21 @@ async fn upstream(
 
 /// Target → client: output, exit status, EOF, close — and, when the
 /// session ends, the reason.
-#[allow(clippy::too_many_arguments)]
 async fn downstream(
-    ctx: Arc<Ctx>,
-    gate: Arc<Gate>,
-    id: russh::ChannelId,
+    relay: Relay,
     mut from_target: ChannelReadHalf,
     to_client: ChannelWriteHalf<Msg>,
-    terminal: bool,
-    has_pty: bool,
     mut warnings: Option<tokio::sync::watch::Receiver<Option<gatehouse_sessions::Warning>>>,
 ) {
+    let Relay {
+        ctx,
+        gate,
+        id,
+        terminal,
+        has_pty,
+        ..
+    } = &relay;
+    let (id, terminal, has_pty) = (*id, *terminal, *has_pty);
     loop {
         tokio::select! {
             _ = gate.stop.cancelled() => {

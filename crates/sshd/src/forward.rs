@@ -1,14 +1,17 @@
 //! Port forwarding through a session: `ssh -L` (the client asks us to open
 //! a connection from the target's side) and `ssh -R` (the target listens
 //! and its connections come back to the client). Refused, and audited,
-//! unless the connection allows forwarding; each forward is audited.
+//! unless the connection allows forwarding; each forward is audited and
+//! listed on the session while it is open.
 
 use std::sync::Arc;
 
 use gatehouse_audit::{Event, action};
+use gatehouse_sessions::{ForwardGuard, ForwardKind};
 use russh::server::{ChannelOpenHandle, Msg};
 use russh::{Channel, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf};
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::gate::Gate;
 use crate::handler::Ctx;
@@ -83,7 +86,8 @@ pub(crate) async fn local(
     };
     reply.accept().await;
     audit(&ctx, &gate, details).await;
-    bridge(gate, channel, target);
+    let listed = gate.with_session(|h| h.add_forward(ForwardKind::Local, destination));
+    bridge(gate, channel, target, listed);
 }
 
 /// `ssh -R`: asks the target to listen; returns the port it bound.
@@ -105,13 +109,17 @@ pub(crate) async fn remote(ctx: Arc<Ctx>, address: &str, port: u32) -> Option<u3
                     )
                     .await;
                 match opened {
-                    Ok(client) => bridge(gate.clone(), client, f.channel),
+                    Ok(client) => bridge(gate.clone(), client, f.channel, None),
                     Err(e) => tracing::debug!(error = %e, "client refused a forwarded connection"),
                 }
             }
         });
     }
     let bound = gate.target.request_remote_forward(address, port).await?;
+    let listen = format!("{address}:{bound}");
+    if let Some(listed) = gate.with_session(|h| h.add_forward(ForwardKind::Remote, listen)) {
+        gate.keep_remote_forward(address, port, listed);
+    }
     audit(
         &ctx,
         &gate,
@@ -124,20 +132,43 @@ pub(crate) async fn remote(ctx: Arc<Ctx>, address: &str, port: u32) -> Option<u3
 /// Stops an `ssh -R` forward.
 pub(crate) async fn cancel_remote(ctx: Arc<Ctx>, address: &str, port: u32) -> bool {
     match ctx.opened_gate() {
-        Some(gate) => gate.target.cancel_remote_forward(address, port).await,
+        Some(gate) => {
+            gate.drop_remote_forward(address, port);
+            gate.target.cancel_remote_forward(address, port).await
+        }
         None => false,
     }
 }
 
 /// Pumps a forwarded connection both ways until either side closes or the
-/// session ends; its bytes count on the session.
-fn bridge(gate: Arc<Gate>, client: Channel<Msg>, target: Channel<russh::client::Msg>) {
+/// session ends; its bytes count on the session, and it stays `listed` on
+/// the session until both directions are done.
+fn bridge(
+    gate: Arc<Gate>,
+    client: Channel<Msg>,
+    target: Channel<russh::client::Msg>,
+    listed: Option<ForwardGuard>,
+) {
     let (from_client, to_client) = client.split();
     let (from_target, to_target) = target.split();
-    gate.relays
-        .spawn(pump(gate.clone(), from_client, to_target, true));
-    gate.relays
-        .spawn(pump(gate.clone(), from_target, to_client, false));
+    let listed = Arc::new(listed);
+    // Either side closing ends both directions: after our close, russh
+    // may never hand the peer's own close to the other pump.
+    let done = gate.stop.child_token();
+    gate.relays.spawn(pump(
+        gate.clone(),
+        from_client,
+        to_target,
+        true,
+        (done.clone(), listed.clone()),
+    ));
+    gate.relays.spawn(pump(
+        gate.clone(),
+        from_target,
+        to_client,
+        false,
+        (done, listed),
+    ));
 }
 
 async fn pump<S>(
@@ -145,12 +176,13 @@ async fn pump<S>(
     mut from: ChannelReadHalf,
     to: ChannelWriteHalf<S>,
     upstream: bool,
+    (done, _listed): (CancellationToken, Arc<Option<ForwardGuard>>),
 ) where
     S: From<(russh::ChannelId, ChannelMsg)> + Send + Sync + 'static,
 {
     loop {
         let msg = tokio::select! {
-            _ = gate.stop.cancelled() => None,
+            _ = done.cancelled() => None,
             msg = from.wait() => msg,
         };
         match msg {
@@ -174,4 +206,5 @@ async fn pump<S>(
         }
     }
     let _ = to.close().await;
+    done.cancel();
 }

@@ -1,13 +1,14 @@
 //! One native SSH connection's way through the gateway: the target
 //! connection and the registry session every channel of it shares.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use gatehouse_access::Principal;
 use gatehouse_connect::Requester;
 use gatehouse_domain::{ConnectionName, EndReason};
-use gatehouse_sessions::SessionHandle;
+use gatehouse_sessions::{ForwardGuard, SessionHandle};
 use gatehouse_ssh::TargetConnection;
 use russh::Disconnect;
 use russh::server::Handle;
@@ -43,6 +44,8 @@ pub(crate) struct Gate {
     shared_input_taken: Mutex<bool>,
     /// Whether remote forwards (`ssh -R`) are being accepted.
     remote_forwards_taken: Mutex<bool>,
+    /// The remote forwards listed on the session, by what the client asked.
+    remote_forwards: Mutex<HashMap<(String, u32), ForwardGuard>>,
 }
 
 /// Why no gate could be opened, in words for the user's terminal.
@@ -108,6 +111,7 @@ impl Gate {
             pending_reason: Mutex::new(None),
             shared_input_taken: Mutex::new(false),
             remote_forwards_taken: Mutex::new(false),
+            remote_forwards: Mutex::default(),
         });
         tokio::spawn(gate.clone().watch(client, client_gone));
         Ok(gate)
@@ -147,6 +151,22 @@ impl Gate {
         }
         *taken = true;
         Some(self.target.remote_forwards())
+    }
+
+    /// Keeps a remote forward listed until it is cancelled or the session ends.
+    pub(crate) fn keep_remote_forward(&self, address: &str, port: u32, listed: ForwardGuard) {
+        self.remote_forwards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((address.to_owned(), port), listed);
+    }
+
+    /// Takes a cancelled remote forward off the session.
+    pub(crate) fn drop_remote_forward(&self, address: &str, port: u32) {
+        self.remote_forwards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(address.to_owned(), port));
     }
 
     /// The target closed a shell or command: if the client leaves now, that

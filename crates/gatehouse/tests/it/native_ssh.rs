@@ -364,8 +364,12 @@ async fn wrong_keys_and_wrong_passwords_are_refused_and_audited() {
     assert_eq!(logins.len(), 1, "{logins:?}");
 }
 
-/// Starts `ssh -N -L` and reads what comes out of the local end.
-async fn through_local_forward(client: &Client, target_port: u16) -> (Child, Vec<u8>) {
+/// Starts `ssh -N -L`, connects to the local end and reads what comes out;
+/// the connection stays open until the stream is dropped.
+async fn through_local_forward(
+    client: &Client,
+    target_port: u16,
+) -> (Child, tokio::net::TcpStream, Vec<u8>) {
     let local = free_port();
     let forward = format!("{local}:127.0.0.1:{target_port}");
     let mut cmd = client.ssh("ops1:box", &["-N", "-L", &forward]);
@@ -385,7 +389,7 @@ async fn through_local_forward(client: &Client, target_port: u16) -> (Child, Vec
         .expect("the forward answers or closes")
         .unwrap_or(0);
     got.truncate(n);
-    (child, got)
+    (child, stream, got)
 }
 
 #[tokio::test]
@@ -393,7 +397,7 @@ async fn port_forwards_are_refused_unless_the_connection_allows_them() {
     let (gw, sshd, admin, ops, conn) = setup().await;
     let client = Client::registered(&gw, &ops).await;
 
-    let (mut child, got) = through_local_forward(&client, sshd.port).await;
+    let (mut child, _stream, got) = through_local_forward(&client, sshd.port).await;
     assert!(got.is_empty(), "a refused forward passed {got:?}");
     let _ = child.kill().await;
     let (code, _, stderr) = run(client.ssh(
@@ -425,7 +429,7 @@ async fn port_forwards_are_refused_unless_the_connection_allows_them() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["allow_forwarding"], true);
-    let (mut child, got) = through_local_forward(&client, sshd.port).await;
+    let (mut child, stream, got) = through_local_forward(&client, sshd.port).await;
     assert!(
         got.starts_with(b"SSH-2.0-"),
         "the target's sshd should answer through the forward: {got:?}"
@@ -435,7 +439,49 @@ async fn port_forwards_are_refused_unless_the_connection_allows_them() {
         forwards[0]["details"]["destination"],
         format!("127.0.0.1:{}", sshd.port)
     );
+    // The open forward is listed on the session, and gone once closed.
+    let listed = gw.sessions(&admin, "box").await["items"][0]["forwards"].clone();
+    assert_eq!(listed[0]["kind"], "local", "{listed}");
+    assert_eq!(listed[0]["destination"], format!("127.0.0.1:{}", sshd.port));
+    drop(stream);
+    let closed = eventually(Duration::from_secs(10), || async {
+        let items = gw.sessions(&admin, "box").await["items"].clone();
+        (items[0]["forwards"].as_array()?.is_empty()).then_some(())
+    })
+    .await;
+    assert!(closed.is_some(), "the closed forward stays listed");
     let _ = child.kill().await;
+
+    // A remote forward is listed while the client holds it.
+    let mut cmd = client.ssh(
+        "ops1:box",
+        &[
+            "-N",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-R",
+            "127.0.0.1:0:127.0.0.1:22",
+        ],
+    );
+    cmd.stderr(Stdio::piped());
+    let mut remote = cmd.spawn().unwrap();
+    let listed = eventually(Duration::from_secs(10), || async {
+        let items = gw.sessions(&admin, "box").await["items"].clone();
+        items
+            .as_array()?
+            .iter()
+            .find_map(|s| s["forwards"].as_array()?.first().cloned())
+    })
+    .await
+    .expect("the remote forward is listed");
+    assert_eq!(listed["kind"], "remote");
+    assert!(
+        listed["destination"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    let _ = remote.kill().await;
 }
 
 #[tokio::test]
