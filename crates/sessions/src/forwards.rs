@@ -19,6 +19,8 @@ pub enum ForwardKind {
     /// The target listens on `destination` and its connections come back to
     /// the client (`ssh -R`).
     Remote,
+    /// The client's SSH agent is reachable from the target (`ssh -A`).
+    Agent,
 }
 
 /// One forward through a session.

@@ -19,9 +19,11 @@ pub(crate) struct Client {
     pinned: Option<PublicKey>,
     presented: Arc<Mutex<Option<PublicKey>>>,
     forwarded: ForwardedSender,
+    agent: AgentSender,
 }
 
 pub(crate) type ForwardedSender = Arc<Mutex<Option<mpsc::Sender<ForwardedChannel>>>>;
+pub(crate) type AgentSender = Arc<Mutex<Option<mpsc::Sender<Channel<client::Msg>>>>>;
 
 impl client::Handler for Client {
     type Error = russh::Error;
@@ -71,12 +73,15 @@ impl client::Handler for Client {
 
     async fn server_channel_open_agent_forward(
         &mut self,
-        _channel: Channel<client::Msg>,
-        _reply: ChannelOpenHandle,
+        channel: Channel<client::Msg>,
+        reply: ChannelOpenHandle,
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
-        // The gateway never forwards an agent to a target; dropping the
-        // reply refuses the channel.
+        let sender = self.agent.lock().ok().and_then(|s| s.clone());
+        // Nobody forwarded an agent: dropping `reply` refuses the channel.
+        let Some(sender) = sender else { return Ok(()) };
+        reply.accept().await;
+        let _ = sender.send(channel).await;
         Ok(())
     }
 }
@@ -115,10 +120,12 @@ async fn open(
         .transpose()?;
     let presented = Arc::new(Mutex::new(None));
     let forwarded = ForwardedSender::default();
+    let agent = AgentSender::default();
     let handler = Client {
         pinned: pinned.clone(),
         presented: presented.clone(),
         forwarded: forwarded.clone(),
+        agent: agent.clone(),
     };
     let config = Arc::new(client::Config {
         // Idle policy belongs to the gateway, not to a library default.
@@ -170,7 +177,7 @@ async fn open(
     if !matches!(auth, AuthResult::Success) {
         return Err(ConnectError::AuthFailed);
     }
-    Ok(TargetConnection::new(handle, host_key, forwarded))
+    Ok(TargetConnection::new(handle, host_key, forwarded, agent))
 }
 
 pub(crate) fn protocol(e: russh::Error) -> ConnectError {

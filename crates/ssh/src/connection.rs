@@ -4,7 +4,7 @@ use russh::{Channel, Disconnect};
 use tokio::sync::mpsc;
 
 use crate::ConnectError;
-use crate::client::{Client, ForwardedSender, fingerprint, protocol};
+use crate::client::{AgentSender, Client, ForwardedSender, fingerprint, protocol};
 
 /// A logged-in SSH connection to a target, on which a front end opens the
 /// channels its client asks for (shells, commands, file transfer, forwards).
@@ -12,6 +12,7 @@ pub struct TargetConnection {
     handle: client::Handle<Client>,
     host_key: PublicKey,
     forwarded: ForwardedSender,
+    agent: AgentSender,
 }
 
 /// A channel the target opened towards us for a remote forward (`ssh -R`).
@@ -33,11 +34,13 @@ impl TargetConnection {
         handle: client::Handle<Client>,
         host_key: PublicKey,
         forwarded: ForwardedSender,
+        agent: AgentSender,
     ) -> Self {
         Self {
             handle,
             host_key,
             forwarded,
+            agent,
         }
     }
 
@@ -92,6 +95,17 @@ impl TargetConnection {
     pub fn remote_forwards(&self) -> mpsc::Receiver<ForwardedChannel> {
         let (tx, rx) = mpsc::channel(16);
         if let Ok(mut slot) = self.forwarded.lock() {
+            *slot = Some(tx);
+        }
+        rx
+    }
+
+    /// From now on, agent channels the target opens (after a channel asked
+    /// for agent forwarding) are accepted and delivered here; before this
+    /// call they are refused.
+    pub fn agent_channels(&self) -> mpsc::Receiver<Channel<Msg>> {
+        let (tx, rx) = mpsc::channel(16);
+        if let Ok(mut slot) = self.agent.lock() {
             *slot = Some(tx);
         }
         rx

@@ -63,6 +63,8 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
     let id = channel.id();
     let (mut from_client, to_client) = channel.split();
     let mut pty: Option<PtyRequest> = None;
+    // russh already answered the agent request with the handler's verdict.
+    let mut agent = false;
     let (kind, want_reply) = loop {
         match from_client.wait().await {
             Some(ChannelMsg::RequestPty {
@@ -99,6 +101,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
                 ctx.refused("x11_forwarding", json!({})).await;
                 reply(&ctx, id, want_reply, false).await;
             }
+            Some(ChannelMsg::AgentForward { .. }) => agent = true,
             Some(ChannelMsg::RequestShell { want_reply }) => break (Kind::Shell, want_reply),
             Some(ChannelMsg::Exec {
                 want_reply,
@@ -145,7 +148,11 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
             return;
         }
     };
-    let target = match start_on_target(&gate, &kind, pty.as_ref()).await {
+    let agent = agent && gate.allow_forwarding;
+    if agent {
+        crate::forward::relay_agent(&ctx, &gate).await;
+    }
+    let target = match start_on_target(&gate, &kind, pty.as_ref(), agent).await {
         Ok(target) => target,
         Err(message) => {
             fail(&ctx, id, &to_client, want_reply && !replied, &message).await;
@@ -237,6 +244,7 @@ async fn start_on_target(
     gate: &Gate,
     kind: &Kind,
     pty: Option<&PtyRequest>,
+    agent: bool,
 ) -> Result<Channel<client::Msg>, String> {
     let mut channel = gate
         .target
@@ -249,6 +257,9 @@ async fn start_on_target(
             .request_pty(false, &pty.term, pty.cols, pty.rows, 0, 0, &pty.modes)
             .await
             .map_err(target_error)?;
+    }
+    if agent {
+        channel.agent_forward(false).await.map_err(target_error)?;
     }
     match kind {
         Kind::Shell => channel.request_shell(true).await,

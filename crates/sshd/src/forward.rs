@@ -129,6 +129,27 @@ pub(crate) async fn remote(ctx: Arc<Ctx>, address: &str, port: u32) -> Option<u3
     Some(bound)
 }
 
+/// `ssh -A`: from now on, agent connections the target opens are passed
+/// to the client's agent (once per gate; listed on the session).
+pub(crate) async fn relay_agent(ctx: &Arc<Ctx>, gate: &Arc<Gate>) {
+    let Some(mut incoming) = gate.take_agent_channels() else {
+        return;
+    };
+    audit(ctx, gate, json!({ "kind": "agent" })).await;
+    if let Some(listed) = gate.with_session(|h| h.add_forward(ForwardKind::Agent, "agent".into())) {
+        gate.keep_remote_forward("agent", 0, listed);
+    }
+    let (ctx, gate) = (ctx.clone(), gate.clone());
+    tokio::spawn(async move {
+        while let Some(target) = incoming.recv().await {
+            match ctx.client.channel_open_agent().await {
+                Ok(client) => bridge(gate.clone(), client, target, None),
+                Err(e) => tracing::debug!(error = %e, "client refused an agent channel"),
+            }
+        }
+    });
+}
+
 /// Stops an `ssh -R` forward.
 pub(crate) async fn cancel_remote(ctx: Arc<Ctx>, address: &str, port: u32) -> bool {
     match ctx.opened_gate() {

@@ -44,6 +44,8 @@ pub(crate) struct Gate {
     shared_input_taken: Mutex<bool>,
     /// Whether remote forwards (`ssh -R`) are being accepted.
     remote_forwards_taken: Mutex<bool>,
+    /// Whether agent channels (`ssh -A`) are being accepted.
+    agent_taken: Mutex<bool>,
     /// The remote forwards listed on the session, by what the client asked.
     remote_forwards: Mutex<HashMap<(String, u32), ForwardGuard>>,
 }
@@ -111,6 +113,7 @@ impl Gate {
             pending_reason: Mutex::new(None),
             shared_input_taken: Mutex::new(false),
             remote_forwards_taken: Mutex::new(false),
+            agent_taken: Mutex::new(false),
             remote_forwards: Mutex::default(),
         });
         tokio::spawn(gate.clone().watch(client, client_gone));
@@ -151,6 +154,19 @@ impl Gate {
         }
         *taken = true;
         Some(self.target.remote_forwards())
+    }
+
+    /// The first caller gets the agent channels the target opens for
+    /// `ssh -A`; before that call they are refused.
+    pub(crate) fn take_agent_channels(
+        &self,
+    ) -> Option<tokio::sync::mpsc::Receiver<russh::Channel<russh::client::Msg>>> {
+        let mut taken = self.agent_taken.lock().unwrap_or_else(|e| e.into_inner());
+        if *taken {
+            return None;
+        }
+        *taken = true;
+        Some(self.target.agent_channels())
     }
 
     /// Keeps a remote forward listed until it is cancelled or the session ends.

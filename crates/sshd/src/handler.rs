@@ -344,11 +344,22 @@ impl russh::server::Handler for Conn {
         _channel: ChannelId,
         session: &mut Session,
     ) -> Result<bool, Self::Error> {
-        // The gateway never passes a user's agent on to a target: the target
-        // logs in with the connection's own credentials.
-        if let Some(ctx) = self.ctx(session) {
-            ctx.refused("agent_forwarding", json!({})).await;
+        let Some(ctx) = self.ctx(session) else {
+            return Ok(false);
+        };
+        // Like port forwards, only where the connection allows it (and so
+        // only with the connection named at login, not from the menu).
+        let allowed = match &ctx.connection {
+            Some(connection) => ctx
+                .gate(connection)
+                .await
+                .is_ok_and(|gate| gate.allow_forwarding),
+            None => false,
+        };
+        if !allowed {
+            ctx.refused("port_forwarding", json!({ "kind": "agent" }))
+                .await;
         }
-        Ok(false)
+        Ok(allowed)
     }
 }

@@ -571,3 +571,62 @@ async fn the_cli_registers_a_key_and_writes_an_ssh_config_that_works_as_printed(
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout.trim(), "via-config");
 }
+
+#[tokio::test]
+async fn agent_forwarding_follows_the_connection_setting() {
+    let (gw, _sshd, admin, ops, conn) = setup().await;
+    let client = Client::registered(&gw, &ops).await;
+    let socket = client.dir.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(5), || async {
+        socket.exists().then_some(())
+    })
+    .await
+    .expect("ssh-agent listens");
+    let added = std::process::Command::new("ssh-add")
+        .arg(client.key())
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let with_agent = || {
+        let mut cmd = client.ssh("ops1:box", &["-A", "ssh-add -l"]);
+        cmd.env("SSH_AUTH_SOCK", &socket);
+        cmd
+    };
+
+    let (code, stdout, _) = run(with_agent()).await;
+    assert_eq!(
+        code,
+        Some(2),
+        "refused: the target sees no agent ({stdout})"
+    );
+    let refused = gw.audit(&admin, "ssh.refused").await;
+    assert_eq!(
+        refused[0]["details"]["details"]["kind"], "agent",
+        "{refused:?}"
+    );
+
+    let (status, _) = gw
+        .patch(
+            Some(&admin),
+            &format!("/connections/{conn}"),
+            json!({ "allow_forwarding": true }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (code, stdout, stderr) = run(with_agent()).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("ED25519"),
+        "the target lists the user's key: {stdout}"
+    );
+    let _ = agent.kill().await;
+}
