@@ -630,3 +630,55 @@ async fn agent_forwarding_follows_the_connection_setting() {
     );
     let _ = agent.kill().await;
 }
+
+#[tokio::test]
+async fn an_administrator_watches_a_native_session_from_its_current_screen() {
+    let (gw, _sshd, admin, ops, _) = setup().await;
+    let client = Client::registered(&gw, &ops).await;
+    let mut ssh = client.interactive("ops1:box");
+    let mut seen = String::new();
+    read_until(&mut ssh, &mut seen, "$ ").await;
+    let stdin = ssh.stdin.as_mut().unwrap();
+    stdin.write_all(b"echo before-$((2*3))\r").await.unwrap();
+    read_until(&mut ssh, &mut seen, "before-6").await;
+
+    let id = gw.sessions(&admin, "box").await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut watch = crate::watching::Watch::open(&gw, &admin, &id)
+        .await
+        .unwrap();
+    watch.until_screen_shows("before-6").await;
+    let stdin = ssh.stdin.as_mut().unwrap();
+    stdin.write_all(b"echo after-$((3*3))\r").await.unwrap();
+    watch.until_screen_shows("after-9").await;
+    let participants = gw.sessions(&admin, "box").await["items"][0]["participants"].clone();
+    assert_eq!(participants[1]["user"], "admin", "{participants}");
+    assert_eq!(participants[1]["mode"], "observer");
+    let _ = ssh.kill().await;
+}
+
+#[tokio::test]
+async fn an_idle_native_session_is_warned_in_its_terminal_then_ended() {
+    let (gw, _sshd, admin, ops, conn) = setup().await;
+    let (status, body) = gw
+        .put(
+            &admin,
+            &format!("/connections/{conn}/limits"),
+            json!({ "idle_timeout_seconds": 3 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let client = Client::registered(&gw, &ops).await;
+    let mut ssh = client.interactive("ops1:box");
+    let mut seen = String::new();
+    read_until(&mut ssh, &mut seen, "$ ").await;
+    read_until(&mut ssh, &mut seen, "[gatehouse] This session ends in").await;
+    read_until(&mut ssh, &mut seen, "Session ended: idle_timeout").await;
+    let status = tokio::time::timeout(Duration::from_secs(10), ssh.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!status.success());
+}
