@@ -32,14 +32,22 @@ async fn wrong_keys_and_wrong_passwords_are_refused_and_audited() {
     assert!(!stdout.contains("in"));
 
     let (code, _, stderr) =
-        run(stranger.ssh_with_password("ops1:box", "a-wrong-guess", &["echo in"])).await;
+        run(stranger.ssh_with_password("ops1:box", "a-wrong-guess", "password", &["echo in"]))
+            .await;
     assert_eq!(code, Some(255), "{stderr}");
 
-    // The right password works the same way.
-    let (code, stdout, stderr) =
-        run(stranger.ssh_with_password("ops1:box", "ops1-password", &["echo in-$((1+1))"])).await;
-    assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(stdout.trim(), "in-2");
+    // The right password works, typed at either kind of prompt.
+    for method in ["password", "keyboard-interactive"] {
+        let (code, stdout, stderr) = run(stranger.ssh_with_password(
+            "ops1:box",
+            "ops1-password",
+            method,
+            &["echo in-$((1+1))"],
+        ))
+        .await;
+        assert_eq!(code, Some(0), "{method}: {stderr}");
+        assert_eq!(stdout.trim(), "in-2");
+    }
 
     let failures = gw.audit(&admin, "auth.ssh_login_failed").await;
     let methods: Vec<&str> = failures
@@ -54,7 +62,31 @@ async fn wrong_keys_and_wrong_passwords_are_refused_and_audited() {
             .all(|e| e["details"]["username"] == "ops1:box")
     );
     let logins = gw.audit(&admin, "auth.ssh_login").await;
-    assert_eq!(logins.len(), 1, "{logins:?}");
+    assert_eq!(logins.len(), 2, "{logins:?}");
+}
+
+#[tokio::test]
+async fn a_password_guesser_is_held_back_after_five_failures() {
+    let (gw, _sshd, admin, ops, _) = setup().await;
+    let guesser = Client::unregistered(&gw, &ops).await;
+    for i in 0..5 {
+        let guess = format!("guess-{i}");
+        let (code, _, _) =
+            run(guesser.ssh_with_password("ops1:box", &guess, "password", &["true"])).await;
+        assert_eq!(code, Some(255));
+    }
+    // Even the right password waits now.
+    let (code, _, _) =
+        run(guesser.ssh_with_password("ops1:box", "ops1-password", "password", &["true"])).await;
+    assert_eq!(code, Some(255));
+    let failures = gw.audit(&admin, "auth.ssh_login_failed").await;
+    assert_eq!(failures.len(), 6, "{failures:?}");
+    assert_eq!(failures[0]["details"]["reason"], "throttled");
+    assert!(
+        failures[1..]
+            .iter()
+            .all(|e| e["details"]["reason"] == "bad_credentials")
+    );
 }
 
 #[tokio::test]

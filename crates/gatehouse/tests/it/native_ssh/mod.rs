@@ -104,8 +104,15 @@ impl Client {
         cmd
     }
 
-    /// `ssh` logging in by password only, typed by an askpass helper.
-    fn ssh_with_password(&self, login: &str, password: &str, args: &[&str]) -> Command {
+    /// `ssh` logging in by password only (`method`: `password` or
+    /// `keyboard-interactive`), typed by an askpass helper.
+    fn ssh_with_password(
+        &self,
+        login: &str,
+        password: &str,
+        method: &str,
+        args: &[&str],
+    ) -> Command {
         let askpass = self.dir.path().join("askpass");
         std::fs::write(&askpass, format!("#!/bin/sh\necho '{password}'\n")).unwrap();
         std::fs::set_permissions(
@@ -119,7 +126,7 @@ impl Client {
                 "-o",
                 "PubkeyAuthentication=no",
                 "-o",
-                "PreferredAuthentications=password",
+                &format!("PreferredAuthentications={method}"),
                 "-o",
                 "NumberOfPasswordPrompts=1",
                 "-p",
