@@ -65,6 +65,21 @@ impl EndRequest {
             message: None,
         }
     }
+
+    /// One line for the person whose session ended, e.g. "Session ended by
+    /// administrator admin".
+    /// With a message, it follows: "…: maintenance window".
+    pub fn describe(&self) -> String {
+        let who = match (&self.by, self.reason) {
+            (Some(by), EndReason::EndedByAdmin) => format!("Session ended by administrator {by}"),
+            (Some(by), _) => format!("Session ended by {by}"),
+            (None, reason) => format!("Session ended: {reason}"),
+        };
+        match &self.message {
+            Some(message) if !message.is_empty() => format!("{who}: {message}"),
+            _ => who,
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -159,6 +174,7 @@ impl Registry {
             bytes_to_client: AtomicU64::new(0),
             participants: watch::channel(vec![owner.clone()]).0,
             everyone: Mutex::new(vec![owner]),
+            forwards: Mutex::default(),
             screen: Mutex::new(Screen::new(SCREEN_BYTES, new.cols, new.rows)),
             output: broadcast::channel(WATCH_BUFFER).0,
             invites: Mutex::new(HashMap::new()),

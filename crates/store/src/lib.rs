@@ -10,6 +10,7 @@ mod audit;
 mod batch;
 mod connections;
 mod history;
+mod keys;
 mod limits;
 mod tokens;
 mod users;
@@ -26,6 +27,7 @@ pub use connections::{
     ConnectionRecord, ConnectionUpdate, HostKeySource, NewConnection, SecretKind,
 };
 pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};
+pub use keys::SshKeyRecord;
 pub use limits::{LimitSettings, RoleRecord};
 pub use users::{NewUser, UserRecord};
 

@@ -14,6 +14,7 @@ mod enforce;
 pub mod error;
 pub mod history;
 pub mod limits;
+pub mod profile;
 pub mod sessions;
 pub mod sharing;
 pub mod terminal;
@@ -56,6 +57,8 @@ pub struct WebConfig {
     pub max_body_bytes: usize,
     /// Gateway-wide session limits (roles and connections may be stricter).
     pub session_limits: gatehouse_store::LimitSettings,
+    /// The SSH listener, shown to users so they can reach and verify it.
+    pub ssh: Option<profile::SshListener>,
 }
 
 impl Default for WebConfig {
@@ -68,6 +71,7 @@ impl Default for WebConfig {
             ws_client_timeout: Duration::from_secs(45),
             max_body_bytes: 64 * 1024,
             session_limits: gatehouse_store::LimitSettings::default(),
+            ssh: None,
         }
     }
 }
@@ -85,6 +89,22 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// Cancelled when the gateway stops; long-lived streams end with it.
     pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// Opens sessions with this gateway's services and settings.
+    pub fn opener(&self) -> gatehouse_connect::Opener {
+        gatehouse_connect::Opener::new(
+            self.access.clone(),
+            self.registry.clone(),
+            self.audit.clone(),
+            gatehouse_connect::OpenSettings {
+                connect_timeout: self.config.connect_timeout,
+                session_limits: self.config.session_limits,
+            },
+            self.shutdown.clone(),
+        )
+    }
 }
 
 #[derive(OpenApi)]
@@ -127,6 +147,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(profile::keys, profile::add_key))
+        .routes(routes!(profile::remove_key))
+        .routes(routes!(profile::gateway))
         .routes(routes!(users::create, users::list))
         .routes(routes!(users::update, users::delete))
         .routes(routes!(users::lock))

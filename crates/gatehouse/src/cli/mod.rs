@@ -1,9 +1,10 @@
-//! The command line: `serve`, `login`, `sessions list|end` and
-//! `users list|lock|unlock`.
+//! The command line: `serve`, `login`, `sessions list|end|watch`,
+//! `users list|lock|unlock`, `keys list|add|remove` and `ssh-config`.
 
 mod login;
 mod serve;
 mod sessions;
+mod ssh;
 mod users;
 
 use std::net::SocketAddr;
@@ -42,6 +43,11 @@ enum Command {
     /// List, lock and unlock accounts.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Your public keys for logging in with ssh.
+    #[command(subcommand)]
+    Keys(ssh::KeysCommand),
+    /// Print a ~/.ssh/config snippet for your connections.
+    SshConfig(ssh::SshConfigArgs),
 }
 
 /// `gatehouse serve` flags; each also reads an environment variable.
@@ -56,7 +62,7 @@ pub struct ServeArgs {
     /// Web UI and API address [default: 127.0.0.1:8080].
     #[arg(long, env = "GATEHOUSE_HTTP")]
     http: Option<SocketAddr>,
-    /// Native SSH listener address [default: 127.0.0.1:2222] (reserved: not served yet).
+    /// Native SSH listener address [default: 127.0.0.1:2222].
     #[arg(long, env = "GATEHOUSE_SSH")]
     ssh: Option<SocketAddr>,
     /// This node's name in session records [default: gw-1].
@@ -71,6 +77,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login(args) => login::run(args).await,
         Command::Sessions(cmd) => sessions::run(cmd).await,
         Command::Users(cmd) => users::run(cmd).await,
+        Command::Keys(cmd) => ssh::keys(cmd).await,
+        Command::SshConfig(args) => ssh::ssh_config(args).await,
     }
 }
 

@@ -45,6 +45,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/sessions/end", "post"),
         ("/api/v1/history", "get"),
         ("/api/v1/audit", "get"),
+        ("/api/v1/profile/keys", "post"),
+        ("/api/v1/profile/keys/{id}", "delete"),
+        ("/api/v1/gateway", "get"),
     ];
     for (path, method) in expected {
         assert!(
@@ -54,7 +57,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        24,
+        27,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -13,6 +13,7 @@ import { History } from "./pages/history";
 import { Login } from "./pages/login";
 import { ActiveSessions } from "./pages/sessions";
 import { SharedWithMe } from "./pages/shared";
+import { Profile } from "./pages/profile";
 import { TerminalPage } from "./pages/terminal";
 import { WatchPage } from "./pages/watch";
 import "./style.css";
@@ -54,6 +55,7 @@ function App() {
     ["/sessions", seesAll ? "Active Sessions" : "My sessions", true],
     ["/shared", "Shared with me", true],
     ["/history", "History", true],
+    ["/profile", "SSH keys", true],
     ["/admin/users", "Users", can(me, "users.manage")],
     ["/admin/connections", "Connections", can(me, "connections.manage")],
     ["/admin/audit", "Audit log", can(me, "audit.view")],
@@ -62,6 +64,7 @@ function App() {
   if (route === "/sessions") page = <ActiveSessions me={me} />;
   else if (route === "/history") page = <History me={me} />;
   else if (route === "/shared") page = <SharedWithMe />;
+  else if (route === "/profile") page = <Profile me={me} />;
   else if (route === "/admin/users") page = <AdminUsers />;
   else if (route === "/admin/connections") page = <AdminConnections />;
   else if (route === "/admin/audit") page = <Audit />;

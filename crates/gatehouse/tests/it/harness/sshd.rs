@@ -39,7 +39,8 @@ impl Sshd {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nUsePAM no\nStrictModes no\n\
              PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPermitRootLogin no\nAllowUsers {TARGET_USER}\n\
-             PubkeyAuthentication yes\nLogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n"
+             PubkeyAuthentication yes\nLogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n\
+             Subsystem sftp internal-sftp\n"
         );
         std::fs::write(dir.path().join("sshd_config"), config).unwrap();
         let mut sshd = Sshd {
@@ -108,6 +109,7 @@ impl Sshd {
     }
 
     /// The public half of [`Sshd::client_key`], OpenSSH format.
+    #[allow(dead_code)] // used by bench/compare.rs, not by the tests
     pub fn client_public_key(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("client_key.pub")).unwrap()
     }
