@@ -150,10 +150,15 @@ async fn main() {
     for (path, alias) in aliases.iter().filter(|_| runs("paths")) {
         let mut rates = Vec::new();
         let mut pty_rates = Vec::new();
+        let perf = match *alias {
+            "gatehouse" => scale::perf(&process, "BENCH_PERF_SSH").await,
+            _ => None,
+        };
         for _ in 0..n.bulk_runs {
             rates.push(clients.throughput(alias, n.bulk_bytes, false).await);
             pty_rates.push(clients.throughput(alias, n.bulk_bytes, true).await);
         }
+        scale::perf_done(perf);
         let mut starts = Samples::default();
         let mut echo = Samples::default();
         for i in 0..n.starts {
