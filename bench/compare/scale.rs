@@ -208,25 +208,13 @@ pub async fn memory(steps: &[usize], dir: &std::path::Path) -> Memory {
     }
     let batch: Vec<_> = live.drain(..1000.min(live.len())).collect();
     // BENCH_PERF=FILE profiles the gateway while it ends them.
-    let perf = std::env::var("BENCH_PERF").ok().map(|out| {
-        std::process::Command::new("perf")
-            .args(["record", "-F", "2000", "-g", "-o", &out, "-p"])
-            .arg(process.pid().to_string())
-            .spawn()
-            .unwrap()
-    });
-    if perf.is_some() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    let perf = perf(&process, "BENCH_PERF").await;
     let end_1000 = end_all(&gw, &admin, batch).await;
-    if let Some(perf) = perf {
-        std::process::Command::new("kill")
-            .args(["-INT", &perf.id().to_string()])
-            .status()
-            .ok();
-        perf.wait_with_output().ok();
+    perf_done(perf);
+    while !live.is_empty() {
+        let rest: Vec<_> = live.drain(..1000.min(live.len())).collect();
+        end_all(&gw, &admin, rest).await;
     }
-    end_all(&gw, &admin, live).await;
     Memory {
         per_session_kib,
         end_1000,
