@@ -115,3 +115,31 @@ pub(crate) fn insert_audit_query(e: &NewAuditEvent) -> SqliteQuery {
     .bind(e.client_addr.clone())
     .bind(e.details.to_string())
 }
+
+/// One insert of several audit events: a batch of 1,000 is then a handful
+/// of statements, not 1,000 round trips to SQLite's worker thread.
+pub(crate) fn insert_audit_rows_query(events: &[&NewAuditEvent]) -> SqliteQuery {
+    let mut sql = String::from(
+        "INSERT INTO audit_events (at, actor, action, target, client_addr, details) VALUES ",
+    );
+    for i in 0..events.len() {
+        sql.push_str(if i == 0 {
+            "(?, ?, ?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?, ?, ?)"
+        });
+    }
+    let at = to_ms(OffsetDateTime::now_utc());
+    // Only placeholders are spliced in; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for e in events {
+        query = query
+            .bind(at)
+            .bind(e.actor.clone())
+            .bind(e.action.clone())
+            .bind(e.target.clone())
+            .bind(e.client_addr.clone())
+            .bind(e.details.to_string());
+    }
+    query
+}

@@ -2,7 +2,7 @@
 //! sync) instead of one per row, for the bursts that ending or starting
 //! many sessions at once produce.
 
-use crate::audit::insert_audit_query;
+use crate::audit::insert_audit_rows_query;
 use crate::history::{history_end_query, history_start_query};
 use crate::{HistoryEnd, HistoryStart, NewAuditEvent, Result, Store};
 
@@ -17,20 +17,32 @@ pub enum Write {
     Audit(NewAuditEvent),
 }
 
+/// Audit events per insert statement (6 parameters each, well under
+/// SQLite's limit of 32,766).
+const AUDIT_ROWS: usize = 100;
+
 impl Store {
-    /// Applies `writes` in order in one transaction: all or none. Returns,
-    /// for each write, whether it changed a row (a `HistoryEnd` of a row
-    /// already complete changes none).
+    /// Applies `writes` in one transaction: all or none. History writes run
+    /// in their order, then the audit events in theirs, several to a
+    /// statement. Returns, for each write, whether it changed a row (a
+    /// `HistoryEnd` of a row already complete changes none).
     pub async fn write_batch(&self, writes: &[Write]) -> Result<Vec<bool>> {
         let mut tx = self.pool.begin().await?;
-        let mut changed = Vec::with_capacity(writes.len());
-        for write in writes {
+        let mut changed = vec![true; writes.len()];
+        let mut audit = Vec::new();
+        for (i, write) in writes.iter().enumerate() {
             let query = match write {
                 Write::HistoryStart(s) => history_start_query(s),
                 Write::HistoryEnd(e) => history_end_query(e),
-                Write::Audit(a) => insert_audit_query(a),
+                Write::Audit(a) => {
+                    audit.push(a);
+                    continue;
+                }
             };
-            changed.push(query.execute(&mut *tx).await?.rows_affected() > 0);
+            changed[i] = query.execute(&mut *tx).await?.rows_affected() > 0;
+        }
+        for rows in audit.chunks(AUDIT_ROWS) {
+            insert_audit_rows_query(rows).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(changed)

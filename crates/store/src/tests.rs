@@ -163,6 +163,28 @@ async fn a_batch_writes_history_and_audit_in_one_go_and_ends_a_row_once() {
         .await
         .unwrap();
     assert!(total >= 1);
+    // Many events go several to a statement; every one lands, in order.
+    let many: Vec<_> = (0..250)
+        .map(|i| {
+            crate::Write::Audit(crate::NewAuditEvent {
+                actor: Some(format!("user{i}")),
+                action: "session.end_requested".into(),
+                target: None,
+                client_addr: None,
+                details: serde_json::json!({ "i": i }),
+            })
+        })
+        .collect();
+    assert_eq!(store.write_batch(&many).await.unwrap(), vec![true; 250]);
+    let query = crate::AuditQuery {
+        action: Some("session.end_requested".into()),
+        limit: 300,
+        offset: 0,
+    };
+    let (count, newest_first) = store.list_audit(&query).await.unwrap();
+    assert_eq!(count, 250);
+    assert_eq!(newest_first[0].actor.as_deref(), Some("user249"));
+    assert_eq!(newest_first[249].details["i"], 0);
 }
 
 #[tokio::test]
