@@ -270,11 +270,12 @@ mod tests {
             client_addr: "203.0.113.7".into(),
             target: "10.0.0.5:22".into(),
             recording: false,
+            record_input: false,
             cols: 80,
             rows: 24,
             limits: Default::default(),
         });
-        handle.record_input(4);
+        handle.record_input(b"ls\r\n");
         registry.end(
             handle.id(),
             EndRequest {

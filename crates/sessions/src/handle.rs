@@ -41,12 +41,16 @@ impl SessionHandle {
         self.entry.end.get().cloned()
     }
 
-    /// Counts bytes a participant sent, and marks the session active.
-    pub fn record_input(&self, bytes: usize) {
+    /// Counts bytes the owner's client sent, marks the session active, and
+    /// records them when the session's input is recorded.
+    pub fn record_input(&self, data: &[u8]) {
         self.entry
             .bytes_from_client
-            .fetch_add(bytes as u64, Ordering::Relaxed);
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         self.entry.touch();
+        if let Some(recorder) = &self.entry.recorder {
+            recorder.input(data);
+        }
     }
 
     /// Marks the session active without input: the user asked to stay
@@ -61,12 +65,16 @@ impl SessionHandle {
         self.entry.warning.subscribe()
     }
 
-    /// Counts output sent to the client, keeps it for painting the screen
-    /// of a watcher who joins later, and passes it to current watchers.
+    /// Counts output sent to the client, records it when the session is
+    /// recorded, keeps it for painting the screen of a watcher who joins
+    /// later, and passes it to current watchers.
     pub fn record_output(&self, data: &Bytes) {
         self.entry
             .bytes_to_client
             .fetch_add(data.len() as u64, Ordering::Relaxed);
+        if let Some(recorder) = &self.entry.recorder {
+            recorder.output(data);
+        }
         let mut screen = self.entry.screen.lock().unwrap_or_else(|e| e.into_inner());
         screen.push(data);
         // Under the screen lock, so a joining watcher's replay and its live
@@ -76,8 +84,11 @@ impl SessionHandle {
         }
     }
 
-    /// Records the terminal's new size (watchers follow it).
+    /// Records the terminal's new size (watchers and the recording follow it).
     pub fn resized(&self, cols: u16, rows: u16) {
+        if let Some(recorder) = &self.entry.recorder {
+            recorder.resize(cols, rows);
+        }
         let mut screen = self.entry.screen.lock().unwrap_or_else(|e| e.into_inner());
         screen.cols = cols;
         screen.rows = rows;

@@ -33,3 +33,5 @@ pub use watch::{WatchEvent, Watcher};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod recording_tests;

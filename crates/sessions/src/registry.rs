@@ -10,6 +10,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use gatehouse_recording::{Recorder, RecordingConfig, RecordingMeta};
+
 use crate::entry::{Entry, WARNED_IDLE, WARNED_MAX};
 use crate::limits::{Warning, human};
 use crate::screen::Screen;
@@ -34,8 +36,12 @@ pub struct NewSession {
     pub client_addr: String,
     /// The target dialled, `host:port`.
     pub target: String,
-    /// Whether the session is recorded.
+    /// Whether the session is recorded (the connection's setting; nothing is
+    /// recorded by a registry made without [`Registry::with_recordings`]).
     pub recording: bool,
+    /// Whether the recording includes the client's keystrokes (the
+    /// connection's setting, off by default: it captures typed passwords).
+    pub record_input: bool,
     /// Idle and duration limits (see [`SessionLimits::strictest`]).
     pub limits: SessionLimits,
     /// The terminal's initial width in columns (0 when not a terminal).
@@ -72,6 +78,9 @@ pub(crate) struct Inner {
     events: broadcast::Sender<SessionEvent>,
     lifecycle: mpsc::UnboundedSender<Lifecycle>,
     count: watch::Sender<usize>,
+    recordings: Option<RecordingConfig>,
+    /// Recordings whose file is still being written.
+    recorders: watch::Sender<usize>,
 }
 
 /// The live sessions of this gateway node. Cheap to clone.
@@ -95,15 +104,33 @@ impl Registry {
     /// A new, empty registry for `node`, and the receiving end of its
     /// lifecycle channel: hand that to whoever writes history.
     pub fn new(node: impl Into<String>) -> (Self, mpsc::UnboundedReceiver<Lifecycle>) {
+        Self::build(node.into(), None)
+    }
+
+    /// A registry that records the sessions opened with `recording` set,
+    /// as `recordings` says.
+    pub fn with_recordings(
+        node: impl Into<String>,
+        recordings: RecordingConfig,
+    ) -> (Self, mpsc::UnboundedReceiver<Lifecycle>) {
+        Self::build(node.into(), Some(recordings))
+    }
+
+    fn build(
+        node: String,
+        recordings: Option<RecordingConfig>,
+    ) -> (Self, mpsc::UnboundedReceiver<Lifecycle>) {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (lifecycle, lifecycle_rx) = mpsc::unbounded_channel();
         let (count, _) = watch::channel(0);
         let inner = Inner {
-            node: node.into(),
+            node,
             sessions: RwLock::new(HashMap::new()),
             events,
             lifecycle,
             count,
+            recordings,
+            recorders: watch::channel(0).0,
         };
         (
             Self {
@@ -140,8 +167,13 @@ impl Registry {
             client_addr: new.client_addr.clone(),
             joined_at: now,
         };
+        let id = SessionId::new();
+        let recorder = match &self.inner.recordings {
+            Some(config) if new.recording => Some(self.recorder(config, id, now, &new)),
+            _ => None,
+        };
         let entry = Arc::new(Entry {
-            id: SessionId::new(),
+            id,
             user: new.user,
             user_id: new.user_id,
             connection: new.connection,
@@ -150,7 +182,7 @@ impl Registry {
             target: new.target,
             started_at: now,
             started,
-            recording: new.recording,
+            recorder,
             limits: new.limits,
             haystack,
             activity_ms: AtomicU64::new(0),
@@ -182,6 +214,41 @@ impl Registry {
         }
         tracing::info!(session = %entry.id, user = %entry.user, connection = %entry.connection.name, "session started");
         SessionHandle::new(entry, self.inner.clone())
+    }
+
+    fn recorder(
+        &self,
+        config: &RecordingConfig,
+        id: SessionId,
+        now: OffsetDateTime,
+        new: &NewSession,
+    ) -> Recorder {
+        let meta = RecordingMeta {
+            session: id.to_string(),
+            user: new.user.clone(),
+            connection: new.connection.name.clone(),
+            target: new.target.clone(),
+            node: self.inner.node.clone(),
+            started_at: now,
+            cols: new.cols,
+            rows: new.rows,
+            input: new.record_input,
+        };
+        self.inner.recorders.send_modify(|n| *n += 1);
+        let inner = self.inner.clone();
+        Recorder::start(config, meta, move |summary| {
+            let _ = inner.lifecycle.send(Lifecycle::Recorded(summary));
+            inner.recorders.send_modify(|n| *n -= 1);
+        })
+    }
+
+    /// Resolves once every recording's file is complete and its summary is
+    /// on the lifecycle channel, or after `timeout`. Returns whether they all were.
+    pub async fn wait_for_recordings(&self, timeout: Duration) -> bool {
+        let mut count = self.inner.recorders.subscribe();
+        tokio::time::timeout(timeout, count.wait_for(|n| *n == 0))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Asks a live session to end. Returns whether it was live. The first
@@ -548,6 +615,9 @@ impl Inner {
     pub(crate) fn remove(&self, entry: &Entry, fallback: EndRequest) {
         let request = entry.end.get_or_init(|| fallback).clone();
         entry.cancel.cancel();
+        if let Some(recorder) = &entry.recorder {
+            recorder.finish();
+        }
         let mut session = entry.view(&self.node, Instant::now());
         // History names everyone who took part, not only who was there at the end.
         session.participants = lock(&entry.everyone).clone();

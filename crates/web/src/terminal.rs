@@ -278,7 +278,7 @@ async fn relay(
                 last_heard = Instant::now();
                 match msg {
                     Some(Ok(Message::Binary(data))) => {
-                        handle.record_input(data.len());
+                        handle.record_input(&data);
                         if shell.input(data).await.is_err() {
                             return EndReason::TargetClosed;
                         }
