@@ -164,7 +164,9 @@ impl std::error::Error for ParseError {}
 /// crash leaves behind and is skipped; any other malformed line is an error.
 pub fn read(text: &str) -> Result<Recording, ParseError> {
     let mut lines = text.split_inclusive('\n');
-    let first = lines.next().ok_or_else(|| ParseError("empty file".into()))?;
+    let first = lines
+        .next()
+        .ok_or_else(|| ParseError("empty file".into()))?;
     let header: Header =
         serde_json::from_str(first.trim_end()).map_err(|e| ParseError(format!("header: {e}")))?;
     if header.version != 2 {

@@ -293,7 +293,10 @@ impl Writer {
         }
         self.stopped.store(true, Ordering::Relaxed);
         // A character that never completed is written as it is (lossily).
-        for (kind, rest) in [(Kind::Output, output.finish()), (Kind::Input, input.finish())] {
+        for (kind, rest) in [
+            (Kind::Output, output.finish()),
+            (Kind::Input, input.finish()),
+        ] {
             if !rest.is_empty() && !truncated {
                 sink.buf.extend_from_slice(&line(micros(last), kind, &rest));
             }

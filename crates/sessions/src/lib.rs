@@ -32,6 +32,6 @@ pub use view::{ConnectionRef, Participant, ParticipantMode, SessionView};
 pub use watch::{WatchEvent, Watcher};
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod recording_tests;
+#[cfg(test)]
+mod tests;

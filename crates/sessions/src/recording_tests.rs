@@ -35,7 +35,9 @@ async fn a_recorded_session_writes_output_resizes_and_everyones_input_when_asked
     let handle = registry.open(new);
     assert!(registry.get(handle.id()).unwrap().recording);
     registry.share(handle.id(), dev2, ParticipantMode::Interactive);
-    let guest = registry.join(handle.id(), dev2, "dev2", "198.51.100.2").unwrap();
+    let guest = registry
+        .join(handle.id(), dev2, "dev2", "198.51.100.2")
+        .unwrap();
 
     handle.record_input(b"echo hi\r");
     handle.record_output(&Bytes::from_static(b"echo hi\r\nhi\r\n$ "));
@@ -48,7 +50,11 @@ async fn a_recorded_session_writes_output_resizes_and_everyones_input_when_asked
     let s = summary(&mut lifecycle).await;
     let file = std::fs::read_to_string(dir.path().join(&s.path)).unwrap();
     let rec = cast::read(&file).unwrap();
-    let kinds: Vec<_> = rec.events.iter().map(|e| (e.kind, e.data.as_str())).collect();
+    let kinds: Vec<_> = rec
+        .events
+        .iter()
+        .map(|e| (e.kind, e.data.as_str()))
+        .collect();
     assert_eq!(
         kinds,
         [

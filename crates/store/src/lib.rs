@@ -10,6 +10,7 @@ mod audit;
 mod connections;
 mod history;
 mod limits;
+mod recordings;
 mod tokens;
 mod users;
 
@@ -25,6 +26,7 @@ pub use connections::{
 };
 pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};
 pub use limits::{LimitSettings, RoleRecord};
+pub use recordings::{RecordingDone, RecordingInfo, RecordingSettings};
 pub use users::{NewUser, UserRecord};
 
 /// What can go wrong talking to the store.
@@ -113,5 +115,7 @@ pub(crate) fn like_pattern(q: &str) -> String {
     out
 }
 
+#[cfg(test)]
+mod recordings_tests;
 #[cfg(test)]
 mod tests;
