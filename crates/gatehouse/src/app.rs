@@ -10,6 +10,7 @@ use anyhow::Context;
 use gatehouse_access::{Access, SecretBox};
 use gatehouse_audit::{Audit, HistoryWriter};
 use gatehouse_domain::EndReason;
+use gatehouse_recording::RecordingConfig;
 use gatehouse_sessions::{EndRequest, Registry};
 use gatehouse_store::Store;
 use gatehouse_web::{AppState, WebConfig};
@@ -18,6 +19,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+
+/// The data directory's folder of recordings.
+const RECORDINGS: &str = "recordings";
 
 /// How long live sessions get to close at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -72,20 +76,28 @@ impl Application {
             Some(generated) => AdminBootstrap::Generated(generated),
         };
         let recovered = gatehouse_audit::close_dangling(&store, &config.node).await?;
+        let recordings = config.data_dir.join(RECORDINGS);
         if !recovered.is_empty() {
             tracing::warn!(
                 count = recovered.len(),
                 "recorded sessions left open by the previous run as gateway_shutdown"
             );
+            let n = gatehouse_audit::recordings::recover(&store, &recordings, &recovered).await?;
+            if n > 0 {
+                tracing::warn!(count = n, "indexed recordings the previous run left incomplete");
+            }
         }
         store.purge_expired_tokens().await?;
 
-        let (registry, lifecycle) = Registry::new(config.node.clone());
+        let (registry, lifecycle) = Registry::with_recordings(
+            config.node.clone(),
+            RecordingConfig::new(&recordings, config.recording_max_bytes),
+        );
         let history = HistoryWriter::spawn(store.clone(), lifecycle);
         let state = AppState {
             access,
             registry,
-            audit: Audit::new(store),
+            audit: Audit::new(store.clone()),
             config: Arc::new(WebConfig {
                 secure_cookies: config.secure_cookies,
                 token_ttl: config.token_ttl,
@@ -96,6 +108,7 @@ impl Application {
                     idle_timeout_seconds: config.idle_timeout.map(|d| d.as_secs().max(1)),
                     max_session_seconds: config.max_session.map(|d| d.as_secs().max(1)),
                 },
+                recordings_dir: Some(recordings),
                 ..WebConfig::default()
             }),
             shutdown: CancellationToken::new(),
@@ -137,6 +150,15 @@ impl Application {
             self.config.session_warning,
             state.shutdown.clone(),
         );
+        let sweeper = self.config.recording_retention.map(|retention| {
+            gatehouse_audit::recordings::spawn_sweeper(
+                state.access.store().clone(),
+                self.config.data_dir.join(RECORDINGS),
+                retention,
+                self.config.retention_interval,
+                state.shutdown.clone(),
+            )
+        });
         let server = tokio::spawn(gatehouse_web::serve(self.listener, self.state));
         stop.await;
         tracing::info!("shutting down");
@@ -150,6 +172,12 @@ impl Application {
         }
         let _ = updates.await;
         let _ = policies.await;
+        if let Some(sweeper) = sweeper {
+            let _ = sweeper.await;
+        }
+        if !state.registry.wait_for_recordings(DRAIN_TIMEOUT).await {
+            tracing::warn!("recordings did not finish in time");
+        }
         let served = tokio::time::timeout(DRAIN_TIMEOUT, server).await;
         // Every end is now on the lifecycle channel; wait until it is written.
         state.registry.flush_lifecycle().await;

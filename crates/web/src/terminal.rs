@@ -184,6 +184,24 @@ async fn run(
             return;
         }
     };
+    let recording = match state
+        .access
+        .store()
+        .connection_recording(connection.id)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            // Recording is audit evidence: without its setting, refuse rather than guess.
+            tracing::error!(error = %e, "could not read the recording settings");
+            let error = json!({ "type": "error", "code": "internal", "message": "could not read the recording settings" });
+            tokio::join!(
+                farewell(&mut tx, error, 1011, "internal"),
+                shell.close("internal error")
+            );
+            return;
+        }
+    };
     let handle = state.registry.open(NewSession {
         user: caller.name().to_owned(),
         user_id: caller.principal.user_id,
@@ -194,7 +212,8 @@ async fn run(
         protocol: connection.protocol,
         client_addr: caller.client_addr.clone(),
         target: spec.target.to_string(),
-        recording: false,
+        recording: recording.recording,
+        record_input: recording.record_input,
         limits,
         cols: cols as u16,
         rows: rows as u16,
