@@ -84,7 +84,10 @@ impl Application {
             );
             let n = gatehouse_audit::recordings::recover(&store, &recordings, &recovered).await?;
             if n > 0 {
-                tracing::warn!(count = n, "indexed recordings the previous run left incomplete");
+                tracing::warn!(
+                    count = n,
+                    "indexed recordings the previous run left incomplete"
+                );
             }
         }
         store.purge_expired_tokens().await?;

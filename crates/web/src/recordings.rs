@@ -100,7 +100,9 @@ pub async fn recording(
     let dir = state.config.recordings_dir.as_ref().ok_or_else(missing)?;
     // The path comes from our own database, but never leave the folder.
     if info.path.contains("..") || info.path.starts_with('/') {
-        return Err(ApiError::internal("a recording path is not inside the recordings folder"));
+        return Err(ApiError::internal(
+            "a recording path is not inside the recordings folder",
+        ));
     }
     let file = match tokio::fs::read(dir.join(&info.path)).await {
         Ok(file) => file,

@@ -1,6 +1,7 @@
-//! The command line: `serve`, `login`, `sessions list|end` and
-//! `users list|lock|unlock`.
+//! The command line: `serve`, `login`, `sessions list|end`,
+//! `users list|lock|unlock` and `history play`.
 
+mod history;
 mod login;
 mod serve;
 mod sessions;
@@ -42,6 +43,9 @@ enum Command {
     /// List, lock and unlock accounts.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Ended sessions: replay a recording in this terminal.
+    #[command(subcommand)]
+    History(history::HistoryCommand),
 }
 
 /// `gatehouse serve` flags; each also reads an environment variable.
@@ -71,6 +75,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login(args) => login::run(args).await,
         Command::Sessions(cmd) => sessions::run(cmd).await,
         Command::Users(cmd) => users::run(cmd).await,
+        Command::History(cmd) => history::run(cmd).await,
     }
 }
 

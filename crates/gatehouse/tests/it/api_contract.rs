@@ -44,6 +44,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/sessions/events", "get"),
         ("/api/v1/sessions/end", "post"),
         ("/api/v1/history", "get"),
+        ("/api/v1/history/{id}/recording", "get"),
+        ("/api/v1/connections/{id}/recording", "get"),
+        ("/api/v1/connections/{id}/recording", "put"),
         ("/api/v1/audit", "get"),
     ];
     for (path, method) in expected {
@@ -54,7 +57,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        24,
+        26,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -18,6 +18,7 @@ mod finding;
 mod limits;
 mod permissions;
 mod policies;
+mod recordings;
 mod restart;
 mod sharing;
 mod terminal;
