@@ -30,6 +30,11 @@ impl SessionHandle {
         self.entry.id
     }
 
+    /// Whether the session is being recorded (a front end may tell its user).
+    pub fn recorded(&self) -> bool {
+        self.entry.recorder.is_some()
+    }
+
     /// Resolves when somebody asks the session to end; the front end must
     /// then close both sides and drop the handle.
     pub fn ended(&self) -> WaitForCancellationFuture<'_> {

@@ -227,7 +227,12 @@ async fn run(
         handle.settle(reason);
     }
     tracing::Span::current().record("session", tracing::field::display(handle.id()));
-    let _ = send_text(&mut tx, json!({ "type": "session", "id": handle.id() })).await;
+    let recorded = handle.recorded();
+    let _ = send_text(
+        &mut tx,
+        json!({ "type": "session", "id": handle.id(), "recording": recorded }),
+    )
+    .await;
 
     let reason = relay(&mut tx, &mut rx, &mut shell, &handle, &state).await;
     let request = handle.settle(reason);
