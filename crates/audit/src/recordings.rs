@@ -6,18 +6,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gatehouse_domain::SessionId;
-use gatehouse_recording::Summary;
 use gatehouse_recording::cast::{self, Kind};
 use gatehouse_recording::text::TextExtractor;
+use gatehouse_recording::{Summary, TEXT_LIMIT};
 use gatehouse_store::{RecordingDone, Store, StoreError};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Audit, Event, action};
-
-/// The most plain text indexed per recording.
-const TEXT_LIMIT: usize = 4 << 20;
 
 /// Writes a finished recording's size and duration to its history row and
 /// indexes its text.

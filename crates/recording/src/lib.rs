@@ -15,4 +15,4 @@ pub mod cast;
 pub mod text;
 mod writer;
 
-pub use writer::{Recorder, RecordingConfig, RecordingMeta, Summary, relative_path};
+pub use writer::{Recorder, RecordingConfig, RecordingMeta, Summary, TEXT_LIMIT, relative_path};

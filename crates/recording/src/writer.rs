@@ -78,8 +78,9 @@ pub struct Summary {
     pub text: String,
 }
 
-/// The most plain text kept per recording for the search index.
-const TEXT_LIMIT: usize = 4 << 20;
+/// The most plain text kept per recording for the search index: text
+/// printed after the first MiB of a session is replayable but not searchable.
+pub const TEXT_LIMIT: usize = 1 << 20;
 /// Room kept for the marker line that says the limit was reached.
 const MARKER_ROOM: u64 = 128;
 /// Buffered bytes that trigger a write before the next tick.

@@ -14,6 +14,7 @@ use gatehouse_domain::{ConnectionId, Permission, SessionId};
 use gatehouse_store::RecordingSettings;
 use serde::Deserialize;
 use serde_json::json;
+use tokio_util::io::ReaderStream;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -104,11 +105,12 @@ pub async fn recording(
             "a recording path is not inside the recordings folder",
         ));
     }
-    let file = match tokio::fs::read(dir.join(&info.path)).await {
+    let file = match tokio::fs::File::open(dir.join(&info.path)).await {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
         Err(e) => return Err(ApiError::internal(e)),
     };
+    let bytes = file.metadata().await.map_err(ApiError::internal)?.len();
     let download = p.download.unwrap_or(false);
     let what = if download {
         action::RECORDING_DOWNLOAD
@@ -122,12 +124,18 @@ pub async fn recording(
                 .actor(caller.name())
                 .target(id.to_string())
                 .client_addr(&caller.client_addr)
-                .details(json!({ "user": row.user, "connection": row.connection.name, "bytes": file.len() })),
+                .details(
+                    json!({ "user": row.user, "connection": row.connection.name, "bytes": bytes }),
+                ),
         )
         .await;
+    // Streamed: a recording may be as large as the size limit allows.
     let mut response = (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(CAST_TYPE))],
-        Body::from(file),
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(CAST_TYPE)),
+            (header::CONTENT_LENGTH, HeaderValue::from(bytes)),
+        ],
+        Body::from_stream(ReaderStream::new(file)),
     )
         .into_response();
     if download {
