@@ -9,6 +9,8 @@
 //! bytes the client received (bytes that are not UTF-8 at all become
 //! U+FFFD, as in every asciicast writer).
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -82,10 +84,17 @@ pub struct Event {
 
 /// One event as a line of the file (with its newline).
 pub fn line(time_micros: u64, kind: Kind, data: &str) -> Vec<u8> {
-    let time = time_micros as f64 / 1e6;
-    let mut out = serde_json::to_vec(&(time, kind.code(), data)).unwrap_or_default();
-    out.push(b'\n');
+    let mut out = Vec::with_capacity(data.len() + 32);
+    write_line(&mut out, time_micros, kind, data);
     out
+}
+
+/// Appends one event as a line of the file (with its newline) to `out`.
+pub fn write_line(out: &mut Vec<u8>, time_micros: u64, kind: Kind, data: &str) {
+    let time = time_micros as f64 / 1e6;
+    // Writing JSON into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &(time, kind.code(), data));
+    out.push(b'\n');
 }
 
 /// Holds back a multibyte character split across chunks.
@@ -97,8 +106,20 @@ pub struct Utf8Carry {
 impl Utf8Carry {
     /// The text of `chunk` after whatever was held back, minus a new
     /// incomplete tail (kept for the next call). Empty if the whole chunk
-    /// is an incomplete character.
-    pub fn push(&mut self, chunk: &[u8]) -> String {
+    /// is an incomplete character. Borrows `chunk` in the common case of
+    /// nothing held back and nothing invalid.
+    pub fn push<'a>(&mut self, chunk: &'a [u8]) -> Cow<'a, str> {
+        if self.tail.is_empty() {
+            match std::str::from_utf8(chunk) {
+                Ok(s) => return Cow::Borrowed(s),
+                Err(e) if e.error_len().is_none() => {
+                    let (good, rest) = chunk.split_at(e.valid_up_to());
+                    self.tail = rest.to_vec();
+                    return Cow::Borrowed(std::str::from_utf8(good).unwrap_or_default());
+                }
+                Err(_) => {}
+            }
+        }
         let mut bytes = std::mem::take(&mut self.tail);
         bytes.extend_from_slice(chunk);
         let mut out = String::with_capacity(bytes.len());
@@ -127,7 +148,7 @@ impl Utf8Carry {
                 }
             }
         }
-        out
+        Cow::Owned(out)
     }
 
     /// What is still held back, as text (a character that never completed).

@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::cast::{Header, Kind, Utf8Carry, line};
+use crate::cast::{Header, Kind, Utf8Carry, line, write_line};
 use crate::text::TextExtractor;
 
 /// Where recordings go and how big they may grow.
@@ -84,7 +84,7 @@ pub const TEXT_LIMIT: usize = 1 << 20;
 /// Room kept for the marker line that says the limit was reached.
 const MARKER_ROOM: u64 = 128;
 /// Buffered bytes that trigger a write before the next tick.
-const WRITE_AT: usize = 64 * 1024;
+const WRITE_AT: usize = 256 * 1024;
 
 enum Msg {
     Event(Duration, Kind, Bytes),
@@ -264,13 +264,15 @@ impl Writer {
             let data = match kind {
                 Kind::Output => output.push(&data),
                 Kind::Input => input.push(&data),
-                _ => String::from_utf8_lossy(&data).into_owned(),
+                _ => String::from_utf8_lossy(&data),
             };
             if data.is_empty() {
                 continue;
             }
-            let event = line(micros(at), kind, &data);
-            if sink.size() + event.len() as u64 + MARKER_ROOM > self.config.max_bytes {
+            let mark = sink.buf.len();
+            write_line(&mut sink.buf, micros(at), kind, &data);
+            if sink.size() + MARKER_ROOM > self.config.max_bytes {
+                sink.buf.truncate(mark);
                 let note = format!(
                     "recording stopped: size limit of {} bytes reached",
                     self.config.max_bytes
@@ -286,7 +288,6 @@ impl Writer {
             if kind == Kind::Output {
                 text.push(&data);
             }
-            sink.buf.extend_from_slice(&event);
             last = at;
             if sink.buf.len() >= WRITE_AT {
                 sink.flush(&full).await;
