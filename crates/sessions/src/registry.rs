@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use gatehouse_recording::{Recorder, RecordingConfig, RecordingMeta};
+use gatehouse_recording::RecordingConfig;
 
 use crate::entry::{Entry, WARNED_IDLE, WARNED_MAX};
 use crate::limits::{Warning, human};
@@ -73,20 +73,20 @@ impl EndRequest {
 }
 
 pub(crate) struct Inner {
-    node: String,
+    pub(crate) node: String,
     sessions: RwLock<HashMap<SessionId, Arc<Entry>>>,
     events: broadcast::Sender<SessionEvent>,
-    lifecycle: mpsc::UnboundedSender<Lifecycle>,
+    pub(crate) lifecycle: mpsc::UnboundedSender<Lifecycle>,
     count: watch::Sender<usize>,
-    recordings: Option<RecordingConfig>,
+    pub(crate) recordings: Option<RecordingConfig>,
     /// Recordings whose file is still being written.
-    recorders: watch::Sender<usize>,
+    pub(crate) recorders: watch::Sender<usize>,
 }
 
 /// The live sessions of this gateway node. Cheap to clone.
 #[derive(Clone)]
 pub struct Registry {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// How many unread events a live-feed subscriber may lag behind before it
@@ -107,16 +107,7 @@ impl Registry {
         Self::build(node.into(), None)
     }
 
-    /// A registry that records the sessions opened with `recording` set,
-    /// as `recordings` says.
-    pub fn with_recordings(
-        node: impl Into<String>,
-        recordings: RecordingConfig,
-    ) -> (Self, mpsc::UnboundedReceiver<Lifecycle>) {
-        Self::build(node.into(), Some(recordings))
-    }
-
-    fn build(
+    pub(crate) fn build(
         node: String,
         recordings: Option<RecordingConfig>,
     ) -> (Self, mpsc::UnboundedReceiver<Lifecycle>) {
@@ -214,41 +205,6 @@ impl Registry {
         }
         tracing::info!(session = %entry.id, user = %entry.user, connection = %entry.connection.name, "session started");
         SessionHandle::new(entry, self.inner.clone())
-    }
-
-    fn recorder(
-        &self,
-        config: &RecordingConfig,
-        id: SessionId,
-        now: OffsetDateTime,
-        new: &NewSession,
-    ) -> Recorder {
-        let meta = RecordingMeta {
-            session: id.to_string(),
-            user: new.user.clone(),
-            connection: new.connection.name.clone(),
-            target: new.target.clone(),
-            node: self.inner.node.clone(),
-            started_at: now,
-            cols: new.cols,
-            rows: new.rows,
-            input: new.record_input,
-        };
-        self.inner.recorders.send_modify(|n| *n += 1);
-        let inner = self.inner.clone();
-        Recorder::start(config, meta, move |summary| {
-            let _ = inner.lifecycle.send(Lifecycle::Recorded(summary));
-            inner.recorders.send_modify(|n| *n -= 1);
-        })
-    }
-
-    /// Resolves once every recording's file is complete and its summary is
-    /// on the lifecycle channel, or after `timeout`. Returns whether they all were.
-    pub async fn wait_for_recordings(&self, timeout: Duration) -> bool {
-        let mut count = self.inner.recorders.subscribe();
-        tokio::time::timeout(timeout, count.wait_for(|n| *n == 0))
-            .await
-            .is_ok_and(|r| r.is_ok())
     }
 
     /// Asks a live session to end. Returns whether it was live. The first
