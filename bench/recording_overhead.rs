@@ -90,8 +90,12 @@ async fn main() {
     // Room for the whole stream, so recording is on for every byte.
     let gw = TestGateway::spawn_with(|c| c.recording_max_bytes = 1 << 30).await;
     let admin = gw.admin().await;
-    let on = gw.ssh_connection(&admin, &sshd, "recorded", &["admin"]).await;
-    let off = gw.ssh_connection(&admin, &sshd, "unrecorded", &["admin"]).await;
+    let on = gw
+        .ssh_connection(&admin, &sshd, "recorded", &["admin"])
+        .await;
+    let off = gw
+        .ssh_connection(&admin, &sshd, "unrecorded", &["admin"])
+        .await;
     let (status, _) = gw
         .put(
             &admin,
@@ -101,8 +105,12 @@ async fn main() {
         .await;
     assert_eq!(status, 200);
 
-    println!("Bulk output (head -c 32M /dev/zero | base64) through the WebSocket terminal, {rounds} rounds each, alternating");
-    println!("| round | recording off | recording on | recording size | file complete + indexed after session end |");
+    println!(
+        "Bulk output (head -c 32M /dev/zero | base64) through the WebSocket terminal, {rounds} rounds each, alternating"
+    );
+    println!(
+        "| round | recording off | recording on | recording size | file complete + indexed after session end |"
+    );
     println!("|---|---|---|---|---|");
     let (mut offs, mut ons) = (Vec::new(), Vec::new());
     for i in 1..=rounds {

@@ -48,9 +48,32 @@ const COMMANDS: &[&str] = &[
 ];
 
 const WORDS: &[&str] = &[
-    "total", "drwxr-xr-x", "root", "deploy", "4096", "Nov", "access.log", "error", "warning",
-    "connection", "refused", "active", "running", "postgres", "nginx", "127.0.0.1", "GET",
-    "/api/v1/health", "200", "OK", "Filesystem", "Size", "Used", "Avail", "/dev/sda1", "tmpfs",
+    "total",
+    "drwxr-xr-x",
+    "root",
+    "deploy",
+    "4096",
+    "Nov",
+    "access.log",
+    "error",
+    "warning",
+    "connection",
+    "refused",
+    "active",
+    "running",
+    "postgres",
+    "nginx",
+    "127.0.0.1",
+    "GET",
+    "/api/v1/health",
+    "200",
+    "OK",
+    "Filesystem",
+    "Size",
+    "Used",
+    "Avail",
+    "/dev/sda1",
+    "tmpfs",
 ];
 
 fn session_text(rng: &mut Lcg, needle: Option<&str>) -> String {

@@ -97,6 +97,14 @@ pub async fn sweep(store: &Store, dir: &Path, retention: Duration) -> Result<usi
                 continue;
             }
         }
+        // Empty day, month and year folders go too (remove_dir refuses non-empty ones).
+        let mut parent = full.parent();
+        while let Some(folder) = parent.filter(|p| *p != dir) {
+            if tokio::fs::remove_dir(folder).await.is_err() {
+                break;
+            }
+            parent = folder.parent();
+        }
         store.forget_recording(*id).await?;
         audit
             .record(
@@ -202,6 +210,7 @@ mod tests {
         );
         assert_eq!(sweep(&store, &recordings, Duration::ZERO).await.unwrap(), 1);
         assert!(!file.exists());
+        assert!(recordings.exists() && std::fs::read_dir(&recordings).unwrap().next().is_none());
         let row = store.history_entry(id).await.unwrap().unwrap();
         assert!(
             row.recording.is_none(),

@@ -212,13 +212,16 @@ impl Sink {
         if self.buf.is_empty() {
             return;
         }
-        if let Some(file) = &mut self.file
-            && let Err(e) = file.write_all(&self.buf).await
-        {
-            tracing::error!(path = %path.display(), error = %e, "could not write recording");
-            self.file = None;
+        if let Some(file) = &mut self.file {
+            match file.write_all(&self.buf).await {
+                Ok(()) => self.written += self.buf.len() as u64,
+                Err(e) => {
+                    // Stop writing rather than leave a file with a gap in it.
+                    tracing::error!(path = %path.display(), error = %e, "could not write recording");
+                    self.file = None;
+                }
+            }
         }
-        self.written += self.buf.len() as u64;
         self.buf.clear();
     }
 
