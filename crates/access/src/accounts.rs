@@ -30,21 +30,16 @@ impl Access {
     /// same amount of work; the right password for a locked (disabled)
     /// account gets `AccountLocked`, so a password guesser never learns
     /// whether an account is locked.
+    ///
+    /// Guessing is throttled per username and client address (see
+    /// [`crate::throttle`]): past a few failures the caller gets `Throttled`.
     pub async fn login(
         &self,
         username: &str,
         password: SecretString,
+        client_addr: &str,
     ) -> Result<(SecretString, Principal)> {
-        let user = match Username::parse(username) {
-            Ok(name) => self.store.user_by_name(&name).await?,
-            Err(_) => None,
-        };
-        let ok = passwords::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
-        let user = match user {
-            Some(u) if ok && u.disabled => return Err(AccessError::AccountLocked),
-            Some(u) if ok => u,
-            _ => return Err(AccessError::BadCredentials),
-        };
+        let user = self.check_password(username, password, client_addr).await?;
         let mut raw = [0u8; 32];
         aws_lc_rs::rand::fill(&mut raw).expect("system random source");
         let token = URL_SAFE_NO_PAD.encode(raw);
@@ -77,6 +72,75 @@ impl Access {
         }
         let principal = self.principal(user).await?;
         Ok((SecretString::from(token), principal))
+    }
+
+    /// Checks a username and password without opening a login session (a
+    /// native SSH login), with the same answers and throttle as [`Access::login`].
+    pub async fn password_principal(
+        &self,
+        username: &str,
+        password: SecretString,
+        client_addr: &str,
+    ) -> Result<Principal> {
+        let user = self.check_password(username, password, client_addr).await?;
+        self.principal(user).await
+    }
+
+    /// The person behind a registered public key (a native SSH login whose
+    /// signature the SSH layer already verified), if the key is `username`'s.
+    /// An unknown key or another user's key is `BadCredentials`.
+    pub async fn key_principal(
+        &self,
+        username: &str,
+        fingerprint: &str,
+        client_addr: &str,
+    ) -> Result<Principal> {
+        self.throttle
+            .check(username, client_addr)
+            .map_err(AccessError::Throttled)?;
+        let user = match Username::parse(username) {
+            Ok(name) => self.store.user_by_name(&name).await?,
+            Err(_) => None,
+        };
+        let key = self.store.ssh_key_by_fingerprint(fingerprint).await?;
+        match (user, key) {
+            (Some(user), Some(key)) if key.user_id == user.id => {
+                if user.disabled {
+                    return Err(AccessError::AccountLocked);
+                }
+                self.throttle.succeeded(username, client_addr);
+                self.store.touch_ssh_key(key.id).await?;
+                self.principal(user).await
+            }
+            _ => Err(AccessError::BadCredentials),
+        }
+    }
+
+    async fn check_password(
+        &self,
+        username: &str,
+        password: SecretString,
+        client_addr: &str,
+    ) -> Result<UserRecord> {
+        self.throttle
+            .check(username, client_addr)
+            .map_err(AccessError::Throttled)?;
+        let user = match Username::parse(username) {
+            Ok(name) => self.store.user_by_name(&name).await?,
+            Err(_) => None,
+        };
+        let ok = passwords::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+        match user {
+            Some(u) if ok && u.disabled => Err(AccessError::AccountLocked),
+            Some(u) if ok => {
+                self.throttle.succeeded(username, client_addr);
+                Ok(u)
+            }
+            _ => {
+                self.throttle.failed(username, client_addr);
+                Err(AccessError::BadCredentials)
+            }
+        }
     }
 
     /// The principal a login token belongs to.

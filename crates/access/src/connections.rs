@@ -42,6 +42,8 @@ pub struct NewConnectionRequest {
     pub secret: TargetSecret,
     /// A host key given by the administrator (OpenSSH format), if any.
     pub host_key: Option<String>,
+    /// Whether native SSH clients may forward ports through it.
+    pub allow_forwarding: bool,
     /// Users to grant it to.
     pub users: Vec<Username>,
     /// Roles to grant it to.
@@ -65,6 +67,8 @@ pub struct ConnectionUpdateRequest {
     /// format); `Some(None)` clears the pinned key so the next session pins
     /// the key it sees.
     pub host_key: Option<Option<String>>,
+    /// Allows or refuses port forwarding.
+    pub allow_forwarding: Option<bool>,
     /// Replaces the users granted directly.
     pub users: Option<Vec<Username>>,
     /// Replaces the roles granted.
@@ -96,6 +100,8 @@ pub struct ConnectionInfo {
     /// Where the pinned key came from; shown to administrators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_key_source: Option<HostKeySource>,
+    /// Whether native SSH clients may forward ports (`ssh -L`, `-R`) through it.
+    pub allow_forwarding: bool,
     /// Users granted directly; shown to administrators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users: Option<Vec<String>>,
@@ -141,6 +147,7 @@ impl Access {
                 secret_kind: kind,
                 secret_sealed: self.secrets.seal(secret.expose_secret().as_bytes()),
                 host_key: req.host_key,
+                allow_forwarding: req.allow_forwarding,
                 users,
                 roles: req.roles,
             })
@@ -189,6 +196,7 @@ impl Access {
                     username: req.username,
                     secret,
                     host_key: req.host_key,
+                    allow_forwarding: req.allow_forwarding,
                     users,
                     roles: req.roles,
                 },
@@ -324,6 +332,7 @@ impl Access {
                 None
             },
             host_key_source: if admin { c.host_key_source } else { None },
+            allow_forwarding: c.allow_forwarding,
             users: if admin {
                 Some(self.usernames(&c.users).await?)
             } else {

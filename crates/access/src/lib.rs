@@ -15,6 +15,8 @@ mod limits;
 pub mod passwords;
 mod principal;
 mod secrets;
+mod ssh_keys;
+mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +56,10 @@ pub enum AccessError {
     /// Something referenced does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// Too many failed logins from this client for this user; try again
+    /// after the given time.
+    #[error("too many failed attempts; try again in {} s", .0.as_secs().max(1))]
+    Throttled(Duration),
     /// A stored secret could not be opened (wrong key?).
     #[error("a stored secret could not be decrypted")]
     Sealed,
@@ -83,6 +89,8 @@ pub struct Access {
     token_ttl: Duration,
     /// Serialises account updates (see [`Access::update_user`]).
     user_updates: Arc<tokio::sync::Mutex<()>>,
+    /// Failed logins, to slow guessers down.
+    throttle: Arc<throttle::Throttle>,
 }
 
 impl Access {
@@ -94,6 +102,7 @@ impl Access {
             secrets,
             token_ttl,
             user_updates: Arc::default(),
+            throttle: Arc::default(),
         }
     }
 

@@ -57,14 +57,17 @@ async fn login_yields_a_token_that_authenticates_until_logout() {
     );
 
     assert!(matches!(
-        access.login("admin", pw("wrong password")).await,
+        access.login("admin", pw("wrong password"), "test").await,
         Err(AccessError::BadCredentials)
     ));
     assert!(matches!(
-        access.login("nobody", pw("correct horse")).await,
+        access.login("nobody", pw("correct horse"), "test").await,
         Err(AccessError::BadCredentials)
     ));
-    let (token, who) = access.login("ADMIN", pw("correct horse")).await.unwrap();
+    let (token, who) = access
+        .login("ADMIN", pw("correct horse"), "test")
+        .await
+        .unwrap();
     assert!(who.has(gatehouse_domain::Permission::UsersManage));
     assert_eq!(
         access.authenticate(token.expose_secret()).await.unwrap(),
@@ -94,7 +97,10 @@ async fn only_granted_users_get_a_connections_opened_secret() {
         .bootstrap_admin(Some(pw("admin-password")))
         .await
         .unwrap();
-    let (_, admin) = access.login("admin", pw("admin-password")).await.unwrap();
+    let (_, admin) = access
+        .login("admin", pw("admin-password"), "test")
+        .await
+        .unwrap();
     let user = |n: &str| Username::parse(n).unwrap();
     let role = |n: &str| RoleName::parse(n).unwrap();
     access
@@ -105,8 +111,14 @@ async fn only_granted_users_get_a_connections_opened_secret() {
         .create_user(user("dev2"), pw("dev2-password"), vec![role("user")])
         .await
         .unwrap();
-    let (_, ops1) = access.login("ops1", pw("ops1-password")).await.unwrap();
-    let (_, dev2) = access.login("dev2", pw("dev2-password")).await.unwrap();
+    let (_, ops1) = access
+        .login("ops1", pw("ops1-password"), "test")
+        .await
+        .unwrap();
+    let (_, dev2) = access
+        .login("dev2", pw("dev2-password"), "test")
+        .await
+        .unwrap();
 
     let request = || NewConnectionRequest {
         name: ConnectionName::parse("prod-db").unwrap(),
@@ -115,6 +127,7 @@ async fn only_granted_users_get_a_connections_opened_secret() {
         username: "root".into(),
         secret: TargetSecret::Password(pw("target-secret")),
         host_key: None,
+        allow_forwarding: false,
         users: vec![user("ops1")],
         roles: vec![],
     };
@@ -152,7 +165,10 @@ async fn user_updates_need_users_manage_end_logins_and_keep_an_admin() {
         .bootstrap_admin(Some(pw("admin-password")))
         .await
         .unwrap();
-    let (_, admin) = access.login("admin", pw("admin-password")).await.unwrap();
+    let (_, admin) = access
+        .login("admin", pw("admin-password"), "test")
+        .await
+        .unwrap();
     let ops = access
         .create_user(
             Username::parse("ops1").unwrap(),
@@ -161,7 +177,10 @@ async fn user_updates_need_users_manage_end_logins_and_keep_an_admin() {
         )
         .await
         .unwrap();
-    let (token, ops_principal) = access.login("ops1", pw("ops1-password")).await.unwrap();
+    let (token, ops_principal) = access
+        .login("ops1", pw("ops1-password"), "test")
+        .await
+        .unwrap();
 
     let disable = || UserUpdate {
         disabled: Some(true),
@@ -202,7 +221,12 @@ async fn user_updates_need_users_manage_end_logins_and_keep_an_admin() {
         access.authenticate(token.expose_secret()).await,
         Err(AccessError::Unauthenticated)
     ));
-    assert!(access.login("ops1", pw("a-new-password")).await.is_ok());
+    assert!(
+        access
+            .login("ops1", pw("a-new-password"), "test")
+            .await
+            .is_ok()
+    );
     let short = UserUpdate {
         password: Some(pw("short")),
         ..Default::default()
@@ -226,7 +250,10 @@ async fn a_locked_user_with_the_right_password_is_told_so_and_a_guesser_is_not()
         .bootstrap_admin(Some(pw("admin-password")))
         .await
         .unwrap();
-    let (_, admin) = access.login("admin", pw("admin-password")).await.unwrap();
+    let (_, admin) = access
+        .login("admin", pw("admin-password"), "test")
+        .await
+        .unwrap();
     let ops = access
         .create_user(
             Username::parse("ops1").unwrap(),
@@ -235,7 +262,10 @@ async fn a_locked_user_with_the_right_password_is_told_so_and_a_guesser_is_not()
         )
         .await
         .unwrap();
-    let (token, _) = access.login("ops1", pw("ops1-password")).await.unwrap();
+    let (token, _) = access
+        .login("ops1", pw("ops1-password"), "test")
+        .await
+        .unwrap();
     let lock = |locked| UserUpdate {
         disabled: Some(locked),
         ..Default::default()
@@ -250,18 +280,23 @@ async fn a_locked_user_with_the_right_password_is_told_so_and_a_guesser_is_not()
         Err(AccessError::Unauthenticated)
     ));
     assert!(matches!(
-        access.login("ops1", pw("ops1-password")).await,
+        access.login("ops1", pw("ops1-password"), "test").await,
         Err(AccessError::AccountLocked)
     ));
     assert!(matches!(
-        access.login("ops1", pw("a-wrong-guess")).await,
+        access.login("ops1", pw("a-wrong-guess"), "test").await,
         Err(AccessError::BadCredentials)
     ));
     access
         .update_user(&admin, ops.id, lock(false))
         .await
         .unwrap();
-    assert!(access.login("ops1", pw("ops1-password")).await.is_ok());
+    assert!(
+        access
+            .login("ops1", pw("ops1-password"), "test")
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -271,7 +306,10 @@ async fn deleting_a_user_needs_users_manage_and_keeps_an_admin() {
         .bootstrap_admin(Some(pw("admin-password")))
         .await
         .unwrap();
-    let (_, admin) = access.login("admin", pw("admin-password")).await.unwrap();
+    let (_, admin) = access
+        .login("admin", pw("admin-password"), "test")
+        .await
+        .unwrap();
     let ops = access
         .create_user(
             Username::parse("ops1").unwrap(),
@@ -280,7 +318,10 @@ async fn deleting_a_user_needs_users_manage_and_keeps_an_admin() {
         )
         .await
         .unwrap();
-    let (token, ops_principal) = access.login("ops1", pw("ops1-password")).await.unwrap();
+    let (token, ops_principal) = access
+        .login("ops1", pw("ops1-password"), "test")
+        .await
+        .unwrap();
 
     assert!(matches!(
         access.delete_user(&ops_principal, admin.user_id).await,
@@ -297,11 +338,130 @@ async fn deleting_a_user_needs_users_manage_and_keeps_an_admin() {
         Err(AccessError::Unauthenticated)
     ));
     assert!(matches!(
-        access.login("ops1", pw("ops1-password")).await,
+        access.login("ops1", pw("ops1-password"), "test").await,
         Err(AccessError::BadCredentials)
     ));
     assert!(matches!(
         access.delete_user(&admin, ops.id).await,
         Err(AccessError::NotFound(_))
     ));
+}
+
+#[tokio::test]
+async fn a_registered_key_logs_in_only_its_owner_and_not_once_they_are_locked() {
+    let (_dir, access) = access().await;
+    access
+        .bootstrap_admin(Some(pw("admin-password")))
+        .await
+        .unwrap();
+    let (_, admin) = access
+        .login("admin", pw("admin-password"), "test")
+        .await
+        .unwrap();
+    let user = |name: &str| {
+        access.create_user(
+            Username::parse(name).unwrap(),
+            pw(&format!("{name}-password")),
+            vec![RoleName::parse("user").unwrap()],
+        )
+    };
+    let ops = user("ops1").await.unwrap();
+    user("dev2").await.unwrap();
+    let ops_principal = access
+        .password_principal("ops1", pw("ops1-password"), "test")
+        .await
+        .unwrap();
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    let fp = "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU";
+    let added = access
+        .add_ssh_key(&ops_principal, "laptop", key)
+        .await
+        .unwrap();
+    assert_eq!(added.fingerprint, fp);
+    // A key identifies one person: nobody registers it twice.
+    assert!(matches!(
+        access.add_ssh_key(&admin, "stolen", key).await,
+        Err(AccessError::Conflict(_))
+    ));
+    assert!(matches!(
+        access.add_ssh_key(&ops_principal, " ", key).await,
+        Err(AccessError::Invalid(_))
+    ));
+
+    let who = access.key_principal("ops1", fp, "10.0.0.1").await.unwrap();
+    assert_eq!(who.user_id, ops.id);
+    assert!(matches!(
+        access.key_principal("dev2", fp, "10.0.0.1").await,
+        Err(AccessError::BadCredentials)
+    ));
+    assert!(matches!(
+        access
+            .key_principal("ops1", "SHA256:unknown", "10.0.0.1")
+            .await,
+        Err(AccessError::BadCredentials)
+    ));
+    assert!(
+        access.ssh_keys(&ops_principal).await.unwrap()[0]
+            .last_used_at
+            .is_some()
+    );
+
+    let lock = UserUpdate {
+        disabled: Some(true),
+        ..Default::default()
+    };
+    access.update_user(&admin, ops.id, lock).await.unwrap();
+    assert!(matches!(
+        access.key_principal("ops1", fp, "10.0.0.1").await,
+        Err(AccessError::AccountLocked)
+    ));
+
+    // Only the owner removes it.
+    let dev = access
+        .password_principal("dev2", pw("dev2-password"), "test")
+        .await
+        .unwrap();
+    assert!(matches!(
+        access.remove_ssh_key(&dev, added.id).await,
+        Err(AccessError::NotFound(_))
+    ));
+    access
+        .remove_ssh_key(&ops_principal, added.id)
+        .await
+        .unwrap();
+    assert!(access.ssh_keys(&ops_principal).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn five_wrong_passwords_make_the_next_attempt_wait_even_with_the_right_one() {
+    let (_dir, access) = access().await;
+    access
+        .bootstrap_admin(Some(pw("admin-password")))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        assert!(matches!(
+            access.login("admin", pw("a wrong guess"), "10.0.0.9").await,
+            Err(AccessError::BadCredentials)
+        ));
+    }
+    assert!(matches!(
+        access
+            .login("admin", pw("admin-password"), "10.0.0.9")
+            .await,
+        Err(AccessError::Throttled(_))
+    ));
+    assert!(matches!(
+        access
+            .password_principal("admin", pw("admin-password"), "10.0.0.9")
+            .await,
+        Err(AccessError::Throttled(_))
+    ));
+    // The person at another address is not locked out by the guesser.
+    assert!(
+        access
+            .login("admin", pw("admin-password"), "10.0.0.1")
+            .await
+            .is_ok()
+    );
 }

@@ -48,6 +48,20 @@ pub mod action {
     pub const HOST_KEY_MISMATCH: &str = "connection.host_key_mismatch";
     /// A session could not be opened (target unreachable, refused login…).
     pub const SESSION_FAILED: &str = "session.failed";
+    /// A user registered a public key for native SSH logins.
+    pub const SSH_KEY_ADD: &str = "ssh_key.add";
+    /// A user removed one of their public keys.
+    pub const SSH_KEY_REMOVE: &str = "ssh_key.remove";
+    /// A native SSH client failed to log in (wrong key or password, locked, throttled).
+    pub const SSH_LOGIN_FAILED: &str = "auth.ssh_login_failed";
+    /// A native SSH client logged in.
+    pub const SSH_LOGIN: &str = "auth.ssh_login";
+    /// A native SSH client asked for something refused (a forward, a subsystem).
+    pub const SSH_REFUSED: &str = "ssh.refused";
+    /// A native SSH client opened a port forward through a session.
+    pub const SSH_FORWARD: &str = "ssh.forward";
+    /// A native SSH client ran a command or a file transfer.
+    pub const SSH_EXEC: &str = "ssh.exec";
     /// Session limits of a role or connection changed.
     pub const LIMITS_UPDATE: &str = "limits.update";
     /// An owner shared their session with another user.

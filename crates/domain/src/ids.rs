@@ -64,3 +64,7 @@ uuid_id!(
     /// Identifies one live (or, in history, ended) session.
     SessionId
 );
+uuid_id!(
+    /// Identifies a public key a user registered for native SSH logins.
+    SshKeyId
+);

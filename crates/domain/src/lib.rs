@@ -11,7 +11,7 @@ mod names;
 mod permissions;
 mod session;
 
-pub use ids::{ConnectionId, SessionId, UserId};
+pub use ids::{ConnectionId, SessionId, SshKeyId, UserId};
 pub use names::{ConnectionName, NameError, RoleName, TargetAddr, Username};
 pub use permissions::{BuiltinRole, Permission};
 pub use session::{EndReason, Protocol};

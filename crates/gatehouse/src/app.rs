@@ -1,5 +1,5 @@
 //! The assembled gateway: store, access control, registry, history writer
-//! and the HTTP front end, started and stopped as one.
+//! and the two front ends (HTTP and native SSH), started and stopped as one.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +42,9 @@ pub struct Application {
     state: AppState,
     listener: tokio::net::TcpListener,
     http_addr: SocketAddr,
+    ssh_listener: tokio::net::TcpListener,
+    ssh_addr: SocketAddr,
+    host_key: gatehouse_sshd::host_key::PrivateKey,
     history: JoinHandle<()>,
     /// What happened to the admin account on this start.
     pub admin: AdminBootstrap,
@@ -92,6 +95,14 @@ impl Application {
         }
         store.purge_expired_tokens().await?;
 
+        let host_key = gatehouse_sshd::host_key::load_or_create(
+            &config.data_dir.join("ssh_host_ed25519_key"),
+        )?;
+        let ssh_listener = tokio::net::TcpListener::bind(config.ssh)
+            .await
+            .with_context(|| format!("listening for SSH on {}", config.ssh))?;
+        let ssh_addr = ssh_listener.local_addr()?;
+
         let (registry, lifecycle) = Registry::with_recordings(
             config.node.clone(),
             RecordingConfig::new(&recordings, config.recording_max_bytes),
@@ -112,6 +123,12 @@ impl Application {
                     max_session_seconds: config.max_session.map(|d| d.as_secs().max(1)),
                 },
                 recordings_dir: Some(recordings),
+                ssh: Some(gatehouse_web::profile::SshListener {
+                    address: ssh_addr.to_string(),
+                    port: ssh_addr.port(),
+                    host_key: gatehouse_sshd::host_key::public_openssh(&host_key),
+                    host_key_fingerprint: gatehouse_sshd::host_key::fingerprint(&host_key),
+                }),
                 ..WebConfig::default()
             }),
             shutdown: CancellationToken::new(),
@@ -125,6 +142,9 @@ impl Application {
             state,
             listener,
             http_addr,
+            ssh_listener,
+            ssh_addr,
+            host_key,
             history,
             admin,
             recovered_sessions: recovered.len(),
@@ -134,6 +154,16 @@ impl Application {
     /// The address the HTTP listener is bound to.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The address the SSH listener is bound to.
+    pub fn ssh_addr(&self) -> SocketAddr {
+        self.ssh_addr
+    }
+
+    /// The SSH listener's host key fingerprint (`SHA256:…`).
+    pub fn ssh_fingerprint(&self) -> String {
+        gatehouse_sshd::host_key::fingerprint(&self.host_key)
     }
 
     /// The session registry (for tests and embedders).
@@ -162,6 +192,16 @@ impl Application {
                 state.shutdown.clone(),
             )
         });
+        let ssh = tokio::spawn(gatehouse_sshd::serve(
+            self.ssh_listener,
+            self.host_key,
+            gatehouse_sshd::Front {
+                access: state.access.clone(),
+                audit: state.audit.clone(),
+                opener: state.opener(),
+            },
+            state.shutdown.clone(),
+        ));
         let server = tokio::spawn(gatehouse_web::serve(self.listener, self.state));
         stop.await;
         tracing::info!("shutting down");
@@ -173,6 +213,7 @@ impl Application {
         if !state.registry.wait_until_empty(DRAIN_TIMEOUT).await {
             tracing::warn!(live, "sessions did not close in time");
         }
+        let _ = ssh.await;
         let _ = updates.await;
         let _ = policies.await;
         if let Some(sweeper) = sweeper {

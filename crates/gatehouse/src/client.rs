@@ -65,6 +65,13 @@ impl ApiClient {
         .await
     }
 
+    /// `DELETE path`; an empty answer decodes as `null`.
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        let resp = self.send(self.request(Method::DELETE, path)).await?;
+        let text = resp.text().await?;
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     async fn send(&self, req: RequestBuilder) -> anyhow::Result<Response> {
         let resp = req
             .send()

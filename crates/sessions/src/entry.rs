@@ -50,6 +50,8 @@ pub(crate) struct Entry {
     pub(crate) participants: watch::Sender<Vec<Participant>>,
     /// Everyone who ever took part, for history.
     pub(crate) everyone: Mutex<Vec<Participant>>,
+    /// Port forwards open through the session.
+    pub(crate) forwards: Mutex<Vec<crate::Forward>>,
     /// Enough recent output to paint the current screen for a watcher.
     pub(crate) screen: Mutex<Screen>,
     /// Live output for watchers (only sent while someone watches).
@@ -144,6 +146,7 @@ impl Entry {
             bytes_from_client: self.bytes_from_client.load(Ordering::Relaxed),
             bytes_to_client: self.bytes_to_client.load(Ordering::Relaxed),
             participants: self.participants.borrow().clone(),
+            forwards: crate::registry::lock(&self.forwards).clone(),
             recording: self.recorder.is_some(),
             node: node.to_owned(),
         }

@@ -41,6 +41,12 @@ impl SessionHandle {
         self.entry.cancel.cancelled()
     }
 
+    /// The same signal as [`SessionHandle::ended`], owned, for a task that
+    /// does not hold the handle.
+    pub fn end_signal(&self) -> tokio_util::sync::CancellationToken {
+        self.entry.cancel.child_token()
+    }
+
     /// Why the session was asked to end, once it was.
     pub fn end_request(&self) -> Option<EndRequest> {
         self.entry.end.get().cloned()
@@ -56,6 +62,19 @@ impl SessionHandle {
         if let Some(recorder) = &self.entry.recorder {
             recorder.input(data);
         }
+    }
+
+    /// Counts bytes of a file transfer or port forward — not terminal
+    /// output, so neither kept for watchers nor recorded — and marks the
+    /// session active: a long download is not an idle session.
+    pub fn record_transfer(&self, from_client: usize, to_client: usize) {
+        self.entry
+            .bytes_from_client
+            .fetch_add(from_client as u64, Ordering::Relaxed);
+        self.entry
+            .bytes_to_client
+            .fetch_add(to_client as u64, Ordering::Relaxed);
+        self.entry.touch();
     }
 
     /// Marks the session active without input: the user asked to stay
@@ -87,6 +106,15 @@ impl SessionHandle {
         if self.entry.output.receiver_count() > 0 {
             let _ = self.entry.output.send(data.clone());
         }
+    }
+
+    /// Lists a port forward on the session until the guard is dropped.
+    pub fn add_forward(
+        &self,
+        kind: crate::ForwardKind,
+        destination: String,
+    ) -> crate::ForwardGuard {
+        crate::ForwardGuard::new(self.entry.clone(), self.registry.clone(), kind, destination)
     }
 
     /// Records the terminal's new size (watchers and the recording follow it).

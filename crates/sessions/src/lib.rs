@@ -18,6 +18,7 @@
 
 mod entry;
 mod events;
+mod forwards;
 mod handle;
 mod limits;
 mod query;
@@ -28,6 +29,7 @@ mod view;
 mod watch;
 
 pub use events::{EndedSession, Lifecycle, SessionEvent};
+pub use forwards::{Forward, ForwardGuard, ForwardKind};
 pub use handle::SessionHandle;
 pub use limits::{Limit, SessionLimits, Warning};
 pub use query::{ListQuery, Page, SortKey, Visibility};

@@ -70,6 +70,16 @@ impl EndRequest {
             message: None,
         }
     }
+
+    /// One line for the person whose session ended, e.g. "Session ended by
+    /// administrator admin".
+    pub fn describe(&self) -> String {
+        match (&self.by, self.reason) {
+            (Some(by), EndReason::EndedByAdmin) => format!("Session ended by administrator {by}"),
+            (Some(by), _) => format!("Session ended by {by}"),
+            (None, reason) => format!("Session ended: {reason}"),
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -181,6 +191,7 @@ impl Registry {
             bytes_to_client: AtomicU64::new(0),
             participants: watch::channel(vec![owner.clone()]).0,
             everyone: Mutex::new(vec![owner]),
+            forwards: Mutex::default(),
             screen: Mutex::new(Screen::new(SCREEN_BYTES, new.cols, new.rows)),
             output: broadcast::channel(WATCH_BUFFER).0,
             invites: Mutex::new(HashMap::new()),

@@ -82,6 +82,9 @@ pub struct SessionView {
     pub bytes_to_client: u64,
     /// Everyone taking part, the owner first.
     pub participants: Vec<Participant>,
+    /// Port forwards open through the session (native SSH only).
+    #[serde(default)]
+    pub forwards: Vec<crate::Forward>,
     /// Whether the session is being recorded.
     pub recording: bool,
     /// The gateway node relaying the session.

@@ -1,17 +1,29 @@
 use std::sync::{Arc, Mutex};
 
 use gatehouse_domain::TargetAddr;
+use russh::Channel;
+use russh::client::ChannelOpenHandle;
 use russh::client::{self, AuthResult};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use secrecy::ExposeSecret;
+use tokio::sync::mpsc;
 
-use crate::{ConnectError, Credential, HostKeyPolicy, ShellOptions, TargetShell};
+use crate::connection::ForwardedChannel;
 
-/// Our side of the SSH conversation: it only has an opinion on host keys.
+use crate::{ConnectError, Credential, HostKeyPolicy, TargetConnection};
+
+/// Our side of the SSH conversation: it has an opinion on host keys, and
+/// passes on the channels a target opens towards us (remote forwards) only
+/// where the front end asked for them.
 pub(crate) struct Client {
     pinned: Option<PublicKey>,
     presented: Arc<Mutex<Option<PublicKey>>>,
+    forwarded: ForwardedSender,
+    agent: AgentSender,
 }
+
+pub(crate) type ForwardedSender = Arc<Mutex<Option<mpsc::Sender<ForwardedChannel>>>>;
+pub(crate) type AgentSender = Arc<Mutex<Option<mpsc::Sender<Channel<client::Msg>>>>>;
 
 impl client::Handler for Client {
     type Error = russh::Error;
@@ -32,23 +44,62 @@ impl client::Handler for Client {
             None => true,
         })
     }
+
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: Channel<client::Msg>,
+        connected_address: &str,
+        connected_port: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let sender = self.forwarded.lock().ok().and_then(|s| s.clone());
+        // Nobody asked for remote forwards: dropping `reply` refuses it.
+        let Some(sender) = sender else { return Ok(()) };
+        reply.accept().await;
+        let _ = sender
+            .send(ForwardedChannel {
+                channel,
+                connected_address: connected_address.to_owned(),
+                connected_port,
+                originator_address: originator_address.to_owned(),
+                originator_port,
+            })
+            .await;
+        Ok(())
+    }
+
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: Channel<client::Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let sender = self.agent.lock().ok().and_then(|s| s.clone());
+        // Nobody forwarded an agent: dropping `reply` refuses the channel.
+        let Some(sender) = sender else { return Ok(()) };
+        reply.accept().await;
+        let _ = sender.send(channel).await;
+        Ok(())
+    }
 }
 
 pub(crate) fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }
 
-/// Dials `addr`, verifies its host key, logs in as `user` and starts a
-/// shell on a pty.
-pub async fn open_shell(
+/// Dials `addr`, verifies its host key and logs in as `user`, giving up
+/// after `timeout`. The caller opens channels on the connection.
+pub async fn connect(
     addr: &TargetAddr,
     user: &str,
     credential: &Credential,
     host_key: &HostKeyPolicy,
-    options: &ShellOptions,
-) -> Result<TargetShell, ConnectError> {
-    let timeout = options.connect_timeout;
-    tokio::time::timeout(timeout, open(addr, user, credential, host_key, options))
+    timeout: std::time::Duration,
+) -> Result<TargetConnection, ConnectError> {
+    tokio::time::timeout(timeout, open(addr, user, credential, host_key))
         .await
         .map_err(|_| ConnectError::Timeout(timeout))?
 }
@@ -58,8 +109,7 @@ async fn open(
     user: &str,
     credential: &Credential,
     host_key: &HostKeyPolicy,
-    options: &ShellOptions,
-) -> Result<TargetShell, ConnectError> {
+) -> Result<TargetConnection, ConnectError> {
     let pinned = host_key
         .pinned
         .as_deref()
@@ -69,9 +119,13 @@ async fn open(
         })
         .transpose()?;
     let presented = Arc::new(Mutex::new(None));
+    let forwarded = ForwardedSender::default();
+    let agent = AgentSender::default();
     let handler = Client {
         pinned: pinned.clone(),
         presented: presented.clone(),
+        forwarded: forwarded.clone(),
+        agent: agent.clone(),
     };
     let config = Arc::new(client::Config {
         // Idle policy belongs to the gateway, not to a library default.
@@ -123,7 +177,7 @@ async fn open(
     if !matches!(auth, AuthResult::Success) {
         return Err(ConnectError::AuthFailed);
     }
-    TargetShell::start(handle, host_key, options).await
+    Ok(TargetConnection::new(handle, host_key, forwarded, agent))
 }
 
 pub(crate) fn protocol(e: russh::Error) -> ConnectError {

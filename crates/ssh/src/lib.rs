@@ -1,20 +1,23 @@
 //! Outbound SSH: the gateway as an SSH client to its targets, with russh.
 //!
-//! [`open_shell`] dials a target, checks its host key against the pinned one
-//! ([`HostKeyPolicy`]), authenticates with the connection's [`Credential`]
-//! and starts a shell on a pty, returning a [`TargetShell`]. A front end
-//! reads [`TargetOutput`] from it and writes input and window sizes to it;
-//! it knows nothing of sessions or users, so every front end (browser
-//! terminal, later native SSH) reuses it.
+//! [`connect`] dials a target, checks its host key against the pinned one
+//! ([`HostKeyPolicy`]) and authenticates with the connection's
+//! [`Credential`], returning a [`TargetConnection`] on which the native SSH
+//! front end opens the channels its client asks for. The browser terminal
+//! starts a [`TargetShell`] on it instead — a shell on a pty — and reads
+//! [`TargetOutput`] from it and writes input and window sizes to it.
+//! Nothing here knows of sessions or users.
 
 mod client;
+mod connection;
 mod shell;
 
 use std::time::Duration;
 
 use secrecy::SecretString;
 
-pub use client::open_shell;
+pub use client::connect;
+pub use connection::{ForwardedChannel, TargetConnection};
 pub use shell::{TargetOutput, TargetShell};
 
 /// How the gateway authenticates to a target.
@@ -34,7 +37,7 @@ pub struct HostKeyPolicy {
     pub pinned: Option<String>,
 }
 
-/// The pty and limits for a new shell.
+/// The pty for a new shell.
 #[derive(Clone, Debug)]
 pub struct ShellOptions {
     /// Terminal type, e.g. `xterm-256color`.
@@ -43,8 +46,6 @@ pub struct ShellOptions {
     pub cols: u32,
     /// Rows.
     pub rows: u32,
-    /// How long dialling, key exchange and login may take in all.
-    pub connect_timeout: Duration,
 }
 
 impl Default for ShellOptions {
@@ -53,7 +54,6 @@ impl Default for ShellOptions {
             term: "xterm-256color".into(),
             cols: 80,
             rows: 24,
-            connect_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -93,12 +93,17 @@ pub fn check_private_key(text: &str) -> Result<(), String> {
         .map_err(|e| format!("private key is not a usable unencrypted OpenSSH or PuTTY key: {e}"))
 }
 
+/// Normalises a host key given as an OpenSSH public key line
+/// (`type base64 [comment]`), dropping the comment.
+pub fn parse_host_key(text: &str) -> Result<String, String> {
+    parse_public_key(text).map_err(|e| format!("host key {e}"))
+}
+
 /// Normalises an OpenSSH public key line (`type base64 [comment]`),
 /// dropping the comment.
-pub fn parse_host_key(text: &str) -> Result<String, String> {
-    let key = russh::keys::PublicKey::from_openssh(text.trim())
-        .map_err(|e| format!("host key is not an OpenSSH public key: {e}"))?;
-    let mut key = key;
+pub fn parse_public_key(text: &str) -> Result<String, String> {
+    let mut key = russh::keys::PublicKey::from_openssh(text.trim())
+        .map_err(|e| format!("is not an OpenSSH public key: {e}"))?;
     key.set_comment("");
     key.to_openssh().map_err(|e| e.to_string())
 }

@@ -1,10 +1,9 @@
 use bytes::Bytes;
-use russh::client::{self, Msg};
-use russh::keys::PublicKey;
-use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect};
+use russh::client::Msg;
+use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 
-use crate::client::{Client, fingerprint, protocol};
-use crate::{ConnectError, ShellOptions};
+use crate::client::protocol;
+use crate::{ConnectError, ShellOptions, TargetConnection};
 
 /// What the target sends.
 #[derive(Debug)]
@@ -20,21 +19,20 @@ pub enum TargetOutput {
 
 /// A shell on a pty on the target.
 pub struct TargetShell {
-    handle: client::Handle<Client>,
+    connection: TargetConnection,
     reader: ChannelReadHalf,
     writer: ChannelWriteHalf<Msg>,
-    host_key: PublicKey,
     exit_status: Option<u32>,
     closed: bool,
 }
 
 impl TargetShell {
-    pub(crate) async fn start(
-        handle: client::Handle<Client>,
-        host_key: PublicKey,
+    /// Starts a shell on a pty over a connection from [`crate::connect`].
+    pub async fn start(
+        connection: TargetConnection,
         options: &ShellOptions,
     ) -> Result<Self, ConnectError> {
-        let channel = handle.channel_open_session().await.map_err(protocol)?;
+        let channel = connection.open_session().await?;
         let (reader, writer) = channel.split();
         writer
             .request_pty(false, &options.term, options.cols, options.rows, 0, 0, &[])
@@ -42,10 +40,9 @@ impl TargetShell {
             .map_err(protocol)?;
         writer.request_shell(false).await.map_err(protocol)?;
         Ok(Self {
-            handle,
+            connection,
             reader,
             writer,
-            host_key,
             exit_status: None,
             closed: false,
         })
@@ -53,14 +50,12 @@ impl TargetShell {
 
     /// The host key the target presented, OpenSSH format without comment.
     pub fn host_key(&self) -> String {
-        let mut key = self.host_key.clone();
-        key.set_comment("");
-        key.to_openssh().unwrap_or_default()
+        self.connection.host_key()
     }
 
     /// The presented host key's SHA-256 fingerprint.
     pub fn host_key_fingerprint(&self) -> String {
-        fingerprint(&self.host_key)
+        self.connection.host_key_fingerprint()
     }
 
     /// The next output from the target. After `Closed` it keeps returning
@@ -101,9 +96,6 @@ impl TargetShell {
     pub async fn close(self, why: &str) {
         let _ = self.writer.eof().await;
         let _ = self.writer.close().await;
-        let _ = self
-            .handle
-            .disconnect(Disconnect::ByApplication, why, "en")
-            .await;
+        self.connection.disconnect(why).await;
     }
 }

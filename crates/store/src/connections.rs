@@ -64,6 +64,8 @@ pub struct ConnectionRecord {
     pub host_key: Option<String>,
     /// Where the pinned key came from.
     pub host_key_source: Option<HostKeySource>,
+    /// Whether native SSH clients may forward ports through it.
+    pub allow_forwarding: bool,
     /// Users granted directly.
     pub users: Vec<UserId>,
     /// Roles granted.
@@ -91,6 +93,8 @@ pub struct NewConnection {
     pub secret_sealed: Vec<u8>,
     /// A host key the administrator gave, OpenSSH format.
     pub host_key: Option<String>,
+    /// Whether native SSH clients may forward ports through it.
+    pub allow_forwarding: bool,
     /// Users to grant.
     pub users: Vec<UserId>,
     /// Roles to grant.
@@ -113,6 +117,8 @@ pub struct ConnectionUpdate {
     /// `Some(Some(key))` pins `key` as given by an administrator;
     /// `Some(None)` forgets the pinned key so the next session pins on first use.
     pub host_key: Option<Option<String>>,
+    /// Allows or refuses port forwarding.
+    pub allow_forwarding: Option<bool>,
     /// Replaces the users granted directly.
     pub users: Option<Vec<UserId>>,
     /// Replaces the roles granted.
@@ -131,10 +137,11 @@ struct ConnectionRow {
     secret_sealed: Vec<u8>,
     host_key: Option<String>,
     host_key_source: Option<String>,
+    allow_forwarding: bool,
     created_at: i64,
 }
 
-const SELECT: &str = "SELECT id, name, protocol, host, port, username, secret_kind, secret_sealed, host_key, host_key_source, created_at FROM connections";
+const SELECT: &str = "SELECT id, name, protocol, host, port, username, secret_kind, secret_sealed, host_key, host_key_source, allow_forwarding, created_at FROM connections";
 
 impl Store {
     /// Creates a connection and its grants in one transaction.
@@ -145,8 +152,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO connections (id, name, protocol, host, port, username, secret_kind, secret_sealed,
-                                      host_key, host_key_source, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                      host_key, host_key_source, allow_forwarding, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(new.name.as_str())
@@ -158,6 +165,7 @@ impl Store {
         .bind(&new.secret_sealed)
         .bind(&new.host_key)
         .bind(source.map(HostKeySource::as_str))
+        .bind(new.allow_forwarding)
         .bind(to_ms(now))
         .bind(to_ms(now))
         .execute(&mut *tx)
@@ -193,6 +201,7 @@ impl Store {
             secret_sealed: new.secret_sealed,
             host_key: new.host_key,
             host_key_source: source,
+            allow_forwarding: new.allow_forwarding,
             users: new.users,
             roles: new.roles,
             created_at: now,
@@ -214,7 +223,7 @@ impl Store {
             "UPDATE connections SET name = COALESCE(?, name), host = COALESCE(?, host),
                  port = COALESCE(?, port), username = COALESCE(?, username),
                  secret_kind = COALESCE(?, secret_kind), secret_sealed = COALESCE(?, secret_sealed),
-                 updated_at = ?
+                 allow_forwarding = COALESCE(?, allow_forwarding), updated_at = ?
              WHERE id = ?",
         )
         .bind(update.name.as_ref().map(ConnectionName::as_str))
@@ -223,6 +232,7 @@ impl Store {
         .bind(&update.username)
         .bind(kind.map(SecretKind::as_str))
         .bind(sealed)
+        .bind(update.allow_forwarding)
         .bind(now)
         .bind(id.to_string())
         .execute(&mut *tx)
@@ -406,6 +416,7 @@ impl Store {
                     return Err(StoreError::Corrupt(format!("host key source {other:?}")));
                 }
             },
+            allow_forwarding: row.allow_forwarding,
             users: users
                 .into_iter()
                 .map(|(u,)| parse("user id", &u))

@@ -9,6 +9,7 @@
 mod audit;
 mod connections;
 mod history;
+mod keys;
 mod limits;
 mod recordings;
 mod tokens;
@@ -25,6 +26,7 @@ pub use connections::{
     ConnectionRecord, ConnectionUpdate, HostKeySource, NewConnection, SecretKind,
 };
 pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};
+pub use keys::SshKeyRecord;
 pub use limits::{LimitSettings, RoleRecord};
 pub use recordings::{RecordingDone, RecordingInfo, RecordingSettings};
 pub use users::{NewUser, UserRecord};

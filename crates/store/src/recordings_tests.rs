@@ -135,6 +135,7 @@ async fn connections_record_by_default_and_keystrokes_only_when_set() {
             secret_kind: SecretKind::Password,
             secret_sealed: vec![1],
             host_key: None,
+            allow_forwarding: false,
             users: vec![],
             roles: vec![],
         })

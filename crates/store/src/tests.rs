@@ -69,6 +69,7 @@ async fn grants_reach_users_directly_and_through_roles() {
             secret_kind: SecretKind::Password,
             secret_sealed: vec![1, 2, 3],
             host_key: None,
+            allow_forwarding: false,
             users: vec![direct.id],
             roles: vec![RoleName::parse("auditor").unwrap()],
         })
@@ -269,6 +270,7 @@ async fn a_connection_update_is_all_or_nothing_and_a_deleted_one_is_gone() {
         secret_kind: SecretKind::Password,
         secret_sealed: vec![1, 2, 3],
         host_key: Some("ssh-ed25519 AAAA".into()),
+        allow_forwarding: false,
         users: vec![ops.id],
         roles: vec![],
     };
@@ -358,6 +360,7 @@ async fn a_deleted_user_takes_their_roles_tokens_and_grants_but_not_their_histor
             secret_kind: SecretKind::Password,
             secret_sealed: vec![1, 2, 3],
             host_key: None,
+            allow_forwarding: false,
             users: vec![ops.id, dev.id],
             roles: vec![],
         })

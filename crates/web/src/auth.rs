@@ -159,17 +159,19 @@ pub struct LoginResponse {
 
 /// Log in with a username and password. A wrong username or password is
 /// `401 bad_credentials`; the right password for a locked account is
-/// `403 account_locked`.
+/// `403 account_locked`. After five failures for one username from one
+/// address, each further attempt must wait (`429 too_many_attempts`),
+/// twice as long each time.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody)))]
+              (status = 403, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     jar: CookieJar,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    match state.access.login(&req.username, req.password).await {
+    match state.access.login(&req.username, req.password, &addr).await {
         Ok((token, principal)) => {
             state
                 .audit
@@ -199,6 +201,9 @@ pub async fn login(
                 json!({ "username": req.username.chars().take(64).collect::<String>() });
             if matches!(e, AccessError::AccountLocked) {
                 details["account_locked"] = json!(true);
+            }
+            if matches!(e, AccessError::Throttled(_)) {
+                details["throttled"] = json!(true);
             }
             state
                 .audit

@@ -54,6 +54,10 @@ pub struct CreateConnection {
     /// The target's host key (`ssh-ed25519 AAAA…`). Without it, the key
     /// seen on first connection is pinned.
     host_key: Option<String>,
+    /// Let native SSH clients forward ports through it (`ssh -L`, `-R`);
+    /// refused by default.
+    #[serde(default)]
+    allow_forwarding: bool,
     /// Users granted the connection.
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
@@ -96,6 +100,7 @@ pub async fn create(
                 username,
                 secret,
                 host_key,
+                allow_forwarding: req.allow_forwarding,
                 users: req.users,
                 roles: req.roles,
             },
@@ -115,6 +120,7 @@ pub async fn create(
                 .details(json!({
                     "id": record.id,
                     "target": format!("{}:{}", record.host, record.port),
+                    "allow_forwarding": record.allow_forwarding,
                     "users": info.users,
                     "roles": info.roles,
                 })),
@@ -186,6 +192,8 @@ pub struct UpdateConnection {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, nullable)]
     host_key: Option<Option<String>>,
+    /// Allows (`true`) or refuses port forwarding by native SSH clients.
+    allow_forwarding: Option<bool>,
     /// Replaces the users granted the connection.
     #[schema(value_type = Option<Vec<String>>)]
     users: Option<Vec<Username>>,
@@ -243,6 +251,9 @@ pub async fn update(
         let fingerprint = key.as_deref().and_then(gatehouse_access::fingerprint);
         details.insert("host_key_fingerprint".into(), json!(fingerprint));
     }
+    if let Some(allow) = req.allow_forwarding {
+        details.insert("allow_forwarding".into(), json!(allow));
+    }
     if let Some(users) = &req.users {
         details.insert("users".into(), json!(users));
     }
@@ -262,6 +273,7 @@ pub async fn update(
                 username,
                 secret,
                 host_key,
+                allow_forwarding: req.allow_forwarding,
                 users: req.users,
                 roles: req.roles,
             },

@@ -118,6 +118,14 @@ impl From<AccessError> for ApiError {
                 format!("{what} already exists"),
             ),
             AccessError::NotFound(what) => Self::not_found(format!("{what} not found")),
+            AccessError::Throttled(wait) => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!(
+                    "too many failed logins; try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+            ),
             AccessError::Sealed => Self::internal("a connection secret could not be decrypted"),
             AccessError::Store(e) => Self::internal(e),
         }

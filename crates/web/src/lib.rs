@@ -14,6 +14,7 @@ mod enforce;
 pub mod error;
 pub mod history;
 pub mod limits;
+pub mod profile;
 pub mod recordings;
 pub mod sessions;
 pub mod sharing;
@@ -59,6 +60,8 @@ pub struct WebConfig {
     pub session_limits: gatehouse_store::LimitSettings,
     /// Where recordings are read from (`None`: recordings are not served).
     pub recordings_dir: Option<std::path::PathBuf>,
+    /// The SSH listener, shown to users so they can reach and verify it.
+    pub ssh: Option<profile::SshListener>,
 }
 
 impl Default for WebConfig {
@@ -72,6 +75,7 @@ impl Default for WebConfig {
             max_body_bytes: 64 * 1024,
             session_limits: gatehouse_store::LimitSettings::default(),
             recordings_dir: None,
+            ssh: None,
         }
     }
 }
@@ -89,6 +93,22 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// Cancelled when the gateway stops; long-lived streams end with it.
     pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// Opens sessions with this gateway's services and settings.
+    pub fn opener(&self) -> gatehouse_connect::Opener {
+        gatehouse_connect::Opener::new(
+            self.access.clone(),
+            self.registry.clone(),
+            self.audit.clone(),
+            gatehouse_connect::OpenSettings {
+                connect_timeout: self.config.connect_timeout,
+                session_limits: self.config.session_limits,
+            },
+            self.shutdown.clone(),
+        )
+    }
 }
 
 #[derive(OpenApi)]
@@ -131,6 +151,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(profile::keys, profile::add_key))
+        .routes(routes!(profile::remove_key))
+        .routes(routes!(profile::gateway))
         .routes(routes!(users::create, users::list))
         .routes(routes!(users::update, users::delete))
         .routes(routes!(users::lock))

@@ -13,13 +13,11 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use gatehouse_access::{TargetSecret, TargetSpec};
-use gatehouse_audit::{Event, action};
+use gatehouse_access::TargetSpec;
+use gatehouse_connect::{OpenError, Requester};
 use gatehouse_domain::{ConnectionId, EndReason};
-use gatehouse_sessions::{ConnectionRef, EndRequest, NewSession, SessionHandle};
-use gatehouse_ssh::{
-    ConnectError, Credential, HostKeyPolicy, ShellOptions, TargetOutput, TargetShell,
-};
+use gatehouse_sessions::{EndRequest, SessionHandle};
+use gatehouse_ssh::{ShellOptions, TargetOutput, TargetShell};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -98,134 +96,46 @@ async fn run(
     socket: WebSocket,
 ) {
     let (mut tx, mut rx) = socket.split();
-    let connection = spec.connection.clone();
-    let credential = match spec.secret {
-        TargetSecret::Password(p) => Credential::Password(p),
-        TargetSecret::PrivateKey(k) => Credential::PrivateKey(k),
-    };
-    let policy = HostKeyPolicy {
-        pinned: connection.host_key.clone(),
+    let opener = state.opener();
+    let who = Requester {
+        principal: &caller.principal,
+        client_addr: &caller.client_addr,
     };
     let options = ShellOptions {
         cols,
         rows,
-        connect_timeout: state.config.connect_timeout,
         ..ShellOptions::default()
     };
-    let opened = tokio::select! {
-        r = gatehouse_ssh::open_shell(&spec.target, &connection.username, &credential, &policy, &options) => r,
-        _ = state.shutdown.cancelled() => Err(ConnectError::Unreachable("the gateway is shutting down".into())),
+    let opened = match opener.dial(who, &spec).await {
+        Ok(target) => {
+            TargetShell::start(target, &options)
+                .await
+                .map_err(|error| OpenError::Target {
+                    code: "target_error",
+                    error,
+                })
+        }
+        Err(e) => Err(e),
     };
     let mut shell = match opened {
         Ok(shell) => shell,
         Err(e) => {
-            let code = failure_code(&e);
-            let audit_action = match e {
-                ConnectError::HostKeyMismatch { .. } => action::HOST_KEY_MISMATCH,
-                _ => action::SESSION_FAILED,
-            };
-            tracing::warn!(connection = %connection.name, error = %e, "could not open target");
-            state
-                .audit
-                .record(
-                    Event::new(audit_action)
-                        .actor(caller.name())
-                        .target(connection.name.as_str())
-                        .client_addr(&caller.client_addr)
-                        .details(json!({ "code": code, "error": e.to_string(), "target": spec.target.to_string() })),
-                )
-                .await;
-            let error = json!({ "type": "error", "code": code, "message": e.to_string() });
-            farewell(&mut tx, error, 1011, code).await;
+            let error = json!({ "type": "error", "code": e.code(), "message": e.to_string() });
+            farewell(&mut tx, error, 1011, e.code()).await;
             return;
         }
     };
-    if policy.pinned.is_none() {
-        match state
-            .access
-            .pin_host_key(connection.id, &shell.host_key())
-            .await
-        {
-            Ok(true) => {
-                state
-                    .audit
-                    .record(
-                        Event::new(action::HOST_KEY_PINNED)
-                            .actor(caller.name())
-                            .target(connection.name.as_str())
-                            .details(json!({ "fingerprint": shell.host_key_fingerprint() })),
-                    )
-                    .await
-            }
-            Ok(false) => {}
-            Err(e) => tracing::error!(error = %e, "could not pin host key"),
-        }
-    }
-
-    let limits = match state
-        .access
-        .session_limits(
-            state.config.session_limits,
-            caller.principal.user_id,
-            connection.id,
-            connection.name.as_str(),
-        )
-        .await
-    {
-        Ok(limits) => limits,
+    let handle = match opener.register(who, &spec, cols as u16, rows as u16).await {
+        Ok(handle) => handle,
         Err(e) => {
-            // Without its limits a session could outlive policy: refuse it.
-            tracing::error!(error = %e, "could not read session limits");
-            let error = json!({ "type": "error", "code": "internal", "message": "could not read the session limits" });
+            let error = json!({ "type": "error", "code": e.code(), "message": e.to_string() });
             tokio::join!(
-                farewell(&mut tx, error, 1011, "internal"),
+                farewell(&mut tx, error, 1011, e.code()),
                 shell.close("internal error")
             );
             return;
         }
     };
-    let recording = match state
-        .access
-        .store()
-        .connection_recording(connection.id)
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            // Recording is audit evidence: without its setting, refuse rather than guess.
-            tracing::error!(error = %e, "could not read the recording settings");
-            let error = json!({ "type": "error", "code": "internal", "message": "could not read the recording settings" });
-            tokio::join!(
-                farewell(&mut tx, error, 1011, "internal"),
-                shell.close("internal error")
-            );
-            return;
-        }
-    };
-    let handle = state.registry.open(NewSession {
-        user: caller.name().to_owned(),
-        user_id: caller.principal.user_id,
-        connection: ConnectionRef {
-            id: connection.id,
-            name: connection.name.to_string(),
-        },
-        protocol: connection.protocol,
-        client_addr: caller.client_addr.clone(),
-        target: spec.target.to_string(),
-        recording: recording.recording,
-        record_input: recording.record_input,
-        limits,
-        cols: cols as u16,
-        rows: rows as u16,
-    });
-    if state.shutdown.is_cancelled() {
-        // Opened while the gateway began to stop: end it like the others.
-        handle.settle(EndReason::GatewayShutdown);
-    } else if let Some(reason) = lost_access(&state, &caller, connection.id).await {
-        // Locked or revoked while the target was being dialled: a lock or
-        // revoke ends registered sessions, and this one registered just now.
-        handle.settle(reason);
-    }
     tracing::Span::current().record("session", tracing::field::display(handle.id()));
     let recorded = handle.recorded();
     let _ = send_text(
@@ -341,11 +251,7 @@ async fn relay(
 }
 
 pub(crate) fn ended_message(request: &EndRequest) -> (Value, String) {
-    let why = match (&request.by, request.reason) {
-        (Some(by), EndReason::EndedByAdmin) => format!("Session ended by administrator {by}"),
-        (Some(by), _) => format!("Session ended by {by}"),
-        (None, reason) => format!("Session ended: {reason}"),
-    };
+    let why = request.describe();
     let msg = json!({
         "type": "ended",
         "reason": request.reason,
@@ -353,45 +259,6 @@ pub(crate) fn ended_message(request: &EndRequest) -> (Value, String) {
         "message": request.message,
     });
     (msg, why)
-}
-
-/// Why `caller` may no longer hold a session on `connection`, if they may not.
-async fn lost_access(
-    state: &AppState,
-    caller: &Caller,
-    connection: ConnectionId,
-) -> Option<EndReason> {
-    let store = state.access.store();
-    match store.user_by_id(caller.principal.user_id).await {
-        Ok(Some(user)) if !user.disabled => {}
-        Ok(_) => return Some(EndReason::UserLocked),
-        Err(e) => {
-            tracing::error!(error = %e, "could not re-check the user");
-            return Some(EndReason::Error);
-        }
-    }
-    match store
-        .user_may_use(caller.principal.user_id, connection)
-        .await
-    {
-        Ok(true) => None,
-        Ok(false) => Some(EndReason::AccessRevoked),
-        Err(e) => {
-            tracing::error!(error = %e, "could not re-check the grant");
-            Some(EndReason::Error)
-        }
-    }
-}
-
-fn failure_code(e: &ConnectError) -> &'static str {
-    match e {
-        ConnectError::Unreachable(_) => "target_unreachable",
-        ConnectError::HostKeyMismatch { .. } => "host_key_mismatch",
-        ConnectError::AuthFailed => "target_auth_failed",
-        ConnectError::BadSettings(_) => "bad_connection_settings",
-        ConnectError::Timeout(_) => "target_timeout",
-        ConnectError::Protocol(_) => "target_error",
-    }
 }
 
 pub(crate) async fn send_text(tx: &mut Tx, value: Value) -> Result<(), axum::Error> {

@@ -1,10 +1,12 @@
-//! The command line: `serve`, `login`, `sessions list|end`,
-//! `users list|lock|unlock` and `history play`.
+//! The command line: `serve`, `login`, `sessions list|end|watch`,
+//! `users list|lock|unlock`, `keys list|add|remove`, `ssh-config` and
+//! `history play`.
 
 mod history;
 mod login;
 mod serve;
 mod sessions;
+mod ssh;
 mod users;
 
 use std::net::SocketAddr;
@@ -46,6 +48,11 @@ enum Command {
     /// Ended sessions: replay a recording in this terminal.
     #[command(subcommand)]
     History(history::HistoryCommand),
+    /// Your public keys for logging in with ssh.
+    #[command(subcommand)]
+    Keys(ssh::KeysCommand),
+    /// Print a ~/.ssh/config snippet for your connections.
+    SshConfig(ssh::SshConfigArgs),
 }
 
 /// `gatehouse serve` flags; each also reads an environment variable.
@@ -60,7 +67,7 @@ pub struct ServeArgs {
     /// Web UI and API address [default: 127.0.0.1:8080].
     #[arg(long, env = "GATEHOUSE_HTTP")]
     http: Option<SocketAddr>,
-    /// Native SSH listener address [default: 127.0.0.1:2222] (reserved: not served yet).
+    /// Native SSH listener address [default: 127.0.0.1:2222].
     #[arg(long, env = "GATEHOUSE_SSH")]
     ssh: Option<SocketAddr>,
     /// This node's name in session records [default: gw-1].
@@ -76,6 +83,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sessions(cmd) => sessions::run(cmd).await,
         Command::Users(cmd) => users::run(cmd).await,
         Command::History(cmd) => history::run(cmd).await,
+        Command::Keys(cmd) => ssh::keys(cmd).await,
+        Command::SshConfig(args) => ssh::ssh_config(args).await,
     }
 }
 

@@ -38,6 +38,12 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let url = format!("http://{}", app.http_addr());
     println!("Gatehouse is running.");
     println!("  Web UI and API: {url}/  (OpenAPI: {url}/api/v1/openapi.json)");
+    println!(
+        "  SSH:            ssh -p {} USER:CONNECTION@{}  (host key {})",
+        app.ssh_addr().port(),
+        app.ssh_addr().ip(),
+        app.ssh_fingerprint()
+    );
     println!("  Data directory: {}", config.data_dir.display());
     match &app.admin {
         AdminBootstrap::Generated(password) => {

@@ -48,6 +48,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/connections/{id}/recording", "get"),
         ("/api/v1/connections/{id}/recording", "put"),
         ("/api/v1/audit", "get"),
+        ("/api/v1/profile/keys", "post"),
+        ("/api/v1/profile/keys/{id}", "delete"),
+        ("/api/v1/gateway", "get"),
     ];
     for (path, method) in expected {
         assert!(
@@ -57,7 +60,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        26,
+        29,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -16,6 +16,7 @@ mod faults;
 mod feed;
 mod finding;
 mod limits;
+mod native_ssh;
 mod permissions;
 mod policies;
 mod recordings;

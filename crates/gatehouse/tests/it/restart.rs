@@ -25,6 +25,8 @@ impl GatewayProcess {
             .args([
                 "--http",
                 &format!("127.0.0.1:{port}"),
+                "--ssh",
+                "127.0.0.1:0",
                 "--node",
                 "gw-restart",
             ])

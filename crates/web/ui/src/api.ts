@@ -41,6 +41,8 @@ export interface Session {
   bytes_from_client: number;
   bytes_to_client: number;
   participants: Participant[];
+  /** Port forwards open through a native SSH session. */
+  forwards: { id: string; kind: "local" | "remote" | "agent"; destination: string; opened_at: string }[];
   recording: boolean;
   node: string;
 }
@@ -65,6 +67,7 @@ export interface Connection {
   host_key_source?: "administrator" | "first_use";
   users?: string[];
   roles?: string[];
+  allow_forwarding: boolean;
 }
 
 export interface User {

@@ -14,6 +14,7 @@ import { Login } from "./pages/login";
 import { ReplayPage } from "./pages/replay";
 import { ActiveSessions } from "./pages/sessions";
 import { SharedWithMe } from "./pages/shared";
+import { Profile } from "./pages/profile";
 import { TerminalPage } from "./pages/terminal";
 import { WatchPage } from "./pages/watch";
 import "./style.css";
@@ -55,6 +56,7 @@ function App() {
     ["/sessions", seesAll ? "Active Sessions" : "My sessions", true],
     ["/shared", "Shared with me", true],
     ["/history", "History", true],
+    ["/profile", "SSH keys", true],
     ["/admin/users", "Users", can(me, "users.manage")],
     ["/admin/connections", "Connections", can(me, "connections.manage")],
     ["/admin/audit", "Audit log", can(me, "audit.view")],
@@ -65,6 +67,7 @@ function App() {
   else if (route === "/sessions") page = <ActiveSessions me={me} />;
   else if (route === "/history") page = <History me={me} />;
   else if (route === "/shared") page = <SharedWithMe />;
+  else if (route === "/profile") page = <Profile me={me} />;
   else if (route === "/admin/users") page = <AdminUsers />;
   else if (route === "/admin/connections") page = <AdminConnections />;
   else if (route === "/admin/audit") page = <Audit />;

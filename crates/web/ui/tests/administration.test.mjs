@@ -92,3 +92,28 @@ test("an administrator creates a user and a connection; the user works; the end 
   await admin.context.close();
   await dev.context.close();
 });
+
+test("a user registers an SSH key on their profile and sees the gateway's host key to check", async () => {
+  const admin = await loggedIn(browser, "admin", env("GATEHOUSE_ADMIN_PASSWORD"));
+  const page = admin.page;
+  await page.getByRole("link", { name: "SSH keys" }).click();
+  const fingerprint = page.getByLabel("Gateway host key fingerprint");
+  assert.match(await fingerprint.innerText(), /^SHA256:[A-Za-z0-9+/]{43}$/);
+
+  const form = page.getByRole("form", { name: "Add a key" });
+  await form.getByLabel("Name").fill("laptop");
+  await form
+    .getByLabel("Public key")
+    .fill("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFLdBKA+S44IkdcGZehSUKuWZGtVNII6sAVTqfN79Ygl ui-test");
+  await form.getByRole("button", { name: "Add key" }).click();
+  // The fingerprint ssh-keygen -lf printed for this key.
+  const added = "SHA256:k9Ek5ftWTQW5e9wDKupd1qy9lsXaOFr6jWKGs69eeUI";
+  await page.getByRole("status").filter({ hasText: `Added laptop (${added}).` }).waitFor();
+  await page.getByRole("table", { name: "SSH keys" }).getByText(added).waitFor();
+
+  await form.getByLabel("Name").fill("garbage");
+  await form.getByLabel("Public key").fill("not a key");
+  await form.getByRole("button", { name: "Add key" }).click();
+  await page.getByRole("status").filter({ hasText: "is not an OpenSSH public key" }).waitFor();
+  await admin.context.close();
+});

@@ -23,6 +23,8 @@ pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 pub struct TestGateway {
     pub addr: SocketAddr,
     pub data_dir: tempfile::TempDir,
+    /// The in-process gateway's SSH listener and host key fingerprint.
+    ssh: Option<(SocketAddr, String)>,
     /// The in-process gateway's registry (a remote one has none).
     registry: Option<gatehouse_sessions::Registry>,
     stop: CancellationToken,
@@ -42,6 +44,7 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     Config {
         data_dir: data_dir.to_owned(),
         http: "127.0.0.1:0".parse().unwrap(),
+        ssh: "127.0.0.1:0".parse().unwrap(),
         node: "gw-test".into(),
         connect_timeout: Duration::from_secs(5),
         activity_interval: Duration::from_millis(100),
@@ -63,12 +66,14 @@ impl TestGateway {
             .await
             .expect("gateway starts");
         let addr = app.http_addr();
+        let ssh = Some((app.ssh_addr(), app.ssh_fingerprint()));
         let registry = app.registry().clone();
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         tokio::spawn(async move { app.run_until(stopped.cancelled_owned()).await });
         TestGateway {
             addr,
+            ssh,
             data_dir,
             registry: Some(registry),
             stop,
@@ -80,11 +85,18 @@ impl TestGateway {
     pub fn remote(addr: SocketAddr) -> TestGateway {
         TestGateway {
             addr,
+            ssh: None,
             data_dir: tempfile::tempdir().unwrap(),
             registry: None,
             stop: CancellationToken::new(),
             http: reqwest::Client::new(),
         }
+    }
+
+    /// The in-process gateway's SSH listener and its host key fingerprint.
+    pub fn ssh(&self) -> (SocketAddr, &str) {
+        let (addr, fingerprint) = self.ssh.as_ref().expect("an in-process gateway");
+        (*addr, fingerprint)
     }
 
     /// The in-process gateway's session registry.

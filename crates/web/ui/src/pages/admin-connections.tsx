@@ -49,6 +49,7 @@ export function AdminConnections() {
       username: d.get("username"),
       users: list(d.get("users")),
       roles: list(d.get("roles")),
+      allow_forwarding: d.get("allow_forwarding") === "on",
     };
     const secret = String(d.get("secret") ?? "");
     if (secret) body[d.get("kind") === "private_key" ? "private_key" : "password"] = secret;
@@ -111,6 +112,9 @@ export function AdminConnections() {
           <input name="host_key" placeholder="ssh-ed25519 AAAA…" />
         </label>
         <label>
+          <input name="allow_forwarding" type="checkbox" defaultChecked={e?.allow_forwarding} /> Allow forwarding (ssh -L and -R)
+        </label>
+        <label>
           Users (comma-separated) <input name="users" defaultValue={e?.users?.join(", ")} />
         </label>
         <label>
@@ -156,7 +160,10 @@ export function AdminConnections() {
               <td class="mono" title={c.host_key_source ?? "not pinned yet"}>
                 {c.host_key_fingerprint ?? "pinned on first use"}
               </td>
-              <td>{[...(c.users ?? []), ...(c.roles ?? []).map((r) => `role:${r}`)].join(", ")}</td>
+              <td>
+                {[...(c.users ?? []), ...(c.roles ?? []).map((r) => `role:${r}`)].join(", ")}
+                {c.allow_forwarding && <span class="muted"> · forwarding allowed</span>}
+              </td>
               <td>
                 <button type="button" onClick={() => setEditing(c)}>
                   Edit

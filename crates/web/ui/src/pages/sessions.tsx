@@ -397,6 +397,24 @@ function ParticipantsPanel({ session, mayRemove, onClose }: { session: Session; 
           </li>
         ))}
       </ul>
+      {session.forwards.length > 0 && (
+        <>
+          <strong>Port forwards</strong>
+          <ul aria-label="Port forwards">
+            {session.forwards.map((f) => (
+              <li key={f.id}>
+                {f.kind === "local"
+                  ? `to ${f.destination} (ssh -L)`
+                  : f.kind === "remote"
+                    ? `listening on ${f.destination} (ssh -R)`
+                    : "the user's SSH agent (ssh -A)"}
+                , since{" "}
+                {new Date(f.opened_at).toLocaleTimeString()}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
     </div>
   );
 }

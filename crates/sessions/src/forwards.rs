@@ -1,0 +1,78 @@
+//! Port forwards running through a session (native SSH `-L` and `-R`),
+//! listed on the session while they are open.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::entry::Entry;
+use crate::registry::{Inner, lock};
+
+/// Which way a forward goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardKind {
+    /// The client reaches `destination` from the target's side (`ssh -L`).
+    Local,
+    /// The target listens on `destination` and its connections come back to
+    /// the client (`ssh -R`).
+    Remote,
+    /// The client's SSH agent is reachable from the target (`ssh -A`).
+    Agent,
+}
+
+/// One forward through a session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Forward {
+    /// Identifies it on the session.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Uuid,
+    /// Local or remote.
+    pub kind: ForwardKind,
+    /// `host:port`: where a local forward goes, or where a remote one listens.
+    pub destination: String,
+    /// When it opened.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub opened_at: OffsetDateTime,
+}
+
+/// Keeps a forward listed on its session; dropping it takes it off.
+pub struct ForwardGuard {
+    id: Uuid,
+    entry: Arc<Entry>,
+    registry: Arc<Inner>,
+}
+
+impl ForwardGuard {
+    pub(crate) fn new(
+        entry: Arc<Entry>,
+        registry: Arc<Inner>,
+        kind: ForwardKind,
+        destination: String,
+    ) -> Self {
+        let forward = Forward {
+            id: Uuid::new_v4(),
+            kind,
+            destination,
+            opened_at: OffsetDateTime::now_utc(),
+        };
+        let id = forward.id;
+        lock(&entry.forwards).push(forward);
+        registry.publish_updated(&entry);
+        Self {
+            id,
+            entry,
+            registry,
+        }
+    }
+}
+
+impl Drop for ForwardGuard {
+    fn drop(&mut self) {
+        lock(&self.entry.forwards).retain(|f| f.id != self.id);
+        self.registry.publish_updated(&self.entry);
+    }
+}

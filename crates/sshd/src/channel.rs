@@ -1,0 +1,463 @@
+//! One session channel — a shell, a command, `scp` or `sftp` — relayed to a
+//! channel of its own on the target.
+//!
+//! The client's requests (pty, then shell, exec or subsystem) are collected
+//! first and repeated to the target; its answer is the client's answer.
+//! Then two tasks pump bytes, one each way, so a full window in one
+//! direction never stalls the other, and both watch the gate's stop signal:
+//! on it, the client is told why its session ended and gets exit status 1.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gatehouse_domain::ConnectionName;
+use russh::server::Msg;
+use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Pty, client};
+use serde_json::json;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::gate::Gate;
+use crate::handler::Ctx;
+use crate::menu;
+
+/// The exit status a client gets when the gateway ends its session.
+pub(crate) const ENDED_STATUS: u32 = 1;
+
+/// The terminal a client asked for.
+#[derive(Clone)]
+struct PtyRequest {
+    term: String,
+    cols: u32,
+    rows: u32,
+    modes: Vec<(Pty, u32)>,
+}
+
+/// What the channel runs.
+enum Kind {
+    Shell,
+    Exec(Vec<u8>),
+    Subsystem(String),
+}
+
+impl Kind {
+    /// Whether its output is a terminal's, kept for watchers and
+    /// recordings; file transfers are only counted.
+    fn is_terminal(&self) -> bool {
+        match self {
+            Kind::Shell => true,
+            Kind::Exec(command) => !is_file_transfer(command),
+            Kind::Subsystem(_) => false,
+        }
+    }
+}
+
+/// `scp` (either direction) and `rsync` run as commands on the far side.
+fn is_file_transfer(command: &[u8]) -> bool {
+    let command = String::from_utf8_lossy(command);
+    let program = command.split_whitespace().next().unwrap_or("");
+    matches!(program, "scp" | "rsync")
+}
+
+/// Relays one session channel until it closes or the session ends.
+pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
+    let id = channel.id();
+    let (mut from_client, to_client) = channel.split();
+    let mut pty: Option<PtyRequest> = None;
+    // russh already answered the agent request with the handler's verdict.
+    let mut agent = false;
+    let (kind, want_reply) = loop {
+        match from_client.wait().await {
+            Some(ChannelMsg::RequestPty {
+                want_reply,
+                term,
+                col_width,
+                row_height,
+                terminal_modes,
+                ..
+            }) => {
+                pty = Some(PtyRequest {
+                    term,
+                    cols: col_width,
+                    rows: row_height,
+                    modes: terminal_modes,
+                });
+                reply(&ctx, id, want_reply, true).await;
+            }
+            Some(ChannelMsg::WindowChange {
+                col_width,
+                row_height,
+                ..
+            }) => {
+                if let Some(pty) = &mut pty {
+                    pty.cols = col_width;
+                    pty.rows = row_height;
+                }
+            }
+            Some(ChannelMsg::SetEnv { want_reply, .. }) => {
+                // The target's environment is the connection's business.
+                reply(&ctx, id, want_reply, false).await;
+            }
+            Some(ChannelMsg::RequestX11 { want_reply, .. }) => {
+                ctx.refused("x11_forwarding", json!({})).await;
+                reply(&ctx, id, want_reply, false).await;
+            }
+            Some(ChannelMsg::AgentForward { .. }) => agent = true,
+            Some(ChannelMsg::RequestShell { want_reply }) => break (Kind::Shell, want_reply),
+            Some(ChannelMsg::Exec {
+                want_reply,
+                command,
+            }) => break (Kind::Exec(command), want_reply),
+            Some(ChannelMsg::RequestSubsystem { want_reply, name }) => {
+                break (Kind::Subsystem(name), want_reply);
+            }
+            Some(ChannelMsg::Close | ChannelMsg::Eof) | None => return,
+            Some(_) => {}
+        }
+    };
+
+    let mut replied = false;
+    let connection = match (&ctx.connection, &kind, &pty) {
+        (Some(connection), _, _) => connection.clone(),
+        (None, Kind::Shell, Some(_)) => {
+            reply(&ctx, id, want_reply, true).await;
+            replied = true;
+            match menu::choose(&ctx, &mut from_client, &to_client).await {
+                Some(connection) => connection,
+                None => {
+                    let _ = to_client.exit_status(0).await;
+                    let _ = to_client.eof().await;
+                    let _ = to_client.close().await;
+                    return;
+                }
+            }
+        }
+        (None, _, _) => {
+            let message = format!(
+                "Name the connection in the login: ssh USER:CONNECTION@host (you logged in as {}).",
+                ctx.principal.username
+            );
+            fail(&ctx, id, &to_client, want_reply && !replied, &message).await;
+            return;
+        }
+    };
+
+    let gate = match ctx.gate(&connection).await {
+        Ok(gate) => gate,
+        Err(message) => {
+            fail(&ctx, id, &to_client, want_reply && !replied, &message).await;
+            return;
+        }
+    };
+    let agent = agent && gate.allow_forwarding;
+    if agent {
+        crate::forward::relay_agent(&ctx, &gate).await;
+    }
+    let target = match start_on_target(&gate, &kind, pty.as_ref(), agent).await {
+        Ok(target) => target,
+        Err(message) => {
+            fail(&ctx, id, &to_client, want_reply && !replied, &message).await;
+            return;
+        }
+    };
+    if want_reply && !replied {
+        reply(&ctx, id, true, true).await;
+    }
+    audit_start(&ctx, &connection, &kind).await;
+    if let Some(pty) = &pty {
+        gate.with_session(|h| h.resized(clamp(pty.cols), clamp(pty.rows)));
+    }
+
+    let terminal = kind.is_terminal();
+    let shared_input = match (&kind, &pty) {
+        (Kind::Shell, Some(_)) => gate.claim_shared_input(),
+        _ => None,
+    };
+    let warnings = match (&kind, &pty) {
+        (Kind::Shell, Some(_)) => gate.with_session(|h| h.warnings()),
+        _ => None,
+    };
+    let (from_target, to_target) = target.split();
+    // Downstream ends when the target closes the channel (or the session
+    // ends); upstream then stops too: after our close, russh may never hand
+    // over the client's own.
+    let done = gate.stop.child_token();
+    gate.relays.spawn(upstream(
+        gate.clone(),
+        done.clone(),
+        from_client,
+        to_target,
+        terminal,
+        shared_input,
+    ));
+    gate.relays.spawn(downstream(
+        Relay {
+            ctx: ctx.clone(),
+            gate: gate.clone(),
+            id,
+            terminal,
+            has_pty: pty.is_some(),
+            _done: done.drop_guard(),
+        },
+        from_target,
+        to_client,
+        warnings,
+    ));
+}
+
+fn clamp(n: u32) -> u16 {
+    n.min(u32::from(u16::MAX)) as u16
+}
+
+async fn reply(ctx: &Ctx, id: russh::ChannelId, want_reply: bool, ok: bool) {
+    if !want_reply {
+        return;
+    }
+    let _ = if ok {
+        ctx.client.channel_success(id).await
+    } else {
+        ctx.client.channel_failure(id).await
+    };
+}
+
+/// Tells the client why nothing runs, on stderr, and closes the channel
+/// with a failing exit status.
+async fn fail(
+    ctx: &Ctx,
+    id: russh::ChannelId,
+    to_client: &ChannelWriteHalf<Msg>,
+    reply_first: bool,
+    message: &str,
+) {
+    // Succeed the request so the client shows the message and the exit
+    // status rather than a bare "request failed".
+    reply(ctx, id, reply_first, true).await;
+    let line = format!("gatehouse: {message}\r\n");
+    let _ = to_client.extended_data_bytes(1, Bytes::from(line)).await;
+    let _ = to_client.exit_status(ENDED_STATUS).await;
+    let _ = to_client.eof().await;
+    let _ = to_client.close().await;
+}
+
+/// Opens the matching channel on the target and asks it for the same
+/// thing; its refusal becomes ours.
+async fn start_on_target(
+    gate: &Gate,
+    kind: &Kind,
+    pty: Option<&PtyRequest>,
+    agent: bool,
+) -> Result<Channel<client::Msg>, String> {
+    let mut channel = gate
+        .target
+        .open_session()
+        .await
+        .map_err(|e| format!("the target refused a channel: {e}"))?;
+    let target_error = |e: russh::Error| format!("the target failed: {e}");
+    if let Some(pty) = pty {
+        channel
+            .request_pty(false, &pty.term, pty.cols, pty.rows, 0, 0, &pty.modes)
+            .await
+            .map_err(target_error)?;
+    }
+    if agent {
+        channel.agent_forward(false).await.map_err(target_error)?;
+    }
+    match kind {
+        Kind::Shell => channel.request_shell(true).await,
+        Kind::Exec(command) => channel.exec(true, command.clone()).await,
+        Kind::Subsystem(name) => channel.request_subsystem(true, name).await,
+    }
+    .map_err(target_error)?;
+    loop {
+        match channel.wait().await {
+            Some(ChannelMsg::Success) => return Ok(channel),
+            Some(ChannelMsg::Failure) => {
+                return Err(match kind {
+                    Kind::Shell => "the target refused to start a shell".into(),
+                    Kind::Exec(_) => "the target refused to run the command".into(),
+                    Kind::Subsystem(name) => format!("the target has no {name} subsystem"),
+                });
+            }
+            Some(ChannelMsg::Close) | None => return Err("the target closed the channel".into()),
+            Some(_) => {}
+        }
+    }
+}
+
+async fn audit_start(ctx: &Ctx, connection: &ConnectionName, kind: &Kind) {
+    let details = match kind {
+        Kind::Shell => return,
+        Kind::Exec(command) => {
+            let command: String = String::from_utf8_lossy(command).chars().take(500).collect();
+            json!({ "command": command, "file_transfer": is_file_transfer(command.as_bytes()) })
+        }
+        Kind::Subsystem(name) => json!({ "subsystem": name, "file_transfer": name == "sftp" }),
+    };
+    ctx.front
+        .audit
+        .record(
+            gatehouse_audit::Event::new(gatehouse_audit::action::SSH_EXEC)
+                .actor(ctx.principal.username.as_str())
+                .target(connection.as_str())
+                .client_addr(&ctx.peer)
+                .details(details),
+        )
+        .await;
+}
+
+/// What the downstream half needs to know about its channel.
+struct Relay {
+    ctx: Arc<Ctx>,
+    gate: Arc<Gate>,
+    id: russh::ChannelId,
+    /// Terminal output (kept for watchers) rather than a file transfer.
+    terminal: bool,
+    /// The client has a pty: the end notice goes to its screen, not stderr.
+    has_pty: bool,
+    /// Stops the upstream half when this one ends.
+    _done: DropGuard,
+}
+
+/// Client → target: keystrokes, uploads, window sizes, signals, EOF.
+async fn upstream(
+    gate: Arc<Gate>,
+    done: CancellationToken,
+    mut from_client: ChannelReadHalf,
+    to_target: ChannelWriteHalf<client::Msg>,
+    terminal: bool,
+    mut shared_input: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+) {
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => break,
+            Some(data) = async { shared_input.as_mut()?.recv().await } => {
+                // An interactive participant typed (already counted).
+                if to_target.data_bytes(data).await.is_err() {
+                    break;
+                }
+            }
+            msg = from_client.wait() => match msg {
+                Some(ChannelMsg::Data { data }) => {
+                    gate.with_session(|h| if terminal {
+                        h.record_input(&data)
+                    } else {
+                        h.record_transfer(data.len(), 0)
+                    });
+                    if to_target.data_bytes(data).await.is_err() {
+                        break;
+                    }
+                }
+                Some(ChannelMsg::Eof) => {
+                    let _ = to_target.eof().await;
+                }
+                Some(ChannelMsg::WindowChange { col_width, row_height, pix_width, pix_height }) => {
+                    gate.with_session(|h| h.resized(clamp(col_width), clamp(row_height)));
+                    let _ = to_target.window_change(col_width, row_height, pix_width, pix_height).await;
+                }
+                Some(ChannelMsg::Signal { signal }) => {
+                    let _ = to_target.signal(signal).await;
+                }
+                Some(ChannelMsg::Close) | None => {
+                    let _ = to_target.close().await;
+                    break;
+                }
+                Some(_) => {}
+            },
+        }
+    }
+}
+
+/// Target → client: output, exit status, EOF, close — and, when the
+/// session ends, the reason.
+async fn downstream(
+    relay: Relay,
+    mut from_target: ChannelReadHalf,
+    to_client: ChannelWriteHalf<Msg>,
+    mut warnings: Option<tokio::sync::watch::Receiver<Option<gatehouse_sessions::Warning>>>,
+) {
+    let Relay {
+        ctx,
+        gate,
+        id,
+        terminal,
+        has_pty,
+        ..
+    } = &relay;
+    let (id, terminal, has_pty) = (*id, *terminal, *has_pty);
+    loop {
+        tokio::select! {
+            _ = gate.stop.cancelled() => {
+                let why = gate
+                    .with_session(|h| h.end_request())
+                    .flatten()
+                    .map(|r| r.describe())
+                    .unwrap_or_else(|| "Session ended".into());
+                let line = Bytes::from(format!("\r\n{why}\r\n"));
+                let _ = if has_pty {
+                    to_client.data_bytes(line).await
+                } else {
+                    to_client.extended_data_bytes(1, line).await
+                };
+                let _ = to_client.exit_status(ENDED_STATUS).await;
+                let _ = to_client.eof().await;
+                let _ = to_client.close().await;
+                break;
+            }
+            Some(()) = async { warnings.as_mut()?.changed().await.ok() } => {
+                let notice = warnings
+                    .as_mut()
+                    .and_then(|w| *w.borrow_and_update());
+                if let Some(w) = notice {
+                    let why = match w.reason {
+                        gatehouse_domain::EndReason::IdleTimeout => "no input; type anything to stay connected",
+                        _ => "it reaches its maximum duration",
+                    };
+                    let line = format!(
+                        "\r\n[gatehouse] This session ends in {} s: {why}.\r\n",
+                        w.seconds_left
+                    );
+                    let _ = to_client.data_bytes(Bytes::from(line)).await;
+                }
+            }
+            msg = from_target.wait() => match msg {
+                Some(ChannelMsg::Data { data }) => {
+                    gate.with_session(|h| if terminal {
+                        h.record_output(&data)
+                    } else {
+                        h.record_transfer(0, data.len())
+                    });
+                    if to_client.data_bytes(data).await.is_err() {
+                        break;
+                    }
+                }
+                Some(ChannelMsg::ExtendedData { data, ext }) => {
+                    gate.with_session(|h| if terminal {
+                        h.record_output(&data)
+                    } else {
+                        h.record_transfer(0, data.len())
+                    });
+                    if to_client.extended_data_bytes(ext, data).await.is_err() {
+                        break;
+                    }
+                }
+                Some(ChannelMsg::Eof) => {
+                    let _ = to_client.eof().await;
+                }
+                Some(ChannelMsg::ExitStatus { exit_status }) => {
+                    let _ = to_client.exit_status(exit_status).await;
+                }
+                Some(ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, lang_tag }) => {
+                    let _ = ctx
+                        .client
+                        .exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag)
+                        .await;
+                }
+                Some(ChannelMsg::Close) | None => {
+                    gate.target_finished();
+                    let _ = to_client.close().await;
+                    break;
+                }
+                Some(_) => {}
+            },
+        }
+    }
+}

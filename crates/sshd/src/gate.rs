@@ -1,0 +1,243 @@
+//! One native SSH connection's way through the gateway: the target
+//! connection and the registry session every channel of it shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use gatehouse_access::Principal;
+use gatehouse_connect::Requester;
+use gatehouse_domain::{ConnectionName, EndReason};
+use gatehouse_sessions::{ForwardGuard, SessionHandle};
+use gatehouse_ssh::TargetConnection;
+use russh::Disconnect;
+use russh::server::Handle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::Front;
+
+/// How long channels get to tell their clients why the session ended.
+const FAREWELL: Duration = Duration::from_secs(1);
+/// How often a session with no channel checks that its target is there.
+const TARGET_CHECK: Duration = Duration::from_secs(5);
+
+/// The target and the live session of one client connection. Channels
+/// relay through it; [`Gate::watch`] ends everything together.
+pub(crate) struct Gate {
+    /// The connection's name, as the user chose it.
+    pub(crate) connection: ConnectionName,
+    /// Whether the connection allows port forwarding.
+    pub(crate) allow_forwarding: bool,
+    /// The logged-in target.
+    pub(crate) target: TargetConnection,
+    /// The registry session; taken out (ending it) when the gate closes.
+    handle: RwLock<Option<SessionHandle>>,
+    /// Cancelled when the session must end: relays say goodbye and stop.
+    pub(crate) stop: CancellationToken,
+    /// The channel relays, waited for before the client is disconnected.
+    pub(crate) relays: TaskTracker,
+    /// The reason to record if the client leaves now (the target closed the
+    /// last shell, so the client went away because of it).
+    pending_reason: Mutex<Option<EndReason>>,
+    /// Whether the interactive participants' keystrokes were claimed.
+    shared_input_taken: Mutex<bool>,
+    /// Whether remote forwards (`ssh -R`) are being accepted.
+    remote_forwards_taken: Mutex<bool>,
+    /// Whether agent channels (`ssh -A`) are being accepted.
+    agent_taken: Mutex<bool>,
+    /// The remote forwards listed on the session, by what the client asked.
+    remote_forwards: Mutex<HashMap<(String, u32), ForwardGuard>>,
+}
+
+/// Why no gate could be opened, in words for the user's terminal.
+#[derive(Debug)]
+pub(crate) struct GateError(pub(crate) String);
+
+impl Gate {
+    /// Dials `connection` for `who` and registers the session; the session
+    /// then ends when the client goes (`client_gone`), the target goes, or
+    /// somebody ends it.
+    pub(crate) async fn open(
+        front: &Front,
+        who: &Principal,
+        client_addr: &str,
+        connection: &ConnectionName,
+        client: Handle,
+        client_gone: CancellationToken,
+    ) -> Result<Arc<Gate>, GateError> {
+        let refused = || {
+            GateError(format!(
+                "connection {connection} is not available to {}: it does not exist or is not granted to you",
+                who.username
+            ))
+        };
+        let granted = front
+            .access
+            .connections_for(who)
+            .await
+            .map_err(|e| GateError(format!("could not look up your connections: {e}")))?;
+        let record = granted
+            .into_iter()
+            .find(|c| &c.name == connection)
+            .ok_or_else(refused)?;
+        let spec = front
+            .access
+            .target_for(who, record.id)
+            .await
+            .map_err(|_| refused())?;
+        let requester = Requester {
+            principal: who,
+            client_addr,
+        };
+        let target = front
+            .opener
+            .dial(requester, &spec)
+            .await
+            .map_err(|e| GateError(format!("could not open {connection}: {e}")))?;
+        let handle = match front.opener.register(requester, &spec, 0, 0).await {
+            Ok(handle) => handle,
+            Err(e) => {
+                target.disconnect("internal error").await;
+                return Err(GateError(format!("could not open {connection}: {e}")));
+            }
+        };
+        tracing::info!(session = %handle.id(), user = %who.username, %connection, "native SSH session opened");
+        let gate = Arc::new(Gate {
+            connection: connection.clone(),
+            allow_forwarding: spec.connection.allow_forwarding,
+            target,
+            handle: RwLock::new(Some(handle)),
+            stop: CancellationToken::new(),
+            relays: TaskTracker::new(),
+            pending_reason: Mutex::new(None),
+            shared_input_taken: Mutex::new(false),
+            remote_forwards_taken: Mutex::new(false),
+            agent_taken: Mutex::new(false),
+            remote_forwards: Mutex::default(),
+        });
+        tokio::spawn(gate.clone().watch(client, client_gone));
+        Ok(gate)
+    }
+
+    /// Runs `f` on the live session, if it is still live.
+    pub(crate) fn with_session<T>(&self, f: impl FnOnce(&SessionHandle) -> T) -> Option<T> {
+        let handle = self.handle.read().unwrap_or_else(|e| e.into_inner());
+        handle.as_ref().map(f)
+    }
+
+    /// The first caller gets the keystrokes of interactive participants
+    /// (for the first shell); later callers get `None`.
+    pub(crate) fn claim_shared_input(&self) -> Option<tokio::sync::mpsc::Receiver<bytes::Bytes>> {
+        let mut taken = self
+            .shared_input_taken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if *taken {
+            return None;
+        }
+        *taken = true;
+        self.with_session(|h| h.participant_input()).flatten()
+    }
+
+    /// The first caller gets the connections the target forwards back for
+    /// `ssh -R`; before that call the target's forwarded channels are refused.
+    pub(crate) fn take_remote_forwards(
+        &self,
+    ) -> Option<tokio::sync::mpsc::Receiver<gatehouse_ssh::ForwardedChannel>> {
+        let mut taken = self
+            .remote_forwards_taken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if *taken {
+            return None;
+        }
+        *taken = true;
+        Some(self.target.remote_forwards())
+    }
+
+    /// The first caller gets the agent channels the target opens for
+    /// `ssh -A`; before that call they are refused.
+    pub(crate) fn take_agent_channels(
+        &self,
+    ) -> Option<tokio::sync::mpsc::Receiver<russh::Channel<russh::client::Msg>>> {
+        let mut taken = self.agent_taken.lock().unwrap_or_else(|e| e.into_inner());
+        if *taken {
+            return None;
+        }
+        *taken = true;
+        Some(self.target.agent_channels())
+    }
+
+    /// Keeps a remote forward listed until it is cancelled or the session ends.
+    pub(crate) fn keep_remote_forward(&self, address: &str, port: u32, listed: ForwardGuard) {
+        self.remote_forwards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((address.to_owned(), port), listed);
+    }
+
+    /// Takes a cancelled remote forward off the session.
+    pub(crate) fn drop_remote_forward(&self, address: &str, port: u32) {
+        self.remote_forwards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(address.to_owned(), port));
+    }
+
+    /// The target closed a shell or command: if the client leaves now, that
+    /// is why.
+    pub(crate) fn target_finished(&self) {
+        *self
+            .pending_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(EndReason::TargetClosed);
+    }
+
+    /// Waits for the end — asked for, the client gone, or the target gone —
+    /// then has every channel say goodbye, closes both connections, and
+    /// takes the session out of the registry with the reason that stands.
+    async fn watch(self: Arc<Self>, client: Handle, client_gone: CancellationToken) {
+        let Some(ended) = self.with_session(|h| h.end_signal()) else {
+            return;
+        };
+        let mut check = tokio::time::interval(TARGET_CHECK);
+        let reason = loop {
+            tokio::select! {
+                _ = ended.cancelled() => break EndReason::Error,
+                _ = client_gone.cancelled() => {
+                    break self
+                        .pending_reason
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .unwrap_or(EndReason::ClientClosed);
+                }
+                _ = check.tick() => if self.target.is_closed() {
+                    break EndReason::TargetClosed;
+                },
+            }
+        };
+        let request = self
+            .with_session(|h| h.settle(reason))
+            .unwrap_or_else(|| gatehouse_sessions::EndRequest::because(reason));
+        let why = request.describe();
+        tracing::info!(reason = %request.reason, "native SSH session ending");
+        self.stop.cancel();
+        self.relays.close();
+        let _ = tokio::time::timeout(FAREWELL, self.relays.wait()).await;
+        if !client_gone.is_cancelled() {
+            let _ = client
+                .disconnect(Disconnect::ByApplication, why.clone(), "en".into())
+                .await;
+        }
+        self.target.disconnect(&why).await;
+        // Dropping the handle takes the session out of the registry and
+        // writes its history, once, with the settled reason.
+        let handle = self
+            .handle
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(handle);
+    }
+}

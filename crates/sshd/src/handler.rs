@@ -1,0 +1,365 @@
+//! One client connection: logging in, then handing each channel it opens
+//! to a relay.
+
+use std::sync::Arc;
+
+use gatehouse_access::{AccessError, Principal};
+use gatehouse_audit::{Event, action};
+use gatehouse_domain::ConnectionName;
+use russh::keys::HashAlg;
+use russh::server::{Auth, ChannelOpenHandle, Handle, Msg, Response, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, MethodKind, MethodSet};
+use secrecy::SecretString;
+use serde_json::json;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+use crate::gate::Gate;
+use crate::login::LoginName;
+use crate::{Front, channel, forward};
+
+/// What every channel of a logged-in connection shares.
+pub(crate) struct Ctx {
+    pub(crate) front: Arc<Front>,
+    pub(crate) principal: Principal,
+    pub(crate) peer: String,
+    /// The connection named at login, if any (else the menu picks one).
+    pub(crate) connection: Option<ConnectionName>,
+    pub(crate) client: Handle,
+    pub(crate) gone: CancellationToken,
+    gate: OnceCell<Result<Arc<Gate>, String>>,
+}
+
+impl Ctx {
+    /// The gate to `connection`, opened by the first channel that asks;
+    /// later channels share it (or its failure).
+    pub(crate) async fn gate(&self, connection: &ConnectionName) -> Result<Arc<Gate>, String> {
+        self.gate
+            .get_or_init(|| async {
+                Gate::open(
+                    &self.front,
+                    &self.principal,
+                    &self.peer,
+                    connection,
+                    self.client.clone(),
+                    self.gone.clone(),
+                )
+                .await
+                .map_err(|e| e.0)
+            })
+            .await
+            .clone()
+    }
+
+    /// The gate, if one was opened already.
+    pub(crate) fn opened_gate(&self) -> Option<Arc<Gate>> {
+        self.gate.get().and_then(|g| g.as_ref().ok().cloned())
+    }
+
+    /// Audits a refused request.
+    pub(crate) async fn refused(&self, what: &str, details: serde_json::Value) {
+        self.front
+            .audit
+            .record(
+                Event::new(action::SSH_REFUSED)
+                    .actor(self.principal.username.as_str())
+                    .target(
+                        self.connection
+                            .as_ref()
+                            .map(ConnectionName::as_str)
+                            .unwrap_or(""),
+                    )
+                    .client_addr(&self.peer)
+                    .details(json!({ "refused": what, "details": details })),
+            )
+            .await;
+    }
+}
+
+/// The russh handler of one client connection.
+pub(crate) struct Conn {
+    front: Arc<Front>,
+    peer: String,
+    gone: CancellationToken,
+    /// Who logged in, once someone did.
+    login: Option<(LoginName, Principal)>,
+    logged_in: CancellationToken,
+    ctx: Option<Arc<Ctx>>,
+}
+
+impl Conn {
+    pub(crate) fn new(front: Arc<Front>, peer: String, gone: CancellationToken) -> Self {
+        Self {
+            front,
+            peer,
+            gone,
+            login: None,
+            logged_in: CancellationToken::new(),
+            ctx: None,
+        }
+    }
+
+    /// Cancelled once the client has logged in.
+    pub(crate) fn logged_in(&self) -> CancellationToken {
+        self.logged_in.clone()
+    }
+
+    /// The outcome of one login attempt, audited when it fails.
+    async fn conclude(
+        &mut self,
+        user: &str,
+        method: &str,
+        outcome: Result<(LoginName, Principal), AccessError>,
+        details: serde_json::Value,
+    ) -> Auth {
+        match outcome {
+            Ok(login) => {
+                self.login = Some(login);
+                Auth::Accept
+            }
+            Err(e) => {
+                let reason = match &e {
+                    AccessError::BadCredentials => "bad_credentials",
+                    AccessError::AccountLocked => "account_locked",
+                    AccessError::Throttled(_) => "throttled",
+                    _ => "error",
+                };
+                if !matches!(
+                    e,
+                    AccessError::BadCredentials
+                        | AccessError::AccountLocked
+                        | AccessError::Throttled(_)
+                ) {
+                    tracing::error!(error = %e, "SSH login check failed");
+                }
+                let mut details = details;
+                details["username"] = json!(user.chars().take(64).collect::<String>());
+                details["method"] = json!(method);
+                details["reason"] = json!(reason);
+                self.front
+                    .audit
+                    .record(
+                        Event::new(action::SSH_LOGIN_FAILED)
+                            .client_addr(&self.peer)
+                            .details(details),
+                    )
+                    .await;
+                Auth::Reject {
+                    proceed_with_methods: None,
+                    partial_success: false,
+                }
+            }
+        }
+    }
+
+    async fn check_password(&mut self, user: &str, password: &str, method: &str) -> Auth {
+        let outcome = match LoginName::parse(user) {
+            None => Err(AccessError::BadCredentials),
+            Some(login) => self
+                .front
+                .access
+                .password_principal(
+                    login.user.as_str(),
+                    SecretString::from(password.to_owned()),
+                    &self.peer,
+                )
+                .await
+                .map(|p| (login, p)),
+        };
+        self.conclude(user, method, outcome, json!({})).await
+    }
+
+    fn ctx(&mut self, session: &Session) -> Option<Arc<Ctx>> {
+        if self.ctx.is_none() {
+            let (login, principal) = self.login.clone()?;
+            self.ctx = Some(Arc::new(Ctx {
+                front: self.front.clone(),
+                principal,
+                peer: self.peer.clone(),
+                connection: login.connection,
+                client: session.handle(),
+                gone: self.gone.clone(),
+                gate: OnceCell::new(),
+            }));
+        }
+        self.ctx.clone()
+    }
+}
+
+impl russh::server::Handler for Conn {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        Ok(Auth::Reject {
+            proceed_with_methods: Some(MethodSet::from(
+                &[
+                    MethodKind::PublicKey,
+                    MethodKind::Password,
+                    MethodKind::KeyboardInteractive,
+                ][..],
+            )),
+            partial_success: false,
+        })
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        Ok(self.check_password(user, password, "password").await)
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let fingerprint = key.public_key.fingerprint(HashAlg::Sha256).to_string();
+        let outcome = match LoginName::parse(user) {
+            None => Err(AccessError::BadCredentials),
+            Some(login) => self
+                .front
+                .access
+                .key_principal(login.user.as_str(), &fingerprint, &self.peer)
+                .await
+                .map(|p| (login, p)),
+        };
+        let details = json!({ "fingerprint": fingerprint });
+        Ok(self.conclude(user, "publickey", outcome, details).await)
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(mut response) = response else {
+            return Ok(Auth::Partial {
+                name: "Gatehouse".into(),
+                instructions: "".into(),
+                prompts: vec![("Password: ".into(), false)].into(),
+            });
+        };
+        let password = response
+            .next()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        Ok(self
+            .check_password(user, &password, "keyboard-interactive")
+            .await)
+    }
+
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        self.logged_in.cancel();
+        let Some(ctx) = self.ctx(session) else {
+            return Ok(());
+        };
+        tracing::info!(user = %ctx.principal.username, peer = %ctx.peer, "SSH login");
+        self.front
+            .audit
+            .record(
+                Event::new(action::SSH_LOGIN)
+                    .actor(ctx.principal.username.as_str())
+                    .client_addr(&ctx.peer)
+                    .details(json!({ "connection": ctx.connection })),
+            )
+            .await;
+        if let Some(connection) = ctx.connection.clone() {
+            // Dial while the client asks for its channel and pty: the
+            // target is ready sooner.
+            tokio::spawn(async move {
+                let _ = ctx.gate(&connection).await;
+            });
+        }
+        Ok(())
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(ctx) = self.ctx(session) else {
+            return Ok(()); // dropping `reply` refuses the channel
+        };
+        reply.accept().await;
+        tokio::spawn(channel::run(ctx, channel));
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: ChannelOpenHandle,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(ctx) = self.ctx(session) else {
+            return Ok(());
+        };
+        let request = forward::LocalForward {
+            host: host_to_connect.to_owned(),
+            port: port_to_connect,
+            originator_address: originator_address.to_owned(),
+            originator_port,
+        };
+        tokio::spawn(forward::local(ctx, channel, reply, request));
+        Ok(())
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        let Some(ctx) = self.ctx(session) else {
+            return Ok(false);
+        };
+        match forward::remote(ctx, address, *port).await {
+            Some(bound) => {
+                *port = bound;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn cancel_tcpip_forward(
+        &mut self,
+        address: &str,
+        port: u32,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        let Some(ctx) = self.ctx(session) else {
+            return Ok(false);
+        };
+        Ok(forward::cancel_remote(ctx, address, port).await)
+    }
+
+    async fn agent_request(
+        &mut self,
+        _channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        let Some(ctx) = self.ctx(session) else {
+            return Ok(false);
+        };
+        // Like port forwards, only where the connection allows it (and so
+        // only with the connection named at login, not from the menu).
+        let allowed = match &ctx.connection {
+            Some(connection) => ctx
+                .gate(connection)
+                .await
+                .is_ok_and(|gate| gate.allow_forwarding),
+            None => false,
+        };
+        if !allowed {
+            ctx.refused("port_forwarding", json!({ "kind": "agent" }))
+                .await;
+        }
+        Ok(allowed)
+    }
+}

@@ -1,0 +1,140 @@
+//! The native SSH front end: people use their own `ssh`, `scp` and `sftp`
+//! through the gateway, and every such session is an Active Session like a
+//! browser one.
+//!
+//! [`serve`] accepts connections on the listener with the gateway's
+//! [`host_key`]. A client logs in as `USER:CONNECTION` (or `USER`, to pick
+//! from a menu) with the user's password or a public key they registered
+//! ([`handler`]). The first channel that needs the target opens a [`gate`]:
+//! the target dialled with the connection's stored credentials — the user
+//! never sees them — and the session registered, through the same opener
+//! as the browser terminal. Each session channel (shell, command, `scp`,
+//! `sftp`) is relayed to a channel of its own on the target ([`channel`]);
+//! port forwards are refused unless the connection allows them
+//! ([`forward`]). Ending the session from anywhere writes the reason into
+//! the user's terminal and closes their connection.
+
+mod channel;
+mod forward;
+mod gate;
+mod handler;
+pub mod host_key;
+mod login;
+mod menu;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_access::Access;
+use gatehouse_audit::Audit;
+use gatehouse_connect::Opener;
+use russh::MethodKind;
+use russh::keys::PrivateKey;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What the SSH front end needs from the rest of the gateway.
+#[derive(Clone)]
+pub struct Front {
+    /// Accounts, keys and connections.
+    pub access: Access,
+    /// The audit log.
+    pub audit: Audit,
+    /// Opens sessions (dial, pin, limits, registry).
+    pub opener: Opener,
+}
+
+/// How long a client may take to log in.
+const LOGIN_GRACE: Duration = Duration::from_secs(60);
+
+fn server_config(host_key: PrivateKey) -> russh::server::Config {
+    russh::server::Config {
+        server_id: russh::SshId::Standard("SSH-2.0-Gatehouse".into()),
+        methods: russh::MethodSet::from(
+            &[
+                MethodKind::PublicKey,
+                MethodKind::Password,
+                MethodKind::KeyboardInteractive,
+            ][..],
+        ),
+        // Wrong guesses wait a second; the client's first "none" probe does not.
+        auth_rejection_time: Duration::from_secs(1),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        max_auth_attempts: 6,
+        keys: vec![host_key],
+        // Idle policy belongs to the gateway (the registry's limits), not
+        // to a library default; keepalives find vanished clients.
+        inactivity_timeout: None,
+        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_max: 3,
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+/// Serves native SSH clients on `listener` until `shutdown`. Live sessions
+/// are not ended here: the registry ends them at shutdown like any other.
+pub async fn serve(
+    listener: TcpListener,
+    host_key: PrivateKey,
+    front: Front,
+    shutdown: CancellationToken,
+) {
+    let config = Arc::new(server_config(host_key));
+    let front = Arc::new(front);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.cancelled() => return,
+        };
+        let (socket, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, go on.
+                tracing::warn!(error = %e, "SSH accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        tokio::spawn(run_connection(config.clone(), front.clone(), socket, peer));
+    }
+}
+
+async fn run_connection(
+    config: Arc<russh::server::Config>,
+    front: Arc<Front>,
+    socket: tokio::net::TcpStream,
+    peer: SocketAddr,
+) {
+    let gone = CancellationToken::new();
+    let handler = handler::Conn::new(front, peer.ip().to_string(), gone.clone());
+    let logged_in = handler.logged_in();
+    match russh::server::run_stream(config, socket, handler).await {
+        Ok(session) => {
+            let client = session.handle();
+            let deadline = async {
+                tokio::time::sleep(LOGIN_GRACE).await;
+                if !logged_in.is_cancelled() {
+                    let _ = client
+                        .disconnect(
+                            russh::Disconnect::ByApplication,
+                            "login took too long".into(),
+                            "en".into(),
+                        )
+                        .await;
+                }
+                std::future::pending::<()>().await
+            };
+            tokio::select! {
+                r = session => if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "SSH connection ended with an error");
+                },
+                _ = deadline => {}
+            }
+        }
+        Err(e) => tracing::debug!(%peer, error = %e, "SSH handshake failed"),
+    }
+    gone.cancel();
+}
