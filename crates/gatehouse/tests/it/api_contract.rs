@@ -65,6 +65,12 @@ async fn the_openapi_document_describes_every_endpoint() {
         paths.keys().collect::<Vec<_>>()
     );
     assert!(doc["components"]["schemas"]["SessionView"]["properties"]["idle_seconds"].is_object());
+    let recording = &doc["components"]["schemas"]["RecordingInfo"]["properties"];
+    assert!(recording["duration_ms"].is_object(), "{recording}");
+    assert!(
+        recording.get("path").is_none(),
+        "the file path stays inside the gateway"
+    );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
