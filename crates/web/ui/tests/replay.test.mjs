@@ -21,6 +21,7 @@ test("an administrator finds a session by its output in History and replays it",
   await page.getByText("1 ended sessions").waitFor();
   const row = page.getByRole("row").filter({ hasText: "ops1" });
   await row.getByText(/KiB|B$/).first().waitFor();
+  if (shots) await page.screenshot({ path: `${shots}/history-search.png` });
   await row.getByRole("link", { name: "Replay ops1's session on prod-db" }).click();
 
   await waitForScreen(page, "replayed-42");
