@@ -73,11 +73,16 @@ impl EndRequest {
 
     /// One line for the person whose session ended, e.g. "Session ended by
     /// administrator admin".
+    /// With a message, it follows: "…: maintenance window".
     pub fn describe(&self) -> String {
-        match (&self.by, self.reason) {
+        let who = match (&self.by, self.reason) {
             (Some(by), EndReason::EndedByAdmin) => format!("Session ended by administrator {by}"),
             (Some(by), _) => format!("Session ended by {by}"),
             (None, reason) => format!("Session ended: {reason}"),
+        };
+        match &self.message {
+            Some(message) if !message.is_empty() => format!("{who}: {message}"),
+            _ => who,
         }
     }
 }

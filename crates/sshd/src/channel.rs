@@ -164,7 +164,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
     }
     audit_start(&ctx, &connection, &kind).await;
     if let Some(pty) = &pty {
-        gate.with_session(|h| h.resized(clamp(pty.cols), clamp(pty.rows)));
+        gate.with_session(|h| h.resized(clamp(pty.cols, 80), clamp(pty.rows, 24)));
     }
 
     let terminal = kind.is_terminal();
@@ -204,8 +204,13 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
     ));
 }
 
-fn clamp(n: u32) -> u16 {
-    n.min(u32::from(u16::MAX)) as u16
+/// A terminal dimension for the registry: a client without a real
+/// terminal (`ssh -tt` from a script) reports 0, which watchers cannot draw.
+fn clamp(n: u32, default: u16) -> u16 {
+    match n {
+        0 => default,
+        n => n.min(1000) as u16,
+    }
 }
 
 async fn reply(ctx: &Ctx, id: russh::ChannelId, want_reply: bool, ok: bool) {
@@ -350,7 +355,7 @@ async fn upstream(
                     let _ = to_target.eof().await;
                 }
                 Some(ChannelMsg::WindowChange { col_width, row_height, pix_width, pix_height }) => {
-                    gate.with_session(|h| h.resized(clamp(col_width), clamp(row_height)));
+                    gate.with_session(|h| h.resized(clamp(col_width, 80), clamp(row_height, 24)));
                     let _ = to_target.window_change(col_width, row_height, pix_width, pix_height).await;
                 }
                 Some(ChannelMsg::Signal { signal }) => {

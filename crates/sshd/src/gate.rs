@@ -19,6 +19,10 @@ use crate::Front;
 
 /// How long channels get to tell their clients why the session ended.
 const FAREWELL: Duration = Duration::from_secs(1);
+/// How long a client whose channels we closed gets to hang up itself
+/// before we disconnect it. OpenSSH drops output it has not yet written
+/// when a disconnect arrives, so the reason would be lost.
+const HANG_UP: Duration = Duration::from_secs(2);
 /// How often a session with no channel checks that its target is there.
 const TARGET_CHECK: Duration = Duration::from_secs(5);
 
@@ -95,7 +99,8 @@ impl Gate {
             .dial(requester, &spec)
             .await
             .map_err(|e| GateError(format!("could not open {connection}: {e}")))?;
-        let handle = match front.opener.register(requester, &spec, 0, 0).await {
+        // The pty's size follows when a shell asks for one.
+        let handle = match front.opener.register(requester, &spec, 80, 24).await {
             Ok(handle) => handle,
             Err(e) => {
                 target.disconnect("internal error").await;
@@ -225,6 +230,7 @@ impl Gate {
         self.stop.cancel();
         self.relays.close();
         let _ = tokio::time::timeout(FAREWELL, self.relays.wait()).await;
+        let _ = tokio::time::timeout(HANG_UP, client_gone.cancelled()).await;
         if !client_gone.is_cancelled() {
             let _ = client
                 .disconnect(Disconnect::ByApplication, why.clone(), "en".into())

@@ -1,0 +1,183 @@
+//! Port and agent forwarding: refused unless the connection allows it,
+//! audited, and listed on the session while open.
+
+use super::*;
+
+/// Starts `ssh -N -L`, connects to the local end and reads what comes out;
+/// the connection stays open until the stream is dropped.
+async fn through_local_forward(
+    client: &Client,
+    target_port: u16,
+) -> (Child, tokio::net::TcpStream, Vec<u8>) {
+    let local = free_port();
+    let forward = format!("{local}:127.0.0.1:{target_port}");
+    let mut cmd = client.ssh("ops1:box", &["-N", "-L", &forward]);
+    cmd.stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let stream = eventually(Duration::from_secs(10), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", local))
+            .await
+            .ok()
+    })
+    .await
+    .expect("ssh listens on the local end");
+    let mut stream = stream;
+    let mut got = vec![0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut got))
+        .await
+        .expect("the forward answers or closes")
+        .unwrap_or(0);
+    got.truncate(n);
+    (child, stream, got)
+}
+
+#[tokio::test]
+async fn port_forwards_are_refused_unless_the_connection_allows_them() {
+    let (gw, sshd, admin, ops, conn) = setup().await;
+    let client = Client::registered(&gw, &ops).await;
+
+    let (mut child, _stream, got) = through_local_forward(&client, sshd.port).await;
+    assert!(got.is_empty(), "a refused forward passed {got:?}");
+    let _ = child.kill().await;
+    let (code, _, stderr) = run(client.ssh(
+        "ops1:box",
+        &[
+            "-N",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-R",
+            "0:127.0.0.1:22",
+        ],
+    ))
+    .await;
+    assert_eq!(code, Some(255), "{stderr}");
+    let refused = gw.audit(&admin, "ssh.refused").await;
+    let kinds: Vec<&Value> = refused
+        .iter()
+        .map(|e| &e["details"]["details"]["kind"])
+        .collect();
+    assert!(kinds.contains(&&json!("local")), "{refused:?}");
+    assert!(kinds.contains(&&json!("remote")), "{refused:?}");
+
+    let (status, body) = gw
+        .patch(
+            Some(&admin),
+            &format!("/connections/{conn}"),
+            json!({ "allow_forwarding": true }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["allow_forwarding"], true);
+    let (mut child, stream, got) = through_local_forward(&client, sshd.port).await;
+    assert!(
+        got.starts_with(b"SSH-2.0-"),
+        "the target's sshd should answer through the forward: {got:?}"
+    );
+    let forwards = gw.audit(&admin, "ssh.forward").await;
+    assert_eq!(
+        forwards[0]["details"]["destination"],
+        format!("127.0.0.1:{}", sshd.port)
+    );
+    // The open forward is listed on the session, and gone once closed.
+    let listed = gw.sessions(&admin, "box").await["items"][0]["forwards"].clone();
+    assert_eq!(listed[0]["kind"], "local", "{listed}");
+    assert_eq!(listed[0]["destination"], format!("127.0.0.1:{}", sshd.port));
+    drop(stream);
+    let closed = eventually(Duration::from_secs(10), || async {
+        let items = gw.sessions(&admin, "box").await["items"].clone();
+        (items[0]["forwards"].as_array()?.is_empty()).then_some(())
+    })
+    .await;
+    assert!(closed.is_some(), "the closed forward stays listed");
+    let _ = child.kill().await;
+
+    // A remote forward is listed while the client holds it.
+    let mut cmd = client.ssh(
+        "ops1:box",
+        &[
+            "-N",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-R",
+            "127.0.0.1:0:127.0.0.1:22",
+        ],
+    );
+    cmd.stderr(Stdio::piped());
+    let mut remote = cmd.spawn().unwrap();
+    let listed = eventually(Duration::from_secs(10), || async {
+        let items = gw.sessions(&admin, "box").await["items"].clone();
+        items
+            .as_array()?
+            .iter()
+            .find_map(|s| s["forwards"].as_array()?.first().cloned())
+    })
+    .await
+    .expect("the remote forward is listed");
+    assert_eq!(listed["kind"], "remote");
+    assert!(
+        listed["destination"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    let _ = remote.kill().await;
+}
+
+#[tokio::test]
+async fn agent_forwarding_follows_the_connection_setting() {
+    let (gw, _sshd, admin, ops, conn) = setup().await;
+    let client = Client::registered(&gw, &ops).await;
+    let socket = client.dir.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(5), || async {
+        socket.exists().then_some(())
+    })
+    .await
+    .expect("ssh-agent listens");
+    let added = std::process::Command::new("ssh-add")
+        .arg(client.key())
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let with_agent = || {
+        let mut cmd = client.ssh("ops1:box", &["-A", "ssh-add -l"]);
+        cmd.env("SSH_AUTH_SOCK", &socket);
+        cmd
+    };
+
+    let (code, stdout, _) = run(with_agent()).await;
+    assert_eq!(
+        code,
+        Some(2),
+        "refused: the target sees no agent ({stdout})"
+    );
+    let refused = gw.audit(&admin, "ssh.refused").await;
+    assert_eq!(
+        refused[0]["details"]["details"]["kind"], "agent",
+        "{refused:?}"
+    );
+
+    let (status, _) = gw
+        .patch(
+            Some(&admin),
+            &format!("/connections/{conn}"),
+            json!({ "allow_forwarding": true }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (code, stdout, stderr) = run(with_agent()).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("ED25519"),
+        "the target lists the user's key: {stdout}"
+    );
+    let _ = agent.kill().await;
+}

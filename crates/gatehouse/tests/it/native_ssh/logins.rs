@@ -1,0 +1,166 @@
+//! Who gets in, and to what: keys and passwords, refusals that say why,
+//! the connection menu, and the CLI's ready-made ssh config.
+
+use super::*;
+
+#[tokio::test]
+async fn a_connection_that_is_not_granted_is_refused_with_a_clear_message() {
+    let (gw, sshd, admin, ops, _) = setup().await;
+    gw.ssh_connection(&admin, &sshd, "secret-box", &["admin"])
+        .await;
+    let client = Client::registered(&gw, &ops).await;
+
+    for login in ["ops1:secret-box", "ops1:no-such-box"] {
+        let (code, stdout, stderr) = run(client.ssh(login, &["echo should-not-run"])).await;
+        assert_eq!(code, Some(1), "{login}: {stderr}");
+        assert!(!stdout.contains("should-not-run"));
+        assert!(
+            stderr.contains("is not available to ops1"),
+            "{login}: {stderr}"
+        );
+    }
+    assert_eq!(gw.sessions(&admin, "").await["total"], 0);
+}
+
+#[tokio::test]
+async fn wrong_keys_and_wrong_passwords_are_refused_and_audited() {
+    let (gw, _sshd, admin, ops, _) = setup().await;
+    let stranger = Client::unregistered(&gw, &ops).await;
+    let (code, stdout, stderr) = run(stranger.ssh("ops1:box", &["echo in"])).await;
+    assert_eq!(code, Some(255), "{stderr}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(!stdout.contains("in"));
+
+    let (code, _, stderr) =
+        run(stranger.ssh_with_password("ops1:box", "a-wrong-guess", "password", &["echo in"]))
+            .await;
+    assert_eq!(code, Some(255), "{stderr}");
+
+    // The right password works, typed at either kind of prompt.
+    for method in ["password", "keyboard-interactive"] {
+        let (code, stdout, stderr) = run(stranger.ssh_with_password(
+            "ops1:box",
+            "ops1-password",
+            method,
+            &["echo in-$((1+1))"],
+        ))
+        .await;
+        assert_eq!(code, Some(0), "{method}: {stderr}");
+        assert_eq!(stdout.trim(), "in-2");
+    }
+
+    let failures = gw.audit(&admin, "auth.ssh_login_failed").await;
+    let methods: Vec<&str> = failures
+        .iter()
+        .map(|e| e["details"]["method"].as_str().unwrap())
+        .collect();
+    assert!(methods.contains(&"publickey"), "{failures:?}");
+    assert!(methods.contains(&"password"), "{failures:?}");
+    assert!(
+        failures
+            .iter()
+            .all(|e| e["details"]["username"] == "ops1:box")
+    );
+    let logins = gw.audit(&admin, "auth.ssh_login").await;
+    assert_eq!(logins.len(), 2, "{logins:?}");
+}
+
+#[tokio::test]
+async fn a_password_guesser_is_held_back_after_five_failures() {
+    let (gw, _sshd, admin, ops, _) = setup().await;
+    let guesser = Client::unregistered(&gw, &ops).await;
+    for i in 0..5 {
+        let guess = format!("guess-{i}");
+        let (code, _, _) =
+            run(guesser.ssh_with_password("ops1:box", &guess, "password", &["true"])).await;
+        assert_eq!(code, Some(255));
+    }
+    // Even the right password waits now.
+    let (code, _, _) =
+        run(guesser.ssh_with_password("ops1:box", "ops1-password", "password", &["true"])).await;
+    assert_eq!(code, Some(255));
+    let failures = gw.audit(&admin, "auth.ssh_login_failed").await;
+    assert_eq!(failures.len(), 6, "{failures:?}");
+    assert_eq!(failures[0]["details"]["reason"], "throttled");
+    assert!(
+        failures[1..]
+            .iter()
+            .all(|e| e["details"]["reason"] == "bad_credentials")
+    );
+}
+
+#[tokio::test]
+async fn without_a_connection_in_the_login_a_menu_offers_the_users_connections() {
+    let (gw, sshd, admin, ops, _) = setup().await;
+    gw.ssh_connection(&admin, &sshd, "another-box", &["ops1"])
+        .await;
+    let client = Client::registered(&gw, &ops).await;
+    let mut ssh = client.interactive("ops1");
+    let mut seen = String::new();
+    read_until(&mut ssh, &mut seen, "box").await;
+    read_until(&mut ssh, &mut seen, "another-box").await;
+    // "another-box" sorts first; the arrow key moves to "box".
+    let stdin = ssh.stdin.as_mut().unwrap();
+    stdin.write_all(b"\x1b[B\r").await.unwrap();
+    read_until(&mut ssh, &mut seen, "Connecting to box").await;
+    read_until(&mut ssh, &mut seen, "$ ").await;
+    let stdin = ssh.stdin.as_mut().unwrap();
+    stdin
+        .write_all(b"echo menu-$((6*7)); exit\r")
+        .await
+        .unwrap();
+    read_until(&mut ssh, &mut seen, "menu-42").await;
+    let status = tokio::time::timeout(Duration::from_secs(10), ssh.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let items = ended_sessions(&gw, &admin).await;
+    assert_eq!(items[0]["connection"]["name"], "box", "{items:?}");
+    assert_eq!(items[0]["end_reason"], "target_closed", "{items:?}");
+}
+
+#[tokio::test]
+async fn the_cli_registers_a_key_and_writes_an_ssh_config_that_works_as_printed() {
+    let (gw, _sshd, _admin, ops, _) = setup().await;
+    let client = Client::unregistered(&gw, &ops).await;
+    let public = client.key().with_extension("pub");
+    let added = gw
+        .cli(
+            &ops,
+            &["keys", "add", public.to_str().unwrap(), "--name", "laptop"],
+        )
+        .await;
+    assert!(added.status.success(), "{}", crate::harness::stdout(&added));
+    let listed = crate::harness::stdout(&gw.cli(&ops, &["keys", "list"]).await);
+    assert!(listed.contains("laptop"), "{listed}");
+
+    let printed = gw.cli(&ops, &["ssh-config"]).await;
+    assert!(printed.status.success());
+    let config = crate::harness::stdout(&printed);
+    assert!(config.contains("User ops1:box"), "{config}");
+    // The pinning line the snippet tells the user to add, as they would.
+    let pin = config
+        .lines()
+        .find_map(|l| l.strip_prefix("#   gatehouse-"))
+        .expect("a known_hosts line");
+    let known = client.dir.path().join("known_hosts_from_cli");
+    std::fs::write(&known, format!("gatehouse-{pin}\n")).unwrap();
+    let file = client.dir.path().join("config");
+    std::fs::write(&file, &config).unwrap();
+    let (code, stdout, stderr) = run({
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-F")
+            .arg(&file)
+            .args(["-i", client.key().to_str().unwrap(), "-o", "BatchMode=yes"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known.display()))
+            .args(["-o", "StrictHostKeyChecking=yes", "box", "echo via-config"])
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    })
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "via-config");
+}
