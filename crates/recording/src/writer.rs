@@ -346,8 +346,10 @@ async fn open(path: &Path) -> Option<tokio::fs::File> {
 fn header(meta: &RecordingMeta) -> Vec<u8> {
     let header = Header {
         version: 2,
-        width: meta.cols.max(1),
-        height: meta.rows.max(1),
+        // A session without a terminal yet (a native client asks for its
+        // pty after opening) starts as 80x24; a resize event follows.
+        width: if meta.cols == 0 { 80 } else { meta.cols },
+        height: if meta.rows == 0 { 24 } else { meta.rows },
         timestamp: meta.started_at.unix_timestamp(),
         title: Some(format!("{}@{}", meta.user, meta.connection)),
         env: Some(json!({ "TERM": "xterm-256color" })),

@@ -42,6 +42,11 @@ async fn a_native_ssh_session_is_recorded_like_a_browser_one() {
         .unwrap();
     let rec = gatehouse_recording::cast::read(&cast).unwrap();
     assert_eq!(rec.header.gatehouse.as_ref().unwrap()["user"], "ops1");
+    assert_eq!(
+        (rec.header.width, rec.header.height),
+        (80, 24),
+        "a command without a terminal replays in a usable one"
+    );
     assert!(
         rec.output().as_bytes() == out.stdout.as_slice(),
         "the recording replays what the ssh client printed"
