@@ -5,7 +5,11 @@
 //! writes each session's history row — inserted at start, completed exactly
 //! once at end — together with the `session.start` / `session.end` audit
 //! events, so every protocol is audited the same way. [`close_dangling`]
-//! ends the rows a previous run of this node left open.
+//! ends the rows a previous run of this node left open. [`recordings`]
+//! completes and indexes recordings, recovers those a crash cut short and
+//! removes those past their retention.
+
+pub mod recordings;
 
 use gatehouse_domain::{EndReason, SessionId};
 use gatehouse_sessions::{EndedSession, Lifecycle, SessionView};
@@ -76,6 +80,12 @@ pub mod action {
     pub const SESSION_END_REQUESTED: &str = "session.end_requested";
     /// A session ended because its owner lost the grant it was opened under.
     pub const SESSION_ACCESS_REVOKED: &str = "session.access_revoked";
+    /// Someone replayed a session's recording.
+    pub const RECORDING_REPLAY: &str = "recording.replay";
+    /// Someone downloaded a session's recording.
+    pub const RECORDING_DOWNLOAD: &str = "recording.download";
+    /// A recording passed its retention and was deleted.
+    pub const RECORDING_EXPIRED: &str = "recording.expired";
 }
 
 /// One audit event being built.
@@ -156,6 +166,7 @@ impl HistoryWriter {
                 match msg {
                     Lifecycle::Started(s) => started(&store, &audit, &s).await,
                     Lifecycle::Ended(e) => ended(&store, &audit, &e).await,
+                    Lifecycle::Recorded(r) => recordings::completed(&store, r).await,
                     Lifecycle::Flush(done) => {
                         let _ = done.send(());
                     }
@@ -177,6 +188,9 @@ async fn started(store: &Store, audit: &Audit, s: &SessionView) {
         target: s.target.clone(),
         node: s.node.clone(),
         started_at: s.started_at,
+        recording_path: s
+            .recording
+            .then(|| gatehouse_recording::relative_path(&s.id.to_string(), s.started_at)),
     };
     if let Err(e) = store.history_start(&row).await {
         tracing::error!(session = %s.id, error = %e, "could not write history start");
@@ -191,6 +205,7 @@ async fn started(store: &Store, audit: &Audit, s: &SessionView) {
                     "connection": s.connection.name,
                     "protocol": s.protocol,
                     "target": s.target,
+                    "recording": s.recording,
                 })),
         )
         .await;
@@ -284,11 +299,12 @@ mod tests {
             client_addr: "203.0.113.7".into(),
             target: "10.0.0.5:22".into(),
             recording: false,
+            record_input: false,
             cols: 80,
             rows: 24,
             limits: Default::default(),
         });
-        handle.record_input(4);
+        handle.record_input(b"ls\r\n");
         registry.end(
             handle.id(),
             EndRequest {

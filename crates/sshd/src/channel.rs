@@ -343,7 +343,7 @@ async fn upstream(
             msg = from_client.wait() => match msg {
                 Some(ChannelMsg::Data { data }) => {
                     gate.with_session(|h| if terminal {
-                        h.record_input(data.len())
+                        h.record_input(&data)
                     } else {
                         h.record_transfer(data.len(), 0)
                     });

@@ -11,6 +11,7 @@ mod connections;
 mod history;
 mod keys;
 mod limits;
+mod recordings;
 mod tokens;
 mod users;
 
@@ -27,6 +28,7 @@ pub use connections::{
 pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};
 pub use keys::SshKeyRecord;
 pub use limits::{LimitSettings, RoleRecord};
+pub use recordings::{RecordingDone, RecordingInfo, RecordingSettings};
 pub use users::{NewUser, UserRecord};
 
 /// What can go wrong talking to the store.
@@ -115,5 +117,7 @@ pub(crate) fn like_pattern(q: &str) -> String {
     out
 }
 
+#[cfg(test)]
+mod recordings_tests;
 #[cfg(test)]
 mod tests;

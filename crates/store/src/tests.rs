@@ -122,6 +122,7 @@ async fn a_history_row_is_ended_exactly_once_and_dangling_rows_close_at_start() 
         target: "10.0.0.5:22".into(),
         node: "gw-1".into(),
         started_at: OffsetDateTime::now_utc(),
+        recording_path: None,
     };
     let (a, b) = (SessionId::new(), SessionId::new());
     store.history_start(&start(a)).await.unwrap();
@@ -380,6 +381,7 @@ async fn a_deleted_user_takes_their_roles_tokens_and_grants_but_not_their_histor
             target: "127.0.0.1:22".into(),
             node: "gw-1".into(),
             started_at: OffsetDateTime::now_utc(),
+            recording_path: None,
         })
         .await
         .unwrap();
