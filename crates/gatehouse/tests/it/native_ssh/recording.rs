@@ -54,3 +54,14 @@ async fn a_native_ssh_session_is_recorded_like_a_browser_one() {
     let (_, found) = gw.get(Some(&admin), "/history?text=native-42").await;
     assert_eq!(found["total"], 1, "{found}");
 }
+
+#[tokio::test]
+async fn a_recorded_shell_says_so_in_the_terminal() {
+    let (gw, _sshd, _admin, ops, _) = setup().await;
+    let client = Client::registered(&gw, &ops).await;
+    let mut ssh = client.interactive("ops1:box");
+    let mut seen = String::new();
+    read_until(&mut ssh, &mut seen, "[gatehouse] This session is recorded.").await;
+    read_until(&mut ssh, &mut seen, "$ ").await;
+    let _ = ssh.kill().await;
+}
