@@ -25,6 +25,7 @@ fn new_session(i: usize, connection: &ConnectionRef) -> NewSession {
         client_addr: format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
         target: format!("192.0.2.{}:22", i % 250),
         recording: false,
+        record_input: false,
         cols: 80,
         rows: 24,
         limits: Default::default(),

@@ -62,6 +62,7 @@ async fn main() {
                 client_addr: format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
                 target: format!("192.0.2.{}:22", i % 250),
                 recording: false,
+                record_input: false,
                 cols: 80,
                 rows: 24,
                 limits: Default::default(),

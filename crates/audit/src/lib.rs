@@ -5,7 +5,11 @@
 //! writes each session's history row — inserted at start, completed exactly
 //! once at end — together with the `session.start` / `session.end` audit
 //! events, so every protocol is audited the same way. [`close_dangling`]
-//! ends the rows a previous run of this node left open.
+//! ends the rows a previous run of this node left open. [`recordings`]
+//! completes and indexes recordings, recovers those a crash cut short and
+//! removes those past their retention.
+
+pub mod recordings;
 
 use gatehouse_domain::{EndReason, SessionId};
 use gatehouse_sessions::{EndedSession, Lifecycle, SessionView};
@@ -76,6 +80,12 @@ pub mod action {
     pub const SESSION_END_REQUESTED: &str = "session.end_requested";
     /// A session ended because its owner lost the grant it was opened under.
     pub const SESSION_ACCESS_REVOKED: &str = "session.access_revoked";
+    /// Someone replayed a session's recording.
+    pub const RECORDING_REPLAY: &str = "recording.replay";
+    /// Someone downloaded a session's recording.
+    pub const RECORDING_DOWNLOAD: &str = "recording.download";
+    /// A recording passed its retention and was deleted.
+    pub const RECORDING_EXPIRED: &str = "recording.expired";
 }
 
 /// One audit event being built.
@@ -172,6 +182,12 @@ impl HistoryWriter {
                     match msg {
                         Lifecycle::Started(s) => started(&s, &mut writes),
                         Lifecycle::Ended(e) => ended(&e, &mut writes),
+                        Lifecycle::Recorded(r) => {
+                            // Indexes a recording into its history row: the
+                            // rows written before it come first.
+                            write_all(&store, std::mem::take(&mut writes)).await;
+                            recordings::completed(&store, r).await;
+                        }
                         Lifecycle::Flush(done) => flushes.push(done),
                     }
                 }
@@ -244,6 +260,9 @@ fn started(s: &SessionView, writes: &mut Vec<Write>) {
         target: s.target.clone(),
         node: s.node.clone(),
         started_at: s.started_at,
+        recording_path: s
+            .recording
+            .then(|| gatehouse_recording::relative_path(&s.id.to_string(), s.started_at)),
     }));
     let event = Event::new(action::SESSION_START)
         .actor(&s.user)
@@ -253,6 +272,7 @@ fn started(s: &SessionView, writes: &mut Vec<Write>) {
             "connection": s.connection.name,
             "protocol": s.protocol,
             "target": s.target,
+            "recording": s.recording,
         }));
     writes.push(Write::Audit(event.0));
 }
@@ -340,11 +360,12 @@ mod tests {
             client_addr: "203.0.113.7".into(),
             target: "10.0.0.5:22".into(),
             recording: false,
+            record_input: false,
             cols: 80,
             rows: 24,
             limits: Default::default(),
         });
-        handle.record_input(4);
+        handle.record_input(b"ls\r\n");
         registry.end(
             handle.id(),
             EndRequest {

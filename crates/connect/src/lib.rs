@@ -53,9 +53,9 @@ pub enum OpenError {
     /// The gateway is stopping.
     #[error("the gateway is shutting down")]
     ShuttingDown,
-    /// The gateway could not read what it needs (limits); refused rather
-    /// than let a session outlive policy.
-    #[error("could not read the session limits")]
+    /// The gateway could not read what it needs (limits, recording
+    /// settings); refused rather than let a session escape policy.
+    #[error("could not read the session settings")]
     Internal,
 }
 
@@ -162,7 +162,8 @@ impl Opener {
         Ok(target)
     }
 
-    /// Registers the session with the limits that apply to it. A session
+    /// Registers the session with the limits that apply to it, recorded as
+    /// its connection's recording settings say. A session
     /// registered while the gateway stops, or after its owner lost access
     /// during the dial, comes back already asked to end.
     pub async fn register(
@@ -186,6 +187,16 @@ impl Opener {
                 tracing::error!(error = %e, "could not read session limits");
                 OpenError::Internal
             })?;
+        // Recording is audit evidence: without its setting, refuse rather than guess.
+        let recording = self
+            .access
+            .store()
+            .connection_recording(connection.id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not read the recording settings");
+                OpenError::Internal
+            })?;
         let handle = self.registry.open(NewSession {
             user: who.principal.username.to_string(),
             user_id: who.principal.user_id,
@@ -196,7 +207,8 @@ impl Opener {
             protocol: connection.protocol,
             client_addr: who.client_addr.to_owned(),
             target: spec.target.to_string(),
-            recording: false,
+            recording: recording.recording,
+            record_input: recording.record_input,
             limits,
             cols,
             rows,

@@ -10,6 +10,7 @@ use anyhow::Context;
 use gatehouse_access::{Access, SecretBox};
 use gatehouse_audit::{Audit, HistoryWriter};
 use gatehouse_domain::EndReason;
+use gatehouse_recording::RecordingConfig;
 use gatehouse_sessions::{EndRequest, Registry};
 use gatehouse_store::Store;
 use gatehouse_web::{AppState, WebConfig};
@@ -18,6 +19,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+
+/// The data directory's folder of recordings.
+const RECORDINGS: &str = "recordings";
 
 /// How long live sessions get to close at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,11 +79,19 @@ impl Application {
             Some(generated) => AdminBootstrap::Generated(generated),
         };
         let recovered = gatehouse_audit::close_dangling(&store, &config.node).await?;
+        let recordings = config.data_dir.join(RECORDINGS);
         if !recovered.is_empty() {
             tracing::warn!(
                 count = recovered.len(),
                 "recorded sessions left open by the previous run as gateway_shutdown"
             );
+            let n = gatehouse_audit::recordings::recover(&store, &recordings, &recovered).await?;
+            if n > 0 {
+                tracing::warn!(
+                    count = n,
+                    "indexed recordings the previous run left incomplete"
+                );
+            }
         }
         store.purge_expired_tokens().await?;
 
@@ -91,12 +103,15 @@ impl Application {
             .with_context(|| format!("listening for SSH on {}", config.ssh))?;
         let ssh_addr = ssh_listener.local_addr()?;
 
-        let (registry, lifecycle) = Registry::new(config.node.clone());
+        let (registry, lifecycle) = Registry::with_recordings(
+            config.node.clone(),
+            RecordingConfig::new(&recordings, config.recording_max_bytes),
+        );
         let history = HistoryWriter::spawn(store.clone(), lifecycle);
         let state = AppState {
             access,
             registry,
-            audit: Audit::new(store),
+            audit: Audit::new(store.clone()),
             config: Arc::new(WebConfig {
                 secure_cookies: config.secure_cookies,
                 token_ttl: config.token_ttl,
@@ -107,6 +122,7 @@ impl Application {
                     idle_timeout_seconds: config.idle_timeout.map(|d| d.as_secs().max(1)),
                     max_session_seconds: config.max_session.map(|d| d.as_secs().max(1)),
                 },
+                recordings_dir: Some(recordings),
                 ssh: Some(gatehouse_web::profile::SshListener {
                     address: ssh_addr.to_string(),
                     port: ssh_addr.port(),
@@ -167,6 +183,15 @@ impl Application {
             self.config.session_warning,
             state.shutdown.clone(),
         );
+        let sweeper = self.config.recording_retention.map(|retention| {
+            gatehouse_audit::recordings::spawn_sweeper(
+                state.access.store().clone(),
+                self.config.data_dir.join(RECORDINGS),
+                retention,
+                self.config.retention_interval,
+                state.shutdown.clone(),
+            )
+        });
         let ssh = tokio::spawn(gatehouse_sshd::serve(
             self.ssh_listener,
             self.host_key,
@@ -191,6 +216,12 @@ impl Application {
         let _ = ssh.await;
         let _ = updates.await;
         let _ = policies.await;
+        if let Some(sweeper) = sweeper {
+            let _ = sweeper.await;
+        }
+        if !state.registry.wait_for_recordings(DRAIN_TIMEOUT).await {
+            tracing::warn!("recordings did not finish in time");
+        }
         let served = tokio::time::timeout(DRAIN_TIMEOUT, server).await;
         // Every end is now on the lifecycle channel; wait until it is written.
         state.registry.flush_lifecycle().await;

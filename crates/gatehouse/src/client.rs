@@ -44,6 +44,14 @@ impl ApiClient {
         .await
     }
 
+    /// `GET path?query` as text (e.g. a recording).
+    pub async fn get_text(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<String> {
+        let resp = self
+            .send(self.request(Method::GET, path).query(query))
+            .await?;
+        Ok(resp.text().await?)
+    }
+
     /// `POST path` with a JSON body, decoded.
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// The gateway's settings, all sources merged.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Where the database, the secret key and (later) recordings live.
+    /// Where the database, the secret key and the recordings live.
     pub data_dir: PathBuf,
     /// Web UI and API listener.
     pub http: SocketAddr,
@@ -39,6 +39,12 @@ pub struct Config {
     pub session_warning: Duration,
     /// How often limits are checked.
     pub policy_interval: Duration,
+    /// The largest recording one session may write.
+    pub recording_max_bytes: u64,
+    /// Recordings older than this are deleted (`None`: kept for ever).
+    pub recording_retention: Option<Duration>,
+    /// How often expired recordings are looked for.
+    pub retention_interval: Duration,
 }
 
 impl Default for Config {
@@ -58,6 +64,9 @@ impl Default for Config {
             max_session: None,
             session_warning: Duration::from_secs(60),
             policy_interval: Duration::from_secs(1),
+            recording_max_bytes: 64 << 20,
+            recording_retention: None,
+            retention_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -78,6 +87,8 @@ pub struct FileConfig {
     idle_timeout_seconds: Option<u64>,
     max_session_seconds: Option<u64>,
     session_warning_seconds: Option<u64>,
+    recording_max_bytes: Option<u64>,
+    recording_retention_days: Option<u64>,
 }
 
 /// Values from flags or their environment variables (clap merges those two).
@@ -134,6 +145,13 @@ impl Config {
                 .map(Duration::from_secs),
             session_warning: secs(f.session_warning_seconds, d.session_warning),
             policy_interval: d.policy_interval,
+            recording_max_bytes: f.recording_max_bytes.unwrap_or(d.recording_max_bytes),
+            // 0 keeps recordings for ever.
+            recording_retention: f
+                .recording_retention_days
+                .filter(|d| *d > 0)
+                .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
+            retention_interval: d.retention_interval,
         }
     }
 }
@@ -159,6 +177,20 @@ mod tests {
         assert_eq!(c.http, "127.0.0.1:7000".parse().unwrap());
         assert_eq!(c.token_ttl, Duration::from_secs(60));
         assert_eq!(c.ssh, Config::default().ssh);
+        assert_eq!(c.recording_retention, None);
+    }
+
+    #[test]
+    fn recording_keys_set_the_size_limit_and_retention_in_days() {
+        let file: FileConfig =
+            toml::from_str("recording_max_bytes = 1048576\nrecording_retention_days = 30\n")
+                .unwrap();
+        let c = Config::merge(file, Overrides::default());
+        assert_eq!(c.recording_max_bytes, 1 << 20);
+        assert_eq!(
+            c.recording_retention,
+            Some(Duration::from_secs(30 * 86_400))
+        );
     }
 
     #[test]

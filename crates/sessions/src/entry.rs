@@ -36,7 +36,8 @@ pub(crate) struct Entry {
     pub(crate) target: String,
     pub(crate) started_at: OffsetDateTime,
     pub(crate) started: Instant,
-    pub(crate) recording: bool,
+    /// The session's recorder, when it is recorded.
+    pub(crate) recorder: Option<gatehouse_recording::Recorder>,
     pub(crate) limits: SessionLimits,
     /// Lowercased searchable fields joined by NUL, so a query never matches
     /// across two fields.
@@ -146,7 +147,7 @@ impl Entry {
             bytes_to_client: self.bytes_to_client.load(Ordering::Relaxed),
             participants: self.participants.borrow().clone(),
             forwards: crate::registry::lock(&self.forwards).clone(),
-            recording: self.recording,
+            recording: self.recorder.is_some(),
             node: node.to_owned(),
         }
     }

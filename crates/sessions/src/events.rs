@@ -44,13 +44,17 @@ impl SessionEvent {
     }
 }
 
-/// The lossless, ordered stream of starts and ends for whoever keeps history.
+/// The lossless, ordered stream of starts, ends and finished recordings
+/// for whoever keeps history.
 #[derive(Debug)]
 pub enum Lifecycle {
     /// A session opened.
     Started(SessionView),
     /// A session ended; sent exactly once per session.
     Ended(EndedSession),
+    /// A session's recording is complete (sent after its file is closed,
+    /// before or after the session's `Ended`).
+    Recorded(gatehouse_recording::Summary),
     /// Answer once everything sent before this has been handled.
     Flush(oneshot::Sender<()>),
 }

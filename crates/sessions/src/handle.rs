@@ -30,6 +30,11 @@ impl SessionHandle {
         self.entry.id
     }
 
+    /// Whether the session is being recorded (a front end may tell its user).
+    pub fn recorded(&self) -> bool {
+        self.entry.recorder.is_some()
+    }
+
     /// Resolves when somebody asks the session to end; the front end must
     /// then close both sides and drop the handle.
     pub fn ended(&self) -> WaitForCancellationFuture<'_> {
@@ -47,12 +52,16 @@ impl SessionHandle {
         self.entry.end.get().cloned()
     }
 
-    /// Counts bytes a participant sent, and marks the session active.
-    pub fn record_input(&self, bytes: usize) {
+    /// Counts bytes the owner's client sent, marks the session active, and
+    /// records them when the session's input is recorded.
+    pub fn record_input(&self, data: &[u8]) {
         self.entry
             .bytes_from_client
-            .fetch_add(bytes as u64, Ordering::Relaxed);
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         self.entry.touch();
+        if let Some(recorder) = &self.entry.recorder {
+            recorder.input(data);
+        }
     }
 
     /// Counts bytes of a file transfer or port forward — not terminal
@@ -80,12 +89,16 @@ impl SessionHandle {
         self.entry.warning.subscribe()
     }
 
-    /// Counts output sent to the client, keeps it for painting the screen
-    /// of a watcher who joins later, and passes it to current watchers.
+    /// Counts output sent to the client, records it when the session is
+    /// recorded, keeps it for painting the screen of a watcher who joins
+    /// later, and passes it to current watchers.
     pub fn record_output(&self, data: &Bytes) {
         self.entry
             .bytes_to_client
             .fetch_add(data.len() as u64, Ordering::Relaxed);
+        if let Some(recorder) = &self.entry.recorder {
+            recorder.output(data);
+        }
         let mut screen = self.entry.screen.lock().unwrap_or_else(|e| e.into_inner());
         screen.push(data);
         // Under the screen lock, so a joining watcher's replay and its live
@@ -104,8 +117,11 @@ impl SessionHandle {
         crate::ForwardGuard::new(self.entry.clone(), self.registry.clone(), kind, destination)
     }
 
-    /// Records the terminal's new size (watchers follow it).
+    /// Records the terminal's new size (watchers and the recording follow it).
     pub fn resized(&self, cols: u16, rows: u16) {
+        if let Some(recorder) = &self.entry.recorder {
+            recorder.resize(cols, rows);
+        }
         let mut screen = self.entry.screen.lock().unwrap_or_else(|e| e.into_inner());
         screen.cols = cols;
         screen.rows = rows;

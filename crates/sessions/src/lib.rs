@@ -10,7 +10,10 @@
 //! the same for every protocol, and so are the policies ([`SessionLimits`],
 //! [`Registry::enforce`]) and the other participants: watchers and people
 //! the owner shared the session with ([`Registry::watch`], [`Registry::join`],
-//! [`Watcher`]). Nothing here knows a protocol or a database:
+//! [`Watcher`]). Sessions opened with [`NewSession::recording`] in a
+//! registry made by [`Registry::with_recordings`] are recorded through the
+//! same handle calls (`record_output`, `record_input`, `resized`), whatever
+//! the protocol. Nothing here knows a protocol or a database:
 //! history is written by whoever consumes the [`Lifecycle`] channel.
 
 mod entry;
@@ -19,6 +22,7 @@ mod forwards;
 mod handle;
 mod limits;
 mod query;
+mod recording;
 mod registry;
 mod screen;
 mod table;
@@ -34,5 +38,7 @@ pub use registry::{EndRequest, NewSession, Registry};
 pub use view::{ConnectionRef, Participant, ParticipantMode, SessionView};
 pub use watch::{WatchEvent, Watcher};
 
+#[cfg(test)]
+mod recording_tests;
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use gatehouse_recording::RecordingConfig;
+
 use crate::entry::{Entry, WARNED_IDLE, WARNED_MAX};
 use crate::limits::{Warning, human};
 use crate::screen::Screen;
@@ -35,8 +37,12 @@ pub struct NewSession {
     pub client_addr: String,
     /// The target dialled, `host:port`.
     pub target: String,
-    /// Whether the session is recorded.
+    /// Whether the session is recorded (the connection's setting; nothing is
+    /// recorded by a registry made without [`Registry::with_recordings`]).
     pub recording: bool,
+    /// Whether the recording includes the client's keystrokes (the
+    /// connection's setting, off by default: it captures typed passwords).
+    pub record_input: bool,
     /// Idle and duration limits (see [`SessionLimits::strictest`]).
     pub limits: SessionLimits,
     /// The terminal's initial width in columns (0 when not a terminal).
@@ -83,17 +89,20 @@ impl EndRequest {
 }
 
 pub(crate) struct Inner {
-    node: String,
+    pub(crate) node: String,
     sessions: RwLock<Table>,
     events: broadcast::Sender<SessionEvent>,
-    lifecycle: mpsc::UnboundedSender<Lifecycle>,
+    pub(crate) lifecycle: mpsc::UnboundedSender<Lifecycle>,
     count: watch::Sender<usize>,
+    pub(crate) recordings: Option<RecordingConfig>,
+    /// Recordings whose file is still being written.
+    pub(crate) recorders: watch::Sender<usize>,
 }
 
 /// The live sessions of this gateway node. Cheap to clone.
 #[derive(Clone)]
 pub struct Registry {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// How many unread events a live-feed subscriber may lag behind before it
@@ -111,15 +120,24 @@ impl Registry {
     /// A new, empty registry for `node`, and the receiving end of its
     /// lifecycle channel: hand that to whoever writes history.
     pub fn new(node: impl Into<String>) -> (Self, mpsc::UnboundedReceiver<Lifecycle>) {
+        Self::build(node.into(), None)
+    }
+
+    pub(crate) fn build(
+        node: String,
+        recordings: Option<RecordingConfig>,
+    ) -> (Self, mpsc::UnboundedReceiver<Lifecycle>) {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (lifecycle, lifecycle_rx) = mpsc::unbounded_channel();
         let (count, _) = watch::channel(0);
         let inner = Inner {
-            node: node.into(),
+            node,
             sessions: RwLock::new(Table::default()),
             events,
             lifecycle,
             count,
+            recordings,
+            recorders: watch::channel(0).0,
         };
         (
             Self {
@@ -156,8 +174,13 @@ impl Registry {
             client_addr: new.client_addr.clone(),
             joined_at: now,
         };
+        let id = SessionId::new();
+        let recorder = match &self.inner.recordings {
+            Some(config) if new.recording => Some(self.recorder(config, id, now, &new)),
+            _ => None,
+        };
         let entry = Arc::new(Entry {
-            id: SessionId::new(),
+            id,
             user: new.user,
             user_id: new.user_id,
             connection: new.connection,
@@ -166,7 +189,7 @@ impl Registry {
             target: new.target,
             started_at: now,
             started,
-            recording: new.recording,
+            recorder,
             limits: new.limits,
             haystack,
             activity_ms: AtomicU64::new(0),
@@ -564,6 +587,9 @@ impl Inner {
     pub(crate) fn remove(&self, entry: &Entry, fallback: EndRequest) {
         let request = entry.end.get_or_init(|| fallback).clone();
         entry.cancel.cancel();
+        if let Some(recorder) = &entry.recorder {
+            recorder.finish();
+        }
         let mut session = entry.view(&self.node, Instant::now());
         // History names everyone who took part, not only who was there at the end.
         session.participants = lock(&entry.everyone).clone();

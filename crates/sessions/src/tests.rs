@@ -4,7 +4,7 @@ use gatehouse_domain::{ConnectionId, EndReason, Protocol, UserId};
 
 use crate::*;
 
-fn new_session(user: &str, user_id: UserId, connection: &str, addr: &str) -> NewSession {
+pub(crate) fn new_session(user: &str, user_id: UserId, connection: &str, addr: &str) -> NewSession {
     NewSession {
         user: user.into(),
         user_id,
@@ -16,6 +16,7 @@ fn new_session(user: &str, user_id: UserId, connection: &str, addr: &str) -> New
         client_addr: addr.into(),
         target: "10.0.0.5:22".into(),
         recording: false,
+        record_input: false,
         cols: 80,
         rows: 24,
         limits: Default::default(),
@@ -166,7 +167,7 @@ async fn the_feed_follows_its_snapshot_without_gaps() {
     let (snapshot, mut rx) = registry.subscribe(Visibility::All);
     assert_eq!(snapshot.len(), 1);
     let second = registry.open(new_session("b", UserId::new(), "c", "::1"));
-    second.record_input(3);
+    second.record_input(b"abc");
     assert_eq!(registry.publish_updates(), 1);
     assert_eq!(
         registry.publish_updates(),
@@ -298,7 +299,7 @@ async fn an_idle_session_is_warned_then_ended_and_input_resets_the_clock() {
     );
 
     // Typing withdraws the warning and restarts the idle clock.
-    handle.record_input(1);
+    handle.record_input(b"x");
     assert_eq!(*warnings.borrow(), None);
     tokio::time::advance(Duration::from_secs(299)).await;
     assert_eq!(
@@ -344,7 +345,7 @@ async fn a_session_past_its_maximum_duration_ends_however_busy_it_is() {
     let handle = registry.open(limited(None, Some(3600)));
     let warnings = handle.warnings();
     tokio::time::advance(Duration::from_secs(3550)).await;
-    handle.record_input(1);
+    handle.record_input(b"x");
     registry.enforce(warn);
     assert_eq!(
         *warnings.borrow(),
@@ -353,13 +354,13 @@ async fn a_session_past_its_maximum_duration_ends_however_busy_it_is() {
             seconds_left: 50
         })
     );
-    handle.record_input(1);
+    handle.record_input(b"x");
     assert!(
         warnings.borrow().is_some(),
         "input does not withdraw a duration warning"
     );
     tokio::time::advance(Duration::from_secs(50)).await;
-    handle.record_input(1);
+    handle.record_input(b"x");
     assert_eq!(registry.enforce(warn), 1);
     let request = handle.end_request().unwrap();
     assert_eq!(request.reason, EndReason::MaxDuration);

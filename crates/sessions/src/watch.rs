@@ -92,6 +92,9 @@ impl Watcher {
             .bytes_from_client
             .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
         self.entry.touch();
+        if let Some(recorder) = &self.entry.recorder {
+            recorder.input(&data);
+        }
         self.entry.input.send(data).await.is_ok()
     }
 

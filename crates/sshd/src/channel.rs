@@ -163,6 +163,14 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
         reply(&ctx, id, true, true).await;
     }
     audit_start(&ctx, &connection, &kind).await;
+    if matches!(kind, Kind::Shell)
+        && pty.is_some()
+        && gate.with_session(|h| h.recorded()) == Some(true)
+    {
+        // Like the browser tab's "Recorded" badge; not itself recorded.
+        let notice = Bytes::from_static(b"[gatehouse] This session is recorded.\r\n");
+        let _ = to_client.data_bytes(notice).await;
+    }
     if let Some(pty) = &pty {
         gate.with_session(|h| h.resized(clamp(pty.cols, 80), clamp(pty.rows, 24)));
     }
@@ -343,7 +351,7 @@ async fn upstream(
             msg = from_client.wait() => match msg {
                 Some(ChannelMsg::Data { data }) => {
                     gate.with_session(|h| if terminal {
-                        h.record_input(data.len())
+                        h.record_input(&data)
                     } else {
                         h.record_transfer(data.len(), 0)
                     });

@@ -2,6 +2,7 @@ use gatehouse_domain::{ConnectionId, EndReason, SessionId, UserId};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::recordings::{RecordingInfo, fts_phrase};
 use crate::{Result, SqliteQuery, Store, StoreError, from_ms, like_pattern, parse, to_ms};
 
 /// What history records when a session starts.
@@ -27,6 +28,8 @@ pub struct HistoryStart {
     pub node: String,
     /// Start time.
     pub started_at: OffsetDateTime,
+    /// The session's recording, relative to the recordings folder, if it is recorded.
+    pub recording_path: Option<String>,
 }
 
 /// What history records when a session ends.
@@ -99,6 +102,8 @@ pub struct HistoryRecord {
     /// Everyone who took part.
     #[schema(value_type = Vec<Object>)]
     pub participants: serde_json::Value,
+    /// The session's recording, if it was recorded (and not yet expired).
+    pub recording: Option<RecordingInfo>,
 }
 
 /// A search over ended sessions, newest end first.
@@ -107,6 +112,9 @@ pub struct HistoryQuery {
     /// Case-insensitive text matched against user, connection, protocol,
     /// client address, target, end reason and ended-by.
     pub q: Option<String>,
+    /// Text the session's recorded output contained (case-insensitive,
+    /// three characters or more), looked up in the full-text index.
+    pub text: Option<String>,
     /// Only this user's sessions.
     pub user: Option<UserId>,
     /// Page size.
@@ -134,6 +142,10 @@ struct HistoryRow {
     bytes_from_client: i64,
     bytes_to_client: i64,
     participants: String,
+    recording_path: Option<String>,
+    recording_bytes: Option<i64>,
+    recording_ms: Option<i64>,
+    recording_truncated: bool,
 }
 
 const FILTER: &str = "ended_at IS NOT NULL
@@ -141,7 +153,8 @@ const FILTER: &str = "ended_at IS NOT NULL
     AND (?2 IS NULL OR lower(username) LIKE ?2 ESCAPE '\\' OR lower(connection_name) LIKE ?2 ESCAPE '\\'
          OR protocol LIKE ?2 ESCAPE '\\' OR lower(client_addr) LIKE ?2 ESCAPE '\\'
          OR lower(target) LIKE ?2 ESCAPE '\\' OR end_reason LIKE ?2 ESCAPE '\\'
-         OR lower(coalesce(ended_by, '')) LIKE ?2 ESCAPE '\\')";
+         OR lower(coalesce(ended_by, '')) LIKE ?2 ESCAPE '\\')
+    AND (?3 IS NULL OR rowid IN (SELECT rowid FROM recording_text WHERE recording_text MATCH ?3))";
 
 impl Store {
     /// Records a session's start.
@@ -196,18 +209,25 @@ impl Store {
             .map(str::trim)
             .filter(|q| !q.is_empty())
             .map(like_pattern);
+        let text = query
+            .text
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .map(fts_phrase);
         let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM history WHERE {FILTER}"
         )))
         .bind(&user)
         .bind(&pattern)
+        .bind(&text)
         .fetch_one(&self.pool)
         .await?;
         let rows: Vec<HistoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT * FROM history WHERE {FILTER} ORDER BY ended_at DESC, id LIMIT ?3 OFFSET ?4"
+            "SELECT * FROM history WHERE {FILTER} ORDER BY ended_at DESC, id LIMIT ?4 OFFSET ?5"
         )))
         .bind(&user)
         .bind(&pattern)
+        .bind(&text)
         .bind(i64::from(query.limit))
         .bind(i64::from(query.offset))
         .fetch_all(&self.pool)
@@ -249,6 +269,12 @@ impl HistoryRow {
             bytes_to_client: self.bytes_to_client.max(0) as u64,
             participants: serde_json::from_str(&self.participants)
                 .map_err(|e| StoreError::Corrupt(format!("participants: {e}")))?,
+            recording: self.recording_path.map(|path| RecordingInfo {
+                bytes: self.recording_bytes.map(|b| b.max(0) as u64),
+                duration_ms: self.recording_ms.map(|m| m.max(0) as u64),
+                truncated: self.recording_truncated,
+                path,
+            }),
         })
     }
 }
@@ -257,8 +283,8 @@ impl HistoryRow {
 pub(crate) fn history_start_query(s: &HistoryStart) -> SqliteQuery {
     sqlx::query(
         "INSERT INTO history (id, user_id, username, connection_id, connection_name, protocol,
-                              client_addr, target, node, started_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              client_addr, target, node, started_at, recording_path)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(s.id.to_string())
     .bind(s.user_id.to_string())
@@ -270,6 +296,7 @@ pub(crate) fn history_start_query(s: &HistoryStart) -> SqliteQuery {
     .bind(s.target.clone())
     .bind(s.node.clone())
     .bind(to_ms(s.started_at))
+    .bind(s.recording_path.clone())
 }
 
 /// The update completing a session's row, only if it is still open.

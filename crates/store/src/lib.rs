@@ -12,6 +12,7 @@ mod connections;
 mod history;
 mod keys;
 mod limits;
+mod recordings;
 mod tokens;
 mod users;
 
@@ -29,6 +30,7 @@ pub use connections::{
 pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};
 pub use keys::SshKeyRecord;
 pub use limits::{LimitSettings, RoleRecord};
+pub use recordings::{RecordingDone, RecordingInfo, RecordingSettings};
 pub use users::{NewUser, UserRecord};
 
 /// What can go wrong talking to the store.
@@ -121,5 +123,7 @@ pub(crate) fn like_pattern(q: &str) -> String {
     out
 }
 
+#[cfg(test)]
+mod recordings_tests;
 #[cfg(test)]
 mod tests;

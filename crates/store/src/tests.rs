@@ -123,6 +123,7 @@ async fn a_batch_writes_history_and_audit_in_one_go_and_ends_a_row_once() {
         target: "10.0.0.5:22".into(),
         node: "gw-1".into(),
         started_at: OffsetDateTime::now_utc(),
+        recording_path: Some("2026/11/28/x.cast".into()),
     };
     let end = HistoryEnd {
         id,
@@ -155,6 +156,10 @@ async fn a_batch_writes_history_and_audit_in_one_go_and_ends_a_row_once() {
     );
     let row = store.history_entry(id).await.unwrap().unwrap();
     assert_eq!(row.ended_by.as_deref(), Some("admin"));
+    assert!(
+        row.recording.is_some(),
+        "the batch keeps the recording path"
+    );
     let (total, _) = store
         .list_audit(&crate::AuditQuery {
             limit: 10,
@@ -202,6 +207,7 @@ async fn a_history_row_is_ended_exactly_once_and_dangling_rows_close_at_start() 
         target: "10.0.0.5:22".into(),
         node: "gw-1".into(),
         started_at: OffsetDateTime::now_utc(),
+        recording_path: None,
     };
     let (a, b) = (SessionId::new(), SessionId::new());
     store.history_start(&start(a)).await.unwrap();
@@ -460,6 +466,7 @@ async fn a_deleted_user_takes_their_roles_tokens_and_grants_but_not_their_histor
             target: "127.0.0.1:22".into(),
             node: "gw-1".into(),
             started_at: OffsetDateTime::now_utc(),
+            recording_path: None,
         })
         .await
         .unwrap();

@@ -30,11 +30,17 @@ pub struct HistoryParams {
     /// Case-insensitive text matched against user, connection, protocol,
     /// client address, target, end reason and who ended it.
     q: Option<String>,
+    /// Text the session's recorded output contained, e.g. `rm -rf`
+    /// (case-insensitive, at least 3 characters; searched in an index).
+    text: Option<String>,
     /// Page size, 1–1000 (default 100).
     limit: Option<u32>,
     /// Rows to skip.
     offset: Option<u32>,
 }
+
+/// The shortest text the recording index can look up (it indexes trigrams).
+const MIN_TEXT: usize = 3;
 
 /// A page of history.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -45,7 +51,8 @@ pub struct HistoryPage {
     items: Vec<HistoryRecord>,
 }
 
-/// Ended sessions: everyone's with `audit.view`, otherwise one's own.
+/// Ended sessions: everyone's with `audit.view`, otherwise one's own;
+/// `text` finds those whose recorded output contained it.
 #[utoipa::path(get, path = "/history", tag = "audit", params(HistoryParams),
     responses((status = 200, body = HistoryPage), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody)))]
@@ -54,8 +61,17 @@ pub async fn history(
     caller: Caller,
     ApiQuery(p): ApiQuery<HistoryParams>,
 ) -> Result<Json<HistoryPage>, ApiError> {
+    let text = p.text.filter(|t| !t.trim().is_empty());
+    if let Some(t) = &text
+        && t.chars().count() < MIN_TEXT
+    {
+        return Err(ApiError::invalid(format!(
+            "text must be at least {MIN_TEXT} characters"
+        )));
+    }
     let query = HistoryQuery {
         q: p.q,
+        text,
         user: (!caller.principal.has(Permission::AuditView)).then_some(caller.principal.user_id),
         limit: page(p.limit)?,
         offset: p.offset.unwrap_or(0),

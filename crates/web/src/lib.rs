@@ -4,7 +4,7 @@
 //! [`AppState`] holds the services every handler needs (access control, the
 //! session registry, the audit log). [`router`] builds the `/api/v1` routes
 //! from the handlers in [`auth`], [`users`], [`connections`], [`terminal`],
-//! [`sessions`] and [`history`], and derives the OpenAPI description served
+//! [`sessions`], [`history`] and [`recordings`], and derives the OpenAPI description served
 //! at `/api/v1/openapi.json` from the same handlers, so it cannot drift.
 //! Every error leaves as `{"error": {"code", "message"}}` ([`error`]).
 
@@ -15,6 +15,7 @@ pub mod error;
 pub mod history;
 pub mod limits;
 pub mod profile;
+pub mod recordings;
 pub mod sessions;
 pub mod sharing;
 pub mod terminal;
@@ -57,6 +58,8 @@ pub struct WebConfig {
     pub max_body_bytes: usize,
     /// Gateway-wide session limits (roles and connections may be stricter).
     pub session_limits: gatehouse_store::LimitSettings,
+    /// Where recordings are read from (`None`: recordings are not served).
+    pub recordings_dir: Option<std::path::PathBuf>,
     /// The SSH listener, shown to users so they can reach and verify it.
     pub ssh: Option<profile::SshListener>,
 }
@@ -71,6 +74,7 @@ impl Default for WebConfig {
             ws_client_timeout: Duration::from_secs(45),
             max_body_bytes: 64 * 1024,
             session_limits: gatehouse_store::LimitSettings::default(),
+            recordings_dir: None,
             ssh: None,
         }
     }
@@ -172,6 +176,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sharing::share))
         .routes(routes!(sharing::shared))
         .routes(routes!(sharing::remove_participant))
+        .routes(routes!(recordings::settings, recordings::set_settings))
+        .routes(routes!(recordings::recording))
         .routes(routes!(history::history))
         .routes(routes!(history::audit));
     OpenApiRouter::with_openapi(ApiDoc::openapi())

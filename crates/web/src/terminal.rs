@@ -144,7 +144,12 @@ async fn run(
         }
     };
     tracing::Span::current().record("session", tracing::field::display(handle.id()));
-    let _ = send_text(&mut tx, json!({ "type": "session", "id": handle.id() })).await;
+    let recorded = handle.recorded();
+    let _ = send_text(
+        &mut tx,
+        json!({ "type": "session", "id": handle.id(), "recording": recorded }),
+    )
+    .await;
 
     let reason = relay(&mut tx, &mut rx, &mut shell, &handle, &state).await;
     let request = handle.settle(reason);
@@ -218,7 +223,7 @@ async fn relay(
                 last_heard = Instant::now();
                 match msg {
                     Some(Ok(Message::Binary(data))) => {
-                        handle.record_input(data.len());
+                        handle.record_input(&data);
                         if shell.input(data).await.is_err() {
                             return EndReason::TargetClosed;
                         }

@@ -1,6 +1,8 @@
 //! The command line: `serve`, `login`, `sessions list|end|watch`,
-//! `users list|lock|unlock`, `keys list|add|remove` and `ssh-config`.
+//! `users list|lock|unlock`, `keys list|add|remove`, `ssh-config` and
+//! `history play`.
 
+mod history;
 mod login;
 mod serve;
 mod sessions;
@@ -43,6 +45,9 @@ enum Command {
     /// List, lock and unlock accounts.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Ended sessions: replay a recording in this terminal.
+    #[command(subcommand)]
+    History(history::HistoryCommand),
     /// Your public keys for logging in with ssh.
     #[command(subcommand)]
     Keys(ssh::KeysCommand),
@@ -77,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login(args) => login::run(args).await,
         Command::Sessions(cmd) => sessions::run(cmd).await,
         Command::Users(cmd) => users::run(cmd).await,
+        Command::History(cmd) => history::run(cmd).await,
         Command::Keys(cmd) => ssh::keys(cmd).await,
         Command::SshConfig(args) => ssh::ssh_config(args).await,
     }

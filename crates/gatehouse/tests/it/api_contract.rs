@@ -44,6 +44,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/sessions/events", "get"),
         ("/api/v1/sessions/end", "post"),
         ("/api/v1/history", "get"),
+        ("/api/v1/history/{id}/recording", "get"),
+        ("/api/v1/connections/{id}/recording", "get"),
+        ("/api/v1/connections/{id}/recording", "put"),
         ("/api/v1/audit", "get"),
         ("/api/v1/profile/keys", "post"),
         ("/api/v1/profile/keys/{id}", "delete"),
@@ -57,11 +60,17 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        27,
+        29,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
     assert!(doc["components"]["schemas"]["SessionView"]["properties"]["idle_seconds"].is_object());
+    let recording = &doc["components"]["schemas"]["RecordingInfo"]["properties"];
+    assert!(recording["duration_ms"].is_object(), "{recording}");
+    assert!(
+        recording.get("path").is_none(),
+        "the file path stays inside the gateway"
+    );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 

@@ -119,3 +119,27 @@ async fn sharing_a_session_from_the_terminal_tab_in_the_browser() {
     gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
     node_test(&gw, "sharing.test.mjs").await;
 }
+
+#[tokio::test]
+async fn replaying_a_recording_from_history_in_the_browser() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let conn = gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
+    let mut term = crate::harness::Terminal::open(&gw, &ops, &conn).await;
+    term.run("echo replayed-$((6*7))").await;
+    term.expect("replayed-42").await;
+    term.run("exit").await;
+    term.ended().await;
+    gw.registry()
+        .wait_for_recordings(std::time::Duration::from_secs(5))
+        .await;
+    gw.ended_history(&admin, &term.session_id).await;
+    node_test_with(
+        &gw,
+        "replay.test.mjs",
+        &[("SESSION_ID", term.session_id.clone())],
+    )
+    .await;
+}

@@ -19,6 +19,7 @@ mod limits;
 mod native_ssh;
 mod permissions;
 mod policies;
+mod recordings;
 mod restart;
 mod sharing;
 mod terminal;

@@ -156,3 +156,78 @@ async fn a_stopping_gateway_ends_its_sessions_and_records_them_once() {
     );
     assert!(ends[0]["details"].get("recovered_at_start").is_none());
 }
+
+#[tokio::test]
+async fn a_recording_survives_kill_9_up_to_the_last_second() {
+    let sshd = Sshd::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = GatewayProcess::start(dir.path()).await;
+    let (_, mut term) = open_session(&first.gw, &sshd).await;
+    term.run("echo before-the-crash-$((6*7))").await;
+    term.expect("before-the-crash-42").await;
+    // The writer flushes at least every second (500 ms by default).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    first.child.start_kill().unwrap(); // SIGKILL: no chance to finish the file
+    first.child.wait().await.unwrap();
+    let on_disk = find_cast(&dir.path().join("recordings"), &term.session_id)
+        .expect("the recording file exists");
+    let rec = gatehouse_recording::cast::read(&std::fs::read_to_string(&on_disk).unwrap())
+        .expect("a killed gateway leaves a readable recording");
+    assert!(
+        rec.output().contains("before-the-crash-42"),
+        "{:?}",
+        rec.output()
+    );
+
+    // The next start completes the history row and indexes what was written.
+    let second = GatewayProcess::start(dir.path()).await;
+    let admin = second.gw.admin().await;
+    let row = second.gw.ended_history(&admin, &term.session_id).await;
+    assert_eq!(
+        row["recording"]["bytes"].as_u64(),
+        Some(std::fs::metadata(&on_disk).unwrap().len())
+    );
+    let (_, found) = second
+        .gw
+        .get(Some(&admin), "/history?text=before-the-crash")
+        .await;
+    assert_eq!(found["items"][0]["id"], term.session_id.as_str(), "{found}");
+    let replayed = second
+        .gw
+        .http()
+        .get(
+            second
+                .gw
+                .url(&format!("/history/{}/recording", term.session_id)),
+        )
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 200);
+    assert!(
+        replayed
+            .text()
+            .await
+            .unwrap()
+            .contains("before-the-crash-42")
+    );
+}
+
+/// `<dir>/YYYY/MM/DD/<session>.cast`, wherever the date put it.
+fn find_cast(dir: &std::path::Path, session: &str) -> Option<std::path::PathBuf> {
+    let name = format!("{session}.cast");
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).ok()?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == name.as_str()) {
+                return Some(path);
+            }
+        }
+    }
+    None
+}

@@ -90,6 +90,15 @@ export interface HistoryRow {
   end_reason: string | null;
   ended_by: string | null;
   end_message: string | null;
+  /** The session's recording, if it was recorded; size and duration once complete. */
+  recording: { bytes: number | null; duration_ms: number | null; truncated: boolean } | null;
+}
+
+/** "512 B", "3.4 KiB", "12.0 MiB". */
+export function size(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 export interface AuditRow {

@@ -11,6 +11,7 @@ import { Audit } from "./pages/audit";
 import { Connections } from "./pages/connections";
 import { History } from "./pages/history";
 import { Login } from "./pages/login";
+import { ReplayPage } from "./pages/replay";
 import { ActiveSessions } from "./pages/sessions";
 import { SharedWithMe } from "./pages/shared";
 import { Profile } from "./pages/profile";
@@ -60,8 +61,10 @@ function App() {
     ["/admin/connections", "Connections", can(me, "connections.manage")],
     ["/admin/audit", "Audit log", can(me, "audit.view")],
   ];
+  const replay = route.match(/^\/replay\/([0-9a-f-]+)$/);
   let page;
-  if (route === "/sessions") page = <ActiveSessions me={me} />;
+  if (replay) page = <ReplayPage sessionId={replay[1]} />;
+  else if (route === "/sessions") page = <ActiveSessions me={me} />;
   else if (route === "/history") page = <History me={me} />;
   else if (route === "/shared") page = <SharedWithMe />;
   else if (route === "/profile") page = <Profile me={me} />;

@@ -38,6 +38,9 @@ test("an administrator creates a user and a connection; the user works; the end 
   await connForm.getByLabel("Account").fill(env("TARGET_USER"));
   await connForm.getByLabel("Password or private key").fill(env("TARGET_PASSWORD"));
   await connForm.getByLabel("Users (comma-separated)").fill("dev2");
+  assert.equal(await connForm.getByLabel("Record sessions").isChecked(), true, "recorded by default");
+  assert.equal(await connForm.getByLabel("Record keystrokes too").isChecked(), false);
+  await connForm.getByLabel("Record keystrokes too").check();
   await connForm.getByRole("button", { name: "Create connection" }).click();
   await page.getByRole("status").filter({ hasText: "Saved lab." }).waitFor();
   const row = page.getByRole("row").filter({ hasText: "lab" });
@@ -50,6 +53,7 @@ test("an administrator creates a user and a connection; the user works; the end 
     dev.page.getByRole("link", { name: /lab/ }).click(),
   ]);
   await waitForScreen(terminal, PROMPT);
+  await terminal.getByText("● Recorded").waitFor();
   await terminal.locator(".xterm-helper-textarea").focus();
   await terminal.keyboard.type("echo lab-$((3*3))\n");
   await waitForScreen(terminal, "lab-9");
@@ -57,6 +61,11 @@ test("an administrator creates a user and a connection; the user works; the end 
   // The host key was pinned by that first session.
   await page.reload();
   await page.getByRole("row").filter({ hasText: "lab" }).filter({ hasText: "SHA256:" }).waitFor();
+  // The recording settings were saved with the connection.
+  await page.getByRole("row").filter({ hasText: "lab" }).getByRole("button", { name: "Edit" }).click();
+  const editForm = page.getByRole("form", { name: "Edit lab" });
+  await editForm.getByLabel("Record keystrokes too").and(editForm.locator(":checked")).waitFor();
+  await editForm.getByRole("button", { name: "Cancel" }).click();
 
   // End it with the keyboard only: checkbox, End Sessions, confirm.
   await page.getByRole("link", { name: "Active Sessions" }).click();

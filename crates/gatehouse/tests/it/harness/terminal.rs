@@ -24,6 +24,8 @@ pub struct Terminal {
     pub session_id: String,
     /// Everything the target printed so far.
     pub output: String,
+    /// The same, exactly as the bytes arrived.
+    pub raw: Vec<u8>,
     /// Control messages that arrived while waiting for output.
     pub controls: Vec<Value>,
 }
@@ -84,10 +86,16 @@ impl Terminal {
             ws,
             session_id,
             output: String::new(),
+            raw: Vec::new(),
             controls: Vec::new(),
         };
         term.expect(PROMPT).await;
         term
+    }
+
+    fn take(&mut self, b: &[u8]) {
+        self.raw.extend_from_slice(b);
+        self.output.push_str(&String::from_utf8_lossy(b));
     }
 
     /// Types a line into the shell.
@@ -118,7 +126,7 @@ impl Terminal {
                     )
                 });
             match msg {
-                Some(Ok(Message::Binary(b))) => self.output.push_str(&String::from_utf8_lossy(&b)),
+                Some(Ok(Message::Binary(b))) => self.take(&b),
                 Some(Ok(Message::Text(t))) => self.controls.push(serde_json::from_str(&t).unwrap()),
                 Some(Ok(_)) => {}
                 other => panic!(
@@ -137,7 +145,7 @@ impl Terminal {
                 .expect("no control message in time")
             {
                 Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
-                Some(Ok(Message::Binary(b))) => self.output.push_str(&String::from_utf8_lossy(&b)),
+                Some(Ok(Message::Binary(b))) => self.take(&b),
                 Some(Ok(_)) => {}
                 other => panic!("terminal closed while waiting for a control message: {other:?}"),
             }
@@ -159,7 +167,7 @@ impl Terminal {
                     }
                 }
                 Some(Ok(Message::Close(close))) => return Ending { message, close },
-                Some(Ok(Message::Binary(b))) => self.output.push_str(&String::from_utf8_lossy(&b)),
+                Some(Ok(Message::Binary(b))) => self.take(&b),
                 Some(Ok(_)) => {}
                 None | Some(Err(_)) => {
                     return Ending {

@@ -6,6 +6,7 @@ mod commands;
 mod ending;
 mod forwarding;
 mod logins;
+mod recording;
 
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -2,6 +2,13 @@ import { useEffect, useState } from "preact/hooks";
 
 import { api, type Connection } from "../api";
 
+interface RecordingSettings {
+  recording: boolean;
+  record_input: boolean;
+}
+
+const DEFAULT_RECORDING: RecordingSettings = { recording: true, record_input: false };
+
 const list = (v: FormDataEntryValue | null) =>
   String(v ?? "")
     .split(",")
@@ -13,6 +20,18 @@ export function AdminConnections() {
   const [connections, setConnections] = useState<Connection[]>([]);
   const [editing, setEditing] = useState<Connection | null>(null);
   const [message, setMessage] = useState("");
+  // The recording settings of the connection being edited (defaults for a new one).
+  const [recording, setRecording] = useState<RecordingSettings | null>(DEFAULT_RECORDING);
+  useEffect(() => {
+    if (!editing) {
+      setRecording(DEFAULT_RECORDING);
+      return;
+    }
+    setRecording(null);
+    api<RecordingSettings>("GET", `/connections/${editing.id}/recording`).then(setRecording, (e) =>
+      setMessage(String(e)),
+    );
+  }, [editing]);
   const reload = () =>
     api<Connection[]>("GET", "/connections?all=true").then(setConnections, (e) => setMessage(String(e)));
   useEffect(() => {
@@ -36,9 +55,15 @@ export function AdminConnections() {
     if (secret) body[d.get("kind") === "private_key" ? "private_key" : "password"] = secret;
     const hostKey = String(d.get("host_key") ?? "").trim();
     if (hostKey) body.host_key = hostKey;
+    const settings: RecordingSettings = {
+      recording: d.get("recording") === "on",
+      record_input: d.get("record_input") === "on",
+    };
     try {
-      if (editing) await api("PATCH", `/connections/${editing.id}`, body);
-      else await api("POST", "/connections", body);
+      const saved = editing
+        ? await api<Connection>("PATCH", `/connections/${editing.id}`, body)
+        : await api<Connection>("POST", "/connections", body);
+      await api("PUT", `/connections/${saved.id}/recording`, settings);
       setMessage(`Saved ${body.name}.`);
       setEditing(null);
       form.reset();
@@ -58,7 +83,7 @@ export function AdminConnections() {
     <section>
       <h1>Connections</h1>
       {message && <p class="notice" role="status">{message}</p>}
-      <form class="inline-form" onSubmit={save} key={e?.id ?? "new"} aria-label={e ? `Edit ${e.name}` : "Create a connection"}>
+      <form class="inline-form" onSubmit={save} key={`${e?.id ?? "new"}-${recording ? "ready" : "loading"}`} aria-label={e ? `Edit ${e.name}` : "Create a connection"}>
         <label>
           Name <input name="name" required defaultValue={e?.name} />
         </label>
@@ -95,7 +120,16 @@ export function AdminConnections() {
         <label>
           Roles (comma-separated) <input name="roles" defaultValue={e?.roles?.join(", ")} />
         </label>
-        <button type="submit">{e ? "Save changes" : "Create connection"}</button>
+        <label>
+          <input type="checkbox" name="recording" defaultChecked={recording?.recording ?? true} /> Record sessions
+        </label>
+        <label title="Captures everything typed, including passwords typed at prompts">
+          <input type="checkbox" name="record_input" defaultChecked={recording?.record_input ?? false} /> Record
+          keystrokes too
+        </label>
+        <button type="submit" disabled={!recording}>
+          {e ? "Save changes" : "Create connection"}
+        </button>
         {e && (
           <button type="button" onClick={() => setEditing(null)}>
             Cancel

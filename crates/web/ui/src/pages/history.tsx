@@ -1,20 +1,36 @@
 import { useEffect, useState } from "preact/hooks";
 
-import { api, can, duration, type HistoryRow, type Me, type PageOf, localTime } from "../api";
+import { api, can, duration, type HistoryRow, type Me, type PageOf, localTime, size } from "../api";
 
-/** Ended sessions, searchable: everyone's with audit.view, else one's own. */
+/** The recording index looks up text of at least this many characters. */
+const MIN_TEXT = 3;
+
+function recordingCell(h: HistoryRow) {
+  const r = h.recording;
+  if (!r) return "—";
+  if (r.bytes === null) return "incomplete";
+  const length = r.duration_ms === null ? "" : `${duration(r.duration_ms / 1000)}, `;
+  return `${length}${size(r.bytes)}${r.truncated ? " (size limit reached)" : ""}`;
+}
+
+/** Ended sessions, searchable: everyone's with audit.view, else one's own;
+ * the text search looks inside recordings. */
 export function History({ me }: { me: Me }) {
   const [query, setQuery] = useState("");
+  const [text, setText] = useState("");
   const [page, setPage] = useState<PageOf<HistoryRow> | null>(null);
   const [error, setError] = useState("");
 
   useEffect(() => {
     const timer = setTimeout(() => {
       const q = query.trim() ? `&q=${encodeURIComponent(query.trim())}` : "";
-      api<PageOf<HistoryRow>>("GET", `/history?limit=200${q}`).then(setPage, (e) => setError(String(e)));
+      const t = text.trim().length >= MIN_TEXT ? `&text=${encodeURIComponent(text.trim())}` : "";
+      setError("");
+      api<PageOf<HistoryRow>>("GET", `/history?limit=200${q}${t}`).then(setPage, (e) => setError(String(e)));
     }, 200);
     return () => clearTimeout(timer);
-  }, [query]);
+  }, [query, text]);
+  const replays = can(me, "audit.view");
 
   return (
     <section>
@@ -26,6 +42,13 @@ export function History({ me }: { me: Me }) {
           placeholder="Search user, connection, reason, ended by…"
           value={query}
           onInput={(e) => setQuery((e.target as HTMLInputElement).value)}
+        />
+        <input
+          type="search"
+          aria-label="Search inside recordings"
+          placeholder="Text the session showed, e.g. rm -rf"
+          value={text}
+          onInput={(e) => setText((e.target as HTMLInputElement).value)}
         />
         {page && <span class="count">{page.total} ended sessions</span>}
       </div>
@@ -41,6 +64,8 @@ export function History({ me }: { me: Me }) {
               <th>Duration</th>
               <th>End reason</th>
               <th>Ended by</th>
+              <th>Recording</th>
+              {replays && <th><span class="visually-hidden">Replay</span></th>}
             </tr>
           </thead>
           <tbody>
@@ -53,6 +78,16 @@ export function History({ me }: { me: Me }) {
                 <td>{h.ended_at ? duration((Date.parse(h.ended_at) - Date.parse(h.started_at)) / 1000) : ""}</td>
                 <td title={h.end_message ?? undefined}>{h.end_reason}</td>
                 <td>{h.ended_by ?? ""}</td>
+                <td>{recordingCell(h)}</td>
+                {replays && (
+                  <td>
+                    {h.recording && (
+                      <a href={`#/replay/${h.id}`} aria-label={`Replay ${h.user}'s session on ${h.connection.name}`}>
+                        Replay
+                      </a>
+                    )}
+                  </td>
+                )}
               </tr>
             ))}
           </tbody>

@@ -10,7 +10,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { type Participant, api, endedText } from "../api";
 
 type Control =
-  | { type: "session"; id: string }
+  | { type: "session"; id: string; recording?: boolean }
   | { type: "warning"; reason: "idle_timeout" | "max_duration"; seconds_left: number }
   | { type: "warning_cleared" }
   | { type: "participants"; participants: Participant[] }
@@ -24,6 +24,7 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
   const [now, setNow] = useState(Date.now());
   const [people, setPeople] = useState<Participant[]>([]);
   const [sessionId, setSessionId] = useState<string | null>(null);
+  const [recorded, setRecorded] = useState(false);
   const [sharing, setSharing] = useState(false);
   const [shareNote, setShareNote] = useState("");
   const shareDialog = useRef<HTMLDialogElement>(null);
@@ -71,6 +72,7 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
       const msg = JSON.parse(ev.data) as Control;
       if (msg.type === "session") {
         setSessionId(msg.id);
+        setRecorded(!!msg.recording);
         document.title = `Gatehouse · terminal`;
         term.focus();
       } else if (msg.type === "warning") {
@@ -153,6 +155,11 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
     <div class="terminal-page">
       {!banner && (
         <div class="session-bar">
+          {recorded && (
+            <span class="recorded" title="This session is recorded for audit">
+              ● Recorded
+            </span>
+          )}
           {people.length > 0 && (
             <span role="status" class="watched" title="Others on this session">
               {watchers.length > 0 && <>👁 Watched by {[...new Set(watchers)].join(", ")}</>}

@@ -1,0 +1,476 @@
+//! The live side: a [`Recorder`] per session and the task that writes its file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+use time::OffsetDateTime;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::cast::{Header, Kind, Utf8Carry, line, write_line};
+use crate::text::TextExtractor;
+
+/// Where recordings go and how big they may grow.
+#[derive(Clone, Debug)]
+pub struct RecordingConfig {
+    /// The recordings folder (`<data dir>/recordings`).
+    pub dir: PathBuf,
+    /// The largest file one session may write, header and marker included.
+    pub max_bytes: u64,
+    /// How long written events may wait in memory before they reach the
+    /// file: what a crash of the gateway can lose.
+    pub flush_every: Duration,
+}
+
+impl RecordingConfig {
+    /// Recordings in `dir`, at most `max_bytes` each, written every 500 ms.
+    pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> Self {
+        Self {
+            dir: dir.into(),
+            max_bytes,
+            flush_every: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What the header says about the session.
+#[derive(Clone, Debug)]
+pub struct RecordingMeta {
+    /// The session id.
+    pub session: String,
+    /// The owner's username.
+    pub user: String,
+    /// The connection's name.
+    pub connection: String,
+    /// `host:port` dialled.
+    pub target: String,
+    /// The node relaying it.
+    pub node: String,
+    /// When the session started.
+    pub started_at: OffsetDateTime,
+    /// Initial terminal width.
+    pub cols: u16,
+    /// Initial terminal height.
+    pub rows: u16,
+    /// Whether keystrokes are recorded too.
+    pub input: bool,
+}
+
+/// A finished recording, for history and the search index.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// The session id.
+    pub session: String,
+    /// The file, relative to the recordings folder.
+    pub path: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// From the start to the last event.
+    pub duration: Duration,
+    /// Whether the size limit stopped it.
+    pub truncated: bool,
+    /// The output as plain text (see [`crate::text`]), bounded.
+    pub text: String,
+}
+
+/// The most plain text kept per recording for the search index: text
+/// printed after the first MiB of a session is replayable but not searchable.
+pub const TEXT_LIMIT: usize = 1 << 20;
+/// Room kept for the marker line that says the limit was reached.
+const MARKER_ROOM: u64 = 128;
+/// Buffered bytes that trigger a write before the next tick.
+const WRITE_AT: usize = 256 * 1024;
+
+enum Msg {
+    Event(Duration, Kind, Bytes),
+    Finish,
+}
+
+/// The file of a session started at `at`: `YYYY/MM/DD/<session>.cast`
+/// under the recordings folder (UTC date, so a folder is one day to expire).
+pub fn relative_path(session: &str, at: OffsetDateTime) -> String {
+    format!(
+        "{:04}/{:02}/{:02}/{session}.cast",
+        at.year(),
+        u8::from(at.month()),
+        at.day()
+    )
+}
+
+/// A live session's recorder: cheap calls that timestamp an event and
+/// queue it for the writer task. After [`Recorder::finish`] (or once the
+/// size limit is reached) further events are dropped.
+#[derive(Debug)]
+pub struct Recorder {
+    tx: mpsc::UnboundedSender<Msg>,
+    started: Instant,
+    input: bool,
+    max_bytes: u64,
+    queued: AtomicU64,
+    stopped: Arc<AtomicBool>,
+}
+
+impl Recorder {
+    /// Starts recording a session: spawns the writer task (it creates the
+    /// file) and returns the recorder. `done` gets the summary once the
+    /// file is complete. Must be called inside a tokio runtime.
+    pub fn start(
+        config: &RecordingConfig,
+        meta: RecordingMeta,
+        done: impl FnOnce(Summary) + Send + 'static,
+    ) -> Recorder {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let recorder = Recorder {
+            tx,
+            started: Instant::now(),
+            input: meta.input,
+            max_bytes: config.max_bytes,
+            queued: AtomicU64::new(0),
+            stopped: stopped.clone(),
+        };
+        let writer = Writer {
+            path: relative_path(&meta.session, meta.started_at),
+            config: config.clone(),
+            stopped,
+        };
+        tokio::spawn(async move {
+            let summary = writer.run(meta, rx).await;
+            done(summary);
+        });
+        recorder
+    }
+
+    /// Whether keystrokes are recorded.
+    pub fn records_input(&self) -> bool {
+        self.input
+    }
+
+    fn send(&self, kind: Kind, data: Bytes) {
+        if self.stopped.load(Ordering::Relaxed) {
+            return;
+        }
+        // JSON never makes text shorter, so once more raw bytes were queued
+        // than the limit allows the file is full: stop queueing (this bounds
+        // the memory a slow disk can make the queue take).
+        let queued = self.queued.fetch_add(data.len() as u64, Ordering::Relaxed);
+        if queued > self.max_bytes {
+            return;
+        }
+        let _ = self.tx.send(Msg::Event(self.started.elapsed(), kind, data));
+    }
+
+    /// Output sent to the client.
+    pub fn output(&self, data: &Bytes) {
+        self.send(Kind::Output, data.clone());
+    }
+
+    /// Keystrokes from the client (ignored unless input is recorded).
+    pub fn input(&self, data: &[u8]) {
+        if self.input {
+            self.send(Kind::Input, Bytes::copy_from_slice(data));
+        }
+    }
+
+    /// The terminal's new size.
+    pub fn resize(&self, cols: u16, rows: u16) {
+        self.send(Kind::Resize, Bytes::from(format!("{cols}x{rows}")));
+    }
+
+    /// The session is over: the writer writes what is queued and closes the file.
+    pub fn finish(&self) {
+        let _ = self.tx.send(Msg::Finish);
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+struct Writer {
+    path: String,
+    config: RecordingConfig,
+    stopped: Arc<AtomicBool>,
+}
+
+/// The file being written and what has been said about it.
+struct Sink {
+    file: Option<tokio::fs::File>,
+    buf: Vec<u8>,
+    written: u64,
+}
+
+impl Sink {
+    async fn flush(&mut self, path: &Path) {
+        if self.buf.is_empty() {
+            return;
+        }
+        if let Some(file) = &mut self.file {
+            match file.write_all(&self.buf).await {
+                Ok(()) => self.written += self.buf.len() as u64,
+                Err(e) => {
+                    // Stop writing rather than leave a file with a gap in it.
+                    tracing::error!(path = %path.display(), error = %e, "could not write recording");
+                    self.file = None;
+                }
+            }
+        }
+        self.buf.clear();
+    }
+
+    fn size(&self) -> u64 {
+        self.written + self.buf.len() as u64
+    }
+}
+
+impl Writer {
+    async fn run(self, meta: RecordingMeta, mut rx: mpsc::UnboundedReceiver<Msg>) -> Summary {
+        let full = self.config.dir.join(&self.path);
+        let mut sink = Sink {
+            file: open(&full).await,
+            buf: Vec::with_capacity(WRITE_AT),
+            written: 0,
+        };
+        let header = header(&meta);
+        sink.buf.extend_from_slice(&header);
+        sink.flush(&full).await;
+
+        let mut output = Utf8Carry::default();
+        let mut input = Utf8Carry::default();
+        let mut text = TextExtractor::new(TEXT_LIMIT);
+        let mut last = Duration::ZERO;
+        let mut truncated = false;
+        let mut tick = tokio::time::interval(self.config.flush_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let msg = tokio::select! {
+                msg = rx.recv() => msg,
+                _ = tick.tick() => {
+                    sink.flush(&full).await;
+                    continue;
+                }
+            };
+            let (at, kind, data) = match msg {
+                Some(Msg::Event(at, kind, data)) => (at, kind, data),
+                Some(Msg::Finish) | None => break,
+            };
+            if truncated {
+                continue;
+            }
+            let data = match kind {
+                Kind::Output => output.push(&data),
+                Kind::Input => input.push(&data),
+                _ => String::from_utf8_lossy(&data),
+            };
+            if data.is_empty() {
+                continue;
+            }
+            let mark = sink.buf.len();
+            write_line(&mut sink.buf, micros(at), kind, &data);
+            if sink.size() + MARKER_ROOM > self.config.max_bytes {
+                sink.buf.truncate(mark);
+                let note = format!(
+                    "recording stopped: size limit of {} bytes reached",
+                    self.config.max_bytes
+                );
+                sink.buf
+                    .extend_from_slice(&line(micros(at), Kind::Marker, &note));
+                self.stopped.store(true, Ordering::Relaxed);
+                truncated = true;
+                last = at;
+                tracing::info!(session = %meta.session, "recording reached its size limit");
+                continue;
+            }
+            if kind == Kind::Output {
+                text.push(&data);
+            }
+            last = at;
+            if sink.buf.len() >= WRITE_AT {
+                sink.flush(&full).await;
+            }
+        }
+        self.stopped.store(true, Ordering::Relaxed);
+        // A character that never completed is written as it is (lossily).
+        for (kind, rest) in [
+            (Kind::Output, output.finish()),
+            (Kind::Input, input.finish()),
+        ] {
+            if !rest.is_empty() && !truncated {
+                sink.buf.extend_from_slice(&line(micros(last), kind, &rest));
+            }
+        }
+        sink.flush(&full).await;
+        if let Some(file) = &sink.file
+            && let Err(e) = file.sync_data().await
+        {
+            tracing::warn!(error = %e, "could not sync recording");
+        }
+        Summary {
+            session: meta.session,
+            path: self.path,
+            bytes: sink.written,
+            duration: last,
+            truncated,
+            text: text.into_text(),
+        }
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+async fn open(path: &Path) -> Option<tokio::fs::File> {
+    if let Some(parent) = path.parent()
+        && let Err(e) = tokio::fs::create_dir_all(parent).await
+    {
+        tracing::error!(path = %parent.display(), error = %e, "could not create recordings folder");
+        return None;
+    }
+    match tokio::fs::File::create(path).await {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "could not create recording");
+            None
+        }
+    }
+}
+
+fn header(meta: &RecordingMeta) -> Vec<u8> {
+    let header = Header {
+        version: 2,
+        // A session without a terminal yet (a native client asks for its
+        // pty after opening) starts as 80x24; a resize event follows.
+        width: if meta.cols == 0 { 80 } else { meta.cols },
+        height: if meta.rows == 0 { 24 } else { meta.rows },
+        timestamp: meta.started_at.unix_timestamp(),
+        title: Some(format!("{}@{}", meta.user, meta.connection)),
+        env: Some(json!({ "TERM": "xterm-256color" })),
+        gatehouse: Some(json!({
+            "session": meta.session,
+            "user": meta.user,
+            "connection": meta.connection,
+            "target": meta.target,
+            "node": meta.node,
+            "input_recorded": meta.input,
+        })),
+    };
+    let mut out = serde_json::to_vec(&header).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cast;
+
+    fn meta(input: bool) -> RecordingMeta {
+        RecordingMeta {
+            session: "s1".into(),
+            user: "ops1".into(),
+            connection: "prod-db".into(),
+            target: "10.0.0.5:22".into(),
+            node: "gw-1".into(),
+            started_at: OffsetDateTime::now_utc(),
+            cols: 80,
+            rows: 24,
+            input,
+        }
+    }
+
+    async fn record(
+        config: &RecordingConfig,
+        input: bool,
+        act: impl FnOnce(&Recorder),
+    ) -> (Summary, cast::Recording) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let recorder = Recorder::start(config, meta(input), move |s| {
+            let _ = tx.send(s);
+        });
+        act(&recorder);
+        drop(recorder);
+        let summary = rx.await.unwrap();
+        let file = std::fs::read_to_string(config.dir.join(&summary.path)).unwrap();
+        assert_eq!(file.len() as u64, summary.bytes);
+        (summary, cast::read(&file).unwrap())
+    }
+
+    #[tokio::test]
+    async fn output_split_mid_character_replays_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RecordingConfig::new(dir.path(), 1 << 20);
+        let sent = "naïve € 😀 \u{1b}[1mbold\u{1b}[0m\r\n".repeat(50);
+        let (summary, rec) = record(&config, false, |r| {
+            for chunk in sent.as_bytes().chunks(7) {
+                r.output(&Bytes::copy_from_slice(chunk));
+            }
+            r.resize(120, 40);
+            r.input(b"secret\r");
+        })
+        .await;
+        assert_eq!(rec.output().as_bytes(), sent.as_bytes());
+        assert!(rec.events.iter().all(|e| e.kind != Kind::Input));
+        assert!(
+            rec.events
+                .iter()
+                .any(|e| e.kind == Kind::Resize && e.data == "120x40")
+        );
+        assert_eq!(rec.header.width, 80);
+        assert_eq!(rec.header.gatehouse.unwrap()["user"], "ops1");
+        assert!(summary.text.contains("naïve € 😀 bold\n"));
+        assert!(!summary.truncated);
+        assert!(summary.path.ends_with("/s1.cast"));
+    }
+
+    #[tokio::test]
+    async fn input_is_recorded_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RecordingConfig::new(dir.path(), 1 << 20);
+        let (_, rec) = record(&config, true, |r| r.input(b"ls\r")).await;
+        assert_eq!(rec.events.len(), 1);
+        assert_eq!(rec.events[0].kind, Kind::Input);
+        assert_eq!(rec.events[0].data, "ls\r");
+    }
+
+    #[tokio::test]
+    async fn the_size_limit_holds_and_ends_with_a_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RecordingConfig::new(dir.path(), 4096);
+        let (summary, rec) = record(&config, false, |r| {
+            for _ in 0..1000 {
+                r.output(&Bytes::from_static(b"0123456789abcdef\r\n"));
+            }
+        })
+        .await;
+        assert!(summary.bytes <= 4096, "{} bytes", summary.bytes);
+        assert!(summary.truncated);
+        let last = rec.events.last().unwrap();
+        assert_eq!(last.kind, Kind::Marker);
+        assert!(last.data.contains("size limit"), "{}", last.data);
+        assert!(rec.output().len() > 1000, "{}", rec.output().len());
+    }
+
+    #[tokio::test]
+    async fn events_reach_the_file_within_the_flush_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = RecordingConfig::new(dir.path(), 1 << 20);
+        config.flush_every = Duration::from_millis(100);
+        let recorder = Recorder::start(&config, meta(false), |_| {});
+        recorder.output(&Bytes::from_static(b"still running"));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let path = dir
+            .path()
+            .join(relative_path("s1", OffsetDateTime::now_utc()));
+        let file = std::fs::read_to_string(path).unwrap();
+        assert_eq!(cast::read(&file).unwrap().output(), "still running");
+        drop(recorder);
+    }
+}

@@ -1,0 +1,166 @@
+//! Recording settings, completion and the search index, on a real SQLite file.
+
+use gatehouse_domain::{ConnectionId, ConnectionName, EndReason, Protocol, SessionId, Username};
+use time::OffsetDateTime;
+
+use crate::*;
+
+async fn store() -> (tempfile::TempDir, Store, gatehouse_domain::UserId) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("gatehouse.db")).await.unwrap();
+    let user = store
+        .create_user(NewUser {
+            username: Username::parse("ops1").unwrap(),
+            password_hash: "x".into(),
+            roles: vec![],
+        })
+        .await
+        .unwrap();
+    (dir, store, user.id)
+}
+
+async fn recorded(store: &Store, user: gatehouse_domain::UserId, text: &str) -> SessionId {
+    let id = SessionId::new();
+    let now = OffsetDateTime::now_utc();
+    store
+        .history_start(&HistoryStart {
+            id,
+            user_id: user,
+            username: "ops1".into(),
+            connection_id: ConnectionId::new(),
+            connection_name: "prod-db".into(),
+            protocol: "ssh".into(),
+            client_addr: "203.0.113.7".into(),
+            target: "10.0.0.5:22".into(),
+            node: "gw-1".into(),
+            started_at: now,
+            recording_path: Some(format!("x/{id}.cast")),
+        })
+        .await
+        .unwrap();
+    store
+        .history_end(&HistoryEnd {
+            id,
+            ended_at: now,
+            end_reason: EndReason::ClientClosed,
+            ended_by: None,
+            end_message: None,
+            bytes_from_client: 0,
+            bytes_to_client: 0,
+            participants: serde_json::json!([]),
+        })
+        .await
+        .unwrap();
+    store
+        .recording_done(&RecordingDone {
+            id,
+            bytes: 1234,
+            duration_ms: 5678,
+            truncated: false,
+            text: text.into(),
+        })
+        .await
+        .unwrap();
+    id
+}
+
+async fn search(store: &Store, text: &str) -> Vec<SessionId> {
+    let (total, rows) = store
+        .list_history(&HistoryQuery {
+            text: Some(text.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(total as usize, rows.len());
+    rows.into_iter().map(|r| r.id).collect()
+}
+
+#[tokio::test]
+async fn text_search_finds_the_session_whose_output_contained_it() {
+    let (_dir, store, user) = store().await;
+    let wiped = recorded(
+        &store,
+        user,
+        "$ cd /var/lib\n$ sudo RM -RF ./data\n$ exit\n",
+    )
+    .await;
+    let _other = recorded(&store, user, "$ ls -la\ntotal 0\n$ rm notes.txt\n").await;
+    let quoted = recorded(&store, user, "$ echo \"it's done\"\n").await;
+
+    assert_eq!(
+        search(&store, "rm -rf").await,
+        [wiped],
+        "case-insensitive substring"
+    );
+    assert_eq!(
+        search(&store, "\"it's").await,
+        [quoted],
+        "quotes are literal"
+    );
+    assert!(search(&store, "mkfs").await.is_empty());
+    let row = store.history_entry(wiped).await.unwrap().unwrap();
+    let info = row.recording.unwrap();
+    assert_eq!((info.bytes, info.duration_ms), (Some(1234), Some(5678)));
+
+    store.forget_recording(wiped).await.unwrap();
+    assert!(search(&store, "rm -rf").await.is_empty());
+    assert!(
+        store
+            .history_entry(wiped)
+            .await
+            .unwrap()
+            .unwrap()
+            .recording
+            .is_none()
+    );
+    let expired = store
+        .expired_recordings(OffsetDateTime::now_utc() + time::Duration::MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(expired.len(), 2);
+}
+
+#[tokio::test]
+async fn connections_record_by_default_and_keystrokes_only_when_set() {
+    let (_dir, store, _) = store().await;
+    let conn = store
+        .create_connection(NewConnection {
+            name: ConnectionName::parse("prod-db").unwrap(),
+            protocol: Protocol::Ssh,
+            host: "127.0.0.1".into(),
+            port: 22,
+            username: "root".into(),
+            secret_kind: SecretKind::Password,
+            secret_sealed: vec![1],
+            host_key: None,
+            allow_forwarding: false,
+            users: vec![],
+            roles: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.connection_recording(conn.id).await.unwrap(),
+        RecordingSettings {
+            recording: true,
+            record_input: false
+        }
+    );
+    let off = RecordingSettings {
+        recording: false,
+        record_input: true,
+    };
+    store.set_connection_recording(conn.id, off).await.unwrap();
+    assert_eq!(store.connection_recording(conn.id).await.unwrap(), off);
+    let nobody = ConnectionId::new();
+    assert!(matches!(
+        store.set_connection_recording(nobody, off).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.connection_recording(nobody).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
