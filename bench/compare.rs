@@ -95,7 +95,8 @@ impl Counts {
 }
 
 /// 10,000, or as many as this process's open-file limit lets the gateway
-/// hold (two sockets per session: the client's and the target's).
+/// hold: three descriptors per session (the client's socket, the target's,
+/// and the session's recording file — recording is on by default).
 fn most_sessions() -> usize {
     let limit: usize = std::process::Command::new("sh")
         .args(["-c", "ulimit -n"])
@@ -103,7 +104,7 @@ fn most_sessions() -> usize {
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
         .unwrap_or(20_000);
-    10_000.min(limit.saturating_sub(200) / 2)
+    10_000.min(limit.saturating_sub(200) / 3)
 }
 
 #[tokio::main]

@@ -199,7 +199,8 @@ impl Report {
         );
         out.push_str(
             "- The memory and 1,000-session rows use Gatehouse's real code in a `gatehouse serve` \
-             process; only the SSH server at the far end is a stand-in (bench/compare/light_target.rs).\n",
+             process with its defaults (sessions recorded); only the SSH server at the far end is a \
+             stand-in (bench/compare/light_target.rs).\n",
         );
         out
     }
@@ -262,7 +263,7 @@ impl Report {
             for (n, kib) in &m.per_session_kib {
                 let fit = if *n >= 1000 && *n % 1000 != 0 {
                     format!(
-                        " (as many as fit: the open-file limit here is {}, two sockets a session)",
+                        " (as many as fit: the open-file limit here is {}; a session holds two sockets and its recording file)",
                         sh("ulimit -n")
                     )
                 } else {
