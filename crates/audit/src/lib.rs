@@ -13,7 +13,7 @@ pub mod recordings;
 
 use gatehouse_domain::{EndReason, SessionId};
 use gatehouse_sessions::{EndedSession, Lifecycle, SessionView};
-use gatehouse_store::{HistoryEnd, HistoryStart, NewAuditEvent, Store};
+use gatehouse_store::{HistoryEnd, HistoryStart, NewAuditEvent, Store, Write};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -148,6 +148,16 @@ impl Audit {
             tracing::error!(action = %event.0.action, error = %e, "could not write audit event");
         }
     }
+
+    /// Records several events in one transaction (one commit), falling back
+    /// to one at a time if that fails.
+    pub async fn record_all(&self, events: Vec<Event>) {
+        write_all(
+            &self.store,
+            events.into_iter().map(|e| Write::Audit(e.0)).collect(),
+        )
+        .await;
+    }
 }
 
 /// Writes history and session audit events from the registry's lifecycle
@@ -160,24 +170,86 @@ impl HistoryWriter {
         store: Store,
         mut lifecycle: mpsc::UnboundedReceiver<Lifecycle>,
     ) -> tokio::task::JoinHandle<()> {
-        let audit = Audit::new(store.clone());
         tokio::spawn(async move {
-            while let Some(msg) = lifecycle.recv().await {
-                match msg {
-                    Lifecycle::Started(s) => started(&store, &audit, &s).await,
-                    Lifecycle::Ended(e) => ended(&store, &audit, &e).await,
-                    Lifecycle::Recorded(r) => recordings::completed(&store, r).await,
-                    Lifecycle::Flush(done) => {
-                        let _ = done.send(());
+            // Whatever queued up while the last batch was written goes in
+            // the next one, in one transaction: 1,000 sessions ending at
+            // once cost a few commits, not 2,000.
+            let mut queued = Vec::with_capacity(MAX_BATCH);
+            while lifecycle.recv_many(&mut queued, MAX_BATCH).await > 0 {
+                let mut writes = Vec::with_capacity(queued.len() * 2);
+                let mut flushes = Vec::new();
+                for msg in queued.drain(..) {
+                    match msg {
+                        Lifecycle::Started(s) => started(&s, &mut writes),
+                        Lifecycle::Ended(e) => ended(&e, &mut writes),
+                        Lifecycle::Recorded(r) => {
+                            // Indexes a recording into its history row: the
+                            // rows written before it come first.
+                            write_all(&store, std::mem::take(&mut writes)).await;
+                            recordings::completed(&store, r).await;
+                        }
+                        Lifecycle::Flush(done) => flushes.push(done),
                     }
+                }
+                write_all(&store, writes).await;
+                for done in flushes {
+                    let _ = done.send(());
                 }
             }
         })
     }
 }
 
-async fn started(store: &Store, audit: &Audit, s: &SessionView) {
-    let row = HistoryStart {
+/// The most lifecycle messages written in one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// Writes a batch in one transaction; if that fails, row by row, so one bad
+/// row costs only itself.
+async fn write_all(store: &Store, writes: Vec<Write>) {
+    if writes.is_empty() {
+        return;
+    }
+    let results = match store.write_batch(&writes).await {
+        Ok(changed) => writes
+            .iter()
+            .zip(changed)
+            .map(|(w, c)| (w, Ok(c)))
+            .collect(),
+        Err(e) if writes.len() == 1 => vec![(&writes[0], Err(e))],
+        Err(e) => {
+            tracing::warn!(error = %e, rows = writes.len(), "history batch failed; writing row by row");
+            let mut results = Vec::with_capacity(writes.len());
+            for w in &writes {
+                let r = store
+                    .write_batch(std::slice::from_ref(w))
+                    .await
+                    .map(|c| c[0]);
+                results.push((w, r));
+            }
+            results
+        }
+    };
+    for (write, result) in results {
+        match (write, result) {
+            (_, Ok(true)) | (Write::HistoryStart(_) | Write::Audit(_), Ok(false)) => {}
+            (Write::HistoryEnd(e), Ok(false)) => {
+                tracing::warn!(session = %e.id, "history row was already complete")
+            }
+            (Write::HistoryStart(s), Err(e)) => {
+                tracing::error!(session = %s.id, error = %e, "could not write history start")
+            }
+            (Write::HistoryEnd(h), Err(e)) => {
+                tracing::error!(session = %h.id, error = %e, "could not write history end")
+            }
+            (Write::Audit(a), Err(e)) => {
+                tracing::error!(action = %a.action, error = %e, "could not write audit event")
+            }
+        }
+    }
+}
+
+fn started(s: &SessionView, writes: &mut Vec<Write>) {
+    writes.push(Write::HistoryStart(HistoryStart {
         id: s.id,
         user_id: s.user_id,
         username: s.user.clone(),
@@ -191,29 +263,23 @@ async fn started(store: &Store, audit: &Audit, s: &SessionView) {
         recording_path: s
             .recording
             .then(|| gatehouse_recording::relative_path(&s.id.to_string(), s.started_at)),
-    };
-    if let Err(e) = store.history_start(&row).await {
-        tracing::error!(session = %s.id, error = %e, "could not write history start");
-    }
-    audit
-        .record(
-            Event::new(action::SESSION_START)
-                .actor(&s.user)
-                .target(s.id.to_string())
-                .client_addr(&s.client_addr)
-                .details(json!({
-                    "connection": s.connection.name,
-                    "protocol": s.protocol,
-                    "target": s.target,
-                    "recording": s.recording,
-                })),
-        )
-        .await;
+    }));
+    let event = Event::new(action::SESSION_START)
+        .actor(&s.user)
+        .target(s.id.to_string())
+        .client_addr(&s.client_addr)
+        .details(json!({
+            "connection": s.connection.name,
+            "protocol": s.protocol,
+            "target": s.target,
+            "recording": s.recording,
+        }));
+    writes.push(Write::Audit(event.0));
 }
 
-async fn ended(store: &Store, audit: &Audit, e: &EndedSession) {
+fn ended(e: &EndedSession, writes: &mut Vec<Write>) {
     let s = &e.session;
-    let row = HistoryEnd {
+    writes.push(Write::HistoryEnd(HistoryEnd {
         id: s.id,
         ended_at: e.ended_at,
         end_reason: e.end_reason,
@@ -222,13 +288,8 @@ async fn ended(store: &Store, audit: &Audit, e: &EndedSession) {
         bytes_from_client: s.bytes_from_client,
         bytes_to_client: s.bytes_to_client,
         participants: serde_json::to_value(&s.participants).unwrap_or_else(|_| json!([])),
-    };
-    match store.history_end(&row).await {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(session = %s.id, "history row was already complete"),
-        Err(err) => tracing::error!(session = %s.id, error = %err, "could not write history end"),
-    }
-    let mut event = Event::new(action::SESSION_END)
+    }));
+    let event = Event::new(action::SESSION_END)
         .target(s.id.to_string())
         .details(json!({
             "user": s.user,
@@ -237,10 +298,10 @@ async fn ended(store: &Store, audit: &Audit, e: &EndedSession) {
             "message": e.end_message,
             "bytes_from_client": s.bytes_from_client,
             "bytes_to_client": s.bytes_to_client,
-        }));
-    // The actor of an end is whoever caused it: a person, or the owner's own side.
-    event = event.actor(e.ended_by.as_deref().unwrap_or(&s.user));
-    audit.record(event).await;
+        }))
+        // The actor of an end is whoever caused it: a person, or the owner's own side.
+        .actor(e.ended_by.as_deref().unwrap_or(&s.user));
+    writes.push(Write::Audit(event.0));
 }
 
 /// Ends, as `gateway_shutdown`, every history row `node` left open when it

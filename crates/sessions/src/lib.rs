@@ -25,6 +25,7 @@ mod query;
 mod recording;
 mod registry;
 mod screen;
+mod table;
 mod view;
 mod watch;
 

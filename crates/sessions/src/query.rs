@@ -4,6 +4,7 @@ use gatehouse_domain::UserId;
 
 use crate::SessionView;
 use crate::entry::Entry;
+use crate::table::{Slot, Table};
 
 /// The column a listing is sorted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -145,13 +146,34 @@ impl ListQuery {
         Self::parse(Some(text), None, None, None).unwrap_or_default()
     }
 
-    pub(crate) fn matches(&self, entry: &Entry) -> bool {
-        self.needle.is_empty() || entry.haystack.contains(&self.needle)
+    /// The live sessions this query matches that `visibility` allows.
+    pub(crate) fn matching<'t>(&self, table: &'t Table, visibility: Visibility) -> Vec<&'t Slot> {
+        if self.needle.contains('\0') {
+            // NUL separates fields in the index; such a needle is checked
+            // against each session alone, so it never spans two.
+            return table
+                .search("", |owner| visibility.allows(owner))
+                .into_iter()
+                .filter(|s| {
+                    s.entry
+                        .as_ref()
+                        .is_some_and(|e| e.haystack.contains(&self.needle))
+                })
+                .collect();
+        }
+        table.search(&self.needle, |owner| visibility.allows(owner))
     }
 
-    pub(crate) fn compare(&self, a: &Entry, b: &Entry) -> Ordering {
+    /// Listing order. The default sort (start time) reads only the index;
+    /// other columns read the sessions.
+    pub(crate) fn compare(&self, a: &Slot, b: &Slot) -> Ordering {
+        let ord = match (self.sort, &a.entry, &b.entry) {
+            (SortKey::StartedAt, _, _) => a.started_ns.cmp(&b.started_ns),
+            (sort, Some(x), Some(y)) => sort.compare(x, y),
+            _ => Ordering::Equal,
+        };
         // Ties fall back to the id so pages are stable between calls.
-        let ord = self.sort.compare(a, b).then_with(|| a.id.cmp(&b.id));
+        let ord = ord.then_with(|| a.id.cmp(&b.id));
         if self.descending { ord.reverse() } else { ord }
     }
 }

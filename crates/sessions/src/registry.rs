@@ -15,6 +15,7 @@ use gatehouse_recording::RecordingConfig;
 use crate::entry::{Entry, WARNED_IDLE, WARNED_MAX};
 use crate::limits::{Warning, human};
 use crate::screen::Screen;
+use crate::table::Table;
 use crate::watch::Watcher;
 use crate::{
     ConnectionRef, EndedSession, Lifecycle, ListQuery, Page, Participant, ParticipantMode,
@@ -89,7 +90,7 @@ impl EndRequest {
 
 pub(crate) struct Inner {
     pub(crate) node: String,
-    sessions: RwLock<HashMap<SessionId, Arc<Entry>>>,
+    sessions: RwLock<Table>,
     events: broadcast::Sender<SessionEvent>,
     pub(crate) lifecycle: mpsc::UnboundedSender<Lifecycle>,
     count: watch::Sender<usize>,
@@ -131,7 +132,7 @@ impl Registry {
         let (count, _) = watch::channel(0);
         let inner = Inner {
             node,
-            sessions: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(Table::default()),
             events,
             lifecycle,
             count,
@@ -212,7 +213,7 @@ impl Registry {
         let view = entry.view(&self.inner.node, started);
         {
             let mut sessions = write(&self.inner.sessions);
-            sessions.insert(entry.id, entry.clone());
+            sessions.insert(entry.clone());
             self.inner.count.send_replace(sessions.len());
             // Published under the lock so a subscriber's snapshot and its
             // event stream never disagree about this session.
@@ -399,28 +400,27 @@ impl Registry {
 
     /// Searches, sorts and pages the sessions `visibility` allows.
     pub fn list(&self, query: &ListQuery, visibility: Visibility) -> Page {
-        let mut matches: Vec<Arc<Entry>> = read(&self.inner.sessions)
-            .values()
-            .filter(|e| visibility.allows(e.user_id) && query.matches(e))
-            .cloned()
-            .collect();
+        let table = read(&self.inner.sessions);
+        let mut matches = query.matching(&table, visibility);
         let total = matches.len();
         let end = query.offset.saturating_add(query.limit).min(total);
-        let items = if query.offset < total {
+        let page: Vec<Arc<Entry>> = if query.offset < total {
             // Only the requested page needs a full sort.
             if end < total {
                 matches.select_nth_unstable_by(end, |a, b| query.compare(a, b));
                 matches.truncate(end);
             }
             matches.sort_unstable_by(|a, b| query.compare(a, b));
-            let now = Instant::now();
             matches[query.offset..end]
                 .iter()
-                .map(|e| e.view(&self.inner.node, now))
+                .filter_map(|s| s.entry.clone())
                 .collect()
         } else {
             Vec::new()
         };
+        drop(table);
+        let now = Instant::now();
+        let items = page.iter().map(|e| e.view(&self.inner.node, now)).collect();
         Page { total, items }
     }
 

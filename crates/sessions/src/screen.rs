@@ -2,24 +2,32 @@
 //! output since the screen was last cleared, bounded in size. Replayed into
 //! a terminal of the session's size, it reproduces what the user sees.
 
+use std::collections::VecDeque;
+
 /// Sequences after which nothing earlier affects the screen: clear screen,
 /// full reset, and switching to the alternate screen (which full-screen
 /// programs clear and redraw).
 const CLEARS: [&[u8]; 3] = [b"\x1b[2J", b"\x1bc", b"\x1b[?1049h"];
 
 /// Recent output, kept from the last screen clear, at most `cap` bytes.
+/// A ring buffer: output is appended and old bytes dropped from the front
+/// without moving the rest (a `Vec` moved up to `cap` bytes per chunk,
+/// which was most of the relay's CPU on bulk output through a pty).
 #[derive(Debug)]
 pub(crate) struct Screen {
-    buf: Vec<u8>,
+    buf: VecDeque<u8>,
     cap: usize,
     pub(crate) cols: u16,
     pub(crate) rows: u16,
 }
 
+/// The longest clear sequence, less one: how far back a split one may start.
+const SPLIT: usize = 7;
+
 impl Screen {
     pub(crate) fn new(cap: usize, cols: u16, rows: u16) -> Self {
         Self {
-            buf: Vec::new(),
+            buf: VecDeque::new(),
             cap,
             cols,
             rows,
@@ -27,34 +35,60 @@ impl Screen {
     }
 
     pub(crate) fn push(&mut self, data: &[u8]) {
-        // A clear sequence may straddle two chunks: search from a little before.
-        let from = self.buf.len().saturating_sub(7);
-        self.buf.extend_from_slice(data);
-        if let Some(at) = last_clear(&self.buf[from..]) {
-            self.buf.drain(..from + at);
+        if let Some(at) = last_clear(data) {
+            self.buf.clear();
+            self.buf.extend(&data[at..]);
+        } else {
+            // A clear sequence may straddle two chunks: look at the seam.
+            let from = self.buf.len().saturating_sub(SPLIT);
+            let seam: Vec<u8> = self
+                .buf
+                .range(from..)
+                .chain(data.iter().take(SPLIT))
+                .copied()
+                .collect();
+            if let Some(at) = last_clear(&seam) {
+                self.buf.drain(..from + at);
+            }
+            self.buf.extend(data);
         }
         if self.buf.len() > self.cap {
             // Keep the newest bytes, starting at a line boundary when one is near.
             let excess = self.buf.len() - self.cap;
-            let cut = self.buf[excess..]
-                .iter()
-                .take(4096)
-                .position(|b| *b == b'\n')
-                .map_or(excess, |p| excess + p + 1);
+            let cut = find_newline(&self.buf, excess, 4096).map_or(excess, |p| p + 1);
             self.buf.drain(..cut);
         }
     }
 
     pub(crate) fn replay(&self) -> Vec<u8> {
-        self.buf.clone()
+        let (a, b) = self.buf.as_slices();
+        [a, b].concat()
     }
 }
 
+/// Where the last clear sequence in `hay` starts. Every clear begins with
+/// ESC, so only ESC bytes (found by memchr, SIMD) are looked at: most output
+/// has none, and this runs on every output chunk.
 fn last_clear(hay: &[u8]) -> Option<usize> {
-    CLEARS
-        .iter()
-        .filter_map(|seq| hay.windows(seq.len()).rposition(|w| w == *seq))
-        .max()
+    memchr::memrchr_iter(0x1b, hay).find(|&at| CLEARS.iter().any(|seq| hay[at..].starts_with(seq)))
+}
+
+/// The first `\n` at or after `start`, looking at most `len` bytes.
+fn find_newline(buf: &VecDeque<u8>, start: usize, len: usize) -> Option<usize> {
+    let (a, b) = buf.as_slices();
+    let end = (start + len).min(buf.len());
+    if start < a.len() {
+        let in_a = &a[start..end.min(a.len())];
+        if let Some(p) = memchr::memchr(b'\n', in_a) {
+            return Some(start + p);
+        }
+    }
+    let from = start.max(a.len()) - a.len();
+    let to = end.saturating_sub(a.len());
+    (from < to)
+        .then(|| memchr::memchr(b'\n', &b[from..to]))
+        .flatten()
+        .map(|p| a.len() + from + p)
 }
 
 #[cfg(test)]

@@ -96,6 +96,36 @@ async fn search_is_case_insensitive_across_fields_and_never_spans_two() {
 }
 
 #[tokio::test]
+async fn search_index_forgets_closed_sessions_and_survives_compaction() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let mut handles: Vec<_> = (0..300)
+        .map(|i| registry.open(new_session(&format!("user{i}"), UserId::new(), "db", "::1")))
+        .collect();
+    let count = |q: &str| registry.list(&ListQuery::search(q), Visibility::All).total;
+    assert_eq!(count("user1"), 111); // user1, user10–19, user100–199
+    // Close every second session: enough dead slots to compact the index.
+    let mut kept = Vec::new();
+    for (i, h) in handles.drain(..).enumerate() {
+        if i % 2 == 0 {
+            kept.push(h);
+        }
+    }
+    assert_eq!(count("user1"), 55); // the even ones among those 111
+    assert_eq!(count("user299"), 0);
+    assert_eq!(count("user298"), 1);
+    assert_eq!(count(""), 150);
+    // Newest first, by start, through the index alone.
+    let page = registry.list(&ListQuery::search("user2"), Visibility::All);
+    assert_eq!(page.items[0].user, "user298");
+    // A NUL in the query may join fields of one session, never two sessions.
+    assert_eq!(count("user2\0db"), 1);
+    assert_eq!(count("10.0.0.5:22\0user"), 0);
+    // Sessions opened after a compaction are found too.
+    kept.push(registry.open(new_session("late", UserId::new(), "db", "::1")));
+    assert_eq!(count("late"), 1);
+}
+
+#[tokio::test]
 async fn users_without_view_all_see_only_their_own() {
     let (registry, _lifecycle) = Registry::new("gw-1");
     let me = UserId::new();

@@ -1,7 +1,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::{Result, Store, StoreError, from_ms, to_ms};
+use crate::{Result, SqliteQuery, Store, StoreError, from_ms, to_ms};
 
 /// An audit event to record.
 #[derive(Clone, Debug)]
@@ -65,17 +65,7 @@ struct AuditRow {
 impl Store {
     /// Appends an audit event.
     pub async fn insert_audit(&self, e: &NewAuditEvent) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (at, actor, action, target, client_addr, details) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(to_ms(OffsetDateTime::now_utc()))
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(&e.target)
-        .bind(&e.client_addr)
-        .bind(e.details.to_string())
-        .execute(&self.pool)
-        .await?;
+        insert_audit_query(e).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -111,4 +101,45 @@ impl Store {
             .collect::<Result<_>>()?;
         Ok((total, items))
     }
+}
+
+/// The insert of one audit event (alone or in a batch).
+pub(crate) fn insert_audit_query(e: &NewAuditEvent) -> SqliteQuery {
+    sqlx::query(
+        "INSERT INTO audit_events (at, actor, action, target, client_addr, details) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(to_ms(OffsetDateTime::now_utc()))
+    .bind(e.actor.clone())
+    .bind(e.action.clone())
+    .bind(e.target.clone())
+    .bind(e.client_addr.clone())
+    .bind(e.details.to_string())
+}
+
+/// One insert of several audit events: a batch of 1,000 is then a handful
+/// of statements, not 1,000 round trips to SQLite's worker thread.
+pub(crate) fn insert_audit_rows_query(events: &[&NewAuditEvent]) -> SqliteQuery {
+    let mut sql = String::from(
+        "INSERT INTO audit_events (at, actor, action, target, client_addr, details) VALUES ",
+    );
+    for i in 0..events.len() {
+        sql.push_str(if i == 0 {
+            "(?, ?, ?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?, ?, ?)"
+        });
+    }
+    let at = to_ms(OffsetDateTime::now_utc());
+    // Only placeholders are spliced in; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for e in events {
+        query = query
+            .bind(at)
+            .bind(e.actor.clone())
+            .bind(e.action.clone())
+            .bind(e.target.clone())
+            .bind(e.client_addr.clone())
+            .bind(e.details.to_string());
+    }
+    query
 }

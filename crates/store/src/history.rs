@@ -3,7 +3,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::recordings::{RecordingInfo, fts_phrase};
-use crate::{Result, Store, StoreError, from_ms, like_pattern, parse, to_ms};
+use crate::{Result, SqliteQuery, Store, StoreError, from_ms, like_pattern, parse, to_ms};
 
 /// What history records when a session starts.
 #[derive(Clone, Debug)]
@@ -159,45 +159,14 @@ const FILTER: &str = "ended_at IS NOT NULL
 impl Store {
     /// Records a session's start.
     pub async fn history_start(&self, s: &HistoryStart) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO history (id, user_id, username, connection_id, connection_name, protocol,
-                                  client_addr, target, node, started_at, recording_path)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(s.id.to_string())
-        .bind(s.user_id.to_string())
-        .bind(&s.username)
-        .bind(s.connection_id.to_string())
-        .bind(&s.connection_name)
-        .bind(&s.protocol)
-        .bind(&s.client_addr)
-        .bind(&s.target)
-        .bind(&s.node)
-        .bind(to_ms(s.started_at))
-        .bind(&s.recording_path)
-        .execute(&self.pool)
-        .await?;
+        history_start_query(s).execute(&self.pool).await?;
         Ok(())
     }
 
     /// Completes a session's row. Returns false if it was already complete,
     /// so an end is never written twice.
     pub async fn history_end(&self, e: &HistoryEnd) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE history SET ended_at = ?, end_reason = ?, ended_by = ?, end_message = ?,
-                    bytes_from_client = ?, bytes_to_client = ?, participants = ?
-             WHERE id = ? AND ended_at IS NULL",
-        )
-        .bind(to_ms(e.ended_at))
-        .bind(e.end_reason.as_str())
-        .bind(&e.ended_by)
-        .bind(&e.end_message)
-        .bind(e.bytes_from_client as i64)
-        .bind(e.bytes_to_client as i64)
-        .bind(e.participants.to_string())
-        .bind(e.id.to_string())
-        .execute(&self.pool)
-        .await?;
+        let done = history_end_query(e).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -308,4 +277,41 @@ impl HistoryRow {
             }),
         })
     }
+}
+
+/// The insert of a session's history row (alone or in a batch).
+pub(crate) fn history_start_query(s: &HistoryStart) -> SqliteQuery {
+    sqlx::query(
+        "INSERT INTO history (id, user_id, username, connection_id, connection_name, protocol,
+                              client_addr, target, node, started_at, recording_path)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(s.id.to_string())
+    .bind(s.user_id.to_string())
+    .bind(s.username.clone())
+    .bind(s.connection_id.to_string())
+    .bind(s.connection_name.clone())
+    .bind(s.protocol.clone())
+    .bind(s.client_addr.clone())
+    .bind(s.target.clone())
+    .bind(s.node.clone())
+    .bind(to_ms(s.started_at))
+    .bind(s.recording_path.clone())
+}
+
+/// The update completing a session's row, only if it is still open.
+pub(crate) fn history_end_query(e: &HistoryEnd) -> SqliteQuery {
+    sqlx::query(
+        "UPDATE history SET ended_at = ?, end_reason = ?, ended_by = ?, end_message = ?,
+                bytes_from_client = ?, bytes_to_client = ?, participants = ?
+         WHERE id = ? AND ended_at IS NULL",
+    )
+    .bind(to_ms(e.ended_at))
+    .bind(e.end_reason.as_str())
+    .bind(e.ended_by.clone())
+    .bind(e.end_message.clone())
+    .bind(e.bytes_from_client as i64)
+    .bind(e.bytes_to_client as i64)
+    .bind(e.participants.to_string())
+    .bind(e.id.to_string())
 }

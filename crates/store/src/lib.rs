@@ -7,6 +7,7 @@
 //! schema carries over to PostgreSQL.
 
 mod audit;
+mod batch;
 mod connections;
 mod history;
 mod keys;
@@ -22,6 +23,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use time::OffsetDateTime;
 
 pub use audit::{AuditQuery, AuditRecord, NewAuditEvent};
+pub use batch::Write;
 pub use connections::{
     ConnectionRecord, ConnectionUpdate, HostKeySource, NewConnection, SecretKind,
 };
@@ -50,6 +52,10 @@ pub enum StoreError {
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
+
+/// A statement with its arguments bound, ready for a pool or a transaction.
+pub(crate) type SqliteQuery =
+    sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
 /// Shorthand for store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -108,6 +108,91 @@ async fn grants_reach_users_directly_and_through_roles() {
 }
 
 #[tokio::test]
+async fn a_batch_writes_history_and_audit_in_one_go_and_ends_a_row_once() {
+    let (_dir, store) = store().await;
+    let u = store.create_user(user("ops1", &["user"])).await.unwrap();
+    let id = SessionId::new();
+    let start = HistoryStart {
+        id,
+        user_id: u.id,
+        username: "ops1".into(),
+        connection_id: gatehouse_domain::ConnectionId::new(),
+        connection_name: "prod-db".into(),
+        protocol: "ssh".into(),
+        client_addr: "203.0.113.7".into(),
+        target: "10.0.0.5:22".into(),
+        node: "gw-1".into(),
+        started_at: OffsetDateTime::now_utc(),
+        recording_path: Some("2026/11/28/x.cast".into()),
+    };
+    let end = HistoryEnd {
+        id,
+        ended_at: OffsetDateTime::now_utc(),
+        end_reason: EndReason::EndedByAdmin,
+        ended_by: Some("admin".into()),
+        end_message: None,
+        bytes_from_client: 1,
+        bytes_to_client: 2,
+        participants: serde_json::json!([]),
+    };
+    let event = crate::NewAuditEvent {
+        actor: Some("admin".into()),
+        action: "session.end".into(),
+        target: Some(id.to_string()),
+        client_addr: None,
+        details: serde_json::json!({}),
+    };
+    let writes = [
+        crate::Write::HistoryStart(start),
+        crate::Write::HistoryEnd(end.clone()),
+        crate::Write::Audit(event),
+        crate::Write::HistoryEnd(end),
+    ];
+    let changed = store.write_batch(&writes).await.unwrap();
+    assert_eq!(
+        changed,
+        [true, true, true, false],
+        "the second end changes nothing"
+    );
+    let row = store.history_entry(id).await.unwrap().unwrap();
+    assert_eq!(row.ended_by.as_deref(), Some("admin"));
+    assert!(
+        row.recording.is_some(),
+        "the batch keeps the recording path"
+    );
+    let (total, _) = store
+        .list_audit(&crate::AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(total >= 1);
+    // Many events go several to a statement; every one lands, in order.
+    let many: Vec<_> = (0..250)
+        .map(|i| {
+            crate::Write::Audit(crate::NewAuditEvent {
+                actor: Some(format!("user{i}")),
+                action: "session.end_requested".into(),
+                target: None,
+                client_addr: None,
+                details: serde_json::json!({ "i": i }),
+            })
+        })
+        .collect();
+    assert_eq!(store.write_batch(&many).await.unwrap(), vec![true; 250]);
+    let query = crate::AuditQuery {
+        action: Some("session.end_requested".into()),
+        limit: 300,
+        offset: 0,
+    };
+    let (count, newest_first) = store.list_audit(&query).await.unwrap();
+    assert_eq!(count, 250);
+    assert_eq!(newest_first[0].actor.as_deref(), Some("user249"));
+    assert_eq!(newest_first[249].details["i"], 0);
+}
+
+#[tokio::test]
 async fn a_history_row_is_ended_exactly_once_and_dangling_rows_close_at_start() {
     let (_dir, store) = store().await;
     let u = store.create_user(user("ops1", &["user"])).await.unwrap();

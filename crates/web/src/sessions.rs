@@ -264,7 +264,9 @@ pub async fn end(
     let filter_details = filter
         .given()
         .then(|| json!({ "q": filter.q, "user": filter.user, "connection": filter.connection }));
-    for (s, reason) in plan.iter().filter(|(s, _)| ended.contains(&s.id)) {
+    let mut events = Vec::with_capacity(ended.len());
+    let ended_set: BTreeSet<SessionId> = ended.iter().copied().collect();
+    for (s, reason) in plan.iter().filter(|(s, _)| ended_set.contains(&s.id)) {
         let mut details = json!({
             "owner": s.user,
             "connection": s.connection.name,
@@ -274,17 +276,16 @@ pub async fn end(
         if let Some(filter) = &filter_details {
             details["filter"] = filter.clone();
         }
-        state
-            .audit
-            .record(
-                Event::new(action::SESSION_END_REQUESTED)
-                    .actor(caller.name())
-                    .target(s.id.to_string())
-                    .client_addr(&caller.client_addr)
-                    .details(details),
-            )
-            .await;
+        events.push(
+            Event::new(action::SESSION_END_REQUESTED)
+                .actor(caller.name())
+                .target(s.id.to_string())
+                .client_addr(&caller.client_addr)
+                .details(details),
+        );
     }
+    // One transaction for the lot: ending 1,000 sessions is one commit.
+    state.audit.record_all(events).await;
     Ok(Json(EndedSessions { ended, missing }))
 }
 

@@ -11,8 +11,9 @@ use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
+use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use gatehouse_access::TargetSpec;
 use gatehouse_connect::{OpenError, Requester};
 use gatehouse_domain::{ConnectionId, EndReason};
@@ -28,6 +29,11 @@ use crate::error::{ApiError, ApiPath, ApiQuery};
 
 /// The largest WebSocket message a client may send (a big paste).
 pub(crate) const MAX_MESSAGE: usize = 1 << 20;
+/// The WebSocket read buffer. tungstenite zero-fills its whole read buffer
+/// on every read, so its 128 KiB default made every idle terminal cost
+/// 128 KiB of resident memory; keystrokes need a few bytes, and a larger
+/// message (a paste) grows the buffer for itself.
+pub(crate) const READ_BUFFER: usize = 4 * 1024;
 /// How long closing words to a client may take before we give up on it.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -81,6 +87,7 @@ pub async fn open(
     let ws = ws.map_err(|r| ApiError::new(r.status(), "websocket_required", r.body_text()))?;
     Ok(ws
         .max_message_size(MAX_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| run(state, caller, spec, cols, rows, socket)))
 }
 
@@ -152,11 +159,14 @@ async fn run(
         _ => (1000, request.reason.as_str()),
     };
     let (farewell_msg, why) = ended_message(&request);
-    // Both sides close together; neither waits on the other.
-    tokio::join!(
-        farewell(&mut tx, farewell_msg, code, text),
-        shell.close(&why)
-    );
+    // Both sides close together; neither waits on the other. The target's
+    // teardown yields once first: when many sessions end at once, every
+    // client hears its farewell before the gateway spends time on SSH
+    // goodbyes, which nobody is waiting for.
+    tokio::join!(farewell(&mut tx, farewell_msg, code, text), async {
+        tokio::task::yield_now().await;
+        shell.close(&why).await
+    });
     drop(handle);
 }
 
@@ -198,6 +208,7 @@ async fn relay(
             }
             out = shell.output() => match out {
                 TargetOutput::Data(data) => {
+                    let data = coalesce(shell, data);
                     handle.record_output(&data);
                     tokio::select! {
                         sent = tx.send(Message::Binary(data)) => if sent.is_err() {
@@ -250,6 +261,27 @@ async fn relay(
     }
 }
 
+/// The most output joined into one WebSocket message.
+const COALESCE: usize = 64 * 1024;
+
+/// Joins output that has already arrived behind `first` (up to [`COALESCE`]
+/// bytes) into one message: under bulk output one frame and one socket write
+/// then carry several SSH packets, where each used to cost its own wake-up
+/// and write. Typed echoes arrive alone and go out at once, as before.
+fn coalesce(shell: &mut TargetShell, first: Bytes) -> Bytes {
+    let mut joined: Option<BytesMut> = None;
+    while joined.as_ref().map_or(first.len(), BytesMut::len) < COALESCE {
+        match shell.output().now_or_never() {
+            Some(TargetOutput::Data(more)) => joined
+                .get_or_insert_with(|| BytesMut::from(&first[..]))
+                .extend_from_slice(&more),
+            // Nothing more yet; or closed, which the next call reports again.
+            _ => break,
+        }
+    }
+    joined.map_or(first, BytesMut::freeze)
+}
+
 pub(crate) fn ended_message(request: &EndRequest) -> (Value, String) {
     let why = request.describe();
     let msg = json!({
@@ -268,8 +300,9 @@ pub(crate) async fn send_text(tx: &mut Tx, value: Value) -> Result<(), axum::Err
 /// A last text message and a close frame, bounded in time: a client that
 /// stopped reading must not hold the session open.
 pub(crate) async fn farewell(tx: &mut Tx, last: Value, code: u16, reason: &str) {
+    // Fed together and flushed once: one write to the socket, not two.
     let _ = tokio::time::timeout(FAREWELL_TIMEOUT, async {
-        send_text(tx, last).await?;
+        tx.feed(Message::Text(last.to_string().into())).await?;
         tx.send(Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),

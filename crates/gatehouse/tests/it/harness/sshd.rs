@@ -108,6 +108,12 @@ impl Sshd {
         std::fs::read_to_string(self.dir.path().join("client_key")).unwrap()
     }
 
+    /// The public half of [`Sshd::client_key`], OpenSSH format.
+    #[allow(dead_code)] // used by bench/compare.rs, not by the tests
+    pub fn client_public_key(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("client_key.pub")).unwrap()
+    }
+
     /// A valid private key the target does not accept.
     pub fn unknown_key(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("other_key")).unwrap()

@@ -1,0 +1,277 @@
+//! Gatehouse against the alternatives, side by side in one run on one
+//! machine, against the same real `sshd`:
+//! - **direct**: OpenSSH `ssh` → `sshd`;
+//! - **jump**: `ssh` with `ProxyJump` through a second `sshd` (the bastion);
+//! - **gatehouse-ssh**: `ssh` → Gatehouse's SSH listener → `sshd` (reported
+//!   "not available" while the gateway has no listener);
+//! - **gatehouse-web**: the browser's terminal WebSocket protocol → Gatehouse → `sshd`.
+//!
+//! Then the scale rows (memory per idle session, ending, search at 100,000,
+//! the SSE fan-out). Writes a Markdown table to `$BENCH_RESULTS` (default
+//! `bench/RESULTS.md`) and prints it. Run through `bench/run`, which installs
+//! what is needed and builds in release; `BENCH_QUICK=1` shrinks every count
+//! for a smoke run.
+
+#![allow(missing_docs, unreachable_pub, dead_code, unused_imports)]
+
+#[path = "../crates/gatehouse/tests/it/harness/mod.rs"]
+mod harness;
+
+#[path = "compare/light_target.rs"]
+mod light_target;
+#[path = "compare/openssh.rs"]
+mod openssh;
+#[path = "compare/report.rs"]
+mod report;
+#[path = "compare/scale.rs"]
+mod scale;
+#[path = "compare/stats.rs"]
+mod stats;
+#[path = "compare/web.rs"]
+mod web;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use harness::{ADMIN_PASSWORD, Sshd, TestGateway};
+use openssh::{Hops, OpenSsh};
+use report::{PathFigures, Report};
+use scale::GatewayProcess;
+use serde_json::json;
+use stats::{Samples, median};
+use web::WebShell;
+
+/// Whether section `name` runs: all do unless `BENCH_ONLY` lists some
+/// (comma-separated: paths, end, memory, sse, search) — for iterating.
+fn runs(name: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == name))
+}
+
+/// How many of everything; `BENCH_QUICK=1` for a smoke run.
+struct Counts {
+    bulk_bytes: u64,
+    bulk_runs: usize,
+    echo: usize,
+    starts: usize,
+    memory_steps: Vec<usize>,
+    end_rounds: usize,
+    search_sessions: usize,
+    search_rounds: usize,
+    sse_rounds: usize,
+}
+
+impl Counts {
+    fn from_env() -> Counts {
+        if std::env::var_os("BENCH_QUICK").is_some() {
+            Counts {
+                bulk_bytes: std::env::var("BENCH_BULK_MB")
+                    .ok()
+                    .and_then(|m| m.parse::<u64>().ok())
+                    .unwrap_or(32)
+                    << 20,
+                bulk_runs: 1,
+                echo: 50,
+                starts: 3,
+                memory_steps: vec![100, 1000],
+                end_rounds: 10,
+                search_sessions: 10_000,
+                search_rounds: 20,
+                sse_rounds: 10,
+            }
+        } else {
+            Counts {
+                bulk_bytes: 512 << 20,
+                bulk_runs: 3,
+                echo: 500,
+                starts: 20,
+                memory_steps: vec![1000, most_sessions()],
+                end_rounds: 200,
+                search_sessions: 100_000,
+                search_rounds: 200,
+                sse_rounds: 100,
+            }
+        }
+    }
+}
+
+/// 10,000, or as many as this process's open-file limit lets the gateway
+/// hold: three descriptors per session (the client's socket, the target's,
+/// and the session's recording file — recording is on by default).
+fn most_sessions() -> usize {
+    let limit: usize = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(20_000);
+    10_000.min(limit.saturating_sub(200) / 3)
+}
+
+#[tokio::main]
+async fn main() {
+    light_target::serve_if_asked().await;
+    let n = Counts::from_env();
+    let mut report = Report::new();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sshd::start().await;
+    let bastion = Sshd::start().await;
+
+    // The gateway under test runs as its own process, as in production.
+    let ssh_addr: SocketAddr = format!("127.0.0.1:{}", harness::sshd::free_port())
+        .parse()
+        .unwrap();
+    let process = GatewayProcess::start(Some(ssh_addr)).await;
+    let gw = TestGateway::remote(process.addr);
+    let admin = gw.login("admin", ADMIN_PASSWORD).await;
+    let conn = gw
+        .ssh_connection(&admin, &target, "bench", &["admin"])
+        .await;
+    let listener = gatehouse_ssh_listener(&gw, &admin, ssh_addr, &target).await;
+    let clients = OpenSsh::new(
+        dir.path(),
+        &target.client_key(),
+        &bastion.client_key(),
+        &Hops {
+            target: target.port,
+            bastion: bastion.port,
+            gatehouse: listener.map(|port| (port, "admin:bench".to_owned())),
+        },
+    );
+    let mut aliases = vec![("direct", "direct"), ("jump", "jump")];
+    if listener.is_some() {
+        aliases.push(("gatehouse-ssh", "gatehouse"));
+    } else {
+        report.unavailable(
+            "gatehouse-ssh",
+            "not available: this build has no SSH listener yet (issue 6)",
+        );
+    }
+
+    eprintln!("bulk output, session start and keystroke echo on each path…");
+    for (path, alias) in aliases.iter().filter(|_| runs("paths")) {
+        let mut rates = Vec::new();
+        let mut pty_rates = Vec::new();
+        let perf = match *alias {
+            "gatehouse" => scale::perf(&process, "BENCH_PERF_SSH").await,
+            _ => None,
+        };
+        for _ in 0..n.bulk_runs {
+            rates.push(clients.throughput(alias, n.bulk_bytes, false).await);
+            pty_rates.push(clients.throughput(alias, n.bulk_bytes, true).await);
+        }
+        scale::perf_done(perf);
+        let mut starts = Samples::default();
+        let mut echo = Samples::default();
+        for i in 0..n.starts {
+            let (mut shell, took) = clients.open(alias).await;
+            starts.push(took);
+            if i == 0 {
+                echo = shell.echo(n.echo).await;
+            }
+            shell.exit().await;
+        }
+        eprintln!(
+            "  {path}: {:.0} MB/s, {:.0} MB/s through a pty",
+            median(rates.clone()) / 1e6,
+            median(pty_rates.clone()) / 1e6
+        );
+        report.path(
+            path,
+            PathFigures {
+                bytes_per_sec: median(rates),
+                pty_bytes_per_sec: median(pty_rates),
+                echo,
+                start: starts,
+            },
+        );
+    }
+    if runs("paths") {
+        let mut starts = Samples::default();
+        let mut echo = Samples::default();
+        let mut rates = Vec::new();
+        for i in 0..n.starts {
+            let (mut shell, took) = WebShell::open(&gw, &admin, &conn).await;
+            starts.push(took);
+            if i == 0 {
+                echo = shell.echo(n.echo).await;
+                let perf = scale::perf(&process, "BENCH_PERF_WEB").await;
+                for _ in 0..n.bulk_runs {
+                    rates.push(shell.throughput(n.bulk_bytes).await);
+                }
+                scale::perf_done(perf);
+            }
+            shell.close().await;
+        }
+        eprintln!(
+            "  gatehouse-web: {:.0} MB/s (pty)",
+            median(rates.clone()) / 1e6
+        );
+        let rate = median(rates);
+        report.path(
+            "gatehouse-web",
+            PathFigures {
+                bytes_per_sec: rate,
+                pty_bytes_per_sec: rate,
+                echo,
+                start: starts,
+            },
+        );
+    }
+
+    eprintln!("ending one session at a time (real sshd)…");
+    if runs("end") {
+        report.end_one = Some(scale::end_one(&gw, &admin, &conn, n.end_rounds).await);
+    }
+    drop(gw);
+    drop(process);
+
+    eprintln!("memory per idle session and ending 1,000 at once (light target)…");
+    if runs("memory") {
+        report.memory = Some(scale::memory(&n.memory_steps, dir.path()).await);
+    }
+
+    eprintln!("SSE fan-out and search (in-process gateway)…");
+    let (gw, admin, _) = scale::in_process(&target).await;
+    if runs("sse") {
+        report.sse = Some(scale::sse(&gw, &admin, 100, n.sse_rounds).await);
+    }
+    if runs("search") {
+        let handles = scale::fill(&gw, n.search_sessions);
+        // Let history catch up with 100,000 starts before timing.
+        gw.registry().flush_lifecycle().await;
+        report.search_sessions = n.search_sessions;
+        report.search = Some(scale::search(&gw, &admin, "user42424", n.search_rounds).await);
+        report.search_none =
+            Some(scale::search(&gw, &admin, "no-such-session", n.search_rounds).await);
+        drop(handles);
+    }
+
+    let table = report.render();
+    println!("{table}");
+    let out = std::env::var("BENCH_RESULTS").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/RESULTS.md").to_owned()
+    });
+    std::fs::write(&out, table).unwrap();
+    eprintln!("wrote {out}");
+}
+
+/// Gatehouse's SSH listener, if this build serves one on `addr`: registers
+/// the target's client key as the admin's key and returns the port.
+async fn gatehouse_ssh_listener(
+    gw: &TestGateway,
+    admin: &str,
+    addr: SocketAddr,
+    target: &Sshd,
+) -> Option<u16> {
+    tokio::net::TcpStream::connect(addr).await.ok()?;
+    let public = target.client_public_key();
+    let (status, body) = gw
+        .post(
+            Some(admin),
+            "/profile/keys",
+            json!({ "name": "bench", "public_key": public.trim() }),
+        )
+        .await;
+    assert!(status.is_success(), "register key: {status} {body}");
+    Some(addr.port())
+}

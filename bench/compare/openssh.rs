@@ -1,0 +1,177 @@
+//! The OpenSSH paths (direct, jump, gatehouse-ssh): one `ssh_config` with a
+//! host alias per path, and one client runner that measures each the same
+//! way. Only the alias differs between paths, so they are compared on equal
+//! terms: same client binary, same key type, same options.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+use super::harness::sshd::TARGET_USER;
+use super::stats::Samples;
+
+/// The `ssh_config` aliases of the OpenSSH paths, and the key they use.
+pub struct OpenSsh {
+    config: PathBuf,
+}
+
+/// Where each path's hops listen.
+pub struct Hops {
+    /// The target `sshd`.
+    pub target: u16,
+    /// The bastion `sshd` for the jump path.
+    pub bastion: u16,
+    /// Gatehouse's SSH listener, when it exists: port, `USER:CONNECTION`.
+    pub gatehouse: Option<(u16, String)>,
+}
+
+impl OpenSsh {
+    /// Writes the `ssh_config` (and the private keys: `key` for the target
+    /// and Gatehouse, `bastion_key` for the bastion) into `dir`.
+    pub fn new(dir: &Path, key: &str, bastion_key: &str, hops: &Hops) -> OpenSsh {
+        let options = |name: &str, key: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, key).unwrap();
+            set_private(&path);
+            format!(
+                "  IdentityFile {}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  \
+                 UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n  \
+                 ControlMaster no\n  ControlPath none\n",
+                path.display()
+            )
+        };
+        let common = options("id_target", key);
+        let to_bastion = options("id_bastion", bastion_key);
+        let mut config = format!(
+            "Host direct\n  HostName 127.0.0.1\n  Port {t}\n  User {TARGET_USER}\n{common}\
+             Host bastion\n  HostName 127.0.0.1\n  Port {b}\n  User {TARGET_USER}\n{to_bastion}\
+             Host jump\n  HostName 127.0.0.1\n  Port {t}\n  User {TARGET_USER}\n  ProxyJump bastion\n{common}",
+            t = hops.target,
+            b = hops.bastion,
+        );
+        if let Some((port, user)) = &hops.gatehouse {
+            config.push_str(&format!(
+                "Host gatehouse\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n{common}"
+            ));
+        }
+        let path = dir.join("ssh_config");
+        std::fs::write(&path, config).unwrap();
+        OpenSsh { config: path }
+    }
+
+    fn ssh(&self, alias: &str) -> Command {
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-F")
+            .arg(&self.config)
+            .arg(alias)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Bytes per second of `head -c BYTES /dev/zero` on the target, read to
+    /// the end by the client (no pty: the raw channel), timed from the
+    /// first byte to the last so that the login does not count.
+    /// With `pty`, the same through a pty on the target (`ssh -tt`), as a
+    /// terminal session's output flows.
+    pub async fn throughput(&self, alias: &str, bytes: u64, pty: bool) -> f64 {
+        let mut cmd = self.ssh(alias);
+        cmd.arg(if pty { "-tt" } else { "-T" })
+            .arg(format!("head -c {bytes} /dev/zero"));
+        let mut child = cmd.spawn().expect("ssh");
+        let mut out = child.stdout.take().unwrap();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut got = 0u64;
+        let mut first = None;
+        loop {
+            let n = out.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            first.get_or_insert_with(Instant::now);
+            got += n as u64;
+        }
+        let elapsed = first.expect("no output").elapsed();
+        assert!(child.wait().await.unwrap().success(), "ssh {alias} failed");
+        assert!(got >= bytes, "ssh {alias}: short read");
+        got as f64 / elapsed.as_secs_f64()
+    }
+
+    /// A login with a pty (`-tt`) on the target's shell: how long from
+    /// starting the client to the first byte of the prompt.
+    pub async fn open(&self, alias: &str) -> (Shell, Duration) {
+        let t = Instant::now();
+        let mut cmd = self.ssh(alias);
+        cmd.arg("-tt");
+        let mut child = cmd.spawn().expect("ssh");
+        let mut shell = Shell {
+            stdin: child.stdin.take().unwrap(),
+            stdout: child.stdout.take().unwrap(),
+            child,
+            seen: Vec::new(),
+        };
+        shell.expect(b"$ ").await;
+        (shell, t.elapsed())
+    }
+}
+
+/// An interactive `ssh -tt` client driven through pipes: the pty is the
+/// target's, which echoes what is typed, as a person's terminal would show.
+pub struct Shell {
+    child: Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
+    seen: Vec<u8>,
+}
+
+impl Shell {
+    async fn expect(&mut self, needle: &[u8]) {
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.seen.windows(needle.len()).any(|w| w == needle) {
+            let n = tokio::time::timeout_at(deadline.into(), self.stdout.read(&mut buf))
+                .await
+                .expect("ssh output in time")
+                .unwrap();
+            assert!(
+                n > 0,
+                "ssh closed: {:?}",
+                String::from_utf8_lossy(&self.seen)
+            );
+            self.seen.extend_from_slice(&buf[..n]);
+        }
+        self.seen.clear();
+    }
+
+    /// Keystroke round trips: one byte typed, timed until it is echoed.
+    pub async fn echo(&mut self, rounds: usize) -> Samples {
+        let mut samples = Samples::default();
+        for i in 0..rounds {
+            let c = [b'a' + (i % 26) as u8];
+            let t = Instant::now();
+            self.stdin.write_all(&c).await.unwrap();
+            self.expect(&c).await;
+            samples.push(t.elapsed());
+            if i % 64 == 63 {
+                self.stdin.write_all(b"\x15").await.unwrap(); // erase the line
+            }
+        }
+        samples
+    }
+
+    /// Logs out and waits for the client to exit.
+    pub async fn exit(mut self) {
+        let _ = self.stdin.write_all(b"\x15exit\n").await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+fn set_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}

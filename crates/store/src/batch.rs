@@ -1,0 +1,50 @@
+//! Many history and audit writes in one transaction: one commit (one WAL
+//! sync) instead of one per row, for the bursts that ending or starting
+//! many sessions at once produce.
+
+use crate::audit::insert_audit_rows_query;
+use crate::history::{history_end_query, history_start_query};
+use crate::{HistoryEnd, HistoryStart, NewAuditEvent, Result, Store};
+
+/// One write of a batch.
+#[derive(Clone, Debug)]
+pub enum Write {
+    /// Insert a session's history row ([`Store::history_start`]).
+    HistoryStart(HistoryStart),
+    /// Complete a session's history row ([`Store::history_end`]).
+    HistoryEnd(HistoryEnd),
+    /// Append an audit event ([`Store::insert_audit`]).
+    Audit(NewAuditEvent),
+}
+
+/// Audit events per insert statement (6 parameters each, well under
+/// SQLite's limit of 32,766).
+const AUDIT_ROWS: usize = 100;
+
+impl Store {
+    /// Applies `writes` in one transaction: all or none. History writes run
+    /// in their order, then the audit events in theirs, several to a
+    /// statement. Returns, for each write, whether it changed a row (a
+    /// `HistoryEnd` of a row already complete changes none).
+    pub async fn write_batch(&self, writes: &[Write]) -> Result<Vec<bool>> {
+        let mut tx = self.pool.begin().await?;
+        let mut changed = vec![true; writes.len()];
+        let mut audit = Vec::new();
+        for (i, write) in writes.iter().enumerate() {
+            let query = match write {
+                Write::HistoryStart(s) => history_start_query(s),
+                Write::HistoryEnd(e) => history_end_query(e),
+                Write::Audit(a) => {
+                    audit.push(a);
+                    continue;
+                }
+            };
+            changed[i] = query.execute(&mut *tx).await?.rows_affected() > 0;
+        }
+        for rows in audit.chunks(AUDIT_ROWS) {
+            insert_audit_rows_query(rows).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+}
