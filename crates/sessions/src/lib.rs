@@ -1,6 +1,6 @@
 //! The live session registry: the one place that knows which sessions exist.
 //!
-//! Every front end (browser terminal, later native SSH, HTTP and TCP) calls
+//! Every front end (browser terminal and native SSH; later HTTP and TCP) calls
 //! [`Registry::open`] and gets a [`SessionHandle`]. It relays bytes while
 //! awaiting [`SessionHandle::ended`], reports traffic through the handle, and
 //! drops it when the session is over; the drop removes the session and
@@ -21,6 +21,7 @@ mod events;
 mod forwards;
 mod handle;
 mod limits;
+mod policy;
 mod query;
 mod recording;
 mod registry;
