@@ -15,7 +15,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Web UI and API listener.
     pub http: SocketAddr,
-    /// Native SSH listener (reserved: native clients are not served yet).
+    /// The native SSH listener.
     pub ssh: SocketAddr,
     /// This node's name in session records.
     pub node: String,
