@@ -164,3 +164,26 @@ async fn the_cli_registers_a_key_and_writes_an_ssh_config_that_works_as_printed(
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout.trim(), "via-config");
 }
+
+#[tokio::test]
+async fn an_unreachable_target_is_reported_to_the_client_and_audited() {
+    let (gw, _sshd, admin, ops, _) = setup().await;
+    let closed_port = free_port();
+    let body = json!({ "name": "down", "host": "127.0.0.1", "port": closed_port,
+                       "username": "nobody", "password": "x", "users": ["ops1"] });
+    gw.connection(&admin, body).await;
+    let client = Client::registered(&gw, &ops).await;
+    let (code, _, stderr) = run(client.ssh("ops1:down", &["true"])).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("could not open down") && stderr.contains("cannot reach the target"),
+        "{stderr}"
+    );
+    let failed = gw.audit(&admin, "session.failed").await;
+    assert_eq!(
+        failed[0]["details"]["code"], "target_unreachable",
+        "{failed:?}"
+    );
+    // Nothing was registered, so nothing is left live.
+    assert_eq!(gw.sessions(&admin, "").await["total"], 0);
+}
