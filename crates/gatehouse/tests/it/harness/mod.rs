@@ -265,6 +265,14 @@ impl TestGateway {
     }
 }
 
+impl TestGateway {
+    /// Stops the in-process gateway as SIGTERM would: live sessions end as
+    /// `gateway_shutdown`.
+    pub fn shut_down(&self) {
+        self.stop.cancel();
+    }
+}
+
 impl Drop for TestGateway {
     fn drop(&mut self) {
         self.stop.cancel();

@@ -73,3 +73,27 @@ async fn an_idle_native_session_is_warned_in_its_terminal_then_ended() {
         .unwrap();
     assert!(!status.success());
 }
+
+#[tokio::test]
+async fn a_gateway_shutdown_ends_native_sessions_with_the_reason() {
+    let (gw, _sshd, _admin, ops, _) = setup().await;
+    let client = Client::registered(&gw, &ops).await;
+    let mut ssh = client.interactive("ops1:box");
+    let mut seen = String::new();
+    read_until(&mut ssh, &mut seen, "$ ").await;
+    gw.shut_down();
+    let status = tokio::time::timeout(Duration::from_secs(10), ssh.wait())
+        .await
+        .expect("ssh exits when the gateway stops")
+        .unwrap();
+    assert!(!status.success());
+    let mut rest = String::new();
+    ssh.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut rest)
+        .await
+        .unwrap();
+    seen.push_str(&rest);
+    assert!(seen.contains("Session ended: gateway_shutdown"), "{seen:?}");
+}
