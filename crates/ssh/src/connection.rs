@@ -91,24 +91,17 @@ impl TargetConnection {
     }
 
     /// From now on, channels the target opens for remote forwards are
-    /// accepted and delivered here; before this call they are refused.
-    pub fn remote_forwards(&self) -> mpsc::Receiver<ForwardedChannel> {
-        let (tx, rx) = mpsc::channel(16);
-        if let Ok(mut slot) = self.forwarded.lock() {
-            *slot = Some(tx);
-        }
-        rx
+    /// accepted and delivered here; before the first call they are refused.
+    /// Only the first call gets the receiver.
+    pub fn remote_forwards(&self) -> Option<mpsc::Receiver<ForwardedChannel>> {
+        deliver_to(&self.forwarded)
     }
 
     /// From now on, agent channels the target opens (after a channel asked
-    /// for agent forwarding) are accepted and delivered here; before this
-    /// call they are refused.
-    pub fn agent_channels(&self) -> mpsc::Receiver<Channel<Msg>> {
-        let (tx, rx) = mpsc::channel(16);
-        if let Ok(mut slot) = self.agent.lock() {
-            *slot = Some(tx);
-        }
-        rx
+    /// for agent forwarding) are accepted and delivered here; before the
+    /// first call they are refused. Only the first call gets the receiver.
+    pub fn agent_channels(&self) -> Option<mpsc::Receiver<Channel<Msg>>> {
+        deliver_to(&self.agent)
     }
 
     /// Whether the connection to the target is gone.
@@ -123,4 +116,16 @@ impl TargetConnection {
             .disconnect(Disconnect::ByApplication, why, "en")
             .await;
     }
+}
+
+/// Opens `slot` (the client handler accepts what arrives there) and returns
+/// its receiver, the first time only.
+fn deliver_to<T>(slot: &std::sync::Mutex<Option<mpsc::Sender<T>>>) -> Option<mpsc::Receiver<T>> {
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.is_some() {
+        return None;
+    }
+    let (tx, rx) = mpsc::channel(16);
+    *slot = Some(tx);
+    Some(rx)
 }

@@ -177,7 +177,8 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
 
     let terminal = kind.is_terminal();
     let shared_input = match (&kind, &pty) {
-        (Kind::Shell, Some(_)) => gate.claim_shared_input(),
+        // Only the first shell gets the keystrokes of interactive participants.
+        (Kind::Shell, Some(_)) => gate.with_session(|h| h.participant_input()).flatten(),
         _ => None,
     };
     let warnings = match (&kind, &pty) {

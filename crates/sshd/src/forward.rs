@@ -94,7 +94,7 @@ pub(crate) async fn local(
 pub(crate) async fn remote(ctx: Arc<Ctx>, address: &str, port: u32) -> Option<u32> {
     let details = json!({ "kind": "remote", "listen": format!("{address}:{port}") });
     let gate = allowed_gate(&ctx, details).await?;
-    if let Some(mut incoming) = gate.take_remote_forwards() {
+    if let Some(mut incoming) = gate.target.remote_forwards() {
         let ctx = ctx.clone();
         let gate = gate.clone();
         tokio::spawn(async move {
@@ -132,15 +132,15 @@ pub(crate) async fn remote(ctx: Arc<Ctx>, address: &str, port: u32) -> Option<u3
 /// `ssh -A`: from now on, agent connections the target opens are passed
 /// to the client's agent (once per gate; listed on the session).
 pub(crate) async fn relay_agent(ctx: &Arc<Ctx>, gate: &Arc<Gate>) {
-    let Some(mut incoming) = gate.take_agent_channels() else {
+    let Some(mut incoming) = gate.target.agent_channels() else {
         return;
     };
     audit(ctx, gate, json!({ "kind": "agent" })).await;
-    if let Some(listed) = gate.with_session(|h| h.add_forward(ForwardKind::Agent, "agent".into())) {
-        gate.keep_remote_forward("agent", 0, listed);
-    }
+    // Listed while the target can still reach the agent: as long as this task.
+    let listed = gate.with_session(|h| h.add_forward(ForwardKind::Agent, "agent".into()));
     let (ctx, gate) = (ctx.clone(), gate.clone());
     tokio::spawn(async move {
+        let _listed = listed;
         while let Some(target) = incoming.recv().await {
             match ctx.client.channel_open_agent().await {
                 Ok(client) => bridge(gate.clone(), client, target, None),

@@ -44,12 +44,6 @@ pub(crate) struct Gate {
     /// The reason to record if the client leaves now (the target closed the
     /// last shell, so the client went away because of it).
     pending_reason: Mutex<Option<EndReason>>,
-    /// Whether the interactive participants' keystrokes were claimed.
-    shared_input_taken: Mutex<bool>,
-    /// Whether remote forwards (`ssh -R`) are being accepted.
-    remote_forwards_taken: Mutex<bool>,
-    /// Whether agent channels (`ssh -A`) are being accepted.
-    agent_taken: Mutex<bool>,
     /// The remote forwards listed on the session, by what the client asked.
     remote_forwards: Mutex<HashMap<(String, u32), ForwardGuard>>,
 }
@@ -116,9 +110,6 @@ impl Gate {
             stop: CancellationToken::new(),
             relays: TaskTracker::new(),
             pending_reason: Mutex::new(None),
-            shared_input_taken: Mutex::new(false),
-            remote_forwards_taken: Mutex::new(false),
-            agent_taken: Mutex::new(false),
             remote_forwards: Mutex::default(),
         });
         tokio::spawn(gate.clone().watch(client, client_gone));
@@ -129,49 +120,6 @@ impl Gate {
     pub(crate) fn with_session<T>(&self, f: impl FnOnce(&SessionHandle) -> T) -> Option<T> {
         let handle = self.handle.read().unwrap_or_else(|e| e.into_inner());
         handle.as_ref().map(f)
-    }
-
-    /// The first caller gets the keystrokes of interactive participants
-    /// (for the first shell); later callers get `None`.
-    pub(crate) fn claim_shared_input(&self) -> Option<tokio::sync::mpsc::Receiver<bytes::Bytes>> {
-        let mut taken = self
-            .shared_input_taken
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if *taken {
-            return None;
-        }
-        *taken = true;
-        self.with_session(|h| h.participant_input()).flatten()
-    }
-
-    /// The first caller gets the connections the target forwards back for
-    /// `ssh -R`; before that call the target's forwarded channels are refused.
-    pub(crate) fn take_remote_forwards(
-        &self,
-    ) -> Option<tokio::sync::mpsc::Receiver<gatehouse_ssh::ForwardedChannel>> {
-        let mut taken = self
-            .remote_forwards_taken
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if *taken {
-            return None;
-        }
-        *taken = true;
-        Some(self.target.remote_forwards())
-    }
-
-    /// The first caller gets the agent channels the target opens for
-    /// `ssh -A`; before that call they are refused.
-    pub(crate) fn take_agent_channels(
-        &self,
-    ) -> Option<tokio::sync::mpsc::Receiver<russh::Channel<russh::client::Msg>>> {
-        let mut taken = self.agent_taken.lock().unwrap_or_else(|e| e.into_inner());
-        if *taken {
-            return None;
-        }
-        *taken = true;
-        Some(self.target.agent_channels())
     }
 
     /// Keeps a remote forward listed until it is cancelled or the session ends.
