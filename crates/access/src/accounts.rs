@@ -95,13 +95,9 @@ impl Access {
         fingerprint: &str,
         client_addr: &str,
     ) -> Result<Principal> {
-        self.throttle
-            .check(username, client_addr)
-            .map_err(AccessError::Throttled)?;
-        let user = match Username::parse(username) {
-            Ok(name) => self.store.user_by_name(&name).await?,
-            Err(_) => None,
-        };
+        // Only a success touches the throttle here: clients offer every key
+        // they have, and an unknown one is not a guess.
+        let user = self.login_candidate(username, client_addr).await?;
         let key = self.store.ssh_key_by_fingerprint(fingerprint).await?;
         match (user, key) {
             (Some(user), Some(key)) if key.user_id == user.id => {
@@ -122,13 +118,7 @@ impl Access {
         password: SecretString,
         client_addr: &str,
     ) -> Result<UserRecord> {
-        self.throttle
-            .check(username, client_addr)
-            .map_err(AccessError::Throttled)?;
-        let user = match Username::parse(username) {
-            Ok(name) => self.store.user_by_name(&name).await?,
-            Err(_) => None,
-        };
+        let user = self.login_candidate(username, client_addr).await?;
         let ok = passwords::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
         match user {
             Some(u) if ok && u.disabled => Err(AccessError::AccountLocked),
@@ -141,6 +131,21 @@ impl Access {
                 Err(AccessError::BadCredentials)
             }
         }
+    }
+
+    /// The account a login names, unless this client must wait first.
+    async fn login_candidate(
+        &self,
+        username: &str,
+        client_addr: &str,
+    ) -> Result<Option<UserRecord>> {
+        self.throttle
+            .check(username, client_addr)
+            .map_err(AccessError::Throttled)?;
+        Ok(match Username::parse(username) {
+            Ok(name) => self.store.user_by_name(&name).await?,
+            Err(_) => None,
+        })
     }
 
     /// The principal a login token belongs to.

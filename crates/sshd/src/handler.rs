@@ -8,7 +8,7 @@ use gatehouse_audit::{Event, action};
 use gatehouse_domain::ConnectionName;
 use russh::keys::HashAlg;
 use russh::server::{Auth, ChannelOpenHandle, Handle, Msg, Response, Session, VerifiedPublicKey};
-use russh::{Channel, ChannelId, MethodKind, MethodSet};
+use russh::{Channel, ChannelId};
 use secrecy::SecretString;
 use serde_json::json;
 use tokio::sync::OnceCell;
@@ -191,13 +191,7 @@ impl russh::server::Handler for Conn {
 
     async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
         Ok(Auth::Reject {
-            proceed_with_methods: Some(MethodSet::from(
-                &[
-                    MethodKind::PublicKey,
-                    MethodKind::Password,
-                    MethodKind::KeyboardInteractive,
-                ][..],
-            )),
+            proceed_with_methods: Some(crate::login_methods()),
             partial_success: false,
         })
     }

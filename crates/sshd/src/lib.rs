@@ -48,16 +48,21 @@ pub struct Front {
 /// How long a client may take to log in.
 const LOGIN_GRACE: Duration = Duration::from_secs(60);
 
+/// How clients may log in, offered in this order.
+pub(crate) fn login_methods() -> russh::MethodSet {
+    russh::MethodSet::from(
+        &[
+            MethodKind::PublicKey,
+            MethodKind::Password,
+            MethodKind::KeyboardInteractive,
+        ][..],
+    )
+}
+
 fn server_config(host_key: PrivateKey) -> russh::server::Config {
     russh::server::Config {
         server_id: russh::SshId::Standard("SSH-2.0-Gatehouse".into()),
-        methods: russh::MethodSet::from(
-            &[
-                MethodKind::PublicKey,
-                MethodKind::Password,
-                MethodKind::KeyboardInteractive,
-            ][..],
-        ),
+        methods: login_methods(),
         // Wrong guesses wait a second; the client's first "none" probe does not.
         auth_rejection_time: Duration::from_secs(1),
         auth_rejection_time_initial: Some(Duration::ZERO),

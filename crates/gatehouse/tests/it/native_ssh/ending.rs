@@ -28,19 +28,8 @@ async fn a_pty_session_is_listed_found_by_search_and_ended_with_the_reason() {
         .post(Some(&admin), "/sessions/end", json!({ "ids": [id] }))
         .await;
     assert_eq!(status, 200, "{body}");
-    let status = tokio::time::timeout(Duration::from_secs(10), ssh.wait())
-        .await
-        .expect("ssh exits when its session is ended")
-        .unwrap();
+    let status = hang_up(&mut ssh, &mut seen).await;
     assert!(!status.success(), "exit status {status:?}");
-    let mut rest = String::new();
-    ssh.stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut rest)
-        .await
-        .unwrap();
-    seen.push_str(&rest);
     assert!(
         seen.contains("Session ended by administrator admin"),
         "{seen:?}"
@@ -67,11 +56,7 @@ async fn an_idle_native_session_is_warned_in_its_terminal_then_ended() {
     read_until(&mut ssh, &mut seen, "$ ").await;
     read_until(&mut ssh, &mut seen, "[gatehouse] This session ends in").await;
     read_until(&mut ssh, &mut seen, "Session ended: idle_timeout").await;
-    let status = tokio::time::timeout(Duration::from_secs(10), ssh.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!status.success());
+    assert!(!hang_up(&mut ssh, &mut seen).await.success());
 }
 
 #[tokio::test]
@@ -82,18 +67,6 @@ async fn a_gateway_shutdown_ends_native_sessions_with_the_reason() {
     let mut seen = String::new();
     read_until(&mut ssh, &mut seen, "$ ").await;
     gw.shut_down();
-    let status = tokio::time::timeout(Duration::from_secs(10), ssh.wait())
-        .await
-        .expect("ssh exits when the gateway stops")
-        .unwrap();
-    assert!(!status.success());
-    let mut rest = String::new();
-    ssh.stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut rest)
-        .await
-        .unwrap();
-    seen.push_str(&rest);
+    assert!(!hang_up(&mut ssh, &mut seen).await.success());
     assert!(seen.contains("Session ended: gateway_shutdown"), "{seen:?}");
 }

@@ -110,10 +110,7 @@ async fn without_a_connection_in_the_login_a_menu_offers_the_users_connections()
         .await
         .unwrap();
     read_until(&mut ssh, &mut seen, "menu-42").await;
-    let status = tokio::time::timeout(Duration::from_secs(10), ssh.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = hang_up(&mut ssh, &mut seen).await;
     assert!(status.success(), "{status:?}");
     let items = ended_sessions(&gw, &admin).await;
     assert_eq!(items[0]["connection"]["name"], "box", "{items:?}");

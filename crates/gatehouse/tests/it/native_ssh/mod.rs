@@ -180,6 +180,25 @@ async fn read_until(child: &mut Child, seen: &mut String, needle: &str) {
     assert!(found.is_ok(), "{needle:?} never appeared in {seen:?}");
 }
 
+/// Waits (10 s at most) for an interactive `ssh` to exit, adding what it
+/// printed last to `seen`.
+async fn hang_up(child: &mut Child, seen: &mut String) -> std::process::ExitStatus {
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("ssh exits in time")
+        .unwrap();
+    let mut rest = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut rest)
+        .await
+        .unwrap();
+    seen.push_str(&rest);
+    status
+}
+
 /// A gateway, a target, and ops1 holding a grant on connection `box`.
 async fn setup() -> (TestGateway, Sshd, String, String, String) {
     let sshd = Sshd::start().await;
