@@ -41,6 +41,9 @@ use serde_json::json;
 use stats::{Samples, median};
 use web::WebShell;
 
+#[path = "synthetic.rs"]
+mod synthetic;
+
 /// Whether section `name` runs: all do unless `BENCH_ONLY` lists some
 /// (comma-separated: paths, end, memory, sse, search) — for iterating.
 fn runs(name: &str) -> bool {

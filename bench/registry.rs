@@ -11,37 +11,19 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use gatehouse_domain::{ConnectionId, EndReason, Protocol, UserId};
-use gatehouse_sessions::{ConnectionRef, EndRequest, ListQuery, NewSession, Registry, Visibility};
+use gatehouse_domain::EndReason;
+use gatehouse_sessions::{EndRequest, ListQuery, Registry, Visibility};
+
+#[path = "synthetic.rs"]
+mod synthetic;
 
 const N: usize = 100_000;
 
-fn new_session(i: usize, connection: &ConnectionRef) -> NewSession {
-    NewSession {
-        user: format!("user{i}"),
-        user_id: UserId::new(),
-        connection: connection.clone(),
-        protocol: Protocol::Ssh,
-        client_addr: format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
-        target: format!("192.0.2.{}:22", i % 250),
-        recording: false,
-        record_input: false,
-        cols: 80,
-        rows: 24,
-        limits: Default::default(),
-    }
-}
-
 fn registry(c: &mut Criterion) {
     let (registry, mut lifecycle) = Registry::new("bench");
-    let connections: Vec<_> = (0..50)
-        .map(|i| ConnectionRef {
-            id: ConnectionId::new(),
-            name: format!("server-{i:02}"),
-        })
-        .collect();
+    let connections = synthetic::connections(50);
     let _handles: Vec<_> = (0..N)
-        .map(|i| registry.open(new_session(i, &connections[i % 50])))
+        .map(|i| registry.open(synthetic::session(i, &connections)))
         .collect();
     while lifecycle.try_recv().is_ok() {}
 
@@ -66,7 +48,7 @@ fn registry(c: &mut Criterion) {
             || {
                 while lifecycle.try_recv().is_ok() {}
                 i += 1;
-                registry.open(new_session(i, &connections[i % 50]))
+                registry.open(synthetic::session(i, &connections))
             },
             |handle| {
                 registry.end(handle.id(), EndRequest::because(EndReason::EndedByAdmin));

@@ -10,10 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use gatehouse_domain::{ConnectionId, EndReason, Protocol, UserId};
-use gatehouse_sessions::{
-    ConnectionRef, EndRequest, ListQuery, NewSession, Registry, SessionHandle, Visibility,
-};
+use gatehouse_domain::EndReason;
+use gatehouse_sessions::{EndRequest, ListQuery, Registry, SessionHandle, Visibility};
+
+#[path = "synthetic.rs"]
+mod synthetic;
 
 const N: usize = 100_000;
 const RUNS: usize = 50;
@@ -46,28 +47,9 @@ fn time(mut f: impl FnMut()) -> String {
 async fn main() {
     let (registry, mut lifecycle) = Registry::new("bench");
     tokio::spawn(async move { while lifecycle.recv().await.is_some() {} });
-    let connections: Vec<_> = (0..50)
-        .map(|i| ConnectionRef {
-            id: ConnectionId::new(),
-            name: format!("server-{i:02}"),
-        })
-        .collect();
+    let connections = synthetic::connections(50);
     let handles: Vec<SessionHandle> = (0..N)
-        .map(|i| {
-            registry.open(NewSession {
-                user: format!("user{i}"),
-                user_id: UserId::new(),
-                connection: connections[i % connections.len()].clone(),
-                protocol: Protocol::Ssh,
-                client_addr: format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
-                target: format!("192.0.2.{}:22", i % 250),
-                recording: false,
-                record_input: false,
-                cols: 80,
-                rows: 24,
-                limits: Default::default(),
-            })
-        })
+        .map(|i| registry.open(synthetic::session(i, &connections)))
         .collect();
 
     let first_page = ListQuery::default();

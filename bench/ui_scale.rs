@@ -23,37 +23,19 @@ use gatehouse_sessions::{ConnectionRef, NewSession};
 use harness::{ADMIN_PASSWORD, TestGateway};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+#[path = "synthetic.rs"]
+mod synthetic;
+
 const SESSIONS: usize = 10_000;
 const CHURN: usize = 200;
-
-fn synthetic(i: usize, connections: &[ConnectionRef]) -> NewSession {
-    NewSession {
-        user: format!("user{i}"),
-        user_id: UserId::new(),
-        connection: connections[i % connections.len()].clone(),
-        protocol: Protocol::Ssh,
-        client_addr: format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
-        target: format!("192.0.2.{}:22", i % 250),
-        recording: false,
-        record_input: false,
-        cols: 80,
-        rows: 24,
-        limits: Default::default(),
-    }
-}
 
 #[tokio::main]
 async fn main() {
     let gw = TestGateway::spawn().await;
-    let connections: Vec<_> = (0..40)
-        .map(|i| ConnectionRef {
-            id: ConnectionId::new(),
-            name: format!("server-{i:02}"),
-        })
-        .collect();
+    let connections = synthetic::connections(40);
     let t = Instant::now();
     let mut handles: Vec<_> = (0..SESSIONS)
-        .map(|i| gw.registry().open(synthetic(i, &connections)))
+        .map(|i| gw.registry().open(synthetic::session(i, &connections)))
         .collect();
     gw.registry().flush_lifecycle().await;
     eprintln!(
@@ -77,7 +59,10 @@ async fn main() {
         if line == "READY_FOR_CHURN" {
             // CHURN sessions start while the page shows the first SESSIONS.
             for i in 0..CHURN {
-                handles.push(gw.registry().open(synthetic(SESSIONS + i, &connections)));
+                handles.push(
+                    gw.registry()
+                        .open(synthetic::session(SESSIONS + i, &connections)),
+                );
             }
         } else {
             println!("{line}");

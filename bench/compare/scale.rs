@@ -3,6 +3,7 @@
 //! (real `sshd`), searching 100,000 live sessions, and the SSE fan-out to
 //! 100 dashboards (in-process gateway).
 
+use crate::synthetic;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -246,31 +247,10 @@ pub async fn end_one(gw: &TestGateway, admin: &str, conn: &str, rounds: usize) -
 /// Registry sessions with no socket, as 100,000 live sessions look to the
 /// registry and the API.
 pub fn fill(gw: &TestGateway, n: usize) -> Vec<SessionHandle> {
-    let connections: Vec<_> = (0..50)
-        .map(|i| ConnectionRef {
-            id: ConnectionId::new(),
-            name: format!("server-{i:02}"),
-        })
-        .collect();
+    let connections = synthetic::connections(50);
     (0..n)
-        .map(|i| gw.registry().open(new_session(i, &connections[i % 50])))
+        .map(|i| gw.registry().open(synthetic::session(i, &connections)))
         .collect()
-}
-
-fn new_session(i: usize, connection: &ConnectionRef) -> NewSession {
-    NewSession {
-        user: format!("user{i}"),
-        user_id: UserId::new(),
-        connection: connection.clone(),
-        protocol: Protocol::Ssh,
-        client_addr: format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
-        target: format!("192.0.2.{}:22", i % 250),
-        recording: false,
-        record_input: false,
-        cols: 80,
-        rows: 24,
-        limits: Default::default(),
-    }
 }
 
 /// `GET /api/v1/sessions?q=…` round trips (the registry holds `fill`ed sessions).
@@ -337,7 +317,9 @@ pub async fn sse(gw: &TestGateway, admin: &str, dashboards: usize, rounds: usize
     let mut samples = Samples::default();
     for i in 0..rounds {
         let t = Instant::now();
-        let handle = gw.registry().open(new_session(i, &connection));
+        let handle = gw
+            .registry()
+            .open(synthetic::session(i, std::slice::from_ref(&connection)));
         let id = handle.id().to_string();
         let mut got = 0;
         while got < dashboards {
