@@ -195,6 +195,7 @@ impl Application {
         let ssh = tokio::spawn(gatehouse_sshd::serve(
             self.ssh_listener,
             self.host_key,
+            self.config.ssh_ciphers.clone(),
             gatehouse_sshd::Front {
                 access: state.access.clone(),
                 audit: state.audit.clone(),

@@ -17,6 +17,8 @@ pub struct Config {
     pub http: SocketAddr,
     /// The native SSH listener.
     pub ssh: SocketAddr,
+    /// The ciphers the SSH listener offers.
+    pub ssh_ciphers: gatehouse_sshd::Ciphers,
     /// This node's name in session records.
     pub node: String,
     /// Mark the session cookie `Secure`.
@@ -53,6 +55,7 @@ impl Default for Config {
             data_dir: PathBuf::from("gatehouse-data"),
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             ssh: SocketAddr::from(([127, 0, 0, 1], 2222)),
+            ssh_ciphers: gatehouse_sshd::Ciphers::default(),
             node: "gw-1".into(),
             secure_cookies: true,
             token_ttl: Duration::from_secs(12 * 3600),
@@ -78,6 +81,7 @@ pub struct FileConfig {
     data_dir: Option<PathBuf>,
     http: Option<SocketAddr>,
     ssh: Option<SocketAddr>,
+    ssh_ciphers: Option<Vec<String>>,
     node: Option<String>,
     secure_cookies: Option<bool>,
     token_ttl_seconds: Option<u64>,
@@ -116,17 +120,27 @@ impl Config {
             }
             None => FileConfig::default(),
         };
-        Ok(Self::merge(from_file, overrides))
+        let merged = Self::merge(from_file, overrides);
+        match file {
+            Some(path) => merged.with_context(|| format!("in config file {}", path.display())),
+            None => merged,
+        }
     }
 
-    fn merge(f: FileConfig, o: Overrides) -> Self {
+    fn merge(f: FileConfig, o: Overrides) -> anyhow::Result<Self> {
         let d = Config::default();
+        let ssh_ciphers = match f.ssh_ciphers {
+            Some(names) => gatehouse_sshd::Ciphers::parse(&names)
+                .map_err(|e| anyhow::anyhow!("ssh_ciphers: {e}"))?,
+            None => d.ssh_ciphers,
+        };
         let secs =
             |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
-        Self {
+        Ok(Self {
             data_dir: o.data_dir.or(f.data_dir).unwrap_or(d.data_dir),
             http: o.http.or(f.http).unwrap_or(d.http),
             ssh: o.ssh.or(f.ssh).unwrap_or(d.ssh),
+            ssh_ciphers,
             node: o.node.or(f.node).unwrap_or(d.node),
             secure_cookies: f.secure_cookies.unwrap_or(d.secure_cookies),
             token_ttl: secs(f.token_ttl_seconds, d.token_ttl),
@@ -152,7 +166,7 @@ impl Config {
                 .filter(|d| *d > 0)
                 .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
             retention_interval: d.retention_interval,
-        }
+        })
     }
 }
 
@@ -172,7 +186,8 @@ mod tests {
                 http: Some("127.0.0.1:7000".parse().unwrap()),
                 ..Default::default()
             },
-        );
+        )
+        .unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/gatehouse"));
         assert_eq!(c.http, "127.0.0.1:7000".parse().unwrap());
         assert_eq!(c.token_ttl, Duration::from_secs(60));
@@ -185,11 +200,29 @@ mod tests {
         let file: FileConfig =
             toml::from_str("recording_max_bytes = 1048576\nrecording_retention_days = 30\n")
                 .unwrap();
-        let c = Config::merge(file, Overrides::default());
+        let c = Config::merge(file, Overrides::default()).unwrap();
         assert_eq!(c.recording_max_bytes, 1 << 20);
         assert_eq!(
             c.recording_retention,
             Some(Duration::from_secs(30 * 86_400))
+        );
+    }
+
+    #[test]
+    fn ssh_ciphers_widen_the_offer_and_unknown_ones_are_errors() {
+        let file: FileConfig =
+            toml::from_str("ssh_ciphers = [\"aes256-gcm@openssh.com\", \"aes128-ctr\"]\n").unwrap();
+        let c = Config::merge(file, Overrides::default()).unwrap();
+        assert_eq!(
+            c.ssh_ciphers,
+            gatehouse_sshd::Ciphers::parse(&["aes256-gcm@openssh.com", "aes128-ctr"]).unwrap()
+        );
+        let file: FileConfig = toml::from_str("ssh_ciphers = [\"arcfour\"]\n").unwrap();
+        let err = Config::merge(file, Overrides::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("ssh_ciphers: unknown SSH cipher \"arcfour\""),
+            "{err}"
         );
     }
 

@@ -15,6 +15,7 @@
 //! the user's terminal and closes their connection.
 
 mod channel;
+mod ciphers;
 mod forward;
 mod gate;
 mod handler;
@@ -33,6 +34,8 @@ use russh::MethodKind;
 use russh::keys::PrivateKey;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+pub use ciphers::Ciphers;
 
 /// What the SSH front end needs from the rest of the gateway.
 #[derive(Clone)]
@@ -59,7 +62,7 @@ pub(crate) fn login_methods() -> russh::MethodSet {
     )
 }
 
-fn server_config(host_key: PrivateKey) -> russh::server::Config {
+fn server_config(host_key: PrivateKey, ciphers: &Ciphers) -> russh::server::Config {
     russh::server::Config {
         server_id: russh::SshId::Standard("SSH-2.0-Gatehouse".into()),
         methods: login_methods(),
@@ -74,19 +77,25 @@ fn server_config(host_key: PrivateKey) -> russh::server::Config {
         keepalive_interval: Some(Duration::from_secs(30)),
         keepalive_max: 3,
         nodelay: true,
+        preferred: russh::Preferred {
+            cipher: ciphers.names().into(),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
 
-/// Serves native SSH clients on `listener` until `shutdown`. Live sessions
-/// are not ended here: the registry ends them at shutdown like any other.
+/// Serves native SSH clients on `listener` until `shutdown`, offering
+/// `ciphers`. Live sessions are not ended here: the registry ends them at
+/// shutdown like any other.
 pub async fn serve(
     listener: TcpListener,
     host_key: PrivateKey,
+    ciphers: Ciphers,
     front: Front,
     shutdown: CancellationToken,
 ) {
-    let config = Arc::new(server_config(host_key));
+    let config = Arc::new(server_config(host_key, &ciphers));
     let front = Arc::new(front);
     loop {
         let accepted = tokio::select! {
