@@ -32,6 +32,7 @@ mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use harness::{ADMIN_PASSWORD, Sshd, TestGateway};
 use openssh::{Hops, OpenSsh};
@@ -72,7 +73,10 @@ impl Counts {
                     .and_then(|m| m.parse::<u64>().ok())
                     .unwrap_or(32)
                     << 20,
-                bulk_runs: 1,
+                bulk_runs: std::env::var("BENCH_BULK_RUNS")
+                    .ok()
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(1),
                 echo: 50,
                 starts: 3,
                 memory_steps: vec![100, 1000],
@@ -84,7 +88,7 @@ impl Counts {
         } else {
             Counts {
                 bulk_bytes: 512 << 20,
-                bulk_runs: 3,
+                bulk_runs: 5,
                 echo: 500,
                 starts: 20,
                 memory_steps: vec![1000, most_sessions()],
@@ -94,6 +98,25 @@ impl Counts {
                 sse_rounds: 100,
             }
         }
+    }
+}
+
+/// Bytes the gateway relayed in bulk runs, and the CPU time it spent.
+#[derive(Default)]
+struct Relayed {
+    bytes: u64,
+    cpu: Duration,
+}
+
+impl Relayed {
+    fn add(&mut self, bytes: u64, cpu: Duration) {
+        self.bytes += bytes;
+        self.cpu += cpu;
+    }
+
+    /// CPU seconds per gigabyte (10⁹ bytes) relayed.
+    fn per_gb(&self) -> Option<f64> {
+        (self.bytes > 0).then(|| self.cpu.as_secs_f64() / (self.bytes as f64 / 1e9))
     }
 }
 
@@ -150,19 +173,35 @@ async fn main() {
         );
     }
 
-    eprintln!("bulk output, session start and keystroke echo on each path…");
-    for (path, alias) in aliases.iter().filter(|_| runs("paths")) {
-        let mut rates = Vec::new();
-        let mut pty_rates = Vec::new();
-        let perf = match *alias {
-            "gatehouse" => scale::perf(&process, "BENCH_PERF_SSH").await,
-            _ => None,
-        };
+    eprintln!("bulk output on each path, the paths taking turns…");
+    // Round after round, each path once per round: a slow spell on this
+    // shared machine then hits the paths of one round alike, and each
+    // ratio to direct is taken within a round.
+    let mut raw = vec![Vec::new(); aliases.len() + 1];
+    let mut pty = vec![Vec::new(); aliases.len()];
+    let mut relayed = [Relayed::default(), Relayed::default()];
+    if runs("paths") {
+        let (mut web, _) = WebShell::open(&gw, &admin, &conn).await;
+        let perf = scale::perf(&process, "BENCH_PERF_BULK").await;
         for _ in 0..n.bulk_runs {
-            rates.push(clients.throughput(alias, n.bulk_bytes, false).await);
-            pty_rates.push(clients.throughput(alias, n.bulk_bytes, true).await);
+            for (i, (_, alias)) in aliases.iter().enumerate() {
+                let cpu = process.cpu_time();
+                raw[i].push(clients.throughput(alias, n.bulk_bytes, false).await);
+                if *alias == "gatehouse" {
+                    relayed[0].add(n.bulk_bytes, process.cpu_time() - cpu);
+                }
+                pty[i].push(clients.throughput(alias, n.bulk_bytes, true).await);
+            }
+            let cpu = process.cpu_time();
+            raw[aliases.len()].push(web.throughput(n.bulk_bytes).await);
+            relayed[1].add(n.bulk_bytes, process.cpu_time() - cpu);
         }
         scale::perf_done(perf);
+        web.close().await;
+    }
+
+    eprintln!("session start and keystroke echo on each path…");
+    for (i, (path, alias)) in aliases.iter().enumerate().filter(|_| runs("paths")) {
         let mut starts = Samples::default();
         let mut echo = Samples::default();
         for i in 0..n.starts {
@@ -173,52 +212,39 @@ async fn main() {
             }
             shell.exit().await;
         }
-        eprintln!(
-            "  {path}: {:.0} MB/s, {:.0} MB/s through a pty",
-            median(rates.clone()) / 1e6,
-            median(pty_rates.clone()) / 1e6
-        );
-        report.path(
-            path,
-            PathFigures {
-                bytes_per_sec: median(rates),
-                pty_bytes_per_sec: median(pty_rates),
-                echo,
-                start: starts,
-            },
-        );
+        let figures = PathFigures {
+            rates: raw[i].clone(),
+            pty_rates: pty[i].clone(),
+            echo,
+            start: starts,
+            cpu_per_gb: (*alias == "gatehouse")
+                .then(|| relayed[0].per_gb())
+                .flatten(),
+        };
+        eprintln!("  {path}: {}", figures.summary());
+        report.path(path, figures);
     }
     if runs("paths") {
         let mut starts = Samples::default();
         let mut echo = Samples::default();
-        let mut rates = Vec::new();
         for i in 0..n.starts {
             let (mut shell, took) = WebShell::open(&gw, &admin, &conn).await;
             starts.push(took);
             if i == 0 {
                 echo = shell.echo(n.echo).await;
-                let perf = scale::perf(&process, "BENCH_PERF_WEB").await;
-                for _ in 0..n.bulk_runs {
-                    rates.push(shell.throughput(n.bulk_bytes).await);
-                }
-                scale::perf_done(perf);
             }
             shell.close().await;
         }
-        eprintln!(
-            "  gatehouse-web: {:.0} MB/s (pty)",
-            median(rates.clone()) / 1e6
-        );
-        let rate = median(rates);
-        report.path(
-            "gatehouse-web",
-            PathFigures {
-                bytes_per_sec: rate,
-                pty_bytes_per_sec: rate,
-                echo,
-                start: starts,
-            },
-        );
+        let rates = raw[aliases.len()].clone();
+        let figures = PathFigures {
+            pty_rates: rates.clone(),
+            rates,
+            echo,
+            start: starts,
+            cpu_per_gb: relayed[1].per_gb(),
+        };
+        eprintln!("  gatehouse-web: {}", figures.summary());
+        report.path("gatehouse-web", figures);
     }
 
     eprintln!("ending one session at a time (real sshd)…");

@@ -4,18 +4,60 @@
 use std::time::Duration;
 
 use super::scale::Memory;
-use super::stats::Samples;
+use super::stats::{Samples, median};
 
 /// What one path measured.
 pub struct PathFigures {
-    /// Median bulk output rate (OpenSSH: the raw channel; web: its pty).
-    pub bytes_per_sec: f64,
-    /// Median bulk output rate through a pty on the target.
-    pub pty_bytes_per_sec: f64,
+    /// Bulk output rates, bytes per second, one per round (OpenSSH: the
+    /// raw channel; web: its pty).
+    pub rates: Vec<f64>,
+    /// Bulk output rates through a pty on the target, one per round.
+    pub pty_rates: Vec<f64>,
     /// Keystroke round trips.
     pub echo: Samples,
     /// Connect to first prompt byte.
     pub start: Samples,
+    /// The gateway's CPU seconds per GB of bulk output it relayed (the raw
+    /// channel for gatehouse-ssh); `None` for the paths without it.
+    pub cpu_per_gb: Option<f64>,
+}
+
+impl PathFigures {
+    /// The median bulk output rate.
+    pub fn bytes_per_sec(&self) -> f64 {
+        median(self.rates.clone())
+    }
+
+    /// The median bulk output rate through a pty.
+    pub fn pty_bytes_per_sec(&self) -> f64 {
+        median(self.pty_rates.clone())
+    }
+
+    /// This path's bulk output against `base`'s: the median of the ratios
+    /// of the rounds (both paths ran once in each round).
+    pub fn ratio(&self, base: &PathFigures) -> f64 {
+        ratio(&self.rates, &base.rates)
+    }
+
+    /// The same through a pty.
+    pub fn pty_ratio(&self, base: &PathFigures) -> f64 {
+        ratio(&self.pty_rates, &base.pty_rates)
+    }
+
+    /// One line for the progress output.
+    pub fn summary(&self) -> String {
+        format!(
+            "{:.0} MB/s, {:.0} MB/s through a pty, echo p50 {:.3} ms, start p50 {:.1} ms",
+            self.bytes_per_sec() / 1e6,
+            self.pty_bytes_per_sec() / 1e6,
+            self.echo.p50_ms(),
+            self.start.p50_ms()
+        )
+    }
+}
+
+fn ratio(rates: &[f64], base: &[f64]) -> f64 {
+    median(rates.iter().zip(base).map(|(r, b)| r / b).collect())
 }
 
 /// Everything one run measured.
@@ -135,19 +177,27 @@ impl Report {
         out.push_str("## The four paths (same run, same real `sshd` target)\n\n");
         out.push_str(&format!("| measure | {} |\n", PATHS.join(" | ")));
         out.push_str("|---|---|---|---|---|\n");
-        out.push_str(&self.path_row("bulk output, MB/s", |f| {
-            format!("{:.0}", f.bytes_per_sec / 1e6)
+        out.push_str(&self.path_row("bulk output, MB/s (median)", |f| {
+            format!("{:.0}", f.bytes_per_sec() / 1e6)
         }));
         if let Some(direct) = self.get("direct") {
-            let d = direct.bytes_per_sec;
             out.push_str(&self.path_row("bulk output, × direct", |f| {
-                format!("{:.2}×", f.bytes_per_sec / d)
+                format!("{:.2}×", f.ratio(direct))
             }));
         }
         out.push_str(&self.path_row(
             "bulk output through a pty (`ssh -tt`; web always), MB/s",
-            |f| format!("{:.0}", f.pty_bytes_per_sec / 1e6),
+            |f| format!("{:.0}", f.pty_bytes_per_sec() / 1e6),
         ));
+        if let Some(direct) = self.get("direct") {
+            out.push_str(&self.path_row("bulk output through a pty, × direct", |f| {
+                format!("{:.2}×", f.pty_ratio(direct))
+            }));
+        }
+        out.push_str(&self.path_row("gateway CPU per GB of bulk output", |f| {
+            f.cpu_per_gb
+                .map_or_else(|| "—".into(), |s| format!("{s:.2} s"))
+        }));
         out.push_str(&self.path_row("keystroke echo p50", |f| {
             format!("{:.3} ms", f.echo.p50_ms())
         }));
@@ -186,7 +236,7 @@ impl Report {
                 "- The web terminal's output always passes through a pty on the target, and the pty \
                  caps it: through the same pty, gatehouse-web delivers {:.2}× direct (`ssh -tt`). \
                  The target above compares it with direct's raw channel, as the issue sets it.\n",
-                web.pty_bytes_per_sec / direct.pty_bytes_per_sec
+                web.pty_ratio(direct)
             ));
         }
         out.push_str(
@@ -218,9 +268,7 @@ impl Report {
         let direct = self.get("direct");
         let jump = self.get("jump");
         let na = || "n/a".to_owned();
-        let ratio = |p: Option<&PathFigures>, base: Option<&PathFigures>| {
-            Some(p?.bytes_per_sec / base?.bytes_per_sec)
-        };
+        let ratio = |p: Option<&PathFigures>, base: Option<&PathFigures>| Some(p?.ratio(base?));
         for (path, floor, base, base_name) in [
             ("gatehouse-ssh", 0.95, direct, "direct"),
             ("gatehouse-ssh", 1.2, jump, "jump"),
