@@ -81,6 +81,9 @@ pub struct Summary {
 /// The most plain text kept per recording for the search index: text
 /// printed after the first MiB of a session is replayable but not searchable.
 pub const TEXT_LIMIT: usize = 1 << 20;
+/// Finished recordings are synced to disk one at a time.
+static SYNC_TURN: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// Room kept for the marker line that says the limit was reached.
 const MARKER_ROOM: u64 = 128;
 /// Buffered bytes that trigger a write before the next tick.
@@ -307,10 +310,15 @@ impl Writer {
             }
         }
         sink.flush(&full).await;
-        if let Some(file) = &sink.file
-            && let Err(e) = file.sync_data().await
-        {
-            tracing::warn!(error = %e, "could not sync recording");
+        if let Some(file) = &sink.file {
+            // One sync at a time, gateway-wide: when 1,000 sessions end in
+            // one call, a blocking thread apiece for fdatasync took a
+            // quarter of the gateway's CPU while the sessions' clients were
+            // still waiting for their farewells (issue 8's profile).
+            let _turn = SYNC_TURN.acquire().await;
+            if let Err(e) = file.sync_data().await {
+                tracing::warn!(error = %e, "could not sync recording");
+            }
         }
         Summary {
             session: meta.session,
