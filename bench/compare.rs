@@ -121,8 +121,9 @@ impl Relayed {
 }
 
 /// 10,000, or as many as this process's open-file limit lets the gateway
-/// hold: three descriptors per session (the client's socket, the target's,
-/// and the session's recording file — recording is on by default).
+/// hold: two descriptors per session (the client's socket and the
+/// target's; a recording file is open only while it is written to), and a
+/// few dozen of the gateway's own (listeners, database, runtime).
 fn most_sessions() -> usize {
     let limit: usize = std::process::Command::new("sh")
         .args(["-c", "ulimit -n"])
@@ -130,7 +131,7 @@ fn most_sessions() -> usize {
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
         .unwrap_or(20_000);
-    10_000.min(limit.saturating_sub(200) / 3)
+    10_000.min(limit.saturating_sub(64) / 2)
 }
 
 #[tokio::main]

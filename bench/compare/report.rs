@@ -311,7 +311,7 @@ impl Report {
             for (n, kib) in &m.per_session_kib {
                 let fit = if *n >= 1000 && *n % 1000 != 0 {
                     format!(
-                        " (as many as fit: the open-file limit here is {}; a session holds two sockets and its recording file)",
+                        " (as many as fit: the open-file limit here is {}; a session holds two sockets)",
                         sh("ulimit -n")
                     )
                 } else {
@@ -326,6 +326,12 @@ impl Report {
                     Some(*kib <= 100.0),
                 );
             }
+            row(
+                "idle sessions live at once in one gateway process (light target)",
+                format!("{most}"),
+                "10,000",
+                Some(most >= 10_000),
+            );
             let ms = m.end_1000.as_secs_f64() * 1e3;
             row(
                 &format!(

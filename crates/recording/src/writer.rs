@@ -8,7 +8,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::json;
 use time::OffsetDateTime;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -203,29 +202,70 @@ struct Writer {
     stopped: Arc<AtomicBool>,
 }
 
-/// The file being written and what has been said about it.
+/// The file being written and what has been said about it. The file is
+/// opened only to append each flush, so a live session holds no descriptor
+/// for its recording: 10,000 live sessions, two sockets each, must fit
+/// under the process's open-file limit.
 struct Sink {
-    file: Option<tokio::fs::File>,
+    path: PathBuf,
+    /// False once the file could not be created or written: writing stops
+    /// rather than leave a file with a gap in it.
+    ok: bool,
     buf: Vec<u8>,
     written: u64,
 }
 
 impl Sink {
-    async fn flush(&mut self, path: &Path) {
-        if self.buf.is_empty() {
+    /// Creates the file (and its folder).
+    async fn create(path: PathBuf) -> Sink {
+        let created = blocking({
+            let path = path.clone();
+            move || {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::File::create(&path).map(drop)
+            }
+        })
+        .await;
+        let ok = match created {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "could not create recording");
+                false
+            }
+        };
+        Sink {
+            path,
+            ok,
+            buf: Vec::with_capacity(WRITE_AT),
+            written: 0,
+        }
+    }
+
+    /// Appends what is buffered; with `sync`, also waits until the whole
+    /// file is on disk.
+    async fn flush(&mut self, sync: bool) {
+        if !self.ok {
+            self.buf.clear();
             return;
         }
-        if let Some(file) = &mut self.file {
-            match file.write_all(&self.buf).await {
-                Ok(()) => self.written += self.buf.len() as u64,
-                Err(e) => {
-                    // Stop writing rather than leave a file with a gap in it.
-                    tracing::error!(path = %path.display(), error = %e, "could not write recording");
-                    self.file = None;
-                }
+        if self.buf.is_empty() && !sync {
+            return;
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let path = self.path.clone();
+        match blocking(move || append(&path, &buf, sync).map(|()| buf)).await {
+            Ok(mut buf) => {
+                self.written += buf.len() as u64;
+                buf.clear();
+                self.buf = buf;
+            }
+            Err(e) => {
+                tracing::error!(path = %self.path.display(), error = %e, "could not write recording");
+                self.ok = false;
             }
         }
-        self.buf.clear();
     }
 
     fn size(&self) -> u64 {
@@ -233,17 +273,30 @@ impl Sink {
     }
 }
 
+/// Runs file work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+fn append(path: &Path, data: &[u8], sync: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
+    file.write_all(data)?;
+    if sync {
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
 impl Writer {
     async fn run(self, meta: RecordingMeta, mut rx: mpsc::UnboundedReceiver<Msg>) -> Summary {
-        let full = self.config.dir.join(&self.path);
-        let mut sink = Sink {
-            file: open(&full).await,
-            buf: Vec::with_capacity(WRITE_AT),
-            written: 0,
-        };
-        let header = header(&meta);
-        sink.buf.extend_from_slice(&header);
-        sink.flush(&full).await;
+        let mut sink = Sink::create(self.config.dir.join(&self.path)).await;
+        sink.buf.extend_from_slice(&header(&meta));
+        sink.flush(false).await;
 
         let mut output = Utf8Carry::default();
         let mut input = Utf8Carry::default();
@@ -256,7 +309,7 @@ impl Writer {
             let msg = tokio::select! {
                 msg = rx.recv() => msg,
                 _ = tick.tick() => {
-                    sink.flush(&full).await;
+                    sink.flush(false).await;
                     continue;
                 }
             };
@@ -296,7 +349,7 @@ impl Writer {
             }
             last = at;
             if sink.buf.len() >= WRITE_AT {
-                sink.flush(&full).await;
+                sink.flush(false).await;
             }
         }
         self.stopped.store(true, Ordering::Relaxed);
@@ -309,16 +362,13 @@ impl Writer {
                 sink.buf.extend_from_slice(&line(micros(last), kind, &rest));
             }
         }
-        sink.flush(&full).await;
-        if let Some(file) = &sink.file {
+        {
             // One sync at a time, gateway-wide: when 1,000 sessions end in
             // one call, a blocking thread apiece for fdatasync took a
             // quarter of the gateway's CPU while the sessions' clients were
             // still waiting for their farewells (issue 8's profile).
             let _turn = SYNC_TURN.acquire().await;
-            if let Err(e) = file.sync_data().await {
-                tracing::warn!(error = %e, "could not sync recording");
-            }
+            sink.flush(true).await;
         }
         Summary {
             session: meta.session,
@@ -333,22 +383,6 @@ impl Writer {
 
 fn micros(d: Duration) -> u64 {
     d.as_micros().min(u128::from(u64::MAX)) as u64
-}
-
-async fn open(path: &Path) -> Option<tokio::fs::File> {
-    if let Some(parent) = path.parent()
-        && let Err(e) = tokio::fs::create_dir_all(parent).await
-    {
-        tracing::error!(path = %parent.display(), error = %e, "could not create recordings folder");
-        return None;
-    }
-    match tokio::fs::File::create(path).await {
-        Ok(f) => Some(f),
-        Err(e) => {
-            tracing::error!(path = %path.display(), error = %e, "could not create recording");
-            None
-        }
-    }
 }
 
 fn header(meta: &RecordingMeta) -> Vec<u8> {
