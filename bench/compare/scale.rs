@@ -253,17 +253,20 @@ pub async fn end_one(gw: &TestGateway, admin: &str, conn: &str, rounds: usize) -
     let mut samples = Samples::default();
     for _ in 0..rounds {
         let mut term = Terminal::open(gw, admin, conn).await;
+        let id = term.session_id.clone();
         let sent = Instant::now();
-        let (status, _) = gw
-            .post(
-                Some(admin),
-                "/sessions/end",
-                json!({ "ids": [term.session_id] }),
-            )
-            .await;
+        // The terminal is read while the call is in flight: the close may
+        // come before the call's answer, which waits for the audit commit.
+        let closed = async {
+            let ending = term.ended().await;
+            (ending, sent.elapsed())
+        };
+        let ((status, _), (ending, took)) = tokio::join!(
+            gw.post(Some(admin), "/sessions/end", json!({ "ids": [id] })),
+            closed
+        );
         assert_eq!(status, 200);
-        let ending = term.ended().await;
-        samples.push(sent.elapsed());
+        samples.push(took);
         assert!(ending.close.is_some());
     }
     samples
