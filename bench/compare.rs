@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harness::{ADMIN_PASSWORD, Sshd, TestGateway};
-use openssh::{Hops, OpenSsh};
+use openssh::{Bulk, Hops, OpenSsh};
 use report::{PathFigures, Report};
 use scale::GatewayProcess;
 use serde_json::json;
@@ -180,6 +180,7 @@ async fn main() {
     // ratio to direct is taken within a round.
     let mut raw = vec![Vec::new(); aliases.len() + 1];
     let mut pty = vec![Vec::new(); aliases.len()];
+    let mut gcm = vec![Vec::new(); aliases.len()];
     let mut relayed = [Relayed::default(), Relayed::default()];
     if runs("paths") {
         let (mut web, _) = WebShell::open(&gw, &admin, &conn).await;
@@ -187,12 +188,18 @@ async fn main() {
         for _ in 0..n.bulk_runs {
             for (i, (_, alias)) in aliases.iter().enumerate() {
                 let cpu = process.cpu_time();
-                raw[i].push(clients.throughput(alias, n.bulk_bytes, false).await);
+                raw[i].push(clients.throughput(alias, n.bulk_bytes, Bulk::Raw).await);
                 if *alias == "gatehouse" {
                     relayed[0].add(n.bulk_bytes, process.cpu_time() - cpu);
                 }
-                pty[i].push(clients.throughput(alias, n.bulk_bytes, true).await);
+                gcm[i].push(
+                    clients
+                        .throughput(alias, n.bulk_bytes, Bulk::RawAesGcm)
+                        .await,
+                );
+                pty[i].push(clients.throughput(alias, n.bulk_bytes, Bulk::Pty).await);
             }
+            report.bare_pty.push(openssh::bare_pty(n.bulk_bytes).await);
             let cpu = process.cpu_time();
             raw[aliases.len()].push(web.throughput(n.bulk_bytes).await);
             relayed[1].add(n.bulk_bytes, process.cpu_time() - cpu);
@@ -216,6 +223,7 @@ async fn main() {
         let figures = PathFigures {
             rates: raw[i].clone(),
             pty_rates: pty[i].clone(),
+            gcm_rates: gcm[i].clone(),
             echo,
             start: starts,
             cpu_per_gb: (*alias == "gatehouse")
@@ -240,6 +248,7 @@ async fn main() {
         let figures = PathFigures {
             pty_rates: rates.clone(),
             rates,
+            gcm_rates: Vec::new(),
             echo,
             start: starts,
             cpu_per_gb: relayed[1].per_gb(),

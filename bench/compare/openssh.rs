@@ -75,31 +75,17 @@ impl OpenSsh {
     }
 
     /// Bytes per second of `head -c BYTES /dev/zero` on the target, read to
-    /// the end by the client (no pty: the raw channel), timed from the
-    /// first byte to the last so that the login does not count.
-    /// With `pty`, the same through a pty on the target (`ssh -tt`), as a
-    /// terminal session's output flows.
-    pub async fn throughput(&self, alias: &str, bytes: u64, pty: bool) -> f64 {
+    /// the end by the client, timed from the first byte to the last so that
+    /// the login does not count; `how` picks the channel and cipher.
+    pub async fn throughput(&self, alias: &str, bytes: u64, how: Bulk) -> f64 {
         let mut cmd = self.ssh(alias);
-        cmd.arg(if pty { "-tt" } else { "-T" })
-            .arg(format!("head -c {bytes} /dev/zero"));
-        let mut child = cmd.spawn().expect("ssh");
-        let mut out = child.stdout.take().unwrap();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut got = 0u64;
-        let mut first = None;
-        loop {
-            let n = out.read(&mut buf).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            first.get_or_insert_with(Instant::now);
-            got += n as u64;
-        }
-        let elapsed = first.expect("no output").elapsed();
-        assert!(child.wait().await.unwrap().success(), "ssh {alias} failed");
-        assert!(got >= bytes, "ssh {alias}: short read");
-        got as f64 / elapsed.as_secs_f64()
+        match how {
+            Bulk::Raw => cmd.arg("-T"),
+            Bulk::RawAesGcm => cmd.args(["-T", "-c", "aes128-gcm@openssh.com"]),
+            Bulk::Pty => cmd.arg("-tt"),
+        };
+        cmd.arg(format!("head -c {bytes} /dev/zero"));
+        read_rate(cmd, bytes, alias).await
     }
 
     /// A login with a pty (`-tt`) on the target's shell: how long from
@@ -118,6 +104,52 @@ impl OpenSsh {
         shell.expect(b"$ ").await;
         (shell, t.elapsed())
     }
+}
+
+/// How bulk output flows.
+#[derive(Clone, Copy)]
+pub enum Bulk {
+    /// The raw channel (`ssh -T`), with the cipher client and server agree on.
+    Raw,
+    /// The raw channel with AES-128-GCM on the client's hop, whatever the
+    /// server would prefer: every path on the same cipher.
+    RawAesGcm,
+    /// Through a pty on the target (`ssh -tt`), as a terminal's output flows.
+    Pty,
+}
+
+/// Bytes per second of `head -c BYTES /dev/zero` in a pty on this machine,
+/// no SSH at all (`script`, from util-linux): the floor any terminal
+/// session's output meets.
+pub async fn bare_pty(bytes: u64) -> f64 {
+    let mut cmd = Command::new("script");
+    cmd.args(["-qc", &format!("head -c {bytes} /dev/zero"), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    read_rate(cmd, bytes, "script").await
+}
+
+/// Runs `cmd` and reads its output to the end: bytes per second from the
+/// first byte to the last.
+async fn read_rate(mut cmd: Command, bytes: u64, what: &str) -> f64 {
+    let mut child = cmd.spawn().expect(what);
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut got = 0u64;
+    let mut first = None;
+    loop {
+        let n = out.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        first.get_or_insert_with(Instant::now);
+        got += n as u64;
+    }
+    let elapsed = first.expect("no output").elapsed();
+    assert!(child.wait().await.unwrap().success(), "{what} failed");
+    assert!(got >= bytes, "{what}: short read");
+    got as f64 / elapsed.as_secs_f64()
 }
 
 /// An interactive `ssh -tt` client driven through pipes: the pty is the

@@ -13,6 +13,9 @@ pub struct PathFigures {
     pub rates: Vec<f64>,
     /// Bulk output rates through a pty on the target, one per round.
     pub pty_rates: Vec<f64>,
+    /// Raw-channel rates with AES-128-GCM on the client's hop, one per
+    /// round (OpenSSH paths only).
+    pub gcm_rates: Vec<f64>,
     /// Keystroke round trips.
     pub echo: Samples,
     /// Connect to first prompt byte.
@@ -42,6 +45,13 @@ impl PathFigures {
     /// The same through a pty.
     pub fn pty_ratio(&self, base: &PathFigures) -> f64 {
         ratio(&self.pty_rates, &base.pty_rates)
+    }
+
+    /// The same with AES-128-GCM on both paths' client hops; `None` where
+    /// either path has no such figures.
+    pub fn gcm_ratio(&self, base: &PathFigures) -> Option<f64> {
+        (!self.gcm_rates.is_empty() && !base.gcm_rates.is_empty())
+            .then(|| ratio(&self.gcm_rates, &base.gcm_rates))
     }
 
     /// One line for the progress output.
@@ -76,6 +86,8 @@ pub struct Report {
     pub search: Option<Samples>,
     /// `GET /sessions?q=` matching none.
     pub search_none: Option<Samples>,
+    /// Bulk output through a bare pty on this machine, one per round.
+    pub bare_pty: Vec<f64>,
 }
 
 const PATHS: [&str; 4] = ["direct", "jump", "gatehouse-ssh", "gatehouse-web"];
@@ -129,6 +141,7 @@ impl Report {
             search_sessions: 0,
             search: None,
             search_none: None,
+            bare_pty: Vec::new(),
         }
     }
 
@@ -185,6 +198,21 @@ impl Report {
                 format!("{:.2}×", f.ratio(direct))
             }));
         }
+        let gcm = |f: &PathFigures| {
+            (!f.gcm_rates.is_empty())
+                .then(|| format!("{:.0}", median(f.gcm_rates.clone()) / 1e6))
+                .unwrap_or_else(|| "—".into())
+        };
+        out.push_str(&self.path_row(
+            "bulk output, AES-128-GCM on the client's hop (`ssh -c`), MB/s",
+            gcm,
+        ));
+        if let Some(direct) = self.get("direct") {
+            out.push_str(&self.path_row("bulk output, AES-128-GCM, × direct", |f| {
+                f.gcm_ratio(direct)
+                    .map_or_else(|| "—".into(), |r| format!("{r:.2}×"))
+            }));
+        }
         out.push_str(&self.path_row(
             "bulk output through a pty (`ssh -tt`; web always), MB/s",
             |f| format!("{:.0}", f.pty_bytes_per_sec() / 1e6),
@@ -217,7 +245,9 @@ impl Report {
             out.push_str(&format!("\n*{name}*: {why}.\n"));
         }
         out.push_str(
-            "\nOpenSSH paths: `ssh -F bench-config ALIAS` (ed25519 key, OpenSSH's default cipher); bulk output is \
+            "\nOpenSSH paths: `ssh -F bench-config ALIAS` (ed25519 key; the cipher is what OpenSSH's client \
+             and the server agree on by default: ChaCha20-Poly1305 with `sshd`, AES-128-GCM with \
+             Gatehouse, which offers only AES-GCM — the AES-128-GCM rows pin it on every path); bulk output is \
              `ssh -T ALIAS 'head -c N /dev/zero'` on the raw channel, echo and start use `ssh -tt` (the target's pty \
              echoes). gatehouse-web: the browser's WebSocket protocol; its bulk output goes through the \
              session's pty (the browser terminal always has one) and arrives in binary frames. Rates are \
@@ -238,6 +268,17 @@ impl Report {
                  The target above compares it with direct's raw channel, as the issue sets it.\n",
                 web.pty_ratio(direct)
             ));
+            if !self.bare_pty.is_empty() {
+                let bare = median(self.bare_pty.clone());
+                out.push_str(&format!(
+                    "- A bare pty on this machine, no SSH and no network (`script -qc 'head -c N \
+                     /dev/zero'`), delivers {:.0} MB/s, {:.2}× direct's raw channel (median of the \
+                     rounds' ratios): a terminal's output cannot reach 0.5× direct here, whatever \
+                     carries it.\n",
+                    bare / 1e6,
+                    ratio(&self.bare_pty, &direct.rates)
+                ));
+            }
         }
         out.push_str(
             "- Session start: OpenSSH's client and sshd agree on the post-quantum hybrid key exchange \
@@ -281,6 +322,17 @@ impl Report {
                 &format!("≥ {floor}×"),
                 r.map(|r| r >= floor),
             );
+            if path == "gatehouse-ssh" {
+                let r = self.get(path).zip(base).and_then(|(p, b)| p.gcm_ratio(b));
+                row(
+                    &format!(
+                        "bulk output, {path} ÷ {base_name}, both on AES-128-GCM (like for like)"
+                    ),
+                    r.map_or_else(na, |r| format!("{r:.2}×")),
+                    &format!("≥ {floor}×"),
+                    r.map(|r| r >= floor),
+                );
+            }
         }
         for path in ["gatehouse-ssh", "gatehouse-web"] {
             let p = self.get(path);
