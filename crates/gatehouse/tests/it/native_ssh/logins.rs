@@ -66,6 +66,26 @@ async fn wrong_keys_and_wrong_passwords_are_refused_and_audited() {
 }
 
 #[tokio::test]
+async fn clients_get_aes_gcm_and_one_that_offers_only_chacha20_is_refused() {
+    let (gw, _sshd, _admin, ops, _) = setup().await;
+    let client = Client::registered(&gw, &ops).await;
+    let (code, stdout, stderr) = run(client.ssh("ops1:box", &["-v", "echo in"])).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "in");
+    assert!(
+        stderr.contains("server->client cipher: aes128-gcm@openssh.com"),
+        "{stderr}"
+    );
+
+    // (-v: OpenSSH says why at INFO, below the clients' usual ERROR.)
+    let only_chacha = ["-v", "-c", "chacha20-poly1305@openssh.com", "echo in"];
+    let (code, stdout, stderr) = run(client.ssh("ops1:box", &only_chacha)).await;
+    assert_eq!(code, Some(255), "{stderr}");
+    assert!(stderr.contains("no matching cipher found"), "{stderr}");
+    assert!(stdout.is_empty());
+}
+
+#[tokio::test]
 async fn a_password_guesser_is_held_back_after_five_failures() {
     let (gw, _sshd, admin, ops, _) = setup().await;
     let guesser = Client::unregistered(&gw, &ops).await;
