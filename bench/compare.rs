@@ -178,9 +178,11 @@ async fn main() {
     // Round after round, each path once per round: a slow spell on this
     // shared machine then hits the paths of one round alike, and each
     // ratio to direct is taken within a round.
+    // Rates per path in `aliases` order; `raw` has the web path last.
     let mut raw = vec![Vec::new(); aliases.len() + 1];
     let mut pty = vec![Vec::new(); aliases.len()];
     let mut gcm = vec![Vec::new(); aliases.len()];
+    // The gateway's CPU for gatehouse-ssh's raw runs, then the web path's.
     let mut relayed = [Relayed::default(), Relayed::default()];
     if runs("paths") {
         let (mut web, _) = WebShell::open(&gw, &admin, &conn).await;
