@@ -120,24 +120,7 @@ impl Opener {
         };
         let target = match dialled {
             Ok(target) => target,
-            Err(error) => {
-                let code = failure_code(&error);
-                let audit_action = match error {
-                    ConnectError::HostKeyMismatch { .. } => action::HOST_KEY_MISMATCH,
-                    _ => action::SESSION_FAILED,
-                };
-                tracing::warn!(connection = %connection.name, %error, "could not open target");
-                self.audit
-                    .record(
-                        Event::new(audit_action)
-                            .actor(who.principal.username.as_str())
-                            .target(connection.name.as_str())
-                            .client_addr(who.client_addr)
-                            .details(json!({ "code": code, "error": error.to_string(), "target": spec.target.to_string() })),
-                    )
-                    .await;
-                return Err(OpenError::Target { code, error });
-            }
+            Err(error) => return Err(self.failed(who, spec, error).await),
         };
         if policy.pinned.is_none() {
             match self
@@ -160,6 +143,33 @@ impl Opener {
             }
         }
         Ok(target)
+    }
+
+    /// Audits and logs that opening `spec`'s target failed (the dial, or a
+    /// shell the target refused) and gives the error the client is told.
+    pub async fn failed(
+        &self,
+        who: Requester<'_>,
+        spec: &TargetSpec,
+        error: ConnectError,
+    ) -> OpenError {
+        let connection = &spec.connection;
+        let code = failure_code(&error);
+        let audit_action = match error {
+            ConnectError::HostKeyMismatch { .. } => action::HOST_KEY_MISMATCH,
+            _ => action::SESSION_FAILED,
+        };
+        tracing::warn!(connection = %connection.name, %error, "could not open target");
+        self.audit
+            .record(
+                Event::new(audit_action)
+                    .actor(who.principal.username.as_str())
+                    .target(connection.name.as_str())
+                    .client_addr(who.client_addr)
+                    .details(json!({ "code": code, "error": error.to_string(), "target": spec.target.to_string() })),
+            )
+            .await;
+        OpenError::Target { code, error }
     }
 
     /// Registers the session with the limits that apply to it, recorded as

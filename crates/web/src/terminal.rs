@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use gatehouse_access::TargetSpec;
-use gatehouse_connect::{OpenError, Requester};
+use gatehouse_connect::Requester;
 use gatehouse_domain::{ConnectionId, EndReason};
 use gatehouse_sessions::{EndRequest, SessionHandle};
 use gatehouse_ssh::{ShellOptions, TargetOutput, TargetShell};
@@ -114,14 +114,10 @@ async fn run(
         ..ShellOptions::default()
     };
     let opened = match opener.dial(who, &spec).await {
-        Ok(target) => {
-            TargetShell::start(target, &options)
-                .await
-                .map_err(|error| OpenError::Target {
-                    code: "target_error",
-                    error,
-                })
-        }
+        Ok(target) => match TargetShell::start(target, &options).await {
+            Ok(shell) => Ok(shell),
+            Err(error) => Err(opener.failed(who, &spec, error).await),
+        },
         Err(e) => Err(e),
     };
     let mut shell = match opened {
