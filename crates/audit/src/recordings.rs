@@ -35,19 +35,17 @@ pub(crate) async fn completed(store: &Store, summary: Summary) {
     }
 }
 
-/// Completes the recordings of sessions a previous run left open (see
-/// [`crate::close_dangling`]): whatever reached the file before the crash is
-/// measured and indexed. Returns how many were recovered.
-pub async fn recover(
-    store: &Store,
-    dir: &Path,
-    sessions: &[SessionId],
-) -> Result<usize, StoreError> {
+/// Completes the recordings on `node` that a previous run left incomplete
+/// (call it after [`crate::close_dangling`], before this run records):
+/// sessions it stopped mid-way, and finished ones whose summary it never
+/// wrote. Whatever reached the file is measured and indexed; a file cut
+/// mid-character by a crash still reads. Returns how many were completed.
+pub async fn recover(store: &Store, dir: &Path, node: &str) -> Result<usize, StoreError> {
     let mut recovered = 0;
-    for (id, path) in store.incomplete_recordings(sessions).await? {
+    for (id, path) in store.incomplete_recordings(node).await? {
         let full = dir.join(&path);
-        let done = match tokio::fs::read_to_string(&full).await {
-            Ok(file) => match cast::read(&file) {
+        let done = match tokio::fs::read(&full).await {
+            Ok(file) => match cast::read(&String::from_utf8_lossy(&file)) {
                 Ok(rec) => summarize(id, file.len() as u64, &rec),
                 Err(e) => {
                     tracing::warn!(path = %full.display(), error = %e, "unreadable recording");
@@ -219,6 +217,81 @@ mod tests {
 
         drop(registry);
         writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_recording_left_incomplete_is_measured_and_indexed_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).await.unwrap();
+        let owner = store
+            .create_user(NewUser {
+                username: Username::parse("ops1").unwrap(),
+                password_hash: "x".into(),
+                roles: vec![RoleName::parse("user").unwrap()],
+            })
+            .await
+            .unwrap();
+        // A session that ended, but whose gateway stopped before the
+        // recording's summary was written; the file ends mid-character.
+        let id = SessionId::new();
+        let started_at = OffsetDateTime::now_utc();
+        let path = gatehouse_recording::relative_path(&id.to_string(), started_at);
+        store
+            .history_start(&gatehouse_store::HistoryStart {
+                id,
+                user_id: owner.id,
+                username: "ops1".into(),
+                connection_id: ConnectionId::new(),
+                connection_name: "prod-db".into(),
+                protocol: "ssh".into(),
+                client_addr: "203.0.113.7".into(),
+                target: "10.0.0.5:22".into(),
+                node: "gw-1".into(),
+                started_at,
+                recording_path: Some(path.clone()),
+            })
+            .await
+            .unwrap();
+        store
+            .history_end(&gatehouse_store::HistoryEnd {
+                id,
+                ended_at: started_at,
+                end_reason: gatehouse_domain::EndReason::GatewayShutdown,
+                ended_by: None,
+                end_message: None,
+                bytes_from_client: 0,
+                bytes_to_client: 0,
+                participants: json!([]),
+            })
+            .await
+            .unwrap();
+        let recordings = dir.path().join("recordings");
+        let file = recordings.join(&path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let cast = b"{\"version\":2,\"width\":80,\"height\":24,\"timestamp\":0}\n\
+            [0.5,\"o\",\"$ systemctl stop nginx\\r\\n\"]\n[1.0,\"o\",\"caf\xc3";
+        std::fs::write(&file, &cast).unwrap();
+
+        assert_eq!(recover(&store, &recordings, "gw-2").await.unwrap(), 0);
+        assert_eq!(recover(&store, &recordings, "gw-1").await.unwrap(), 1);
+        let info = store
+            .history_entry(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .recording
+            .unwrap();
+        assert_eq!(info.bytes, Some(cast.len() as u64));
+        let (_, found) = store
+            .list_history(&HistoryQuery {
+                text: Some("systemctl stop".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(recover(&store, &recordings, "gw-1").await.unwrap(), 0);
     }
 
     fn bytes_of(s: &'static str) -> bytes::Bytes {

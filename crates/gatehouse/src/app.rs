@@ -85,13 +85,13 @@ impl Application {
                 count = recovered.len(),
                 "recorded sessions left open by the previous run as gateway_shutdown"
             );
-            let n = gatehouse_audit::recordings::recover(&store, &recordings, &recovered).await?;
-            if n > 0 {
-                tracing::warn!(
-                    count = n,
-                    "indexed recordings the previous run left incomplete"
-                );
-            }
+        }
+        let n = gatehouse_audit::recordings::recover(&store, &recordings, &config.node).await?;
+        if n > 0 {
+            tracing::warn!(
+                count = n,
+                "indexed recordings the previous run left incomplete"
+            );
         }
         store.purge_expired_tokens().await?;
 

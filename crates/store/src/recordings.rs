@@ -151,26 +151,21 @@ impl Store {
             .collect()
     }
 
-    /// Recordings of the given sessions that never completed (their
-    /// gateway stopped mid-session), with their files.
-    pub async fn incomplete_recordings(
-        &self,
-        ids: &[SessionId],
-    ) -> Result<Vec<(SessionId, String)>> {
-        let mut out = Vec::new();
-        for id in ids {
-            let row: Option<(String,)> = sqlx::query_as(
-                "SELECT recording_path FROM history
-                 WHERE id = ? AND recording_path IS NOT NULL AND recording_bytes IS NULL",
-            )
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-            if let Some((path,)) = row {
-                out.push((*id, path));
-            }
-        }
-        Ok(out)
+    /// Recordings of ended sessions on `node` that never completed, with
+    /// their files: the previous run stopped mid-session, or stopped before
+    /// a finished recording's summary was written.
+    pub async fn incomplete_recordings(&self, node: &str) -> Result<Vec<(SessionId, String)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, recording_path FROM history
+             WHERE node = ? AND recording_path IS NOT NULL AND recording_bytes IS NULL
+               AND ended_at IS NOT NULL",
+        )
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, path)| Ok((parse("session id", &id)?, path)))
+            .collect()
     }
 
     /// Forgets a session's recording (its file is gone): history keeps the
