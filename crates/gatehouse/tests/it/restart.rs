@@ -165,13 +165,19 @@ async fn a_recording_survives_kill_9_up_to_the_last_second() {
     let (_, mut term) = open_session(&first.gw, &sshd).await;
     term.run("echo before-the-crash-$((6*7))").await;
     term.expect("before-the-crash-42").await;
-    // The writer flushes at least every second (500 ms by default).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The writer flushes every 500 ms: wait until the marker is on disk.
+    let recordings = dir.path().join("recordings");
+    let on_disk = eventually(Duration::from_secs(10), || async {
+        let path = find_cast(&recordings, &term.session_id)?;
+        let text = std::fs::read_to_string(&path).ok()?;
+        let rec = gatehouse_recording::cast::read(&text).ok()?;
+        rec.output().contains("before-the-crash-42").then_some(path)
+    })
+    .await
+    .expect("the recording file holds the marker");
 
     first.child.start_kill().unwrap(); // SIGKILL: no chance to finish the file
     first.child.wait().await.unwrap();
-    let on_disk = find_cast(&dir.path().join("recordings"), &term.session_id)
-        .expect("the recording file exists");
     let rec = gatehouse_recording::cast::read(&std::fs::read_to_string(&on_disk).unwrap())
         .expect("a killed gateway leaves a readable recording");
     assert!(
