@@ -5,6 +5,7 @@ use gatehouse_store::{NewUser, UserRecord};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
+use crate::throttle::Attempt;
 use crate::{Access, AccessError, Principal, Result, passwords};
 
 /// Changes to an account; `None` leaves a field as it is.
@@ -95,16 +96,17 @@ impl Access {
         fingerprint: &str,
         client_addr: &str,
     ) -> Result<Principal> {
-        // Only a success touches the throttle here: clients offer every key
-        // they have, and an unknown one is not a guess.
-        let user = self.login_candidate(username, client_addr).await?;
+        // Only a success settles the attempt here: clients offer every key
+        // they have, and an unknown one is no guess, so its attempt is
+        // taken back when dropped.
+        let (attempt, user) = self.login_candidate(username, client_addr).await?;
         let key = self.store.ssh_key_by_fingerprint(fingerprint).await?;
         match (user, key) {
             (Some(user), Some(key)) if key.user_id == user.id => {
                 if user.disabled {
                     return Err(AccessError::AccountLocked);
                 }
-                self.throttle.succeeded(username, client_addr);
+                attempt.succeeded();
                 self.store.touch_ssh_key(key.id).await?;
                 self.principal(user).await
             }
@@ -118,34 +120,37 @@ impl Access {
         password: SecretString,
         client_addr: &str,
     ) -> Result<UserRecord> {
-        let user = self.login_candidate(username, client_addr).await?;
+        let (attempt, user) = self.login_candidate(username, client_addr).await?;
         let ok = passwords::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
         match user {
             Some(u) if ok && u.disabled => Err(AccessError::AccountLocked),
             Some(u) if ok => {
-                self.throttle.succeeded(username, client_addr);
+                attempt.succeeded();
                 Ok(u)
             }
             _ => {
-                self.throttle.failed(username, client_addr);
+                attempt.failed();
                 Err(AccessError::BadCredentials)
             }
         }
     }
 
-    /// The account a login names, unless this client must wait first.
+    /// The attempt and the account a login names, unless this client must
+    /// wait first.
     async fn login_candidate(
         &self,
         username: &str,
         client_addr: &str,
-    ) -> Result<Option<UserRecord>> {
-        self.throttle
-            .check(username, client_addr)
+    ) -> Result<(Attempt<'_>, Option<UserRecord>)> {
+        let attempt = self
+            .throttle
+            .begin(username, client_addr)
             .map_err(AccessError::Throttled)?;
-        Ok(match Username::parse(username) {
+        let user = match Username::parse(username) {
             Ok(name) => self.store.user_by_name(&name).await?,
             Err(_) => None,
-        })
+        };
+        Ok((attempt, user))
     }
 
     /// The principal a login token belongs to.

@@ -31,27 +31,25 @@ pub(crate) struct Throttle {
 }
 
 impl Throttle {
-    /// `Err(wait)` if this client must wait before trying `username` again.
-    pub(crate) fn check(&self, username: &str, client: &str) -> Result<(), Duration> {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(f) = failures.get(&key(username, client)) else {
-            return Ok(());
-        };
-        let wait = wait_after(f.count);
-        match wait.checked_sub(f.last.elapsed()) {
-            Some(left) if !left.is_zero() && f.last.elapsed() < MEMORY => Err(left),
-            _ => Ok(()),
+    /// Starts a login attempt, or `Err(wait)` if this client must wait
+    /// before trying `username` again. Until it is settled the attempt
+    /// counts as a failure, so guesses sent in parallel cannot all pass
+    /// this check before the first of them has failed.
+    pub(crate) fn begin(&self, username: &str, client: &str) -> Result<Attempt<'_>, Duration> {
+        let key = key(username, client);
+        let mut failures = self.lock();
+        if let Some(f) = failures.get(&key)
+            && f.last.elapsed() < MEMORY
+            && let Some(left) = wait_after(f.count).checked_sub(f.last.elapsed())
+            && !left.is_zero()
+        {
+            return Err(left);
         }
-    }
-
-    /// Notes a failed attempt.
-    pub(crate) fn failed(&self, username: &str, client: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if failures.len() >= SWEEP_AT {
             failures.retain(|_, f| f.last.elapsed() < MEMORY);
         }
         let now = Instant::now();
-        let f = failures.entry(key(username, client)).or_insert(Failures {
+        let f = failures.entry(key.clone()).or_insert(Failures {
             count: 0,
             last: now,
         });
@@ -60,12 +58,48 @@ impl Throttle {
         }
         f.count += 1;
         f.last = now;
+        drop(failures);
+        Ok(Attempt {
+            throttle: self,
+            key,
+            settled: false,
+        })
     }
 
-    /// Clears the count after a successful login.
-    pub(crate) fn succeeded(&self, username: &str, client: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.remove(&key(username, client));
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Failures>> {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A login attempt in progress (see [`Throttle::begin`]). Dropped without
+/// a verdict it is taken back: it was no guess (a client offering a key
+/// that is not registered).
+pub(crate) struct Attempt<'a> {
+    throttle: &'a Throttle,
+    key: (String, String),
+    settled: bool,
+}
+
+impl Attempt<'_> {
+    /// The attempt failed: it stays counted.
+    pub(crate) fn failed(mut self) {
+        self.settled = true;
+    }
+
+    /// The login succeeded: the count is cleared.
+    pub(crate) fn succeeded(mut self) {
+        self.settled = true;
+        self.throttle.lock().remove(&self.key);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled
+            && let Some(f) = self.throttle.lock().get_mut(&self.key)
+        {
+            f.count = f.count.saturating_sub(1);
+        }
     }
 }
 
@@ -86,33 +120,49 @@ fn wait_after(count: u32) -> Duration {
 mod tests {
     use super::*;
 
+    fn fail(t: &Throttle, user: &str, client: &str) {
+        t.begin(user, client).unwrap().failed();
+    }
+
     #[test]
     fn five_failures_are_free_then_each_doubles_the_wait() {
         let t = Throttle::default();
-        for _ in 0..FREE_FAILURES - 1 {
-            t.failed("ops1", "10.0.0.1");
+        for _ in 0..FREE_FAILURES {
+            fail(&t, "ops1", "10.0.0.1");
         }
-        assert!(t.check("ops1", "10.0.0.1").is_ok());
-        t.failed("ops1", "10.0.0.1");
-        let wait = t.check("OPS1", "10.0.0.1").unwrap_err();
+        let wait = t.begin("OPS1", "10.0.0.1").err().unwrap();
         assert!(
             wait > Duration::from_secs(1) && wait <= FIRST_WAIT,
             "{wait:?}"
         );
-        t.failed("ops1", "10.0.0.1");
-        assert!(t.check("ops1", "10.0.0.1").unwrap_err() > FIRST_WAIT);
+        t.lock().get_mut(&key("ops1", "10.0.0.1")).unwrap().last -= FIRST_WAIT;
+        fail(&t, "ops1", "10.0.0.1");
+        assert!(t.begin("ops1", "10.0.0.1").err().unwrap() > FIRST_WAIT);
         assert_eq!(wait_after(100), MAX_WAIT);
+    }
+
+    #[test]
+    fn guesses_in_parallel_count_before_any_of_them_fails() {
+        let t = Throttle::default();
+        let in_flight: Vec<_> = (0..FREE_FAILURES)
+            .map(|_| t.begin("ops1", "10.0.0.1").unwrap())
+            .collect();
+        assert!(t.begin("ops1", "10.0.0.1").is_err());
+        // Attempts that were no guess (an unregistered key) are taken back.
+        drop(in_flight);
+        assert!(t.begin("ops1", "10.0.0.1").is_ok());
     }
 
     #[test]
     fn another_client_and_a_success_are_not_held_back() {
         let t = Throttle::default();
-        for _ in 0..10 {
-            t.failed("ops1", "10.0.0.1");
+        for _ in 0..FREE_FAILURES {
+            fail(&t, "ops1", "10.0.0.1");
         }
-        assert!(t.check("ops1", "10.0.0.2").is_ok());
-        assert!(t.check("dev2", "10.0.0.1").is_ok());
-        t.succeeded("ops1", "10.0.0.1");
-        assert!(t.check("ops1", "10.0.0.1").is_ok());
+        assert!(t.begin("ops1", "10.0.0.2").is_ok());
+        assert!(t.begin("dev2", "10.0.0.1").is_ok());
+        t.lock().get_mut(&key("ops1", "10.0.0.1")).unwrap().last -= MEMORY;
+        t.begin("ops1", "10.0.0.1").unwrap().succeeded();
+        assert!(t.lock().get(&key("ops1", "10.0.0.1")).is_none());
     }
 }
