@@ -12,8 +12,10 @@
 //! what is needed and builds in release; `BENCH_QUICK=1` shrinks every count
 //! for a smoke run.
 
-#![allow(missing_docs, unreachable_pub, dead_code, unused_imports)]
+#![allow(missing_docs, unreachable_pub)]
 
+// Shared with the integration tests: what this bench leaves unused is fine.
+#[allow(dead_code, unused_imports)]
 #[path = "../crates/gatehouse/tests/it/harness/mod.rs"]
 mod harness;
 
@@ -31,7 +33,6 @@ mod stats;
 mod web;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use harness::{ADMIN_PASSWORD, Sshd, TestGateway};
@@ -39,7 +40,7 @@ use openssh::{Bulk, Hops, OpenSsh};
 use report::{PathFigures, Report};
 use scale::GatewayProcess;
 use serde_json::json;
-use stats::{Samples, median};
+use stats::Samples;
 use web::WebShell;
 
 #[path = "synthetic.rs"]
@@ -272,7 +273,7 @@ async fn main() {
     }
 
     eprintln!("SSE fan-out and search (in-process gateway)…");
-    let (gw, admin, _) = scale::in_process(&target).await;
+    let (gw, admin) = scale::in_process().await;
     if runs("sse") {
         report.sse = Some(scale::sse(&gw, &admin, 100, n.sse_rounds).await);
     }

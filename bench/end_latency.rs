@@ -11,8 +11,10 @@
 //! `scripts/test` installs). Prints a small table; numbers are wall-clock
 //! on this machine, so compare runs made on the same machine.
 
-#![allow(missing_docs, unreachable_pub, dead_code, unused_imports)]
+#![allow(missing_docs, unreachable_pub)]
 
+// Shared with the integration tests: what this bench leaves unused is fine.
+#[allow(dead_code, unused_imports)]
 #[path = "../crates/gatehouse/tests/it/harness/mod.rs"]
 mod harness;
 

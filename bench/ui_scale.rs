@@ -10,16 +10,16 @@
 //! Run: `cargo bench -p gatehouse --bench ui_scale` (needs what
 //! `scripts/prerequisites` installs).
 
-#![allow(missing_docs, unreachable_pub, dead_code, unused_imports)]
+#![allow(missing_docs, unreachable_pub)]
 
+// Shared with the integration tests: what this bench leaves unused is fine.
+#[allow(dead_code, unused_imports)]
 #[path = "../crates/gatehouse/tests/it/harness/mod.rs"]
 mod harness;
 
 use std::process::Stdio;
 use std::time::Instant;
 
-use gatehouse_domain::{ConnectionId, Protocol, UserId};
-use gatehouse_sessions::{ConnectionRef, NewSession};
 use harness::{ADMIN_PASSWORD, TestGateway};
 use tokio::io::{AsyncBufReadExt, BufReader};
 

@@ -6,8 +6,10 @@
 //! Run: `cargo bench -p gatehouse --bench watch_echo` (needs what
 //! `scripts/prerequisites` installs).
 
-#![allow(missing_docs, unreachable_pub, dead_code, unused_imports)]
+#![allow(missing_docs, unreachable_pub)]
 
+// Shared with the integration tests: what this bench leaves unused is fine.
+#[allow(dead_code, unused_imports)]
 #[path = "../crates/gatehouse/tests/it/harness/mod.rs"]
 mod harness;
 

@@ -1,8 +1,6 @@
 //! The results table: machine and versions, each path's figures, and each
 //! target of issue 8 with its measured figure and met / missed.
 
-use std::time::Duration;
-
 use super::scale::Memory;
 use super::stats::{Samples, median};
 
@@ -441,9 +439,4 @@ impl Report {
         }
         rows
     }
-}
-
-/// Milliseconds, for the prose.
-pub fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use gatehouse_domain::{ConnectionId, Protocol, UserId};
-use gatehouse_sessions::{ConnectionRef, NewSession, SessionHandle};
+use gatehouse_domain::ConnectionId;
+use gatehouse_sessions::{ConnectionRef, SessionHandle};
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::harness::{ADMIN_PASSWORD, Sshd, Terminal, TestGateway};
+use super::harness::{ADMIN_PASSWORD, Terminal, TestGateway};
 use super::light_target::LightProcess;
 use super::stats::Samples;
 use super::web::WebShell;
@@ -366,10 +366,9 @@ pub async fn sse(gw: &TestGateway, admin: &str, dashboards: usize, rounds: usize
     samples
 }
 
-/// Real-sshd fixture and in-process gateway for the scale rows.
-pub async fn in_process(sshd: &Sshd) -> (TestGateway, String, String) {
+/// An in-process gateway and its admin's token, for the SSE and search rows.
+pub async fn in_process() -> (TestGateway, String) {
     let gw = TestGateway::spawn().await;
     let admin = gw.admin().await;
-    let conn = gw.ssh_connection(&admin, sshd, "bench", &["admin"]).await;
-    (gw, admin, conn)
+    (gw, admin)
 }
