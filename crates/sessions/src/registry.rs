@@ -449,10 +449,17 @@ impl Registry {
 
 impl Inner {
     /// Tells live feeds about a change now (participants), not at the next tick.
+    /// Nothing is published once the session has ended: a watcher or a
+    /// forward let go after the end must not bring the session back to
+    /// the feeds. Sent under the lock [`Inner::remove`] takes to publish
+    /// the end, so an update never follows it.
     pub(crate) fn publish_updated(&self, entry: &Entry) {
-        let _ = self.events.send(SessionEvent::Updated(
-            entry.view(&self.node, Instant::now()),
-        ));
+        let sessions = read(&self.sessions);
+        if sessions.get(&entry.id).is_some() {
+            let _ = self.events.send(SessionEvent::Updated(
+                entry.view(&self.node, Instant::now()),
+            ));
+        }
     }
 
     /// Removes a session and publishes its end. Called once, by the handle's drop.

@@ -191,6 +191,25 @@ async fn the_feed_follows_its_snapshot_without_gaps() {
 }
 
 #[tokio::test]
+async fn a_forward_let_go_after_the_end_does_not_bring_the_session_back() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let handle = registry.open(new_session("a", UserId::new(), "c", "::1"));
+    let forward = handle.add_forward(crate::ForwardKind::Local, "db:5432".into());
+    let (_, mut rx) = registry.subscribe(Visibility::All);
+    drop(handle);
+    drop(forward);
+    match rx.recv().await.unwrap() {
+        SessionEvent::Ended(e) => assert_eq!(e.session.user, "a"),
+        other => panic!("expected ended, got {other:?}"),
+    }
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing follows the end: {:?}",
+        rx.try_recv()
+    );
+}
+
+#[tokio::test]
 async fn end_all_empties_the_registry_once_front_ends_let_go() {
     let (registry, mut lifecycle) = Registry::new("gw-1");
     let handles: Vec<_> = (0..3)
