@@ -14,6 +14,7 @@ use gatehouse_domain::{ConnectionId, Permission, SessionId};
 use gatehouse_store::RecordingSettings;
 use serde::Deserialize;
 use serde_json::json;
+use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use crate::AppState;
@@ -129,13 +130,15 @@ pub async fn recording(
                 ),
         )
         .await;
-    // Streamed: a recording may be as large as the size limit allows.
+    // Streamed: a recording may be as large as the size limit allows. A
+    // live session's file still grows: send what it held when opened, so
+    // the body matches its length.
     let mut response = (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(CAST_TYPE)),
             (header::CONTENT_LENGTH, HeaderValue::from(bytes)),
         ],
-        Body::from_stream(ReaderStream::new(file)),
+        Body::from_stream(ReaderStream::new(file.take(bytes))),
     )
         .into_response();
     if download {
