@@ -2,8 +2,7 @@
 //! machine, against the same real `sshd`:
 //! - **direct**: OpenSSH `ssh` → `sshd`;
 //! - **jump**: `ssh` with `ProxyJump` through a second `sshd` (the bastion);
-//! - **gatehouse-ssh**: `ssh` → Gatehouse's SSH listener → `sshd` (reported
-//!   "not available" while the gateway has no listener);
+//! - **gatehouse-ssh**: `ssh` → Gatehouse's SSH listener → `sshd`;
 //! - **gatehouse-web**: the browser's terminal WebSocket protocol → Gatehouse → `sshd`.
 //!
 //! Then the scale rows (memory per idle session, ending, search at 100,000,
@@ -154,7 +153,7 @@ async fn main() {
     let conn = gw
         .ssh_connection(&admin, &target, "bench", &["admin"])
         .await;
-    let listener = gatehouse_ssh_listener(&gw, &admin, ssh_addr, &target).await;
+    register_key(&gw, &admin, &target).await;
     let clients = OpenSsh::new(
         dir.path(),
         &target.client_key(),
@@ -162,18 +161,14 @@ async fn main() {
         &Hops {
             target: target.port,
             bastion: bastion.port,
-            gatehouse: listener.map(|port| (port, "admin:bench".to_owned())),
+            gatehouse: (ssh_addr.port(), "admin:bench".to_owned()),
         },
     );
-    let mut aliases = vec![("direct", "direct"), ("jump", "jump")];
-    if listener.is_some() {
-        aliases.push(("gatehouse-ssh", "gatehouse"));
-    } else {
-        report.unavailable(
-            "gatehouse-ssh",
-            "not available: this build has no SSH listener yet (issue 6)",
-        );
-    }
+    let aliases = [
+        ("direct", "direct"),
+        ("jump", "jump"),
+        ("gatehouse-ssh", "gatehouse"),
+    ];
 
     eprintln!("bulk output on each path, the paths taking turns…");
     // Round after round, each path once per round: a slow spell on this
@@ -297,15 +292,9 @@ async fn main() {
     eprintln!("wrote {out}");
 }
 
-/// Gatehouse's SSH listener, if this build serves one on `addr`: registers
-/// the target's client key as the admin's key and returns the port.
-async fn gatehouse_ssh_listener(
-    gw: &TestGateway,
-    admin: &str,
-    addr: SocketAddr,
-    target: &Sshd,
-) -> Option<u16> {
-    tokio::net::TcpStream::connect(addr).await.ok()?;
+/// Registers the target's client key as the admin's key, for Gatehouse's
+/// SSH listener.
+async fn register_key(gw: &TestGateway, admin: &str, target: &Sshd) {
     let public = target.client_public_key();
     let (status, body) = gw
         .post(
@@ -315,5 +304,4 @@ async fn gatehouse_ssh_listener(
         )
         .await;
     assert!(status.is_success(), "register key: {status} {body}");
-    Some(addr.port())
 }

@@ -24,8 +24,8 @@ pub struct Hops {
     pub target: u16,
     /// The bastion `sshd` for the jump path.
     pub bastion: u16,
-    /// Gatehouse's SSH listener, when it exists: port, `USER:CONNECTION`.
-    pub gatehouse: Option<(u16, String)>,
+    /// Gatehouse's SSH listener: port, `USER:CONNECTION`.
+    pub gatehouse: (u16, String),
 }
 
 impl OpenSsh {
@@ -45,18 +45,16 @@ impl OpenSsh {
         };
         let common = options("id_target", key);
         let to_bastion = options("id_bastion", bastion_key);
-        let mut config = format!(
+        let config = format!(
             "Host direct\n  HostName 127.0.0.1\n  Port {t}\n  User {TARGET_USER}\n{common}\
              Host bastion\n  HostName 127.0.0.1\n  Port {b}\n  User {TARGET_USER}\n{to_bastion}\
-             Host jump\n  HostName 127.0.0.1\n  Port {t}\n  User {TARGET_USER}\n  ProxyJump bastion\n{common}",
+             Host jump\n  HostName 127.0.0.1\n  Port {t}\n  User {TARGET_USER}\n  ProxyJump bastion\n{common}\
+             Host gatehouse\n  HostName 127.0.0.1\n  Port {g}\n  User {user}\n{common}",
             t = hops.target,
             b = hops.bastion,
+            g = hops.gatehouse.0,
+            user = hops.gatehouse.1,
         );
-        if let Some((port, user)) = &hops.gatehouse {
-            config.push_str(&format!(
-                "Host gatehouse\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n{common}"
-            ));
-        }
         let path = dir.join("ssh_config");
         std::fs::write(&path, config).unwrap();
         OpenSsh { config: path }

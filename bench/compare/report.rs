@@ -71,7 +71,7 @@ fn ratio(rates: &[f64], base: &[f64]) -> f64 {
 /// Everything one run measured.
 pub struct Report {
     machine: Vec<(String, String)>,
-    paths: Vec<(String, Result<PathFigures, String>)>,
+    paths: Vec<(String, PathFigures)>,
     /// One session ended at a time.
     pub end_one: Option<Samples>,
     /// Memory per idle session and ending 1,000.
@@ -145,19 +145,11 @@ impl Report {
 
     /// Records one path's figures.
     pub fn path(&mut self, name: &str, figures: PathFigures) {
-        self.paths.push((name.into(), Ok(figures)));
-    }
-
-    /// Records that a path could not be measured, and why.
-    pub fn unavailable(&mut self, name: &str, why: &str) {
-        self.paths.push((name.into(), Err(why.into())));
+        self.paths.push((name.into(), figures));
     }
 
     fn get(&self, name: &str) -> Option<&PathFigures> {
-        self.paths
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, f)| f.as_ref().ok())
+        self.paths.iter().find(|(n, _)| n == name).map(|(_, f)| f)
     }
 
     fn path_row(&self, label: &str, cell: impl Fn(&PathFigures) -> String) -> String {
@@ -237,13 +229,6 @@ impl Report {
                 format!("{:.1} ms", f.start.p50_ms())
             }),
         );
-        for (name, why) in self
-            .paths
-            .iter()
-            .filter_map(|(n, f)| Some((n, f.as_ref().err()?)))
-        {
-            out.push_str(&format!("\n*{name}*: {why}.\n"));
-        }
         out.push_str(
             "\nOpenSSH paths: `ssh -F bench-config ALIAS` (ed25519 key; the cipher is what OpenSSH's client \
              and the server agree on by default: ChaCha20-Poly1305 with `sshd`, AES-128-GCM with \

@@ -29,8 +29,9 @@ pub struct GatewayProcess {
 }
 
 impl GatewayProcess {
-    /// Starts the release binary with a fresh data directory (and its SSH
-    /// listener on `ssh`, where it has one).
+    /// Starts the release binary with a fresh data directory (and an SSH
+    /// listener on `ssh` when given); panics unless every listener answers
+    /// within 10 s.
     pub async fn start(ssh: Option<SocketAddr>) -> GatewayProcess {
         let dir = tempfile::tempdir().unwrap();
         let port = super::harness::sshd::free_port();
@@ -46,11 +47,15 @@ impl GatewayProcess {
             .kill_on_drop(true)
             .spawn()
             .expect("gatehouse serve");
-        for _ in 0..400 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                break;
+        for listener in std::iter::once(addr).chain(ssh) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while tokio::net::TcpStream::connect(listener).await.is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "gatehouse serve did not answer on {listener} within 10 s"
+                );
+                tokio::time::sleep(Duration::from_millis(25)).await;
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
         }
         GatewayProcess {
             child,
