@@ -277,7 +277,9 @@ async fn main() {
         // Let history catch up with 100,000 starts before timing.
         gw.registry().flush_lifecycle().await;
         report.search_sessions = n.search_sessions;
-        report.search = Some(scale::search(&gw, &admin, "user42424", n.search_rounds).await);
+        report.search_query = "user42424".to_owned();
+        report.search =
+            Some(scale::search(&gw, &admin, &report.search_query, n.search_rounds).await);
         report.search_none =
             Some(scale::search(&gw, &admin, "no-such-session", n.search_rounds).await);
         drop(handles);

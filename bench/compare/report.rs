@@ -80,6 +80,8 @@ pub struct Report {
     pub sse: Option<Samples>,
     /// Sessions in the registry during the search rows.
     pub search_sessions: usize,
+    /// The query of the `search` row.
+    pub search_query: String,
     /// `GET /sessions?q=` matching one session.
     pub search: Option<Samples>,
     /// `GET /sessions?q=` matching none.
@@ -137,6 +139,7 @@ impl Report {
             memory: None,
             sse: None,
             search_sessions: 0,
+            search_query: String::new(),
             search: None,
             search_none: None,
             bare_pty: Vec::new(),
@@ -401,7 +404,8 @@ impl Report {
             });
             row(
                 &format!(
-                    "`GET /api/v1/sessions?q=user42424` with {} live sessions, p99 (p50 {:.1} ms{none})",
+                    "`GET /api/v1/sessions?q={}` with {} live sessions, p99 (p50 {:.1} ms{none})",
+                    self.search_query,
                     self.search_sessions,
                     s.p50_ms()
                 ),
