@@ -207,37 +207,38 @@ async fn main() {
     }
 
     eprintln!("session start and keystroke echo on each path…");
-    for (i, (path, alias)) in aliases.iter().enumerate().filter(|_| runs("paths")) {
-        let mut starts = Samples::default();
-        let mut echo = Samples::default();
-        for i in 0..n.starts {
-            let (mut shell, took) = clients.open(alias).await;
-            starts.push(took);
-            if i == 0 {
-                echo = shell.echo(n.echo).await;
-            }
-            shell.exit().await;
-        }
-        let figures = PathFigures {
-            rates: raw[i].clone(),
-            pty_rates: pty[i].clone(),
-            gcm_rates: gcm[i].clone(),
-            echo,
-            start: starts,
-            cpu_per_gb: (*alias == "gatehouse")
-                .then(|| relayed[0].per_gb())
-                .flatten(),
-        };
-        eprintln!("  {path}: {}", figures.summary());
-        report.path(path, figures);
-    }
     if runs("paths") {
+        for (i, (path, alias)) in aliases.iter().enumerate() {
+            let mut starts = Samples::default();
+            let mut echo = Samples::default();
+            for start in 0..n.starts {
+                let (mut shell, took) = clients.open(alias).await;
+                starts.push(took);
+                if start == 0 {
+                    echo = shell.echo(n.echo).await;
+                }
+                shell.exit().await;
+            }
+            let figures = PathFigures {
+                rates: raw[i].clone(),
+                pty_rates: pty[i].clone(),
+                gcm_rates: gcm[i].clone(),
+                echo,
+                start: starts,
+                cpu_per_gb: (*alias == "gatehouse")
+                    .then(|| relayed[0].per_gb())
+                    .flatten(),
+            };
+            eprintln!("  {path}: {}", figures.summary());
+            report.path(path, figures);
+        }
+        // The web path, timed the same way.
         let mut starts = Samples::default();
         let mut echo = Samples::default();
-        for i in 0..n.starts {
+        for start in 0..n.starts {
             let (mut shell, took) = WebShell::open(&gw, &admin, &conn).await;
             starts.push(took);
-            if i == 0 {
+            if start == 0 {
                 echo = shell.echo(n.echo).await;
             }
             shell.close().await;
