@@ -51,17 +51,21 @@ pub async fn set_settings(
     ApiJson(settings): ApiJson<RecordingSettings>,
 ) -> Result<Json<RecordingSettings>, ApiError> {
     caller.principal.require(Permission::ConnectionsManage)?;
-    state
-        .access
-        .store()
-        .set_connection_recording(id, settings)
-        .await?;
+    let store = state.access.store();
+    let connection = store
+        .connection(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connection {id}")))?;
+    if store.connection_recording(id).await? == settings {
+        return Ok(Json(settings));
+    }
+    store.set_connection_recording(id, settings).await?;
     state
         .audit
         .record(
             Event::new(action::CONNECTION_UPDATE)
                 .actor(caller.name())
-                .target(format!("connection {id}"))
+                .target(connection.name.as_str())
                 .client_addr(&caller.client_addr)
                 .details(json!({ "recording": settings })),
         )

@@ -245,14 +245,16 @@ async fn a_connection_turns_recording_off_or_keystrokes_on() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let (status, _) = gw
-        .put(
-            &admin,
-            &path,
-            json!({ "recording": false, "record_input": false }),
-        )
-        .await;
+    let off = json!({ "recording": false, "record_input": false });
+    let (status, _) = gw.put(&admin, &path, off.clone()).await;
     assert_eq!(status, StatusCode::OK);
+    let updates = gw.audit(&admin, "connection.update").await;
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0]["target"], "prod-db");
+    // The same settings again change nothing, and the audit says nothing.
+    let (status, _) = gw.put(&admin, &path, off).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(gw.audit(&admin, "connection.update").await.len(), 1);
     let mut term = Terminal::open(&gw, &admin, &conn).await;
     let unrecorded = term.session_id.clone();
     assert_eq!(
@@ -267,12 +269,14 @@ async fn a_connection_turns_recording_off_or_keystrokes_on() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    gw.put(
-        &admin,
-        &path,
-        json!({ "recording": true, "record_input": true }),
-    )
-    .await;
+    let (status, _) = gw
+        .put(
+            &admin,
+            &path,
+            json!({ "recording": true, "record_input": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let mut term = Terminal::open(&gw, &admin, &conn).await;
     let id = term.session_id.clone();
     term.run("echo typed-in").await;

@@ -63,7 +63,13 @@ export function AdminConnections() {
       const saved = editing
         ? await api<Connection>("PATCH", `/connections/${editing.id}`, body)
         : await api<Connection>("POST", "/connections", body);
-      await api("PUT", `/connections/${saved.id}/recording`, settings);
+      if (
+        !recording ||
+        settings.recording !== recording.recording ||
+        settings.record_input !== recording.record_input
+      ) {
+        await api("PUT", `/connections/${saved.id}/recording`, settings);
+      }
       setMessage(`Saved ${body.name}.`);
       setEditing(null);
       form.reset();
