@@ -313,16 +313,17 @@ pub async fn close_dangling(
     let ids = store
         .close_open_history(node, EndReason::GatewayShutdown, OffsetDateTime::now_utc())
         .await?;
-    let audit = Audit::new(store.clone());
-    for id in &ids {
-        audit
-            .record(
-                Event::new(action::SESSION_END)
-                    .target(id.to_string())
-                    .details(json!({ "end_reason": EndReason::GatewayShutdown, "recovered_at_start": true })),
-            )
-            .await;
-    }
+    let events = ids
+        .iter()
+        .map(|id| {
+            Event::new(action::SESSION_END)
+                .target(id.to_string())
+                .details(
+                    json!({ "end_reason": EndReason::GatewayShutdown, "recovered_at_start": true }),
+                )
+        })
+        .collect();
+    Audit::new(store.clone()).record_all(events).await;
     Ok(ids)
 }
 

@@ -65,7 +65,7 @@ struct AuditRow {
 impl Store {
     /// Appends an audit event.
     pub async fn insert_audit(&self, e: &NewAuditEvent) -> Result<()> {
-        insert_audit_query(e).execute(&self.pool).await?;
+        insert_audit_rows_query(&[e]).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -101,19 +101,6 @@ impl Store {
             .collect::<Result<_>>()?;
         Ok((total, items))
     }
-}
-
-/// The insert of one audit event (alone or in a batch).
-pub(crate) fn insert_audit_query(e: &NewAuditEvent) -> SqliteQuery {
-    sqlx::query(
-        "INSERT INTO audit_events (at, actor, action, target, client_addr, details) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(to_ms(OffsetDateTime::now_utc()))
-    .bind(e.actor.clone())
-    .bind(e.action.clone())
-    .bind(e.target.clone())
-    .bind(e.client_addr.clone())
-    .bind(e.details.to_string())
 }
 
 /// One insert of several audit events: a batch of 1,000 is then a handful
