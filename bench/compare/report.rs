@@ -217,10 +217,14 @@ impl Report {
                 format!("{:.2}×", f.pty_ratio(direct))
             }));
         }
-        out.push_str(&self.path_row("gateway CPU per GB of bulk output", |f| {
-            f.cpu_per_gb
-                .map_or_else(|| "—".into(), |s| format!("{s:.2} s"))
-        }));
+        out.push_str(&self.path_row(
+            "gateway CPU per GB of bulk output (gatehouse-ssh: the raw channel, login and \
+             teardown included; gatehouse-web: the pty)",
+            |f| {
+                f.cpu_per_gb
+                    .map_or_else(|| "—".into(), |s| format!("{s:.2} s"))
+            },
+        ));
         out.push_str(&self.path_row("keystroke echo p50", |f| {
             format!("{:.3} ms", f.echo.p50_ms())
         }));
@@ -249,6 +253,13 @@ impl Report {
             out.push_str(&row);
         }
         out.push_str("\nNotes:\n\n");
+        out.push_str(
+            "- Recording is on for both gateway paths, with the gateway's defaults. Its size cap \
+             (`recording_max_bytes`, 64 MiB) stops a recording of zero-byte bulk output after \
+             about 10 MiB: each zero byte is written as `\\u0000` (6 bytes) in the asciicast \
+             file. So the bulk rows mostly measure the relay without recording; \
+             bench/recording_overhead.rs measures what recording costs.\n",
+        );
         if let (Some(web), Some(direct)) = (self.get("gatehouse-web"), self.get("direct")) {
             out.push_str(&format!(
                 "- The web terminal's output always passes through a pty on the target, and the pty \
