@@ -124,7 +124,6 @@ impl Application {
                 },
                 recordings_dir: Some(recordings),
                 ssh: Some(gatehouse_web::profile::SshListener {
-                    address: ssh_addr.to_string(),
                     port: ssh_addr.port(),
                     host_key: gatehouse_sshd::host_key::public_openssh(&host_key),
                     host_key_fingerprint: gatehouse_sshd::host_key::fingerprint(&host_key),

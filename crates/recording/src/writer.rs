@@ -148,11 +148,6 @@ impl Recorder {
         recorder
     }
 
-    /// Whether keystrokes are recorded.
-    pub fn records_input(&self) -> bool {
-        self.input
-    }
-
     fn send(&self, kind: Kind, data: Bytes) {
         if self.stopped.load(Ordering::Relaxed) {
             return;

@@ -124,8 +124,6 @@ pub async fn remove_key(
 /// The gateway's SSH listener, for users to verify and reach it.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct SshListener {
-    /// The address it listens on (`host:port`).
-    pub address: String,
     /// Its port.
     pub port: u16,
     /// Its host key, OpenSSH format, for `known_hosts`.

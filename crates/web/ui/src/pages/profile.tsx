@@ -12,7 +12,7 @@ interface SshKey {
 }
 
 interface Gateway {
-  ssh: { address: string; port: number; host_key: string; host_key_fingerprint: string } | null;
+  ssh: { port: number; host_key: string; host_key_fingerprint: string } | null;
 }
 
 /** The keys this user logs in with from their own ssh, and how to reach the listener. */
