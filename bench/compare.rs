@@ -42,6 +42,8 @@ use serde_json::json;
 use stats::Samples;
 use web::WebShell;
 
+#[path = "proc_cpu.rs"]
+mod proc_cpu;
 #[path = "synthetic.rs"]
 mod synthetic;
 

@@ -18,6 +18,9 @@
 #[path = "../crates/gatehouse/tests/it/harness/mod.rs"]
 mod harness;
 
+#[path = "proc_cpu.rs"]
+mod proc_cpu;
+
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -34,20 +37,9 @@ struct Round {
     recording: Option<(u64, Duration)>,
 }
 
-/// CPU time (user + system) this process has used so far, from /proc.
+/// CPU time (user + system) this process has used so far.
 fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may contain spaces): utime is
-    // the 14th field, stime the 15th, in clock ticks (100 per second here).
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    proc_cpu::cpu_time("self")
 }
 
 /// One session: runs the bulk command and reads until its end marker.

@@ -3,7 +3,7 @@
 //! (real `sshd`), searching 100,000 live sessions, and the SSE fan-out to
 //! 100 dashboards (in-process gateway).
 
-use crate::synthetic;
+use crate::{proc_cpu, synthetic};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,18 +71,7 @@ impl GatewayProcess {
 
     /// CPU time the gateway process has used so far (user and system).
     pub fn cpu_time(&self) -> Duration {
-        let pid = self.child.id().unwrap();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        // Fields after the command name (which may hold spaces): utime is
-        // the 14th field of the line, stime the 15th, in clock ticks.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let ticks: u64 = rest
-            .split(' ')
-            .skip(11)
-            .take(2)
-            .map(|t| t.parse::<u64>().unwrap())
-            .sum();
-        Duration::from_millis(ticks * 1000 / clock_ticks())
+        proc_cpu::cpu_time(&self.pid().to_string())
     }
 
     /// Resident set size of the gateway process, in KiB.
@@ -95,15 +84,6 @@ impl GatewayProcess {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap()
     }
-}
-
-fn clock_ticks() -> u64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
-        .unwrap_or(100)
 }
 
 /// When the environment variable `var` names a file, starts `perf record`
