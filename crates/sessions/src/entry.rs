@@ -95,6 +95,17 @@ impl Entry {
             .saturating_sub(Duration::from_millis(self.activity_ms()))
     }
 
+    /// Counts and records keystrokes from any interactive participant,
+    /// and marks the session active.
+    pub(crate) fn record_input(&self, data: &[u8]) {
+        self.bytes_from_client
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.touch();
+        if let Some(recorder) = &self.recorder {
+            recorder.input(data);
+        }
+    }
+
     /// Records input now; withdraws an idle warning.
     pub(crate) fn touch(&self) {
         let at = ms(Instant::now().saturating_duration_since(self.started));

@@ -55,13 +55,7 @@ impl SessionHandle {
     /// Counts bytes the owner's client sent, marks the session active, and
     /// records them when the session's input is recorded.
     pub fn record_input(&self, data: &[u8]) {
-        self.entry
-            .bytes_from_client
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.entry.touch();
-        if let Some(recorder) = &self.entry.recorder {
-            recorder.input(data);
-        }
+        self.entry.record_input(data);
     }
 
     /// Counts bytes of a file transfer or port forward — not terminal

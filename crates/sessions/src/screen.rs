@@ -39,15 +39,16 @@ impl Screen {
             self.buf.clear();
             self.buf.extend(&data[at..]);
         } else {
-            // A clear sequence may straddle two chunks: look at the seam.
+            // A clear sequence may straddle two chunks: look at the seam
+            // (on the stack: this runs for every chunk of output).
             let from = self.buf.len().saturating_sub(SPLIT);
-            let seam: Vec<u8> = self
-                .buf
-                .range(from..)
-                .chain(data.iter().take(SPLIT))
-                .copied()
-                .collect();
-            if let Some(at) = last_clear(&seam) {
+            let mut seam = [0u8; 2 * SPLIT];
+            let n = seam
+                .iter_mut()
+                .zip(self.buf.range(from..).chain(data.iter().take(SPLIT)))
+                .map(|(slot, &b)| *slot = b)
+                .count();
+            if let Some(at) = last_clear(&seam[..n]) {
                 self.buf.drain(..from + at);
             }
             self.buf.extend(data);

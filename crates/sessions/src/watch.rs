@@ -88,13 +88,7 @@ impl Watcher {
         if self.mode != ParticipantMode::Interactive || data.is_empty() {
             return false;
         }
-        self.entry
-            .bytes_from_client
-            .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        self.entry.touch();
-        if let Some(recorder) = &self.entry.recorder {
-            recorder.input(&data);
-        }
+        self.entry.record_input(&data);
         self.entry.input.send(data).await.is_ok()
     }
 
