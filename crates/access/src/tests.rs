@@ -13,6 +13,19 @@ async fn access() -> (tempfile::TempDir, Access) {
     (dir, Access::new(store, secrets, Duration::from_secs(3600)))
 }
 
+/// The first administrator, created and logged in.
+async fn signed_in_admin(access: &Access) -> Principal {
+    access
+        .bootstrap_admin(Some(pw("admin-password")))
+        .await
+        .unwrap();
+    let (_, admin) = access
+        .login("admin", pw("admin-password"), "test")
+        .await
+        .unwrap();
+    admin
+}
+
 fn pw(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
 }
@@ -93,14 +106,7 @@ async fn short_passwords_are_refused() {
 #[tokio::test]
 async fn only_granted_users_get_a_connections_opened_secret() {
     let (_dir, access) = access().await;
-    access
-        .bootstrap_admin(Some(pw("admin-password")))
-        .await
-        .unwrap();
-    let (_, admin) = access
-        .login("admin", pw("admin-password"), "test")
-        .await
-        .unwrap();
+    let admin = signed_in_admin(&access).await;
     let user = |n: &str| Username::parse(n).unwrap();
     let role = |n: &str| RoleName::parse(n).unwrap();
     access
@@ -161,14 +167,7 @@ async fn only_granted_users_get_a_connections_opened_secret() {
 #[tokio::test]
 async fn user_updates_need_users_manage_end_logins_and_keep_an_admin() {
     let (_dir, access) = access().await;
-    access
-        .bootstrap_admin(Some(pw("admin-password")))
-        .await
-        .unwrap();
-    let (_, admin) = access
-        .login("admin", pw("admin-password"), "test")
-        .await
-        .unwrap();
+    let admin = signed_in_admin(&access).await;
     let ops = access
         .create_user(
             Username::parse("ops1").unwrap(),
@@ -246,14 +245,7 @@ async fn user_updates_need_users_manage_end_logins_and_keep_an_admin() {
 #[tokio::test]
 async fn a_locked_user_with_the_right_password_is_told_so_and_a_guesser_is_not() {
     let (_dir, access) = access().await;
-    access
-        .bootstrap_admin(Some(pw("admin-password")))
-        .await
-        .unwrap();
-    let (_, admin) = access
-        .login("admin", pw("admin-password"), "test")
-        .await
-        .unwrap();
+    let admin = signed_in_admin(&access).await;
     let ops = access
         .create_user(
             Username::parse("ops1").unwrap(),
@@ -302,14 +294,7 @@ async fn a_locked_user_with_the_right_password_is_told_so_and_a_guesser_is_not()
 #[tokio::test]
 async fn deleting_a_user_needs_users_manage_and_keeps_an_admin() {
     let (_dir, access) = access().await;
-    access
-        .bootstrap_admin(Some(pw("admin-password")))
-        .await
-        .unwrap();
-    let (_, admin) = access
-        .login("admin", pw("admin-password"), "test")
-        .await
-        .unwrap();
+    let admin = signed_in_admin(&access).await;
     let ops = access
         .create_user(
             Username::parse("ops1").unwrap(),
@@ -350,14 +335,7 @@ async fn deleting_a_user_needs_users_manage_and_keeps_an_admin() {
 #[tokio::test]
 async fn a_registered_key_logs_in_only_its_owner_and_not_once_they_are_locked() {
     let (_dir, access) = access().await;
-    access
-        .bootstrap_admin(Some(pw("admin-password")))
-        .await
-        .unwrap();
-    let (_, admin) = access
-        .login("admin", pw("admin-password"), "test")
-        .await
-        .unwrap();
+    let admin = signed_in_admin(&access).await;
     let user = |name: &str| {
         access.create_user(
             Username::parse(name).unwrap(),
