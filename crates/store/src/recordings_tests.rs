@@ -3,6 +3,7 @@
 use gatehouse_domain::{ConnectionId, ConnectionName, EndReason, Protocol, SessionId, Username};
 use time::OffsetDateTime;
 
+use crate::tests::{ended, started};
 use crate::*;
 
 async fn store() -> (tempfile::TempDir, Store, gatehouse_domain::UserId) {
@@ -21,34 +22,15 @@ async fn store() -> (tempfile::TempDir, Store, gatehouse_domain::UserId) {
 
 async fn recorded(store: &Store, user: gatehouse_domain::UserId, text: &str) -> SessionId {
     let id = SessionId::new();
-    let now = OffsetDateTime::now_utc();
     store
         .history_start(&HistoryStart {
-            id,
-            user_id: user,
-            username: "ops1".into(),
-            connection_id: ConnectionId::new(),
-            connection_name: "prod-db".into(),
-            protocol: "ssh".into(),
-            client_addr: "203.0.113.7".into(),
-            target: "10.0.0.5:22".into(),
-            node: "gw-1".into(),
-            started_at: now,
             recording_path: Some(format!("x/{id}.cast")),
+            ..started(id, user)
         })
         .await
         .unwrap();
     store
-        .history_end(&HistoryEnd {
-            id,
-            ended_at: now,
-            end_reason: EndReason::ClientClosed,
-            ended_by: None,
-            end_message: None,
-            bytes_from_client: 0,
-            bytes_to_client: 0,
-            participants: serde_json::json!([]),
-        })
+        .history_end(&ended(id, EndReason::ClientClosed))
         .await
         .unwrap();
     store

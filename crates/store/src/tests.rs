@@ -11,6 +11,37 @@ async fn store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// Session `id` of `user_id` (ops1, on prod-db) starting now, unrecorded.
+pub(crate) fn started(id: SessionId, user_id: gatehouse_domain::UserId) -> HistoryStart {
+    HistoryStart {
+        id,
+        user_id,
+        username: "ops1".into(),
+        connection_id: gatehouse_domain::ConnectionId::new(),
+        connection_name: "prod-db".into(),
+        protocol: "ssh".into(),
+        client_addr: "203.0.113.7".into(),
+        target: "10.0.0.5:22".into(),
+        node: "gw-1".into(),
+        started_at: OffsetDateTime::now_utc(),
+        recording_path: None,
+    }
+}
+
+/// Session `id` ending now for `reason`, ended by admin, no bytes moved.
+pub(crate) fn ended(id: SessionId, reason: EndReason) -> HistoryEnd {
+    HistoryEnd {
+        id,
+        ended_at: OffsetDateTime::now_utc(),
+        end_reason: reason,
+        ended_by: Some("admin".into()),
+        end_message: None,
+        bytes_from_client: 0,
+        bytes_to_client: 0,
+        participants: serde_json::json!([]),
+    }
+}
+
 fn user(name: &str, roles: &[&str]) -> NewUser {
     NewUser {
         username: Username::parse(name).unwrap(),
@@ -113,27 +144,13 @@ async fn a_batch_writes_history_and_audit_in_one_go_and_ends_a_row_once() {
     let u = store.create_user(user("ops1", &["user"])).await.unwrap();
     let id = SessionId::new();
     let start = HistoryStart {
-        id,
-        user_id: u.id,
-        username: "ops1".into(),
-        connection_id: gatehouse_domain::ConnectionId::new(),
-        connection_name: "prod-db".into(),
-        protocol: "ssh".into(),
-        client_addr: "203.0.113.7".into(),
-        target: "10.0.0.5:22".into(),
-        node: "gw-1".into(),
-        started_at: OffsetDateTime::now_utc(),
         recording_path: Some("2026/11/28/x.cast".into()),
+        ..started(id, u.id)
     };
     let end = HistoryEnd {
-        id,
-        ended_at: OffsetDateTime::now_utc(),
-        end_reason: EndReason::EndedByAdmin,
-        ended_by: Some("admin".into()),
-        end_message: None,
         bytes_from_client: 1,
         bytes_to_client: 2,
-        participants: serde_json::json!([]),
+        ..ended(id, EndReason::EndedByAdmin)
     };
     let event = crate::NewAuditEvent {
         actor: Some("admin".into()),
@@ -196,31 +213,13 @@ async fn a_batch_writes_history_and_audit_in_one_go_and_ends_a_row_once() {
 async fn a_history_row_is_ended_exactly_once_and_dangling_rows_close_at_start() {
     let (_dir, store) = store().await;
     let u = store.create_user(user("ops1", &["user"])).await.unwrap();
-    let start = |id| HistoryStart {
-        id,
-        user_id: u.id,
-        username: "ops1".into(),
-        connection_id: gatehouse_domain::ConnectionId::new(),
-        connection_name: "prod-db".into(),
-        protocol: "ssh".into(),
-        client_addr: "203.0.113.7".into(),
-        target: "10.0.0.5:22".into(),
-        node: "gw-1".into(),
-        started_at: OffsetDateTime::now_utc(),
-        recording_path: None,
-    };
     let (a, b) = (SessionId::new(), SessionId::new());
-    store.history_start(&start(a)).await.unwrap();
-    store.history_start(&start(b)).await.unwrap();
+    store.history_start(&started(a, u.id)).await.unwrap();
+    store.history_start(&started(b, u.id)).await.unwrap();
     let end = HistoryEnd {
-        id: a,
-        ended_at: OffsetDateTime::now_utc(),
-        end_reason: EndReason::EndedByAdmin,
-        ended_by: Some("admin".into()),
-        end_message: None,
         bytes_from_client: 5,
         bytes_to_client: 7,
-        participants: serde_json::json!([]),
+        ..ended(a, EndReason::EndedByAdmin)
     };
     assert!(store.history_end(&end).await.unwrap());
     assert!(
@@ -456,17 +455,8 @@ async fn a_deleted_user_takes_their_roles_tokens_and_grants_but_not_their_histor
     let session = SessionId::new();
     store
         .history_start(&HistoryStart {
-            id: session,
-            user_id: ops.id,
-            username: "ops1".into(),
             connection_id: conn.id,
-            connection_name: "prod-db".into(),
-            protocol: "ssh".into(),
-            client_addr: "203.0.113.7".into(),
-            target: "127.0.0.1:22".into(),
-            node: "gw-1".into(),
-            started_at: OffsetDateTime::now_utc(),
-            recording_path: None,
+            ..started(session, ops.id)
         })
         .await
         .unwrap();
@@ -481,16 +471,7 @@ async fn a_deleted_user_takes_their_roles_tokens_and_grants_but_not_their_histor
     // Their session's end is still written after they are gone.
     assert!(
         store
-            .history_end(&HistoryEnd {
-                id: session,
-                ended_at: OffsetDateTime::now_utc(),
-                end_reason: EndReason::UserLocked,
-                ended_by: Some("admin".into()),
-                end_message: None,
-                bytes_from_client: 0,
-                bytes_to_client: 0,
-                participants: serde_json::json!([]),
-            })
+            .history_end(&ended(session, EndReason::UserLocked))
             .await
             .unwrap()
     );
