@@ -126,21 +126,26 @@ export class ApiError extends Error {
   }
 }
 
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+/** A call to the API, its answer as text; an error answer throws [`ApiError`]. */
+export async function apiText(method: string, path: string, body?: unknown): Promise<string> {
   const resp = await fetch(`/api/v1${path}`, {
     method,
     credentials: "same-origin",
     headers: body === undefined ? {} : { "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (resp.status === 204) return undefined as T;
   const text = await resp.text();
-  const json = text ? JSON.parse(text) : null;
   if (!resp.ok) {
-    const err = json?.error ?? {};
+    const err = (text ? JSON.parse(text) : null)?.error ?? {};
     throw new ApiError(resp.status, err.code ?? "unknown", err.message ?? resp.statusText);
   }
-  return json as T;
+  return text;
+}
+
+/** A call to the API, its JSON answer parsed (`undefined` when it has none). */
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const text = await apiText(method, path, body);
+  return (text ? JSON.parse(text) : undefined) as T;
 }
 
 export const can = (me: Me | null, p: Permission) => !!me && me.permissions.includes(p);

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 
-import { api, type Connection, type Me } from "../api";
+import { api, type Connection, localTime, type Me } from "../api";
 
 interface SshKey {
   id: string;
@@ -88,8 +88,8 @@ export function Profile({ me }: { me: Me }) {
             <tr key={k.id}>
               <td>{k.name}</td>
               <td class="mono">{k.fingerprint}</td>
-              <td>{new Date(k.created_at).toLocaleString()}</td>
-              <td>{k.last_used_at ? new Date(k.last_used_at).toLocaleString() : "never"}</td>
+              <td>{localTime(k.created_at)}</td>
+              <td>{localTime(k.last_used_at) || "never"}</td>
               <td>
                 <button type="button" class="danger" onClick={() => remove(k)} aria-label={`Remove ${k.name}`}>
                   Remove

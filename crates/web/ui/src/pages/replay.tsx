@@ -5,7 +5,7 @@ import { Terminal } from "@xterm/xterm";
 import "@xterm/xterm/css/xterm.css";
 import { useEffect, useReducer, useRef, useState } from "preact/hooks";
 
-import { ApiError } from "../api";
+import { ApiError, apiText } from "../api";
 import { type Cast, Player, parseCast } from "../player";
 
 const SPEEDS = [1, 2, 4];
@@ -16,13 +16,7 @@ function clock(seconds: number): string {
 }
 
 async function fetchCast(sessionId: string): Promise<Cast> {
-  const resp = await fetch(`/api/v1/history/${sessionId}/recording`, { credentials: "same-origin" });
-  const text = await resp.text();
-  if (!resp.ok) {
-    const err = (text ? JSON.parse(text) : {}).error ?? {};
-    throw new ApiError(resp.status, err.code ?? "unknown", err.message ?? resp.statusText);
-  }
-  return parseCast(text);
+  return parseCast(await apiText("GET", `/history/${sessionId}/recording`));
 }
 
 export function ReplayPage({ sessionId }: { sessionId: string }) {
