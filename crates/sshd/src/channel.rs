@@ -63,8 +63,6 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
     let id = channel.id();
     let (mut from_client, to_client) = channel.split();
     let mut pty: Option<PtyRequest> = None;
-    // russh already answered the agent request with the handler's verdict.
-    let mut agent = false;
     let (kind, want_reply) = loop {
         match from_client.wait().await {
             Some(ChannelMsg::RequestPty {
@@ -101,7 +99,9 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
                 ctx.refused("x11_forwarding", json!({})).await;
                 reply(&ctx, id, want_reply, false).await;
             }
-            Some(ChannelMsg::AgentForward { .. }) => agent = true,
+            // russh passes this on before the handler decides; only the
+            // handler's answer counts (`Ctx::take_agent_grant`).
+            Some(ChannelMsg::AgentForward { .. }) => {}
             Some(ChannelMsg::RequestShell { want_reply }) => break (Kind::Shell, want_reply),
             Some(ChannelMsg::Exec {
                 want_reply,
@@ -110,10 +110,16 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
             Some(ChannelMsg::RequestSubsystem { want_reply, name }) => {
                 break (Kind::Subsystem(name), want_reply);
             }
-            Some(ChannelMsg::Close | ChannelMsg::Eof) | None => return,
+            Some(ChannelMsg::Close | ChannelMsg::Eof) | None => {
+                ctx.take_agent_grant(id);
+                return;
+            }
             Some(_) => {}
         }
     };
+    // The handler answered the agent request before russh read the request
+    // that ended the loop, so its answer is in.
+    let agent_granted = ctx.take_agent_grant(id);
 
     let mut replied = false;
     let connection = match (&ctx.connection, &kind, &pty) {
@@ -148,7 +154,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
             return;
         }
     };
-    let agent = agent && gate.allow_forwarding;
+    let agent = agent_granted && gate.allow_forwarding;
     if agent {
         crate::forward::relay_agent(&ctx, &gate).await;
     }

@@ -1,7 +1,8 @@
 //! One client connection: logging in, then handing each channel it opens
 //! to a relay.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use gatehouse_access::{AccessError, Principal};
 use gatehouse_audit::{Event, action};
@@ -28,6 +29,10 @@ pub(crate) struct Ctx {
     pub(crate) client: Handle,
     pub(crate) gone: CancellationToken,
     gate: OnceCell<Result<Arc<Gate>, String>>,
+    /// The channels whose agent request we accepted. russh hands the
+    /// request to the channel before it asks us, so the channel's own
+    /// copy says nothing about our answer.
+    agents: Mutex<HashSet<ChannelId>>,
 }
 
 impl Ctx {
@@ -54,6 +59,14 @@ impl Ctx {
     /// The gate, if one was opened already.
     pub(crate) fn opened_gate(&self) -> Option<Arc<Gate>> {
         self.gate.get().and_then(|g| g.as_ref().ok().cloned())
+    }
+
+    /// Whether we accepted `channel`'s agent request; asking again says no.
+    pub(crate) fn take_agent_grant(&self, channel: ChannelId) -> bool {
+        self.agents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&channel)
     }
 
     /// Audits a refused request.
@@ -180,6 +193,7 @@ impl Conn {
                 client: session.handle(),
                 gone: self.gone.clone(),
                 gate: OnceCell::new(),
+                agents: Mutex::default(),
             }));
         }
         self.ctx.clone()
@@ -335,7 +349,7 @@ impl russh::server::Handler for Conn {
 
     async fn agent_request(
         &mut self,
-        _channel: ChannelId,
+        channel: ChannelId,
         session: &mut Session,
     ) -> Result<bool, Self::Error> {
         let Some(ctx) = self.ctx(session) else {
@@ -350,7 +364,12 @@ impl russh::server::Handler for Conn {
                 .is_ok_and(|gate| gate.allow_forwarding),
             None => false,
         };
-        if !allowed {
+        if allowed {
+            ctx.agents
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(channel);
+        } else {
             ctx.refused("port_forwarding", json!({ "kind": "agent" }))
                 .await;
         }

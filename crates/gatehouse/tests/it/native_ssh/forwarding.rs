@@ -181,3 +181,65 @@ async fn agent_forwarding_follows_the_connection_setting() {
     );
     let _ = agent.kill().await;
 }
+
+/// Review finding: russh hands `auth-agent-req` to the channel before the
+/// handler refuses it, and the channel relayed the agent anyway once the
+/// menu's pick allowed forwarding.
+#[tokio::test]
+async fn an_agent_refused_before_the_menu_stays_refused_after_it() {
+    let (gw, _sshd, admin, ops, conn) = setup().await;
+    let (status, _) = gw
+        .patch(
+            Some(&admin),
+            &format!("/connections/{conn}"),
+            json!({ "allow_forwarding": true }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let client = Client::registered(&gw, &ops).await;
+    let socket = client.dir.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(5), || async {
+        socket.exists().then_some(())
+    })
+    .await
+    .expect("ssh-agent listens");
+
+    let mut cmd = client.ssh("ops1", &["-tt", "-A"]);
+    cmd.env("SSH_AUTH_SOCK", &socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut ssh = cmd.spawn().unwrap();
+    let mut seen = String::new();
+    read_until(&mut ssh, &mut seen, "box").await;
+    let stdin = ssh.stdin.as_mut().unwrap();
+    stdin.write_all(b"\r").await.unwrap();
+    read_until(&mut ssh, &mut seen, "Connecting to box").await;
+    read_until(&mut ssh, &mut seen, "$ ").await;
+    let stdin = ssh.stdin.as_mut().unwrap();
+    // ssh-add exits 2 when it finds no agent (1: an agent without keys).
+    stdin
+        .write_all(b"ssh-add -l >/dev/null 2>&1; echo agent-$?; exit\r")
+        .await
+        .unwrap();
+    read_until(&mut ssh, &mut seen, "agent-2").await;
+    hang_up(&mut ssh, &mut seen).await;
+    let refused = gw.audit(&admin, "ssh.refused").await;
+    assert_eq!(
+        refused[0]["details"]["details"]["kind"], "agent",
+        "{refused:?}"
+    );
+    assert!(
+        gw.audit(&admin, "ssh.forward").await.is_empty(),
+        "no agent forward is audited"
+    );
+    let _ = agent.kill().await;
+}
