@@ -118,7 +118,8 @@ pub(crate) async fn remote(ctx: Arc<Ctx>, address: &str, port: u32) -> Option<u3
     let bound = gate.target.request_remote_forward(address, port).await?;
     let listen = format!("{address}:{bound}");
     if let Some(listed) = gate.with_session(|h| h.add_forward(ForwardKind::Remote, listen)) {
-        gate.keep_remote_forward(address, port, listed);
+        // Under the bound port: that is what OpenSSH cancels a `-R 0:…` by.
+        gate.keep_remote_forward(address, bound, listed);
     }
     audit(
         &ctx,

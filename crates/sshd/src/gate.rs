@@ -44,7 +44,7 @@ pub(crate) struct Gate {
     /// The reason to record if the client leaves now (the target closed the
     /// last shell, so the client went away because of it).
     pending_reason: Mutex<Option<EndReason>>,
-    /// The remote forwards listed on the session, by what the client asked.
+    /// The remote forwards listed on the session, by address and bound port.
     remote_forwards: Mutex<HashMap<(String, u32), ForwardGuard>>,
 }
 

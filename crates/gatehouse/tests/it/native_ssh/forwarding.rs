@@ -243,3 +243,47 @@ async fn an_agent_refused_before_the_menu_stays_refused_after_it() {
     );
     let _ = agent.kill().await;
 }
+
+/// Review finding: a `-R 0:…` forward was kept under port 0, but OpenSSH
+/// cancels it by the port the target bound, so it stayed listed.
+#[tokio::test]
+async fn a_cancelled_remote_forward_on_port_0_leaves_the_session() {
+    let (gw, _sshd, admin, ops, conn) = setup().await;
+    let (status, _) = gw
+        .patch(
+            Some(&admin),
+            &format!("/connections/{conn}"),
+            json!({ "allow_forwarding": true }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let client = Client::registered(&gw, &ops).await;
+    let control = client.dir.path().join("ctl");
+    let control = control.to_str().unwrap();
+    let forward = "127.0.0.1:0:127.0.0.1:22";
+    let mut cmd = client.ssh(
+        "ops1:box",
+        &["-M", "-S", control, "-N", "-o", "ExitOnForwardFailure=yes"],
+    );
+    cmd.args(["-R", forward]).stderr(Stdio::piped());
+    let mut master = cmd.spawn().unwrap();
+    let listed = || async {
+        let items = gw.sessions(&admin, "box").await["items"].clone();
+        items[0]["forwards"].as_array().map(Vec::len)
+    };
+    eventually(Duration::from_secs(10), || async {
+        (listed().await? == 1).then_some(())
+    })
+    .await
+    .expect("the remote forward is listed");
+
+    let (code, _, stderr) =
+        run(client.ssh("ops1:box", &["-S", control, "-O", "cancel", "-R", forward])).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let gone = eventually(Duration::from_secs(10), || async {
+        (listed().await? == 0).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "the cancelled forward stays listed");
+    let _ = master.kill().await;
+}
