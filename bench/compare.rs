@@ -213,12 +213,16 @@ async fn main() {
         for (i, (path, alias)) in aliases.iter().enumerate() {
             let mut starts = Samples::default();
             let mut echo = Samples::default();
+            let mut same_kex = Samples::default();
             for start in 0..n.starts {
-                let (mut shell, took) = clients.open(alias).await;
+                let (mut shell, took) = clients.open(alias, false).await;
                 starts.push(took);
                 if start == 0 {
                     echo = shell.echo(n.echo).await;
                 }
+                shell.exit().await;
+                let (shell, took) = clients.open(alias, true).await;
+                same_kex.push(took);
                 shell.exit().await;
             }
             let figures = PathFigures {
@@ -227,6 +231,7 @@ async fn main() {
                 gcm_rates: gcm[i].clone(),
                 echo,
                 start: starts,
+                start_curve25519: Some(same_kex),
                 cpu_per_gb: (*alias == "gatehouse")
                     .then(|| relayed[0].per_gb())
                     .flatten(),
@@ -252,6 +257,7 @@ async fn main() {
             gcm_rates: Vec::new(),
             echo,
             start: starts,
+            start_curve25519: None,
             cpu_per_gb: relayed[1].per_gb(),
         };
         eprintln!("  gatehouse-web: {}", figures.summary());
