@@ -132,9 +132,7 @@ async fn replaying_a_recording_from_history_in_the_browser() {
     term.expect("replayed-42").await;
     term.run("exit").await;
     term.ended().await;
-    gw.registry()
-        .wait_for_recordings(std::time::Duration::from_secs(5))
-        .await;
+    gw.recordings_complete().await;
     gw.ended_history(&admin, &term.session_id).await;
     node_test_with(
         &gw,

@@ -3,36 +3,18 @@
 //! finds the session where a command was typed; replay and download are
 //! for `audit.view` and audited.
 
-use std::time::Duration;
-
-use gatehouse_recording::cast::{self, Kind};
+use gatehouse_recording::cast::Kind;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::harness::{Sshd, Terminal, TestGateway, stdout};
-
-/// The recording of `session` as the API serves it for replay.
-async fn recording(gw: &TestGateway, token: &str, session: &str) -> cast::Recording {
-    let resp = gw
-        .http()
-        .get(gw.url(&format!("/history/{session}/recording")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.headers()["content-type"], "application/x-asciicast");
-    cast::read(&resp.text().await.unwrap()).expect("asciicast v2")
-}
 
 /// Ends a terminal from the client side and waits for its history row,
 /// recording included.
 async fn finish(gw: &TestGateway, token: &str, mut term: Terminal) -> (Vec<u8>, Value) {
     term.run("exit").await;
     term.ended().await;
-    gw.registry()
-        .wait_for_recordings(Duration::from_secs(5))
-        .await;
+    gw.recordings_complete().await;
     let row = gw.ended_history(token, &term.session_id).await;
     (term.raw, row)
 }
@@ -55,7 +37,7 @@ async fn a_real_session_is_recorded_and_its_output_events_replay_byte_for_byte()
     term.expect("done-42").await;
     let (received, row) = finish(&gw, &ops, term).await;
 
-    let rec = recording(&gw, &admin, &id).await;
+    let rec = gw.recording(&admin, &id).await;
     assert_eq!(rec.header.version, 2);
     assert_eq!((rec.header.width, rec.header.height), (100, 30));
     let meta = rec.header.gatehouse.clone().unwrap();
@@ -157,7 +139,7 @@ async fn the_size_limit_ends_the_recording_with_a_marker_and_the_session_goes_on
         received.len() > 50_000,
         "the session went on past the limit"
     );
-    let rec = recording(&gw, &admin, &id).await;
+    let rec = gw.recording(&admin, &id).await;
     let last = rec.events.last().unwrap();
     assert_eq!(last.kind, Kind::Marker);
     assert!(last.data.contains("size limit"), "{}", last.data);
@@ -282,7 +264,7 @@ async fn a_connection_turns_recording_off_or_keystrokes_on() {
     term.run("echo typed-in").await;
     term.expect("typed-in").await;
     finish(&gw, &admin, term).await;
-    let rec = recording(&gw, &admin, &id).await;
+    let rec = gw.recording(&admin, &id).await;
     let typed: String = rec
         .events
         .iter()

@@ -199,26 +199,9 @@ async fn a_recording_survives_kill_9_up_to_the_last_second() {
         .get(Some(&admin), "/history?text=before-the-crash")
         .await;
     assert_eq!(found["items"][0]["id"], term.session_id.as_str(), "{found}");
-    let replayed = second
-        .gw
-        .http()
-        .get(
-            second
-                .gw
-                .url(&format!("/history/{}/recording", term.session_id)),
-        )
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replayed.status(), 200);
-    assert!(
-        replayed
-            .text()
-            .await
-            .unwrap()
-            .contains("before-the-crash-42")
-    );
+    let replayed = second.gw.recording(&admin, &term.session_id).await;
+    let output: String = replayed.events.iter().map(|e| e.data.as_str()).collect();
+    assert!(output.contains("before-the-crash-42"), "{output}");
 }
 
 /// `<dir>/YYYY/MM/DD/<session>.cast`, wherever the date put it.

@@ -263,9 +263,34 @@ impl TestGateway {
         assert_eq!(status, StatusCode::OK, "{body}");
         body["items"].as_array().unwrap().clone()
     }
-}
 
-impl TestGateway {
+    /// Waits (up to 5 s) until every ended session's recording is complete.
+    pub async fn recordings_complete(&self) {
+        let registry = self.registry.as_ref().expect("an in-process gateway");
+        assert!(
+            registry.wait_for_recordings(Duration::from_secs(5)).await,
+            "recordings completed in time"
+        );
+    }
+
+    /// The recording of `session` as the API serves it for replay.
+    pub async fn recording(
+        &self,
+        token: &str,
+        session: &str,
+    ) -> gatehouse_recording::cast::Recording {
+        let resp = self
+            .http()
+            .get(self.url(&format!("/history/{session}/recording")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-type"], "application/x-asciicast");
+        gatehouse_recording::cast::read(&resp.text().await.unwrap()).expect("asciicast v2")
+    }
+
     /// Stops the in-process gateway as SIGTERM would: live sessions end as
     /// `gateway_shutdown`.
     pub fn shut_down(&self) {
