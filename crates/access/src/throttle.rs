@@ -14,6 +14,9 @@ const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
 const MEMORY: Duration = Duration::from_secs(15 * 60);
 /// Entries kept before old ones are swept.
 const SWEEP_AT: usize = 10_000;
+/// The most entries kept: past it (a guesser inventing usernames from
+/// many addresses), entries not yet held back are dropped first.
+const MAX_ENTRIES: usize = 100_000;
 
 struct Failures {
     count: u32,
@@ -27,7 +30,15 @@ struct Failures {
 /// out from elsewhere.
 #[derive(Default)]
 pub(crate) struct Throttle {
-    failures: Mutex<HashMap<(String, String), Failures>>,
+    failures: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    map: HashMap<(String, String), Failures>,
+    /// The size at which the next sweep runs: twice what the last one
+    /// kept, so sweeps stay rare however many entries are fresh.
+    sweep_at: usize,
 }
 
 impl Throttle {
@@ -37,7 +48,11 @@ impl Throttle {
     /// this check before the first of them has failed.
     pub(crate) fn begin(&self, username: &str, client: &str) -> Result<Attempt<'_>, Duration> {
         let key = key(username, client);
-        let mut failures = self.lock();
+        let mut guard = self.lock();
+        let Table {
+            map: failures,
+            sweep_at,
+        } = &mut *guard;
         if let Some(f) = failures.get(&key)
             && f.last.elapsed() < MEMORY
             && let Some(left) = wait_after(f.count).checked_sub(f.last.elapsed())
@@ -45,8 +60,12 @@ impl Throttle {
         {
             return Err(left);
         }
-        if failures.len() >= SWEEP_AT {
+        if failures.len() >= (*sweep_at).clamp(SWEEP_AT, MAX_ENTRIES) {
             failures.retain(|_, f| f.last.elapsed() < MEMORY);
+            if failures.len() >= MAX_ENTRIES {
+                failures.retain(|_, f| f.count >= FREE_FAILURES);
+            }
+            *sweep_at = failures.len() * 2;
         }
         let now = Instant::now();
         let f = failures.entry(key.clone()).or_insert(Failures {
@@ -58,7 +77,7 @@ impl Throttle {
         }
         f.count += 1;
         f.last = now;
-        drop(failures);
+        drop(guard);
         Ok(Attempt {
             throttle: self,
             key,
@@ -66,7 +85,7 @@ impl Throttle {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Failures>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.failures.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -89,14 +108,14 @@ impl Attempt<'_> {
     /// The login succeeded: the count is cleared.
     pub(crate) fn succeeded(mut self) {
         self.settled = true;
-        self.throttle.lock().remove(&self.key);
+        self.throttle.lock().map.remove(&self.key);
     }
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.settled
-            && let Some(f) = self.throttle.lock().get_mut(&self.key)
+            && let Some(f) = self.throttle.lock().map.get_mut(&self.key)
         {
             f.count = f.count.saturating_sub(1);
         }
@@ -135,7 +154,7 @@ mod tests {
             wait > Duration::from_secs(1) && wait <= FIRST_WAIT,
             "{wait:?}"
         );
-        t.lock().get_mut(&key("ops1", "10.0.0.1")).unwrap().last -= FIRST_WAIT;
+        t.lock().map.get_mut(&key("ops1", "10.0.0.1")).unwrap().last -= FIRST_WAIT;
         fail(&t, "ops1", "10.0.0.1");
         assert!(t.begin("ops1", "10.0.0.1").err().unwrap() > FIRST_WAIT);
         assert_eq!(wait_after(100), MAX_WAIT);
@@ -154,6 +173,19 @@ mod tests {
     }
 
     #[test]
+    fn invented_usernames_cannot_grow_the_table_without_bound_or_free_a_guesser() {
+        let t = Throttle::default();
+        for _ in 0..FREE_FAILURES {
+            fail(&t, "ops1", "10.0.0.1");
+        }
+        for i in 0..MAX_ENTRIES + 10 {
+            fail(&t, &format!("nobody{i}"), "10.0.0.2");
+        }
+        assert!(t.lock().map.len() < MAX_ENTRIES, "{}", t.lock().map.len());
+        assert!(t.begin("ops1", "10.0.0.1").is_err(), "still held back");
+    }
+
+    #[test]
     fn another_client_and_a_success_are_not_held_back() {
         let t = Throttle::default();
         for _ in 0..FREE_FAILURES {
@@ -161,8 +193,8 @@ mod tests {
         }
         assert!(t.begin("ops1", "10.0.0.2").is_ok());
         assert!(t.begin("dev2", "10.0.0.1").is_ok());
-        t.lock().get_mut(&key("ops1", "10.0.0.1")).unwrap().last -= MEMORY;
+        t.lock().map.get_mut(&key("ops1", "10.0.0.1")).unwrap().last -= MEMORY;
         t.begin("ops1", "10.0.0.1").unwrap().succeeded();
-        assert!(t.lock().get(&key("ops1", "10.0.0.1")).is_none());
+        assert!(!t.lock().map.contains_key(&key("ops1", "10.0.0.1")));
     }
 }
