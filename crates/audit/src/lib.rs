@@ -182,12 +182,8 @@ impl HistoryWriter {
                     match msg {
                         Lifecycle::Started(s) => started(&s, &mut writes),
                         Lifecycle::Ended(e) => ended(&e, &mut writes),
-                        Lifecycle::Recorded(r) => {
-                            // Indexes a recording into its history row: the
-                            // rows written before it come first.
-                            write_all(&store, std::mem::take(&mut writes)).await;
-                            recordings::completed(&store, r).await;
-                        }
+                        // After its session's history row, in the same batch.
+                        Lifecycle::Recorded(r) => recordings::completed(r, &mut writes),
                         Lifecycle::Flush(done) => flushes.push(done),
                     }
                 }
@@ -243,6 +239,12 @@ async fn write_all(store: &Store, writes: Vec<Write>) {
             }
             (Write::Audit(a), Err(e)) => {
                 tracing::error!(action = %a.action, error = %e, "could not write audit event")
+            }
+            (Write::RecordingDone(d), Ok(false)) => {
+                tracing::error!(session = %d.id, "a recording finished without its history row")
+            }
+            (Write::RecordingDone(d), Err(e)) => {
+                tracing::error!(session = %d.id, error = %e, "could not index recording")
             }
         }
     }

@@ -9,30 +9,27 @@ use gatehouse_domain::SessionId;
 use gatehouse_recording::cast::{self, Kind};
 use gatehouse_recording::text::TextExtractor;
 use gatehouse_recording::{Summary, TEXT_LIMIT};
-use gatehouse_store::{RecordingDone, Store, StoreError};
+use gatehouse_store::{RecordingDone, Store, StoreError, Write};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Audit, Event, action};
 
-/// Writes a finished recording's size and duration to its history row and
-/// indexes its text.
-pub(crate) async fn completed(store: &Store, summary: Summary) {
+/// Queues a finished recording's size and duration for its history row,
+/// and its text for the index.
+pub(crate) fn completed(summary: Summary, writes: &mut Vec<Write>) {
     let Ok(id) = summary.session.parse::<SessionId>() else {
         tracing::error!(session = %summary.session, "recording of an unknown session id");
         return;
     };
-    let done = RecordingDone {
+    writes.push(Write::RecordingDone(RecordingDone {
         id,
         bytes: summary.bytes,
         duration_ms: summary.duration.as_millis().min(u128::from(u64::MAX)) as u64,
         truncated: summary.truncated,
         text: summary.text,
-    };
-    if let Err(e) = store.recording_done(&done).await {
-        tracing::error!(session = %id, error = %e, "could not index recording");
-    }
+    }));
 }
 
 /// Completes the recordings on `node` that a previous run left incomplete
@@ -270,7 +267,7 @@ mod tests {
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         let cast = b"{\"version\":2,\"width\":80,\"height\":24,\"timestamp\":0}\n\
             [0.5,\"o\",\"$ systemctl stop nginx\\r\\n\"]\n[1.0,\"o\",\"caf\xc3";
-        std::fs::write(&file, &cast).unwrap();
+        std::fs::write(&file, cast).unwrap();
 
         assert_eq!(recover(&store, &recordings, "gw-2").await.unwrap(), 0);
         assert_eq!(recover(&store, &recordings, "gw-1").await.unwrap(), 1);

@@ -4,7 +4,8 @@
 
 use crate::audit::insert_audit_rows_query;
 use crate::history::{history_end_query, history_start_query};
-use crate::{HistoryEnd, HistoryStart, NewAuditEvent, Result, Store};
+use crate::recordings::recording_done_in;
+use crate::{HistoryEnd, HistoryStart, NewAuditEvent, RecordingDone, Result, Store};
 
 /// One write of a batch.
 #[derive(Clone, Debug)]
@@ -15,6 +16,9 @@ pub enum Write {
     HistoryEnd(HistoryEnd),
     /// Append an audit event ([`Store::insert_audit`]).
     Audit(NewAuditEvent),
+    /// Complete a recorded history row and index its text
+    /// ([`Store::recording_done`]).
+    RecordingDone(RecordingDone),
 }
 
 /// Audit events per insert statement (6 parameters each, well under
@@ -25,7 +29,8 @@ impl Store {
     /// Applies `writes` in one transaction: all or none. History writes run
     /// in their order, then the audit events in theirs, several to a
     /// statement. Returns, for each write, whether it changed a row (a
-    /// `HistoryEnd` of a row already complete changes none).
+    /// `HistoryEnd` of a row already complete changes none, nor does a
+    /// `RecordingDone` of a session without a recorded row).
     pub async fn write_batch(&self, writes: &[Write]) -> Result<Vec<bool>> {
         let mut tx = self.pool.begin().await?;
         let mut changed = vec![true; writes.len()];
@@ -36,6 +41,10 @@ impl Store {
                 Write::HistoryEnd(e) => history_end_query(e),
                 Write::Audit(a) => {
                     audit.push(a);
+                    continue;
+                }
+                Write::RecordingDone(d) => {
+                    changed[i] = recording_done_in(&mut tx, d).await?;
                     continue;
                 }
             };

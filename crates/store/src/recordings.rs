@@ -107,28 +107,9 @@ impl Store {
     /// (replacing any earlier index entry), in one transaction.
     pub async fn recording_done(&self, done: &RecordingDone) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(i64,)> = sqlx::query_as(
-            "UPDATE history SET recording_bytes = ?, recording_ms = ?, recording_truncated = ?
-             WHERE id = ? AND recording_path IS NOT NULL RETURNING rowid",
-        )
-        .bind(done.bytes.min(i64::MAX as u64) as i64)
-        .bind(done.duration_ms.min(i64::MAX as u64) as i64)
-        .bind(done.truncated)
-        .bind(done.id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((rowid,)) = row else {
+        if !recording_done_in(&mut tx, done).await? {
             return Err(StoreError::NotFound(format!("recording of {}", done.id)));
-        };
-        sqlx::query("DELETE FROM recording_text WHERE rowid = ?")
-            .bind(rowid)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO recording_text (rowid, body) VALUES (?, ?)")
-            .bind(rowid)
-            .bind(&done.text)
-            .execute(&mut *tx)
-            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -188,4 +169,35 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// [`Store::recording_done`] inside a transaction (alone, or in a batch);
+/// false when the session has no recorded history row.
+pub(crate) async fn recording_done_in(
+    tx: &mut sqlx::SqliteConnection,
+    done: &RecordingDone,
+) -> Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "UPDATE history SET recording_bytes = ?, recording_ms = ?, recording_truncated = ?
+         WHERE id = ? AND recording_path IS NOT NULL RETURNING rowid",
+    )
+    .bind(done.bytes.min(i64::MAX as u64) as i64)
+    .bind(done.duration_ms.min(i64::MAX as u64) as i64)
+    .bind(done.truncated)
+    .bind(done.id.to_string())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((rowid,)) = row else {
+        return Ok(false);
+    };
+    sqlx::query("DELETE FROM recording_text WHERE rowid = ?")
+        .bind(rowid)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO recording_text (rowid, body) VALUES (?, ?)")
+        .bind(rowid)
+        .bind(&done.text)
+        .execute(&mut *tx)
+        .await?;
+    Ok(true)
 }
