@@ -403,6 +403,11 @@ async fn downstream(
         ..
     } = &relay;
     let (id, terminal, has_pty) = (*id, *terminal, *has_pty);
+    // The target's EOF waits for its exit status: a client whose input has
+    // ended answers our EOF with its close, on which russh forgets the
+    // channel, and an exit status sent after that never arrives (OpenSSH's
+    // sshd keeps the channel until its child is reaped; russh does not).
+    let (mut eof_held, mut status_sent) = (false, false);
     loop {
         tokio::select! {
             _ = gate.stop.cancelled() => {
@@ -460,19 +465,34 @@ async fn downstream(
                     }
                 }
                 Some(ChannelMsg::Eof) => {
-                    let _ = to_client.eof().await;
+                    if status_sent {
+                        let _ = to_client.eof().await;
+                    } else {
+                        eof_held = true;
+                    }
                 }
                 Some(ChannelMsg::ExitStatus { exit_status }) => {
                     let _ = to_client.exit_status(exit_status).await;
+                    status_sent = true;
+                    if std::mem::take(&mut eof_held) {
+                        let _ = to_client.eof().await;
+                    }
                 }
                 Some(ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, lang_tag }) => {
                     let _ = ctx
                         .client
                         .exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag)
                         .await;
+                    status_sent = true;
+                    if std::mem::take(&mut eof_held) {
+                        let _ = to_client.eof().await;
+                    }
                 }
                 Some(ChannelMsg::Close) | None => {
                     gate.target_finished();
+                    if eof_held {
+                        let _ = to_client.eof().await;
+                    }
                     let _ = to_client.close().await;
                     break;
                 }
