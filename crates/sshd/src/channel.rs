@@ -122,9 +122,12 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
     let agent_granted = ctx.take_agent_grant(id);
 
     let mut replied = false;
-    let connection = match (&ctx.connection, &kind, &pty) {
-        (Some(connection), _, _) => connection.clone(),
-        (None, Kind::Shell, Some(_)) => {
+    let connection = match (&ctx.connection, ctx.opened_gate(), &kind, &pty) {
+        (Some(connection), ..) => connection.clone(),
+        // A further channel (a ControlMaster's) of a connection whose menu
+        // already chose goes where the first went.
+        (None, Some(gate), ..) => gate.connection.clone(),
+        (None, None, Kind::Shell, Some(_)) => {
             reply(&ctx, id, want_reply, true).await;
             replied = true;
             match menu::choose(&ctx, &mut from_client, &to_client).await {
@@ -137,7 +140,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
                 }
             }
         }
-        (None, _, _) => {
+        (None, None, ..) => {
             let message = format!(
                 "Name the connection in the login: ssh USER:CONNECTION@host (you logged in as {}).",
                 ctx.principal.username

@@ -28,7 +28,8 @@ pub(crate) struct Ctx {
     pub(crate) connection: Option<ConnectionName>,
     pub(crate) client: Handle,
     pub(crate) gone: CancellationToken,
-    gate: OnceCell<Result<Arc<Gate>, String>>,
+    /// The one gate of this connection, with the connection it was opened for.
+    gate: OnceCell<(ConnectionName, Result<Arc<Gate>, String>)>,
     /// The channels whose agent request we accepted. russh hands the
     /// request to the channel before it asks us, so the channel's own
     /// copy says nothing about our answer.
@@ -37,11 +38,13 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// The gate to `connection`, opened by the first channel that asks;
-    /// later channels share it (or its failure).
+    /// later channels share it (or its failure). A client connection has
+    /// one gate, so asking for another connection fails.
     pub(crate) async fn gate(&self, connection: &ConnectionName) -> Result<Arc<Gate>, String> {
-        self.gate
+        let (opened_for, gate) = self
+            .gate
             .get_or_init(|| async {
-                Gate::open(
+                let gate = Gate::open(
                     &self.front,
                     &self.principal,
                     &self.peer,
@@ -50,15 +53,21 @@ impl Ctx {
                     self.gone.clone(),
                 )
                 .await
-                .map_err(|e| e.0)
+                .map_err(|e| e.0);
+                (connection.clone(), gate)
             })
-            .await
-            .clone()
+            .await;
+        if opened_for != connection {
+            return Err(format!(
+                "this SSH connection is already for {opened_for}; connect again for {connection}"
+            ));
+        }
+        gate.clone()
     }
 
     /// The gate, if one was opened already.
     pub(crate) fn opened_gate(&self) -> Option<Arc<Gate>> {
-        self.gate.get().and_then(|g| g.as_ref().ok().cloned())
+        self.gate.get().and_then(|(_, g)| g.as_ref().ok().cloned())
     }
 
     /// Whether we accepted `channel`'s agent request; asking again says no.

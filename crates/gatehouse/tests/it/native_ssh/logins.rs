@@ -137,6 +137,43 @@ async fn without_a_connection_in_the_login_a_menu_offers_the_users_connections()
     assert_eq!(items[0]["end_reason"], "target_closed", "{items:?}");
 }
 
+/// Review finding: a further channel of a menu login (a ControlMaster's)
+/// met the menu again and, whatever was picked there, reached the first
+/// pick's target. It now goes where the first channel went.
+#[tokio::test]
+async fn a_controlmaster_channel_after_the_menu_goes_where_the_menu_went() {
+    let (gw, sshd, admin, ops, _) = setup().await;
+    gw.ssh_connection(&admin, &sshd, "another-box", &["ops1"])
+        .await;
+    let client = Client::registered(&gw, &ops).await;
+    let control = client.dir.path().join("ctl");
+    let control = control.to_str().unwrap();
+    let mut cmd = client.ssh("ops1", &["-tt", "-M", "-S", control]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut master = cmd.spawn().unwrap();
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, "another-box").await;
+    let stdin = master.stdin.as_mut().unwrap();
+    stdin.write_all(b"\x1b[B\r").await.unwrap();
+    read_until(&mut master, &mut seen, "Connecting to box").await;
+    read_until(&mut master, &mut seen, "$ ").await;
+
+    let (code, stdout, stderr) = run(client.ssh("ops1", &["-S", control, "echo via-master"])).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "via-master");
+    let live = gw.sessions(&admin, "").await;
+    assert_eq!(live["total"], 1, "one session, the menu's: {live}");
+
+    let stdin = master.stdin.as_mut().unwrap();
+    stdin.write_all(b"exit\r").await.unwrap();
+    hang_up(&mut master, &mut seen).await;
+    let items = ended_sessions(&gw, &admin).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["connection"]["name"], "box", "{items:?}");
+}
+
 #[tokio::test]
 async fn the_cli_registers_a_key_and_writes_an_ssh_config_that_works_as_printed() {
     let (gw, _sshd, _admin, ops, _) = setup().await;
