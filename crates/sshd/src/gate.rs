@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use gatehouse_access::Principal;
+use gatehouse_access::{AccessError, Principal};
 use gatehouse_connect::Requester;
 use gatehouse_domain::{ConnectionName, EndReason};
 use gatehouse_sessions::{ForwardGuard, SessionHandle};
@@ -70,11 +70,15 @@ impl Gate {
                 who.username
             ))
         };
-        let granted = front
-            .access
-            .connections_for(who)
-            .await
-            .map_err(|e| GateError(format!("could not look up your connections: {e}")))?;
+        // The store's and the vault's failures are ours, not the user's:
+        // logged here, and only named as such on their terminal.
+        let internal = |e: AccessError| {
+            tracing::error!(error = %e, user = %who.username, %connection, "could not look up an SSH connection");
+            GateError(format!(
+                "could not open {connection}: the gateway hit an internal error (it is logged)"
+            ))
+        };
+        let granted = front.access.connections_for(who).await.map_err(internal)?;
         let record = granted
             .into_iter()
             .find(|c| &c.name == connection)
@@ -83,7 +87,10 @@ impl Gate {
             .access
             .target_for(who, record.id)
             .await
-            .map_err(|_| refused())?;
+            .map_err(|e| match e {
+                AccessError::NotFound(_) | AccessError::Forbidden(_) => refused(),
+                e => internal(e),
+            })?;
         let requester = Requester {
             principal: who,
             client_addr,
