@@ -56,18 +56,19 @@ impl client::Handler for Client {
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
         let sender = self.forwarded.lock().ok().and_then(|s| s.clone());
-        // Nobody asked for remote forwards: dropping `reply` refuses it.
-        let Some(sender) = sender else { return Ok(()) };
+        // Nobody asked for remote forwards, or too many wait for the front
+        // end: dropping `reply` refuses the channel.
+        let Some(slot) = reserve(sender) else {
+            return Ok(());
+        };
         reply.accept().await;
-        let _ = sender
-            .send(ForwardedChannel {
-                channel,
-                connected_address: connected_address.to_owned(),
-                connected_port,
-                originator_address: originator_address.to_owned(),
-                originator_port,
-            })
-            .await;
+        slot.send(ForwardedChannel {
+            channel,
+            connected_address: connected_address.to_owned(),
+            connected_port,
+            originator_address: originator_address.to_owned(),
+            originator_port,
+        });
         Ok(())
     }
 
@@ -78,11 +79,29 @@ impl client::Handler for Client {
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
         let sender = self.agent.lock().ok().and_then(|s| s.clone());
-        // Nobody forwarded an agent: dropping `reply` refuses the channel.
-        let Some(sender) = sender else { return Ok(()) };
+        // Nobody forwarded an agent, or too many wait for the front end:
+        // dropping `reply` refuses the channel.
+        let Some(slot) = reserve(sender) else {
+            return Ok(());
+        };
         reply.accept().await;
-        let _ = sender.send(channel).await;
+        slot.send(channel);
         Ok(())
+    }
+}
+
+/// A place in the front end's queue, without waiting for one: this handler
+/// runs on the connection's only task, so waiting here would stall every
+/// channel of the connection behind one slow consumer.
+fn reserve<T>(sender: Option<mpsc::Sender<T>>) -> Option<mpsc::OwnedPermit<T>> {
+    match sender?.try_reserve_owned() {
+        Ok(slot) => Some(slot),
+        Err(e) => {
+            if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                tracing::warn!("refusing a channel from the target: too many wait to be relayed");
+            }
+            None
+        }
     }
 }
 

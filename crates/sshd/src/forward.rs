@@ -99,19 +99,26 @@ pub(crate) async fn remote(ctx: Arc<Ctx>, address: &str, port: u32) -> Option<u3
         let gate = gate.clone();
         tokio::spawn(async move {
             while let Some(f) = incoming.recv().await {
-                let opened = ctx
-                    .client
-                    .channel_open_forwarded_tcpip(
-                        f.connected_address.clone(),
-                        f.connected_port,
-                        f.originator_address.clone(),
-                        f.originator_port,
-                    )
-                    .await;
-                match opened {
-                    Ok(client) => bridge(gate.clone(), client, f.channel, None),
-                    Err(e) => tracing::debug!(error = %e, "client refused a forwarded connection"),
-                }
+                // Each waits for the client's answer on its own, so one
+                // unanswered open does not hold up the others.
+                let (ctx, gate) = (ctx.clone(), gate.clone());
+                tokio::spawn(async move {
+                    let opened = ctx
+                        .client
+                        .channel_open_forwarded_tcpip(
+                            f.connected_address.clone(),
+                            f.connected_port,
+                            f.originator_address.clone(),
+                            f.originator_port,
+                        )
+                        .await;
+                    match opened {
+                        Ok(client) => bridge(gate, client, f.channel, None),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "client refused a forwarded connection")
+                        }
+                    }
+                });
             }
         });
     }
@@ -143,10 +150,14 @@ pub(crate) async fn relay_agent(ctx: &Arc<Ctx>, gate: &Arc<Gate>) {
     tokio::spawn(async move {
         let _listed = listed;
         while let Some(target) = incoming.recv().await {
-            match ctx.client.channel_open_agent().await {
-                Ok(client) => bridge(gate.clone(), client, target, None),
-                Err(e) => tracing::debug!(error = %e, "client refused an agent channel"),
-            }
+            // As for remote forwards: one task per channel.
+            let (ctx, gate) = (ctx.clone(), gate.clone());
+            tokio::spawn(async move {
+                match ctx.client.channel_open_agent().await {
+                    Ok(client) => bridge(gate, client, target, None),
+                    Err(e) => tracing::debug!(error = %e, "client refused an agent channel"),
+                }
+            });
         }
     });
 }
