@@ -133,9 +133,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
             match menu::choose(&ctx, &mut from_client, &to_client).await {
                 Some(connection) => connection,
                 None => {
-                    let _ = to_client.exit_status(0).await;
-                    let _ = to_client.eof().await;
-                    let _ = to_client.close().await;
+                    finish(&to_client, 0).await;
                     return;
                 }
             }
@@ -256,7 +254,14 @@ async fn fail(
     reply(ctx, id, reply_first, true).await;
     let line = format!("gatehouse: {message}\r\n");
     let _ = to_client.extended_data_bytes(1, Bytes::from(line)).await;
-    let _ = to_client.exit_status(ENDED_STATUS).await;
+    finish(to_client, ENDED_STATUS).await;
+}
+
+/// Ends the client's channel with `status`. The status goes before the EOF:
+/// a client whose input has ended answers EOF with its close, after which
+/// russh drops anything more for the channel.
+async fn finish(to_client: &ChannelWriteHalf<Msg>, status: u32) {
+    let _ = to_client.exit_status(status).await;
     let _ = to_client.eof().await;
     let _ = to_client.close().await;
 }
@@ -425,9 +430,7 @@ async fn downstream(
                 } else {
                     to_client.extended_data_bytes(1, line).await
                 };
-                let _ = to_client.exit_status(ENDED_STATUS).await;
-                let _ = to_client.eof().await;
-                let _ = to_client.close().await;
+                finish(&to_client, ENDED_STATUS).await;
                 break;
             }
             Some(()) = async { warnings.as_mut()?.changed().await.ok() } => {
