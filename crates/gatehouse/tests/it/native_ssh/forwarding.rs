@@ -260,28 +260,36 @@ async fn a_cancelled_remote_forward_on_port_0_leaves_the_session() {
     let client = Client::registered(&gw, &ops).await;
     let control = client.dir.path().join("ctl");
     let control = control.to_str().unwrap();
-    let forward = "127.0.0.1:0:127.0.0.1:22";
-    let mut cmd = client.ssh(
-        "ops1:box",
-        &["-M", "-S", control, "-N", "-o", "ExitOnForwardFailure=yes"],
-    );
-    cmd.args(["-R", forward]).stderr(Stdio::piped());
-    let mut master = cmd.spawn().unwrap();
-    let listed = || async {
-        let items = gw.sessions(&admin, "box").await["items"].clone();
-        items[0]["forwards"].as_array().map(Vec::len)
-    };
+    let mut master = client.ssh("ops1:box", &["-M", "-S", control, "-N"]);
+    let mut master = master.stderr(Stdio::piped()).spawn().unwrap();
     eventually(Duration::from_secs(10), || async {
-        (listed().await? == 1).then_some(())
+        std::path::Path::new(control).exists().then_some(())
     })
     .await
-    .expect("the remote forward is listed");
+    .expect("the master listens");
+    // Through the master, which answers once the forward is in place (and
+    // so knows its port, which the cancel uses).
+    let forward = "127.0.0.1:0:127.0.0.1:22";
+    let (code, port, stderr) =
+        run(client.ssh("ops1:box", &["-S", control, "-O", "forward", "-R", forward])).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let port = port.trim();
+    let listed = || async {
+        let items = gw.sessions(&admin, "box").await["items"].clone();
+        items[0]["forwards"].as_array().cloned()
+    };
+    let forwards = listed().await.unwrap();
+    assert_eq!(
+        forwards[0]["destination"],
+        format!("127.0.0.1:{port}"),
+        "{forwards:?}"
+    );
 
     let (code, _, stderr) =
         run(client.ssh("ops1:box", &["-S", control, "-O", "cancel", "-R", forward])).await;
     assert_eq!(code, Some(0), "{stderr}");
     let gone = eventually(Duration::from_secs(10), || async {
-        (listed().await? == 0).then_some(())
+        listed().await?.is_empty().then_some(())
     })
     .await;
     assert!(gone.is_some(), "the cancelled forward stays listed");
