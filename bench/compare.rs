@@ -183,7 +183,6 @@ async fn main() {
     // The gateway's CPU for gatehouse-ssh's raw runs, then the web path's.
     let mut relayed = [Relayed::default(), Relayed::default()];
     if runs("paths") {
-        let (mut web, _) = WebShell::open(&gw, &admin, &conn).await;
         let perf = scale::perf(&process, "BENCH_PERF_BULK").await;
         for _ in 0..n.bulk_runs {
             for (i, (_, alias)) in aliases.iter().enumerate() {
@@ -200,12 +199,15 @@ async fn main() {
                 pty[i].push(clients.throughput(alias, n.bulk_bytes, Bulk::Pty).await);
             }
             report.bare_pty.push(openssh::bare_pty(n.bulk_bytes).await);
+            // A terminal of its own each round: one left unread while the
+            // other paths run would miss the gateway's pings and be ended.
+            let (mut web, _) = WebShell::open(&gw, &admin, &conn).await;
             let cpu = process.cpu_time();
             raw[aliases.len()].push(web.throughput(n.bulk_bytes).await);
             relayed[1].add(n.bulk_bytes, process.cpu_time() - cpu);
+            web.close().await;
         }
         scale::perf_done(perf);
-        web.close().await;
     }
 
     eprintln!("session start and keystroke echo on each path…");
