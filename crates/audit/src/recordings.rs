@@ -148,16 +148,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_finished_recording_is_indexed_and_expires_with_its_retention() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).await.unwrap();
-        let owner = store
-            .create_user(NewUser {
-                username: Username::parse("ops1").unwrap(),
-                password_hash: "x".into(),
-                roles: vec![RoleName::parse("user").unwrap()],
-            })
-            .await
-            .unwrap();
+        let (dir, store, owner) = store_with_owner().await;
         let recordings = dir.path().join("recordings");
         let (registry, lifecycle) =
             Registry::with_recordings("gw-1", RecordingConfig::new(&recordings, 1 << 20));
@@ -218,16 +209,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_recording_left_incomplete_is_measured_and_indexed_at_the_next_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).await.unwrap();
-        let owner = store
-            .create_user(NewUser {
-                username: Username::parse("ops1").unwrap(),
-                password_hash: "x".into(),
-                roles: vec![RoleName::parse("user").unwrap()],
-            })
-            .await
-            .unwrap();
+        let (dir, store, owner) = store_with_owner().await;
         // A session that ended, but whose gateway stopped before the
         // recording's summary was written; the file ends mid-character.
         let id = SessionId::new();
@@ -289,6 +271,21 @@ mod tests {
             .unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(recover(&store, &recordings, "gw-1").await.unwrap(), 0);
+    }
+
+    /// A store in a temporary folder, with the user ops1.
+    async fn store_with_owner() -> (tempfile::TempDir, Store, gatehouse_store::UserRecord) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).await.unwrap();
+        let owner = store
+            .create_user(NewUser {
+                username: Username::parse("ops1").unwrap(),
+                password_hash: "x".into(),
+                roles: vec![RoleName::parse("user").unwrap()],
+            })
+            .await
+            .unwrap();
+        (dir, store, owner)
     }
 
     fn bytes_of(s: &'static str) -> bytes::Bytes {

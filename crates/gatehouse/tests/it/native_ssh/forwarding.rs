@@ -127,26 +127,7 @@ async fn port_forwards_are_refused_unless_the_connection_allows_them() {
 async fn agent_forwarding_follows_the_connection_setting() {
     let (gw, _sshd, admin, ops, conn) = setup().await;
     let client = Client::registered(&gw, &ops).await;
-    let socket = client.dir.path().join("agent.sock");
-    let mut agent = Command::new("ssh-agent")
-        .arg("-D")
-        .arg("-a")
-        .arg(&socket)
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    eventually(Duration::from_secs(5), || async {
-        socket.exists().then_some(())
-    })
-    .await
-    .expect("ssh-agent listens");
-    let added = std::process::Command::new("ssh-add")
-        .arg(client.key())
-        .env("SSH_AUTH_SOCK", &socket)
-        .output()
-        .unwrap();
-    assert!(added.status.success(), "{added:?}");
+    let (mut agent, socket) = agent_holding_the_key(&client).await;
     let with_agent = || {
         let mut cmd = client.ssh("ops1:box", &["-A", "ssh-add -l"]);
         cmd.env("SSH_AUTH_SOCK", &socket);
@@ -197,20 +178,7 @@ async fn an_agent_refused_before_the_menu_stays_refused_after_it() {
         .await;
     assert_eq!(status, 200);
     let client = Client::registered(&gw, &ops).await;
-    let socket = client.dir.path().join("agent.sock");
-    let mut agent = Command::new("ssh-agent")
-        .arg("-D")
-        .arg("-a")
-        .arg(&socket)
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    eventually(Duration::from_secs(5), || async {
-        socket.exists().then_some(())
-    })
-    .await
-    .expect("ssh-agent listens");
+    let (mut agent, socket) = agent_holding_the_key(&client).await;
 
     let mut cmd = client.ssh("ops1", &["-tt", "-A"]);
     cmd.env("SSH_AUTH_SOCK", &socket)
@@ -294,4 +262,29 @@ async fn a_cancelled_remote_forward_on_port_0_leaves_the_session() {
     .await;
     assert!(gone.is_some(), "the cancelled forward stays listed");
     let _ = master.kill().await;
+}
+
+/// An `ssh-agent` of the client's, holding its key, and its socket.
+async fn agent_holding_the_key(client: &Client) -> (tokio::process::Child, std::path::PathBuf) {
+    let socket = client.dir.path().join("agent.sock");
+    let agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(5), || async {
+        socket.exists().then_some(())
+    })
+    .await
+    .expect("ssh-agent listens");
+    let added = std::process::Command::new("ssh-add")
+        .arg(client.key())
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    (agent, socket)
 }
