@@ -65,8 +65,9 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
     let mut pty: Option<PtyRequest> = None;
     let (kind, want_reply) = loop {
         match from_client.wait().await {
+            // Accepted by the handler (`Conn::pty_request`); asked of the
+            // target when the channel starts.
             Some(ChannelMsg::RequestPty {
-                want_reply,
                 term,
                 col_width,
                 row_height,
@@ -79,7 +80,6 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
                     rows: row_height,
                     modes: terminal_modes,
                 });
-                reply(&ctx, id, want_reply, true).await;
             }
             Some(ChannelMsg::WindowChange {
                 col_width,
@@ -91,13 +91,11 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
                     pty.rows = row_height;
                 }
             }
-            Some(ChannelMsg::SetEnv { want_reply, .. }) => {
-                // The target's environment is the connection's business.
-                reply(&ctx, id, want_reply, false).await;
-            }
-            Some(ChannelMsg::RequestX11 { want_reply, .. }) => {
+            // Answered by the handler (`Conn::env_request`): refused, since
+            // the target's environment is the connection's business.
+            Some(ChannelMsg::SetEnv { .. }) => {}
+            Some(ChannelMsg::RequestX11 { .. }) => {
                 ctx.refused("x11_forwarding", json!({})).await;
-                reply(&ctx, id, want_reply, false).await;
             }
             // russh passes this on before the handler decides; only the
             // handler's answer counts (`Ctx::take_agent_grant`).
@@ -128,7 +126,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
         // already chose goes where the first went.
         (None, Some(gate), ..) => gate.connection.clone(),
         (None, None, Kind::Shell, Some(_)) => {
-            reply(&ctx, id, want_reply, true).await;
+            accept(&ctx, id, want_reply).await;
             replied = true;
             match menu::choose(&ctx, &mut from_client, &to_client).await {
                 Some(connection) => connection,
@@ -166,9 +164,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
             return;
         }
     };
-    if want_reply && !replied {
-        reply(&ctx, id, true, true).await;
-    }
+    accept(&ctx, id, want_reply && !replied).await;
     audit_start(&ctx, &connection, &kind).await;
     if matches!(kind, Kind::Shell)
         && pty.is_some()
@@ -229,15 +225,17 @@ fn clamp(n: u32, default: u16) -> u16 {
     }
 }
 
-async fn reply(ctx: &Ctx, id: russh::ChannelId, want_reply: bool, ok: bool) {
-    if !want_reply {
-        return;
+/// Accepts the request that started the channel (shell, exec or
+/// subsystem), once the target has. Only that request is answered from
+/// here, late: russh answers whichever request of the channel it read last
+/// (requests answered at once are answered by the handler instead, see
+/// `Conn::env_request`). Clients send nothing wanting an answer before
+/// this one comes; a window change read meanwhile loses it, and OpenSSH
+/// carries on without it.
+async fn accept(ctx: &Ctx, id: russh::ChannelId, want_reply: bool) {
+    if want_reply {
+        let _ = ctx.client.channel_success(id).await;
     }
-    let _ = if ok {
-        ctx.client.channel_success(id).await
-    } else {
-        ctx.client.channel_failure(id).await
-    };
 }
 
 /// Tells the client why nothing runs, on stderr, and closes the channel
@@ -251,7 +249,7 @@ async fn fail(
 ) {
     // Succeed the request so the client shows the message and the exit
     // status rather than a bare "request failed".
-    reply(ctx, id, reply_first, true).await;
+    accept(ctx, id, reply_first).await;
     let line = format!("gatehouse: {message}\r\n");
     let _ = to_client.extended_data_bytes(1, Bytes::from(line)).await;
     finish(to_client, ENDED_STATUS).await;

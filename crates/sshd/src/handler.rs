@@ -356,6 +356,55 @@ impl russh::server::Handler for Conn {
         Ok(forward::cancel_remote(ctx, address, port).await)
     }
 
+    // Requests answered at once are answered here, not by the channel's
+    // relay: russh keeps one "wants a reply" flag per channel, set by the
+    // latest request it read, and an answer sent later through the handle
+    // goes to whichever request set it last. OpenSSH sends `env` (no reply
+    // wanted) right before `exec`, so a refusal sent from the relay was
+    // taken as the refusal of the command. (An answer given here, in
+    // russh's read loop, belongs to the request it is given for; one not
+    // wanted is not sent.)
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // The relay keeps the request and asks the target for the pty.
+        session.channel_success(channel)
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        _variable_name: &str,
+        _variable_value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // The target's environment is the connection's business.
+        session.channel_failure(channel)
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // Refused (and audited by the relay).
+        session.channel_failure(channel)
+    }
+
     async fn agent_request(
         &mut self,
         channel: ChannelId,

@@ -36,6 +36,29 @@ async fn a_command_returns_the_targets_output_and_exit_status() {
 }
 
 #[tokio::test]
+async fn a_client_that_sends_its_environment_still_runs_its_command() {
+    // Debian's /etc/ssh/ssh_config has `SendEnv LANG LC_*`: the client sends
+    // `env` requests, wanting no answer, right before its command. The
+    // refusal of the environment must not read as the refusal of the command.
+    let (gw, _sshd, _admin, ops, _) = setup().await;
+    let client = Client::registered(&gw, &ops).await;
+    let env = ["-o", "SetEnv=LANG=C.UTF-8 LC_ALL=C"];
+
+    let (code, stdout, stderr) = run(client.ssh(
+        "ops1:box",
+        &[env[0], env[1], "-T", "echo no-pty-$LC_ALL; exit 4"],
+    ))
+    .await;
+    assert_eq!(code, Some(4), "stderr: {stderr}");
+    assert_eq!(stdout.trim(), "no-pty-", "the environment stays refused");
+
+    let (code, stdout, stderr) =
+        run(client.ssh("ops1:box", &[env[0], env[1], "-tt", "tty; exit 5"])).await;
+    assert_eq!(code, Some(5), "stderr: {stderr}");
+    assert!(stdout.starts_with("/dev/pts/"), "{stdout:?}");
+}
+
+#[tokio::test]
 async fn scp_and_sftp_copy_a_multi_megabyte_file_byte_for_byte() {
     let (gw, _sshd, _admin, ops, _) = setup().await;
     let client = Client::registered(&gw, &ops).await;
