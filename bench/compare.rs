@@ -180,6 +180,9 @@ async fn main() {
     let mut raw = vec![Vec::new(); aliases.len() + 1];
     let mut pty = vec![Vec::new(); aliases.len()];
     let mut gcm = vec![Vec::new(); aliases.len()];
+    // The machine's busy CPU per GB in the raw runs, per path: default
+    // cipher, then AES-128-GCM.
+    let mut machine = vec![(Vec::new(), Vec::new()); aliases.len()];
     // The gateway's CPU for gatehouse-ssh's raw runs, then the web path's.
     let mut relayed = [Relayed::default(), Relayed::default()];
     if runs("paths") {
@@ -187,16 +190,19 @@ async fn main() {
         for _ in 0..n.bulk_runs {
             for (i, (_, alias)) in aliases.iter().enumerate() {
                 let cpu = process.cpu_time();
-                raw[i].push(clients.throughput(alias, n.bulk_bytes, Bulk::Raw).await);
+                let flow = clients.throughput(alias, n.bulk_bytes, Bulk::Raw).await;
                 if *alias == "gatehouse" {
                     relayed[0].add(n.bulk_bytes, process.cpu_time() - cpu);
                 }
-                gcm[i].push(
-                    clients
-                        .throughput(alias, n.bulk_bytes, Bulk::RawAesGcm)
-                        .await,
-                );
-                pty[i].push(clients.throughput(alias, n.bulk_bytes, Bulk::Pty).await);
+                raw[i].push(flow.rate);
+                machine[i].0.push(flow.machine_cpu_per_gb);
+                let flow = clients
+                    .throughput(alias, n.bulk_bytes, Bulk::RawAesGcm)
+                    .await;
+                gcm[i].push(flow.rate);
+                machine[i].1.push(flow.machine_cpu_per_gb);
+                let flow = clients.throughput(alias, n.bulk_bytes, Bulk::Pty).await;
+                pty[i].push(flow.rate);
             }
             report.bare_pty.push(openssh::bare_pty(n.bulk_bytes).await);
             // A terminal of its own each round: one left unread while the
@@ -231,6 +237,7 @@ async fn main() {
                 rates: raw[i].clone(),
                 pty_rates: pty[i].clone(),
                 gcm_rates: gcm[i].clone(),
+                machine_cpu_per_gb: machine[i].clone(),
                 echo,
                 start: starts,
                 start_curve25519: Some(same_kex),
@@ -257,6 +264,7 @@ async fn main() {
             pty_rates: rates.clone(),
             rates,
             gcm_rates: Vec::new(),
+            machine_cpu_per_gb: Default::default(),
             echo,
             start: starts,
             start_curve25519: None,

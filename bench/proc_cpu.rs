@@ -1,4 +1,5 @@
-//! CPU time of a process, from `/proc/PID/stat`, for the benchmarks.
+//! CPU time of a process (`/proc/PID/stat`) and of the whole machine
+//! (`/proc/stat`), for the benchmarks.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -16,6 +17,25 @@ pub(crate) fn cpu_time(pid: &str) -> Duration {
         .take(2)
         .map(|t| t.parse::<u64>().unwrap())
         .sum();
+    Duration::from_micros(ticks * 1_000_000 / clock_ticks())
+}
+
+/// CPU time the whole machine has spent busy so far, on all its cores: user,
+/// nice, system, irq and softirq time from `/proc/stat` (idle, iowait and
+/// time stolen by the hypervisor left out).
+#[allow(dead_code)] // not every benchmark that includes this module uses it
+pub(crate) fn machine_busy() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|t| t.parse().unwrap())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    let ticks = fields[0] + fields[1] + fields[2] + fields[5] + fields[6];
     Duration::from_micros(ticks * 1_000_000 / clock_ticks())
 }
 

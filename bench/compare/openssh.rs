@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 use super::harness::sshd::TARGET_USER;
+use super::proc_cpu::machine_busy;
 use super::stats::Samples;
 
 /// The `ssh_config` aliases of the OpenSSH paths, and the key they use.
@@ -75,7 +76,7 @@ impl OpenSsh {
     /// Bytes per second of `head -c BYTES /dev/zero` on the target, read to
     /// the end by the client, timed from the first byte to the last so that
     /// the login does not count; `how` picks the channel and cipher.
-    pub async fn throughput(&self, alias: &str, bytes: u64, how: Bulk) -> f64 {
+    pub async fn throughput(&self, alias: &str, bytes: u64, how: Bulk) -> Flow {
         let mut cmd = self.ssh(alias);
         match how {
             Bulk::Raw => cmd.arg("-T"),
@@ -132,12 +133,21 @@ pub async fn bare_pty(bytes: u64) -> f64 {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true);
-    read_rate(cmd, bytes, "script").await
+    read_rate(cmd, bytes, "script").await.rate
 }
 
-/// Runs `cmd` and reads its output to the end: bytes per second from the
-/// first byte to the last.
-async fn read_rate(mut cmd: Command, bytes: u64, what: &str) -> f64 {
+/// One bulk output run, from its first byte to its last.
+pub struct Flow {
+    /// Bytes per second.
+    pub rate: f64,
+    /// CPU seconds the whole machine was busy (every process: client,
+    /// servers, gateway, this reader) per GB (10⁹ bytes) delivered.
+    pub machine_cpu_per_gb: f64,
+}
+
+/// Runs `cmd` and reads its output to the end, timing it and the
+/// machine's busy CPU from the first byte to the last.
+async fn read_rate(mut cmd: Command, bytes: u64, what: &str) -> Flow {
     let mut child = cmd.spawn().expect(what);
     let mut out = child.stdout.take().unwrap();
     let mut buf = vec![0u8; 256 * 1024];
@@ -148,13 +158,17 @@ async fn read_rate(mut cmd: Command, bytes: u64, what: &str) -> f64 {
         if n == 0 {
             break;
         }
-        first.get_or_insert_with(Instant::now);
+        first.get_or_insert_with(|| (Instant::now(), machine_busy()));
         got += n as u64;
     }
-    let elapsed = first.expect("no output").elapsed();
+    let (first, busy) = first.expect("no output");
+    let (elapsed, busy) = (first.elapsed(), machine_busy() - busy);
     assert!(child.wait().await.unwrap().success(), "{what} failed");
     assert!(got >= bytes, "{what}: short read");
-    got as f64 / elapsed.as_secs_f64()
+    Flow {
+        rate: got as f64 / elapsed.as_secs_f64(),
+        machine_cpu_per_gb: busy.as_secs_f64() / (got as f64 / 1e9),
+    }
 }
 
 /// An interactive `ssh -tt` client driven through pipes: the pty is the

@@ -14,6 +14,10 @@ pub struct PathFigures {
     /// Raw-channel rates with AES-128-GCM on the client's hop, one per
     /// round (OpenSSH paths only).
     pub gcm_rates: Vec<f64>,
+    /// The whole machine's busy CPU seconds per GB in the raw-channel runs
+    /// (every process: client, servers, gateway), one per round: with the
+    /// default cipher, and with AES-128-GCM (OpenSSH paths only).
+    pub machine_cpu_per_gb: (Vec<f64>, Vec<f64>),
     /// Keystroke round trips.
     pub echo: Samples,
     /// Connect to first prompt byte.
@@ -228,6 +232,16 @@ impl Report {
                     .map_or_else(|| "—".into(), |s| format!("{s:.2} s"))
             },
         ));
+        out.push_str(&self.path_row(
+            "machine CPU per GB of bulk output, raw channel, every process on the machine \
+             (default cipher / AES-128-GCM)",
+            |f| match &f.machine_cpu_per_gb {
+                (d, g) if !d.is_empty() && !g.is_empty() => {
+                    format!("{:.2} s / {:.2} s", median(d.clone()), median(g.clone()))
+                }
+                _ => "—".into(),
+            },
+        ));
         out.push_str(&self.path_row("keystroke echo p50", |f| {
             format!("{:.3} ms", f.echo.p50_ms())
         }));
@@ -290,6 +304,9 @@ impl Report {
                 ));
             }
         }
+        if let Some(note) = self.cpu_ceiling() {
+            out.push_str(&note);
+        }
         out.push_str(
             "- Session start: OpenSSH's client and sshd agree on the post-quantum hybrid key exchange \
              (sntrup761x25519); russh (the gateway's listener, and its client to the target) agrees on \
@@ -303,6 +320,39 @@ impl Report {
              stand-in (bench/compare/light_target.rs).\n",
         );
         out
+    }
+
+    /// How far the machine's CPU lets gatehouse-ssh go against direct: the
+    /// rate at which it would keep every core busy, given what a GB costs
+    /// the machine on its path, over direct's rate.
+    fn cpu_ceiling(&self) -> Option<String> {
+        let (direct, gw) = (self.get("direct")?, self.get("gatehouse-ssh")?);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let figures = |rates: &[f64], d: &[f64], g: &[f64]| {
+            (!rates.is_empty() && !d.is_empty() && !g.is_empty()).then_some(())?;
+            let busy: Vec<f64> = rates.iter().zip(d).map(|(r, c)| r * c / 1e9).collect();
+            let (d, g) = (median(d.to_vec()), median(g.to_vec()));
+            Some((
+                median(busy) / cores,
+                d,
+                g,
+                cores / g * 1e9 / median(rates.to_vec()),
+            ))
+        };
+        let (dm, gm) = (&direct.machine_cpu_per_gb, &gw.machine_cpu_per_gb);
+        let (share, d, g, ceiling) = figures(&direct.rates, &dm.0, &gm.0)?;
+        let (share2, d2, g2, ceiling2) = figures(&direct.gcm_rates, &dm.1, &gm.1)?;
+        Some(format!(
+            "- The machine's {cores} cores bound gatehouse-ssh ÷ direct. While direct runs, they \
+             are {:.0}% busy ({:.0}% on AES-128-GCM). A GB costs the machine {g:.2} CPU-seconds \
+             through the gateway against {d:.2} direct ({g2:.2} against {d2:.2} on AES-128-GCM): \
+             with every core busy, gatehouse-ssh could deliver at most {ceiling:.2}× direct's \
+             rate, and {ceiling2:.2}× on AES-128-GCM. A gateway decrypts and re-encrypts every \
+             byte, CPU that direct does not spend; the more of the cores direct keeps busy, the \
+             lower this ceiling.\n",
+            share * 100.0,
+            share2 * 100.0,
+        ))
     }
 
     fn targets(&self) -> Vec<String> {
