@@ -22,6 +22,7 @@ mod handler;
 pub mod host_key;
 mod login;
 mod menu;
+mod shards;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -86,8 +87,10 @@ fn server_config(host_key: PrivateKey, ciphers: &Ciphers) -> russh::server::Conf
 }
 
 /// Serves native SSH clients on `listener` until `shutdown`, offering
-/// `ciphers`. Live sessions are not ended here: the registry ends them at
-/// shutdown like any other.
+/// `ciphers`; each connection runs on one of a thread per core
+/// ([`shards`]). Live sessions are not ended here: the registry ends them
+/// at shutdown like any other, and each shard stops once its connections
+/// have ended.
 pub async fn serve(
     listener: TcpListener,
     host_key: PrivateKey,
@@ -97,6 +100,12 @@ pub async fn serve(
 ) {
     let config = Arc::new(server_config(host_key, &ciphers));
     let front = Arc::new(front);
+    let connection =
+        move |socket, peer| run_connection(config.clone(), front.clone(), socket, peer);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Without shards (a thread that could not start), connections run on
+    // the caller's runtime.
+    let shards = shards::Shards::start(cores, connection.clone());
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -112,7 +121,10 @@ pub async fn serve(
             }
         };
         let _ = socket.set_nodelay(true);
-        tokio::spawn(run_connection(config.clone(), front.clone(), socket, peer));
+        match &shards {
+            Some(shards) => shards.run(socket, peer),
+            None => drop(tokio::spawn(connection(socket, peer))),
+        }
     }
 }
 
