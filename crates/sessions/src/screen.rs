@@ -9,10 +9,11 @@ use std::collections::VecDeque;
 /// programs clear and redraw).
 const CLEARS: [&[u8]; 3] = [b"\x1b[2J", b"\x1bc", b"\x1b[?1049h"];
 
-/// Recent output, kept from the last screen clear, at most `cap` bytes.
-/// A ring buffer: output is appended and old bytes dropped from the front
-/// without moving the rest (a `Vec` moved up to `cap` bytes per chunk,
-/// which was most of the relay's CPU on bulk output through a pty).
+/// Recent output, at most `cap` bytes; what came before the last screen
+/// clear in it is left out when it is replayed. A ring buffer: output is
+/// appended and old bytes dropped from the front without moving the rest
+/// (a `Vec` moved up to `cap` bytes per chunk, which was most of the
+/// relay's CPU on bulk output through a pty).
 #[derive(Debug)]
 pub(crate) struct Screen {
     buf: VecDeque<u8>,
@@ -20,9 +21,6 @@ pub(crate) struct Screen {
     pub(crate) cols: u16,
     pub(crate) rows: u16,
 }
-
-/// The longest clear sequence, less one: how far back a split one may start.
-const SPLIT: usize = 7;
 
 impl Screen {
     pub(crate) fn new(cap: usize, cols: u16, rows: u16) -> Self {
@@ -34,25 +32,16 @@ impl Screen {
         }
     }
 
+    /// Keeps `data`, the session's newest output. This runs for every chunk
+    /// of output, so the last clear is looked for only when a watcher asks
+    /// ([`Screen::replay`]): looking here cost 5% of the gateway's CPU on
+    /// bulk output. Whatever a clear would have dropped here either falls
+    /// out of the buffer or is skipped by the replay, so the replay is the
+    /// same.
     pub(crate) fn push(&mut self, data: &[u8]) {
-        if let Some(at) = last_clear(data) {
-            self.buf.clear();
-            self.buf.extend(&data[at..]);
-        } else {
-            // A clear sequence may straddle two chunks: look at the seam
-            // (on the stack: this runs for every chunk of output).
-            let from = self.buf.len().saturating_sub(SPLIT);
-            let mut seam = [0u8; 2 * SPLIT];
-            let n = seam
-                .iter_mut()
-                .zip(self.buf.range(from..).chain(data.iter().take(SPLIT)))
-                .map(|(slot, &b)| *slot = b)
-                .count();
-            if let Some(at) = last_clear(&seam[..n]) {
-                self.buf.drain(..from + at);
-            }
-            self.buf.extend(data);
-        }
+        // Only the newest `cap` bytes can stay.
+        self.buf
+            .extend(&data[data.len().saturating_sub(self.cap)..]);
         if self.buf.len() > self.cap {
             // Keep the newest bytes, starting at a line boundary when one is near.
             let excess = self.buf.len() - self.cap;
@@ -61,15 +50,20 @@ impl Screen {
         }
     }
 
+    /// What paints the current screen: the kept output from its last
+    /// clear, or all of it.
     pub(crate) fn replay(&self) -> Vec<u8> {
         let (a, b) = self.buf.as_slices();
-        [a, b].concat()
+        let mut kept = [a, b].concat();
+        if let Some(at) = last_clear(&kept) {
+            kept.drain(..at);
+        }
+        kept
     }
 }
 
 /// Where the last clear sequence in `hay` starts. Every clear begins with
-/// ESC, so only ESC bytes (found by memchr, SIMD) are looked at: most output
-/// has none, and this runs on every output chunk.
+/// ESC, so only ESC bytes (found by memchr, SIMD) are looked at.
 fn last_clear(hay: &[u8]) -> Option<usize> {
     memchr::memrchr_iter(0x1b, hay).find(|&at| CLEARS.iter().any(|seq| hay[at..].starts_with(seq)))
 }
@@ -124,5 +118,22 @@ mod tests {
         assert!(replay.len() <= 100, "{}", replay.len());
         assert!(replay.starts_with(b"line "), "cut at a line boundary");
         assert!(replay.ends_with(b"line 049\r\n"));
+    }
+
+    #[test]
+    fn a_chunk_larger_than_the_cap_keeps_its_newest_lines_and_its_last_clear() {
+        let lines: String = (0..50).map(|i| format!("line {i:03}\r\n")).collect();
+        let mut s = Screen::new(100, 80, 24);
+        s.push(format!("\x1b[2J{lines}").as_bytes());
+        let replay = s.replay();
+        assert!(replay.len() <= 100, "{}", replay.len());
+        assert!(
+            replay.starts_with(b"line "),
+            "the clear fell out: {replay:?}"
+        );
+        assert!(replay.ends_with(b"line 049\r\n"));
+
+        s.push(format!("{lines}\x1b[2Jnow").as_bytes());
+        assert_eq!(s.replay(), b"\x1b[2Jnow");
     }
 }
