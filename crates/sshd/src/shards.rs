@@ -32,6 +32,15 @@ struct Shard {
     live: Arc<AtomicUsize>,
 }
 
+/// One live connection of a shard, uncounted when it ends (panics too).
+struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Shards {
     /// Starts `n` shards, each running `serve` for the connections it is
     /// handed. A shard ends once it is dropped (with the [`Shards`]) and
@@ -65,10 +74,10 @@ impl Shards {
                                     continue;
                                 }
                             };
-                            let (serve, counted) = (serve.clone(), counted.clone());
+                            let (serve, live) = (serve.clone(), Live(counted.clone()));
                             tracker.spawn(async move {
                                 serve(socket, peer).await;
-                                counted.fetch_sub(1, Ordering::Relaxed);
+                                drop(live);
                             });
                         }
                         tracker.close();
