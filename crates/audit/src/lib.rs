@@ -337,8 +337,9 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn every_session_leaves_one_history_row_and_start_end_audit_events() {
+    /// A store in a temporary folder, with the user ops1 (for this crate's tests).
+    pub(crate) async fn store_with_owner() -> (tempfile::TempDir, Store, gatehouse_store::UserRecord)
+    {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).await.unwrap();
         let owner = store
@@ -349,6 +350,12 @@ mod tests {
             })
             .await
             .unwrap();
+        (dir, store, owner)
+    }
+
+    #[tokio::test]
+    async fn every_session_leaves_one_history_row_and_start_end_audit_events() {
+        let (_dir, store, owner) = store_with_owner().await;
         let (registry, lifecycle) = Registry::new("gw-1");
         let writer = HistoryWriter::spawn(store.clone(), lifecycle);
 

@@ -138,13 +138,14 @@ pub fn spawn_sweeper(
 
 #[cfg(test)]
 mod tests {
-    use gatehouse_domain::{ConnectionId, Protocol, RoleName, Username};
+    use gatehouse_domain::{ConnectionId, Protocol};
     use gatehouse_recording::RecordingConfig;
     use gatehouse_sessions::{ConnectionRef, NewSession, Registry};
-    use gatehouse_store::{HistoryQuery, NewUser};
+    use gatehouse_store::HistoryQuery;
 
     use super::*;
     use crate::HistoryWriter;
+    use crate::tests::store_with_owner;
 
     #[tokio::test]
     async fn a_finished_recording_is_indexed_and_expires_with_its_retention() {
@@ -271,21 +272,6 @@ mod tests {
             .unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(recover(&store, &recordings, "gw-1").await.unwrap(), 0);
-    }
-
-    /// A store in a temporary folder, with the user ops1.
-    async fn store_with_owner() -> (tempfile::TempDir, Store, gatehouse_store::UserRecord) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).await.unwrap();
-        let owner = store
-            .create_user(NewUser {
-                username: Username::parse("ops1").unwrap(),
-                password_hash: "x".into(),
-                roles: vec![RoleName::parse("user").unwrap()],
-            })
-            .await
-            .unwrap();
-        (dir, store, owner)
     }
 
     fn bytes_of(s: &'static str) -> bytes::Bytes {
