@@ -3,6 +3,19 @@
 
 use super::*;
 
+/// An administrator lets the connection forward ports and the agent.
+async fn allow_forwarding(gw: &TestGateway, admin: &str, conn: &str) {
+    let (status, body) = gw
+        .patch(
+            Some(admin),
+            &format!("/connections/{conn}"),
+            json!({ "allow_forwarding": true }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["allow_forwarding"], true);
+}
+
 /// Starts `ssh -N -L`, connects to the local end and reads what comes out;
 /// the connection stays open until the stream is dropped.
 async fn through_local_forward(
@@ -59,15 +72,7 @@ async fn port_forwards_are_refused_unless_the_connection_allows_them() {
     assert!(kinds.contains(&&json!("local")), "{refused:?}");
     assert!(kinds.contains(&&json!("remote")), "{refused:?}");
 
-    let (status, body) = gw
-        .patch(
-            Some(&admin),
-            &format!("/connections/{conn}"),
-            json!({ "allow_forwarding": true }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["allow_forwarding"], true);
+    allow_forwarding(&gw, &admin, &conn).await;
     let (mut child, stream, got) = through_local_forward(&client, sshd.port).await;
     assert!(
         got.starts_with(b"SSH-2.0-"),
@@ -146,14 +151,7 @@ async fn agent_forwarding_follows_the_connection_setting() {
         "{refused:?}"
     );
 
-    let (status, _) = gw
-        .patch(
-            Some(&admin),
-            &format!("/connections/{conn}"),
-            json!({ "allow_forwarding": true }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    allow_forwarding(&gw, &admin, &conn).await;
     let (code, stdout, stderr) = run(with_agent()).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
@@ -169,14 +167,7 @@ async fn agent_forwarding_follows_the_connection_setting() {
 #[tokio::test]
 async fn an_agent_refused_before_the_menu_stays_refused_after_it() {
     let (gw, _sshd, admin, ops, conn) = setup().await;
-    let (status, _) = gw
-        .patch(
-            Some(&admin),
-            &format!("/connections/{conn}"),
-            json!({ "allow_forwarding": true }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    allow_forwarding(&gw, &admin, &conn).await;
     let client = Client::registered(&gw, &ops).await;
     let (mut agent, socket) = agent_holding_the_key(&client).await;
 
@@ -217,14 +208,7 @@ async fn an_agent_refused_before_the_menu_stays_refused_after_it() {
 #[tokio::test]
 async fn a_cancelled_remote_forward_on_port_0_leaves_the_session() {
     let (gw, _sshd, admin, ops, conn) = setup().await;
-    let (status, _) = gw
-        .patch(
-            Some(&admin),
-            &format!("/connections/{conn}"),
-            json!({ "allow_forwarding": true }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    allow_forwarding(&gw, &admin, &conn).await;
     let client = Client::registered(&gw, &ops).await;
     let control = client.dir.path().join("ctl");
     let control = control.to_str().unwrap();
