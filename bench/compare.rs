@@ -79,7 +79,10 @@ impl Counts {
                     .ok()
                     .and_then(|m| m.parse().ok())
                     .unwrap_or(1),
-                echo: 50,
+                echo: std::env::var("BENCH_ECHO")
+                    .ok()
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(50),
                 starts: 3,
                 memory_steps: vec![100, 1000],
                 end_rounds: 10,

@@ -30,6 +30,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use gatehouse_access::Access;
 use gatehouse_audit::Audit;
 use gatehouse_sessions::Registry;
@@ -205,8 +206,18 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves the application on `listener` until `state.shutdown` is cancelled.
+///
+/// Every connection sets `TCP_NODELAY`, as the SSH listener does: a
+/// terminal's echo, or an event on a dashboard's stream, is a small write
+/// that Nagle's algorithm would otherwise hold back until the client
+/// acknowledged the previous one.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
