@@ -319,6 +319,14 @@ impl Report {
              process with its defaults (sessions recorded); only the SSH server at the far end is a \
              stand-in (bench/compare/light_target.rs).\n",
         );
+        if let Some(m) = &self.memory {
+            let (n, share) = m.idle_cpu;
+            out.push_str(&format!(
+                "- While {n} sessions sat idle (terminals open, nothing typed), the gateway used \
+                 {:.1}% of one core.\n",
+                share * 100.0
+            ));
+        }
         out
     }
 

@@ -91,7 +91,16 @@ impl GatewayProcess {
 pub async fn perf(process: &GatewayProcess, var: &str) -> Option<std::process::Child> {
     let out = std::env::var(var).ok()?;
     let child = std::process::Command::new("perf")
-        .args(["record", "-F", "2000", "-g", "-o", &out, "-p"])
+        .args([
+            "record",
+            "-F",
+            "2000",
+            "--call-graph",
+            "dwarf,16384",
+            "-o",
+            &out,
+            "-p",
+        ])
         .arg(process.pid().to_string())
         .spawn()
         .ok()?;
@@ -187,6 +196,9 @@ pub struct Memory {
     pub per_session_kib: Vec<(usize, f64)>,
     /// 1,000 sessions ended in one call: until the last socket closed.
     pub end_1000: Duration,
+    /// The gateway's CPU with the most sessions open and idle, as a share
+    /// of one core.
+    pub idle_cpu: (usize, f64),
 }
 
 /// Opens 1,000 then 10,000 idle sessions through a `gatehouse serve`
@@ -217,10 +229,27 @@ pub async fn memory(steps: &[usize], dir: &std::path::Path) -> Memory {
         eprintln!("  {n} idle sessions: gateway RSS {rss} KiB (base {base}), {per:.1} KiB each");
         per_session_kib.push((n, per));
     }
+    let (cpu, idle) = (process.cpu_time(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let idle_cpu = (
+        live.len(),
+        (process.cpu_time() - cpu).as_secs_f64() / idle.elapsed().as_secs_f64(),
+    );
+    eprintln!(
+        "  {} idle sessions: gateway CPU {:.1}% of a core",
+        idle_cpu.0,
+        idle_cpu.1 * 100.0
+    );
     let batch: Vec<_> = live.drain(..1000.min(live.len())).collect();
     // BENCH_PERF=FILE profiles the gateway while it ends them.
     let perf = perf(&process, "BENCH_PERF").await;
+    let cpu = process.cpu_time();
     let end_1000 = end_all(&gw, &admin, batch).await;
+    eprintln!(
+        "  ended 1,000 in {:.1} ms; the gateway's CPU meanwhile: {:.1} ms",
+        end_1000.as_secs_f64() * 1e3,
+        (process.cpu_time() - cpu).as_secs_f64() * 1e3
+    );
     perf_done(perf);
     while !live.is_empty() {
         let rest: Vec<_> = live.drain(..1000.min(live.len())).collect();
@@ -229,6 +258,7 @@ pub async fn memory(steps: &[usize], dir: &std::path::Path) -> Memory {
     Memory {
         per_session_kib,
         end_1000,
+        idle_cpu,
     }
 }
 
