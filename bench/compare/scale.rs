@@ -182,12 +182,23 @@ pub async fn end_all(gw: &TestGateway, admin: &str, sessions: Vec<Idle>) -> Dura
     let (status, body) = gw
         .post(Some(admin), "/sessions/end", json!({ "ids": ids }))
         .await;
+    let answered = sent.elapsed();
     assert_eq!(status, 200, "{body}");
-    let mut last = sent;
+    let mut closed = Vec::with_capacity(sessions.len());
     for s in sessions {
-        last = last.max(s.closed.await.expect("socket closed"));
+        closed.push(s.closed.await.expect("socket closed") - sent);
     }
-    last - sent
+    closed.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    eprintln!(
+        "  ended {}: first closed at {:.1} ms, half at {:.1} ms, last at {:.1} ms; answered at {:.1} ms",
+        closed.len(),
+        ms(closed[0]),
+        ms(closed[closed.len() / 2]),
+        ms(closed[closed.len() - 1]),
+        ms(answered)
+    );
+    closed[closed.len() - 1]
 }
 
 /// Memory and mass-ending figures from a separate gateway process.
