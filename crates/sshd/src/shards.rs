@@ -19,8 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
-/// A connection handed to a shard: its socket and its peer.
-type Accepted = (std::net::TcpStream, SocketAddr);
+/// A connection handed to a shard: its socket, its peer, and its place in
+/// the shard's count.
+type Accepted = (std::net::TcpStream, SocketAddr, Live);
 
 /// Runs each connection on the shard with the fewest.
 pub(crate) struct Shards {
@@ -59,22 +60,21 @@ impl Shards {
                 .build()
                 .map_err(|e| tracing::warn!(error = %e, "could not build an SSH shard"))
                 .ok()?;
-            let (serve, counted) = (serve.clone(), live.clone());
+            let serve = serve.clone();
             std::thread::Builder::new()
                 .name(format!("gatehouse-ssh-{i}"))
                 .spawn(move || {
                     runtime.block_on(async move {
                         let tracker = TaskTracker::new();
-                        while let Some((socket, peer)) = rx.recv().await {
+                        while let Some((socket, peer, live)) = rx.recv().await {
                             let socket = match tokio::net::TcpStream::from_std(socket) {
                                 Ok(s) => s,
                                 Err(e) => {
                                     tracing::warn!(%peer, error = %e, "SSH connection lost in hand-off");
-                                    counted.fetch_sub(1, Ordering::Relaxed);
                                     continue;
                                 }
                             };
-                            let (serve, live) = (serve.clone(), Live(counted.clone()));
+                            let serve = serve.clone();
                             tracker.spawn(async move {
                                 serve(socket, peer).await;
                                 drop(live);
@@ -108,9 +108,8 @@ impl Shards {
             }
         };
         shard.live.fetch_add(1, Ordering::Relaxed);
-        if shard.tx.send((socket, peer)).is_err() {
-            shard.live.fetch_sub(1, Ordering::Relaxed);
-        }
+        // Uncounted by the guard however it ends, a failed send included.
+        let _ = shard.tx.send((socket, peer, Live(shard.live.clone())));
     }
 }
 
