@@ -18,7 +18,7 @@ use secrecy::SecretString;
 
 pub use client::connect;
 pub use connection::{ForwardedChannel, TargetConnection};
-pub use shell::{TargetOutput, TargetShell};
+pub use shell::{ShellInput, ShellInputs, TargetOutput, TargetShell};
 
 /// How the gateway authenticates to a target.
 #[derive(Clone)]

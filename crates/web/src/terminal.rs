@@ -18,7 +18,7 @@ use gatehouse_access::TargetSpec;
 use gatehouse_connect::Requester;
 use gatehouse_domain::{ConnectionId, EndReason};
 use gatehouse_sessions::{EndRequest, SessionHandle};
-use gatehouse_ssh::{ShellOptions, TargetOutput, TargetShell};
+use gatehouse_ssh::{ShellInput, ShellOptions, TargetOutput, TargetShell};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -141,11 +141,8 @@ async fn run(
     };
     tracing::Span::current().record("session", tracing::field::display(handle.id()));
     let recorded = handle.recorded();
-    let _ = send_text(
-        &mut tx,
-        json!({ "type": "session", "id": handle.id(), "recording": recorded }),
-    )
-    .await;
+    let hello = json!({ "type": "session", "id": handle.id(), "recording": recorded });
+    let _ = send_or_end(&mut tx, Message::Text(hello.to_string().into()), &handle).await;
 
     let reason = relay(&mut tx, &mut rx, &mut shell, &handle, &state).await;
     let request = handle.settle(reason);
@@ -168,6 +165,12 @@ async fn run(
 
 /// Relays until one side ends or the session is ended; returns our own
 /// reason (a reason given by whoever ended the session takes precedence).
+///
+/// Nothing here waits without the end signal beside it: input for the
+/// target waits in `pending` while its queue is full — the client (and the
+/// participants) are not read meanwhile, so they are slowed, not buffered —
+/// and output keeps flowing, since a target whose output is not read never
+/// reads its input either.
 async fn relay(
     tx: &mut Tx,
     rx: &mut Rx,
@@ -181,68 +184,66 @@ async fn relay(
     let mut warnings = handle.warnings();
     let mut participants = handle.participants();
     let mut shared_input = handle.participant_input();
+    let inputs = shell.input();
+    let mut pending: Option<ShellInput> = None;
     loop {
-        tokio::select! {
+        // What to say to the client this turn, besides terminal output.
+        let notice = tokio::select! {
             _ = handle.ended() => return EndReason::Error,
-            Some(data) = async { shared_input.as_mut()?.recv().await } => {
+            slot = inputs.reserve(), if pending.is_some() => match (slot, pending.take()) {
+                (Ok(slot), Some(input)) => { slot.send(input); continue; }
+                _ => return EndReason::TargetClosed,
+            },
+            Some(data) = async { shared_input.as_mut()?.recv().await }, if pending.is_none() => {
                 // An interactive participant typed (already counted as activity).
-                if shell.input(data).await.is_err() {
-                    return EndReason::TargetClosed;
-                }
+                pending = Some(ShellInput::Data(data));
+                continue;
             }
             Ok(()) = participants.changed() => {
                 // The owner sees who else is on their session (watchers).
                 let people = participants.borrow_and_update().clone();
-                let _ = send_text(tx, json!({ "type": "participants", "participants": people })).await;
+                json!({ "type": "participants", "participants": people })
             }
-            Ok(()) = warnings.changed() => {
-                let notice = match *warnings.borrow_and_update() {
-                    Some(w) => json!({ "type": "warning", "reason": w.reason, "seconds_left": w.seconds_left }),
-                    None => json!({ "type": "warning_cleared" }),
-                };
-                let _ = send_text(tx, notice).await;
-            }
+            Ok(()) = warnings.changed() => match *warnings.borrow_and_update() {
+                Some(w) => json!({ "type": "warning", "reason": w.reason, "seconds_left": w.seconds_left }),
+                None => json!({ "type": "warning_cleared" }),
+            },
             out = shell.output() => match out {
                 TargetOutput::Data(data) => {
                     let data = coalesce(shell, data);
                     handle.record_output(&data);
-                    tokio::select! {
-                        sent = tx.send(Message::Binary(data)) => if sent.is_err() {
-                            return EndReason::ClientClosed;
-                        },
-                        _ = handle.ended() => return EndReason::Error,
+                    match send_or_end(tx, Message::Binary(data), handle).await {
+                        Some(Ok(())) => continue,
+                        Some(Err(_)) => return EndReason::ClientClosed,
+                        None => return EndReason::Error,
                     }
                 }
                 TargetOutput::Closed { .. } => return EndReason::TargetClosed,
             },
-            msg = rx.next() => {
+            msg = rx.next(), if pending.is_none() => {
                 last_heard = Instant::now();
                 match msg {
                     Some(Ok(Message::Binary(data))) => {
                         handle.record_input(&data);
-                        if shell.input(data).await.is_err() {
-                            return EndReason::TargetClosed;
-                        }
+                        pending = Some(ShellInput::Data(data));
+                        continue;
                     }
                     Some(Ok(Message::Text(text))) => match serde_json::from_str::<Control>(&text) {
                         Ok(Control::Resize { cols, rows }) => match check_size(cols, rows) {
                             Ok(()) => {
                                 handle.resized(cols as u16, rows as u16);
-                                if shell.resize(cols, rows).await.is_err() {
-                                    return EndReason::TargetClosed;
-                                }
+                                pending = Some(ShellInput::Resize { cols, rows });
+                                continue;
                             }
-                            Err(message) => {
-                                let _ = send_text(tx, json!({ "type": "error", "code": "bad_message", "message": message })).await;
-                            }
+                            Err(message) => json!({ "type": "error", "code": "bad_message", "message": message }),
                         },
-                        Ok(Control::KeepAlive) => handle.keep_alive(),
+                        Ok(Control::KeepAlive) => { handle.keep_alive(); continue; }
                         Err(e) => {
                             let message = format!("unknown control message: {e}");
-                            let _ = send_text(tx, json!({ "type": "error", "code": "bad_message", "message": message })).await;
+                            json!({ "type": "error", "code": "bad_message", "message": message })
                         }
                     },
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return EndReason::ClientClosed,
                 }
             }
@@ -251,9 +252,29 @@ async fn relay(
                     // The client vanished without closing (laptop lid, dead network).
                     return EndReason::ClientClosed;
                 }
-                let _ = tx.send(Message::Ping(Default::default())).await;
+                if send_or_end(tx, Message::Ping(Default::default()), handle).await.is_none() {
+                    return EndReason::Error;
+                }
+                continue;
             }
+        };
+        let notice = Message::Text(notice.to_string().into());
+        if send_or_end(tx, notice, handle).await.is_none() {
+            return EndReason::Error;
         }
+    }
+}
+
+/// Sends `msg` to the client unless the session is ended first (`None`): a
+/// client that stopped reading must not keep its session from ending.
+async fn send_or_end(
+    tx: &mut Tx,
+    msg: Message,
+    handle: &SessionHandle,
+) -> Option<Result<(), axum::Error>> {
+    tokio::select! {
+        sent = tx.send(msg) => Some(sent),
+        _ = handle.ended() => None,
     }
 }
 

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use crate::harness::{Sshd, Terminal, TestGateway, eventually};
 
@@ -221,4 +223,89 @@ async fn closing_the_browser_tab_ends_the_session_as_client_closed() {
         .is_some(),
         "the target connection outlived the client"
     );
+}
+
+/// A paste into a shell that is not reading fills every buffer on the way;
+/// the gateway must still end the session at once (it used to wait on the
+/// target's window with the end signal unwatched, for good).
+#[tokio::test]
+async fn a_session_flooded_with_input_its_shell_does_not_read_still_ends_at_once() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let conn = gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
+    let mut term = Terminal::open(&gw, &ops, &conn).await;
+    term.run("sleep 2").await;
+    // Like a browser, the client writes and reads independently: a paste of
+    // 10 MiB in the largest messages the gateway takes, while it reads.
+    let (mut keyboard, mut screen) = term.ws.split();
+    let paste = tokio::spawn(async move {
+        let chunk = Bytes::from(vec![b'x'; 1 << 20]);
+        for _ in 0..10 {
+            if keyboard.send(Message::Binary(chunk.clone())).await.is_err() {
+                break;
+            }
+        }
+        keyboard
+    });
+    // The shell wakes and echoes the paste: output and input both flow.
+    let mut echoed = 0;
+    while echoed < 64 << 10 {
+        match tokio::time::timeout(Duration::from_secs(10), screen.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => echoed += b.iter().filter(|&&c| c == b'x').count(),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no echo of the paste ({echoed} bytes so far): {other:?}"),
+        }
+    }
+
+    let (status, body) = gw
+        .post(
+            Some(&admin),
+            "/sessions/end",
+            json!({ "ids": [term.session_id] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let asked = Instant::now();
+    let mut ended = None;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), screen.next())
+            .await
+            .expect("the socket stays open after the end")
+        {
+            Some(Ok(Message::Text(t))) => {
+                let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "ended" {
+                    ended = Some(v);
+                }
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    let closed = asked.elapsed();
+    paste.abort();
+    let ended = ended.expect("an ended message before the close");
+    assert_eq!(ended["reason"], "ended_by_admin");
+    assert!(
+        closed < Duration::from_secs(1),
+        "the socket closed {closed:?} after the end was asked"
+    );
+    let gone = eventually(Duration::from_secs(1), || async {
+        let listed = gw.sessions(&admin, "").await["total"].as_u64();
+        let target = sshd.established_connections() + sshd.connection_processes();
+        (listed == Some(0) && target == 0).then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "after 1 s: {} listed, {} target connections, {} target processes",
+        gw.sessions(&admin, "").await["total"],
+        sshd.established_connections(),
+        sshd.connection_processes()
+    );
+    let row = gw.ended_history(&admin, &term.session_id).await;
+    assert_eq!(row["end_reason"], "ended_by_admin");
+    assert_eq!(row["ended_by"], "admin");
 }

@@ -148,6 +148,15 @@ impl Sshd {
     pub fn established_connections(&self) -> usize {
         established_to(self.port)
     }
+
+    /// The processes this sshd runs for its connections (one or more per
+    /// connection, and their shells): none once every connection is gone.
+    pub fn connection_processes(&self) -> usize {
+        self.child
+            .as_ref()
+            .and_then(|c| c.id())
+            .map_or(0, |pid| descendants(pid).len())
+    }
 }
 
 impl Drop for Sshd {
