@@ -40,6 +40,7 @@ impl Registry {
         };
         self.inner.recorders.send_modify(|n| *n += 1);
         let inner = self.inner.clone();
+        let _on_our_runtime = self.inner.runtime.as_ref().map(|r| r.enter());
         Recorder::start(config, meta, move |summary| {
             let _ = inner.lifecycle.send(Lifecycle::Recorded(summary));
             inner.recorders.send_modify(|n| *n -= 1);

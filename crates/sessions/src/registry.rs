@@ -96,6 +96,11 @@ pub(crate) struct Inner {
     pub(crate) recordings: Option<RecordingConfig>,
     /// Recordings whose file is still being written.
     pub(crate) recorders: watch::Sender<usize>,
+    /// The runtime the registry was made on, where recordings are written.
+    /// Not the opening front end's: a runtime that ends with its
+    /// connections (an SSH shard at shutdown) would drop a recording
+    /// half-written.
+    pub(crate) runtime: Option<tokio::runtime::Handle>,
 }
 
 /// The live sessions of this gateway node. Cheap to clone.
@@ -137,6 +142,7 @@ impl Registry {
             count,
             recordings,
             recorders: watch::channel(0).0,
+            runtime: tokio::runtime::Handle::try_current().ok(),
         };
         (
             Self {

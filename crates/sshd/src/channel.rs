@@ -344,6 +344,8 @@ struct Relay {
 }
 
 /// Client → target: keystrokes, uploads, window sizes, signals, EOF.
+/// Every write toward the target also watches `done`: a target that stopped
+/// reading must not keep the session from ending.
 async fn upstream(
     gate: Arc<Gate>,
     done: CancellationToken,
@@ -353,13 +355,11 @@ async fn upstream(
     mut shared_input: Option<tokio::sync::mpsc::Receiver<Bytes>>,
 ) {
     loop {
-        tokio::select! {
+        let msg = tokio::select! {
             _ = done.cancelled() => break,
             Some(data) = async { shared_input.as_mut()?.recv().await } => {
                 // An interactive participant typed (already counted).
-                if to_target.data_bytes(data).await.is_err() {
-                    break;
-                }
+                ChannelMsg::Data { data }
             }
             msg = from_client.wait() => match msg {
                 Some(ChannelMsg::Data { data }) => {
@@ -368,32 +368,61 @@ async fn upstream(
                     } else {
                         h.record_transfer(data.len(), 0)
                     });
-                    if to_target.data_bytes(data).await.is_err() {
-                        break;
-                    }
-                }
-                Some(ChannelMsg::Eof) => {
-                    let _ = to_target.eof().await;
+                    ChannelMsg::Data { data }
                 }
                 Some(ChannelMsg::WindowChange { col_width, row_height, pix_width, pix_height }) => {
                     gate.with_session(|h| h.resized(clamp(col_width, 80), clamp(row_height, 24)));
-                    let _ = to_target.window_change(col_width, row_height, pix_width, pix_height).await;
+                    ChannelMsg::WindowChange { col_width, row_height, pix_width, pix_height }
                 }
-                Some(ChannelMsg::Signal { signal }) => {
-                    let _ = to_target.signal(signal).await;
-                }
-                Some(ChannelMsg::Close) | None => {
-                    let _ = to_target.close().await;
-                    break;
-                }
-                Some(_) => {}
+                Some(msg) => msg,
+                None => ChannelMsg::Close,
             },
+        };
+        let written = done.run_until_cancelled(async {
+            match msg {
+                ChannelMsg::Data { data } => to_target.data_bytes(data).await.is_ok(),
+                ChannelMsg::Eof => {
+                    let _ = to_target.eof().await;
+                    true
+                }
+                ChannelMsg::WindowChange {
+                    col_width,
+                    row_height,
+                    pix_width,
+                    pix_height,
+                } => {
+                    let _ = to_target
+                        .window_change(col_width, row_height, pix_width, pix_height)
+                        .await;
+                    true
+                }
+                ChannelMsg::Signal { signal } => {
+                    let _ = to_target.signal(signal).await;
+                    true
+                }
+                ChannelMsg::Close => {
+                    let _ = to_target.close().await;
+                    false
+                }
+                _ => true,
+            }
+        });
+        if written.await != Some(true) {
+            break;
         }
     }
 }
 
+/// How the target → client relay stopped.
+enum Stopped {
+    /// The session is ending: the client is told why.
+    Ended,
+    /// The target closed the channel, or the client stopped taking output.
+    Done,
+}
+
 /// Target → client: output, exit status, EOF, close — and, when the
-/// session ends, the reason.
+/// session ends (or the target is lost), the reason.
 async fn downstream(
     relay: Relay,
     mut from_target: ChannelReadHalf,
@@ -414,23 +443,12 @@ async fn downstream(
     // channel, and an exit status sent after that never arrives (OpenSSH's
     // sshd keeps the channel until its child is reaped; russh does not).
     let (mut eof_held, mut status_sent) = (false, false);
-    loop {
+    // Every write to the client watches the stop signal too: a client that
+    // stopped reading must not keep its session from ending.
+    let stop = &gate.stop;
+    let stopped = loop {
         tokio::select! {
-            _ = gate.stop.cancelled() => {
-                let why = gate
-                    .with_session(|h| h.end_request())
-                    .flatten()
-                    .map(|r| r.describe())
-                    .unwrap_or_else(|| "Session ended".into());
-                let line = Bytes::from(format!("\r\n{why}\r\n"));
-                let _ = if has_pty {
-                    to_client.data_bytes(line).await
-                } else {
-                    to_client.extended_data_bytes(1, line).await
-                };
-                finish(&to_client, ENDED_STATUS).await;
-                break;
-            }
+            _ = stop.cancelled() => break Stopped::Ended,
             Some(()) = async { warnings.as_mut()?.changed().await.ok() } => {
                 let notice = warnings
                     .as_mut()
@@ -444,7 +462,9 @@ async fn downstream(
                         "\r\n[gatehouse] This session ends in {} s: {why}.\r\n",
                         w.seconds_left
                     );
-                    let _ = to_client.data_bytes(Bytes::from(line)).await;
+                    if stop.run_until_cancelled(to_client.data_bytes(Bytes::from(line))).await.is_none() {
+                        break Stopped::Ended;
+                    }
                 }
             }
             msg = from_target.wait() => match msg {
@@ -454,8 +474,10 @@ async fn downstream(
                     } else {
                         h.record_transfer(0, data.len())
                     });
-                    if to_client.data_bytes(data).await.is_err() {
-                        break;
+                    match stop.run_until_cancelled(to_client.data_bytes(data)).await {
+                        None => break Stopped::Ended,
+                        Some(Err(_)) => break Stopped::Done,
+                        Some(Ok(())) => {}
                     }
                 }
                 Some(ChannelMsg::ExtendedData { data, ext }) => {
@@ -464,44 +486,82 @@ async fn downstream(
                     } else {
                         h.record_transfer(0, data.len())
                     });
-                    if to_client.extended_data_bytes(ext, data).await.is_err() {
-                        break;
+                    match stop.run_until_cancelled(to_client.extended_data_bytes(ext, data)).await {
+                        None => break Stopped::Ended,
+                        Some(Err(_)) => break Stopped::Done,
+                        Some(Ok(())) => {}
                     }
                 }
                 Some(ChannelMsg::Eof) => {
                     if status_sent {
-                        let _ = to_client.eof().await;
+                        let _ = stop.run_until_cancelled(to_client.eof()).await;
                     } else {
                         eof_held = true;
                     }
                 }
                 Some(ChannelMsg::ExitStatus { exit_status }) => {
-                    let _ = to_client.exit_status(exit_status).await;
+                    let _ = stop.run_until_cancelled(to_client.exit_status(exit_status)).await;
                     status_sent = true;
                     if std::mem::take(&mut eof_held) {
-                        let _ = to_client.eof().await;
+                        let _ = stop.run_until_cancelled(to_client.eof()).await;
                     }
                 }
                 Some(ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, lang_tag }) => {
-                    let _ = ctx
-                        .client
-                        .exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag)
-                        .await;
+                    let _ = stop.run_until_cancelled(
+                        ctx.client.exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag),
+                    ).await;
                     status_sent = true;
                     if std::mem::take(&mut eof_held) {
-                        let _ = to_client.eof().await;
+                        let _ = stop.run_until_cancelled(to_client.eof()).await;
                     }
+                }
+                Some(ChannelMsg::Close) if status_sent || !gate.target.is_closed() => {
+                    gate.target_finished();
+                    if eof_held {
+                        let _ = stop.run_until_cancelled(to_client.eof()).await;
+                    }
+                    let _ = stop.run_until_cancelled(to_client.close()).await;
+                    break Stopped::Done;
+                }
+                // The target connection is gone before the command ended
+                // (the target died, or its network did): the session ends,
+                // and the client hears why like for any other end.
+                Some(ChannelMsg::Close) | None if !status_sent => {
+                    gate.with_session(|h| h.settle(gatehouse_domain::EndReason::TargetClosed));
+                    break Stopped::Ended;
                 }
                 Some(ChannelMsg::Close) | None => {
                     gate.target_finished();
-                    if eof_held {
-                        let _ = to_client.eof().await;
-                    }
-                    let _ = to_client.close().await;
-                    break;
+                    let _ = stop.run_until_cancelled(to_client.close()).await;
+                    break Stopped::Done;
                 }
                 Some(_) => {}
             },
         }
+    };
+    // Output nobody reads must not hold up the target connection's task,
+    // which waits for room in this channel's queue.
+    drop(from_target);
+    if let Stopped::Ended = stopped {
+        let why = gate
+            .with_session(|h| h.end_request())
+            .flatten()
+            .map(|r| r.describe())
+            .unwrap_or_else(|| "Session ended".into());
+        let line = Bytes::from(format!("\r\n{why}\r\n"));
+        gate.told.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Bounded: a client that stopped reading does not hear it.
+        let _ = tokio::time::timeout(FAREWELL, async {
+            let _ = if has_pty {
+                to_client.data_bytes(line).await
+            } else {
+                to_client.extended_data_bytes(1, line).await
+            };
+            finish(&to_client, ENDED_STATUS).await;
+        })
+        .await;
     }
 }
+
+/// How long the reason may take to reach a client.
+const FAREWELL: std::time::Duration = std::time::Duration::from_secs(1);

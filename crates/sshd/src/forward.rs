@@ -204,6 +204,9 @@ fn bridge(
     ));
 }
 
+/// How long a forward's close may take to go out.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn pump<S>(
     gate: Arc<Gate>,
     mut from: ChannelReadHalf,
@@ -227,17 +230,25 @@ async fn pump<S>(
                         h.record_transfer(0, data.len())
                     }
                 });
-                if to.data_bytes(data).await.is_err() {
+                // A side that stopped reading must not keep the session
+                // from ending.
+                if !matches!(
+                    done.run_until_cancelled(to.data_bytes(data)).await,
+                    Some(Ok(()))
+                ) {
                     break;
                 }
             }
             Some(ChannelMsg::Eof) => {
-                let _ = to.eof().await;
+                let _ = done.run_until_cancelled(to.eof()).await;
             }
             Some(ChannelMsg::Close) | None => break,
             Some(_) => {}
         }
     }
-    let _ = to.close().await;
+    // Unread data must not hold up the connection's task (it waits for room
+    // in this channel's queue), or the close below might never go out.
+    drop(from);
     done.cancel();
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, to.close()).await;
 }

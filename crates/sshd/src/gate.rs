@@ -2,6 +2,7 @@
 //! connection and the registry session every channel of it shares.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -44,6 +45,9 @@ pub(crate) struct Gate {
     /// The reason to record if the client leaves now (the target closed the
     /// last shell, so the client went away because of it).
     pending_reason: Mutex<Option<EndReason>>,
+    /// How many channels were told why the session ended (their clients
+    /// hang up by themselves).
+    pub(crate) told: AtomicUsize,
     /// The remote forwards listed on the session, by address and bound port.
     remote_forwards: Mutex<HashMap<(String, u32), ForwardGuard>>,
 }
@@ -117,6 +121,7 @@ impl Gate {
             stop: CancellationToken::new(),
             relays: TaskTracker::new(),
             pending_reason: Mutex::new(None),
+            told: AtomicUsize::new(0),
             remote_forwards: Mutex::default(),
         });
         tokio::spawn(gate.clone().watch(client, client_gone));
@@ -185,13 +190,19 @@ impl Gate {
         self.stop.cancel();
         self.relays.close();
         let _ = tokio::time::timeout(FAREWELL, self.relays.wait()).await;
-        let _ = tokio::time::timeout(HANG_UP, client_gone.cancelled()).await;
-        if !client_gone.is_cancelled() {
-            let _ = client
-                .disconnect(Disconnect::ByApplication, why.clone(), "en".into())
-                .await;
+        // A client told on a channel hangs up itself once it has shown the
+        // reason. One with no such channel (`ssh -N`, forwards only, a
+        // ControlMaster without sessions) would wait: its disconnect message
+        // carries the reason instead, at once.
+        if self.told.load(Ordering::Relaxed) > 0 {
+            let _ = tokio::time::timeout(HANG_UP, client_gone.cancelled()).await;
         }
-        self.target.disconnect(&why).await;
+        // Bounded both: a peer that stopped reading does not hold the session.
+        if !client_gone.is_cancelled() {
+            let bye = client.disconnect(Disconnect::ByApplication, why.clone(), "en".into());
+            let _ = tokio::time::timeout(FAREWELL, bye).await;
+        }
+        let _ = tokio::time::timeout(FAREWELL, self.target.disconnect(&why)).await;
         // Dropping the handle takes the session out of the registry and
         // writes its history, once, with the settled reason.
         let handle = self

@@ -80,6 +80,11 @@ fn server_config(host_key: PrivateKey, ciphers: &Ciphers) -> russh::server::Conf
         nodelay: true,
         preferred: russh::Preferred {
             cipher: ciphers.names().into(),
+            // No compression: with zlib negotiated, russh's disconnect
+            // message reaches OpenSSH as "invalid format" (Dropbear: "zlib
+            // error"), so a user whose session was ended never read why;
+            // and on the fast links gateways sit on, zlib costs throughput.
+            compression: std::borrow::Cow::Borrowed(&[russh::compression::NONE]),
             ..Default::default()
         },
         ..Default::default()

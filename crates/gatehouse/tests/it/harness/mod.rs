@@ -28,6 +28,8 @@ pub struct TestGateway {
     /// The in-process gateway's registry (a remote one has none).
     registry: Option<gatehouse_sessions::Registry>,
     stop: CancellationToken,
+    /// The in-process gateway, until it has stopped.
+    running: std::sync::Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
     http: reqwest::Client,
 }
 
@@ -70,13 +72,14 @@ impl TestGateway {
         let registry = app.registry().clone();
         let stop = CancellationToken::new();
         let stopped = stop.clone();
-        tokio::spawn(async move { app.run_until(stopped.cancelled_owned()).await });
+        let running = tokio::spawn(async move { app.run_until(stopped.cancelled_owned()).await });
         TestGateway {
             addr,
             ssh,
             data_dir,
             registry: Some(registry),
             stop,
+            running: std::sync::Mutex::new(Some(running)),
             http: reqwest::Client::new(),
         }
     }
@@ -89,6 +92,7 @@ impl TestGateway {
             data_dir: tempfile::tempdir().unwrap(),
             registry: None,
             stop: CancellationToken::new(),
+            running: std::sync::Mutex::new(None),
             http: reqwest::Client::new(),
         }
     }
@@ -295,6 +299,14 @@ impl TestGateway {
     /// `gateway_shutdown`.
     pub fn shut_down(&self) {
         self.stop.cancel();
+    }
+
+    /// Waits until the in-process gateway has stopped, at most `limit`;
+    /// returns whether it did (and stopped without an error).
+    pub async fn stopped_within(&self, limit: Duration) -> bool {
+        let running = self.running.lock().unwrap().take();
+        let running = running.expect("an in-process gateway, not yet waited for");
+        matches!(tokio::time::timeout(limit, running).await, Ok(Ok(Ok(()))))
     }
 }
 
