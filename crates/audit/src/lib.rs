@@ -306,23 +306,23 @@ fn ended(e: &EndedSession, writes: &mut Vec<Write>) {
     writes.push(Write::Audit(event.0));
 }
 
-/// Ends, as `gateway_shutdown`, every history row `node` left open when it
-/// last stopped without recording the ends (a crash or `kill -9`).
+/// Ends, as `node_lost`, every history row `node` left open when it last
+/// stopped without recording the ends (a crash or `kill -9`). An orderly
+/// stop closes its rows itself as `gateway_shutdown`, so an auditor can tell
+/// the two apart.
 pub async fn close_dangling(
     store: &Store,
     node: &str,
 ) -> Result<Vec<SessionId>, gatehouse_store::StoreError> {
     let ids = store
-        .close_open_history(node, EndReason::GatewayShutdown, OffsetDateTime::now_utc())
+        .close_open_history(node, EndReason::NodeLost, OffsetDateTime::now_utc())
         .await?;
     let events = ids
         .iter()
         .map(|id| {
             Event::new(action::SESSION_END)
                 .target(id.to_string())
-                .details(
-                    json!({ "end_reason": EndReason::GatewayShutdown, "recovered_at_start": true }),
-                )
+                .details(json!({ "end_reason": EndReason::NodeLost, "recovered_at_start": true }))
         })
         .collect();
     Audit::new(store.clone()).record_all(events).await;

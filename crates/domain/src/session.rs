@@ -47,7 +47,8 @@ pub enum EndReason {
     AccessRevoked,
     /// The gateway stopped (or had stopped) while the session was open.
     GatewayShutdown,
-    /// The cluster node relaying the session disappeared.
+    /// The gateway node relaying the session disappeared without ending it:
+    /// it crashed or was killed (recorded when it starts again).
     NodeLost,
     /// An internal or protocol error ended the session.
     Error,

@@ -83,7 +83,7 @@ impl Application {
         if !recovered.is_empty() {
             tracing::warn!(
                 count = recovered.len(),
-                "recorded sessions left open by the previous run as gateway_shutdown"
+                "recorded sessions the previous run left open (it stopped without ending them) as node_lost"
             );
         }
         let n = gatehouse_audit::recordings::recover(&store, &recordings, &config.node).await?;

@@ -107,11 +107,15 @@ async fn a_crashed_gateway_closes_the_sessions_it_left_open_at_next_start() {
     let admin = second.gw.admin().await;
     assert_eq!(second.gw.sessions(&admin, "").await["total"], 0);
     let row = second.gw.ended_history(&admin, &term.session_id).await;
-    assert_eq!(row["end_reason"], "gateway_shutdown");
+    assert_eq!(
+        row["end_reason"], "node_lost",
+        "a crash is told apart from an orderly stop"
+    );
     assert!(row["ended_at"].is_string());
     let ends = second.gw.audit(&admin, "session.end").await;
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0]["details"]["recovered_at_start"], true);
+    assert_eq!(ends[0]["details"]["end_reason"], "node_lost");
 }
 
 #[tokio::test]
