@@ -6,6 +6,7 @@ mod commands;
 mod ending;
 mod forwarding;
 mod logins;
+mod policies;
 mod recording;
 
 use std::path::PathBuf;
