@@ -405,27 +405,37 @@ impl Report {
             let p = self.get(path);
             let added = |f: fn(&Samples) -> f64| Some(f(&p?.echo) - f(&direct?.echo));
             let (p50, p99) = (added(Samples::p50_ms), added(Samples::p99_ms));
+            // The web client is not an ssh process: say what it is, on the
+            // rows, rather than let a reader take them as like for like.
+            let how = match path {
+                "gatehouse-web" => WEB_CLIENT,
+                _ => "",
+            };
             row(
-                &format!("keystroke echo, {path} added over direct, p50"),
+                &format!("keystroke echo, {path}{how} added over direct, p50"),
                 p50.map_or_else(na, |v| format!("{v:+.3} ms")),
                 "≤ 0.3 ms",
                 p50.map(|v| v <= 0.3),
             );
             row(
-                &format!("keystroke echo, {path} added over direct, p99"),
+                &format!("keystroke echo, {path}{how} added over direct, p99"),
                 p99.map_or_else(na, |v| format!("{v:+.3} ms")),
                 "≤ 1 ms",
                 p99.map(|v| v <= 1.0),
             );
             let start = (|| Some(p?.start.p50_ms() - direct?.start.p50_ms()))();
             row(
-                &format!("session start, {path} added over direct (p50)"),
+                &format!("session start, {path}{how} added over direct (p50)"),
                 start.map_or_else(na, |v| format!("{v:+.1} ms")),
                 "≤ 20 ms",
                 start.map(|v| v <= 20.0),
             );
             // Like for like: direct on the key exchange the gateway's hops
-            // use (the web path has no SSH client hop to pin).
+            // use. The web path has no SSH client hop to pin, so it has no
+            // like-for-like row.
+            if path == "gatehouse-web" {
+                continue;
+            }
             let start = (|| {
                 let p = p?;
                 let mine = p.start_curve25519.as_ref().unwrap_or(&p.start);
@@ -441,8 +451,8 @@ impl Report {
             );
         }
         if let Some(m) = &self.memory {
-            let most = m.per_session_kib.iter().map(|(n, _)| *n).max().unwrap_or(0);
-            for (n, kib) in &m.per_session_kib {
+            let most = m.per_session_kib.iter().map(|(n, ..)| *n).max().unwrap_or(0);
+            for (n, kib, cold) in &m.per_session_kib {
                 let fit = if *n >= 1000 && *n % 1000 != 0 {
                     format!(
                         " (as many as fit: the open-file limit here is {}; a session holds two sockets)",
@@ -451,13 +461,16 @@ impl Report {
                 } else {
                     String::new()
                 };
+                // Judged on the baseline taken before any session: memory
+                // the warm-up left for the measured sessions to reuse counts
+                // against them, not for them.
                 row(
                     &format!(
-                        "gateway memory per idle session at {n} sessions{fit}, RSS delta ÷ N (light target)"
+                        "gateway memory per idle session at {n} sessions{fit}, RSS delta ÷ N from before any session (light target; from after a 50-session warm-up: {kib:.1} KiB)"
                     ),
-                    format!("{kib:.1} KiB"),
+                    format!("{cold:.1} KiB"),
                     "≤ 100 KiB",
-                    Some(*kib <= 100.0),
+                    Some(*cold <= 100.0),
                 );
             }
             row(
@@ -511,7 +524,7 @@ impl Report {
         if let Some(s) = &self.sse {
             row(
                 &format!(
-                    "SSE: session start → each of 100 dashboards sees it, p99 ({} samples; p50 {:.1} ms)",
+                    "SSE: session start → each of 100 dashboards sees it, p99 (sessions opened directly in an in-process gateway's registry, no SSH; {} samples; p50 {:.1} ms)",
                     s.len(),
                     s.p50_ms()
                 ),
@@ -523,3 +536,6 @@ impl Report {
         rows
     }
 }
+
+/// What the web path's client is, for its rows: not an `ssh` process.
+const WEB_CLIENT: &str = " (an in-process WebSocket client already holding a token, over plaintext ws://, against an ssh process with a full handshake and an encrypted hop: not like for like)";
