@@ -451,7 +451,12 @@ impl Report {
             );
         }
         if let Some(m) = &self.memory {
-            let most = m.per_session_kib.iter().map(|(n, ..)| *n).max().unwrap_or(0);
+            let most = m
+                .per_session_kib
+                .iter()
+                .map(|(n, ..)| *n)
+                .max()
+                .unwrap_or(0);
             for (n, kib, cold) in &m.per_session_kib {
                 let fit = if *n >= 1000 && *n % 1000 != 0 {
                     format!(

@@ -96,17 +96,21 @@ impl Access {
         fingerprint: &str,
         client_addr: &str,
     ) -> Result<Principal> {
-        // Only a success settles the attempt here: clients offer every key
-        // they have, and an unknown one is no guess, so its attempt is
-        // taken back when dropped.
-        let (attempt, user) = self.login_candidate(username, client_addr).await?;
+        // A key login is no guess (nobody guesses a private key, and
+        // clients offer every key they have): it only has to be allowed
+        // now, and counts nothing, so an automation's many parallel logins
+        // as one user all go through.
+        let name = LoginName::of(username);
+        self.throttle
+            .check(name.key(), client_addr)
+            .map_err(AccessError::Throttled)?;
+        let user = self.lookup(&name).await?;
         let key = self.store.ssh_key_by_fingerprint(fingerprint).await?;
         match (user, key) {
             (Some(user), Some(key)) if key.user_id == user.id => {
                 if user.disabled {
                     return Err(AccessError::AccountLocked);
                 }
-                attempt.succeeded();
                 self.store.touch_ssh_key(key.id).await?;
                 self.principal(user).await
             }
@@ -121,7 +125,8 @@ impl Access {
         client_addr: &str,
     ) -> Result<UserRecord> {
         let (attempt, user) = self.login_candidate(username, client_addr).await?;
-        let ok = passwords::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+        let ok =
+            passwords::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
         match user {
             Some(u) if ok && u.disabled => Err(AccessError::AccountLocked),
             Some(u) if ok => {
@@ -142,15 +147,19 @@ impl Access {
         username: &str,
         client_addr: &str,
     ) -> Result<(Attempt<'_>, Option<UserRecord>)> {
+        let name = LoginName::of(username);
         let attempt = self
             .throttle
-            .begin(username, client_addr)
+            .begin(name.key(), client_addr)
             .map_err(AccessError::Throttled)?;
-        let user = match Username::parse(username) {
-            Ok(name) => self.store.user_by_name(&name).await?,
+        Ok((attempt, self.lookup(&name).await?))
+    }
+
+    async fn lookup(&self, name: &LoginName) -> Result<Option<UserRecord>> {
+        Ok(match &name.0 {
+            Ok(name) => self.store.user_by_name(name).await?,
             Err(_) => None,
-        };
-        Ok((attempt, user))
+        })
     }
 
     /// The principal a login token belongs to.
@@ -179,7 +188,7 @@ impl Access {
         roles: Vec<RoleName>,
     ) -> Result<UserRecord> {
         passwords::check_policy(&password).map_err(AccessError::Invalid)?;
-        let password_hash = passwords::hash(password).await;
+        let password_hash = passwords::hash(password).await?;
         Ok(self
             .store
             .create_user(NewUser {
@@ -208,7 +217,7 @@ impl Access {
         let password_hash = match update.password {
             Some(password) => {
                 passwords::check_policy(&password).map_err(AccessError::Invalid)?;
-                Some(passwords::hash(password).await)
+                Some(passwords::hash(password).await?)
             }
             None => None,
         };
@@ -306,5 +315,24 @@ impl Access {
             username: user.username,
             permissions: permissions.into_iter().collect(),
         })
+    }
+}
+
+/// A user name as typed at a login, normalised once for both the account
+/// lookup and the throttle: `" Alice"`, `"alice\u{3000}"` and `"ALICE"` are
+/// one name with one budget of failures. A name no account can have is
+/// throttled as typed (lowercased), so inventing names buys no budget.
+struct LoginName(std::result::Result<Username, String>);
+
+impl LoginName {
+    fn of(typed: &str) -> Self {
+        Self(Username::parse(typed).map_err(|_| typed.to_lowercase()))
+    }
+
+    fn key(&self) -> &str {
+        match &self.0 {
+            Ok(name) => name.as_str(),
+            Err(typed) => typed,
+        }
     }
 }

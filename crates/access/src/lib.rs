@@ -60,6 +60,9 @@ pub enum AccessError {
     /// after the given time.
     #[error("too many failed attempts; try again in {} s", .0.as_secs().max(1))]
     Throttled(Duration),
+    /// Too many password checks at once (a login flood): try again shortly.
+    #[error(transparent)]
+    Busy(#[from] passwords::Busy),
     /// A stored secret could not be opened (wrong key?).
     #[error("a stored secret could not be decrypted")]
     Sealed,

@@ -443,3 +443,26 @@ async fn five_wrong_passwords_make_the_next_attempt_wait_even_with_the_right_one
             .is_ok()
     );
 }
+
+/// Padding or case gave each spelling of a name a fresh budget, and the
+/// padded name with the right password logged in (issue 16).
+#[tokio::test]
+async fn a_padded_or_recased_name_shares_the_names_budget_of_failures() {
+    let (_dir, access) = access().await;
+    access
+        .bootstrap_admin(Some(pw("admin-password")))
+        .await
+        .unwrap();
+    for name in ["admin", " admin", "admin\u{3000}", "ADMIN", "\tAdmin "] {
+        assert!(matches!(
+            access.login(name, pw("a wrong guess"), "10.0.0.9").await,
+            Err(AccessError::BadCredentials)
+        ));
+    }
+    for name in ["admin", " admin", "admin\u{3000}"] {
+        assert!(matches!(
+            access.login(name, pw("admin-password"), "10.0.0.9").await,
+            Err(AccessError::Throttled(_))
+        ));
+    }
+}

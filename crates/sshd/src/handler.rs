@@ -144,15 +144,18 @@ impl Conn {
                     AccessError::BadCredentials => "bad_credentials",
                     AccessError::AccountLocked => "account_locked",
                     AccessError::Throttled(_) => "throttled",
+                    AccessError::Busy(_) => "busy",
                     _ => "error",
                 };
-                if !matches!(
-                    e,
-                    AccessError::BadCredentials
-                        | AccessError::AccountLocked
-                        | AccessError::Throttled(_)
-                ) {
-                    tracing::error!(error = %e, "SSH login check failed");
+                // Every refusal leaves a line in the log as well as the audit.
+                match &e {
+                    AccessError::BadCredentials | AccessError::AccountLocked => {
+                        tracing::info!(peer = %self.peer, %method, reason, "SSH login refused")
+                    }
+                    AccessError::Throttled(_) | AccessError::Busy(_) => {
+                        tracing::warn!(peer = %self.peer, %method, reason, "SSH login refused")
+                    }
+                    _ => tracing::error!(peer = %self.peer, error = %e, "SSH login check failed"),
                 }
                 let mut details = details;
                 details["username"] = json!(user.chars().take(64).collect::<String>());

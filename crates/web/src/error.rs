@@ -126,6 +126,9 @@ impl From<AccessError> for ApiError {
                     wait.as_secs().max(1)
                 ),
             ),
+            AccessError::Busy(busy) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", busy.to_string())
+            }
             AccessError::Sealed => Self::internal("a connection secret could not be decrypted"),
             AccessError::Store(e) => Self::internal(e),
         }
