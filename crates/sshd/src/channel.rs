@@ -41,21 +41,35 @@ enum Kind {
 
 impl Kind {
     /// Whether its output is a terminal's, kept for watchers and
-    /// recordings; file transfers are only counted.
-    fn is_terminal(&self) -> bool {
-        match self {
-            Kind::Shell => true,
-            Kind::Exec(command) => !is_file_transfer(command),
-            Kind::Subsystem(_) => false,
-        }
+    /// recordings: everything but a file transfer (see
+    /// [`Kind::is_file_transfer`]).
+    fn is_terminal(&self, has_pty: bool) -> bool {
+        !self.is_file_transfer(has_pty)
     }
-}
 
-/// `scp` (either direction) and `rsync` run as commands on the far side.
-fn is_file_transfer(command: &[u8]) -> bool {
-    let command = String::from_utf8_lossy(command);
-    let program = command.split_whitespace().next().unwrap_or("");
-    matches!(program, "scp" | "rsync")
+    /// Whether the channel is a file transfer, only counted: neither
+    /// recorded nor shown to watchers. Recognised by what it is, never by
+    /// a command's first word (`scp; exec sh -i` is a shell): the SFTP
+    /// subsystem, or an `scp` server invocation exactly as the `scp`
+    /// client sends it ([`crate::transfer::is_scp_server`]) — and never
+    /// with a pty, which neither client asks for. Everything else is
+    /// recorded, `rsync`
+    /// included: its server command line takes options too many and too
+    /// powerful to vouch for, so an rsync through the gateway is recorded
+    /// like any command (compactly, as binary output).
+    ///
+    /// What the target runs for a request is the target's business: a
+    /// user who can change their login shell's startup files there can
+    /// make even a plain `scp -f FILE` run something else. That is not
+    /// something the gateway can see from here.
+    fn is_file_transfer(&self, has_pty: bool) -> bool {
+        !has_pty
+            && match self {
+                Kind::Shell => false,
+                Kind::Exec(command) => crate::transfer::is_scp_server(command),
+                Kind::Subsystem(name) => name == "sftp",
+            }
+    }
 }
 
 /// Relays one session channel until it closes or the session ends.
@@ -165,7 +179,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
         }
     };
     accept(&ctx, id, want_reply && !replied).await;
-    audit_start(&ctx, &connection, &kind).await;
+    audit_start(&ctx, &connection, &kind, pty.is_some()).await;
     if matches!(kind, Kind::Shell)
         && pty.is_some()
         && gate.with_session(|h| h.recorded()) == Some(true)
@@ -178,7 +192,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, channel: Channel<Msg>) {
         gate.with_session(|h| h.resized(clamp(pty.cols, 80), clamp(pty.rows, 24)));
     }
 
-    let terminal = kind.is_terminal();
+    let terminal = kind.is_terminal(pty.is_some());
     let shared_input = match (&kind, &pty) {
         // Only the first shell gets the keystrokes of interactive participants.
         (Kind::Shell, Some(_)) => gate.with_session(|h| h.participant_input()).flatten(),
@@ -309,14 +323,15 @@ async fn start_on_target(
     }
 }
 
-async fn audit_start(ctx: &Ctx, connection: &ConnectionName, kind: &Kind) {
+async fn audit_start(ctx: &Ctx, connection: &ConnectionName, kind: &Kind, has_pty: bool) {
+    let file_transfer = kind.is_file_transfer(has_pty);
     let details = match kind {
         Kind::Shell => return,
         Kind::Exec(command) => {
             let command: String = String::from_utf8_lossy(command).chars().take(500).collect();
-            json!({ "command": command, "file_transfer": is_file_transfer(command.as_bytes()) })
+            json!({ "command": command, "file_transfer": file_transfer })
         }
-        Kind::Subsystem(name) => json!({ "subsystem": name, "file_transfer": name == "sftp" }),
+        Kind::Subsystem(name) => json!({ "subsystem": name, "file_transfer": file_transfer }),
     };
     ctx.front
         .audit

@@ -23,6 +23,7 @@ pub mod host_key;
 mod login;
 mod menu;
 mod shards;
+mod transfer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
