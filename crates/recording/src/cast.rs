@@ -5,9 +5,10 @@
 //! Event data is a JSON string, so it must be valid UTF-8; terminal bytes
 //! arrive in arbitrary chunks that may split a multibyte character.
 //! [`Utf8Carry`] holds back such an incomplete tail and prefixes it to the
-//! next chunk, so concatenating the output events gives back exactly the
-//! bytes the client received (bytes that are not UTF-8 at all become
-//! U+FFFD, as in every asciicast writer).
+//! next chunk, so concatenating the input events gives back exactly the
+//! bytes typed (bytes that are not UTF-8 at all become U+FFFD, as in every
+//! asciicast writer). Output goes through [`crate::output::OutputText`],
+//! which does the same for text and stores binary output compactly.
 
 use std::borrow::Cow;
 

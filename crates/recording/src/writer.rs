@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::cast::{Header, Kind, Utf8Carry, line, write_line};
+use crate::output::OutputText;
 use crate::text::TextExtractor;
 
 /// Where recordings go and how big they may grow.
@@ -52,9 +53,11 @@ pub struct RecordingMeta {
     pub node: String,
     /// When the session started.
     pub started_at: OffsetDateTime,
-    /// Initial terminal width.
+    /// Initial terminal width; 0 while not known yet (a native client
+    /// asks for its pty after its session opened): the header then waits
+    /// for the first event and takes its size if it is a resize.
     pub cols: u16,
-    /// Initial terminal height.
+    /// Initial terminal height; 0 while not known yet.
     pub rows: u16,
     /// Whether keystrokes are recorded too.
     pub input: bool,
@@ -71,7 +74,7 @@ pub struct Summary {
     pub bytes: u64,
     /// From the start to the last event.
     pub duration: Duration,
-    /// Whether the size limit stopped it.
+    /// Whether the size limit (or a disk that could not keep up) stopped it.
     pub truncated: bool,
     /// The output as plain text (see [`crate::text`]), bounded.
     pub text: String,
@@ -87,9 +90,16 @@ static SYNC_TURN: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 const MARKER_ROOM: u64 = 128;
 /// Buffered bytes that trigger a write before the next tick.
 const WRITE_AT: usize = 256 * 1024;
+/// The least output that may wait for the writer, whatever the size limit:
+/// a busy gateway can relay a few SSH windows (2 MiB each) of a burst
+/// before the writer task gets its turn, and a small limit must end a
+/// recording with its own marker, not a writer "behind" by a few KiB.
+const QUEUE_FLOOR: u64 = 4 << 20;
 
 enum Msg {
     Event(Duration, Kind, Bytes),
+    /// The writer fell too far behind: events from here on were dropped.
+    Overflow(Duration),
     Finish,
 }
 
@@ -112,9 +122,19 @@ pub struct Recorder {
     tx: mpsc::UnboundedSender<Msg>,
     started: Instant,
     input: bool,
-    max_bytes: u64,
+    /// The most bytes that may wait for the writer.
+    queue_limit: u64,
+    shared: Arc<Shared>,
+}
+
+/// What the recorder and its writer both see.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Bytes queued that the writer has not taken yet.
     queued: AtomicU64,
-    stopped: Arc<AtomicBool>,
+    /// No more events are wanted: the file is complete, full, or the
+    /// writer fell behind.
+    stopped: AtomicBool,
 }
 
 impl Recorder {
@@ -127,19 +147,18 @@ impl Recorder {
         done: impl FnOnce(Summary) + Send + 'static,
     ) -> Recorder {
         let (tx, rx) = mpsc::unbounded_channel();
-        let stopped = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared::default());
         let recorder = Recorder {
             tx,
             started: Instant::now(),
             input: meta.input,
-            max_bytes: config.max_bytes,
-            queued: AtomicU64::new(0),
-            stopped: stopped.clone(),
+            queue_limit: config.max_bytes.max(QUEUE_FLOOR),
+            shared: shared.clone(),
         };
         let writer = Writer {
             path: relative_path(&meta.session, meta.started_at),
             config: config.clone(),
-            stopped,
+            shared,
         };
         tokio::spawn(async move {
             let summary = writer.run(meta, rx).await;
@@ -149,14 +168,21 @@ impl Recorder {
     }
 
     fn send(&self, kind: Kind, data: Bytes) {
-        if self.stopped.load(Ordering::Relaxed) {
+        if self.shared.stopped.load(Ordering::Relaxed) {
             return;
         }
-        // JSON never makes text shorter, so once more raw bytes were queued
-        // than the limit allows the file is full: stop queueing (this bounds
-        // the memory a slow disk can make the queue take).
-        let queued = self.queued.fetch_add(data.len() as u64, Ordering::Relaxed);
-        if queued > self.max_bytes {
+        // A disk that cannot keep up must not make the queue take unbounded
+        // memory: with more than a whole file's worth waiting (or the
+        // floor), the recording stops, with a marker where the gap begins. (Counting
+        // what is waiting, not all that was ever sent: output stored
+        // compactly can be far smaller in the file than on the wire.)
+        let len = data.len() as u64;
+        let queued = self.shared.queued.fetch_add(len, Ordering::Relaxed) + len;
+        if queued > self.queue_limit {
+            self.shared.queued.fetch_sub(len, Ordering::Relaxed);
+            if !self.shared.stopped.swap(true, Ordering::Relaxed) {
+                let _ = self.tx.send(Msg::Overflow(self.started.elapsed()));
+            }
             return;
         }
         let _ = self.tx.send(Msg::Event(self.started.elapsed(), kind, data));
@@ -194,7 +220,7 @@ impl Drop for Recorder {
 struct Writer {
     path: String,
     config: RecordingConfig,
-    stopped: Arc<AtomicBool>,
+    shared: Arc<Shared>,
 }
 
 /// The file being written and what has been said about it. The file is
@@ -290,10 +316,17 @@ fn append(path: &Path, data: &[u8], sync: bool) -> std::io::Result<()> {
 impl Writer {
     async fn run(self, meta: RecordingMeta, mut rx: mpsc::UnboundedReceiver<Msg>) -> Summary {
         let mut sink = Sink::create(self.config.dir.join(&self.path)).await;
-        sink.buf.extend_from_slice(&header(&meta));
-        sink.flush(false).await;
+        // Without the terminal's size yet, the header waits for the first
+        // event: a native client's pty request (a resize) comes just after
+        // its session opened, and the header takes that size instead of
+        // saying 80x24 and following up with a resize.
+        let mut pending = Some(header(&meta));
+        if meta.cols != 0 && meta.rows != 0 {
+            write_header(&mut sink, &mut pending);
+            sink.flush(false).await;
+        }
 
-        let mut output = Utf8Carry::default();
+        let mut output = OutputText::default();
         let mut input = Utf8Carry::default();
         let mut text = TextExtractor::new(TEXT_LIMIT);
         let mut last = Duration::ZERO;
@@ -322,11 +355,39 @@ impl Writer {
             };
             let (at, kind, data) = match msg {
                 Some(Msg::Event(at, kind, data)) => (at, kind, data),
+                Some(Msg::Overflow(at)) => {
+                    write_header(&mut sink, &mut pending);
+                    if !truncated {
+                        let note = format!(
+                            "recording stopped: more than {} bytes waited for the disk",
+                            self.config.max_bytes.max(QUEUE_FLOOR)
+                        );
+                        sink.buf
+                            .extend_from_slice(&line(micros(at), Kind::Marker, &note));
+                        truncated = true;
+                        last = at;
+                        tracing::warn!(session = %meta.session, "recording fell behind and stopped");
+                    }
+                    continue;
+                }
                 Some(Msg::Finish) | None => break,
             };
+            self.shared
+                .queued
+                .fetch_sub(data.len() as u64, Ordering::Relaxed);
             if truncated {
                 continue;
             }
+            if let Some(header) = pending.as_mut()
+                && kind == Kind::Resize
+                && let Some((cols, rows)) = parse_size(&data)
+            {
+                header.width = cols;
+                header.height = rows;
+                write_header(&mut sink, &mut pending);
+                continue;
+            }
+            write_header(&mut sink, &mut pending);
             let data = match kind {
                 Kind::Output => output.push(&data),
                 Kind::Input => input.push(&data),
@@ -345,7 +406,7 @@ impl Writer {
                 );
                 sink.buf
                     .extend_from_slice(&line(micros(at), Kind::Marker, &note));
-                self.stopped.store(true, Ordering::Relaxed);
+                self.shared.stopped.store(true, Ordering::Relaxed);
                 truncated = true;
                 last = at;
                 tracing::info!(session = %meta.session, "recording reached its size limit");
@@ -359,7 +420,8 @@ impl Writer {
                 sink.flush(false).await;
             }
         }
-        self.stopped.store(true, Ordering::Relaxed);
+        self.shared.stopped.store(true, Ordering::Relaxed);
+        write_header(&mut sink, &mut pending);
         // A character that never completed is written as it is (lossily).
         for (kind, rest) in [
             (Kind::Output, output.finish()),
@@ -388,15 +450,30 @@ impl Writer {
     }
 }
 
+/// Buffers the header, if it is still to be written.
+fn write_header(sink: &mut Sink, pending: &mut Option<Header>) {
+    if let Some(header) = pending.take() {
+        // Serializing a header into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut sink.buf, &header);
+        sink.buf.push(b'\n');
+    }
+}
+
+/// `"COLSxROWS"`, as [`Recorder::resize`] writes it.
+fn parse_size(data: &[u8]) -> Option<(u16, u16)> {
+    let (cols, rows) = std::str::from_utf8(data).ok()?.split_once('x')?;
+    Some((cols.parse().ok()?, rows.parse().ok()?))
+}
+
 fn micros(d: Duration) -> u64 {
     d.as_micros().min(u128::from(u64::MAX)) as u64
 }
 
-fn header(meta: &RecordingMeta) -> Vec<u8> {
-    let header = Header {
+fn header(meta: &RecordingMeta) -> Header {
+    Header {
         version: 2,
-        // A session without a terminal yet (a native client asks for its
-        // pty after opening) starts as 80x24; a resize event follows.
+        // A session whose terminal size never came (a command without a
+        // pty) replays in an 80x24 one.
         width: if meta.cols == 0 { 80 } else { meta.cols },
         height: if meta.rows == 0 { 24 } else { meta.rows },
         timestamp: meta.started_at.unix_timestamp(),
@@ -410,122 +487,9 @@ fn header(meta: &RecordingMeta) -> Vec<u8> {
             "node": meta.node,
             "input_recorded": meta.input,
         })),
-    };
-    let mut out = serde_json::to_vec(&header).unwrap_or_default();
-    out.push(b'\n');
-    out
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cast;
-
-    fn meta(input: bool) -> RecordingMeta {
-        RecordingMeta {
-            session: "s1".into(),
-            user: "ops1".into(),
-            connection: "prod-db".into(),
-            target: "10.0.0.5:22".into(),
-            node: "gw-1".into(),
-            started_at: OffsetDateTime::now_utc(),
-            cols: 80,
-            rows: 24,
-            input,
-        }
-    }
-
-    async fn record(
-        config: &RecordingConfig,
-        input: bool,
-        act: impl FnOnce(&Recorder),
-    ) -> (Summary, cast::Recording) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let recorder = Recorder::start(config, meta(input), move |s| {
-            let _ = tx.send(s);
-        });
-        act(&recorder);
-        drop(recorder);
-        let summary = rx.await.unwrap();
-        let file = std::fs::read_to_string(config.dir.join(&summary.path)).unwrap();
-        assert_eq!(file.len() as u64, summary.bytes);
-        (summary, cast::read(&file).unwrap())
-    }
-
-    #[tokio::test]
-    async fn output_split_mid_character_replays_byte_for_byte() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = RecordingConfig::new(dir.path(), 1 << 20);
-        let sent = "naïve € 😀 \u{1b}[1mbold\u{1b}[0m\r\n".repeat(50);
-        let (summary, rec) = record(&config, false, |r| {
-            for chunk in sent.as_bytes().chunks(7) {
-                r.output(&Bytes::copy_from_slice(chunk));
-            }
-            r.resize(120, 40);
-            r.input(b"secret\r");
-        })
-        .await;
-        assert_eq!(rec.output().as_bytes(), sent.as_bytes());
-        assert!(rec.events.iter().all(|e| e.kind != Kind::Input));
-        assert!(
-            rec.events
-                .iter()
-                .any(|e| e.kind == Kind::Resize && e.data == "120x40")
-        );
-        assert_eq!(rec.header.width, 80);
-        assert_eq!(rec.header.gatehouse.unwrap()["user"], "ops1");
-        assert!(summary.text.contains("naïve € 😀 bold\n"));
-        assert!(!summary.truncated);
-        assert!(summary.path.ends_with("/s1.cast"));
-    }
-
-    #[tokio::test]
-    async fn input_is_recorded_only_when_asked() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = RecordingConfig::new(dir.path(), 1 << 20);
-        let (_, rec) = record(&config, true, |r| r.input(b"ls\r")).await;
-        assert_eq!(rec.events.len(), 1);
-        assert_eq!(rec.events[0].kind, Kind::Input);
-        assert_eq!(rec.events[0].data, "ls\r");
-    }
-
-    #[tokio::test]
-    async fn the_size_limit_holds_and_ends_with_a_marker() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = RecordingConfig::new(dir.path(), 4096);
-        let (summary, rec) = record(&config, false, |r| {
-            for _ in 0..1000 {
-                r.output(&Bytes::from_static(b"0123456789abcdef\r\n"));
-            }
-        })
-        .await;
-        assert!(summary.bytes <= 4096, "{} bytes", summary.bytes);
-        assert!(summary.truncated);
-        let last = rec.events.last().unwrap();
-        assert_eq!(last.kind, Kind::Marker);
-        assert!(last.data.contains("size limit"), "{}", last.data);
-        assert!(rec.output().len() > 1000, "{}", rec.output().len());
-    }
-
-    #[tokio::test]
-    async fn events_reach_the_file_within_the_flush_interval() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = RecordingConfig::new(dir.path(), 1 << 20);
-        config.flush_every = Duration::from_millis(100);
-        let recorder = Recorder::start(&config, meta(false), |_| {});
-        recorder.output(&Bytes::from_static(b"still running"));
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        let path = dir
-            .path()
-            .join(relative_path("s1", OffsetDateTime::now_utc()));
-        let file = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(cast::read(&file).unwrap().output(), "still running");
-        // After a quiet spell, the next output is on its way as promptly.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        recorder.output(&Bytes::from_static(b", and on"));
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        let file = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(cast::read(&file).unwrap().output(), "still running, and on");
-        drop(recorder);
-    }
-}
+#[path = "writer_tests.rs"]
+mod tests;
