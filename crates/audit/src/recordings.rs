@@ -42,6 +42,15 @@ pub async fn recover(store: &Store, dir: &Path, node: &str) -> Result<usize, Sto
     for (id, path) in store.incomplete_recordings(node).await? {
         let full = dir.join(&path);
         let done = match tokio::fs::read(&full).await {
+            // The header waits for the terminal's size (the first event):
+            // a session cut before anything happened has an empty file.
+            Ok(file) if file.is_empty() => RecordingDone {
+                id,
+                bytes: 0,
+                duration_ms: 0,
+                truncated: false,
+                text: String::new(),
+            },
             Ok(file) => match cast::read(&String::from_utf8_lossy(&file)) {
                 Ok(rec) => summarize(id, file.len() as u64, &rec),
                 Err(e) => {
@@ -213,38 +222,7 @@ mod tests {
         let (dir, store, owner) = store_with_owner().await;
         // A session that ended, but whose gateway stopped before the
         // recording's summary was written; the file ends mid-character.
-        let id = SessionId::new();
-        let started_at = OffsetDateTime::now_utc();
-        let path = gatehouse_recording::relative_path(&id.to_string(), started_at);
-        store
-            .history_start(&gatehouse_store::HistoryStart {
-                id,
-                user_id: owner.id,
-                username: "ops1".into(),
-                connection_id: ConnectionId::new(),
-                connection_name: "prod-db".into(),
-                protocol: "ssh".into(),
-                client_addr: "203.0.113.7".into(),
-                target: "10.0.0.5:22".into(),
-                node: "gw-1".into(),
-                started_at,
-                recording_path: Some(path.clone()),
-            })
-            .await
-            .unwrap();
-        store
-            .history_end(&gatehouse_store::HistoryEnd {
-                id,
-                ended_at: started_at,
-                end_reason: gatehouse_domain::EndReason::GatewayShutdown,
-                ended_by: None,
-                end_message: None,
-                bytes_from_client: 0,
-                bytes_to_client: 0,
-                participants: json!([]),
-            })
-            .await
-            .unwrap();
+        let (id, path) = ended_session(&store, owner.id).await;
         let recordings = dir.path().join("recordings");
         let file = recordings.join(&path);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -272,6 +250,52 @@ mod tests {
             .unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(recover(&store, &recordings, "gw-1").await.unwrap(), 0);
+
+        // One cut before its first event: the header was still waiting for
+        // the terminal's size, so the file is empty. It completes as such.
+        let (empty, path) = ended_session(&store, owner.id).await;
+        std::fs::write(recordings.join(&path), b"").unwrap();
+        assert_eq!(recover(&store, &recordings, "gw-1").await.unwrap(), 1);
+        let info = store.history_entry(empty).await.unwrap().unwrap().recording;
+        assert_eq!(info.unwrap().bytes, Some(0));
+        assert_eq!(recover(&store, &recordings, "gw-1").await.unwrap(), 0);
+    }
+
+    /// A history row of an ended session on gw-1, with a recording path.
+    async fn ended_session(store: &Store, owner: gatehouse_domain::UserId) -> (SessionId, String) {
+        let id = SessionId::new();
+        let started_at = OffsetDateTime::now_utc();
+        let path = gatehouse_recording::relative_path(&id.to_string(), started_at);
+        store
+            .history_start(&gatehouse_store::HistoryStart {
+                id,
+                user_id: owner,
+                username: "ops1".into(),
+                connection_id: ConnectionId::new(),
+                connection_name: "prod-db".into(),
+                protocol: "ssh".into(),
+                client_addr: "203.0.113.7".into(),
+                target: "10.0.0.5:22".into(),
+                node: "gw-1".into(),
+                started_at,
+                recording_path: Some(path.clone()),
+            })
+            .await
+            .unwrap();
+        store
+            .history_end(&gatehouse_store::HistoryEnd {
+                id,
+                ended_at: started_at,
+                end_reason: gatehouse_domain::EndReason::GatewayShutdown,
+                ended_by: None,
+                end_message: None,
+                bytes_from_client: 0,
+                bytes_to_client: 0,
+                participants: json!([]),
+            })
+            .await
+            .unwrap();
+        (id, path)
     }
 
     fn bytes_of(s: &'static str) -> bytes::Bytes {

@@ -44,9 +44,14 @@ pub struct NewSession {
     pub record_input: bool,
     /// Idle and duration limits (see [`SessionLimits::strictest`]).
     pub limits: SessionLimits,
-    /// The terminal's initial width in columns (0 when not a terminal).
+    /// The terminal's initial width in columns; 0 while not known (a native
+    /// client asks for its pty after its session opened, and a command
+    /// may have none): watchers get 80x24 until [`SessionHandle::resized`],
+    /// and the recording's header waits for that first size.
+    ///
+    /// [`SessionHandle::resized`]: crate::SessionHandle::resized
     pub cols: u16,
-    /// The terminal's initial height in rows.
+    /// The terminal's initial height in rows; 0 while not known.
     pub rows: u16,
 }
 
@@ -203,7 +208,11 @@ impl Registry {
             participants: watch::channel(vec![owner.clone()]).0,
             everyone: Mutex::new(vec![owner]),
             forwards: Mutex::default(),
-            screen: Mutex::new(Screen::new(SCREEN_BYTES, new.cols, new.rows)),
+            screen: Mutex::new(Screen::new(
+                SCREEN_BYTES,
+                if new.cols == 0 { 80 } else { new.cols },
+                if new.rows == 0 { 24 } else { new.rows },
+            )),
             output: broadcast::channel(WATCH_BUFFER).0,
             invites: Mutex::new(HashMap::new()),
             input: input_tx,

@@ -104,8 +104,10 @@ impl Gate {
             .dial(requester, &spec)
             .await
             .map_err(|e| GateError(format!("could not open {connection}: {e}")))?;
-        // The pty's size follows when a shell asks for one.
-        let handle = match front.opener.register(requester, &spec, 80, 24).await {
+        // Registered before the client asks for its pty (dialling starts at
+        // login): 0x0 is "not known yet", and the first channel's pty
+        // request gives the size the recording's header then carries.
+        let handle = match front.opener.register(requester, &spec, 0, 0).await {
             Ok(handle) => handle,
             Err(e) => {
                 target.disconnect("internal error").await;
