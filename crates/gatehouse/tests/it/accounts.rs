@@ -70,6 +70,80 @@ async fn bad_logins_are_refused_alike_and_audited() {
 }
 
 #[tokio::test]
+async fn a_password_guesser_is_held_back_with_429_even_when_it_guesses_right() {
+    // crates/access/src/throttle.rs: five failures for one user from one
+    // address are free; then the client waits 2 s, doubling after each
+    // further failure.
+    let gw = TestGateway::spawn().await;
+    let attempt = |password: &'static str| {
+        let gw = &gw;
+        async move {
+            gw.post(
+                None,
+                "/auth/login",
+                json!({ "username": "admin", "password": password }),
+            )
+            .await
+        }
+    };
+    for guess in 1..=5 {
+        let (status, body) = attempt("wrong-password").await;
+        assert_eq!(status, 401, "guess {guess}: {body}");
+    }
+    let fifth_failure = std::time::Instant::now();
+
+    let (status, body) = attempt("wrong-password").await;
+    assert_eq!(status, 429, "the sixth guess is held back: {body}");
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("too many failed logins; try again in"),
+        "{body}"
+    );
+    let (status, body) = attempt(ADMIN_PASSWORD).await;
+    assert_eq!(
+        (status.as_u16(), body["error"]["code"].as_str()),
+        (429, Some("too_many_attempts")),
+        "the right password is refused while throttled: {body}"
+    );
+    assert!(body.get("token").is_none());
+
+    // The same person from another address is not locked out by the guesser.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let resp = elsewhere
+        .post(gw.url("/auth/login"))
+        .json(&json!({ "username": "admin", "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "from 127.0.0.2");
+
+    // Once the wait is over, the right password works from here again.
+    let token = crate::harness::eventually(std::time::Duration::from_secs(10), || async {
+        let (status, body) = attempt(ADMIN_PASSWORD).await;
+        (status == 200).then(|| body["token"].as_str().unwrap().to_owned())
+    })
+    .await
+    .expect("the throttle lapses");
+    let waited = fifth_failure.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(1500),
+        "let in after {waited:?}, before the 2 s wait"
+    );
+    let failed = gw.audit(&token, "auth.login_failed").await;
+    let throttled = failed
+        .iter()
+        .filter(|e| e["details"]["throttled"] == true)
+        .count();
+    assert!(throttled >= 2, "held-back attempts are audited: {failed:?}");
+}
+
+#[tokio::test]
 async fn logout_ends_the_token() {
     let gw = TestGateway::spawn().await;
     let token = gw.admin().await;
