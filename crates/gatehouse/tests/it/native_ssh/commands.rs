@@ -141,3 +141,150 @@ async fn an_administrator_watches_a_native_session_from_its_current_screen() {
     assert_eq!(participants[1]["mode"], "observer");
     let _ = ssh.kill().await;
 }
+
+#[tokio::test]
+async fn sftp_in_batch_mode_uploads_and_downloads_a_file_byte_for_byte() {
+    let (gw, _sshd, admin, ops, _) = setup().await;
+    let client = Client::registered(&gw, &ops).await;
+    // The target is this machine: its account writes into our folder.
+    let work = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        work.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let original: Vec<u8> = (0..1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8)
+        .collect();
+    let (local, remote, back) = (
+        work.path().join("local.bin"),
+        work.path().join("on-target.bin"),
+        work.path().join("back.bin"),
+    );
+    std::fs::write(&local, &original).unwrap();
+    let batch = work.path().join("batch");
+    std::fs::write(
+        &batch,
+        format!(
+            "put {} {}\nget {} {}\n",
+            local.display(),
+            remote.display(),
+            remote.display(),
+            back.display()
+        ),
+    )
+    .unwrap();
+
+    let mut sftp = Command::new("sftp");
+    sftp.args(client.options())
+        .args(["-o", "User=ops1:box", "-P", &client.port.to_string(), "-b"])
+        .arg(&batch)
+        .arg("127.0.0.1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let (code, stdout, stderr) = run(sftp).await;
+    assert_eq!(code, Some(0), "sftp: {stdout}{stderr}");
+    assert!(
+        std::fs::read(&remote).unwrap() == original,
+        "the upload differs"
+    );
+    assert!(
+        std::fs::read(&back).unwrap() == original,
+        "the download differs"
+    );
+
+    // One session, its transfer counted both ways.
+    let items = ended_sessions(&gw, &admin).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let size = original.len() as u64;
+    assert!(
+        items[0]["bytes_from_client"].as_u64().unwrap() >= size
+            && items[0]["bytes_to_client"].as_u64().unwrap() >= size,
+        "{}",
+        items[0]
+    );
+}
+
+#[tokio::test]
+async fn a_command_killed_by_a_signal_reports_the_signal_as_ssh_straight_to_the_target_does() {
+    let (gw, sshd, _admin, ops, _) = setup().await;
+    let client = Client::registered(&gw, &ops).await;
+    // The shell kills itself: the target answers with `exit-signal`
+    // (TERM), not an exit status. OpenSSH's client shows it at -v and
+    // then exits 255, as it does talking to the target directly.
+    let command = "echo dying; kill -TERM $$; echo survived";
+    let (code, stdout, stderr) = run(client.ssh("ops1:box", &["-v", command])).await;
+
+    let direct = tempfile::tempdir().unwrap();
+    let key = direct.path().join("key");
+    std::fs::write(&key, sshd.client_key()).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let mut straight = Command::new("ssh");
+    straight
+        .args(["-F", "/dev/null", "-i"])
+        .arg(&key)
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args(["-o", "BatchMode=yes", "-p", &sshd.port.to_string()])
+        .arg(format!("{}@127.0.0.1", crate::harness::sshd::TARGET_USER))
+        .args(["-v", command])
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let (direct_code, direct_stdout, direct_stderr) = run(straight).await;
+    assert!(
+        direct_stderr.contains("rtype exit-signal"),
+        "the target itself reports the signal: {direct_stderr}"
+    );
+
+    assert_eq!(stdout, "dying\n");
+    assert_eq!(
+        (code, stdout.as_str()),
+        (direct_code, direct_stdout.as_str())
+    );
+    assert_eq!(code, Some(255));
+    assert!(
+        stderr.contains("rtype exit-signal") && !stderr.contains("rtype exit-status"),
+        "the gateway passes the signal on: {stderr}"
+    );
+    assert!(
+        !stderr.contains("Session ended"),
+        "a signal is the command's end, not the session's: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn x11_forwarding_is_refused_and_audited() {
+    let (gw, _sshd, admin, ops, _) = setup().await;
+    let client = Client::registered(&gw, &ops).await;
+    // `-Y` with a display that does not exist: OpenSSH makes up a cookie
+    // and asks. (`-X` would first need a real X server to mint an
+    // untrusted cookie, and without one sends no request at all.)
+    let mut ssh = client.ssh("ops1:box", &["-Y", "-v", "echo display=$DISPLAY"]);
+    ssh.env("DISPLAY", "127.0.0.1:77");
+    let (code, stdout, stderr) = run(ssh).await;
+    assert!(
+        stderr.contains("Requesting X11 forwarding"),
+        "the client asked: {stderr}"
+    );
+    assert!(
+        stderr.contains("X11 forwarding request failed on channel 0"),
+        "the gateway refused: {stderr}"
+    );
+    // The command itself still runs, with no display to reach back to.
+    assert_eq!((code, stdout.trim()), (Some(0), "display="), "{stderr}");
+
+    let refused = gw.audit(&admin, "ssh.refused").await;
+    let x11: Vec<_> = refused
+        .iter()
+        .filter(|e| e["details"]["refused"] == "x11_forwarding")
+        .collect();
+    assert_eq!(x11.len(), 1, "{refused:?}");
+    assert_eq!(
+        (x11[0]["actor"].as_str(), x11[0]["target"].as_str()),
+        (Some("ops1"), Some("box"))
+    );
+}
