@@ -2,7 +2,7 @@
 //! dangling in history.
 
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::io::AsyncReadExt;
@@ -169,24 +169,26 @@ async fn a_recording_survives_kill_9_up_to_the_last_second() {
     let (_, mut term) = open_session(&first.gw, &sshd).await;
     term.run("echo before-the-crash-$((6*7))").await;
     term.expect("before-the-crash-42").await;
-    // The writer flushes every 500 ms: wait until the marker is on disk.
-    let recordings = dir.path().join("recordings");
-    let on_disk = eventually(Duration::from_secs(10), || async {
-        let path = find_cast(&recordings, &term.session_id)?;
-        let text = std::fs::read_to_string(&path).ok()?;
-        let rec = gatehouse_recording::cast::read(&text).ok()?;
-        rec.output().contains("before-the-crash-42").then_some(path)
-    })
-    .await
-    .expect("the recording file holds the marker");
-
+    let seen = Instant::now();
+    // The writer appends every 500 ms (the default this process runs
+    // with), so a second after the client saw the output it is in the
+    // file. Kill then, at a fixed time, without looking at the file first.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     first.child.start_kill().unwrap(); // SIGKILL: no chance to finish the file
+    let killed_after = seen.elapsed();
     first.child.wait().await.unwrap();
+    assert!(
+        killed_after < Duration::from_millis(1900),
+        "killed {killed_after:?} after the output: that proves less than it claims"
+    );
+
+    let recordings = dir.path().join("recordings");
+    let on_disk = find_cast(&recordings, &term.session_id).expect("a recording file");
     let rec = gatehouse_recording::cast::read(&std::fs::read_to_string(&on_disk).unwrap())
         .expect("a killed gateway leaves a readable recording");
     assert!(
         rec.output().contains("before-the-crash-42"),
-        "{:?}",
+        "the last second's output is on disk: {:?}",
         rec.output()
     );
 
@@ -194,6 +196,7 @@ async fn a_recording_survives_kill_9_up_to_the_last_second() {
     let second = GatewayProcess::start(dir.path()).await;
     let admin = second.gw.admin().await;
     let row = second.gw.ended_history(&admin, &term.session_id).await;
+    assert_eq!(row["end_reason"], "node_lost");
     assert_eq!(
         row["recording"]["bytes"].as_u64(),
         Some(std::fs::metadata(&on_disk).unwrap().len())
