@@ -66,23 +66,52 @@ async fn typing_or_staying_connected_withdraws_the_warning_and_resets_the_clock(
         .ssh_connection(&admin, &sshd, "prod-db", &["admin"])
         .await;
     let mut term = Terminal::open(&gw, &admin, &conn).await;
+    let opened = Instant::now();
+    let limit = Duration::from_secs(3);
 
+    // Warned 2 s before the 3 s limit; typing withdraws the warning.
     assert_eq!(term.next_control().await["type"], "warning");
+    let typed = Instant::now();
     term.run("echo still-here").await;
     assert_eq!(term.next_control().await["type"], "warning_cleared");
-
     assert_eq!(
         term.next_control().await["type"],
         "warning",
         "warned again after the new idle period"
     );
+    let warned_again = typed.elapsed();
+    assert!(
+        warned_again >= Duration::from_millis(950),
+        "the next warning came {warned_again:?} after the input, not 1 s"
+    );
+
+    // Past the deadline the session had before the input, it still runs:
+    // the input moved it.
+    tokio::time::sleep_until((opened + limit + Duration::from_millis(300)).into()).await;
+    assert_eq!(
+        gw.sessions(&admin, "").await["total"],
+        1,
+        "alive {:?} after opening, past the first deadline",
+        opened.elapsed()
+    );
+
+    // "Stay connected" moves it again; then nothing more is sent.
+    let kept_alive = Instant::now();
     term.control(json!({ "type": "keep_alive" })).await;
     assert_eq!(term.next_control().await["type"], "warning_cleared");
-
-    // Five seconds in all: longer than the limit, but never 3 s without activity.
-    assert_eq!(gw.sessions(&admin, "").await["total"], 1);
+    assert_eq!(term.next_control().await["type"], "warning");
     let ending = term.ended().await;
     assert_eq!(ending.message["reason"], "idle_timeout");
+    let idle = kept_alive.elapsed();
+    assert!(
+        idle >= limit - Duration::from_millis(50) && idle < limit + Duration::from_secs(2),
+        "ended {idle:?} after the last input, with a {limit:?} limit"
+    );
+    let lived = opened.elapsed();
+    assert!(
+        lived >= limit + Duration::from_millis(1500),
+        "a session kept busy lived only {lived:?}"
+    );
 }
 
 #[tokio::test]
