@@ -268,7 +268,8 @@ impl TestGateway {
         body["items"].as_array().unwrap().clone()
     }
 
-    /// Waits (up to 5 s) until every ended session's recording is complete.
+    /// Waits (up to 5 s) until every recording is complete — so every
+    /// recorded session must have ended (a live one's recording is not).
     pub async fn recordings_complete(&self) {
         let registry = self.registry.as_ref().expect("an in-process gateway");
         assert!(
