@@ -565,16 +565,18 @@ async fn downstream(
             .unwrap_or_else(|| "Session ended".into());
         let line = Bytes::from(format!("\r\n{why}\r\n"));
         gate.told.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // Bounded: a client that stopped reading does not hear it.
-        let _ = tokio::time::timeout(FAREWELL, async {
-            let _ = if has_pty {
+        // Bounded: a client that stopped reading (its window full) does
+        // not hear the reason; it still gets the exit status and the close,
+        // which no window holds back.
+        let reason = async {
+            if has_pty {
                 to_client.data_bytes(line).await
             } else {
                 to_client.extended_data_bytes(1, line).await
-            };
-            finish(&to_client, ENDED_STATUS).await;
-        })
-        .await;
+            }
+        };
+        let _ = tokio::time::timeout(FAREWELL, reason).await;
+        let _ = tokio::time::timeout(FAREWELL, finish(&to_client, ENDED_STATUS)).await;
     }
 }
 

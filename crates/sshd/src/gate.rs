@@ -191,7 +191,9 @@ impl Gate {
         tracing::info!(reason = %request.reason, "native SSH session ending");
         self.stop.cancel();
         self.relays.close();
-        let _ = tokio::time::timeout(FAREWELL, self.relays.wait()).await;
+        // Each relay takes at most a second for the reason and another for
+        // the exit status (see `channel::downstream`).
+        let _ = tokio::time::timeout(2 * FAREWELL, self.relays.wait()).await;
         // A client told on a channel hangs up itself once it has shown the
         // reason. One with no such channel (`ssh -N`, forwards only, a
         // ControlMaster without sessions) would wait: its disconnect message

@@ -22,6 +22,7 @@ mod handler;
 pub mod host_key;
 mod login;
 mod menu;
+mod preauth;
 mod shards;
 mod transfer;
 
@@ -106,8 +107,11 @@ pub async fn serve(
 ) {
     let config = Arc::new(server_config(host_key, &ciphers));
     let front = Arc::new(front);
-    let connection =
-        move |socket, peer| run_connection(config.clone(), front.clone(), socket, peer);
+    let preauth = Arc::new(preauth::PreAuth::default());
+    let connection = move |socket, peer: SocketAddr| {
+        let slot = preauth.enter(peer.ip());
+        run_connection(config.clone(), front.clone(), socket, peer, slot)
+    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Without shards (a thread that could not start), connections run on
     // the caller's runtime.
@@ -139,7 +143,13 @@ async fn run_connection(
     front: Arc<Front>,
     socket: tokio::net::TcpStream,
     peer: SocketAddr,
+    slot: Option<preauth::Slot>,
 ) {
+    let Some(slot) = slot else {
+        // Closed before the banner: no key exchange, no password check.
+        tracing::debug!(%peer, "SSH connection refused: too many not yet logged in");
+        return;
+    };
     let gone = CancellationToken::new();
     let handler = handler::Conn::new(front, peer.ip().to_string(), gone.clone());
     let logged_in = handler.logged_in();
@@ -147,15 +157,18 @@ async fn run_connection(
         Ok(session) => {
             let client = session.handle();
             let deadline = async {
-                tokio::time::sleep(LOGIN_GRACE).await;
-                if !logged_in.is_cancelled() {
-                    let _ = client
-                        .disconnect(
-                            russh::Disconnect::ByApplication,
-                            "login took too long".into(),
-                            "en".into(),
-                        )
-                        .await;
+                tokio::select! {
+                    // Logged in: the place among those logging in is free.
+                    _ = logged_in.cancelled() => drop(slot),
+                    _ = tokio::time::sleep(LOGIN_GRACE) => {
+                        let _ = client
+                            .disconnect(
+                                russh::Disconnect::ByApplication,
+                                "login took too long".into(),
+                                "en".into(),
+                            )
+                            .await;
+                    }
                 }
                 std::future::pending::<()>().await
             };

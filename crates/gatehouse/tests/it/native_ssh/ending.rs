@@ -132,7 +132,19 @@ async fn a_native_session_flooded_with_input_still_ends_at_once() {
     let status = hang_up(&mut ssh, &mut seen).await;
     let took = asked.elapsed();
     flood.abort();
-    assert_eq!(status.code(), Some(1), "{status:?}");
+    let tail: String = seen
+        .chars()
+        .rev()
+        .take(200)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "{status:?} after {took:?}; last output {tail:?}"
+    );
     assert!(
         took < Duration::from_secs(1),
         "ssh exited {took:?} after the end"

@@ -241,3 +241,37 @@ async fn an_unreachable_target_is_reported_to_the_client_and_audited() {
     // Nothing was registered, so nothing is left live.
     assert_eq!(gw.sessions(&admin, "").await["total"], 0);
 }
+
+/// Connections that have not logged in are bounded per address (32, as
+/// the README says): one more is closed before the banner, and a place
+/// given back is free again. Each costs a key exchange and may cost a
+/// password check, so a flood of them must not grow without limit.
+#[tokio::test]
+async fn connections_not_yet_logged_in_are_bounded_per_address() {
+    let (gw, _sshd, _admin, _ops, _) = setup().await;
+    let (addr, _) = gw.ssh();
+    let banner = |mut socket: tokio::net::TcpStream| async move {
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf))
+            .await
+            .expect("the gateway answers or closes")
+            .unwrap_or(0);
+        (String::from_utf8_lossy(&buf[..n]).into_owned(), socket)
+    };
+    let mut waiting = Vec::new();
+    for _ in 0..32 {
+        let (said, socket) = banner(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
+        assert!(said.starts_with("SSH-2.0-Gatehouse"), "{said:?}");
+        waiting.push(socket);
+    }
+    let (said, _) = banner(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
+    assert_eq!(said, "", "the 33rd connection got a banner");
+
+    drop(waiting.pop());
+    let again = eventually(Duration::from_secs(5), || async {
+        let (said, socket) = banner(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
+        said.starts_with("SSH-2.0-Gatehouse").then_some(socket)
+    })
+    .await;
+    assert!(again.is_some(), "a place given back was not free again");
+}
