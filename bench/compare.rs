@@ -20,6 +20,8 @@ mod harness;
 
 #[path = "compare/light_target.rs"]
 mod light_target;
+#[path = "compare/logins.rs"]
+mod logins;
 #[path = "compare/openssh.rs"]
 mod openssh;
 #[path = "compare/report.rs"]
@@ -48,7 +50,7 @@ mod proc_cpu;
 mod synthetic;
 
 /// Whether section `name` runs: all do unless `BENCH_ONLY` lists some
-/// (comma-separated: paths, end, memory, sse, search) — for iterating.
+/// (comma-separated: paths, end, memory, logins, sse, search) — for iterating.
 fn runs(name: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == name))
 }
@@ -64,6 +66,10 @@ struct Counts {
     search_sessions: usize,
     search_rounds: usize,
     sse_rounds: usize,
+    /// Bad logins at once; good logins at `rush_rate` a second.
+    login_flood: usize,
+    rush: usize,
+    rush_rate: u32,
 }
 
 impl Counts {
@@ -89,6 +95,9 @@ impl Counts {
                 search_sessions: 10_000,
                 search_rounds: 20,
                 sse_rounds: 10,
+                login_flood: 100,
+                rush: 20,
+                rush_rate: 10,
             }
         } else {
             Counts {
@@ -101,6 +110,9 @@ impl Counts {
                 search_sessions: 100_000,
                 search_rounds: 200,
                 sse_rounds: 100,
+                login_flood: 500,
+                rush: 100,
+                rush_rate: 10,
             }
         }
     }
@@ -287,6 +299,11 @@ async fn main() {
     eprintln!("memory per idle session and ending 1,000 at once (light target)…");
     if runs("memory") {
         report.memory = Some(scale::memory(&n.memory_steps, dir.path()).await);
+    }
+
+    eprintln!("a flood of bad logins and a morning's good ones…");
+    if runs("logins") {
+        report.logins = Some(logins::logins(n.login_flood, n.rush, n.rush_rate).await);
     }
 
     eprintln!("SSE fan-out and search (in-process gateway)…");

@@ -85,6 +85,8 @@ pub struct Report {
     pub memory: Option<Memory>,
     /// SSE: session start to each of 100 dashboards.
     pub sse: Option<Samples>,
+    /// A login flood and a morning rush.
+    pub logins: Option<super::logins::Logins>,
     /// Sessions in the registry during the search rows.
     pub search_sessions: usize,
     /// The query of the `search` row.
@@ -145,6 +147,7 @@ impl Report {
             end_one: None,
             memory: None,
             sse: None,
+            logins: None,
             search_sessions: 0,
             search_query: String::new(),
             search: None,
@@ -524,6 +527,47 @@ impl Report {
                 format!("{:.1} ms", s.p99_ms()),
                 "≤ 20 ms",
                 Some(s.p99_ms() <= 20.0 && self.search_sessions >= 100_000),
+            );
+        }
+        if let Some(l) = &self.logins {
+            let statuses: Vec<String> =
+                l.flood_statuses.iter().map(|(s, n)| format!("{n}× {s}")).collect();
+            let mib = |kib: u64| kib as f64 / 1024.0;
+            // The bound: Argon2 runs on one worker per core, each with its
+            // own 19 MiB; everything else a refused login holds is small.
+            row(
+                &format!(
+                    "{} bad web logins at once from {} addresses: gateway RSS growth at the peak ({})",
+                    l.flood,
+                    l.flood.div_ceil(2),
+                    statuses.join(", ")
+                ),
+                format!("{:.1} MiB", mib(l.flood_peak_kib)),
+                "≤ 100 MiB",
+                Some(mib(l.flood_peak_kib) <= 100.0),
+            );
+            row(
+                "the same, 3 s after the flood",
+                format!("{:.1} MiB", mib(l.flood_after_kib)),
+                "≤ 100 MiB",
+                Some(mib(l.flood_after_kib) <= 100.0),
+            );
+            row(
+                &format!(
+                    "{} good web logins at 10 a second: succeeded (p50 {:.0} ms, p99 {:.0} ms)",
+                    l.rush,
+                    l.rush_latency.p50_ms(),
+                    l.rush_latency.p99_ms()
+                ),
+                format!("{} of {}", l.rush_ok, l.rush),
+                "all",
+                Some(l.rush_ok == l.rush),
+            );
+            row(
+                &format!("gateway RSS growth after the flood and {} good logins", l.rush),
+                format!("{:.1} MiB", mib(l.rush_after_kib)),
+                "≤ 100 MiB",
+                Some(mib(l.rush_after_kib) <= 100.0),
             );
         }
         if let Some(s) = &self.sse {
