@@ -118,6 +118,19 @@ impl Access {
         }
     }
 
+    /// Whether `fingerprint` is a key registered to the account `username`
+    /// names (enabled or not): asked when a client offers a key, before it
+    /// signs anything, so an unregistered key is refused at once. Counts
+    /// nothing in the throttle; the signed login that follows is checked
+    /// in full by [`Access::key_principal`].
+    pub async fn offers_own_key(&self, username: &str, fingerprint: &str) -> Result<bool> {
+        let Some(user) = self.lookup(&LoginName::of(username)).await? else {
+            return Ok(false);
+        };
+        let key = self.store.ssh_key_by_fingerprint(fingerprint).await?;
+        Ok(key.is_some_and(|k| k.user_id == user.id))
+    }
+
     async fn check_password(
         &self,
         username: &str,

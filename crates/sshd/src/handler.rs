@@ -8,7 +8,9 @@ use gatehouse_access::{AccessError, Principal};
 use gatehouse_audit::{Event, action};
 use gatehouse_domain::ConnectionName;
 use russh::keys::HashAlg;
-use russh::server::{Auth, ChannelOpenHandle, Handle, Msg, Response, Session, VerifiedPublicKey};
+use russh::server::{
+    Auth, ChannelOpenHandle, Handle, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey,
+};
 use russh::{Channel, ChannelId};
 use secrecy::SecretString;
 use serde_json::json;
@@ -169,8 +171,11 @@ impl Conn {
                             .details(details),
                     )
                     .await;
+                // The same methods again, within the throttle and the
+                // listener's limit on attempts: a mistyped password gets
+                // another try, as with OpenSSH.
                 Auth::Reject {
-                    proceed_with_methods: None,
+                    proceed_with_methods: Some(crate::login_methods()),
                     partial_success: false,
                 }
             }
@@ -224,6 +229,33 @@ impl russh::server::Handler for Conn {
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
         Ok(self.check_password(user, password, "password").await)
+    }
+
+    /// Refuses a key that is not the user's before the client signs with
+    /// it; the refusal is audited and logged like any failed login (it
+    /// counts nothing in the throttle: nobody guesses a private key).
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let fingerprint = offer.public_key.fingerprint(HashAlg::Sha256).to_string();
+        let theirs = match LoginName::parse(user) {
+            None => Ok(false),
+            Some(login) => {
+                self.front
+                    .access
+                    .offers_own_key(login.user.as_str(), &fingerprint)
+                    .await
+            }
+        };
+        let outcome = match theirs {
+            Ok(true) => return Ok(Auth::Accept),
+            Ok(false) => Err(AccessError::BadCredentials),
+            Err(e) => Err(e),
+        };
+        let details = json!({ "fingerprint": fingerprint, "stage": "offered" });
+        Ok(self.conclude(user, "publickey", outcome, details).await)
     }
 
     async fn auth_publickey(

@@ -275,3 +275,64 @@ async fn connections_not_yet_logged_in_are_bounded_per_address() {
     .await;
     assert!(again.is_some(), "a place given back was not free again");
 }
+
+/// A mistyped password gets another try, as with OpenSSH (the listener
+/// used to stop offering `password` after one failure); an unregistered
+/// key is refused when offered, before the client signs with it.
+#[tokio::test]
+async fn a_mistyped_password_gets_another_try_and_a_stranger_key_is_refused_when_offered() {
+    let (gw, _sshd, admin, ops, _) = setup().await;
+    let stranger = Client::unregistered(&gw, &ops).await;
+    // An askpass that answers wrong first, right the second time.
+    let tries = stranger.dir.path().join("tries");
+    let askpass = stranger.dir.path().join("askpass-twice");
+    std::fs::write(
+        &askpass,
+        format!(
+            "#!/bin/sh\nif [ -e {t} ]; then echo ops1-password; else touch {t}; echo a-wrong-guess; fi\n",
+            t = tries.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &askpass,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let mut cmd = Command::new("ssh");
+    cmd.args(stranger.options())
+        .args([
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password",
+        ])
+        .args([
+            "-o",
+            "NumberOfPasswordPrompts=2",
+            "-p",
+            &stranger.port.to_string(),
+        ])
+        .args(["ops1:box@127.0.0.1", "echo in-$((2+3))"])
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let (code, stdout, stderr) = run(cmd).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "in-5");
+
+    let (code, _, stderr) = run(stranger.ssh("ops1:box", &["-v", "echo in"])).await;
+    assert_eq!(code, Some(255));
+    assert!(stderr.contains("Offering public key"), "{stderr}");
+    assert!(
+        !stderr.contains("Server accepts key"),
+        "the gateway accepted an unregistered key's offer: {stderr}"
+    );
+    let refused = gw.audit(&admin, "auth.ssh_login_failed").await;
+    assert!(
+        refused.iter().any(|e| e["details"]["stage"] == "offered"),
+        "{refused:?}"
+    );
+}
