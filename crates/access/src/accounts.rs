@@ -118,6 +118,16 @@ impl Access {
         }
     }
 
+    /// The account a login's typed name names, if one exists: what a failed
+    /// login's audit event may record. A name that matches no account is
+    /// often a password typed into the wrong box, and is not kept.
+    pub async fn existing_name(&self, typed: &str) -> Result<Option<Username>> {
+        Ok(self
+            .lookup(&LoginName::of(typed))
+            .await?
+            .map(|user| user.username))
+    }
+
     /// Whether `fingerprint` is a key registered to the account `username`
     /// names (enabled or not): asked when a client offers a key, before it
     /// signs anything, so an unregistered key is refused at once. Counts

@@ -160,7 +160,16 @@ impl Conn {
                     _ => tracing::error!(peer = %self.peer, error = %e, "SSH login check failed"),
                 }
                 let mut details = details;
-                details["username"] = json!(user.chars().take(64).collect::<String>());
+                // The typed name only when it names an account: one that
+                // names none is often a password typed into the wrong box.
+                let known = match LoginName::parse(user) {
+                    Some(login) => self.front.access.existing_name(login.user.as_str()).await,
+                    None => Ok(None),
+                };
+                details["username"] = match known {
+                    Ok(Some(_)) => json!(user.chars().take(64).collect::<String>()),
+                    _ => json!("unknown user"),
+                };
                 details["method"] = json!(method);
                 details["reason"] = json!(reason);
                 self.front

@@ -336,3 +336,37 @@ async fn a_mistyped_password_gets_another_try_and_a_stranger_key_is_refused_when
         "{refused:?}"
     );
 }
+
+/// A name that matches no account is often a password typed into the
+/// wrong box: a failed login's audit event does not keep it.
+#[tokio::test]
+async fn a_failed_login_under_an_unknown_name_does_not_keep_the_name() {
+    let (gw, _sshd, admin, ops, _) = setup().await;
+    let stranger = Client::unregistered(&gw, &ops).await;
+    let typed = "Tr0ub4dor-and-3";
+    let (code, _, _) =
+        run(stranger.ssh_with_password(typed, "whatever-else", "password", &["true"])).await;
+    assert_eq!(code, Some(255));
+    let (code, _, _) =
+        run(stranger.ssh_with_password("ops1:box", "a-wrong-guess", "password", &["true"])).await;
+    assert_eq!(code, Some(255));
+
+    let failures = gw.audit(&admin, "auth.ssh_login_failed").await;
+    let names: Vec<&str> = failures
+        .iter()
+        .filter_map(|e| e["details"]["username"].as_str())
+        .collect();
+    assert!(names.contains(&"unknown user"), "{failures:?}");
+    assert!(
+        names.contains(&"ops1:box"),
+        "a known account is named: {failures:?}"
+    );
+    let (_, everything) = gw.get(Some(&admin), "/audit?limit=1000").await;
+    assert!(
+        !everything
+            .to_string()
+            .to_lowercase()
+            .contains(&typed.to_lowercase()),
+        "the typed name reached the audit log"
+    );
+}
