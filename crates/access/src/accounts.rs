@@ -19,7 +19,7 @@ pub struct UserUpdate {
     pub password: Option<SecretString>,
 }
 
-fn token_hash(token: &str) -> Vec<u8> {
+pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
         .as_ref()
         .to_vec()
@@ -198,9 +198,12 @@ impl Access {
         }
     }
 
-    /// Ends a login session. Returns whether the token was live.
+    /// Ends a login session; streams opened with the token close (see
+    /// [`crate::Standing`]). Returns whether the token was live.
     pub async fn logout(&self, token: &str) -> Result<bool> {
-        Ok(self.store.delete_token(&token_hash(token)).await?)
+        let live = self.store.delete_token(&token_hash(token)).await?;
+        self.access_changed();
+        Ok(live)
     }
 
     /// Creates an account after checking the password policy.
@@ -276,6 +279,9 @@ impl Access {
         if update.disabled == Some(true) || password_hash.is_some() {
             self.store.delete_user_tokens(id).await?;
         }
+        // Streams opened by this user look again: a lock, a revoked login or
+        // a lost permission closes them.
+        self.access_changed();
         self.store.user_by_id(id).await?.ok_or_else(not_found)
     }
 
@@ -302,6 +308,7 @@ impl Access {
         if !self.store.delete_user(id).await? {
             return Err(not_found());
         }
+        self.access_changed();
         Ok(user)
     }
 
@@ -331,7 +338,7 @@ impl Access {
         Ok(Some(password))
     }
 
-    async fn principal(&self, user: UserRecord) -> Result<Principal> {
+    pub(crate) async fn principal(&self, user: UserRecord) -> Result<Principal> {
         let permissions = self.store.user_permissions(user.id).await?;
         Ok(Principal {
             user_id: user.id,

@@ -7,7 +7,9 @@
 //! against. Passwords are Argon2-hashed off the async runtime ([`passwords`]);
 //! connection secrets are sealed with AES-256-GCM under a key from the data
 //! directory or the environment ([`SecretBox`]) and opened only to dial a
-//! target ([`TargetSpec`]).
+//! target ([`TargetSpec`]). A stream that outlives its request (a live
+//! feed, a watch socket) holds a [`Standing`], which closes it when its login
+//! or permission is taken away ([`Lost`]).
 
 mod accounts;
 mod connections;
@@ -16,6 +18,7 @@ pub mod passwords;
 mod principal;
 mod secrets;
 mod ssh_keys;
+mod standing;
 mod throttle;
 
 use std::sync::Arc;
@@ -30,6 +33,7 @@ pub use connections::{
 };
 pub use principal::Principal;
 pub use secrets::{SecretBox, SecretKeyError};
+pub use standing::{Lost, Standing};
 
 /// Why an access call failed.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +98,8 @@ pub struct Access {
     user_updates: Arc<tokio::sync::Mutex<()>>,
     /// Failed logins, to slow guessers down.
     throttle: Arc<throttle::Throttle>,
+    /// Bumped by every change that can take access away (see [`Standing`]).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Access {
@@ -106,6 +112,7 @@ impl Access {
             token_ttl,
             user_updates: Arc::default(),
             throttle: Arc::default(),
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -115,5 +122,7 @@ impl Access {
     }
 }
 
+#[cfg(test)]
+mod standing_tests;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 use gatehouse_domain::UserId;
 use time::OffsetDateTime;
 
-use crate::{Result, Store, parse, to_ms};
+use crate::{Result, Store, from_ms, parse, to_ms};
 
 impl Store {
     /// Remembers a login token (by its hash) until `expires_at`.
@@ -33,6 +33,20 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|(id,)| parse("user id", &id)).transpose()
+    }
+
+    /// The user an unexpired token belongs to, and when it expires (so a
+    /// long-lived stream opened with it can close on time).
+    pub async fn token_login(&self, token_hash: &[u8]) -> Result<Option<(UserId, OffsetDateTime)>> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT user_id, expires_at FROM auth_tokens WHERE token_hash = ? AND expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(to_ms(OffsetDateTime::now_utc()))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(id, expires)| Ok((parse("user id", &id)?, from_ms(expires))))
+            .transpose()
     }
 
     /// Forgets one token (logout).

@@ -1,0 +1,187 @@
+//! Long-lived streams (a live feed, a watch or join socket) are authorised
+//! once, when they open, but must not outlive the login or the permission
+//! they were opened with. Every change that can take access away (logout,
+//! lock, unlock, delete, a role or password change) bumps one change
+//! counter; each stream holds a [`Standing`] that wakes on the bump — and
+//! when its token expires — looks its own token up again and says whether it
+//! still holds. One mechanism for every stream, not a copy per stream.
+
+use std::time::Duration;
+
+use gatehouse_domain::{Permission, UserId};
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::accounts::token_hash;
+use crate::{Access, AccessError, Principal};
+
+/// How long a stream waits before looking again when the store could not
+/// answer: a database hiccup must neither close every stream nor leave a
+/// revoked one open for long.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Why a stream's login no longer holds.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Lost {
+    /// The token was logged out or revoked (e.g. a password change).
+    #[error("your login ended (logged out or revoked)")]
+    LoggedOut,
+    /// The token's lifetime ran out.
+    #[error("your login expired")]
+    Expired,
+    /// The account was locked (disabled).
+    #[error("your account was locked")]
+    Locked,
+    /// The account was deleted.
+    #[error("your account was deleted")]
+    Deleted,
+    /// The account no longer holds a permission the stream needs.
+    #[error("you no longer hold the {0} permission")]
+    Permission(Permission),
+}
+
+impl Lost {
+    /// Whether the account itself is gone or locked (rather than one login
+    /// or one permission).
+    pub fn account_locked(&self) -> bool {
+        matches!(self, Lost::Locked | Lost::Deleted)
+    }
+}
+
+impl Access {
+    /// Tells every [`Standing`] to look again. Called after every change
+    /// that can take access away.
+    pub(crate) fn access_changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Keeps watch over a stream opened with `token` by `user`, which needs
+    /// `require` (if any) to go on. The first [`Standing::recheck`] looks at
+    /// once, so a change between the request's authentication and this call
+    /// is not missed.
+    pub fn standing(
+        &self,
+        token: SecretString,
+        user: UserId,
+        require: Option<Permission>,
+    ) -> Standing {
+        let mut changes = self.changes.subscribe();
+        changes.mark_changed();
+        Standing {
+            access: self.clone(),
+            token,
+            user,
+            require,
+            changes,
+            due: None,
+            expires: None,
+            unchecked: false,
+        }
+    }
+
+    /// Whether `token` of `user` still holds, and `require` with it; with
+    /// the token's expiry. `Err(None)` when the store could not answer.
+    async fn still_holds(
+        &self,
+        token: &SecretString,
+        user: UserId,
+        require: Option<Permission>,
+    ) -> Result<(Principal, OffsetDateTime), Option<Lost>> {
+        let store_failed = |e: AccessError| {
+            tracing::warn!(error = %e, "could not re-check a login; retrying");
+            None
+        };
+        let login = self
+            .store
+            .token_login(&token_hash(token.expose_secret()))
+            .await
+            .map_err(|e| store_failed(e.into()))?;
+        let account = self
+            .store
+            .user_by_id(user)
+            .await
+            .map_err(|e| store_failed(e.into()))?;
+        let account = match account {
+            None => return Err(Some(Lost::Deleted)),
+            Some(a) if a.disabled => return Err(Some(Lost::Locked)),
+            Some(a) => a,
+        };
+        let Some((_, expires)) = login.filter(|(owner, _)| *owner == user) else {
+            return Err(Some(Lost::LoggedOut));
+        };
+        let principal = self.principal(account).await.map_err(store_failed)?;
+        if let Some(permission) = require.filter(|p| !principal.has(*p)) {
+            return Err(Some(Lost::Permission(permission)));
+        }
+        Ok((principal, expires))
+    }
+}
+
+/// A stream's hold on the login it was opened with (see the module docs).
+pub struct Standing {
+    access: Access,
+    token: SecretString,
+    user: UserId,
+    require: Option<Permission>,
+    changes: watch::Receiver<u64>,
+    /// When to look again without a change: the token's expiry, or a retry.
+    due: Option<Instant>,
+    /// The token's expiry, as the last look found it.
+    expires: Option<OffsetDateTime>,
+    /// A change was seen but not yet looked at (the look was cancelled).
+    unchecked: bool,
+}
+
+impl std::fmt::Debug for Standing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Standing")
+            .field("user", &self.user)
+            .field("require", &self.require)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Standing {
+    /// Waits for a change that may concern this login (or its expiry), looks
+    /// again, and returns the caller as they are now — or why they lost
+    /// their standing, after which the stream must close. Cancel-safe: a
+    /// change seen by a cancelled call is looked at by the next one.
+    pub async fn recheck(&mut self) -> Result<Principal, Lost> {
+        loop {
+            if !self.unchecked {
+                let due = self.due;
+                tokio::select! {
+                    // Never fails: `access` holds the sender.
+                    _ = self.changes.changed() => {}
+                    _ = async { tokio::time::sleep_until(due?).await; Some(()) }, if due.is_some() => {}
+                }
+                self.unchecked = true;
+            }
+            let looked = self
+                .access
+                .still_holds(&self.token, self.user, self.require)
+                .await;
+            self.unchecked = false;
+            match looked {
+                Ok((principal, expires)) => {
+                    self.expires = Some(expires);
+                    let left = expires - OffsetDateTime::now_utc();
+                    let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+                    self.due = Some(Instant::now() + left);
+                    return Ok(principal);
+                }
+                Err(Some(Lost::LoggedOut))
+                    if self
+                        .expires
+                        .is_some_and(|at| at <= OffsetDateTime::now_utc()) =>
+                {
+                    return Err(Lost::Expired);
+                }
+                Err(Some(lost)) => return Err(lost),
+                Err(None) => self.due = Some(Instant::now() + RETRY_AFTER),
+            }
+        }
+    }
+}
