@@ -66,6 +66,8 @@ pub mod action {
     pub const LIMITS_UPDATE: &str = "limits.update";
     /// An owner shared their session with another user.
     pub const SESSION_SHARE: &str = "session.share";
+    /// An owner (or an administrator) withdrew an invitation to a session.
+    pub const SESSION_UNSHARE: &str = "session.unshare";
     /// A participant was removed from a session.
     pub const PARTICIPANT_REMOVE: &str = "session.participant_removed";
     /// Someone started watching a session.

@@ -78,6 +78,17 @@ pub(crate) struct Entry {
 pub(crate) struct Removal {
     pub(crate) signal: CancellationToken,
     pub(crate) by: Arc<OnceLock<String>>,
+    /// The invited user, when they joined through the owner's invitation
+    /// (a watcher with `sessions.watch` was not invited).
+    pub(crate) invited: Option<UserId>,
+}
+
+impl Removal {
+    /// Tells the participant they were removed by `by`.
+    pub(crate) fn remove(&self, by: &str) {
+        let _ = self.by.set(by.to_owned());
+        self.signal.cancel();
+    }
 }
 
 pub(crate) fn ms(d: Duration) -> u64 {

@@ -37,7 +37,7 @@ pub use limits::{Limit, SessionLimits, Warning};
 pub use query::{ListQuery, Page, SortKey, Visibility};
 pub use registry::{EndRequest, NewSession, Registry};
 pub use view::{ConnectionRef, Participant, ParticipantMode, SessionView};
-pub use watch::{WatchEvent, Watcher};
+pub use watch::{Input, Typist, WatchEvent, Watcher};
 
 #[cfg(test)]
 mod recording_tests;

@@ -41,7 +41,10 @@ async fn a_recorded_session_writes_output_resizes_and_everyones_input_when_asked
 
     handle.record_input(b"echo hi\r");
     handle.record_output(&Bytes::from_static(b"echo hi\r\nhi\r\n$ "));
-    assert!(guest.input(Bytes::from_static(b"ls\r")).await);
+    assert_eq!(
+        guest.input(&Bytes::from_static(b"ls\r")).await,
+        crate::Input::Accepted
+    );
     handle.resized(120, 40);
     drop(guest);
     drop(handle);

@@ -119,8 +119,11 @@ pub struct Registry {
 const EVENT_BUFFER: usize = 4096;
 /// The most output kept per session to paint its screen for a new watcher.
 const SCREEN_BYTES: usize = 64 * 1024;
-/// Keystroke messages from participants waiting to be relayed.
-const PARTICIPANT_INPUT: usize = 256;
+/// Keystroke messages from participants waiting to be relayed. A message is
+/// one WebSocket frame (at most 1 MiB, a big paste), so a session whose
+/// target stopped reading holds at most 16 MiB of participants' input;
+/// keystrokes are a few bytes each and drained as fast as they come.
+const PARTICIPANT_INPUT: usize = 16;
 /// How many output chunks a watcher may lag behind before it is resynchronised
 /// from the screen (chunks are at most an SSH packet, ~32 KiB).
 const WATCH_BUFFER: usize = 64;
@@ -311,7 +314,7 @@ impl Registry {
     /// is listed as a participant until dropped.
     pub fn watch(&self, id: SessionId, user: &str, client_addr: &str) -> Option<Watcher> {
         let entry = self.entry(id)?;
-        self.add_participant(entry, user, client_addr, ParticipantMode::Observer)
+        self.add_participant(entry, None, user, client_addr, ParticipantMode::Observer)
     }
 
     /// Lets `user` join the session `id` as `mode` (what the owner's
@@ -322,6 +325,16 @@ impl Registry {
         };
         lock(&entry.invites).insert(user, mode);
         true
+    }
+
+    /// Withdraws the invitation of `user` to the session `id` (the owner's
+    /// *Un-share*): they can no longer join, and whoever joined through it
+    /// is removed, told it was `by`. Returns whether there was one.
+    pub fn unshare(&self, id: SessionId, user: UserId, by: &str) -> bool {
+        let Some(entry) = self.entry(id) else {
+            return false;
+        };
+        Self::withdraw(&entry, user, by)
     }
 
     /// The live sessions shared with `user`, and how.
@@ -347,11 +360,20 @@ impl Registry {
     ) -> Option<Watcher> {
         let entry = self.entry(id)?;
         let mode = *lock(&entry.invites).get(&user_id)?;
-        self.add_participant(entry, user, client_addr, mode)
+        let watcher =
+            self.add_participant(entry.clone(), Some(user_id), user, client_addr, mode)?;
+        // Withdrawn meanwhile? Then either this look sees it gone, or the
+        // withdrawal saw this participant listed and removed it: never both
+        // missed.
+        lock(&entry.invites)
+            .contains_key(&user_id)
+            .then_some(watcher)
     }
 
     /// Removes one participant (not the owner) without ending the session;
-    /// their view closes and says who removed them. Returns whether they were there.
+    /// their view closes and says who removed them. A participant who came
+    /// in through an invitation loses it too, so they cannot simply join
+    /// again. Returns whether they were there.
     pub fn remove_participant(&self, id: SessionId, participant: Uuid, by: &str) -> bool {
         let Some(entry) = self.entry(id) else {
             return false;
@@ -359,14 +381,34 @@ impl Registry {
         let Some(removal) = lock(&entry.removals).get(&participant).cloned() else {
             return false;
         };
-        let _ = removal.by.set(by.to_owned());
-        removal.signal.cancel();
+        if let Some(user) = removal.invited {
+            Self::withdraw(&entry, user, by);
+        }
+        removal.remove(by);
         true
+    }
+
+    /// Forgets `user`'s invitation and removes everyone who joined through
+    /// it. Returns whether there was one.
+    fn withdraw(entry: &Entry, user: UserId, by: &str) -> bool {
+        // Forgotten first, so a join racing this either finds it gone or is
+        // already listed below (see `join`).
+        let had = lock(&entry.invites).remove(&user).is_some();
+        let joined: Vec<_> = lock(&entry.removals)
+            .values()
+            .filter(|r| r.invited == Some(user))
+            .cloned()
+            .collect();
+        for removal in &joined {
+            removal.remove(by);
+        }
+        had
     }
 
     fn add_participant(
         &self,
         entry: Arc<Entry>,
+        invited: Option<UserId>,
         user: &str,
         client_addr: &str,
         mode: ParticipantMode,
@@ -381,7 +423,10 @@ impl Registry {
             client_addr: client_addr.to_owned(),
             joined_at: OffsetDateTime::now_utc(),
         };
-        let removal = crate::entry::Removal::default();
+        let removal = crate::entry::Removal {
+            invited,
+            ..Default::default()
+        };
         lock(&entry.removals).insert(participant.id, removal.clone());
         let watcher = Watcher::join(
             entry.clone(),

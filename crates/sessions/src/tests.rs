@@ -486,8 +486,10 @@ async fn shared_sessions_admit_only_invitees_and_only_interactive_ones_may_type(
     let typist = registry.join(handle.id(), pair, "dev2", "::1").unwrap();
     let mut viewer = registry.join(handle.id(), watcher, "eve", "::1").unwrap();
     assert_eq!(typist.mode(), ParticipantMode::Interactive);
-    assert!(typist.input(bytes::Bytes::from_static(b"ls\n")).await);
-    assert!(!viewer.input(bytes::Bytes::from_static(b"rm -rf /\n")).await);
+    let ls = bytes::Bytes::from_static(b"ls\n");
+    assert_eq!(typist.input(&ls).await, Input::Accepted);
+    let rm = bytes::Bytes::from_static(b"rm -rf /\n");
+    assert_eq!(viewer.input(&rm).await, Input::Ignored);
     assert_eq!(&input.recv().await.unwrap()[..], b"ls\n");
     assert!(
         input.try_recv().is_err(),
@@ -501,4 +503,77 @@ async fn shared_sessions_admit_only_invitees_and_only_interactive_ones_may_type(
     assert_eq!(registry.get(handle.id()).unwrap().participants.len(), 2);
     assert!(handle.end_request().is_none());
     drop(typist);
+}
+
+#[tokio::test]
+async fn removing_a_participant_withdraws_their_invitation_and_unshare_withdraws_an_unused_one() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let handle = registry.open(new_session("ops1", UserId::new(), "prod-db", "::1"));
+    let (dev, eve) = (UserId::new(), UserId::new());
+    registry.share(handle.id(), dev, ParticipantMode::Interactive);
+    registry.share(handle.id(), eve, ParticipantMode::Observer);
+    let mut first = registry.join(handle.id(), dev, "dev2", "::1").unwrap();
+    let mut second = registry.join(handle.id(), dev, "dev2", "::2").unwrap();
+
+    assert!(registry.remove_participant(handle.id(), first.participant_id(), "ops1"));
+    assert!(matches!(first.next().await, WatchEvent::Removed { by } if by == "ops1"));
+    assert!(
+        matches!(second.next().await, WatchEvent::Removed { by } if by == "ops1"),
+        "the same invitation's other join goes with it"
+    );
+    assert!(
+        registry.join(handle.id(), dev, "dev2", "::1").is_none(),
+        "a removed participant cannot simply join again"
+    );
+    assert!(registry.shared_with(dev).is_empty());
+
+    // An invitation nobody used yet.
+    assert!(registry.unshare(handle.id(), eve, "ops1"));
+    assert!(!registry.unshare(handle.id(), eve, "ops1"), "only once");
+    assert!(registry.shared_with(eve).is_empty());
+    assert!(registry.join(handle.id(), eve, "eve", "::1").is_none());
+}
+
+#[tokio::test]
+async fn a_participant_waiting_on_a_full_input_queue_still_hears_removal_and_the_end() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let handle = registry.open(new_session("ops1", UserId::new(), "prod-db", "::1"));
+    // The front end took the input but stopped reading it (a stuck target).
+    let _input = handle.participant_input().unwrap();
+    let dev = UserId::new();
+    registry.share(handle.id(), dev, ParticipantMode::Interactive);
+    let typist = registry.join(handle.id(), dev, "dev2", "::1").unwrap();
+    let paste = bytes::Bytes::from(vec![b'x'; 1 << 20]);
+    let mut accepted = 0;
+    loop {
+        let sent = tokio::time::timeout(Duration::from_millis(100), typist.input(&paste)).await;
+        match sent {
+            Ok(Input::Accepted) => accepted += 1,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(_) => break,
+        }
+        assert!(accepted <= 64, "the queue is bounded");
+    }
+    let before = registry.get(handle.id()).unwrap().bytes_from_client;
+    let waiting = typist.input(&paste);
+    registry.remove_participant(handle.id(), typist.participant_id(), "ops1");
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(1), waiting).await,
+        Ok(Input::Removed)
+    );
+    assert_eq!(
+        registry.get(handle.id()).unwrap().bytes_from_client,
+        before,
+        "refused input is not counted"
+    );
+
+    let other = UserId::new();
+    registry.share(handle.id(), other, ParticipantMode::Interactive);
+    let late = registry.join(handle.id(), other, "eve", "::1").unwrap();
+    let waiting = late.input(&paste);
+    registry.end(handle.id(), EndRequest::because(EndReason::EndedByAdmin));
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(1), waiting).await,
+        Ok(Input::Ended)
+    );
 }

@@ -36,6 +36,57 @@ pub enum WatchEvent {
     },
 }
 
+/// What became of a participant's input (see [`Watcher::input`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Queued for the session's target.
+    Accepted,
+    /// Dropped: the participant is an observer, or there was nothing.
+    Ignored,
+    /// Dropped: the session is ending ([`Watcher::next`] says why).
+    Ended,
+    /// Dropped: the participant was removed ([`Watcher::next`] says by whom).
+    Removed,
+}
+
+/// A participant's keyboard (see [`Watcher::typist`]).
+pub struct Typist {
+    entry: Arc<Entry>,
+    mode: ParticipantMode,
+    removal: Removal,
+}
+
+impl Typist {
+    /// Passes an interactive participant's keystrokes to the session (its
+    /// front end writes them to the target). An observer's input, and empty
+    /// input, is [`Input::Ignored`].
+    ///
+    /// Waits while the session's input queue is full (a target that is not
+    /// reading), but never past the session's end or this participant's
+    /// removal. Cancel-safe: nothing is counted or queued unless it returns
+    /// [`Input::Accepted`], so a caller may select on it alongside its
+    /// other work and offer the same bytes again.
+    pub async fn input(&self, data: &Bytes) -> Input {
+        if self.mode != ParticipantMode::Interactive || data.is_empty() {
+            return Input::Ignored;
+        }
+        tokio::select! {
+            biased;
+            _ = self.entry.cancel.cancelled() => Input::Ended,
+            _ = self.removal.signal.cancelled() => Input::Removed,
+            permit = self.entry.input.reserve() => match permit {
+                Ok(permit) => {
+                    self.entry.record_input(data);
+                    permit.send(data.clone());
+                    Input::Accepted
+                }
+                // The session's front end no longer reads: it is ending.
+                Err(_) => Input::Ended,
+            },
+        }
+    }
+}
+
 /// A participant other than the owner: an observer (read-only) or an
 /// interactive participant whose input reaches the session. Dropping it
 /// leaves the session.
@@ -81,15 +132,20 @@ impl Watcher {
         self.mode
     }
 
-    /// Passes an interactive participant's keystrokes to the session (its
-    /// front end writes them to the target). An observer's input is dropped;
-    /// returns whether it was accepted.
-    pub async fn input(&self, data: Bytes) -> bool {
-        if self.mode != ParticipantMode::Interactive || data.is_empty() {
-            return false;
+    /// Passes an interactive participant's keystrokes to the session; see
+    /// [`Typist::input`].
+    pub async fn input(&self, data: &Bytes) -> Input {
+        self.typist().input(data).await
+    }
+
+    /// This participant's keyboard, to type with while [`Watcher::next`]
+    /// is awaited.
+    pub fn typist(&self) -> Typist {
+        Typist {
+            entry: self.entry.clone(),
+            mode: self.mode,
+            removal: self.removal.clone(),
         }
-        self.entry.record_input(&data);
-        self.entry.input.send(data).await.is_ok()
     }
 
     /// The screen and a fresh subscription, taken together under the lock
