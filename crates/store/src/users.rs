@@ -140,6 +140,13 @@ impl Store {
     /// role does not exist, changing nothing.
     pub async fn set_user_roles(&self, id: UserId, roles: &[RoleName]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        // Write first: a transaction that reads first holds a snapshot, and
+        // SQLite refuses it the write lock at once ("database is locked",
+        // without waiting out the busy timeout) if anyone else wrote since.
+        sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
         let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE id = ?")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
@@ -147,10 +154,6 @@ impl Store {
         if exists.is_none() {
             return Err(StoreError::NotFound(format!("user {id}")));
         }
-        sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
         add_roles(&mut tx, id, roles).await?;
         tx.commit().await?;
         Ok(())
