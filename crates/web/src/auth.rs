@@ -9,9 +9,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use gatehouse_access::{AccessError, Principal};
+use gatehouse_access::{AccessError, Lost, Principal, Standing};
 use gatehouse_audit::{Event, action};
-use gatehouse_domain::{Permission, UserId, Username};
+use gatehouse_domain::{EndReason, Permission, UserId, Username};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -53,6 +53,18 @@ impl Caller {
     pub fn name(&self) -> &str {
         self.principal.username.as_str()
     }
+
+    /// A watch over this caller's login for a stream that outlives the
+    /// request (a feed, a watch or join socket): it says when the login
+    /// stops being valid or `require` is no longer held, so the stream can
+    /// close instead of outliving the access it was opened with.
+    pub(crate) fn standing(&self, state: &AppState, require: Option<Permission>) -> Standing {
+        state.access.standing(
+            SecretString::from(self.token.expose_secret().to_owned()),
+            self.principal.user_id,
+            require,
+        )
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -81,6 +93,18 @@ impl FromRequestParts<AppState> for Caller {
             token: SecretString::from(token),
         })
     }
+}
+
+/// Why a stream closes because its caller's standing was lost: the end
+/// reason (`user_locked` for a locked or deleted account, `access_revoked`
+/// for a login that ended or a permission taken away) and a sentence for them.
+pub(crate) fn lost_notice(lost: &Lost) -> serde_json::Value {
+    let reason = if lost.account_locked() {
+        EndReason::UserLocked
+    } else {
+        EndReason::AccessRevoked
+    };
+    json!({ "reason": reason, "by": null, "message": lost.to_string() })
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {

@@ -175,6 +175,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(watch::watch))
         .routes(routes!(watch::join))
         .routes(routes!(sharing::share))
+        .routes(routes!(sharing::unshare))
         .routes(routes!(sharing::shared))
         .routes(routes!(sharing::remove_participant))
         .routes(routes!(recordings::settings, recordings::set_settings))

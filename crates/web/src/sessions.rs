@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
+use gatehouse_access::Principal;
 use gatehouse_audit::{Event, action};
 use gatehouse_domain::{ConnectionName, EndReason, Permission, SessionId, Username};
 use gatehouse_sessions::{
@@ -27,10 +28,15 @@ const MAX_END_IDS: usize = 10_000;
 const MAX_END_MESSAGE: usize = 500;
 
 fn visibility(caller: &Caller) -> Visibility {
-    if caller.principal.has(Permission::SessionsView) {
+    may_see(&caller.principal)
+}
+
+/// All sessions with `sessions.view`, else one's own.
+fn may_see(who: &Principal) -> Visibility {
+    if who.has(Permission::SessionsView) {
         Visibility::All
     } else {
-        Visibility::OwnedBy(caller.principal.user_id)
+        Visibility::OwnedBy(who.user_id)
     }
 }
 
@@ -299,7 +305,12 @@ pub struct Snapshot {
 /// Live feed of the sessions the caller may see, as Server-Sent Events:
 /// `snapshot` (`{items}`) first, then `started` and `updated` (a session),
 /// and `ended` (`{session, ended_at, end_reason, ended_by, end_message}`).
-/// A subscriber that falls too far behind receives a fresh `snapshot`.
+/// A subscriber that falls too far behind receives a fresh `snapshot`, and
+/// so does one whose `sessions.view` was granted or taken away. The feed
+/// lasts as long as the login that opened it: when it is logged out,
+/// revoked, expires, or the account is locked or deleted, a last `closed`
+/// event (`{reason, message}`, `reason` being `user_locked` or
+/// `access_revoked`) is sent and the stream ends.
 #[utoipa::path(get, path = "/sessions/events", tag = "sessions",
     responses((status = 200, content_type = "text/event-stream", description = "The event stream",
                body = Snapshot), (status = 401, body = crate::error::ErrorBody)))]
@@ -307,10 +318,20 @@ pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let visibility = visibility(&caller);
-    let registry = state.registry.clone();
+    let feed = Feed {
+        standing: caller.standing(&state, None),
+        visibility: visibility(&caller),
+        registry: state.registry.clone(),
+        rx: None,
+        closed: false,
+    };
     let shutdown = state.shutdown.clone();
-    let stream = async_stream(registry, visibility, shutdown);
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let ev = feed.next().await?;
+        Some((Ok(ev), feed))
+    });
+    let stream =
+        futures_util::StreamExt::take_until(stream, async move { shutdown.cancelled().await });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
@@ -321,41 +342,64 @@ fn snapshot_event(items: Vec<SessionView>) -> SseEvent {
         .unwrap_or_default()
 }
 
-fn async_stream(
-    registry: gatehouse_sessions::Registry,
+/// One subscriber's feed: the registry's events it may see, for as long as
+/// its login stands.
+struct Feed {
+    registry: Registry,
     visibility: Visibility,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    let (snapshot, rx) = registry.subscribe(visibility);
-    let first = snapshot_event(snapshot);
-    let state = (registry, visibility, rx, Some(first));
-    let feed = futures_util::stream::unfold(
-        state,
-        |(registry, visibility, mut rx, pending)| async move {
-            if let Some(ev) = pending {
-                return Some((Ok(ev), (registry, visibility, rx, None)));
-            }
-            loop {
-                match rx.recv().await {
+    /// `None` until the first snapshot, and after falling behind.
+    rx: Option<tokio::sync::broadcast::Receiver<SessionEvent>>,
+    standing: gatehouse_access::Standing,
+    /// The last event (`closed`) was sent.
+    closed: bool,
+}
+
+impl Feed {
+    /// The next event to send, or `None` when the feed is over.
+    async fn next(&mut self) -> Option<SseEvent> {
+        if self.closed {
+            return None;
+        }
+        loop {
+            let Some(rx) = self.rx.as_mut() else {
+                let (snapshot, rx) = self.registry.subscribe(self.visibility);
+                self.rx = Some(rx);
+                return Some(snapshot_event(snapshot));
+            };
+            tokio::select! {
+                got = rx.recv() => match got {
                     Ok(ev) => {
-                        if visibility.allows(ev.session().user_id) {
-                            return Some((Ok(to_sse(&ev)), (registry, visibility, rx, None)));
+                        if self.visibility.allows(ev.session().user_id) {
+                            return Some(to_sse(&ev));
                         }
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        // Too far behind to replay: start over from a fresh picture.
-                        let (snapshot, fresh) = registry.subscribe(visibility);
-                        return Some((
-                            Ok(snapshot_event(snapshot)),
-                            (registry, visibility, fresh, None),
-                        ));
-                    }
+                    // Too far behind to replay: start over from a fresh picture.
+                    Err(RecvError::Lagged(_)) => self.rx = None,
                     Err(RecvError::Closed) => return None,
-                }
+                },
+                now = self.standing.recheck() => match now {
+                    Ok(principal) => {
+                        let now = may_see(&principal);
+                        if now != self.visibility {
+                            // A role change: show what they may see now.
+                            self.visibility = now;
+                            self.rx = None;
+                        }
+                    }
+                    Err(lost) => {
+                        tracing::info!(reason = %lost, "live feed closed");
+                        self.closed = true;
+                        return Some(
+                            SseEvent::default()
+                                .event("closed")
+                                .json_data(crate::auth::lost_notice(&lost))
+                                .unwrap_or_default(),
+                        );
+                    }
+                },
             }
-        },
-    );
-    futures_util::StreamExt::take_until(feed, async move { shutdown.cancelled().await })
+        }
+    }
 }
 
 fn to_sse(ev: &SessionEvent) -> SseEvent {

@@ -1,7 +1,8 @@
 //! Shared sessions: the owner invites another user (read-only or
 //! interactive), the invitee finds it under "shared with me" and joins
 //! ([`crate::watch::join`]); the owner or an administrator removes a
-//! participant without ending the session.
+//! participant without ending the session, which withdraws their invitation,
+//! or withdraws an invitation nobody has used yet (*un-share*).
 
 use axum::Json;
 use axum::extract::State;
@@ -68,6 +69,60 @@ pub async fn share(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+/// Whose invitation to withdraw.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnshareRequest {
+    /// The invited user.
+    #[schema(value_type = String)]
+    user: Username,
+}
+
+/// Withdraw an invitation to your live session (the owner, or anyone with
+/// `sessions.end`): the user can no longer join it, it leaves their "shared
+/// with me" list, and if they already joined they are removed (told
+/// `removed`). `404` if the session is not shared with them.
+#[utoipa::path(post, path = "/sessions/{id}/unshare", tag = "sessions", request_body = UnshareRequest,
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 204), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn unshare(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+    ApiJson(req): ApiJson<UnshareRequest>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let session = visible(&state, &caller, id)?;
+    if session.user_id != caller.principal.user_id && !caller.principal.has(Permission::SessionsEnd)
+    {
+        return Err(ApiError::forbidden(
+            "withdrawing an invitation needs the sessions.end permission or owning the session",
+        ));
+    }
+    let not_shared =
+        || ApiError::not_found(format!("session {id} is not shared with {}", req.user));
+    let user = state
+        .access
+        .store()
+        .user_by_name(&req.user)
+        .await?
+        .ok_or_else(not_shared)?;
+    if !state.registry.unshare(id, user.id, caller.name()) {
+        return Err(not_shared());
+    }
+    state
+        .audit
+        .record(
+            Event::new(action::SESSION_UNSHARE)
+                .actor(caller.name())
+                .target(id.to_string())
+                .client_addr(&caller.client_addr)
+                .details(json!({ "with": user.username })),
+        )
+        .await;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// A session shared with the caller.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SharedSession {
@@ -93,6 +148,9 @@ pub async fn shared(State(state): State<AppState>, caller: Caller) -> Json<Vec<S
 
 /// Remove one participant from a session without ending it: the owner, or
 /// anyone with `sessions.end`. Their view closes and says who removed them.
+/// A participant who joined through an invitation loses it (and any other
+/// view they opened with it), so they cannot join again unless the owner
+/// shares the session with them anew.
 #[utoipa::path(post, path = "/sessions/{id}/participants/{participant}/remove", tag = "sessions",
     params(("id" = String, Path, description = "Session id"),
            ("participant" = String, Path, description = "Participant id")),

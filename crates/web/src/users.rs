@@ -1,7 +1,8 @@
 //! Accounts: create, list, change, lock and delete users (`users.manage`).
 //! Locking (or disabling) and deleting a user ends their logins and every
 //! live session at once; a role change ends the sessions whose grant came
-//! only through a removed role.
+//! only through a removed role. The user's own watch and join sockets and
+//! live feeds close too, each through its [`gatehouse_access::Standing`].
 
 use axum::Json;
 use axum::extract::State;
@@ -92,8 +93,10 @@ pub struct UpdateUser {
 /// changing their password ends all of their logins (tokens and cookies);
 /// disabling also ends every live session of theirs at once (`user_locked`),
 /// and a role change ends those whose connection they may no longer use
-/// (`access_revoked`). A change that would leave no enabled user with the
-/// `admin` role is refused.
+/// (`access_revoked`). The user's watch and join sockets and live feeds
+/// close at once when their login ends, and a watch socket when
+/// `sessions.watch` is taken away. A change that would leave no enabled
+/// user with the `admin` role is refused.
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", request_body = UpdateUser,
     params(("id" = String, Path, description = "User id")),
     responses((status = 200, body = UserRecord), (status = 400, body = crate::error::ErrorBody),
@@ -151,7 +154,8 @@ pub async fn update(
 
 /// Lock a user: the same as disabling them. Their logins (tokens and
 /// cookies) and every live session of theirs end at once, the sessions as
-/// `user_locked` with the administrator's name; logging in with the right
+/// `user_locked` with the administrator's name, and so do their watch and
+/// join sockets and live feeds; logging in with the right
 /// password is refused with `403 account_locked` until they are unlocked.
 /// Locking the last enabled user with the `admin` role is refused.
 #[utoipa::path(post, path = "/users/{id}/lock", tag = "users",
@@ -220,7 +224,8 @@ pub async fn unlock(
 }
 
 /// Delete a user with their roles, logins and direct grants. Every live
-/// session of theirs ends at once (`user_locked`); history and the audit
+/// session of theirs ends at once (`user_locked`), and so do their watch and
+/// join sockets and live feeds; history and the audit
 /// log keep their name. Deleting the last enabled user with the `admin`
 /// role is refused.
 #[utoipa::path(delete, path = "/users/{id}", tag = "users",

@@ -3,21 +3,24 @@
 //! Each gets a WebSocket that paints the session's current screen first and
 //! then relays every change; only an interactive participant's keystrokes
 //! reach the target. A slow participant is repainted, never buffered
-//! without bound, and never slows the session.
+//! without bound, and never slows the session; a slow session holds back a
+//! participant's keystrokes (by not reading their socket) without ever
+//! deafening them to the end, a removal, or their own login ending.
 
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use gatehouse_audit::{Event, action};
 use gatehouse_domain::{Permission, SessionId};
-use gatehouse_sessions::WatchEvent;
+use gatehouse_sessions::{Input, ParticipantMode, WatchEvent};
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, lost_notice};
 use crate::error::{ApiError, ApiPath};
 use crate::terminal::{MAX_MESSAGE, ended_message, farewell, send_text};
 
@@ -25,7 +28,9 @@ use crate::terminal::{MAX_MESSAGE, ended_message, farewell, send_text};
 /// Text frames: `watching` (`{id, user, connection, cols, rows}`) first, then
 /// binary frames that paint the current screen and every change after it;
 /// `repaint` (`{cols, rows}`, followed by the screen) if the watcher fell
-/// behind; `ended` when the session ends. Frames sent by the watcher are ignored.
+/// behind; `ended` when the session ends — or when the watcher's own login
+/// ends or loses `sessions.watch` (`reason` `user_locked` or
+/// `access_revoked`, with a `message`). Frames sent by the watcher are ignored.
 #[utoipa::path(get, path = "/sessions/{id}/watch", tag = "sessions",
     params(("id" = String, Path, description = "Session id")),
     responses((status = 101, description = "Switching to the watch WebSocket"),
@@ -50,7 +55,9 @@ pub async fn watch(
 /// Join a session its owner shared with you, as a WebSocket: the same
 /// messages as watching, and an interactive participant's binary frames are
 /// keystrokes into the session. `removed` (`{by}`) if the owner or an
-/// administrator removes you.
+/// administrator removes you or withdraws the invitation (then joining again
+/// is `404`); `ended` when the session ends or your login does (locked,
+/// deleted, logged out, expired).
 #[utoipa::path(get, path = "/sessions/{id}/join", tag = "sessions",
     params(("id" = String, Path, description = "Session id")),
     responses((status = 101, description = "Switching to the participant WebSocket"),
@@ -118,8 +125,20 @@ async fn run(state: AppState, caller: Caller, id: SessionId, how: How, socket: W
     let mut ping = tokio::time::interval(state.config.ws_ping_interval);
     ping.reset();
     let mut last_heard = Instant::now();
+    // A watcher needs `sessions.watch` for as long as it watches; a
+    // participant needs only a valid login (the invitation is the grant,
+    // and withdrawing it removes them).
+    let require = matches!(how, How::Watch).then_some(Permission::SessionsWatch);
+    let mut standing = caller.standing(&state, require);
+    // Keystrokes not yet taken by the session. While they wait, the socket
+    // is not read (backpressure reaches the participant's client), but
+    // everything else — the end, removal, a lost login — is still heard.
+    let mut pending: Option<Bytes> = None;
+    let typist = watcher.typist();
+    let typist_may_type = watcher.mode() == ParticipantMode::Interactive;
     let mut ended = None;
     let mut removed = None;
+    let mut lost = None;
     while painted.is_ok() {
         tokio::select! {
             ev = watcher.next() => match ev {
@@ -136,35 +155,84 @@ async fn run(state: AppState, caller: Caller, id: SessionId, how: How, socket: W
                 WatchEvent::Ended(request) => { ended = Some(request); break; }
                 WatchEvent::Removed { by } => { removed = Some(by); break; }
             },
-            msg = rx.next() => {
+            now = standing.recheck() => {
+                if let Err(why) = now {
+                    lost = Some(why);
+                    break;
+                }
+            }
+            taken = async { Some(typist.input(pending.as_ref()?).await) }, if pending.is_some() => {
+                // Taken or refused, these bytes are done with; an end or a
+                // removal is reported by `watcher.next()` with its details.
+                let _: Option<Input> = taken;
+                pending = None;
+                last_heard = Instant::now();
+            }
+            msg = rx.next(), if pending.is_none() => {
                 last_heard = Instant::now();
                 match msg {
                     // An interactive participant's keystrokes reach the session;
                     // an observer's go nowhere, and so do control messages.
-                    Some(Ok(Message::Binary(data))) => { watcher.input(data).await; }
+                    Some(Ok(Message::Binary(data))) => {
+                        if typist_may_type && !data.is_empty() {
+                            pending = Some(data);
+                        }
+                    }
                     Some(Ok(_)) => {}
                     Some(Err(_)) | None => break,
                 }
             }
             _ = state.shutdown.cancelled() => break,
             _ = ping.tick() => {
-                if last_heard.elapsed() > state.config.ws_client_timeout { break; }
+                // Keystrokes waiting on a slow target are no silent client.
+                if pending.is_none() && last_heard.elapsed() > state.config.ws_client_timeout { break; }
                 let _ = tx.send(Message::Ping(Default::default())).await;
             }
         }
     }
     drop(watcher);
+    let ended_by_us = ended.is_some() || removed.is_some() || lost.is_some();
     if let Some(request) = ended {
         let (msg, _) = ended_message(&request);
         farewell(&mut tx, msg, 1000, request.reason.as_str()).await;
     } else if let Some(by) = removed {
         let msg = json!({ "type": "removed", "by": by });
         farewell(&mut tx, msg, 1000, "removed").await;
+    } else if let Some(why) = lost {
+        tracing::info!(reason = %why, "participant's access ended");
+        let mut msg = lost_notice(&why);
+        msg["type"] = json!("ended");
+        let code = msg["reason"]
+            .as_str()
+            .unwrap_or("access_revoked")
+            .to_owned();
+        farewell(&mut tx, msg, 1000, &code).await;
     }
     state
         .audit
         .record(event(&caller, id, action::WATCH_STOP).details(owner))
         .await;
+    if ended_by_us {
+        linger(&mut rx).await;
+    }
+}
+
+/// How long a flooding client may take to answer our close.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads and discards what a client still sends until it answers our close
+/// (or [`LINGER`] passes). A socket closed with unread input is reset, and
+/// a reset throws away the farewell the client has not read yet: the
+/// participant we held back would never learn why they were cut off.
+async fn linger(rx: &mut crate::terminal::Rx) {
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Some(Ok(msg)) = rx.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn event(caller: &Caller, id: SessionId, act: &str) -> Event {
