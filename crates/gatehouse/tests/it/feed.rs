@@ -1,4 +1,5 @@
-//! The live feed behind the Active Sessions page (Server-Sent Events).
+//! The live feed behind the Active Sessions page (Server-Sent Events), and
+//! how it closes when the login that opened it ends.
 
 use std::time::Duration;
 
@@ -55,6 +56,26 @@ impl Feed {
                 .expect("feed closed")
                 .unwrap();
             self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Reads until the `closed` event and returns its data; the stream
+    /// must end right after it.
+    async fn closed(&mut self) -> Value {
+        loop {
+            let (name, data) = self.next().await;
+            if name == "closed" {
+                let end = tokio::time::timeout(Duration::from_secs(5), async {
+                    while let Some(chunk) = self.body.next().await {
+                        if chunk.is_err() {
+                            break;
+                        }
+                    }
+                })
+                .await;
+                assert!(end.is_ok(), "the feed goes on after `closed`");
+                return data;
+            }
         }
     }
 
@@ -120,4 +141,84 @@ async fn the_feed_sends_a_snapshot_then_starts_updates_and_ends() {
     assert_eq!(ended["ended_by"], "admin");
     let (name, _) = admin_feed.next_not_updated().await;
     assert_eq!(name, "ended");
+}
+
+#[tokio::test]
+async fn the_feed_closes_when_its_login_is_logged_out_or_revoked() {
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let bystander = gw.user(&admin, "ops2", "user").await;
+    let mut logged_out = Feed::open(&gw, &ops).await;
+    let ops_again = gw.login("ops1", "ops1-password").await;
+    let mut revoked = Feed::open(&gw, &ops_again).await;
+    let mut other = Feed::open(&gw, &bystander).await;
+    for feed in [&mut logged_out, &mut revoked, &mut other] {
+        assert_eq!(feed.next().await.0, "snapshot");
+    }
+
+    let (status, _) = gw.post(Some(&ops), "/auth/logout", json!({})).await;
+    assert_eq!(status, 204);
+    let why = logged_out.closed().await;
+    assert_eq!(why["reason"], "access_revoked");
+    assert_eq!(why["message"], "your login ended (logged out or revoked)");
+
+    // A new password revokes every login of the account.
+    let id = gw.user_id(&admin, "ops1").await;
+    let (status, _) = gw
+        .patch(
+            Some(&admin),
+            &format!("/users/{id}"),
+            json!({ "password": "a-new-password" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(revoked.closed().await["reason"], "access_revoked");
+
+    // Locking closes a feed as the account's end.
+    let id = gw.user_id(&admin, "ops2").await;
+    gw.post(Some(&admin), &format!("/users/{id}/lock"), json!({}))
+        .await;
+    let why = other.closed().await;
+    assert_eq!(why["reason"], "user_locked");
+    assert_eq!(why["message"], "your account was locked");
+}
+
+#[tokio::test]
+async fn the_feed_closes_when_its_login_expires() {
+    let gw = TestGateway::spawn_with(|c| c.token_ttl = Duration::from_secs(2)).await;
+    let admin = gw.admin().await;
+    let mut feed = Feed::open(&gw, &admin).await;
+    assert_eq!(feed.next().await.0, "snapshot");
+    let why = feed.closed().await;
+    assert_eq!(why["message"], "your login expired");
+}
+
+#[tokio::test]
+async fn a_feed_whose_sessions_view_is_taken_away_starts_over_with_only_its_own() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let aud = gw.user(&admin, "aud1", "auditor").await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let conn = gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
+    let term = Terminal::open(&gw, &ops, &conn).await;
+    let mut feed = Feed::open(&gw, &aud).await;
+    let (_, snapshot) = feed.next().await;
+    assert_eq!(snapshot["items"][0]["id"], term.session_id.as_str());
+
+    let id = gw.user_id(&admin, "aud1").await;
+    gw.patch(
+        Some(&admin),
+        &format!("/users/{id}"),
+        json!({ "roles": ["user"] }),
+    )
+    .await;
+    let (name, snapshot) = feed.next_not_updated().await;
+    assert_eq!(name, "snapshot", "the feed starts over");
+    assert_eq!(
+        snapshot["items"],
+        json!([]),
+        "without sessions.view, only its own"
+    );
 }

@@ -21,6 +21,7 @@ mod permissions;
 mod policies;
 mod recordings;
 mod restart;
+mod revoking;
 mod sharing;
 mod terminal;
 mod watching;

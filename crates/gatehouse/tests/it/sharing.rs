@@ -223,3 +223,84 @@ async fn only_the_owner_shares_and_only_invitees_join() {
         json!({ "with": "dev2", "mode": "observer" })
     );
 }
+
+#[tokio::test]
+async fn a_removed_participant_cannot_join_again_until_shared_anew() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let dev = gw.user(&admin, "dev2", "user").await;
+    let conn = gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
+    let mut owner = Terminal::open(&gw, &ops, &conn).await;
+    let id = owner.session_id.clone();
+    let share = json!({ "user": "dev2", "mode": "interactive" });
+    gw.post(Some(&ops), &format!("/sessions/{id}/share"), share.clone())
+        .await;
+    let mut pair = Watch::join(&gw, &dev, &id).await.unwrap();
+    let people = participants(&gw, &ops, &id).await;
+    let pid = people.iter().find(|p| p["user"] == "dev2").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let remove = format!("/sessions/{id}/participants/{pid}/remove");
+    assert_eq!(gw.post(Some(&ops), &remove, json!({})).await.0, 204);
+    assert_eq!(pair.ended().await["type"], "removed");
+    assert_eq!(
+        Watch::join(&gw, &dev, &id).await.err(),
+        Some(404),
+        "removal withdrew the invitation"
+    );
+    assert_eq!(gw.get(Some(&dev), "/sessions/shared").await.1, json!([]));
+
+    // Shared anew, they may come back.
+    gw.post(Some(&ops), &format!("/sessions/{id}/share"), share)
+        .await;
+    let mut back = Watch::join(&gw, &dev, &id).await.unwrap();
+    back.ws
+        .send(Message::Binary(Bytes::from_static(b"echo back-$((5*5))\n")))
+        .await
+        .unwrap();
+    owner.expect("back-25").await;
+}
+
+#[tokio::test]
+async fn unshare_withdraws_an_invitation_nobody_used() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let dev = gw.user(&admin, "dev2", "user").await;
+    let conn = gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
+    let owner = Terminal::open(&gw, &ops, &conn).await;
+    let id = &owner.session_id;
+    gw.post(
+        Some(&ops),
+        &format!("/sessions/{id}/share"),
+        json!({ "user": "dev2", "mode": "interactive" }),
+    )
+    .await;
+    let (_, mine) = gw.get(Some(&dev), "/sessions/shared").await;
+    assert_eq!(mine[0]["session"]["id"], id.as_str());
+
+    let unshare = format!("/sessions/{id}/unshare");
+    let body = json!({ "user": "dev2" });
+    assert_eq!(
+        gw.post(Some(&dev), &unshare, body.clone()).await.0,
+        404,
+        "dev2 cannot even see the session"
+    );
+    let (status, answer) = gw.post(Some(&ops), &unshare, body.clone()).await;
+    assert_eq!(status, 204, "{answer}");
+    assert_eq!(gw.get(Some(&dev), "/sessions/shared").await.1, json!([]));
+    assert_eq!(Watch::join(&gw, &dev, id).await.err(), Some(404));
+    assert_eq!(
+        gw.post(Some(&ops), &unshare, body).await.0,
+        404,
+        "nothing left to withdraw"
+    );
+    let withdrawn = gw.audit(&admin, "session.unshare").await;
+    assert_eq!(withdrawn[0]["actor"], "ops1");
+    assert_eq!(withdrawn[0]["details"], json!({ "with": "dev2" }));
+}
