@@ -1,6 +1,7 @@
 // Sharing from the terminal tab: the owner shares with a colleague who may
 // type, the colleague joins from "Shared with me" and types into the shell,
-// and the owner removes them again while the session goes on.
+// the owner removes them again while the session goes on, and withdraws a
+// new invitation before it is used.
 import { after, before, test } from "node:test";
 
 import { PROMPT, launch, loggedIn, waitForScreen } from "./browser.mjs";
@@ -44,5 +45,19 @@ test("an owner shares a session, the invitee types into it, and is removed", asy
   await terminal.locator(".xterm-helper-textarea").focus();
   await terminal.keyboard.type("echo still-mine-$((3*3))\n");
   await waitForScreen(terminal, "still-mine-9");
+
+  // Removal withdrew the invitation; a new one can be withdrawn before use.
+  await dev.page.reload();
+  await dev.page.getByText("No live session is shared with you.").waitFor();
+  await terminal.getByRole("button", { name: "Share" }).click();
+  await dialog.getByLabel("User").fill("dev2");
+  await dialog.getByRole("button", { name: "Share" }).click();
+  await terminal.getByRole("status").filter({ hasText: "Shared with dev2" }).waitFor();
+  await dev.page.reload();
+  await dev.page.getByRole("link", { name: /Join ops1's session on prod-db/ }).waitFor();
+  await terminal.getByRole("button", { name: "Withdraw invitation for dev2" }).click();
+  await terminal.getByRole("status").filter({ hasText: "Invitation for dev2 withdrawn" }).waitFor();
+  await dev.page.reload();
+  await dev.page.getByText("No live session is shared with you.").waitFor();
   await Promise.all([ops.context.close(), dev.context.close()]);
 });

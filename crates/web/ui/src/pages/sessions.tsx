@@ -107,6 +107,14 @@ function useLiveSessions() {
       setLastEnded(ended);
       changed();
     });
+    feed.addEventListener("closed", () => {
+      // The login that opened the feed ended (logged out, locked, expired):
+      // show nothing stale, and do not reconnect with it.
+      feed.close();
+      sessions.current = new Map();
+      setLive(false);
+      changed();
+    });
     feed.onerror = () => setLive(false);
     return () => {
       feed.close();

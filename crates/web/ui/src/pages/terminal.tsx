@@ -27,6 +27,9 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
   const [recorded, setRecorded] = useState(false);
   const [sharing, setSharing] = useState(false);
   const [shareNote, setShareNote] = useState("");
+  // Invitations this tab made and has not withdrawn (the owner's own record:
+  // an invitation nobody used yet shows nowhere else).
+  const [invited, setInvited] = useState<{ user: string; mode: string }[]>([]);
   const shareDialog = useRef<HTMLDialogElement>(null);
   const socket = useRef<WebSocket | null>(null);
 
@@ -134,15 +137,31 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
     const data = new FormData(e.currentTarget as HTMLFormElement);
     const user = String(data.get("user")).trim();
     try {
-      await api("POST", `/sessions/${sessionId}/share`, { user, mode: data.get("mode") });
+      const mode = String(data.get("mode"));
+      await api("POST", `/sessions/${sessionId}/share`, { user, mode });
+      setInvited((list) => [...list.filter((i) => i.user !== user), { user, mode }]);
       setShareNote(`Shared with ${user}: they find it under “Shared with me”.`);
     } catch (err) {
       setShareNote(err instanceof Error ? err.message : String(err));
     }
     setSharing(false);
   };
+  // Removing someone who joined by invitation withdraws the invitation too.
   const remove = (p: Participant) =>
-    api("POST", `/sessions/${sessionId}/participants/${p.id}/remove`).catch((err) => setShareNote(String(err)));
+    api("POST", `/sessions/${sessionId}/participants/${p.id}/remove`).then(
+      () => setInvited((list) => list.filter((i) => i.user !== p.user)),
+      (err) => setShareNote(String(err)),
+    );
+  const unshare = async (user: string) => {
+    try {
+      await api("POST", `/sessions/${sessionId}/unshare`, { user });
+      setShareNote(`Invitation for ${user} withdrawn.`);
+    } catch (err) {
+      // Already gone (removed, or the account was deleted): nothing to withdraw.
+      setShareNote(err instanceof Error ? err.message : String(err));
+    }
+    setInvited((list) => list.filter((i) => i.user !== user));
+  };
   const watchers = people.filter((p) => p.mode === "observer").map((p) => p.user);
   const typists = people.filter((p) => p.mode === "interactive").map((p) => p.user);
 
@@ -170,6 +189,17 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
           {people.map((p) => (
             <button type="button" class="link" onClick={() => remove(p)} aria-label={`Remove ${p.user} (${p.mode})`}>
               remove {p.user}
+            </button>
+          ))}
+          {invited.map((i) => (
+            <button
+              type="button"
+              class="link"
+              onClick={() => unshare(i.user)}
+              aria-label={`Withdraw invitation for ${i.user}`}
+              title={`${i.user} was invited (${i.mode === "interactive" ? "may type" : "read-only"})`}
+            >
+              un-share {i.user}
             </button>
           ))}
           {sessionId && (
