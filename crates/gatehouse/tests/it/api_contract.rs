@@ -41,6 +41,7 @@ async fn the_openapi_document_describes_every_endpoint() {
             "/api/v1/sessions/{id}/participants/{participant}/remove",
             "post",
         ),
+        ("/api/v1/sessions/{id}/unshare", "post"),
         ("/api/v1/sessions/events", "get"),
         ("/api/v1/sessions/end", "post"),
         ("/api/v1/history", "get"),
@@ -60,7 +61,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        29,
+        30,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

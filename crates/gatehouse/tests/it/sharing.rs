@@ -291,6 +291,12 @@ async fn unshare_withdraws_an_invitation_nobody_used() {
         404,
         "dev2 cannot even see the session"
     );
+    let auditor = gw.user(&admin, "aud1", "auditor").await;
+    assert_eq!(
+        gw.post(Some(&auditor), &unshare, body.clone()).await.0,
+        403,
+        "seeing the session is not enough"
+    );
     let (status, answer) = gw.post(Some(&ops), &unshare, body.clone()).await;
     assert_eq!(status, 204, "{answer}");
     assert_eq!(gw.get(Some(&dev), "/sessions/shared").await.1, json!([]));
