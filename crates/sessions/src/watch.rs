@@ -49,7 +49,8 @@ pub enum Input {
     Removed,
 }
 
-/// A participant's keyboard (see [`Watcher::typist`]).
+/// A participant's keyboard, and their end and removal signals (see
+/// [`Watcher::typist`]), usable while [`Watcher::next`] is awaited.
 pub struct Typist {
     entry: Arc<Entry>,
     mode: ParticipantMode,
@@ -57,6 +58,16 @@ pub struct Typist {
 }
 
 impl Typist {
+    /// Resolves once the session is ending or this participant was removed
+    /// ([`Watcher::next`] says which): whatever the participant's front end
+    /// is waiting on meanwhile, it should stop.
+    pub async fn gone(&self) {
+        tokio::select! {
+            _ = self.entry.cancel.cancelled() => {}
+            _ = self.removal.signal.cancelled() => {}
+        }
+    }
+
     /// Passes an interactive participant's keystrokes to the session (its
     /// front end writes them to the target). An observer's input, and empty
     /// input, is [`Input::Ignored`].

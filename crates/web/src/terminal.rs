@@ -310,10 +310,6 @@ pub(crate) fn ended_message(request: &EndRequest) -> (Value, String) {
     (msg, why)
 }
 
-pub(crate) async fn send_text(tx: &mut Tx, value: Value) -> Result<(), axum::Error> {
-    tx.send(Message::Text(value.to_string().into())).await
-}
-
 /// A last text message and a close frame, bounded in time: a client that
 /// stopped reading must not hold the session open.
 pub(crate) async fn farewell(tx: &mut Tx, last: Value, code: u16, reason: &str) {

@@ -13,16 +13,17 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use gatehouse_access::{Lost, Standing};
 use gatehouse_audit::{Event, action};
 use gatehouse_domain::{Permission, SessionId};
-use gatehouse_sessions::{Input, ParticipantMode, WatchEvent};
+use gatehouse_sessions::{Input, ParticipantMode, Typist, WatchEvent};
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::AppState;
 use crate::auth::{Caller, lost_notice};
 use crate::error::{ApiError, ApiPath};
-use crate::terminal::{MAX_MESSAGE, ended_message, farewell, send_text};
+use crate::terminal::{MAX_MESSAGE, Tx, ended_message, farewell};
 
 /// Watch a live session read-only, as a WebSocket (`sessions.watch`).
 /// Text frames: `watching` (`{id, user, connection, cols, rows}`) first, then
@@ -116,57 +117,56 @@ async fn run(state: AppState, caller: Caller, id: SessionId, how: How, socket: W
         "cols": watcher.cols, "rows": watcher.rows,
     });
     let screen = std::mem::take(&mut watcher.screen);
-    let painted = async {
-        send_text(&mut tx, hello).await?;
-        tx.send(Message::Binary(screen.into())).await
-    }
-    .await;
-
-    let mut ping = tokio::time::interval(state.config.ws_ping_interval);
-    ping.reset();
-    let mut last_heard = Instant::now();
     // A watcher needs `sessions.watch` for as long as it watches; a
     // participant needs only a valid login (the invitation is the grant,
     // and withdrawing it removes them).
     let require = matches!(how, How::Watch).then_some(Permission::SessionsWatch);
     let mut standing = caller.standing(&state, require);
+    let typist = watcher.typist();
+    let may_type = watcher.mode() == ParticipantMode::Interactive;
+    // The greeting and the screen go first, then whatever happens next.
+    let mut out = vec![text(hello), Message::Binary(screen.into())];
+    let mut lost = None;
+
+    let mut ping = tokio::time::interval(state.config.ws_ping_interval);
+    ping.reset();
+    let mut last_heard = Instant::now();
     // Keystrokes not yet taken by the session. While they wait, the socket
     // is not read (backpressure reaches the participant's client), but
     // everything else — the end, removal, a lost login — is still heard.
     let mut pending: Option<Bytes> = None;
-    let typist = watcher.typist();
-    let typist_may_type = watcher.mode() == ParticipantMode::Interactive;
     let mut ended = None;
     let mut removed = None;
-    let mut lost = None;
-    while painted.is_ok() {
-        tokio::select! {
+    loop {
+        match deliver(&mut tx, out.drain(..), &typist, &mut standing, &state).await {
+            Sent::Delivered | Sent::Interrupted => {}
+            Sent::Closed => break,
+            Sent::Lost(why) => {
+                lost = Some(why);
+                break;
+            }
+        }
+        out = tokio::select! {
             ev = watcher.next() => match ev {
-                WatchEvent::Output(data) => {
-                    if tx.send(Message::Binary(data)).await.is_err() { break; }
-                }
+                WatchEvent::Output(data) => vec![Message::Binary(data)],
                 WatchEvent::Repaint { screen, cols, rows } => {
                     let repaint = json!({ "type": "repaint", "cols": cols, "rows": rows });
-                    if send_text(&mut tx, repaint).await.is_err()
-                        || tx.send(Message::Binary(screen.into())).await.is_err() {
-                        break;
-                    }
+                    vec![text(repaint), Message::Binary(screen.into())]
                 }
                 WatchEvent::Ended(request) => { ended = Some(request); break; }
                 WatchEvent::Removed { by } => { removed = Some(by); break; }
             },
-            now = standing.recheck() => {
-                if let Err(why) = now {
-                    lost = Some(why);
-                    break;
-                }
-            }
+            now = standing.recheck() => match now {
+                Ok(_) => continue,
+                Err(why) => { lost = Some(why); break; }
+            },
             taken = async { Some(typist.input(pending.as_ref()?).await) }, if pending.is_some() => {
                 // Taken or refused, these bytes are done with; an end or a
                 // removal is reported by `watcher.next()` with its details.
                 let _: Option<Input> = taken;
                 pending = None;
                 last_heard = Instant::now();
+                continue;
             }
             msg = rx.next(), if pending.is_none() => {
                 last_heard = Instant::now();
@@ -174,11 +174,12 @@ async fn run(state: AppState, caller: Caller, id: SessionId, how: How, socket: W
                     // An interactive participant's keystrokes reach the session;
                     // an observer's go nowhere, and so do control messages.
                     Some(Ok(Message::Binary(data))) => {
-                        if typist_may_type && !data.is_empty() {
+                        if may_type && !data.is_empty() {
                             pending = Some(data);
                         }
+                        continue;
                     }
-                    Some(Ok(_)) => {}
+                    Some(Ok(_)) => continue,
                     Some(Err(_)) | None => break,
                 }
             }
@@ -186,9 +187,9 @@ async fn run(state: AppState, caller: Caller, id: SessionId, how: How, socket: W
             _ = ping.tick() => {
                 // Keystrokes waiting on a slow target are no silent client.
                 if pending.is_none() && last_heard.elapsed() > state.config.ws_client_timeout { break; }
-                let _ = tx.send(Message::Ping(Default::default())).await;
+                vec![Message::Ping(Default::default())]
             }
-        }
+        };
     }
     drop(watcher);
     let ended_by_us = ended.is_some() || removed.is_some() || lost.is_some();
@@ -215,6 +216,56 @@ async fn run(state: AppState, caller: Caller, id: SessionId, how: How, socket: W
     if ended_by_us {
         linger(&mut rx).await;
     }
+}
+
+/// How a delivery to the participant went.
+enum Sent {
+    /// Every message was written.
+    Delivered,
+    /// The socket (or the gateway) is closing.
+    Closed,
+    /// The session ended or the participant was removed meanwhile
+    /// (`Watcher::next` says which).
+    Interrupted,
+    /// Their login or permission was lost meanwhile.
+    Lost(Lost),
+}
+
+/// Writes `messages` to the participant, unless the session ends, they are
+/// removed, their login is lost, or the gateway stops meanwhile: a
+/// participant whose client stopped reading must still hear those, never
+/// leave their loop stuck in a write.
+async fn deliver(
+    tx: &mut Tx,
+    messages: impl IntoIterator<Item = Message>,
+    typist: &Typist,
+    standing: &mut Standing,
+    state: &AppState,
+) -> Sent {
+    for message in messages {
+        let send = tx.send(message);
+        tokio::pin!(send);
+        loop {
+            tokio::select! {
+                sent = &mut send => {
+                    if sent.is_err() {
+                        return Sent::Closed;
+                    }
+                    break;
+                }
+                _ = typist.gone() => return Sent::Interrupted,
+                now = standing.recheck() => if let Err(why) = now {
+                    return Sent::Lost(why);
+                },
+                _ = state.shutdown.cancelled() => return Sent::Closed,
+            }
+        }
+    }
+    Sent::Delivered
+}
+
+fn text(value: serde_json::Value) -> Message {
+    Message::Text(value.to_string().into())
 }
 
 /// How long a flooding client may take to answer our close.
