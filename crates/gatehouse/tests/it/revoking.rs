@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use crate::harness::terminal::Ws;
@@ -170,6 +171,10 @@ async fn a_flooding_participant_is_removed_and_the_session_ended_at_once() {
     let (dev_sink, mut dev_view) = Watch::join(&gw, &dev, &id).await.unwrap().ws.split();
     let (eve_sink, mut eve_view) = Watch::join(&gw, &eve, &id).await.unwrap().ws.split();
     owner.run("sleep 8").await;
+    // The owner's browser keeps reading (the echoed flood); the participants'
+    // do not, until they are told to stop.
+    let mut owner_ws = owner.ws;
+    let reader = tokio::spawn(async move { while let Some(Ok(_)) = owner_ws.next().await {} });
     let floods = [flood(dev_sink, 16 << 20), flood(eve_sink, 16 << 20)];
 
     // Flooded: the asleep shell stops taking their input, and the gateway
@@ -223,8 +228,70 @@ async fn a_flooding_participant_is_removed_and_the_session_ended_at_once() {
         .await
         .expect("the flooding participant did not hear the end within 1 s");
     assert_eq!(told["reason"], "ended_by_admin");
-    assert!(asked.elapsed() < Duration::from_secs(1));
+    while gw.registry().get(id.parse().unwrap()).is_some() {
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "the flooded session is still live 1 s after it was ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for f in floods {
         f.abort();
     }
+    reader.abort();
+}
+
+#[tokio::test]
+async fn a_watcher_who_stopped_reading_is_still_closed_when_locked() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let aud = gw.user(&admin, "aud1", "auditor").await;
+    let mut owner = shared_session(&gw, &admin, &sshd, &[]).await;
+    let id = owner.session_id.clone();
+
+    // A watcher with a small receive buffer that reads its greeting and
+    // then nothing more, so the gateway's writes to it soon block.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(gw.addr).await.unwrap();
+    let mut req = gw
+        .ws_url(&format!("/sessions/{id}/watch"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {aud}").parse().unwrap());
+    let (mut stalled, _) = tokio_tungstenite::client_async(req, stream).await.unwrap();
+    assert!(matches!(stalled.next().await, Some(Ok(Message::Text(_)))));
+
+    owner
+        .run("head -c 20000000 /dev/zero | tr '\\0' x; echo")
+        .await;
+    let mut owner_ws = owner.ws;
+    let reader = tokio::spawn(async move { while let Some(Ok(_)) = owner_ws.next().await {} });
+    let session = format!("/sessions/{id}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = gw.get(Some(&admin), &session).await.1;
+        if s["bytes_to_client"].as_u64().unwrap() > 12 << 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the output never flowed: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let asked = Instant::now();
+    lock(&gw, &admin, "aud1").await;
+    loop {
+        let s = gw.get(Some(&admin), &session).await.1;
+        if s["participants"].as_array().unwrap().len() == 1 {
+            break;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "the locked watcher, stuck writing to a client that does not read, was not closed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    reader.abort();
 }
