@@ -201,8 +201,12 @@ impl Access {
     /// Ends a login session; streams opened with the token close (see
     /// [`crate::Standing`]). Returns whether the token was live.
     pub async fn logout(&self, token: &str) -> Result<bool> {
-        let live = self.store.delete_token(&token_hash(token)).await?;
-        self.access_changed();
+        let hash = token_hash(token);
+        let user = self.store.token_user(&hash).await?;
+        let live = self.store.delete_token(&hash).await?;
+        if user.is_some() {
+            self.access_changed(user);
+        }
         Ok(live)
     }
 
@@ -281,7 +285,7 @@ impl Access {
         }
         // Streams opened by this user look again: a lock, a revoked login or
         // a lost permission closes them.
-        self.access_changed();
+        self.access_changed(Some(id));
         self.store.user_by_id(id).await?.ok_or_else(not_found)
     }
 
@@ -308,7 +312,7 @@ impl Access {
         if !self.store.delete_user(id).await? {
             return Err(not_found());
         }
-        self.access_changed();
+        self.access_changed(Some(id));
         Ok(user)
     }
 

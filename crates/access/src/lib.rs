@@ -98,8 +98,9 @@ pub struct Access {
     user_updates: Arc<tokio::sync::Mutex<()>>,
     /// Failed logins, to slow guessers down.
     throttle: Arc<throttle::Throttle>,
-    /// Bumped by every change that can take access away (see [`Standing`]).
-    changes: tokio::sync::watch::Sender<u64>,
+    /// Every change that can take access away, with whose access it is
+    /// (`None`: anyone's); see [`Standing`].
+    changes: tokio::sync::broadcast::Sender<Option<gatehouse_domain::UserId>>,
 }
 
 impl Access {
@@ -112,7 +113,7 @@ impl Access {
             token_ttl,
             user_updates: Arc::default(),
             throttle: Arc::default(),
-            changes: tokio::sync::watch::Sender::new(0),
+            changes: tokio::sync::broadcast::channel(standing::CHANGES).0,
         }
     }
 

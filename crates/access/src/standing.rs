@@ -1,17 +1,18 @@
 //! Long-lived streams (a live feed, a watch or join socket) are authorised
 //! once, when they open, but must not outlive the login or the permission
 //! they were opened with. Every change that can take access away (logout,
-//! lock, unlock, delete, a role or password change) bumps one change
-//! counter; each stream holds a [`Standing`] that wakes on the bump — and
-//! when its token expires — looks its own token up again and says whether it
-//! still holds. One mechanism for every stream, not a copy per stream.
+//! lock, unlock, delete, a role or password change) is announced with whose
+//! access it touches; each stream holds a [`Standing`] that wakes on a change
+//! to its user's access — and when its token expires — looks its own token
+//! up again and says whether it still holds. One mechanism for every
+//! stream, not a copy per stream.
 
 use std::time::Duration;
 
 use gatehouse_domain::{Permission, UserId};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::Instant;
 
 use crate::accounts::token_hash;
@@ -21,6 +22,11 @@ use crate::{Access, AccessError, Principal};
 /// answer: a database hiccup must neither close every stream nor leave a
 /// revoked one open for long.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// How many announced changes a stream may fall behind before it stops
+/// telling them apart and simply looks again (changes are rare: an
+/// administrator's edit, a logout).
+pub(crate) const CHANGES: usize = 64;
 
 /// Why a stream's login no longer holds.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -51,10 +57,11 @@ impl Lost {
 }
 
 impl Access {
-    /// Tells every [`Standing`] to look again. Called after every change
-    /// that can take access away.
-    pub(crate) fn access_changed(&self) {
-        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    /// Tells the [`Standing`]s of `user` (`None`: of everyone) to look
+    /// again. Called after every change that can take access away.
+    pub(crate) fn access_changed(&self, user: Option<UserId>) {
+        // Nobody listening is fine: no stream is open.
+        let _ = self.changes.send(user);
     }
 
     /// Keeps watch over a stream opened with `token` by `user`, which needs
@@ -67,17 +74,16 @@ impl Access {
         user: UserId,
         require: Option<Permission>,
     ) -> Standing {
-        let mut changes = self.changes.subscribe();
-        changes.mark_changed();
         Standing {
             access: self.clone(),
             token,
             user,
             require,
-            changes,
+            changes: self.changes.subscribe(),
             due: None,
             expires: None,
-            unchecked: false,
+            // The request was authenticated before we subscribed: look once.
+            unchecked: true,
         }
     }
 
@@ -125,7 +131,7 @@ pub struct Standing {
     token: SecretString,
     user: UserId,
     require: Option<Permission>,
-    changes: watch::Receiver<u64>,
+    changes: broadcast::Receiver<Option<UserId>>,
     /// When to look again without a change: the token's expiry, or a retry.
     due: Option<Instant>,
     /// The token's expiry, as the last look found it.
@@ -153,8 +159,13 @@ impl Standing {
             if !self.unchecked {
                 let due = self.due;
                 tokio::select! {
-                    // Never fails: `access` holds the sender.
-                    _ = self.changes.changed() => {}
+                    changed = self.changes.recv() => match changed {
+                        Ok(Some(user)) if user != self.user => continue,
+                        // Ours, everyone's, or too many to tell apart.
+                        Ok(_) | Err(RecvError::Lagged(_)) => {}
+                        // Never: `access` holds the sender.
+                        Err(RecvError::Closed) => {}
+                    },
                     _ = async { tokio::time::sleep_until(due?).await; Some(()) }, if due.is_some() => {}
                 }
                 self.unchecked = true;
