@@ -235,6 +235,16 @@ async fn a_flooding_participant_is_removed_and_the_session_ended_at_once() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    while sshd.connection_processes() > 0 {
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "the target's connection outlived the ended session by 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let row = gw.ended_history(&admin, &id).await;
+    assert_eq!(row["end_reason"], "ended_by_admin");
+    assert_eq!(row["ended_by"], "admin");
     for f in floods {
         f.abort();
     }
