@@ -105,6 +105,7 @@ async fn every_operation_in_the_openapi_document_enforces_its_permission_for_eve
     let auditor = gw.user(&admin, "eve", "auditor").await;
     let user = gw.user(&admin, "ops1", "user").await;
     let kim = gw.user(&admin, "kim", "user").await;
+    gw.user(&admin, "lee", "user").await;
     let callers = [
         Some(admin.clone()),
         Some(auditor.clone()),
@@ -135,6 +136,12 @@ async fn every_operation_in_the_openapi_document_enforces_its_permission_for_eve
         )
         .await;
     assert_eq!(status, 204, "{body}");
+    // Invitations to withdraw: one for the administrator, one for the owner.
+    for invitee in ["kim", "lee"] {
+        let invite = json!({ "user": invitee, "mode": "observer" });
+        let path = format!("/sessions/{ops_session}/share");
+        assert_eq!(gw.post(Some(&user), &path, invite).await.0, 204);
+    }
     let kims = Terminal::open(&gw, &kim, &shell).await;
     let mut to_end = Vec::new();
     for _ in CALLERS {
@@ -291,6 +298,10 @@ async fn every_operation_in_the_openapi_document_enforces_its_permission_for_eve
             .on("the user's session")
             .at(format!("/sessions/{ops_session}/share"))
             .body(json!({ "user": "kim", "mode": "observer" })),
+        Row::new(M::POST, "/sessions/{id}/unshare", [204, 403, 204, 401])
+            .on("invitations to the user's session")
+            .at(format!("/sessions/{ops_session}/unshare"))
+            .each_body(|i| json!({ "user": if i == 2 { "lee" } else { "kim" } })),
         Row::new(
             M::POST,
             "/sessions/{id}/participants/{participant}/remove",
