@@ -96,7 +96,8 @@ pub async fn logins(flood: usize, rush: usize, rush_per_second: u32) -> Logins {
                 .unwrap();
             let url = url.clone();
             tokio::spawn(async move {
-                let body = json!({ "username": format!("guess{i}"), "password": "not-the-password" });
+                let body =
+                    json!({ "username": format!("guess{i}"), "password": "not-the-password" });
                 match client.post(url).json(&body).send().await {
                     Ok(r) => r.status().as_u16(),
                     Err(_) => 0,

@@ -530,8 +530,11 @@ impl Report {
             );
         }
         if let Some(l) = &self.logins {
-            let statuses: Vec<String> =
-                l.flood_statuses.iter().map(|(s, n)| format!("{n}× {s}")).collect();
+            let statuses: Vec<String> = l
+                .flood_statuses
+                .iter()
+                .map(|(s, n)| format!("{n}× {s}"))
+                .collect();
             let mib = |kib: u64| kib as f64 / 1024.0;
             // The bound: Argon2 runs on one worker per core, each with its
             // own 19 MiB; everything else a refused login holds is small.
@@ -564,7 +567,10 @@ impl Report {
                 Some(l.rush_ok == l.rush),
             );
             row(
-                &format!("gateway RSS growth after the flood and {} good logins", l.rush),
+                &format!(
+                    "gateway RSS growth after the flood and {} good logins",
+                    l.rush
+                ),
                 format!("{:.1} MiB", mib(l.rush_after_kib)),
                 "≤ 100 MiB",
                 Some(mib(l.rush_after_kib) <= 100.0),
