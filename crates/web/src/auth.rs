@@ -221,8 +221,17 @@ pub async fn login(
             Ok((jar.add(cookie), Json(body)).into_response())
         }
         Err(e) => {
-            let mut details =
-                json!({ "username": req.username.chars().take(64).collect::<String>() });
+            // The account's name when the typed one names an account;
+            // otherwise not what was typed (often a password in the
+            // wrong box).
+            let username = match state.access.existing_name(&req.username).await {
+                Ok(Some(name)) => json!(name),
+                _ => json!("unknown user"),
+            };
+            let mut details = json!({ "username": username });
+            if matches!(e, AccessError::Busy(_)) {
+                details["busy"] = json!(true);
+            }
             if matches!(e, AccessError::AccountLocked) {
                 details["account_locked"] = json!(true);
             }

@@ -66,6 +66,12 @@ async fn bad_logins_are_refused_alike_and_audited() {
     assert_eq!(failed.len(), 3);
     assert_eq!(failed[2]["details"]["username"], "admin");
     assert_eq!(failed[2]["client_addr"], "127.0.0.1");
+    // A name that matches no account (often a password in the wrong box)
+    // is not kept.
+    assert_eq!(failed[1]["details"]["username"], "unknown user");
+    assert_eq!(failed[0]["details"]["username"], "unknown user");
+    let (_, everything) = gw.get(Some(&admin), "/audit?limit=1000").await;
+    assert!(!everything.to_string().contains("nobody"), "{everything}");
     assert_eq!(gw.audit(&admin, "auth.login").await.len(), 1);
 }
 
