@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 /// Settings of the HTTP front end.
@@ -170,7 +170,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(terminal::open))
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::events))
-        .routes(routes!(sessions::end))
+        // Sized for its 10,000 ids: the default limit stopped it near 1,600.
+        .routes(routes!(sessions::end).layer(DefaultBodyLimit::max(sessions::END_BODY_LIMIT)))
         .routes(routes!(sessions::get))
         .routes(routes!(watch::watch))
         .routes(routes!(watch::join))

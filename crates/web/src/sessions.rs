@@ -24,6 +24,9 @@ use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 
 /// The most sessions one End Sessions call may name.
 const MAX_END_IDS: usize = 10_000;
+/// The largest `POST /sessions/end` body: 10,000 quoted ids with commas and
+/// spaces (40 bytes each), a reason and a filter.
+pub(crate) const END_BODY_LIMIT: usize = MAX_END_IDS * 40 + 8 * 1024;
 /// The longest message an ender may leave for the user.
 const MAX_END_MESSAGE: usize = 500;
 

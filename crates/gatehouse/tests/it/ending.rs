@@ -309,3 +309,27 @@ async fn a_session_flooded_with_input_its_shell_does_not_read_still_ends_at_once
     assert_eq!(row["end_reason"], "ended_by_admin");
     assert_eq!(row["ended_by"], "admin");
 }
+
+/// The call takes the 10,000 ids its documentation promises (the body
+/// limit used to stop it near 1,600), and refuses one more clearly.
+#[tokio::test]
+async fn end_sessions_takes_ten_thousand_ids_and_refuses_more() {
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ids: Vec<String> = (0..10_000)
+        .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
+        .collect();
+    let (status, body) = gw
+        .post(Some(&admin), "/sessions/end", json!({ "ids": ids }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["missing"].as_array().unwrap().len(), 10_000);
+
+    let mut more = ids;
+    more.push("00000000-0000-4000-8000-999999999999".into());
+    let (status, body) = gw
+        .post(Some(&admin), "/sessions/end", json!({ "ids": more }))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+}
