@@ -432,6 +432,8 @@ async fn upstream(
 enum Stopped {
     /// The session is ending: the client is told why.
     Ended,
+    /// The target was lost and the session ended for it: the client is told.
+    TargetLost(Option<gatehouse_sessions::EndRequest>),
     /// The target closed the channel, or the client stopped taking output.
     Done,
 }
@@ -542,8 +544,9 @@ async fn downstream(
                 // (the target died, or its network did): the session ends,
                 // and the client hears why like for any other end.
                 Some(ChannelMsg::Close) | None if !status_sent => {
-                    gate.with_session(|h| h.settle(gatehouse_domain::EndReason::TargetClosed));
-                    break Stopped::Ended;
+                    let settled = gate
+                        .with_session(|h| h.settle(gatehouse_domain::EndReason::TargetClosed));
+                    break Stopped::TargetLost(settled);
                 }
                 Some(ChannelMsg::Close) | None => {
                     gate.target_finished();
@@ -557,27 +560,28 @@ async fn downstream(
     // Output nobody reads must not hold up the target connection's task,
     // which waits for room in this channel's queue.
     drop(from_target);
-    if let Stopped::Ended = stopped {
-        let why = gate
-            .with_session(|h| h.end_request())
-            .flatten()
-            .map(|r| r.describe())
-            .unwrap_or_else(|| "Session ended".into());
-        let line = Bytes::from(format!("\r\n{why}\r\n"));
-        gate.told.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // Bounded: a client that stopped reading (its window full) does
-        // not hear the reason; it still gets the exit status and the close,
-        // which no window holds back.
-        let reason = async {
-            if has_pty {
-                to_client.data_bytes(line).await
-            } else {
-                to_client.extended_data_bytes(1, line).await
-            }
-        };
-        let _ = tokio::time::timeout(FAREWELL, reason).await;
-        let _ = tokio::time::timeout(FAREWELL, finish(&to_client, ENDED_STATUS)).await;
-    }
+    let settled = match stopped {
+        Stopped::Done => return,
+        Stopped::Ended => gate.end_request(),
+        Stopped::TargetLost(settled) => settled.or_else(|| gate.end_request()),
+    };
+    let why = settled
+        .map(|r| r.describe())
+        .unwrap_or_else(|| "Session ended".into());
+    let line = Bytes::from(format!("\r\n{why}\r\n"));
+    gate.told.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Bounded: a client that stopped reading (its window full) does not
+    // hear the reason; it still gets the exit status and the close, which
+    // no window holds back.
+    let reason = async {
+        if has_pty {
+            to_client.data_bytes(line).await
+        } else {
+            to_client.extended_data_bytes(1, line).await
+        }
+    };
+    let _ = tokio::time::timeout(FAREWELL, reason).await;
+    let _ = tokio::time::timeout(FAREWELL, finish(&to_client, ENDED_STATUS)).await;
 }
 
 /// How long the reason may take to reach a client.

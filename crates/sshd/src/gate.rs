@@ -45,6 +45,8 @@ pub(crate) struct Gate {
     /// The reason to record if the client leaves now (the target closed the
     /// last shell, so the client went away because of it).
     pending_reason: Mutex<Option<EndReason>>,
+    /// Why the session ended, kept once its handle is gone.
+    ended: std::sync::OnceLock<gatehouse_sessions::EndRequest>,
     /// How many channels were told why the session ended (their clients
     /// hang up by themselves).
     pub(crate) told: AtomicUsize,
@@ -123,6 +125,7 @@ impl Gate {
             stop: CancellationToken::new(),
             relays: TaskTracker::new(),
             pending_reason: Mutex::new(None),
+            ended: std::sync::OnceLock::new(),
             told: AtomicUsize::new(0),
             remote_forwards: Mutex::default(),
         });
@@ -189,6 +192,15 @@ impl Gate {
             .unwrap_or_else(|| gatehouse_sessions::EndRequest::because(reason));
         let why = request.describe();
         tracing::info!(reason = %request.reason, "native SSH session ending");
+        let _ = self.ended.set(request);
+        // Out of the registry and into history now: the end is when it was
+        // asked for, not when a slow client has finished hearing about it.
+        let handle = self
+            .handle
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(handle);
         self.stop.cancel();
         self.relays.close();
         // Each relay takes at most a second for the reason and another for
@@ -207,13 +219,13 @@ impl Gate {
             let _ = tokio::time::timeout(FAREWELL, bye).await;
         }
         let _ = tokio::time::timeout(FAREWELL, self.target.disconnect(&why)).await;
-        // Dropping the handle takes the session out of the registry and
-        // writes its history, once, with the settled reason.
-        let handle = self
-            .handle
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        drop(handle);
+    }
+
+    /// Why the session ended, once it has.
+    pub(crate) fn end_request(&self) -> Option<gatehouse_sessions::EndRequest> {
+        self.ended
+            .get()
+            .cloned()
+            .or_else(|| self.with_session(|h| h.end_request()).flatten())
     }
 }
