@@ -23,5 +23,6 @@ mod recordings;
 mod restart;
 mod revoking;
 mod sharing;
+mod target_account;
 mod terminal;
 mod watching;

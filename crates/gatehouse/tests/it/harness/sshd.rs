@@ -1,18 +1,39 @@
-//! A real OpenSSH `sshd` on loopback, with its own config, host key and port.
+//! A real OpenSSH `sshd` on loopback, with its own config, host key and port
+//! — and its own target account, which exists nowhere else.
+//!
+//! The account [`TARGET_USER`] is not a user of the machine: each test sshd
+//! runs in a mount namespace of its own (`unshare --mount`) in which copies
+//! of `/etc/passwd` and `/etc/shadow`, with one more line each, are
+//! bind-mounted over the real files. Only that sshd, and the sessions it
+//! starts, see the account, so its published password opens nothing on a
+//! machine that runs the tests (issue 16, fix 9). The mounts vanish with the
+//! namespace's last process.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-/// The target account every test logs in as. `scripts/test` creates it with
-/// `/bin/sh` and no dotfiles of note, so a login never waits on the test
+/// The target account every test logs in as. Its shell is `/bin/sh` and its
+/// home an empty temporary folder, so a login never waits on the test
 /// machine's own shell setup (root's `.bashrc` here runs `pyenv rehash`,
 /// which serialises concurrent logins on a lock file).
 pub const TARGET_USER: &str = "gatehouse-test";
-/// Its password, for password logins.
+/// Its password, for password logins: known only to the tests' own sshd.
 pub const PASSWORD: &str = "gatehouse-test-password";
+/// The account's uid and gid inside the namespace: one no Debian
+/// installation hands out (system ids end at 999, users' start at 1000 and
+/// rarely reach this), so its files belong to nobody outside.
+pub const TARGET_UID: u32 = 60123;
+/// SHA-512 crypt of [`PASSWORD`]: `openssl passwd -6 -salt gatehousetest`.
+const PASSWORD_HASH: &str = "$6$gatehousetest$iq.W8o3RHA0P.AjHjhOFFvhMTAIsi2/2Wkn3qwVSZWRIx9IZ.SSUvGdF2FEbbzWewpAY.oBJDbISvhkkhDKOF1";
+
+/// Mounts the namespace's account files over the real ones, then becomes
+/// sshd. `$1` is the passwd copy, `$2` the shadow copy, `$3` the config.
+const IN_NAMESPACE: &str = "mount --bind \"$1\" /etc/passwd && mount --bind \"$2\" /etc/shadow \
+    && exec /usr/sbin/sshd -D -e -f \"$3\"";
 
 pub struct Sshd {
     pub port: u16,
@@ -25,6 +46,9 @@ impl Sshd {
     /// [`Sshd::client_key`] and the password [`PASSWORD`] for [`TARGET_USER`].
     pub async fn start() -> Sshd {
         let dir = tempfile::tempdir().unwrap();
+        // The account reads its authorized keys and reaches its home through
+        // this folder: open it whatever the process's umask.
+        chmod(dir.path(), 0o755);
         keygen(&dir.path().join("host_key"));
         keygen(&dir.path().join("client_key"));
         keygen(&dir.path().join("other_key"));
@@ -33,6 +57,8 @@ impl Sshd {
             dir.path().join("authorized_keys"),
         )
         .unwrap();
+        chmod(&dir.path().join("authorized_keys"), 0o644);
+        write_accounts(dir.path());
         let port = free_port();
         let d = dir.path().display();
         let config = format!(
@@ -54,9 +80,12 @@ impl Sshd {
 
     async fn spawn(&mut self) {
         std::fs::create_dir_all("/run/sshd").ok();
-        let child = Command::new("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f"])
-            .arg(self.dir.path().join("sshd_config"))
+        let d = self.dir.path();
+        // `unshare` and `sh` exec in turn, so the child's pid is sshd's.
+        let child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .args([IN_NAMESPACE, "gatehouse-test-sshd"])
+            .args([d.join("passwd"), d.join("shadow"), d.join("sshd_config")])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(if std::env::var_os("TEST_LOG").is_some() {
@@ -66,7 +95,7 @@ impl Sshd {
             })
             .kill_on_drop(true)
             .spawn()
-            .expect("start /usr/sbin/sshd (scripts/test installs openssh-server)");
+            .expect("start sshd through unshare (util-linux; run the tests as root)");
         self.child = Some(child);
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
@@ -74,6 +103,12 @@ impl Sshd {
                 .is_ok()
             {
                 return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "sshd exited ({status}) before listening: it runs as root in a mount \
+                     namespace (`unshare --mount`); TEST_LOG=1 shows why"
+                );
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -198,6 +233,42 @@ fn descendants(root: u32) -> Vec<u32> {
     }
     found.remove(0);
     found
+}
+
+/// The namespace's `passwd` and `shadow`: the machine's (so the
+/// privilege-separation user `sshd` is there), without any `gatehouse-test`
+/// an older `scripts/prerequisites` left, plus [`TARGET_USER`] with a home in
+/// `dir`.
+fn write_accounts(dir: &Path) {
+    let home = dir.join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(TARGET_UID), Some(TARGET_UID)).unwrap();
+    chmod(&home, 0o700);
+    let others = |file: &str| -> String {
+        let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("read {file}: {e}"));
+        let prefix = format!("{TARGET_USER}:");
+        text.lines()
+            .filter(|l| !l.starts_with(&prefix))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let passwd = format!(
+        "{}{TARGET_USER}:x:{TARGET_UID}:{TARGET_UID}:Gatehouse tests:{}:/bin/sh\n",
+        others("/etc/passwd"),
+        home.display()
+    );
+    let shadow = format!(
+        "{}{TARGET_USER}:{PASSWORD_HASH}:20000:0:99999:7:::\n",
+        others("/etc/shadow")
+    );
+    std::fs::write(dir.join("passwd"), passwd).unwrap();
+    chmod(&dir.join("passwd"), 0o644);
+    std::fs::write(dir.join("shadow"), shadow).unwrap();
+    chmod(&dir.join("shadow"), 0o600);
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 fn keygen(path: &Path) {
