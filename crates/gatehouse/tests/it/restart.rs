@@ -1,11 +1,9 @@
 //! The gateway stops — cleanly or by crashing — and no session is left
 //! dangling in history.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
 use crate::harness::sshd::{PASSWORD, TARGET_USER, free_port};
@@ -14,11 +12,15 @@ use crate::harness::{ADMIN_PASSWORD, Sshd, Terminal, TestGateway, eventually};
 struct GatewayProcess {
     child: Child,
     gw: TestGateway,
+    /// Its stdout and stderr: a file, not a pipe, which a debug log would
+    /// fill while nobody reads it, stalling the gateway mid-write.
+    log: tempfile::NamedTempFile,
 }
 
 impl GatewayProcess {
     async fn start(data_dir: &std::path::Path) -> GatewayProcess {
         let port = free_port();
+        let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .args(["serve", "--data-dir"])
             .arg(data_dir)
@@ -32,8 +34,9 @@ impl GatewayProcess {
             ])
             .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("GATEHOUSE_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            // One open file for both, so they share its offset.
+            .stdout(log.as_file().try_clone().unwrap())
+            .stderr(log.as_file().try_clone().unwrap())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
@@ -48,27 +51,14 @@ impl GatewayProcess {
         })
         .await;
         assert!(up.is_some(), "the gateway process did not start");
-        GatewayProcess { child, gw }
+        GatewayProcess { child, gw, log }
     }
 
-    /// Everything the process printed.
+    /// Everything the process printed, once it has exited.
     async fn output(mut self) -> String {
-        let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .await
-            .unwrap();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .await
-            .unwrap();
-        out
+        self.child.wait().await.unwrap();
+        let bytes = std::fs::read(self.log.path()).unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 
