@@ -61,8 +61,19 @@ impl Application {
         admin_password: Option<SecretString>,
         secret_key: Option<SecretString>,
     ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        let tightened = crate::private_dir::make_private(&config.data_dir).with_context(|| {
+            format!(
+                "creating the data directory {} (or making it private)",
+                config.data_dir.display()
+            )
+        })?;
+        if tightened > 0 {
+            tracing::warn!(
+                dir = %config.data_dir.display(),
+                count = tightened,
+                "the data directory was readable by other local users: tightened folders to 0700 and files to 0600"
+            );
+        }
         let store = Store::open(&config.data_dir.join("gatehouse.db"))
             .await
             .context("opening the database")?;

@@ -6,3 +6,4 @@ pub mod app;
 pub mod cli;
 pub mod client;
 pub mod config;
+mod private_dir;

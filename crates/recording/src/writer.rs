@@ -237,15 +237,26 @@ struct Sink {
 }
 
 impl Sink {
-    /// Creates the file (and its folder).
+    /// Creates the file (and its folder), readable by the gateway's user
+    /// alone whatever the umask: a recording holds everything a terminal showed.
     async fn create(path: PathBuf) -> Sink {
         let created = blocking({
             let path = path.clone();
             move || {
+                use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(parent)?;
                 }
-                std::fs::File::create(&path).map(drop)
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map(drop)
             }
         })
         .await;

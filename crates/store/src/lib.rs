@@ -69,6 +69,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating and migrating if needed) the SQLite database at `path`.
     pub async fn open(path: &Path) -> Result<Self> {
+        create_private(path).map_err(sqlx::Error::Io)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -84,6 +85,21 @@ impl Store {
         store.ensure_builtin_roles().await?;
         Ok(store)
     }
+}
+
+/// Creates the database file 0600 if it is missing. SQLite would create it
+/// 0644 less the umask, and it gives the WAL and shared-memory files the
+/// database's own mode: this keeps all three unreadable to other local users
+/// (they hold password hashes, the audit log and recorded terminal text).
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
 }
 
 pub(crate) fn to_ms(t: OffsetDateTime) -> i64 {

@@ -19,6 +19,7 @@ mod limits;
 mod native_ssh;
 mod permissions;
 mod policies;
+mod private_data;
 mod recordings;
 mod restart;
 mod revoking;

@@ -9,19 +9,24 @@ use tokio::process::{Child, Command};
 use crate::harness::sshd::{PASSWORD, TARGET_USER, free_port};
 use crate::harness::{ADMIN_PASSWORD, Sshd, Terminal, TestGateway, eventually};
 
-struct GatewayProcess {
-    child: Child,
-    gw: TestGateway,
+/// The `gatehouse` binary running as a process of its own.
+pub(crate) struct GatewayProcess {
+    pub(crate) child: Child,
+    pub(crate) gw: TestGateway,
     /// Its stdout and stderr: a file, not a pipe, which a debug log would
     /// fill while nobody reads it, stalling the gateway mid-write.
     log: tempfile::NamedTempFile,
 }
 
 impl GatewayProcess {
-    async fn start(data_dir: &std::path::Path) -> GatewayProcess {
+    /// Starts `gatehouse serve` with the usual umask, 022, whatever the
+    /// test runner's.
+    pub(crate) async fn start(data_dir: &std::path::Path) -> GatewayProcess {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        let child = Command::new("sh")
+            .args(["-c", "umask 022 && exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_gatehouse"))
             .args(["serve", "--data-dir"])
             .arg(data_dir)
             .args([
@@ -55,14 +60,14 @@ impl GatewayProcess {
     }
 
     /// Everything the process printed, once it has exited.
-    async fn output(mut self) -> String {
+    pub(crate) async fn output(mut self) -> String {
         self.child.wait().await.unwrap();
         let bytes = std::fs::read(self.log.path()).unwrap();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 
-async fn open_session(gw: &TestGateway, sshd: &Sshd) -> (String, Terminal) {
+pub(crate) async fn open_session(gw: &TestGateway, sshd: &Sshd) -> (String, Terminal) {
     let admin = gw.admin().await;
     let conn = gw
         .connection(&admin, json!({ "name": format!("box-{}", free_port()), "host": "127.0.0.1", "port": sshd.port,
