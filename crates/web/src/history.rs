@@ -23,6 +23,19 @@ fn page(limit: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
+/// A search string as a query parameter, refused when SQLite cannot take it:
+/// its full-text `MATCH` fails on a NUL byte (a 500 before this check) and
+/// its `LIKE` stops reading a pattern there, so a NUL would silently match
+/// more than was asked. Nothing a person types contains one.
+fn search_param(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if v.contains('\0') => Err(ApiError::invalid(format!(
+            "{name} must not contain a NUL character (%00)"
+        ))),
+        v => Ok(v),
+    }
+}
+
 /// History search parameters.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +74,8 @@ pub async fn history(
     caller: Caller,
     ApiQuery(p): ApiQuery<HistoryParams>,
 ) -> Result<Json<HistoryPage>, ApiError> {
-    let text = p.text.filter(|t| !t.trim().is_empty());
+    let q = search_param("q", p.q)?;
+    let text = search_param("text", p.text)?.filter(|t| !t.trim().is_empty());
     if let Some(t) = &text
         && t.chars().count() < MIN_TEXT
     {
@@ -70,7 +84,7 @@ pub async fn history(
         )));
     }
     let query = HistoryQuery {
-        q: p.q,
+        q,
         text,
         user: (!caller.principal.has(Permission::AuditView)).then_some(caller.principal.user_id),
         limit: page(p.limit)?,
@@ -103,7 +117,8 @@ pub struct AuditPage {
 
 /// The audit log (`audit.view`).
 #[utoipa::path(get, path = "/audit", tag = "audit", params(AuditParams),
-    responses((status = 200, body = AuditPage), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AuditPage), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody)))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
@@ -111,7 +126,7 @@ pub async fn audit(
 ) -> Result<Json<AuditPage>, ApiError> {
     caller.principal.require(Permission::AuditView)?;
     let query = AuditQuery {
-        action: p.action,
+        action: search_param("action", p.action)?,
         limit: page(p.limit)?,
         offset: p.offset.unwrap_or(0),
     };

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::harness::{Sshd, TestGateway, json_of};
+use crate::harness::{Sshd, Terminal, TestGateway, json_of};
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_endpoint() {
@@ -198,4 +198,64 @@ async fn connection_secrets_never_leave_the_gateway_and_are_encrypted_at_rest() 
         let (status, resp) = gw.post(Some(&admin), "/connections", body.clone()).await;
         assert_eq!(status.as_u16(), want, "{body} -> {resp}");
     }
+}
+
+/// Issue 16, fix 4: `/history?text=a%00b` answered 500 (SQLite's full-text
+/// `MATCH` fails on a NUL byte), and any logged-in user could send it.
+#[tokio::test]
+async fn a_nul_byte_in_a_search_is_a_400_never_a_500() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let conn = gw.ssh_connection(&admin, &sshd, "box", &["ops1"]).await;
+    // An ended, recorded session, so every search has rows to look through.
+    let mut term = Terminal::open(&gw, &ops, &conn).await;
+    term.run("echo abc-$((6*7))").await;
+    term.expect("abc-42").await;
+    term.run("exit").await;
+    term.ended().await;
+    gw.recordings_complete().await;
+    gw.ended_history(&ops, &term.session_id).await;
+
+    for (who, path) in [
+        (&ops, "/history?text=a%00b"),
+        (&ops, "/history?text=abc%00"),
+        (&ops, "/history?q=a%00b"),
+        (&admin, "/history?q=%00&text=abc"),
+        (&admin, "/audit?action=session.end%00"),
+    ] {
+        let (status, body) = gw.get(Some(who), path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_request", "{path}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("NUL")),
+            "{path}: {body}"
+        );
+    }
+    // The live list searches in memory, where a NUL is only a character no
+    // session's fields contain.
+    for path in ["/sessions?q=a%00b", "/sessions?q=%00"] {
+        let (status, body) = gw.get(Some(&ops), path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    // Other odd input still searches: quotes, FTS operators, LIKE wildcards
+    // and control characters.
+    for path in [
+        "/history?text=%22%01%27*",
+        "/history?text=abc%20OR%20NEAR(",
+        "/history?q=%25_%5C%01",
+        "/audit?action=%22%27%25",
+    ] {
+        let (status, body) = gw.get(Some(&admin), path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (status, found) = gw.get(Some(&ops), "/history?text=abc-42").await;
+    assert_eq!(
+        (status.as_u16(), &found["total"]),
+        (200, &json!(1)),
+        "{found}"
+    );
 }
