@@ -117,7 +117,8 @@ async fn bad_input_gets_a_json_error_with_the_right_status() {
         );
     }
 
-    let huge = json!({ "ids": [], "reason": "x".repeat(200_000) });
+    // Past End Sessions' own limit (sized for 10,000 ids, about 400 KiB).
+    let huge = json!({ "ids": [], "reason": "x".repeat(1_000_000) });
     let (status, body) = gw.post(Some(&admin), "/sessions/end", huge).await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "payload_too_large");
