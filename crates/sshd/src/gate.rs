@@ -210,7 +210,13 @@ impl Gate {
         // reason. One with no such channel (`ssh -N`, forwards only, a
         // ControlMaster without sessions) would wait: its disconnect message
         // carries the reason instead, at once.
-        if self.told.load(Ordering::Relaxed) > 0 {
+        let told = self.told.load(Ordering::Relaxed);
+        tracing::debug!(
+            told,
+            relays = self.relays.len(),
+            "native SSH session: farewells done"
+        );
+        if told > 0 {
             let _ = tokio::time::timeout(HANG_UP, client_gone.cancelled()).await;
         }
         // Bounded both: a peer that stopped reading does not hold the session.

@@ -140,10 +140,12 @@ async fn a_native_session_flooded_with_input_still_ends_at_once() {
         .into_iter()
         .rev()
         .collect();
+    let mut stderr = String::new();
+    let _ = ssh.stderr.take().unwrap().read_to_string(&mut stderr).await;
     assert_eq!(
         status.code(),
         Some(1),
-        "{status:?} after {took:?}; last output {tail:?}"
+        "{status:?} after {took:?}; last output {tail:?}; stderr {stderr:?}"
     );
     assert!(
         took < Duration::from_secs(1),

@@ -181,23 +181,19 @@ async fn read_until(child: &mut Child, seen: &mut String, needle: &str) {
     assert!(found.is_ok(), "{needle:?} never appeared in {seen:?}");
 }
 
-/// Waits (10 s at most) for an interactive `ssh` to exit, adding what it
-/// printed last to `seen`.
+/// Waits (10 s at most) for an interactive `ssh` to exit, reading what it
+/// prints meanwhile (as a terminal does: a client whose output nobody reads
+/// cannot finish) and adding it to `seen`.
 async fn hang_up(child: &mut Child, seen: &mut String) -> std::process::ExitStatus {
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("ssh exits in time")
-        .unwrap();
-    let mut rest = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut rest)
-        .await
-        .unwrap();
-    seen.push_str(&rest);
-    status
+    let mut stdout = child.stdout.take().unwrap();
+    let mut rest = Vec::new();
+    let (status, _) = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(child.wait(), stdout.read_to_end(&mut rest))
+    })
+    .await
+    .expect("ssh exits in time");
+    seen.push_str(&String::from_utf8_lossy(&rest));
+    status.unwrap()
 }
 
 /// A gateway, a target, and ops1 holding a grant on connection `box`.
