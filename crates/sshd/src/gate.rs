@@ -24,6 +24,9 @@ const FAREWELL: Duration = Duration::from_secs(1);
 /// before we disconnect it. OpenSSH drops output it has not yet written
 /// when a disconnect arrives, so the reason would be lost.
 const HANG_UP: Duration = Duration::from_secs(2);
+/// How long after the round trip a client that was told may still take to
+/// write the reason to its terminal.
+const GRACE: Duration = Duration::from_millis(100);
 /// How often a session with no channel checks that its target is there.
 const TARGET_CHECK: Duration = Duration::from_secs(5);
 
@@ -217,7 +220,22 @@ impl Gate {
             "native SSH session: farewells done"
         );
         if told > 0 {
-            let _ = tokio::time::timeout(HANG_UP, client_gone.cancelled()).await;
+            // A plain `ssh` hangs up by itself once it has shown the reason;
+            // a ControlMaster never does (its multiplexed clients did). A
+            // round trip proves the client has taken in everything sent
+            // before it — OpenSSH answers a request it does not expect with
+            // a refusal, and writes out a channel's output before it reads
+            // the network again — so after it, and a moment's grace for a
+            // slow terminal, the disconnect loses nothing.
+            let round_trip = async {
+                let _ = client.cancel_forward_tcpip(String::new(), 0).await;
+                tokio::time::sleep(GRACE).await;
+            };
+            tokio::select! {
+                _ = client_gone.cancelled() => {}
+                _ = round_trip => {}
+                _ = tokio::time::sleep(HANG_UP) => {}
+            }
         }
         // Bounded both: a peer that stopped reading does not hold the session.
         if !client_gone.is_cancelled() {

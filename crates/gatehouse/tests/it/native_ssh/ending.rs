@@ -292,5 +292,10 @@ async fn a_control_master_and_its_multiplexed_sessions_end_together() {
         "{seen:?}"
     );
     let master_exit = tokio::time::timeout(Duration::from_secs(4), master.wait()).await;
+    let took = asked.elapsed();
     assert!(master_exit.is_ok(), "the master outlived its session");
+    assert!(
+        took < Duration::from_secs(1),
+        "the master exited {took:?} after the end"
+    );
 }
