@@ -8,9 +8,12 @@ use crate::{Result, Store, StoreError, parse};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
-    /// End a session after this many seconds without input.
+    /// End a session after this many seconds without input (at most ten
+    /// years; the API refuses more).
+    #[schema(maximum = 315_360_000)]
     pub idle_timeout_seconds: Option<u64>,
-    /// End a session this many seconds after it started.
+    /// End a session this many seconds after it started (at most ten years).
+    #[schema(maximum = 315_360_000)]
     pub max_session_seconds: Option<u64>,
 }
 

@@ -12,6 +12,21 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath};
 
+/// The longest limit accepted: ten years. Anything longer is no limit in
+/// practice (send `0` for none); the OpenAPI schema of `LimitSettings` says
+/// the same, and an unbounded u64 did not fit its int64.
+const MAX_LIMIT_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+fn check(limits: &LimitSettings) -> Result<(), ApiError> {
+    let fields = [limits.idle_timeout_seconds, limits.max_session_seconds];
+    if fields.into_iter().flatten().any(|s| s > MAX_LIMIT_SECONDS) {
+        return Err(ApiError::invalid(format!(
+            "a limit may be at most {MAX_LIMIT_SECONDS} seconds (ten years); 0 or null means none"
+        )));
+    }
+    Ok(())
+}
+
 /// Every role with its permissions and session limits (`users.manage`).
 #[utoipa::path(get, path = "/roles", tag = "users",
     responses((status = 200, body = Vec<RoleRecord>), (status = 403, body = crate::error::ErrorBody)))]
@@ -33,6 +48,7 @@ pub async fn set_role_limits(
     ApiPath(name): ApiPath<RoleName>,
     ApiJson(limits): ApiJson<LimitSettings>,
 ) -> Result<Json<LimitSettings>, ApiError> {
+    check(&limits)?;
     state
         .access
         .set_role_limits(&caller.principal, &name, limits)
@@ -70,6 +86,7 @@ pub async fn set_connection_limits(
     ApiPath(id): ApiPath<ConnectionId>,
     ApiJson(limits): ApiJson<LimitSettings>,
 ) -> Result<Json<LimitSettings>, ApiError> {
+    check(&limits)?;
     state
         .access
         .set_connection_limits(&caller.principal, id, limits)
