@@ -52,11 +52,11 @@ fn check_simple_name(
 }
 
 macro_rules! name_type {
-    ($(#[$doc:meta])* $name:ident, $what:literal, $max:literal, $lower:literal) => {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:literal, $lower:literal, $pattern:literal) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(try_from = "String", into = "String")]
-        #[schema(value_type = String)]
+        #[schema(value_type = String, pattern = $pattern)]
         pub struct $name(String);
 
         impl $name {
@@ -110,15 +110,15 @@ macro_rules! name_type {
 name_type!(
     /// A user's login name: 1–64 of `[a-z0-9._-]`, stored lowercase so logins
     /// are case-insensitive.
-    Username, "username", 64, true
+    Username, "username", 64, true, r"^\s*[A-Za-z0-9][A-Za-z0-9._-]{0,63}\s*$"
 );
 name_type!(
     /// A connection's name as users see and type it: 1–100 of `[A-Za-z0-9._-]`.
-    ConnectionName, "connection name", 100, false
+    ConnectionName, "connection name", 100, false, r"^\s*[A-Za-z0-9][A-Za-z0-9._-]{0,99}\s*$"
 );
 name_type!(
     /// A role's name (`admin`, `auditor`, `user` or a custom one), lowercase.
-    RoleName, "role name", 64, true
+    RoleName, "role name", 64, true, r"^\s*[A-Za-z0-9][A-Za-z0-9._-]{0,63}\s*$"
 );
 
 /// A target's host and port, as the gateway dials it.

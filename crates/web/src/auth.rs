@@ -186,9 +186,11 @@ pub struct LoginResponse {
 /// `403 account_locked`. After five failures for one username from one
 /// address, each further attempt must wait (`429 too_many_attempts`),
 /// twice as long each time.
-#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest, security(()),
+    responses((status = 200, description = "Logged in: the token (also set as the session cookie) and the user", body = LoginResponse),
+              (status = 401, description = "Wrong username or password (`bad_credentials`)", body = crate::error::ErrorBody),
+              (status = 403, description = "The account is locked (`account_locked`)", body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -253,7 +255,7 @@ pub async fn login(
 
 /// Log out: the token (and cookie) stop working.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
-    responses((status = 204), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 204, description = "Logged out: the token and the session cookie no longer work"), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn logout(
     State(state): State<AppState>,
     caller: Caller,
@@ -274,7 +276,7 @@ pub async fn logout(
 
 /// The logged-in user and their permissions.
 #[utoipa::path(get, path = "/auth/me", tag = "auth",
-    responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "The caller and their permissions", body = Me), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn me(caller: Caller) -> Json<Me> {
     Json(Me::from(&caller.principal))
 }

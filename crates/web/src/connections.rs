@@ -69,8 +69,8 @@ pub struct CreateConnection {
 }
 
 /// Create a connection and grant it.
-#[utoipa::path(post, path = "/connections", tag = "connections", request_body = CreateConnection,
-    responses((status = 201, body = ConnectionInfo), (status = 400, body = crate::error::ErrorBody),
+#[utoipa::path(post, operation_id = "create_connection", path = "/connections", tag = "connections", request_body = CreateConnection,
+    responses((status = 201, description = "The connection was created", body = ConnectionInfo), (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create(
@@ -206,9 +206,9 @@ pub struct UpdateConnection {
 /// grants. The next session uses the new values. Live sessions go on,
 /// except those whose owner no longer holds a grant on the connection
 /// (directly or through a role): they end at once as `access_revoked`.
-#[utoipa::path(patch, path = "/connections/{id}", tag = "connections", request_body = UpdateConnection,
-    params(("id" = String, Path, description = "Connection id")),
-    responses((status = 200, body = ConnectionInfo), (status = 400, body = crate::error::ErrorBody),
+#[utoipa::path(patch, operation_id = "update_connection", path = "/connections/{id}", tag = "connections", request_body = UpdateConnection,
+    params(("id" = uuid::Uuid, Path, description = "Connection id")),
+    responses((status = 200, description = "The connection as changed", body = ConnectionInfo), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn update(
@@ -304,9 +304,9 @@ pub async fn update(
 
 /// Delete a connection and its grants. Live sessions on it end at once
 /// (`access_revoked`); history keeps the sessions that used it.
-#[utoipa::path(delete, path = "/connections/{id}", tag = "connections",
-    params(("id" = String, Path, description = "Connection id")),
-    responses((status = 204), (status = 400, body = crate::error::ErrorBody),
+#[utoipa::path(delete, operation_id = "delete_connection", path = "/connections/{id}", tag = "connections",
+    params(("id" = uuid::Uuid, Path, description = "Connection id")),
+    responses((status = 204, description = "The connection was deleted"), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
@@ -337,6 +337,7 @@ pub async fn delete(
 
 /// Which connections to list.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListConnections {
     /// `true` lists every connection, granted to the caller or not
@@ -346,8 +347,8 @@ pub struct ListConnections {
 }
 
 /// The connections the caller may open.
-#[utoipa::path(get, path = "/connections", tag = "connections", params(ListConnections),
-    responses((status = 200, body = Vec<ConnectionInfo>), (status = 401, body = crate::error::ErrorBody),
+#[utoipa::path(get, operation_id = "list_connections", path = "/connections", tag = "connections", params(ListConnections),
+    responses((status = 200, description = "The connections", body = Vec<ConnectionInfo>), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,

@@ -38,6 +38,7 @@ fn search_param(name: &str, value: Option<String>) -> Result<Option<String>, Api
 
 /// History search parameters.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
     /// Case-insensitive text matched against user, connection, protocol,
@@ -47,8 +48,11 @@ pub struct HistoryParams {
     /// (case-insensitive, at least 3 characters; searched in an index).
     text: Option<String>,
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Rows to skip.
+    // A u32 is not an OpenAPI int32: say its real range.
+    #[param(value_type = Option<u64>, maximum = 4_294_967_295_u64)]
     offset: Option<u32>,
 }
 
@@ -67,7 +71,7 @@ pub struct HistoryPage {
 /// Ended sessions: everyone's with `audit.view`, otherwise one's own;
 /// `text` finds those whose recorded output contained it.
 #[utoipa::path(get, path = "/history", tag = "audit", params(HistoryParams),
-    responses((status = 200, body = HistoryPage), (status = 400, body = crate::error::ErrorBody),
+    responses((status = 200, description = "A page of ended sessions", body = HistoryPage), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody)))]
 pub async fn history(
     State(state): State<AppState>,
@@ -96,13 +100,17 @@ pub async fn history(
 
 /// Audit log parameters.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Only events of this action, e.g. `auth.login_failed`.
     action: Option<String>,
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Rows to skip.
+    // A u32 is not an OpenAPI int32: say its real range.
+    #[param(value_type = Option<u64>, maximum = 4_294_967_295_u64)]
     offset: Option<u32>,
 }
 
@@ -117,7 +125,7 @@ pub struct AuditPage {
 
 /// The audit log (`audit.view`).
 #[utoipa::path(get, path = "/audit", tag = "audit", params(AuditParams),
-    responses((status = 200, body = AuditPage), (status = 400, body = crate::error::ErrorBody),
+    responses((status = 200, description = "A page of audit events", body = AuditPage), (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody)))]
 pub async fn audit(
     State(state): State<AppState>,

@@ -14,6 +14,7 @@ mod enforce;
 pub mod error;
 pub mod history;
 pub mod limits;
+mod openapi;
 pub mod profile;
 pub mod recordings;
 pub mod sessions;
@@ -36,7 +37,6 @@ use gatehouse_audit::Audit;
 use gatehouse_sessions::Registry;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -112,40 +112,6 @@ impl AppState {
     }
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Gatehouse API", description = "Remote-access gateway: connections, live sessions, history and audit."),
-    modifiers(&Security),
-    tags(
-        (name = "auth", description = "Log in and out"),
-        (name = "users", description = "Accounts"),
-        (name = "connections", description = "Targets and grants"),
-        (name = "sessions", description = "Live sessions: open, find, watch, end"),
-        (name = "audit", description = "History and the audit log"),
-    )
-)]
-struct ApiDoc;
-
-struct Security;
-
-impl Modify for Security {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-        components.add_security_scheme(
-            "cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::COOKIE))),
-        );
-        openapi.security = Some(vec![
-            utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new()),
-            utoipa::openapi::security::SecurityRequirement::new("cookie", Vec::<String>::new()),
-        ]);
-    }
-}
-
 /// The `/api/v1` routes and their OpenAPI description.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let api = OpenApiRouter::<AppState>::new()
@@ -183,9 +149,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(recordings::recording))
         .routes(routes!(history::history))
         .routes(routes!(history::audit));
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
-        .split_for_parts()
+        .split_for_parts();
+    openapi::Answers.modify(&mut doc);
+    (router, doc)
 }
 
 /// The whole HTTP application.

@@ -29,7 +29,7 @@ fn check(limits: &LimitSettings) -> Result<(), ApiError> {
 
 /// Every role with its permissions and session limits (`users.manage`).
 #[utoipa::path(get, path = "/roles", tag = "users",
-    responses((status = 200, body = Vec<RoleRecord>), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "Every role with its permissions and limits", body = Vec<RoleRecord>), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn roles(
     State(state): State<AppState>,
     caller: Caller,
@@ -39,8 +39,8 @@ pub async fn roles(
 
 /// Set a role's session limits (`users.manage`). `null` or `0` removes a limit.
 #[utoipa::path(put, path = "/roles/{name}/limits", tag = "users", request_body = LimitSettings,
-    params(("name" = String, Path, description = "Role name")),
-    responses((status = 200, body = LimitSettings), (status = 403, body = crate::error::ErrorBody),
+    params(("name" = RoleName, Path, description = "Role name")),
+    responses((status = 200, description = "The role's limits as stored", body = LimitSettings), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn set_role_limits(
     State(state): State<AppState>,
@@ -59,8 +59,8 @@ pub async fn set_role_limits(
 
 /// A connection's session limits (`connections.manage`).
 #[utoipa::path(get, path = "/connections/{id}/limits", tag = "connections",
-    params(("id" = String, Path, description = "Connection id")),
-    responses((status = 200, body = LimitSettings), (status = 403, body = crate::error::ErrorBody),
+    params(("id" = uuid::Uuid, Path, description = "Connection id")),
+    responses((status = 200, description = "The connection's limits", body = LimitSettings), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn connection_limits(
     State(state): State<AppState>,
@@ -77,8 +77,8 @@ pub async fn connection_limits(
 
 /// Set a connection's session limits (`connections.manage`). `null` or `0` removes a limit.
 #[utoipa::path(put, path = "/connections/{id}/limits", tag = "connections", request_body = LimitSettings,
-    params(("id" = String, Path, description = "Connection id")),
-    responses((status = 200, body = LimitSettings), (status = 403, body = crate::error::ErrorBody),
+    params(("id" = uuid::Uuid, Path, description = "Connection id")),
+    responses((status = 200, description = "The connection's limits as stored", body = LimitSettings), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn set_connection_limits(
     State(state): State<AppState>,

@@ -60,7 +60,7 @@ pub struct AddSshKey {
 
 /// The keys you log in with from a native SSH client.
 #[utoipa::path(get, path = "/profile/keys", tag = "auth",
-    responses((status = 200, body = Vec<SshKey>), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "The caller's SSH public keys", body = Vec<SshKey>), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn keys(
     State(state): State<AppState>,
     caller: Caller,
@@ -72,7 +72,7 @@ pub async fn keys(
 /// Register a public key for native SSH logins. A key belongs to one user:
 /// registering one somebody already has is `409`.
 #[utoipa::path(post, path = "/profile/keys", tag = "auth", request_body = AddSshKey,
-    responses((status = 201, body = SshKey), (status = 400, body = crate::error::ErrorBody),
+    responses((status = 201, description = "The key was added", body = SshKey), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn add_key(
     State(state): State<AppState>,
@@ -99,8 +99,8 @@ pub async fn add_key(
 
 /// Remove one of your keys; it stops working at once for new logins.
 #[utoipa::path(delete, path = "/profile/keys/{id}", tag = "auth",
-    params(("id" = String, Path, description = "Key id")),
-    responses((status = 204), (status = 401, body = crate::error::ErrorBody),
+    params(("id" = uuid::Uuid, Path, description = "Key id")),
+    responses((status = 204, description = "The key was removed"), (status = 401, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn remove_key(
     State(state): State<AppState>,
@@ -141,7 +141,7 @@ pub struct GatewayInfo {
 
 /// The gateway's SSH listener address and host key fingerprint.
 #[utoipa::path(get, path = "/gateway", tag = "auth",
-    responses((status = 200, body = GatewayInfo), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "How to reach this gateway", body = GatewayInfo), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn gateway(State(state): State<AppState>, _caller: Caller) -> Json<GatewayInfo> {
     Json(GatewayInfo {
         ssh: state.config.ssh.clone(),

@@ -26,8 +26,8 @@ const CAST_TYPE: &str = "application/x-asciicast";
 
 /// Whether a connection's sessions are recorded (`connections.manage`).
 #[utoipa::path(get, path = "/connections/{id}/recording", tag = "connections",
-    params(("id" = String, Path, description = "Connection id")),
-    responses((status = 200, body = RecordingSettings), (status = 403, body = crate::error::ErrorBody),
+    params(("id" = uuid::Uuid, Path, description = "Connection id")),
+    responses((status = 200, description = "The connection's recording settings", body = RecordingSettings), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn settings(
     State(state): State<AppState>,
@@ -41,8 +41,8 @@ pub async fn settings(
 /// Turn recording, and keystroke recording, on or off for a connection's
 /// future sessions (`connections.manage`).
 #[utoipa::path(put, path = "/connections/{id}/recording", tag = "connections", request_body = RecordingSettings,
-    params(("id" = String, Path, description = "Connection id")),
-    responses((status = 200, body = RecordingSettings), (status = 400, body = crate::error::ErrorBody),
+    params(("id" = uuid::Uuid, Path, description = "Connection id")),
+    responses((status = 200, description = "The recording settings as stored", body = RecordingSettings), (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn set_settings(
     State(state): State<AppState>,
@@ -75,6 +75,7 @@ pub async fn set_settings(
 
 /// How to hand out a recording.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RecordingParams {
     /// `true` to download it as a `.cast` attachment (audited as a
@@ -84,7 +85,7 @@ pub struct RecordingParams {
 
 /// A session's recording, asciicast v2 (`audit.view`).
 #[utoipa::path(get, path = "/history/{id}/recording", tag = "audit", params(
-        ("id" = String, Path, description = "Session id"), RecordingParams),
+        ("id" = uuid::Uuid, Path, description = "Session id"), RecordingParams),
     responses((status = 200, description = "The recording (asciicast v2, one JSON value per line)",
                content_type = "application/x-asciicast", body = String),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]

@@ -45,6 +45,7 @@ fn may_see(who: &Principal) -> Visibility {
 
 /// Search, sort and page parameters.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Case-insensitive text matched against user, connection name,
@@ -53,16 +54,20 @@ pub struct ListParams {
     /// `started_at` (default, newest first), `user`, `connection`,
     /// `protocol`, `client_addr`, `target` or `last_activity_at`;
     /// prefix `-` for descending.
+    #[param(
+        pattern = "^(-?(started_at|user|connection|protocol|client_addr|target|last_activity_at))?$"
+    )]
     sort: Option<String>,
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// Matches to skip.
     offset: Option<usize>,
 }
 
 /// Live sessions the caller may see: all with `sessions.view`, else their own.
-#[utoipa::path(get, path = "/sessions", tag = "sessions", params(ListParams),
-    responses((status = 200, body = Page), (status = 400, body = crate::error::ErrorBody),
+#[utoipa::path(get, operation_id = "list_sessions", path = "/sessions", tag = "sessions", params(ListParams),
+    responses((status = 200, description = "A page of matching live sessions", body = Page), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -75,9 +80,9 @@ pub async fn list(
 }
 
 /// One live session.
-#[utoipa::path(get, path = "/sessions/{id}", tag = "sessions",
-    params(("id" = String, Path, description = "Session id")),
-    responses((status = 200, body = SessionView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, operation_id = "get_session", path = "/sessions/{id}", tag = "sessions",
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
+    responses((status = 200, description = "The session", body = SessionView), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -188,8 +193,8 @@ impl Filter {
 /// picks among the sessions the caller can see. Ending another user's
 /// session needs `sessions.end`; a user may always end their own. If any
 /// session named or picked may not be ended by the caller, nothing is ended.
-#[utoipa::path(post, path = "/sessions/end", tag = "sessions", request_body = EndSessions,
-    responses((status = 200, body = EndedSessions), (status = 400, body = crate::error::ErrorBody),
+#[utoipa::path(post, operation_id = "end_sessions", path = "/sessions/end", tag = "sessions", request_body = EndSessions,
+    responses((status = 200, description = "Which sessions ended and which were not found", body = EndedSessions), (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody)))]
 pub async fn end(
     State(state): State<AppState>,

@@ -30,8 +30,8 @@ pub struct ShareRequest {
 
 /// Share your live session with another user (only the owner may).
 #[utoipa::path(post, path = "/sessions/{id}/share", tag = "sessions", request_body = ShareRequest,
-    params(("id" = String, Path, description = "Session id")),
-    responses((status = 204), (status = 400, body = crate::error::ErrorBody),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
+    responses((status = 204, description = "The session is shared with the user"), (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn share(
     State(state): State<AppState>,
@@ -83,8 +83,8 @@ pub struct UnshareRequest {
 /// with me" list, and if they already joined they are removed (told
 /// `removed`). `404` if the session is not shared with them.
 #[utoipa::path(post, path = "/sessions/{id}/unshare", tag = "sessions", request_body = UnshareRequest,
-    params(("id" = String, Path, description = "Session id")),
-    responses((status = 204), (status = 400, body = crate::error::ErrorBody),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
+    responses((status = 204, description = "The user may no longer join the session"), (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn unshare(
     State(state): State<AppState>,
@@ -134,7 +134,7 @@ pub struct SharedSession {
 
 /// Live sessions shared with the caller.
 #[utoipa::path(get, path = "/sessions/shared", tag = "sessions",
-    responses((status = 200, body = Vec<SharedSession>), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "Sessions shared with the caller", body = Vec<SharedSession>), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn shared(State(state): State<AppState>, caller: Caller) -> Json<Vec<SharedSession>> {
     let mut list: Vec<_> = state
         .registry
@@ -152,9 +152,9 @@ pub async fn shared(State(state): State<AppState>, caller: Caller) -> Json<Vec<S
 /// view they opened with it), so they cannot join again unless the owner
 /// shares the session with them anew.
 #[utoipa::path(post, path = "/sessions/{id}/participants/{participant}/remove", tag = "sessions",
-    params(("id" = String, Path, description = "Session id"),
-           ("participant" = String, Path, description = "Participant id")),
-    responses((status = 204), (status = 403, body = crate::error::ErrorBody),
+    params(("id" = uuid::Uuid, Path, description = "Session id"),
+           ("participant" = uuid::Uuid, Path, description = "Participant id")),
+    responses((status = 204, description = "The participant was removed"), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn remove_participant(
     State(state): State<AppState>,

@@ -39,11 +39,14 @@ const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The initial terminal size.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TerminalSize {
     /// Columns, 1–1000 (default 80).
+    #[param(minimum = 1, maximum = 1000)]
     cols: Option<u32>,
     /// Rows, 1–500 (default 24).
+    #[param(minimum = 1, maximum = 500)]
     rows: Option<u32>,
 }
 
@@ -69,7 +72,7 @@ enum Control {
 
 /// Open an SSH session on a connection, as a WebSocket.
 #[utoipa::path(get, path = "/connections/{id}/terminal", tag = "sessions",
-    params(("id" = String, Path, description = "Connection id"), TerminalSize),
+    params(("id" = uuid::Uuid, Path, description = "Connection id"), TerminalSize),
     responses((status = 101, description = "Switching to the terminal WebSocket"),
               (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]

@@ -37,9 +37,10 @@ pub struct CreateUser {
 }
 
 /// Create a user.
-#[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUser,
-    responses((status = 201, body = UserRecord), (status = 400, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_user", path = "/users", tag = "users", request_body = CreateUser,
+    responses((status = 201, description = "The user was created", body = UserRecord), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+              (status = 503, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -64,8 +65,8 @@ pub async fn create(
 }
 
 /// List users.
-#[utoipa::path(get, path = "/users", tag = "users",
-    responses((status = 200, body = Vec<UserRecord>), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_users", path = "/users", tag = "users",
+    responses((status = 200, description = "Every user", body = Vec<UserRecord>), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -97,11 +98,12 @@ pub struct UpdateUser {
 /// close at once when their login ends, and a watch socket when
 /// `sessions.watch` is taken away. A change that would leave no enabled
 /// user with the `admin` role is refused.
-#[utoipa::path(patch, path = "/users/{id}", tag = "users", request_body = UpdateUser,
-    params(("id" = String, Path, description = "User id")),
-    responses((status = 200, body = UserRecord), (status = 400, body = crate::error::ErrorBody),
+#[utoipa::path(patch, operation_id = "update_user", path = "/users/{id}", tag = "users", request_body = UpdateUser,
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    responses((status = 200, description = "The user as changed", body = UserRecord), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 503, body = crate::error::ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,8 +161,8 @@ pub async fn update(
 /// password is refused with `403 account_locked` until they are unlocked.
 /// Locking the last enabled user with the `admin` role is refused.
 #[utoipa::path(post, path = "/users/{id}/lock", tag = "users",
-    params(("id" = String, Path, description = "User id")),
-    responses((status = 200, body = UserRecord), (status = 400, body = crate::error::ErrorBody),
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    responses((status = 200, description = "The user, now locked", body = UserRecord), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn lock(
@@ -193,8 +195,8 @@ pub async fn lock(
 
 /// Unlock a user: they may log in again (their old logins stay ended).
 #[utoipa::path(post, path = "/users/{id}/unlock", tag = "users",
-    params(("id" = String, Path, description = "User id")),
-    responses((status = 200, body = UserRecord), (status = 400, body = crate::error::ErrorBody),
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    responses((status = 200, description = "The user, now unlocked", body = UserRecord), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn unlock(
@@ -228,9 +230,9 @@ pub async fn unlock(
 /// join sockets and live feeds; history and the audit
 /// log keep their name. Deleting the last enabled user with the `admin`
 /// role is refused.
-#[utoipa::path(delete, path = "/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "User id")),
-    responses((status = 204), (status = 400, body = crate::error::ErrorBody),
+#[utoipa::path(delete, operation_id = "delete_user", path = "/users/{id}", tag = "users",
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    responses((status = 204, description = "The user was deleted"), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(

@@ -33,7 +33,7 @@ use crate::terminal::{MAX_MESSAGE, Tx, ended_message, farewell};
 /// ends or loses `sessions.watch` (`reason` `user_locked` or
 /// `access_revoked`, with a `message`). Frames sent by the watcher are ignored.
 #[utoipa::path(get, path = "/sessions/{id}/watch", tag = "sessions",
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
     responses((status = 101, description = "Switching to the watch WebSocket"),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
@@ -60,7 +60,7 @@ pub async fn watch(
 /// is `404`); `ended` when the session ends or your login does (locked,
 /// deleted, logged out, expired).
 #[utoipa::path(get, path = "/sessions/{id}/join", tag = "sessions",
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
     responses((status = 101, description = "Switching to the participant WebSocket"),
               (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn join(
