@@ -190,7 +190,12 @@ impl Watcher {
     pub async fn next(&mut self) -> WatchEvent {
         tokio::select! {
             biased;
-            _ = self.entry.cancel.cancelled() => WatchEvent::Ended(self.end_request()),
+            // Output the session sent before it ended comes first: a
+            // watcher sees the last screen its user saw, then the end.
+            _ = self.entry.cancel.cancelled() => match self.output.try_recv() {
+                Ok(data) => WatchEvent::Output(data),
+                Err(_) => WatchEvent::Ended(self.end_request()),
+            },
             _ = self.removal.signal.cancelled() => WatchEvent::Removed {
                 by: self.removal.by.get().cloned().unwrap_or_default(),
             },

@@ -65,7 +65,8 @@ async fn an_interactive_participant_types_into_the_shell_and_an_observer_cannot(
         )))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The gateway has read (and dropped) the observer's keystrokes.
+    viewer.synced().await;
     owner.run("echo owner-$((7*7))").await;
     owner.expect("owner-49").await;
     assert!(

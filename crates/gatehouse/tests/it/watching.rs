@@ -83,6 +83,23 @@ impl Watch {
         }
     }
 
+    /// Pings the gateway and reads (keeping the screen) until the pong: the
+    /// gateway reads a socket's frames in order, so by then it has read,
+    /// and dealt with, everything this participant sent before the ping.
+    pub(crate) async fn synced(&mut self) {
+        let token = Bytes::from_static(b"synced");
+        self.ws.send(Message::Ping(token.clone())).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Ok(Some(Ok(Message::Pong(p)))) if p == token => return,
+                Ok(Some(Ok(Message::Binary(b)))) => self.screen.process(&b),
+                Ok(Some(Ok(_))) => {}
+                other => panic!("no pong from the gateway: {other:?}"),
+            }
+        }
+    }
+
     /// Reads until the `ended` (or `removed`) message, or the socket closes.
     pub(crate) async fn ended(&mut self) -> Value {
         while self.ended.is_none() {
@@ -225,7 +242,7 @@ async fn nothing_a_watcher_types_reaches_the_session() {
         ))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    watch.synced().await;
     owner.run("echo owner-$((2+2))").await;
     owner.expect("owner-4").await;
     assert!(
@@ -355,7 +372,8 @@ async fn the_cli_watches_a_session_in_the_terminal_until_it_ends() {
     assert!(listed.is_some(), "the CLI never joined");
     owner.run("echo live-to-cli-$((9*9))").await;
     owner.expect("live-to-cli-81").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // No pause before the end: what the owner saw reaches every watcher
+    // before the end does.
     gw.post(
         Some(&admin),
         "/sessions/end",

@@ -35,13 +35,35 @@ test("an administrator watches a live session from Active Sessions", async () =>
   await terminal.keyboard.type("echo while-watched-$((5*5))\n");
   await waitForScreen(watch, "while-watched-25");
 
+  // The watcher types, as a person would, into the read-only page; and, as
+  // a client that ignores the page's read-only mode would, sends keystrokes
+  // down the watch socket itself. Neither reaches the shell: the gateway
+  // drops a watcher's input, whatever the page does. A ping after the
+  // keystrokes comes back only once the gateway has read (and dropped) them.
   await watch.locator(".xterm-helper-textarea").focus().catch(() => undefined);
   await watch.keyboard.type("echo from-watcher-$((1+1))\n");
-  await terminal.keyboard.type("echo owner-again\n");
-  await waitForScreen(terminal, "owner-again");
-  assert.doesNotMatch(await screenText(terminal), /from-watcher-2/, "the watcher typed into the session");
+  const sessionId = new URL(watch.url()).hash.split("/").pop();
+  const sent = await watch.evaluate(async (id) => {
+    const ws = new WebSocket(`ws://${location.host}/api/v1/sessions/${id}/watch`);
+    ws.binaryType = "arraybuffer";
+    await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = fail; });
+    ws.send(new TextEncoder().encode("echo from-socket-$((3+3))\n"));
+    // The browser cannot send a WebSocket ping; a control message the
+    // gateway answers in order does the same job: the watcher's own close.
+    await new Promise((done) => { ws.onclose = done; ws.close(1000); });
+    return true;
+  }, sessionId);
+  assert.equal(sent, true);
+  await terminal.keyboard.type("echo owner-again-$((4+4))\n");
+  await waitForScreen(terminal, "owner-again-8");
+  const screen = await screenText(terminal);
+  assert.doesNotMatch(screen, /from-watcher-2/, "the watcher's typing reached the shell");
+  assert.doesNotMatch(screen, /from-socket-6/, "a watcher's keystrokes sent down the socket reached the shell");
 
-  await admin.page.getByRole("row").filter({ hasText: "ops1" }).filter({ hasText: "2" }).waitFor();
+  // Two people on the session, by the participants button's accessible name.
+  await admin.page
+    .getByRole("button", { name: "2 participants in ops1's session: show them" })
+    .waitFor();
   await watch.close();
   await terminal.getByRole("status").filter({ hasText: "Watched by" }).waitFor({ state: "detached" });
   await ops.context.close();
