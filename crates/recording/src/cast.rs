@@ -300,4 +300,57 @@ mod tests {
         assert!((rec.duration() - 2.000001).abs() < 1e-9);
         assert!(read(&format!("{file}[oops]\n")).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use crate::output::OutputText;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any output, in any chunks, makes a recording that reads back
+            /// as exactly the text written; and a file cut anywhere (a
+            /// crash mid-write) still reads, as a prefix of it.
+            #[test]
+            fn any_output_reads_back_and_any_cut_of_the_file_reads_as_a_prefix(
+                chunks in vec(vec(any::<u8>(), 0..64), 0..12),
+                cut_at in any::<usize>(),
+            ) {
+                let header = Header {
+                    version: 2, width: 80, height: 24, timestamp: 0,
+                    title: None, env: None, gatehouse: None,
+                };
+                let mut file = serde_json::to_vec(&header).unwrap();
+                file.push(b'\n');
+                let header_len = file.len();
+                let (mut text, mut expected) = (OutputText::default(), String::new());
+                for (i, chunk) in chunks.iter().enumerate() {
+                    let t = text.push(chunk);
+                    if !t.is_empty() {
+                        expected.push_str(&t);
+                        write_line(&mut file, i as u64 * 1_000, Kind::Output, &t);
+                    }
+                }
+                let t = text.finish();
+                expected.push_str(&t);
+                write_line(&mut file, 99_000_000, Kind::Output, &t);
+
+                let whole = read(std::str::from_utf8(&file).unwrap()).unwrap();
+                prop_assert_eq!(whole.output(), expected.clone());
+                prop_assert!(!whole.truncated_tail);
+
+                let cut = header_len + cut_at % (file.len() - header_len + 1);
+                let part = read(&String::from_utf8_lossy(&file[..cut])).unwrap();
+                prop_assert!(expected.starts_with(&part.output()));
+            }
+
+            /// Whatever a file holds, reading it answers; it never panics.
+            #[test]
+            fn reading_any_text_never_panics(chars in vec(any::<char>(), 0..300)) {
+                let text: String = chars.into_iter().collect();
+                let _ = read(&text);
+                let _ = read(&format!("{{\"version\":2,\"width\":80,\"height\":24,\"timestamp\":0}}\n{text}"));
+            }
+        }
+    }
 }

@@ -209,4 +209,53 @@ mod tests {
             "{ratio:.3}: printable ASCII and valid characters stay"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        /// Any bytes, cut into chunks anywhere (as SSH packets cut them).
+        fn chunked(max: usize) -> impl Strategy<Value = (Vec<u8>, Vec<usize>)> {
+            (vec(any::<u8>(), 0..max), vec(any::<usize>(), 0..8))
+        }
+
+        fn cut<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut from = 0;
+            for p in points {
+                chunks.push(&bytes[from..p]);
+                from = p;
+            }
+            chunks.push(&bytes[from..]);
+            chunks
+        }
+
+        proptest! {
+            /// Whatever the output and wherever the packets cut it, the
+            /// event text is the same as for the output in one piece.
+            #[test]
+            fn the_text_does_not_depend_on_where_packets_cut_the_output(
+                (bytes, cuts) in chunked(600)
+            ) {
+                prop_assert_eq!(encode(&cut(&bytes, &cuts)), encode(&[&bytes]));
+            }
+
+            /// Text a terminal acts on (any characters, no ignored
+            /// controls) is kept byte for byte, wherever it is cut.
+            #[test]
+            fn text_is_kept_exactly_wherever_it_is_cut(
+                chars in vec(any::<char>(), 0..200),
+                cuts in vec(any::<usize>(), 0..8),
+            ) {
+                let text: String = chars
+                    .into_iter()
+                    .filter(|c| !(c.is_ascii() && ignored(*c as u8)))
+                    .collect();
+                prop_assert_eq!(encode(&cut(text.as_bytes(), &cuts)), text);
+            }
+        }
+    }
 }

@@ -56,4 +56,48 @@ mod tests {
             assert_eq!(LoginName::parse(bad), None, "{bad:?}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        /// A valid name: a lowercase letter or digit, then up to 30 of
+        /// those and `.`, `_`, `-`.
+        fn name() -> impl Strategy<Value = String> {
+            let first: Vec<char> = ('a'..='z').chain('0'..='9').collect();
+            let rest: Vec<char> = first.iter().copied().chain(['.', '_', '-']).collect();
+            (select(first), vec(select(rest), 0..30))
+                .prop_map(|(f, r)| std::iter::once(f).chain(r).collect())
+        }
+
+        proptest! {
+            /// A login name from the network never panics the parser; what
+            /// it accepts names a valid user (and connection), and says the
+            /// same when written back.
+            #[test]
+            fn any_login_name_parses_or_is_refused_and_what_parses_round_trips(
+                chars in vec(any::<char>(), 0..80)
+            ) {
+                let text: String = chars.into_iter().collect();
+                if let Some(login) = LoginName::parse(&text) {
+                    let again = match &login.connection {
+                        Some(c) => format!("{}:{}", login.user.as_str(), c.as_str()),
+                        None => login.user.as_str().to_owned(),
+                    };
+                    prop_assert_eq!(LoginName::parse(&again), Some(login));
+                }
+            }
+
+            /// `USER:CONNECTION` of valid names always parses to them.
+            #[test]
+            fn valid_names_always_parse(user in name(), connection in name()) {
+                let login = LoginName::parse(&format!("{user}:{connection}")).unwrap();
+                prop_assert_eq!(login.user.as_str(), user.as_str());
+                let parsed = login.connection.unwrap();
+                prop_assert_eq!(parsed.as_str(), connection.as_str());
+            }
+        }
+    }
 }
