@@ -163,7 +163,9 @@ async fn run(
         tokio::task::yield_now().await;
         shell.close(&why).await
     });
+    // Out of the registry before the lingering below.
     drop(handle);
+    linger(&mut rx).await;
 }
 
 /// Relays until one side ends or the session is ended; returns our own
@@ -324,6 +326,24 @@ pub(crate) async fn farewell(tx: &mut Tx, last: Value, code: u16, reason: &str) 
             reason: reason.into(),
         })))
         .await
+    })
+    .await;
+}
+
+/// How long a flooding client may take to answer our close.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Reads and discards what a client still sends until it answers our close
+/// (or [`LINGER`] passes). A socket closed with unread input is reset, and
+/// a reset throws away the farewell the client has not read yet: a user
+/// whose paste we held back would never learn why their session ended.
+pub(crate) async fn linger(rx: &mut Rx) {
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Some(Ok(msg)) = rx.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
     })
     .await;
 }

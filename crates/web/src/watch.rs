@@ -214,7 +214,7 @@ async fn run(state: AppState, caller: Caller, id: SessionId, how: How, socket: W
         .record(event(&caller, id, action::WATCH_STOP).details(owner))
         .await;
     if ended_by_us {
-        linger(&mut rx).await;
+        crate::terminal::linger(&mut rx).await;
     }
 }
 
@@ -266,24 +266,6 @@ async fn deliver(
 
 fn text(value: serde_json::Value) -> Message {
     Message::Text(value.to_string().into())
-}
-
-/// How long a flooding client may take to answer our close.
-const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Reads and discards what a client still sends until it answers our close
-/// (or [`LINGER`] passes). A socket closed with unread input is reset, and
-/// a reset throws away the farewell the client has not read yet: the
-/// participant we held back would never learn why they were cut off.
-async fn linger(rx: &mut crate::terminal::Rx) {
-    let _ = tokio::time::timeout(LINGER, async {
-        while let Some(Ok(msg)) = rx.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
 }
 
 fn event(caller: &Caller, id: SessionId, act: &str) -> Event {
