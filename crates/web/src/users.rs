@@ -39,8 +39,8 @@ pub struct CreateUser {
 /// Create a user.
 #[utoipa::path(post, operation_id = "create_user", path = "/users", tag = "users", request_body = CreateUser,
     responses((status = 201, description = "The user was created", body = UserRecord), (status = 400, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
-              (status = 503, body = crate::error::ErrorBody)))]
+              (status = 403, body = crate::error::ErrorBody), (status = 404, description = "A role named in `roles` does not exist", body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
