@@ -62,12 +62,7 @@ async fn a_client_that_sends_its_environment_still_runs_its_command() {
 async fn scp_and_sftp_copy_a_multi_megabyte_file_byte_for_byte() {
     let (gw, _sshd, _admin, ops, _) = setup().await;
     let client = Client::registered(&gw, &ops).await;
-    let work = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        work.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
+    let work = shared_folder();
     let original: Vec<u8> = (0..6 * 1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -147,12 +142,7 @@ async fn sftp_in_batch_mode_uploads_and_downloads_a_file_byte_for_byte() {
     let (gw, _sshd, admin, ops, _) = setup().await;
     let client = Client::registered(&gw, &ops).await;
     // The target is this machine: its account writes into our folder.
-    let work = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        work.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
+    let work = shared_folder();
     let original: Vec<u8> = (0..1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8)
         .collect();

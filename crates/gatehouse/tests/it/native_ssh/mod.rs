@@ -196,6 +196,18 @@ async fn hang_up(child: &mut Child, seen: &mut String) -> std::process::ExitStat
     status.unwrap()
 }
 
+/// A folder of ours the target's account may write into too (the target is
+/// this machine): where file transfers land and start.
+fn shared_folder() -> tempfile::TempDir {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        work.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    work
+}
+
 /// A gateway, a target, and ops1 holding a grant on connection `box`.
 async fn setup() -> (TestGateway, Sshd, String, String, String) {
     let sshd = Sshd::start().await;

@@ -118,12 +118,7 @@ async fn a_shell_started_behind_a_bare_scp_is_recorded_searchable_and_watchable(
 async fn real_scp_and_sftp_transfers_are_counted_and_not_recorded() {
     let (gw, _sshd, admin, ops, _) = setup().await;
     let client = Client::registered(&gw, &ops).await;
-    let work = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        work.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
+    let work = shared_folder();
     // Text, so that if it were recorded the search would find it.
     let original = "transferred-payload-line\n".repeat(20_000);
     let source = work.path().join("source.txt");
