@@ -17,8 +17,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::end::EndRequest;
 use crate::limits::Warning;
-use crate::registry::EndRequest;
+use crate::locks::lock;
 use crate::screen::Screen;
 use crate::{ConnectionRef, Participant, ParticipantMode, SessionLimits, SessionView};
 
@@ -168,7 +169,7 @@ impl Entry {
             bytes_from_client: self.bytes_from_client.load(Ordering::Relaxed),
             bytes_to_client: self.bytes_to_client.load(Ordering::Relaxed),
             participants: self.participants.borrow().clone(),
-            forwards: crate::registry::lock(&self.forwards).clone(),
+            forwards: lock(&self.forwards).clone(),
             recording: self.recorder.is_some(),
             node: node.to_owned(),
         }

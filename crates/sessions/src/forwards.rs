@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::entry::Entry;
-use crate::registry::{Inner, lock};
+use crate::locks::lock;
+use crate::shared::Inner;
 
 /// Which way a forward goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -6,7 +6,7 @@ use tokio::sync::watch;
 use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::entry::Entry;
-use crate::registry::Inner;
+use crate::shared::Inner;
 use bytes::Bytes;
 
 use crate::{EndRequest, Participant, Warning};
@@ -124,7 +124,7 @@ impl SessionHandle {
     /// Keystrokes from interactive participants, to write to the target
     /// like the owner's own. Only the first call gets the receiver.
     pub fn participant_input(&self) -> Option<tokio::sync::mpsc::Receiver<Bytes>> {
-        crate::registry::lock(&self.entry.input_rx).take()
+        crate::locks::lock(&self.entry.input_rx).take()
     }
 
     /// Everyone taking part; changes when someone joins or leaves.

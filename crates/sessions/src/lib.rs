@@ -16,26 +16,30 @@
 //! the protocol. Nothing here knows a protocol or a database:
 //! history is written by whoever consumes the [`Lifecycle`] channel.
 
+mod end;
 mod entry;
 mod events;
 mod forwards;
 mod handle;
 mod limits;
+mod locks;
 mod policy;
 mod query;
 mod recording;
 mod registry;
 mod screen;
+mod shared;
 mod table;
 mod view;
 mod watch;
 
+pub use end::EndRequest;
 pub use events::{EndedSession, Lifecycle, SessionEvent};
 pub use forwards::{Forward, ForwardGuard, ForwardKind};
 pub use handle::SessionHandle;
 pub use limits::{Limit, SessionLimits, Warning};
 pub use query::{ListQuery, Page, SortKey, Visibility};
-pub use registry::{EndRequest, NewSession, Registry};
+pub use registry::{NewSession, Registry};
 pub use view::{ConnectionRef, Participant, ParticipantMode, SessionView};
 pub use watch::{Input, Typist, WatchEvent, Watcher};
 

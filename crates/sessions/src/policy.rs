@@ -8,9 +8,10 @@ use gatehouse_domain::EndReason;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::end::EndRequest;
 use crate::entry::{WARNED_IDLE, WARNED_MAX};
 use crate::limits::{Warning, human};
-use crate::registry::{EndRequest, read};
+use crate::locks::read;
 use crate::{Registry, SessionEvent};
 
 impl Registry {

@@ -1,9 +1,12 @@
+//! The registry itself ([`Registry`], opened with [`NewSession`]): the top
+//! of the crate, built on the shared state, entries, handles and watchers.
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
-use gatehouse_domain::{ConnectionId, EndReason, Protocol, SessionId, UserId};
+use gatehouse_domain::{ConnectionId, Protocol, SessionId, UserId};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -12,13 +15,16 @@ use uuid::Uuid;
 
 use gatehouse_recording::RecordingConfig;
 
+use crate::end::EndRequest;
 use crate::entry::Entry;
+use crate::locks::{lock, read, write};
 use crate::screen::Screen;
+use crate::shared::Inner;
 use crate::table::Table;
 use crate::watch::Watcher;
 use crate::{
-    ConnectionRef, EndedSession, Lifecycle, ListQuery, Page, Participant, ParticipantMode,
-    SessionEvent, SessionHandle, SessionLimits, SessionView, Visibility,
+    ConnectionRef, Lifecycle, ListQuery, Page, Participant, ParticipantMode, SessionEvent,
+    SessionHandle, SessionLimits, SessionView, Visibility,
 };
 
 /// What a front end knows when it opens a session.
@@ -53,59 +59,6 @@ pub struct NewSession {
     pub cols: u16,
     /// The terminal's initial height in rows; 0 while not known.
     pub rows: u16,
-}
-
-/// Why and by whom a session was asked to end.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EndRequest {
-    /// The reason recorded in history and shown to the user.
-    pub reason: EndReason,
-    /// The person who ended it, if a person did.
-    pub by: Option<String>,
-    /// Their message to the user, if any.
-    pub message: Option<String>,
-}
-
-impl EndRequest {
-    /// An end with a reason and nobody behind it (the session's own course).
-    pub fn because(reason: EndReason) -> Self {
-        Self {
-            reason,
-            by: None,
-            message: None,
-        }
-    }
-
-    /// One line for the person whose session ended, e.g. "Session ended by
-    /// administrator admin".
-    /// With a message, it follows: "…: maintenance window".
-    pub fn describe(&self) -> String {
-        let who = match (&self.by, self.reason) {
-            (Some(by), EndReason::EndedByAdmin) => format!("Session ended by administrator {by}"),
-            (Some(by), _) => format!("Session ended by {by}"),
-            (None, reason) => format!("Session ended: {reason}"),
-        };
-        match &self.message {
-            Some(message) if !message.is_empty() => format!("{who}: {message}"),
-            _ => who,
-        }
-    }
-}
-
-pub(crate) struct Inner {
-    pub(crate) node: String,
-    pub(crate) sessions: RwLock<Table>,
-    pub(crate) events: broadcast::Sender<SessionEvent>,
-    pub(crate) lifecycle: mpsc::UnboundedSender<Lifecycle>,
-    count: watch::Sender<usize>,
-    pub(crate) recordings: Option<RecordingConfig>,
-    /// Recordings whose file is still being written.
-    pub(crate) recorders: watch::Sender<usize>,
-    /// The runtime the registry was made on, where recordings are written.
-    /// Not the opening front end's: a runtime that ends with its
-    /// connections (an SSH shard at shutdown) would drop a recording
-    /// half-written.
-    pub(crate) runtime: Option<tokio::runtime::Handle>,
 }
 
 /// The live sessions of this gateway node. Cheap to clone.
@@ -505,64 +458,4 @@ impl Registry {
     fn entry(&self, id: SessionId) -> Option<Arc<Entry>> {
         read(&self.inner.sessions).get(&id).cloned()
     }
-}
-
-impl Inner {
-    /// Tells live feeds about a change now (participants), not at the next tick.
-    /// Nothing is published once the session has ended: a watcher or a
-    /// forward let go after the end must not bring the session back to
-    /// the feeds. Sent under the lock [`Inner::remove`] takes to publish
-    /// the end, so an update never follows it.
-    pub(crate) fn publish_updated(&self, entry: &Entry) {
-        let sessions = read(&self.sessions);
-        if sessions.get(&entry.id).is_some() {
-            let _ = self.events.send(SessionEvent::Updated(
-                entry.view(&self.node, Instant::now()),
-            ));
-        }
-    }
-
-    /// Removes a session and publishes its end. Called once, by the handle's drop.
-    pub(crate) fn remove(&self, entry: &Entry, fallback: EndRequest) {
-        let request = entry.end.get_or_init(|| fallback).clone();
-        entry.cancel.cancel();
-        if let Some(recorder) = &entry.recorder {
-            recorder.finish();
-        }
-        let mut session = entry.view(&self.node, Instant::now());
-        // History names everyone who took part, not only who was there at the end.
-        session.participants = lock(&entry.everyone).clone();
-        let ended = EndedSession {
-            session,
-            ended_at: OffsetDateTime::now_utc(),
-            end_reason: request.reason,
-            ended_by: request.by,
-            end_message: request.message,
-        };
-        let mut sessions = write(&self.sessions);
-        if sessions.remove(&entry.id).is_none() {
-            return;
-        }
-        // The end is queued before the count drops, so whoever waits for an
-        // empty registry and then flushes the lifecycle sees it written.
-        let _ = self.lifecycle.send(Lifecycle::Ended(ended.clone()));
-        let _ = self.events.send(SessionEvent::Ended(ended));
-        self.count.send_replace(sessions.len());
-        drop(sessions);
-        tracing::info!(session = %entry.id, reason = %request.reason, "session ended");
-    }
-}
-
-// A poisoned lock only means another thread panicked mid-update of a plain
-// map; the map itself is still consistent, so keep serving.
-pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|e| e.into_inner())
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|e| e.into_inner())
 }

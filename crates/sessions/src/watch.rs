@@ -10,7 +10,8 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
 use crate::entry::{Entry, Removal};
-use crate::registry::{Inner, lock};
+use crate::locks::lock;
+use crate::shared::Inner;
 use crate::{EndRequest, ParticipantMode};
 
 /// What a watcher sees next.
