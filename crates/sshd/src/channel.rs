@@ -16,8 +16,8 @@ use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Pty, client}
 use serde_json::json;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::ctx::Ctx;
 use crate::gate::Gate;
-use crate::handler::Ctx;
 use crate::menu;
 
 /// The exit status a client gets when the gateway ends its session.

@@ -13,8 +13,8 @@ use russh::{Channel, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWri
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::ctx::Ctx;
 use crate::gate::Gate;
-use crate::handler::Ctx;
 
 /// What `ssh -L` asked for.
 pub(crate) struct LocalForward {

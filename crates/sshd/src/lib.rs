@@ -16,6 +16,7 @@
 
 mod channel;
 mod ciphers;
+mod ctx;
 mod forward;
 mod gate;
 mod handler;

@@ -5,7 +5,7 @@ use gatehouse_domain::ConnectionName;
 use russh::server::Msg;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 
-use crate::handler::Ctx;
+use crate::ctx::Ctx;
 
 /// One line of the menu.
 struct Item {
