@@ -25,8 +25,7 @@ pub(crate) fn session(i: usize, connections: &[ConnectionRef]) -> NewSession {
         target: format!("192.0.2.{}:22", i % 250),
         recording: false,
         record_input: false,
-        cols: 80,
-        rows: 24,
+        terminal: Some(gatehouse_sessions::Terminal { cols: 80, rows: 24 }),
         limits: Default::default(),
     }
 }

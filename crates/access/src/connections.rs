@@ -1,78 +1,173 @@
 use gatehouse_domain::{
-    ConnectionId, ConnectionName, Permission, Protocol, RoleName, TargetAddr, Username,
+    ConnectionId, ConnectionName, HostHeader, HostKeySource, HttpTarget, Injection, Permission,
+    Protocol, Publish, RoleName, SshAuth, Target, Username,
 };
-use gatehouse_store::{
-    ConnectionRecord, ConnectionUpdate, HostKeySource, NewConnection, SecretKind,
-};
+use gatehouse_store::{ConnectionRecord, ConnectionUpdate, NewConnection};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use crate::{Access, AccessError, Principal, Result};
-
-/// A connection's secret, opened.
-#[derive(Clone)]
-pub enum TargetSecret {
-    /// A password.
-    Password(SecretString),
-    /// An OpenSSH private key.
-    PrivateKey(SecretString),
-}
-
-impl std::fmt::Debug for TargetSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TargetSecret::Password(_) => f.write_str("Password(..)"),
-            TargetSecret::PrivateKey(_) => f.write_str("PrivateKey(..)"),
-        }
-    }
-}
 
 /// A connection to create, already parsed.
 #[derive(Debug)]
 pub struct NewConnectionRequest {
     /// Unique name.
     pub name: ConnectionName,
-    /// Protocol.
-    pub protocol: Protocol,
-    /// Where the target is.
-    pub target: TargetAddr,
-    /// Account on the target.
-    pub username: String,
-    /// How to authenticate there.
-    pub secret: TargetSecret,
-    /// A host key given by the administrator (OpenSSH format), if any.
-    pub host_key: Option<String>,
-    /// Whether native SSH clients may forward ports through it.
-    pub allow_forwarding: bool,
+    /// What it reaches; checked by [`check_target`] before it is stored.
+    pub target: Target,
+    /// Its secret, if the target needs one (see [`Target`]).
+    pub secret: Option<SecretString>,
     /// Users to grant it to.
     pub users: Vec<Username>,
     /// Roles to grant it to.
     pub roles: Vec<RoleName>,
 }
 
+/// Changes a connection's target in place; an `Err` names what may not change.
+pub type TargetEdit = Box<dyn FnOnce(&mut Target) -> std::result::Result<(), String> + Send>;
+
 /// Changes to a connection, already parsed; `None` leaves a field as it is.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ConnectionUpdateRequest {
     /// A new unique name.
     pub name: Option<ConnectionName>,
-    /// A new target host (checked together with the port).
-    pub host: Option<String>,
-    /// A new target port.
-    pub port: Option<u16>,
-    /// A new account on the target.
-    pub username: Option<String>,
-    /// A new secret, replacing the stored one.
-    pub secret: Option<TargetSecret>,
-    /// `Some(Some(key))` sets an administrator-given host key (OpenSSH
-    /// format); `Some(None)` clears the pinned key so the next session pins
-    /// the key it sees.
-    pub host_key: Option<Option<String>>,
-    /// Allows or refuses port forwarding.
-    pub allow_forwarding: Option<bool>,
+    /// A change to the target, applied to the stored one and checked.
+    pub target: Option<TargetEdit>,
+    /// `Some(secret)` replaces the secret (`Some(None)` removes it).
+    pub secret: Option<Option<SecretString>>,
     /// Replaces the users granted directly.
     pub users: Option<Vec<Username>>,
     /// Replaces the roles granted.
     pub roles: Option<Vec<RoleName>>,
+}
+
+impl std::fmt::Debug for ConnectionUpdateRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionUpdateRequest")
+            .field("name", &self.name)
+            .field("target", &self.target.as_ref().map(|_| ".."))
+            .field("secret", &self.secret.as_ref().map(|_| ".."))
+            .field("users", &self.users)
+            .field("roles", &self.roles)
+            .finish()
+    }
+}
+
+/// Checks a target before it is stored: an SSH host and port that can be
+/// dialled; a web application URL that is `http(s)://host[:port][/path]`
+/// without credentials, query or fragment, and header names that are valid.
+pub fn check_target(target: &Target) -> std::result::Result<(), String> {
+    match target {
+        Target::Ssh(ssh) => {
+            ssh.addr().map_err(|e| e.to_string())?;
+            if ssh.username.trim().is_empty() || ssh.username.len() > 64 {
+                return Err("username must be 1 to 64 characters".into());
+            }
+            Ok(())
+        }
+        Target::Http(http) => check_http(http),
+    }
+}
+
+fn check_http(http: &HttpTarget) -> std::result::Result<(), String> {
+    let url = &http.url;
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("url must start with http:// or https://")?;
+    if url.len() > 2048 {
+        return Err("url is too long".into());
+    }
+    if rest.contains(['?', '#', '@']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("url may not hold credentials, a query, a fragment or spaces".into());
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = split_authority(authority).ok_or("url must name a host")?;
+    gatehouse_domain::TargetAddr::new(host, port.unwrap_or(1)).map_err(|e| format!("url: {e}"))?;
+    if port == Some(0) {
+        return Err("url: port must be between 1 and 65535".into());
+    }
+    let header_ok = |name: &str| {
+        !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if let Some(Injection::Header { name }) = &http.inject {
+        if !header_ok(name) {
+            return Err("inject.name must be a header name (letters, digits, - and _)".into());
+        }
+    }
+    if let Some(Injection::Basic { username }) = &http.inject {
+        if username.is_empty() || username.contains(':') || username.len() > 128 {
+            return Err("inject.username must be 1 to 128 characters without ':'".into());
+        }
+    }
+    if let Some(name) = &http.identity_header {
+        if !header_ok(name) {
+            return Err("identity_header must be a header name (letters, digits, - and _)".into());
+        }
+    }
+    if http.publish == Publish::Path {
+        return Err(
+            "publish: path is not available yet; publish the app on its own host (publish: host)"
+                .into(),
+        );
+    }
+    if let Some(pem) = &http.ca_certificate {
+        if !pem.contains("-----BEGIN CERTIFICATE-----") || pem.len() > 64 * 1024 {
+            return Err("ca_certificate must be a PEM certificate".into());
+        }
+    }
+    Ok(())
+}
+
+/// `host[:port]` or `[v6][:port]`.
+fn split_authority(authority: &str) -> Option<(&str, Option<u16>)> {
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, rest) = v6.split_once(']')?;
+        return match rest.strip_prefix(':') {
+            Some(port) => Some((host, Some(port.parse().ok()?))),
+            None if rest.is_empty() => Some((host, None)),
+            None => None,
+        };
+    }
+    match authority.split_once(':') {
+        Some((host, port)) => Some((host, Some(port.parse().ok()?))),
+        None => Some((authority, None)),
+    }
+    .filter(|(host, _)| !host.is_empty())
+}
+
+/// Whether a target of this kind needs a secret to be usable.
+fn needs_secret(target: &Target) -> bool {
+    match target {
+        Target::Ssh(_) => true,
+        Target::Http(http) => http.inject.is_some(),
+    }
+}
+
+/// What the API shows of a web application connection's settings;
+/// administrators only. Never the injected secret.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct HttpInfo {
+    /// The app's internal URL.
+    pub url: String,
+    /// Whether an `https` target's certificate is verified.
+    pub tls_verify: bool,
+    /// Whether an extra CA certificate is set.
+    pub ca_certificate: bool,
+    /// Which `Host` header the app is sent.
+    pub host_header: HostHeader,
+    /// Whether query strings are left out of the request log.
+    pub redact_query: bool,
+    /// The credential injected, without its secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inject: Option<Injection>,
+    /// The header naming the gateway user to the app.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_header: Option<String>,
 }
 
 /// What the API shows of a connection: never the secret.
@@ -84,24 +179,34 @@ pub struct ConnectionInfo {
     pub name: ConnectionName,
     /// Its protocol.
     pub protocol: Protocol,
-    /// Target host.
+    /// Target host (for a web application: its URL's host).
     pub host: String,
-    /// Target port.
+    /// Target port (for a web application: its URL's port).
     pub port: u16,
-    /// Account on the target; shown to administrators only.
+    /// Where a web application is published (`host` or `path`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish: Option<Publish>,
+    /// Where people open a web application: a gateway path that logs them
+    /// in to the app and takes them there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_url: Option<String>,
+    /// SSH: account on the target; shown to administrators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    /// Password or private key; shown to administrators only.
+    /// SSH: password or private key; shown to administrators only.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth: Option<SecretKind>,
-    /// SHA-256 fingerprint of the pinned host key; shown to administrators only.
+    pub auth: Option<SshAuth>,
+    /// SSH: SHA-256 fingerprint of the pinned host key; shown to administrators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_key_fingerprint: Option<String>,
-    /// Where the pinned key came from; shown to administrators only.
+    /// SSH: where the pinned key came from; shown to administrators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_key_source: Option<HostKeySource>,
     /// Whether native SSH clients may forward ports (`ssh -L`, `-R`) through it.
     pub allow_forwarding: bool,
+    /// Web application settings; shown to administrators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpInfo>,
     /// Users granted directly; shown to administrators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users: Option<Vec<String>>,
@@ -110,53 +215,65 @@ pub struct ConnectionInfo {
     pub roles: Option<Vec<RoleName>>,
 }
 
-/// Everything needed to dial a target, secret opened. Only for the session
-/// that is about to use it.
-#[derive(Debug)]
+/// Everything a front end needs to reach a target, secret opened. Only for
+/// the session that is about to use it.
 pub struct TargetSpec {
     /// The connection.
     pub connection: ConnectionRecord,
-    /// Where to dial.
-    pub target: TargetAddr,
-    /// The opened secret.
-    pub secret: TargetSecret,
+    /// The opened secret, if the connection has one.
+    pub secret: Option<SecretString>,
+}
+
+impl std::fmt::Debug for TargetSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetSpec")
+            .field("connection", &self.connection.name)
+            .field("target", &self.connection.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TargetSpec {
+    /// Where the target is, as shown in Active Sessions and history.
+    pub fn display(&self) -> String {
+        self.connection.target.display()
+    }
 }
 
 impl Access {
-    /// Creates a connection; needs `connections.manage`. The secret is sealed
-    /// before it reaches the store.
+    /// Creates a connection; needs `connections.manage`. The target is
+    /// checked and the secret sealed before either reaches the store.
     pub async fn create_connection(
         &self,
         who: &Principal,
         req: NewConnectionRequest,
     ) -> Result<ConnectionRecord> {
         who.require(Permission::ConnectionsManage)?;
+        check_target(&req.target).map_err(AccessError::Invalid)?;
+        if needs_secret(&req.target) && req.secret.is_none() {
+            return Err(AccessError::Invalid(match req.target {
+                Target::Ssh(_) => "give password or private_key".into(),
+                Target::Http(_) => "inject needs its secret (password or value)".into(),
+            }));
+        }
         let users = self.user_ids(&req.users).await?;
-        let (kind, secret) = match &req.secret {
-            TargetSecret::Password(p) => (SecretKind::Password, p),
-            TargetSecret::PrivateKey(k) => (SecretKind::PrivateKey, k),
-        };
         Ok(self
             .store
             .create_connection(NewConnection {
                 name: req.name,
-                protocol: req.protocol,
-                host: req.target.host().to_owned(),
-                port: req.target.port(),
-                username: req.username,
-                secret_kind: kind,
-                secret_sealed: self.secrets.seal(secret.expose_secret().as_bytes()),
-                host_key: req.host_key,
-                allow_forwarding: req.allow_forwarding,
+                target: req.target,
+                secret_sealed: req
+                    .secret
+                    .map(|secret| self.secrets.seal(secret.expose_secret().as_bytes())),
                 users,
                 roles: req.roles,
             })
             .await?)
     }
 
-    /// Changes a connection; needs `connections.manage`. A new secret is
-    /// sealed before it reaches the store; grant lists given replace the
-    /// old ones entirely.
+    /// Changes a connection; needs `connections.manage`. The changed target
+    /// is checked, a new secret is sealed before it reaches the store, and
+    /// grant lists given replace the old ones entirely.
     pub async fn update_connection(
         &self,
         who: &Principal,
@@ -169,34 +286,38 @@ impl Access {
             .connection(id)
             .await?
             .ok_or_else(|| AccessError::NotFound(format!("connection {id}")))?;
-        let (host, port) = (req.host.as_deref(), req.port);
-        if host.is_some() || port.is_some() {
-            TargetAddr::new(host.unwrap_or(&current.host), port.unwrap_or(current.port))
-                .map_err(|e| AccessError::Invalid(e.to_string()))?;
+        let target = match req.target {
+            Some(edit) => {
+                let mut changed = current.target.clone();
+                edit(&mut changed).map_err(AccessError::Invalid)?;
+                check_target(&changed).map_err(AccessError::Invalid)?;
+                Some((current.target.clone(), changed))
+            }
+            None => None,
+        };
+        let resulting = target.as_ref().map_or(&current.target, |(_, t)| t);
+        let has_secret = match &req.secret {
+            Some(secret) => secret.is_some(),
+            None => current.secret_sealed.is_some(),
+        };
+        if needs_secret(resulting) && !has_secret {
+            return Err(AccessError::Invalid("this target needs a secret".into()));
         }
         let users = match &req.users {
             Some(names) => Some(self.user_ids(names).await?),
             None => None,
         };
-        let secret = req.secret.as_ref().map(|secret| {
-            let (kind, plain) = match secret {
-                TargetSecret::Password(p) => (SecretKind::Password, p),
-                TargetSecret::PrivateKey(k) => (SecretKind::PrivateKey, k),
-            };
-            (kind, self.secrets.seal(plain.expose_secret().as_bytes()))
-        });
+        let secret = req
+            .secret
+            .map(|secret| secret.map(|plain| self.secrets.seal(plain.expose_secret().as_bytes())));
         Ok(self
             .store
             .update_connection(
                 id,
                 ConnectionUpdate {
                     name: req.name,
-                    host: req.host.map(|h| h.trim().to_owned()),
-                    port: req.port,
-                    username: req.username,
+                    target,
                     secret,
-                    host_key: req.host_key,
-                    allow_forwarding: req.allow_forwarding,
                     users,
                     roles: req.roles,
                 },
@@ -271,22 +392,15 @@ impl Access {
                 connection.name, who.username
             )));
         }
-        let plain = self
-            .secrets
-            .open(&connection.secret_sealed)
-            .ok_or(AccessError::Sealed)?;
-        let plain = SecretString::from(String::from_utf8(plain).map_err(|_| AccessError::Sealed)?);
-        let secret = match connection.secret_kind {
-            SecretKind::Password => TargetSecret::Password(plain),
-            SecretKind::PrivateKey => TargetSecret::PrivateKey(plain),
+        let secret = match &connection.secret_sealed {
+            Some(sealed) => {
+                let plain = self.secrets.open(sealed).ok_or(AccessError::Sealed)?;
+                let plain = String::from_utf8(plain).map_err(|_| AccessError::Sealed)?;
+                Some(SecretString::from(plain))
+            }
+            None => None,
         };
-        let target = TargetAddr::new(&connection.host, connection.port)
-            .map_err(|e| AccessError::Invalid(e.to_string()))?;
-        Ok(TargetSpec {
-            connection,
-            target,
-            secret,
-        })
+        Ok(TargetSpec { connection, secret })
     }
 
     /// Pins a host key seen on first use; false if one was pinned meanwhile.
@@ -318,21 +432,33 @@ impl Access {
         c: &ConnectionRecord,
     ) -> Result<ConnectionInfo> {
         let admin = who.has(Permission::ConnectionsManage);
+        let ssh = c.target.ssh().filter(|_| admin);
+        let (host, port) = match &c.target {
+            Target::Ssh(ssh) => (ssh.host.clone(), ssh.port),
+            Target::Http(http) => http_host_port(&http.url),
+        };
         Ok(ConnectionInfo {
             id: c.id,
             name: c.name.clone(),
-            protocol: c.protocol,
-            host: c.host.clone(),
-            port: c.port,
-            username: admin.then(|| c.username.clone()),
-            auth: admin.then_some(c.secret_kind),
-            host_key_fingerprint: if admin {
-                c.host_key.as_deref().and_then(fingerprint)
-            } else {
-                None
-            },
-            host_key_source: if admin { c.host_key_source } else { None },
-            allow_forwarding: c.allow_forwarding,
+            protocol: c.protocol(),
+            host,
+            port,
+            publish: c.target.http().map(|http| http.publish),
+            app_url: c.target.http().map(|_| format!("/apps/launch/{}", c.name)),
+            username: ssh.map(|ssh| ssh.username.clone()),
+            auth: ssh.map(|ssh| ssh.auth),
+            host_key_fingerprint: ssh.and_then(|ssh| ssh.host_key.as_deref().and_then(fingerprint)),
+            host_key_source: ssh.and_then(|ssh| ssh.host_key_source),
+            allow_forwarding: c.target.ssh().is_some_and(|ssh| ssh.allow_forwarding),
+            http: c.target.http().filter(|_| admin).map(|http| HttpInfo {
+                url: http.url.clone(),
+                tls_verify: http.tls_verify,
+                ca_certificate: http.ca_certificate.is_some(),
+                host_header: http.host_header,
+                redact_query: http.redact_query,
+                inject: http.inject.clone(),
+                identity_header: http.identity_header.clone(),
+            }),
             users: if admin {
                 Some(self.usernames(&c.users).await?)
             } else {
@@ -340,5 +466,19 @@ impl Access {
             },
             roles: admin.then(|| c.roles.clone()),
         })
+    }
+}
+
+/// The host and port of a checked web application URL (the scheme's
+/// default port when it names none).
+fn http_host_port(url: &str) -> (String, u16) {
+    let (rest, default) = match url.strip_prefix("https://") {
+        Some(rest) => (rest, 443),
+        None => (url.strip_prefix("http://").unwrap_or(url), 80),
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    match split_authority(authority) {
+        Some((host, port)) => (host.to_owned(), port.unwrap_or(default)),
+        None => (authority.to_owned(), default),
     }
 }

@@ -28,8 +28,8 @@ use gatehouse_store::{Store, StoreError};
 
 pub use accounts::UserUpdate;
 pub use connections::{
-    ConnectionInfo, ConnectionUpdateRequest, NewConnectionRequest, TargetSecret, TargetSpec,
-    fingerprint,
+    ConnectionInfo, ConnectionUpdateRequest, HttpInfo, NewConnectionRequest, TargetEdit,
+    TargetSpec, check_target, fingerprint,
 };
 pub use principal::Principal;
 pub use secrets::{SecretBox, SecretKeyError};

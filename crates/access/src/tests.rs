@@ -1,10 +1,67 @@
 use std::time::Duration;
 
-use gatehouse_domain::{ConnectionName, Protocol, RoleName, TargetAddr, Username};
+use gatehouse_domain::{
+    ConnectionName, HttpTarget, Injection, RoleName, SshAuth, SshTarget, Target, Username,
+};
 use gatehouse_store::Store;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::*;
+
+fn ssh_target() -> Target {
+    Target::Ssh(SshTarget {
+        host: "127.0.0.1".into(),
+        port: 22,
+        username: "root".into(),
+        auth: SshAuth::Password,
+        host_key: None,
+        host_key_source: None,
+        allow_forwarding: false,
+    })
+}
+
+fn app(url: &str) -> Target {
+    Target::Http(HttpTarget {
+        url: url.into(),
+        tls_verify: true,
+        ca_certificate: None,
+        host_header: Default::default(),
+        publish: Default::default(),
+        redact_query: false,
+        inject: None,
+        identity_header: None,
+    })
+}
+
+#[test]
+fn web_application_urls_are_checked_before_they_are_stored() {
+    for good in [
+        "http://10.0.0.7:3000",
+        "https://grafana.internal",
+        "http://[::1]:8080/base/",
+    ] {
+        assert_eq!(check_target(&app(good)), Ok(()), "{good}");
+    }
+    for bad in [
+        "ftp://x",
+        "http://",
+        "http://user:pw@host",
+        "http://host/?q=1",
+        "http://host:0",
+        "http://host:99999",
+        "http://ho st",
+        "grafana:3000",
+    ] {
+        assert!(check_target(&app(bad)).is_err(), "{bad}");
+    }
+    let Target::Http(mut injected) = app("http://x") else {
+        unreachable!()
+    };
+    injected.inject = Some(Injection::Header {
+        name: "X-Api Key".into(),
+    });
+    assert!(check_target(&Target::Http(injected)).is_err());
+}
 
 async fn access() -> (tempfile::TempDir, Access) {
     let dir = tempfile::tempdir().unwrap();
@@ -128,12 +185,8 @@ async fn only_granted_users_get_a_connections_opened_secret() {
 
     let request = || NewConnectionRequest {
         name: ConnectionName::parse("prod-db").unwrap(),
-        protocol: Protocol::Ssh,
-        target: TargetAddr::new("127.0.0.1", 22).unwrap(),
-        username: "root".into(),
-        secret: TargetSecret::Password(pw("target-secret")),
-        host_key: None,
-        allow_forwarding: false,
+        target: ssh_target(),
+        secret: Some(pw("target-secret")),
         users: vec![user("ops1")],
         roles: vec![],
     };
@@ -148,10 +201,10 @@ async fn only_granted_users_get_a_connections_opened_secret() {
     ));
 
     let spec = access.target_for(&ops1, conn.id).await.unwrap();
-    match spec.secret {
-        TargetSecret::Password(p) => assert_eq!(p.expose_secret(), "target-secret"),
-        other => panic!("unexpected {other:?}"),
-    }
+    assert_eq!(
+        spec.secret.as_ref().map(|p| p.expose_secret()),
+        Some("target-secret")
+    );
     assert!(matches!(
         access.target_for(&dev2, conn.id).await,
         Err(AccessError::Forbidden(_))

@@ -373,8 +373,7 @@ mod tests {
             target: "10.0.0.5:22".into(),
             recording: false,
             record_input: false,
-            cols: 80,
-            rows: 24,
+            terminal: Some(gatehouse_sessions::Terminal { cols: 80, rows: 24 }),
             limits: Default::default(),
         });
         handle.record_input(b"ls\r\n");

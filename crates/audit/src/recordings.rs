@@ -175,8 +175,7 @@ mod tests {
             target: "10.0.0.5:22".into(),
             recording: true,
             record_input: false,
-            cols: 80,
-            rows: 24,
+            terminal: Some(gatehouse_sessions::Terminal { cols: 80, rows: 24 }),
             limits: Default::default(),
         });
         let id = handle.id();

@@ -2,21 +2,23 @@
 //!
 //! An [`Opener`] takes a [`Requester`] (the authenticated person and where
 //! they connect from) and the [`TargetSpec`] access control handed out for
-//! a connection they may use. [`Opener::dial`] reaches the target — host
-//! key checked against the pinned one, or pinned on first use, failures
-//! audited — and [`Opener::register`] puts the session in the registry with
-//! the limits that apply, re-checking that the person did not lose access
-//! while the target was being dialled. The browser terminal and the native
-//! SSH listener both open their sessions through here, so neither owns any
-//! of this bookkeeping.
+//! a connection they may use. Each front end reaches its own target (an SSH
+//! server, a web application) and reports a failure through
+//! [`Opener::failed`], which audits it; [`Opener::register`] puts the
+//! session in the registry with the limits that apply, re-checking that the
+//! person did not lose access while the target was being reached. Every
+//! front end opens its sessions through here, so none owns any of this
+//! bookkeeping, and none of it knows a protocol.
 
 use std::time::Duration;
 
-use gatehouse_access::{Access, Principal, TargetSecret, TargetSpec};
-use gatehouse_audit::{Audit, Event, action};
+pub mod policy;
+
+use gatehouse_access::{Access, Principal, TargetSpec};
+pub use gatehouse_audit::action;
+use gatehouse_audit::{Audit, Event};
 use gatehouse_domain::{ConnectionId, EndReason};
-use gatehouse_sessions::{ConnectionRef, NewSession, Registry, SessionHandle};
-use gatehouse_ssh::{ConnectError, Credential, HostKeyPolicy, TargetConnection};
+use gatehouse_sessions::{ConnectionRef, NewSession, Registry, SessionHandle, Terminal};
 use gatehouse_store::LimitSettings;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -43,12 +45,12 @@ pub struct Requester<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The target could not be reached or refused us.
-    #[error("{error}")]
+    #[error("{message}")]
     Target {
         /// A stable code for clients (`target_unreachable`, `host_key_mismatch`, …).
         code: &'static str,
         /// What happened.
-        error: ConnectError,
+        message: String,
     },
     /// The gateway is stopping.
     #[error("the gateway is shutting down")]
@@ -99,77 +101,51 @@ impl Opener {
         }
     }
 
-    /// Dials the target of `spec` and logs in with its stored secret.
-    /// A first-use host key is pinned; failures are audited.
-    pub async fn dial(
-        &self,
-        who: Requester<'_>,
-        spec: &TargetSpec,
-    ) -> Result<TargetConnection, OpenError> {
-        let connection = &spec.connection;
-        let credential = match &spec.secret {
-            TargetSecret::Password(p) => Credential::Password(p.clone()),
-            TargetSecret::PrivateKey(k) => Credential::PrivateKey(k.clone()),
-        };
-        let policy = HostKeyPolicy {
-            pinned: connection.host_key.clone(),
-        };
-        let dialled = tokio::select! {
-            r = gatehouse_ssh::connect(&spec.target, &connection.username, &credential, &policy, self.settings.connect_timeout) => r,
-            _ = self.shutdown.cancelled() => return Err(OpenError::ShuttingDown),
-        };
-        let target = match dialled {
-            Ok(target) => target,
-            Err(error) => return Err(self.failed(who, spec, error).await),
-        };
-        if policy.pinned.is_none() {
-            match self
-                .access
-                .pin_host_key(connection.id, &target.host_key())
-                .await
-            {
-                Ok(true) => {
-                    self.audit
-                        .record(
-                            Event::new(action::HOST_KEY_PINNED)
-                                .actor(who.principal.username.as_str())
-                                .target(connection.name.as_str())
-                                .details(json!({ "fingerprint": target.host_key_fingerprint() })),
-                        )
-                        .await
-                }
-                Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "could not pin host key"),
-            }
-        }
-        Ok(target)
+    /// The access control sessions are opened under.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
-    /// Audits and logs that opening `spec`'s target failed (the dial, or a
-    /// shell the target refused) and gives the error the client is told.
+    /// The audit log.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// The settings every session is opened with.
+    pub fn settings(&self) -> &OpenSettings {
+        &self.settings
+    }
+
+    /// Cancelled when the gateway begins to stop: a front end gives up
+    /// dialling then.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// Audits and logs that reaching `spec`'s target failed and gives the
+    /// error the client is told. `audit_action` is usually
+    /// [`action::SESSION_FAILED`]; `code` is a stable code for clients
+    /// (`target_unreachable`, `target_timeout`, …).
     pub async fn failed(
         &self,
         who: Requester<'_>,
         spec: &TargetSpec,
-        error: ConnectError,
+        audit_action: &'static str,
+        code: &'static str,
+        message: String,
     ) -> OpenError {
         let connection = &spec.connection;
-        let code = failure_code(&error);
-        let audit_action = match error {
-            ConnectError::HostKeyMismatch { .. } => action::HOST_KEY_MISMATCH,
-            _ => action::SESSION_FAILED,
-        };
-        tracing::warn!(connection = %connection.name, %error, "could not open target");
+        tracing::warn!(connection = %connection.name, error = %message, "could not open target");
         self.audit
             .record(
                 Event::new(audit_action)
                     .actor(who.principal.username.as_str())
                     .target(connection.name.as_str())
                     .client_addr(who.client_addr)
-                    .details(json!({ "code": code, "error": error.to_string(), "target": spec.target.to_string() })),
+                    .details(json!({ "code": code, "error": &message, "target": spec.display() })),
             )
             .await;
-        OpenError::Target { code, error }
+        OpenError::Target { code, message }
     }
 
     /// Registers the session with the limits that apply to it, recorded as
@@ -180,8 +156,7 @@ impl Opener {
         &self,
         who: Requester<'_>,
         spec: &TargetSpec,
-        cols: u16,
-        rows: u16,
+        terminal: Option<Terminal>,
     ) -> Result<SessionHandle, OpenError> {
         let connection = &spec.connection;
         let limits = self
@@ -214,14 +189,13 @@ impl Opener {
                 id: connection.id,
                 name: connection.name.to_string(),
             },
-            protocol: connection.protocol,
+            protocol: connection.protocol(),
             client_addr: who.client_addr.to_owned(),
-            target: spec.target.to_string(),
+            target: spec.display(),
             recording: recording.recording,
             record_input: recording.record_input,
             limits,
-            cols,
-            rows,
+            terminal,
         });
         if self.shutdown.is_cancelled() {
             // Opened while the gateway began to stop: end it like the others.
@@ -253,16 +227,5 @@ impl Opener {
                 Some(EndReason::Error)
             }
         }
-    }
-}
-
-fn failure_code(e: &ConnectError) -> &'static str {
-    match e {
-        ConnectError::Unreachable(_) => "target_unreachable",
-        ConnectError::HostKeyMismatch { .. } => "host_key_mismatch",
-        ConnectError::AuthFailed => "target_auth_failed",
-        ConnectError::BadSettings(_) => "bad_connection_settings",
-        ConnectError::Timeout(_) => "target_timeout",
-        ConnectError::Protocol(_) => "target_error",
     }
 }

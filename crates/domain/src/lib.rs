@@ -10,8 +10,12 @@ mod ids;
 mod names;
 mod permissions;
 mod session;
+mod target;
 
 pub use ids::{ConnectionId, SessionId, SshKeyId, UserId};
 pub use names::{ConnectionName, NameError, RoleName, TargetAddr, Username};
 pub use permissions::{BuiltinRole, Permission};
 pub use session::{EndReason, Protocol};
+pub use target::{
+    HostHeader, HostKeySource, HttpTarget, Injection, Publish, SshAuth, SshTarget, Target,
+};

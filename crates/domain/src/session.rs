@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub enum Protocol {
     /// An interactive SSH session.
     Ssh,
+    /// One browser's use of a published web application.
+    Http,
 }
 
 impl Protocol {
@@ -15,7 +17,16 @@ impl Protocol {
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Ssh => "ssh",
+            Protocol::Http => "http",
         }
+    }
+
+    /// Every protocol.
+    pub const ALL: [Protocol; 2] = [Protocol::Ssh, Protocol::Http];
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
 }
 

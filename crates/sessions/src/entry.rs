@@ -55,6 +55,8 @@ pub(crate) struct Entry {
     pub(crate) forwards: Mutex<Vec<crate::Forward>>,
     /// Enough recent output to paint the current screen for a watcher.
     pub(crate) screen: Mutex<Screen>,
+    /// The front end's own detail, shown as it is (see `SessionView::detail`).
+    pub(crate) detail: Mutex<serde_json::Map<String, serde_json::Value>>,
     /// Live output for watchers (only sent while someone watches).
     pub(crate) output: broadcast::Sender<Bytes>,
     /// Who the owner shared the session with, and how.
@@ -171,6 +173,7 @@ impl Entry {
             participants: self.participants.borrow().clone(),
             forwards: lock(&self.forwards).clone(),
             recording: self.recorder.is_some(),
+            detail: lock(&self.detail).clone(),
             node: node.to_owned(),
         }
     }

@@ -102,6 +102,32 @@ impl SessionHandle {
         }
     }
 
+    /// Records a line of the session's log (a web application's request
+    /// log) and passes it to watchers, like terminal output but not counted
+    /// as bytes to the client: the front end counts those itself.
+    pub fn record_log(&self, line: &Bytes) {
+        if let Some(recorder) = &self.entry.recorder {
+            recorder.output(line);
+        }
+        let mut screen = self.entry.screen.lock().unwrap_or_else(|e| e.into_inner());
+        screen.push(line);
+        if self.entry.output.receiver_count() > 0 {
+            let _ = self.entry.output.send(line.clone());
+        }
+    }
+
+    /// Sets one item of the front end's detail about the session (shown in
+    /// Active Sessions as it is); the next activity update carries it.
+    pub fn set_detail(&self, key: &str, value: serde_json::Value) {
+        let mut detail = self.entry.detail.lock().unwrap_or_else(|e| e.into_inner());
+        if detail.get(key) != Some(&value) {
+            detail.insert(key.to_owned(), value);
+            self.entry
+                .dirty
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// Lists a port forward on the session until the guard is dropped.
     pub fn add_forward(
         &self,

@@ -40,7 +40,7 @@ pub use handle::SessionHandle;
 pub use limits::{Limit, SessionLimits, Warning};
 pub use query::{ListQuery, Page, SortKey, Visibility};
 pub use registry::{NewSession, Registry};
-pub use view::{ConnectionRef, Participant, ParticipantMode, SessionView};
+pub use view::{ConnectionRef, Participant, ParticipantMode, SessionView, Terminal};
 pub use watch::{Input, Typist, WatchEvent, Watcher};
 
 #[cfg(test)]

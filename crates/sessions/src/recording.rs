@@ -8,7 +8,7 @@ use gatehouse_recording::{Recorder, RecordingConfig, RecordingMeta};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use crate::{Lifecycle, NewSession, Registry};
+use crate::{Lifecycle, NewSession, Registry, Terminal};
 
 impl Registry {
     /// A registry that records the sessions opened with `recording` set,
@@ -34,8 +34,8 @@ impl Registry {
             target: new.target.clone(),
             node: self.inner.node.clone(),
             started_at: now,
-            cols: new.cols,
-            rows: new.rows,
+            cols: new.terminal.unwrap_or(Terminal::LOG).cols,
+            rows: new.terminal.unwrap_or(Terminal::LOG).rows,
             input: new.record_input,
         };
         self.inner.recorders.send_modify(|n| *n += 1);

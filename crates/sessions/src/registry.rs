@@ -24,7 +24,7 @@ use crate::table::Table;
 use crate::watch::Watcher;
 use crate::{
     ConnectionRef, Lifecycle, ListQuery, Page, Participant, ParticipantMode, SessionEvent,
-    SessionHandle, SessionLimits, SessionView, Visibility,
+    SessionHandle, SessionLimits, SessionView, Terminal, Visibility,
 };
 
 /// What a front end knows when it opens a session.
@@ -50,15 +50,12 @@ pub struct NewSession {
     pub record_input: bool,
     /// Idle and duration limits (see [`SessionLimits::strictest`]).
     pub limits: SessionLimits,
-    /// The terminal's initial width in columns; 0 while not known (a native
-    /// client asks for its pty after its session opened, and a command
-    /// may have none): watchers get 80x24 until [`SessionHandle::resized`],
-    /// and the recording's header waits for that first size.
+    /// The session's terminal, for front ends that relay one; `None` for
+    /// those that do not (a web application), whose output is a log of
+    /// lines the front end writes with [`SessionHandle::record_log`].
     ///
-    /// [`SessionHandle::resized`]: crate::SessionHandle::resized
-    pub cols: u16,
-    /// The terminal's initial height in rows; 0 while not known.
-    pub rows: u16,
+    /// [`SessionHandle::record_log`]: crate::SessionHandle::record_log
+    pub terminal: Option<Terminal>,
 }
 
 /// The live sessions of this gateway node. Cheap to clone.
@@ -141,6 +138,7 @@ impl Registry {
             joined_at: now,
         };
         let id = SessionId::new();
+        let terminal = new.terminal.unwrap_or(Terminal::LOG).or_default();
         let recorder = match &self.inner.recordings {
             Some(config) if new.recording => Some(self.recorder(config, id, now, &new)),
             _ => None,
@@ -164,11 +162,8 @@ impl Registry {
             participants: watch::channel(vec![owner.clone()]).0,
             everyone: Mutex::new(vec![owner]),
             forwards: Mutex::default(),
-            screen: Mutex::new(Screen::new(
-                SCREEN_BYTES,
-                if new.cols == 0 { 80 } else { new.cols },
-                if new.rows == 0 { 24 } else { new.rows },
-            )),
+            screen: Mutex::new(Screen::new(SCREEN_BYTES, terminal.cols, terminal.rows)),
+            detail: Mutex::default(),
             output: broadcast::channel(WATCH_BUFFER).0,
             invites: Mutex::new(HashMap::new()),
             input: input_tx,

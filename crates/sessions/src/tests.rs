@@ -17,8 +17,7 @@ pub(crate) fn new_session(user: &str, user_id: UserId, connection: &str, addr: &
         target: "10.0.0.5:22".into(),
         recording: false,
         record_input: false,
-        cols: 80,
-        rows: 24,
+        terminal: Some(Terminal { cols: 80, rows: 24 }),
         limits: Default::default(),
     }
 }
@@ -278,8 +277,7 @@ fn limited(idle: Option<u64>, max: Option<u64>) -> NewSession {
         set_by: by.into(),
     };
     NewSession {
-        cols: 80,
-        rows: 24,
+        terminal: Some(Terminal { cols: 80, rows: 24 }),
         limits: SessionLimits {
             idle_timeout: idle.map(|s| limit(s, "connection prod-db")),
             max_duration: max.map(|s| limit(s, "role ops")),

@@ -42,6 +42,37 @@ pub struct Participant {
     pub joined_at: OffsetDateTime,
 }
 
+/// A session's terminal size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Terminal {
+    /// Width in columns; 0 while not known (a native client asks for its
+    /// pty after its session opened, and a command may have none):
+    /// watchers get 80x24 until [`SessionHandle::resized`], and the
+    /// recording's header waits for that first size.
+    ///
+    /// [`SessionHandle::resized`]: crate::SessionHandle::resized
+    pub cols: u16,
+    /// Height in rows; 0 while not known.
+    pub rows: u16,
+}
+
+impl Terminal {
+    /// The page a session without a terminal (a request log) is watched
+    /// and recorded in: wide enough for one log line per row.
+    pub const LOG: Terminal = Terminal {
+        cols: 160,
+        rows: 40,
+    };
+
+    /// This size, or 80x24 where it is not known yet.
+    pub(crate) fn or_default(self) -> Terminal {
+        Terminal {
+            cols: if self.cols == 0 { 80 } else { self.cols },
+            rows: if self.rows == 0 { 24 } else { self.rows },
+        }
+    }
+}
+
 /// A point-in-time picture of a live session: DESIGN.md's session object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionView {
@@ -87,6 +118,12 @@ pub struct SessionView {
     pub forwards: Vec<crate::Forward>,
     /// Whether the session is being recorded.
     pub recording: bool,
+    /// What the front end tells about the session in its own terms (for a
+    /// web application: requests served, open connections, the last
+    /// request); the registry shows it without knowing what it means.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Map<String, serde_json::Value>,
     /// The gateway node relaying the session.
     pub node: String,
 }

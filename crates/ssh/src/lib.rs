@@ -6,10 +6,12 @@
 //! front end opens the channels its client asks for. The browser terminal
 //! starts a [`TargetShell`] on it instead — a shell on a pty — and reads
 //! [`TargetOutput`] from it and writes input and window sizes to it.
-//! Nothing here knows of sessions or users.
+//! [`dial`] is how both SSH front ends reach a session's target through
+//! the core: its host key pinned and its failures audited.
 
 mod client;
 mod connection;
+pub mod dial;
 mod shell;
 
 use std::time::Duration;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use gatehouse_access::{AccessError, Principal};
 use gatehouse_connect::Requester;
-use gatehouse_domain::{ConnectionName, EndReason};
-use gatehouse_sessions::{ForwardGuard, SessionHandle};
+use gatehouse_domain::{ConnectionName, EndReason, Protocol};
+use gatehouse_sessions::{ForwardGuard, SessionHandle, Terminal};
 use gatehouse_ssh::TargetConnection;
 use russh::Disconnect;
 use russh::server::Handle;
@@ -92,6 +92,12 @@ impl Gate {
             .into_iter()
             .find(|c| &c.name == connection)
             .ok_or_else(refused)?;
+        if record.protocol() != Protocol::Ssh {
+            return Err(GateError(format!(
+                "{connection} is a {} connection, not SSH: open it from the gateway's web page",
+                record.protocol()
+            )));
+        }
         let spec = front
             .access
             .target_for(who, record.id)
@@ -104,15 +110,17 @@ impl Gate {
             principal: who,
             client_addr,
         };
-        let target = front
-            .opener
-            .dial(requester, &spec)
+        let target = gatehouse_ssh::dial::dial(&front.opener, requester, &spec)
             .await
             .map_err(|e| GateError(format!("could not open {connection}: {e}")))?;
         // Registered before the client asks for its pty (dialling starts at
         // login): 0x0 is "not known yet", and the first channel's pty
         // request gives the size the recording's header then carries.
-        let handle = match front.opener.register(requester, &spec, 0, 0).await {
+        let handle = match front
+            .opener
+            .register(requester, &spec, Some(Terminal { cols: 0, rows: 0 }))
+            .await
+        {
             Ok(handle) => handle,
             Err(e) => {
                 target.disconnect("internal error").await;
@@ -122,7 +130,11 @@ impl Gate {
         tracing::info!(session = %handle.id(), user = %who.username, %connection, "native SSH session opened");
         let gate = Arc::new(Gate {
             connection: connection.clone(),
-            allow_forwarding: spec.connection.allow_forwarding,
+            allow_forwarding: spec
+                .connection
+                .target
+                .ssh()
+                .is_some_and(|ssh| ssh.allow_forwarding),
             target,
             handle: RwLock::new(Some(handle)),
             stop: CancellationToken::new(),

@@ -1,7 +1,7 @@
 //! The connection menu for `ssh USER@gateway`: the user's connections in a
 //! list, chosen with the arrow keys or a number, then Enter.
 
-use gatehouse_domain::ConnectionName;
+use gatehouse_domain::{ConnectionName, Protocol};
 use russh::server::Msg;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 
@@ -23,9 +23,11 @@ pub(crate) async fn choose(
     let items: Vec<Item> = match ctx.front.access.connections_for(&ctx.principal).await {
         Ok(mut list) => {
             list.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+            // Only SSH connections open from an SSH client.
             list.into_iter()
+                .filter(|c| c.protocol() == Protocol::Ssh)
                 .map(|c| Item {
-                    target: format!("{}:{}", c.host, c.port),
+                    target: c.target.display(),
                     name: c.name,
                 })
                 .collect()

@@ -1,45 +1,7 @@
-use gatehouse_domain::{ConnectionId, ConnectionName, Protocol, RoleName, UserId};
+use gatehouse_domain::{ConnectionId, ConnectionName, Protocol, RoleName, Target, UserId};
 use time::OffsetDateTime;
 
 use crate::{Result, Store, StoreError, conflict, from_ms, parse, to_ms};
-
-/// How a connection authenticates to its target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SecretKind {
-    /// A password.
-    Password,
-    /// An OpenSSH private key.
-    PrivateKey,
-}
-
-impl SecretKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            SecretKind::Password => "password",
-            SecretKind::PrivateKey => "private_key",
-        }
-    }
-}
-
-/// Where a pinned host key came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HostKeySource {
-    /// An administrator gave it when creating the connection.
-    Administrator,
-    /// The gateway pinned the key the target presented on first connection.
-    FirstUse,
-}
-
-impl HostKeySource {
-    fn as_str(self) -> &'static str {
-        match self {
-            HostKeySource::Administrator => "administrator",
-            HostKeySource::FirstUse => "first_use",
-        }
-    }
-}
 
 /// A connection as stored. The secret stays sealed.
 #[derive(Clone, Debug)]
@@ -48,24 +10,11 @@ pub struct ConnectionRecord {
     pub id: ConnectionId,
     /// Its unique name.
     pub name: ConnectionName,
-    /// The protocol it speaks.
-    pub protocol: Protocol,
-    /// Target host.
-    pub host: String,
-    /// Target port.
-    pub port: u16,
-    /// Account on the target.
-    pub username: String,
-    /// Password or private key.
-    pub secret_kind: SecretKind,
-    /// The sealed secret (see the access crate's `SecretBox`).
-    pub secret_sealed: Vec<u8>,
-    /// The pinned host key, OpenSSH format.
-    pub host_key: Option<String>,
-    /// Where the pinned key came from.
-    pub host_key_source: Option<HostKeySource>,
-    /// Whether native SSH clients may forward ports through it.
-    pub allow_forwarding: bool,
+    /// What it reaches, tagged by protocol.
+    pub target: Target,
+    /// The sealed secret (see the access crate's `SecretBox`); what it is
+    /// depends on the target. `None` when the target needs none.
+    pub secret_sealed: Option<Vec<u8>>,
     /// Users granted directly.
     pub users: Vec<UserId>,
     /// Roles granted.
@@ -74,27 +23,22 @@ pub struct ConnectionRecord {
     pub created_at: OffsetDateTime,
 }
 
+impl ConnectionRecord {
+    /// The protocol its target speaks.
+    pub fn protocol(&self) -> Protocol {
+        self.target.protocol()
+    }
+}
+
 /// A connection to create.
 #[derive(Clone, Debug)]
 pub struct NewConnection {
     /// Unique name.
     pub name: ConnectionName,
-    /// Protocol.
-    pub protocol: Protocol,
-    /// Target host.
-    pub host: String,
-    /// Target port.
-    pub port: u16,
-    /// Account on the target.
-    pub username: String,
-    /// Password or private key.
-    pub secret_kind: SecretKind,
-    /// The sealed secret.
-    pub secret_sealed: Vec<u8>,
-    /// A host key the administrator gave, OpenSSH format.
-    pub host_key: Option<String>,
-    /// Whether native SSH clients may forward ports through it.
-    pub allow_forwarding: bool,
+    /// What it reaches.
+    pub target: Target,
+    /// The sealed secret, if the target needs one.
+    pub secret_sealed: Option<Vec<u8>>,
     /// Users to grant.
     pub users: Vec<UserId>,
     /// Roles to grant.
@@ -106,19 +50,12 @@ pub struct NewConnection {
 pub struct ConnectionUpdate {
     /// A new unique name.
     pub name: Option<ConnectionName>,
-    /// A new target host.
-    pub host: Option<String>,
-    /// A new target port.
-    pub port: Option<u16>,
-    /// A new account on the target.
-    pub username: Option<String>,
-    /// A new secret: its kind and the sealed bytes.
-    pub secret: Option<(SecretKind, Vec<u8>)>,
-    /// `Some(Some(key))` pins `key` as given by an administrator;
-    /// `Some(None)` forgets the pinned key so the next session pins on first use.
-    pub host_key: Option<Option<String>>,
-    /// Allows or refuses port forwarding.
-    pub allow_forwarding: Option<bool>,
+    /// The target as it is now (read just before), and what it becomes:
+    /// the change applies only if nothing changed the target meanwhile
+    /// (else `Conflict`, so a pinned host key is never overwritten unseen).
+    pub target: Option<(Target, Target)>,
+    /// `Some(sealed)` replaces the secret (`Some(None)` removes it).
+    pub secret: Option<Option<Vec<u8>>>,
     /// Replaces the users granted directly.
     pub users: Option<Vec<UserId>>,
     /// Replaces the roles granted.
@@ -129,43 +66,32 @@ pub struct ConnectionUpdate {
 struct ConnectionRow {
     id: String,
     name: String,
-    protocol: String,
-    host: String,
-    port: i64,
-    username: String,
-    secret_kind: String,
-    secret_sealed: Vec<u8>,
-    host_key: Option<String>,
-    host_key_source: Option<String>,
-    allow_forwarding: bool,
+    target: String,
+    secret: Option<Vec<u8>>,
     created_at: i64,
 }
 
-const SELECT: &str = "SELECT id, name, protocol, host, port, username, secret_kind, secret_sealed, host_key, host_key_source, allow_forwarding, created_at FROM connections";
+const SELECT: &str = "SELECT id, name, target, secret, created_at FROM connections";
+
+fn target_json(target: &Target) -> String {
+    serde_json::to_string(target).expect("a target always serialises")
+}
 
 impl Store {
     /// Creates a connection and its grants in one transaction.
     pub async fn create_connection(&self, new: NewConnection) -> Result<ConnectionRecord> {
         let id = ConnectionId::new();
         let now = OffsetDateTime::now_utc();
-        let source = new.host_key.as_ref().map(|_| HostKeySource::Administrator);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO connections (id, name, protocol, host, port, username, secret_kind, secret_sealed,
-                                      host_key, host_key_source, allow_forwarding, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO connections (id, name, protocol, target, secret, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(new.name.as_str())
-        .bind(new.protocol.as_str())
-        .bind(&new.host)
-        .bind(i64::from(new.port))
-        .bind(&new.username)
-        .bind(new.secret_kind.as_str())
+        .bind(new.target.protocol().as_str())
+        .bind(target_json(&new.target))
         .bind(&new.secret_sealed)
-        .bind(&new.host_key)
-        .bind(source.map(HostKeySource::as_str))
-        .bind(new.allow_forwarding)
         .bind(to_ms(now))
         .bind(to_ms(now))
         .execute(&mut *tx)
@@ -193,15 +119,8 @@ impl Store {
         Ok(ConnectionRecord {
             id,
             name: new.name,
-            protocol: new.protocol,
-            host: new.host,
-            port: new.port,
-            username: new.username,
-            secret_kind: new.secret_kind,
+            target: new.target,
             secret_sealed: new.secret_sealed,
-            host_key: new.host_key,
-            host_key_source: source,
-            allow_forwarding: new.allow_forwarding,
             users: new.users,
             roles: new.roles,
             created_at: now,
@@ -218,21 +137,10 @@ impl Store {
     ) -> Result<ConnectionRecord> {
         let now = to_ms(OffsetDateTime::now_utc());
         let mut tx = self.pool.begin().await?;
-        let (kind, sealed) = update.secret.unzip();
         let done = sqlx::query(
-            "UPDATE connections SET name = COALESCE(?, name), host = COALESCE(?, host),
-                 port = COALESCE(?, port), username = COALESCE(?, username),
-                 secret_kind = COALESCE(?, secret_kind), secret_sealed = COALESCE(?, secret_sealed),
-                 allow_forwarding = COALESCE(?, allow_forwarding), updated_at = ?
-             WHERE id = ?",
+            "UPDATE connections SET name = COALESCE(?, name), updated_at = ? WHERE id = ?",
         )
         .bind(update.name.as_ref().map(ConnectionName::as_str))
-        .bind(&update.host)
-        .bind(update.port.map(i64::from))
-        .bind(&update.username)
-        .bind(kind.map(SecretKind::as_str))
-        .bind(sealed)
-        .bind(update.allow_forwarding)
         .bind(now)
         .bind(id.to_string())
         .execute(&mut *tx)
@@ -244,11 +152,25 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("connection {id}")));
         }
-        if let Some(host_key) = &update.host_key {
-            let source = host_key.as_ref().map(|_| HostKeySource::Administrator);
-            sqlx::query("UPDATE connections SET host_key = ?, host_key_source = ? WHERE id = ?")
-                .bind(host_key)
-                .bind(source.map(HostKeySource::as_str))
+        if let Some((was, target)) = &update.target {
+            let done = sqlx::query(
+                "UPDATE connections SET protocol = ?, target = ? WHERE id = ? AND target = ?",
+            )
+            .bind(target.protocol().as_str())
+            .bind(target_json(target))
+            .bind(id.to_string())
+            .bind(target_json(was))
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "connection {id} changed meanwhile; try again"
+                )));
+            }
+        }
+        if let Some(secret) = &update.secret {
+            sqlx::query("UPDATE connections SET secret = ? WHERE id = ?")
+                .bind(secret)
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await?;
@@ -362,12 +284,14 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Pins the target's host key on first use. Returns false (and changes
-    /// nothing) if a key was pinned meanwhile.
+    /// Pins an SSH target's host key on first use. Returns false (and
+    /// changes nothing) if a key was pinned meanwhile.
     pub async fn pin_host_key(&self, id: ConnectionId, key: &str) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE connections SET host_key = ?, host_key_source = 'first_use', updated_at = ?
-             WHERE id = ? AND host_key IS NULL",
+            "UPDATE connections SET
+                 target = json_set(target, '$.host_key', ?, '$.host_key_source', 'first_use'),
+                 updated_at = ?
+             WHERE id = ? AND protocol = 'ssh' AND json_extract(target, '$.host_key') IS NULL",
         )
         .bind(key)
         .bind(to_ms(OffsetDateTime::now_utc()))
@@ -390,33 +314,13 @@ impl Store {
         .bind(&row.id)
         .fetch_all(&self.pool)
         .await?;
+        let target: Target = serde_json::from_str(&row.target)
+            .map_err(|e| StoreError::Corrupt(format!("target of connection {}: {e}", row.id)))?;
         Ok(ConnectionRecord {
             id: parse("connection id", &row.id)?,
             name: parse("connection name", &row.name)?,
-            protocol: match row.protocol.as_str() {
-                "ssh" => Protocol::Ssh,
-                other => return Err(StoreError::Corrupt(format!("protocol {other:?}"))),
-            },
-            host: row.host,
-            port: u16::try_from(row.port)
-                .map_err(|_| StoreError::Corrupt(format!("port {}", row.port)))?,
-            username: row.username,
-            secret_kind: match row.secret_kind.as_str() {
-                "password" => SecretKind::Password,
-                "private_key" => SecretKind::PrivateKey,
-                other => return Err(StoreError::Corrupt(format!("secret kind {other:?}"))),
-            },
-            secret_sealed: row.secret_sealed,
-            host_key: row.host_key,
-            host_key_source: match row.host_key_source.as_deref() {
-                None => None,
-                Some("administrator") => Some(HostKeySource::Administrator),
-                Some("first_use") => Some(HostKeySource::FirstUse),
-                Some(other) => {
-                    return Err(StoreError::Corrupt(format!("host key source {other:?}")));
-                }
-            },
-            allow_forwarding: row.allow_forwarding,
+            target,
+            secret_sealed: row.secret,
             users: users
                 .into_iter()
                 .map(|(u,)| parse("user id", &u))

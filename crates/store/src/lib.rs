@@ -24,9 +24,7 @@ use time::OffsetDateTime;
 
 pub use audit::{AuditQuery, AuditRecord, NewAuditEvent};
 pub use batch::Write;
-pub use connections::{
-    ConnectionRecord, ConnectionUpdate, HostKeySource, NewConnection, SecretKind,
-};
+pub use connections::{ConnectionRecord, ConnectionUpdate, NewConnection};
 pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};
 pub use keys::SshKeyRecord;
 pub use limits::{LimitSettings, RoleRecord};

@@ -1,6 +1,6 @@
 //! Recording settings, completion and the search index, on a real SQLite file.
 
-use gatehouse_domain::{ConnectionId, ConnectionName, EndReason, Protocol, SessionId, Username};
+use gatehouse_domain::{ConnectionId, ConnectionName, EndReason, SessionId, Username};
 use time::OffsetDateTime;
 
 use crate::tests::{ended, started};
@@ -110,14 +110,8 @@ async fn connections_record_by_default_and_keystrokes_only_when_set() {
     let conn = store
         .create_connection(NewConnection {
             name: ConnectionName::parse("prod-db").unwrap(),
-            protocol: Protocol::Ssh,
-            host: "127.0.0.1".into(),
-            port: 22,
-            username: "root".into(),
-            secret_kind: SecretKind::Password,
-            secret_sealed: vec![1],
-            host_key: None,
-            allow_forwarding: false,
+            target: crate::tests::ssh_target("127.0.0.1", None),
+            secret_sealed: Some(vec![1]),
             users: vec![],
             roles: vec![],
         })

@@ -1,9 +1,23 @@
 use gatehouse_domain::{
-    ConnectionName, EndReason, Permission, Protocol, RoleName, SessionId, Username,
+    ConnectionName, EndReason, HostKeySource, Permission, RoleName, SessionId, SshAuth, SshTarget,
+    Target, Username,
 };
 use time::OffsetDateTime;
 
 use crate::*;
+
+/// An SSH target on port 22 of `host`, logging in as root by password.
+pub(crate) fn ssh_target(host: &str, host_key: Option<&str>) -> Target {
+    Target::Ssh(SshTarget {
+        host: host.into(),
+        port: 22,
+        username: "root".into(),
+        auth: SshAuth::Password,
+        host_key: host_key.map(str::to_owned),
+        host_key_source: host_key.map(|_| HostKeySource::Administrator),
+        allow_forwarding: false,
+    })
+}
 
 async fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -93,14 +107,8 @@ async fn grants_reach_users_directly_and_through_roles() {
     let conn = store
         .create_connection(NewConnection {
             name: ConnectionName::parse("prod-db").unwrap(),
-            protocol: Protocol::Ssh,
-            host: "127.0.0.1".into(),
-            port: 22,
-            username: "root".into(),
-            secret_kind: SecretKind::Password,
-            secret_sealed: vec![1, 2, 3],
-            host_key: None,
-            allow_forwarding: false,
+            target: crate::tests::ssh_target("127.0.0.1", None),
+            secret_sealed: Some(vec![1, 2, 3]),
             users: vec![direct.id],
             roles: vec![RoleName::parse("auditor").unwrap()],
         })
@@ -134,8 +142,9 @@ async fn grants_reach_users_directly_and_through_roles() {
             .unwrap()
     );
     let pinned = store.connection(conn.id).await.unwrap().unwrap();
-    assert_eq!(pinned.host_key.as_deref(), Some("ssh-ed25519 AAAA"));
-    assert_eq!(pinned.host_key_source, Some(HostKeySource::FirstUse));
+    let ssh = pinned.target.ssh().unwrap();
+    assert_eq!(ssh.host_key.as_deref(), Some("ssh-ed25519 AAAA"));
+    assert_eq!(ssh.host_key_source, Some(HostKeySource::FirstUse));
 }
 
 #[tokio::test]
@@ -347,14 +356,8 @@ async fn a_connection_update_is_all_or_nothing_and_a_deleted_one_is_gone() {
     let ops = store.create_user(user("ops1", &["user"])).await.unwrap();
     let new = |name: &str| NewConnection {
         name: ConnectionName::parse(name).unwrap(),
-        protocol: Protocol::Ssh,
-        host: "10.0.0.5".into(),
-        port: 22,
-        username: "deploy".into(),
-        secret_kind: SecretKind::Password,
-        secret_sealed: vec![1, 2, 3],
-        host_key: Some("ssh-ed25519 AAAA".into()),
-        allow_forwarding: false,
+        target: crate::tests::ssh_target("10.0.0.5", Some("ssh-ed25519 AAAA")),
+        secret_sealed: Some(vec![1, 2, 3]),
         users: vec![ops.id],
         roles: vec![],
     };
@@ -389,13 +392,28 @@ async fn a_connection_update_is_all_or_nothing_and_a_deleted_one_is_gone() {
         "prod-db"
     );
 
+    let was = conn.target.clone();
+    let mut moved = was.ssh().unwrap().clone();
+    moved.port = 2222;
+    moved.host_key = None;
+    moved.host_key_source = None;
+    let stale = ConnectionUpdate {
+        target: Some((ssh_target("elsewhere", None), Target::Ssh(moved.clone()))),
+        ..Default::default()
+    };
+    assert!(
+        matches!(
+            store.update_connection(conn.id, stale).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a target changed meanwhile is not overwritten"
+    );
     let updated = store
         .update_connection(
             conn.id,
             ConnectionUpdate {
-                port: Some(2222),
-                secret: Some((SecretKind::PrivateKey, vec![9])),
-                host_key: Some(None),
+                target: Some((was, Target::Ssh(moved))),
+                secret: Some(Some(vec![9])),
                 users: Some(vec![]),
                 roles: Some(vec![RoleName::parse("auditor").unwrap()]),
                 ..Default::default()
@@ -403,12 +421,10 @@ async fn a_connection_update_is_all_or_nothing_and_a_deleted_one_is_gone() {
         )
         .await
         .unwrap();
-    assert_eq!((updated.host.as_str(), updated.port), ("10.0.0.5", 2222));
-    assert_eq!(
-        (updated.secret_kind, updated.secret_sealed),
-        (SecretKind::PrivateKey, vec![9])
-    );
-    assert_eq!((updated.host_key, updated.host_key_source), (None, None));
+    let ssh = updated.target.ssh().unwrap();
+    assert_eq!((ssh.host.as_str(), ssh.port), ("10.0.0.5", 2222));
+    assert_eq!(updated.secret_sealed, Some(vec![9]));
+    assert_eq!((&ssh.host_key, ssh.host_key_source), (&None, None));
     assert!(updated.users.is_empty());
     assert!(
         store
@@ -437,14 +453,8 @@ async fn a_deleted_user_takes_their_roles_tokens_and_grants_but_not_their_histor
     let conn = store
         .create_connection(NewConnection {
             name: ConnectionName::parse("prod-db").unwrap(),
-            protocol: Protocol::Ssh,
-            host: "127.0.0.1".into(),
-            port: 22,
-            username: "root".into(),
-            secret_kind: SecretKind::Password,
-            secret_sealed: vec![1, 2, 3],
-            host_key: None,
-            allow_forwarding: false,
+            target: crate::tests::ssh_target("127.0.0.1", None),
+            secret_sealed: Some(vec![1, 2, 3]),
             users: vec![ops.id, dev.id],
             roles: vec![],
         })

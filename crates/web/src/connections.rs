@@ -5,11 +5,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use gatehouse_access::{
-    ConnectionInfo, ConnectionUpdateRequest, NewConnectionRequest, TargetSecret,
-};
+use gatehouse_access::{ConnectionInfo, ConnectionUpdateRequest, NewConnectionRequest};
 use gatehouse_audit::{Event, action};
-use gatehouse_domain::{ConnectionId, ConnectionName, Protocol, RoleName, TargetAddr, Username};
+use gatehouse_domain::{
+    ConnectionId, ConnectionName, HostHeader, HttpTarget, Injection, Protocol, Publish, RoleName,
+    SshAuth, SshTarget, Target, Username,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
@@ -19,45 +20,96 @@ use crate::auth::Caller;
 use crate::enforce;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 
-fn default_port() -> u16 {
-    22
-}
-
 fn default_protocol() -> Protocol {
     Protocol::Ssh
 }
 
-/// A connection to create. Give exactly one of `password` and `private_key`;
-/// neither is ever returned.
+/// A credential the gateway injects into every request to a web
+/// application, so users never learn it. Its secret is never returned.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InjectCredential {
+    /// HTTP basic authentication.
+    Basic {
+        /// The account name.
+        username: String,
+        /// Its password.
+        #[schema(value_type = String, format = Password)]
+        password: SecretString,
+    },
+    /// A fixed header, e.g. an API key.
+    Header {
+        /// The header's name.
+        name: String,
+        /// Its value.
+        #[schema(value_type = String, format = Password)]
+        value: SecretString,
+    },
+}
+
+impl InjectCredential {
+    fn split(self) -> (Injection, SecretString) {
+        match self {
+            InjectCredential::Basic { username, password } => {
+                (Injection::Basic { username }, password)
+            }
+            InjectCredential::Header { name, value } => (Injection::Header { name }, value),
+        }
+    }
+}
+
+/// A connection to create. An `ssh` connection (the default `protocol`)
+/// takes `host`, `port`, `username`, exactly one of `password` and
+/// `private_key`, and optionally `host_key` and `allow_forwarding`. An
+/// `http` connection (a web application) takes `url` and optionally
+/// `tls_verify`, `ca_certificate`, `host_header`, `publish`,
+/// `redact_query`, `inject` and `identity_header`. Secrets are never returned.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
     /// Unique name users see: letters, digits, `.`, `_`, `-`.
     #[schema(value_type = String)]
     name: ConnectionName,
-    /// Only `ssh` for now.
+    /// `ssh` (the default) or `http`.
     #[serde(default = "default_protocol")]
     protocol: Protocol,
-    /// Target host name or IP address.
-    host: String,
-    /// Target port (default 22).
-    #[serde(default = "default_port")]
-    port: u16,
-    /// Account on the target.
-    username: String,
-    /// Password for the account.
+    /// SSH: target host name or IP address.
+    host: Option<String>,
+    /// SSH: target port (default 22).
+    port: Option<u16>,
+    /// SSH: account on the target.
+    username: Option<String>,
+    /// SSH: password for the account.
     #[schema(value_type = Option<String>, format = Password)]
     password: Option<SecretString>,
-    /// Unencrypted OpenSSH private key for the account.
+    /// SSH: unencrypted OpenSSH private key for the account.
     #[schema(value_type = Option<String>, format = Password)]
     private_key: Option<SecretString>,
-    /// The target's host key (`ssh-ed25519 AAAA…`). Without it, the key
+    /// SSH: the target's host key (`ssh-ed25519 AAAA…`). Without it, the key
     /// seen on first connection is pinned.
     host_key: Option<String>,
-    /// Let native SSH clients forward ports through it (`ssh -L`, `-R`);
+    /// SSH: let native SSH clients forward ports through it (`ssh -L`, `-R`);
     /// refused by default.
     #[serde(default)]
     allow_forwarding: bool,
+    /// HTTP: the app's internal URL, `http://host[:port][/base]` or `https://…`.
+    url: Option<String>,
+    /// HTTP: verify an `https` target's certificate (default `true`).
+    tls_verify: Option<bool>,
+    /// HTTP: an extra CA certificate (PEM) to trust for the target.
+    ca_certificate: Option<String>,
+    /// HTTP: which `Host` the app is sent (default `target`).
+    host_header: Option<HostHeader>,
+    /// HTTP: publish on `{name}.{apps_domain}` (`host`, the default) or
+    /// under `/apps/{name}/` on the gateway (`path`).
+    publish: Option<Publish>,
+    /// HTTP: leave query strings out of the request log.
+    #[serde(default)]
+    redact_query: bool,
+    /// HTTP: a credential injected into every request.
+    inject: Option<InjectCredential>,
+    /// HTTP: a header naming the gateway user to the app, e.g. `X-Gatehouse-User`.
+    identity_header: Option<String>,
     /// Users granted the connection.
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
@@ -66,6 +118,101 @@ pub struct CreateConnection {
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     roles: Vec<RoleName>,
+}
+
+/// [`only_for`] inside a target edit.
+fn only_for_edit(protocol: Protocol, fields: &[(&str, bool)]) -> Result<(), String> {
+    only_for(protocol, fields).map_err(|e| e.message().to_owned())
+}
+
+/// Fails naming the first field given that `protocol` does not take.
+fn only_for(protocol: Protocol, fields: &[(&str, bool)]) -> Result<(), ApiError> {
+    match fields.iter().find(|(_, given)| *given) {
+        Some((field, _)) => Err(ApiError::invalid(format!(
+            "{field} does not apply to {protocol} connections"
+        ))),
+        None => Ok(()),
+    }
+}
+
+impl CreateConnection {
+    /// The target and its secret this request describes.
+    fn target(self) -> Result<(Target, Option<SecretString>), ApiError> {
+        match self.protocol {
+            Protocol::Ssh => {
+                only_for(
+                    Protocol::Ssh,
+                    &[
+                        ("url", self.url.is_some()),
+                        ("tls_verify", self.tls_verify.is_some()),
+                        ("ca_certificate", self.ca_certificate.is_some()),
+                        ("host_header", self.host_header.is_some()),
+                        ("publish", self.publish.is_some()),
+                        ("redact_query", self.redact_query),
+                        ("inject", self.inject.is_some()),
+                        ("identity_header", self.identity_header.is_some()),
+                    ],
+                )?;
+                let host = self
+                    .host
+                    .ok_or_else(|| ApiError::invalid("host is required"))?;
+                let username = self
+                    .username
+                    .ok_or_else(|| ApiError::invalid("username is required"))?;
+                let (auth, secret) =
+                    ssh_secret(self.password, self.private_key)?.ok_or_else(|| {
+                        ApiError::invalid("give exactly one of password and private_key")
+                    })?;
+                let host_key = self
+                    .host_key
+                    .as_deref()
+                    .map(gatehouse_ssh::parse_host_key)
+                    .transpose()
+                    .map_err(ApiError::invalid)?;
+                let target = Target::Ssh(SshTarget {
+                    host: host.trim().to_owned(),
+                    port: self.port.unwrap_or(22),
+                    username: target_username(&username)?,
+                    auth,
+                    host_key_source: host_key
+                        .as_ref()
+                        .map(|_| gatehouse_domain::HostKeySource::Administrator),
+                    host_key,
+                    allow_forwarding: self.allow_forwarding,
+                });
+                Ok((target, Some(secret)))
+            }
+            Protocol::Http => {
+                only_for(
+                    Protocol::Http,
+                    &[
+                        ("host", self.host.is_some()),
+                        ("port", self.port.is_some()),
+                        ("username", self.username.is_some()),
+                        ("password", self.password.is_some()),
+                        ("private_key", self.private_key.is_some()),
+                        ("host_key", self.host_key.is_some()),
+                        ("allow_forwarding", self.allow_forwarding),
+                    ],
+                )?;
+                let url = self
+                    .url
+                    .ok_or_else(|| ApiError::invalid("url is required"))?;
+                let (inject, secret) = self.inject.map(InjectCredential::split).unzip();
+                let target = Target::Http(HttpTarget {
+                    url: url.trim().trim_end_matches('/').to_owned(),
+                    tls_verify: self.tls_verify.unwrap_or(true),
+                    ca_certificate: self.ca_certificate,
+                    host_header: self.host_header.unwrap_or_default(),
+                    publish: self.publish.unwrap_or_default(),
+                    redact_query: self.redact_query,
+                    inject,
+                    identity_header: self.identity_header,
+                });
+                Ok((target, secret))
+            }
+        }
+    }
 }
 
 /// Create a connection and grant it.
@@ -78,31 +225,19 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<CreateConnection>,
 ) -> Result<(StatusCode, Json<ConnectionInfo>), ApiError> {
-    let target =
-        TargetAddr::new(&req.host, req.port).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let username = target_username(&req.username)?;
-    let secret = target_secret(req.password, req.private_key)?
-        .ok_or_else(|| ApiError::invalid("give exactly one of password and private_key"))?;
-    let host_key = req
-        .host_key
-        .as_deref()
-        .map(gatehouse_ssh::parse_host_key)
-        .transpose()
-        .map_err(ApiError::invalid)?;
+    let name = req.name.clone();
+    let (users, roles) = (req.users.clone(), req.roles.clone());
+    let (target, secret) = req.target()?;
     let record = state
         .access
         .create_connection(
             &caller.principal,
             NewConnectionRequest {
-                name: req.name,
-                protocol: req.protocol,
+                name,
                 target,
-                username,
                 secret,
-                host_key,
-                allow_forwarding: req.allow_forwarding,
-                users: req.users,
-                roles: req.roles,
+                users,
+                roles,
             },
         )
         .await?;
@@ -119,8 +254,9 @@ pub async fn create(
                 .client_addr(&caller.client_addr)
                 .details(json!({
                     "id": record.id,
-                    "target": format!("{}:{}", record.host, record.port),
-                    "allow_forwarding": record.allow_forwarding,
+                    "protocol": record.protocol(),
+                    "target": record.target.display(),
+                    "allow_forwarding": info.allow_forwarding,
                     "users": info.users,
                     "roles": info.roles,
                 })),
@@ -140,18 +276,18 @@ fn target_username(username: &str) -> Result<String, ApiError> {
     Ok(username.to_owned())
 }
 
-/// The secret from at most one of a password and a private key (checked
-/// to be usable); `None` if neither was given.
-fn target_secret(
+/// An SSH secret from at most one of a password and a private key
+/// (checked to be usable); `None` if neither was given.
+fn ssh_secret(
     password: Option<SecretString>,
     private_key: Option<SecretString>,
-) -> Result<Option<TargetSecret>, ApiError> {
+) -> Result<Option<(SshAuth, SecretString)>, ApiError> {
     match (password, private_key) {
         (None, None) => Ok(None),
-        (Some(p), None) if !p.expose_secret().is_empty() => Ok(Some(TargetSecret::Password(p))),
+        (Some(p), None) if !p.expose_secret().is_empty() => Ok(Some((SshAuth::Password, p))),
         (None, Some(k)) => {
             gatehouse_ssh::check_private_key(k.expose_secret()).map_err(ApiError::invalid)?;
-            Ok(Some(TargetSecret::PrivateKey(k)))
+            Ok(Some((SshAuth::PrivateKey, k)))
         }
         (Some(_), None) => Err(ApiError::invalid("password must not be empty")),
         (Some(_), Some(_)) => Err(ApiError::invalid(
@@ -163,6 +299,13 @@ fn target_secret(
 /// Tells a field that is absent (`None`) from one that is `null` (`Some(None)`).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
+}
+
+/// [`present`] for an injected credential.
+fn present_inject<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<InjectCredential>>, D::Error> {
+    Option::<InjectCredential>::deserialize(d).map(Some)
 }
 
 /// Changes to a connection; give any subset of the fields. At most one of
@@ -194,6 +337,28 @@ pub struct UpdateConnection {
     host_key: Option<Option<String>>,
     /// Allows (`true`) or refuses port forwarding by native SSH clients.
     allow_forwarding: Option<bool>,
+    /// HTTP: a new internal URL.
+    url: Option<String>,
+    /// HTTP: verify an `https` target's certificate.
+    tls_verify: Option<bool>,
+    /// HTTP: an extra CA certificate (PEM); `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    ca_certificate: Option<Option<String>>,
+    /// HTTP: which `Host` the app is sent.
+    host_header: Option<HostHeader>,
+    /// HTTP: where the app is published.
+    publish: Option<Publish>,
+    /// HTTP: leave query strings out of the request log.
+    redact_query: Option<bool>,
+    /// HTTP: a new injected credential; `null` stops injecting one.
+    #[serde(default, deserialize_with = "present_inject")]
+    #[schema(value_type = Option<InjectCredential>, nullable)]
+    inject: Option<Option<InjectCredential>>,
+    /// HTTP: the header naming the gateway user; `null` stops sending it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    identity_header: Option<Option<String>>,
     /// Replaces the users granted the connection.
     #[schema(value_type = Option<Vec<String>>)]
     users: Option<Vec<Username>>,
@@ -218,49 +383,187 @@ pub async fn update(
     ApiJson(req): ApiJson<UpdateConnection>,
 ) -> Result<Json<ConnectionInfo>, ApiError> {
     let username = req.username.as_deref().map(target_username).transpose()?;
-    let secret = target_secret(req.password, req.private_key)?;
+    let ssh_secret = ssh_secret(req.password, req.private_key)?;
     let host_key = match req.host_key {
         Some(Some(key)) => Some(Some(
             gatehouse_ssh::parse_host_key(&key).map_err(ApiError::invalid)?,
         )),
         other => other,
     };
+    let (inject, inject_secret) = match req.inject {
+        Some(Some(credential)) => {
+            let (inject, secret) = credential.split();
+            (Some(Some(inject)), Some(Some(secret)))
+        }
+        Some(None) => (Some(None), Some(None)),
+        None => (None, None),
+    };
     let mut details = Map::new();
     details.insert("id".into(), json!(id));
     if let Some(name) = &req.name {
         details.insert("name".into(), json!(name));
     }
-    if let Some(host) = &req.host {
-        details.insert("host".into(), json!(host.trim()));
-    }
-    if let Some(port) = req.port {
-        details.insert("port".into(), json!(port));
-    }
-    if let Some(username) = &username {
-        details.insert("username".into(), json!(username));
-    }
-    if let Some(secret) = &secret {
-        details.insert("secret_changed".into(), json!(true));
-        let auth = match secret {
-            TargetSecret::Password(_) => "password",
-            TargetSecret::PrivateKey(_) => "private_key",
-        };
-        details.insert("auth".into(), json!(auth));
-    }
-    if let Some(key) = &host_key {
-        let fingerprint = key.as_deref().and_then(gatehouse_access::fingerprint);
-        details.insert("host_key_fingerprint".into(), json!(fingerprint));
-    }
-    if let Some(allow) = req.allow_forwarding {
-        details.insert("allow_forwarding".into(), json!(allow));
-    }
-    if let Some(users) = &req.users {
-        details.insert("users".into(), json!(users));
-    }
-    if let Some(roles) = &req.roles {
-        details.insert("roles".into(), json!(roles));
-    }
+    let mut note = |key: &str, value: Value, given: bool| {
+        if given {
+            details.insert(key.into(), value);
+        }
+    };
+    note(
+        "host",
+        json!(req.host.as_deref().map(str::trim)),
+        req.host.is_some(),
+    );
+    note("port", json!(req.port), req.port.is_some());
+    note("username", json!(username), username.is_some());
+    note(
+        "auth",
+        json!(ssh_secret.as_ref().map(|(auth, _)| auth)),
+        ssh_secret.is_some(),
+    );
+    note(
+        "host_key_fingerprint",
+        json!(
+            host_key
+                .clone()
+                .flatten()
+                .as_deref()
+                .and_then(gatehouse_access::fingerprint)
+        ),
+        host_key.is_some(),
+    );
+    note(
+        "allow_forwarding",
+        json!(req.allow_forwarding),
+        req.allow_forwarding.is_some(),
+    );
+    note("url", json!(req.url), req.url.is_some());
+    note(
+        "tls_verify",
+        json!(req.tls_verify),
+        req.tls_verify.is_some(),
+    );
+    note(
+        "ca_certificate",
+        json!(req.ca_certificate.as_ref().map(Option::is_some)),
+        req.ca_certificate.is_some(),
+    );
+    note(
+        "host_header",
+        json!(req.host_header),
+        req.host_header.is_some(),
+    );
+    note("publish", json!(req.publish), req.publish.is_some());
+    note(
+        "redact_query",
+        json!(req.redact_query),
+        req.redact_query.is_some(),
+    );
+    note("inject", json!(inject), inject.is_some());
+    note(
+        "identity_header",
+        json!(req.identity_header),
+        req.identity_header.is_some(),
+    );
+    note(
+        "secret_changed",
+        json!(true),
+        ssh_secret.is_some() || inject_secret.is_some(),
+    );
+    note("users", json!(req.users), req.users.is_some());
+    note("roles", json!(req.roles), req.roles.is_some());
+    let changes_target = details.len() > 1
+        && details.keys().any(|k| {
+            !matches!(
+                k.as_str(),
+                "id" | "name" | "users" | "roles" | "secret_changed"
+            )
+        })
+        || ssh_secret.is_some();
+    let auth = ssh_secret.as_ref().map(|(auth, _)| *auth);
+    let edit: gatehouse_access::TargetEdit = Box::new(move |target: &mut Target| {
+        match target {
+            Target::Ssh(ssh) => {
+                only_for_edit(
+                    Protocol::Ssh,
+                    &[
+                        ("url", req.url.is_some()),
+                        ("tls_verify", req.tls_verify.is_some()),
+                        ("ca_certificate", req.ca_certificate.is_some()),
+                        ("host_header", req.host_header.is_some()),
+                        ("publish", req.publish.is_some()),
+                        ("redact_query", req.redact_query.is_some()),
+                        ("inject", inject.is_some()),
+                        ("identity_header", req.identity_header.is_some()),
+                    ],
+                )?;
+                if let Some(host) = req.host {
+                    ssh.host = host.trim().to_owned();
+                }
+                if let Some(port) = req.port {
+                    ssh.port = port;
+                }
+                if let Some(username) = username {
+                    ssh.username = username;
+                }
+                if let Some(auth) = auth {
+                    ssh.auth = auth;
+                }
+                if let Some(key) = host_key {
+                    ssh.host_key_source = key
+                        .as_ref()
+                        .map(|_| gatehouse_domain::HostKeySource::Administrator);
+                    ssh.host_key = key;
+                }
+                if let Some(allow) = req.allow_forwarding {
+                    ssh.allow_forwarding = allow;
+                }
+            }
+            Target::Http(http) => {
+                only_for_edit(
+                    Protocol::Http,
+                    &[
+                        ("host", req.host.is_some()),
+                        ("port", req.port.is_some()),
+                        ("username", username.is_some()),
+                        ("password or private_key", auth.is_some()),
+                        ("host_key", host_key.is_some()),
+                        ("allow_forwarding", req.allow_forwarding.is_some()),
+                    ],
+                )?;
+                if let Some(url) = req.url {
+                    http.url = url.trim().trim_end_matches('/').to_owned();
+                }
+                if let Some(verify) = req.tls_verify {
+                    http.tls_verify = verify;
+                }
+                if let Some(ca) = req.ca_certificate {
+                    http.ca_certificate = ca;
+                }
+                if let Some(host_header) = req.host_header {
+                    http.host_header = host_header;
+                }
+                if let Some(publish) = req.publish {
+                    http.publish = publish;
+                }
+                if let Some(redact) = req.redact_query {
+                    http.redact_query = redact;
+                }
+                if let Some(inject) = inject {
+                    http.inject = inject;
+                }
+                if let Some(header) = req.identity_header {
+                    http.identity_header = header;
+                }
+            }
+        }
+        Ok(())
+    });
+    let secret = match ssh_secret {
+        Some((_, secret)) => Some(Some(secret)),
+        None => inject_secret,
+    };
     let grants_changed = req.users.is_some() || req.roles.is_some();
+    let (users, roles) = (req.users.clone(), req.roles.clone());
     let record = state
         .access
         .update_connection(
@@ -268,14 +571,10 @@ pub async fn update(
             id,
             ConnectionUpdateRequest {
                 name: req.name,
-                host: req.host,
-                port: req.port,
-                username,
+                target: changes_target.then_some(edit),
                 secret,
-                host_key,
-                allow_forwarding: req.allow_forwarding,
-                users: req.users,
-                roles: req.roles,
+                users,
+                roles,
             },
         )
         .await?;
@@ -327,7 +626,7 @@ pub async fn delete(
                 .client_addr(&caller.client_addr)
                 .details(json!({
                     "id": record.id,
-                    "target": format!("{}:{}", record.host, record.port),
+                    "target": record.target.display(),
                 })),
         )
         .await;

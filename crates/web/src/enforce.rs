@@ -1,111 +1,39 @@
-//! Policies that end live sessions when who may use what changes: a locked
-//! or deleted user loses every session at once, and a session whose owner
-//! lost the grant it was opened under (a changed or deleted connection, a
-//! removed role) does not outlive it.
+//! The core's access policies (`gatehouse_connect::policy`) applied to an
+//! API caller's change.
 
-use std::collections::HashMap;
-
-use gatehouse_audit::{Event, action};
-use gatehouse_domain::{ConnectionId, EndReason, SessionId, UserId};
-use gatehouse_sessions::EndRequest;
-use serde_json::json;
+use gatehouse_connect::policy::{self, Actor};
+use gatehouse_domain::{SessionId, UserId};
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
+fn actor(caller: &Caller) -> Actor<'_> {
+    Actor {
+        name: caller.name(),
+        client_addr: &caller.client_addr,
+    }
+}
+
 /// Ends every live session of `user` at once as `user_locked`, ended by the
-/// caller with `message` shown to the user, and returns their ids. The
-/// history writer records each end (and its `session.end` audit event).
+/// caller with `message` shown to the user; see [`policy::end_user_sessions`].
 pub(crate) fn end_user_sessions(
     state: &AppState,
     user: UserId,
     caller: &Caller,
     message: String,
 ) -> Vec<SessionId> {
-    state.registry.end_where(
-        |owner, _| owner == user,
-        EndRequest {
-            reason: EndReason::UserLocked,
-            by: Some(caller.name().to_owned()),
-            message: Some(message),
-        },
-    )
+    policy::end_user_sessions(&state.registry, user, &actor(caller), message)
 }
 
-/// Re-checks the grant of every live session and ends, as `access_revoked`
-/// (ended by the caller), those whose owner may no longer use the
-/// connection — directly or through any role — or whose connection is
-/// gone. Sessions whose grant still holds are untouched. Each ended session
-/// gets a `session.access_revoked` audit event. Call it after any change
-/// that can remove a grant.
-///
-/// Every grant is checked before anything ends, so a store failure ends
-/// nothing and the change can be retried.
+/// Ends the sessions whose owner lost their grant, ended by the caller; see
+/// [`policy::revoke_unauthorized`].
 pub(crate) async fn revoke_unauthorized(
     state: &AppState,
     caller: &Caller,
 ) -> Result<Vec<SessionId>, ApiError> {
-    let store = state.access.store();
-    let mut may_use: HashMap<(UserId, ConnectionId), bool> = HashMap::new();
-    let mut revoked = Vec::new();
-    for (session, user, connection) in state.registry.owners() {
-        let allowed = match may_use.get(&(user, connection)) {
-            Some(allowed) => *allowed,
-            None => {
-                let allowed = store.user_may_use(user, connection).await?;
-                may_use.insert((user, connection), allowed);
-                allowed
-            }
-        };
-        if !allowed {
-            revoked.push((session, connection));
-        }
-    }
-    let mut deleted: HashMap<ConnectionId, bool> = HashMap::new();
-    for (_, connection) in &revoked {
-        if !deleted.contains_key(connection) {
-            let gone = store.connection(*connection).await?.is_none();
-            deleted.insert(*connection, gone);
-        }
-    }
-
-    let mut ended = Vec::with_capacity(revoked.len());
-    for (id, connection) in revoked {
-        // Ended meanwhile by its own course: nothing to revoke.
-        let Some(session) = state.registry.get(id) else {
-            continue;
-        };
-        let name = &session.connection.name;
-        let message = if deleted.get(&connection).copied().unwrap_or(false) {
-            format!("connection {name} was deleted")
-        } else {
-            format!("access to {name} was revoked")
-        };
-        let request = EndRequest {
-            reason: EndReason::AccessRevoked,
-            by: Some(caller.name().to_owned()),
-            message: Some(message.clone()),
-        };
-        if !state.registry.end(id, request) {
-            continue;
-        }
-        tracing::info!(session = %id, user = %session.user, connection = %name, "access revoked");
-        state
-            .audit
-            .record(
-                Event::new(action::SESSION_ACCESS_REVOKED)
-                    .actor(caller.name())
-                    .target(id.to_string())
-                    .client_addr(&caller.client_addr)
-                    .details(json!({
-                        "owner": session.user,
-                        "connection": name,
-                        "message": message,
-                    })),
-            )
-            .await;
-        ended.push(id);
-    }
-    Ok(ended)
+    Ok(
+        policy::revoke_unauthorized(&state.access, &state.registry, &state.audit, &actor(caller))
+            .await?,
+    )
 }

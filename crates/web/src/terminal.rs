@@ -16,8 +16,8 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use gatehouse_access::TargetSpec;
 use gatehouse_connect::Requester;
-use gatehouse_domain::{ConnectionId, EndReason};
-use gatehouse_sessions::{EndRequest, SessionHandle};
+use gatehouse_domain::{ConnectionId, EndReason, Protocol};
+use gatehouse_sessions::{EndRequest, SessionHandle, Terminal};
 use gatehouse_ssh::{ShellInput, ShellOptions, TargetOutput, TargetShell};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -87,6 +87,13 @@ pub async fn open(
     check_size(cols, rows).map_err(ApiError::invalid)?;
     // Permission first: nobody without a grant gets as far as the target.
     let spec = state.access.target_for(&caller.principal, id).await?;
+    if spec.connection.protocol() != Protocol::Ssh {
+        return Err(ApiError::invalid(format!(
+            "{} is a {} connection: it has no terminal",
+            spec.connection.name,
+            spec.connection.protocol()
+        )));
+    }
     let ws = ws.map_err(|r| ApiError::new(r.status(), "websocket_required", r.body_text()))?;
     Ok(ws
         .max_message_size(MAX_MESSAGE)
@@ -116,10 +123,10 @@ async fn run(
         rows,
         ..ShellOptions::default()
     };
-    let opened = match opener.dial(who, &spec).await {
+    let opened = match gatehouse_ssh::dial::dial(&opener, who, &spec).await {
         Ok(target) => match TargetShell::start(target, &options).await {
             Ok(shell) => Ok(shell),
-            Err(error) => Err(opener.failed(who, &spec, error).await),
+            Err(error) => Err(gatehouse_ssh::dial::failed(&opener, who, &spec, error).await),
         },
         Err(e) => Err(e),
     };
@@ -131,7 +138,17 @@ async fn run(
             return;
         }
     };
-    let handle = match opener.register(who, &spec, cols as u16, rows as u16).await {
+    let handle = match opener
+        .register(
+            who,
+            &spec,
+            Some(Terminal {
+                cols: cols as u16,
+                rows: rows as u16,
+            }),
+        )
+        .await
+    {
         Ok(handle) => handle,
         Err(e) => {
             let error = json!({ "type": "error", "code": e.code(), "message": e.to_string() });

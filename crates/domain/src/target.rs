@@ -1,0 +1,219 @@
+//! What a connection reaches, per protocol.
+//!
+//! A connection's [`Target`] is a value tagged by its protocol and holds
+//! everything about the target except its secret, which is sealed apart and
+//! whose meaning each variant states (an SSH password or key, an HTTP
+//! credential to inject). A new protocol is a new variant here and a new
+//! front end; the store keeps the value as one JSON document.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Protocol, TargetAddr};
+
+/// A connection's target, tagged by protocol. Never holds a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "protocol", rename_all = "snake_case")]
+pub enum Target {
+    /// An SSH server; the sealed secret is its password or private key.
+    Ssh(SshTarget),
+    /// A web application; the sealed secret, if any, is the credential
+    /// [`HttpTarget::inject`] names.
+    Http(HttpTarget),
+}
+
+impl Target {
+    /// The protocol this target speaks.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Target::Ssh(_) => Protocol::Ssh,
+            Target::Http(_) => Protocol::Http,
+        }
+    }
+
+    /// Where the target is, as shown to people and in history: `host:port`
+    /// for SSH, the URL for a web application.
+    pub fn display(&self) -> String {
+        match self {
+            Target::Ssh(ssh) => ssh.addr().map_or_else(
+                |_| format!("{}:{}", ssh.host, ssh.port),
+                |addr| addr.to_string(),
+            ),
+            Target::Http(http) => http.url.clone(),
+        }
+    }
+
+    /// The SSH settings, if this is an SSH target.
+    pub fn ssh(&self) -> Option<&SshTarget> {
+        match self {
+            Target::Ssh(ssh) => Some(ssh),
+            _ => None,
+        }
+    }
+
+    /// The web application settings, if this is one.
+    pub fn http(&self) -> Option<&HttpTarget> {
+        match self {
+            Target::Http(http) => Some(http),
+            _ => None,
+        }
+    }
+}
+
+/// An SSH server and the account the gateway logs in as.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshTarget {
+    /// Host name or IP address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Account on the target.
+    pub username: String,
+    /// Whether the sealed secret is a password or a private key.
+    pub auth: SshAuth,
+    /// The pinned host key, OpenSSH format; `None` until pinned.
+    #[serde(default)]
+    pub host_key: Option<String>,
+    /// Where the pinned key came from.
+    #[serde(default)]
+    pub host_key_source: Option<HostKeySource>,
+    /// Whether native SSH clients may forward ports through it.
+    #[serde(default)]
+    pub allow_forwarding: bool,
+}
+
+impl SshTarget {
+    /// The checked address to dial.
+    pub fn addr(&self) -> Result<TargetAddr, crate::NameError> {
+        TargetAddr::new(&self.host, self.port)
+    }
+}
+
+/// How a connection authenticates to an SSH target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SshAuth {
+    /// A password.
+    Password,
+    /// An OpenSSH private key.
+    PrivateKey,
+}
+
+/// Where a pinned host key came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HostKeySource {
+    /// An administrator gave it when creating the connection.
+    Administrator,
+    /// The gateway pinned the key the target presented on first connection.
+    FirstUse,
+}
+
+/// An internal web application published through the gateway.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpTarget {
+    /// The app's internal base URL, `http://` or `https://`.
+    pub url: String,
+    /// Whether an `https` target's certificate is verified (on by default).
+    #[serde(default = "yes")]
+    pub tls_verify: bool,
+    /// An extra CA certificate (PEM) trusted for this target.
+    #[serde(default)]
+    pub ca_certificate: Option<String>,
+    /// Which `Host` the app is sent.
+    #[serde(default)]
+    pub host_header: HostHeader,
+    /// Where the gateway publishes the app.
+    #[serde(default)]
+    pub publish: Publish,
+    /// Whether query strings are left out of the request log.
+    #[serde(default)]
+    pub redact_query: bool,
+    /// A credential the gateway adds to every request, so users never learn it.
+    #[serde(default)]
+    pub inject: Option<Injection>,
+    /// The header naming the gateway user to the app (e.g. `X-Gatehouse-User`); none if unset.
+    #[serde(default)]
+    pub identity_header: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Which `Host` header a web application is sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HostHeader {
+    /// The target's own host and port, from its URL.
+    #[default]
+    Target,
+    /// The public app host the browser used.
+    Public,
+}
+
+/// Where the gateway publishes a web application.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Publish {
+    /// On a host name of its own: `{connection}.{apps_domain}`.
+    #[default]
+    Host,
+    /// Under `/apps/{connection}/` on the gateway's own host (for apps that
+    /// support a base path).
+    Path,
+}
+
+/// A credential injected into every request to a web application. The
+/// secret part (password or header value) is the connection's sealed secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Injection {
+    /// HTTP basic authentication as `username`.
+    Basic {
+        /// The account name sent.
+        username: String,
+    },
+    /// A fixed header, e.g. an API key.
+    Header {
+        /// The header's name.
+        name: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_stored_tagged_by_protocol() {
+        let ssh = Target::Ssh(SshTarget {
+            host: "db1".into(),
+            port: 22,
+            username: "ops".into(),
+            auth: SshAuth::Password,
+            host_key: None,
+            host_key_source: None,
+            allow_forwarding: false,
+        });
+        let json = serde_json::to_value(&ssh).unwrap();
+        assert_eq!(json["protocol"], "ssh");
+        assert_eq!(json["auth"], "password");
+        assert_eq!(serde_json::from_value::<Target>(json).unwrap(), ssh);
+
+        let http: Target =
+            serde_json::from_str(r#"{"protocol":"http","url":"http://10.0.0.7:3000"}"#).unwrap();
+        let Target::Http(app) = &http else {
+            panic!("not http: {http:?}")
+        };
+        assert!(
+            app.tls_verify,
+            "certificates are verified unless switched off"
+        );
+        assert_eq!(
+            (app.host_header, app.publish),
+            (HostHeader::Target, Publish::Host)
+        );
+        assert_eq!(http.protocol(), Protocol::Http);
+        assert_eq!(http.display(), "http://10.0.0.7:3000");
+    }
+}
