@@ -1,0 +1,231 @@
+//! Streamed bodies that count every byte and stop when the session does.
+//!
+//! [`Exchange`] is one request's shared record: both body wrappers (and a
+//! WebSocket tunnel) add to its counters, and whichever sees the end first
+//! writes its [`RequestLog`] — exactly once.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use time::OffsetDateTime;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::{BoxError, Meter, Outcome, RequestLog};
+
+/// The error a body yields when the session's stop token is cancelled; hyper then
+/// aborts the connection it was writing to.
+#[derive(Debug, thiserror::Error)]
+#[error("the session was stopped")]
+pub(crate) struct Stopped;
+
+/// One request's counters and log entry, shared by everything that moves its bytes.
+pub(crate) struct Exchange {
+    meter: Arc<dyn Meter>,
+    at: OffsetDateTime,
+    started: Instant,
+    method: String,
+    path: String,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    finished: AtomicBool,
+}
+
+impl Exchange {
+    pub(crate) fn new(meter: Arc<dyn Meter>, method: String, path: String) -> Arc<Self> {
+        Arc::new(Self {
+            meter,
+            at: OffsetDateTime::now_utc(),
+            started: Instant::now(),
+            method,
+            path,
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            finished: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn meter(&self) -> &dyn Meter {
+        &*self.meter
+    }
+
+    pub(crate) fn from_client(&self, n: usize) {
+        let n = n as u64;
+        self.bytes_in.fetch_add(n, Ordering::Relaxed);
+        self.meter.bytes_from_client(n);
+    }
+
+    pub(crate) fn to_client(&self, n: usize) {
+        let n = n as u64;
+        self.bytes_out.fetch_add(n, Ordering::Relaxed);
+        self.meter.bytes_to_client(n);
+    }
+
+    /// Writes the log entry; later calls do nothing.
+    pub(crate) fn finish(&self, status: u16, websocket: bool, outcome: Outcome) {
+        if self.finished.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.meter.finished(RequestLog {
+            at: self.at,
+            method: self.method.clone(),
+            path: self.path.clone(),
+            status,
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            duration: self.started.elapsed(),
+            websocket,
+            outcome,
+        });
+    }
+}
+
+/// Resolves once `stop` is cancelled; polled before every frame so a quiet body
+/// (a long poll, a slow drip) is still cut at once.
+fn stop_signal(stop: CancellationToken) -> Pin<Box<WaitForCancellationFutureOwned>> {
+    Box::pin(stop.cancelled_owned())
+}
+
+/// The browser's request body on its way to the target.
+pub(crate) struct RequestBody<B> {
+    inner: B,
+    exchange: Arc<Exchange>,
+    stop: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl<B> RequestBody<B> {
+    pub(crate) fn new(inner: B, exchange: Arc<Exchange>, stop: CancellationToken) -> Self {
+        Self {
+            inner,
+            exchange,
+            stop: stop_signal(stop),
+        }
+    }
+}
+
+impl<B> Body for RequestBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.stop.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(Stopped.into())));
+        }
+        match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    self.exchange.from_client(data.len());
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(e)) => Poll::Ready(Some(Err(e.into()))),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The target's response body on its way to the browser; its end (or its drop
+/// before the end) writes the request's log entry.
+pub(crate) struct ResponseBody {
+    inner: Incoming,
+    exchange: Arc<Exchange>,
+    status: u16,
+    stop: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl ResponseBody {
+    pub(crate) fn new(
+        inner: Incoming,
+        exchange: Arc<Exchange>,
+        status: u16,
+        stop: CancellationToken,
+    ) -> Self {
+        Self {
+            inner,
+            exchange,
+            status,
+            stop: stop_signal(stop),
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.stop.as_mut().poll(cx).is_ready() {
+            self.exchange.finish(self.status, false, Outcome::Cut);
+            return Poll::Ready(Some(Err(Stopped.into())));
+        }
+        match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    self.exchange.to_client(data.len());
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(e)) => {
+                self.exchange.finish(self.status, false, Outcome::Error);
+                Poll::Ready(Some(Err(e.into())))
+            }
+            None => {
+                self.exchange.finish(self.status, false, Outcome::Completed);
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        // Not read to its end: the browser went away — or there was nothing to
+        // read (HEAD, 204, 304), which is complete.
+        let outcome = if self.inner.is_end_stream() {
+            Outcome::Completed
+        } else {
+            Outcome::Cut
+        };
+        self.exchange.finish(self.status, false, outcome);
+    }
+}
+
+/// A body that is empty and ends at once (the 101 answer to a WebSocket upgrade).
+pub(crate) fn empty() -> crate::ProxyBody {
+    use http_body_util::BodyExt;
+    http_body_util::Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}

@@ -1,0 +1,265 @@
+//! [`Proxy`]: one request from the browser to the target and back.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, Version};
+use http_body::Body;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio_util::sync::CancellationToken;
+
+use crate::body::{Exchange, RequestBody, ResponseBody};
+use crate::connect::{ConnectError, Connector, tls_config};
+use crate::headers::{self, Origin};
+use crate::{BoxError, Meter, Outcome, ProxyBody, ProxyError, Upstream, websocket};
+
+/// How long an idle keep-alive connection to a target stays in the pool.
+const POOL_IDLE: Duration = Duration::from_secs(60);
+/// Idle connections kept per target: enough for a browser's six parallel
+/// requests per host several times over, few enough that a burst does not
+/// leave hundreds of sockets open on a small target.
+const POOL_MAX_IDLE_PER_HOST: usize = 32;
+
+type OutBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+type PooledClient = Client<Connector, OutBody>;
+
+/// The pooled client to use for a target: plain targets share one; https
+/// targets share one per (verify, extra CA) pair.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum ClientKey {
+    Plain,
+    Tls {
+        verify: bool,
+        ca_pem: Option<String>,
+    },
+}
+
+/// The reverse-proxy engine: forwards browsers' requests to published apps over
+/// pooled keep-alive connections.
+pub struct Proxy {
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    /// One entry per distinct TLS setting among the published apps, so it grows
+    /// with the number of connections, not with traffic.
+    clients: Mutex<HashMap<ClientKey, PooledClient>>,
+}
+
+impl Proxy {
+    /// A proxy that gives up on a target after `connect_timeout` to connect (TCP and
+    /// TLS) and `response_timeout` from sending a request to its response headers.
+    pub fn new(connect_timeout: Duration, response_timeout: Duration) -> Self {
+        Self {
+            connect_timeout,
+            response_timeout,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forwards one request from a browser to `up`.
+    ///
+    /// `public_host` is the app host the browser used (e.g. `grafana.apps.localhost:8080`),
+    /// `public_scheme` `http` or `https`, `client_addr` the browser's address. Body bytes
+    /// are streamed both ways (never buffered) and counted on `meter`, which also gets one
+    /// [`RequestLog`](crate::RequestLog) per request. Cancelling `stop` cuts the response
+    /// body and any WebSocket of this request at once.
+    #[tracing::instrument(
+        name = "webapp_request",
+        skip_all,
+        fields(method = %req.method(), path = %req.uri().path(), target = %up.url())
+    )]
+    #[allow(clippy::too_many_arguments)] // the brief's shape: each is one fact about the request
+    pub async fn forward<B>(
+        &self,
+        up: &Upstream,
+        public_host: &str,
+        public_scheme: &str,
+        client_addr: IpAddr,
+        req: Request<B>,
+        meter: Arc<dyn Meter>,
+        stop: CancellationToken,
+    ) -> Result<Response<ProxyBody>, ProxyError>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+        let exchange = Exchange::new(meter, req.method().to_string(), path);
+        let origin = Origin {
+            public_host,
+            public_scheme,
+            client_addr,
+        };
+        let result = self.exchange(up, &origin, req, &exchange, &stop).await;
+        if let Err(e) = &result {
+            tracing::debug!(error = %e, "request not forwarded");
+            let outcome = if matches!(e, ProxyError::Stopped) {
+                Outcome::Cut
+            } else {
+                Outcome::Error
+            };
+            exchange.finish(e.status().as_u16(), false, outcome);
+        }
+        result
+    }
+
+    async fn exchange<B>(
+        &self,
+        up: &Upstream,
+        origin: &Origin<'_>,
+        req: Request<B>,
+        exchange: &Arc<Exchange>,
+        stop: &CancellationToken,
+    ) -> Result<Response<ProxyBody>, ProxyError>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (mut parts, body) = req.into_parts();
+        let websocket = headers::is_websocket_upgrade(&parts.headers);
+        let browser_upgrade = if websocket {
+            let upgrade = parts.extensions.remove::<OnUpgrade>().ok_or_else(|| {
+                ProxyError::BadRequest("this connection cannot be upgraded".into())
+            })?;
+            Some(upgrade)
+        } else {
+            None
+        };
+
+        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        parts.uri = up.target_uri(path_and_query).ok_or_else(|| {
+            ProxyError::BadRequest(format!(
+                "cannot forward the request target {path_and_query}"
+            ))
+        })?;
+        // The pooled client speaks HTTP/1.1 to targets whatever the browser spoke.
+        parts.version = Version::HTTP_11;
+        parts.extensions = http::Extensions::new();
+        headers::remove_hop_by_hop(&mut parts.headers, websocket);
+        headers::rewrite_request(&mut parts.headers, up, origin)?;
+
+        let body = RequestBody::new(body, exchange.clone(), stop.clone()).boxed_unsync();
+        let client = self.client(up)?;
+        let sent = client.request(Request::from_parts(parts, body));
+        let mut response = tokio::select! {
+            answer = tokio::time::timeout(self.response_timeout, sent) => match answer {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => return Err(classify(&e, stop)),
+                Err(_) => return Err(ProxyError::Timeout),
+            },
+            () = stop.cancelled() => return Err(ProxyError::Stopped),
+        };
+
+        let status = response.status();
+        let switching = status == StatusCode::SWITCHING_PROTOCOLS;
+        if switching && !websocket {
+            return Err(ProxyError::BadResponse(
+                "switched protocols without being asked to".into(),
+            ));
+        }
+        let upgraded = switching && headers::is_websocket_upgrade(response.headers());
+        headers::remove_hop_by_hop(response.headers_mut(), upgraded);
+        headers::rewrite_response(response.headers_mut(), up, origin);
+
+        if let Some(browser_upgrade) = browser_upgrade.filter(|_| switching) {
+            let target_upgrade = hyper::upgrade::on(&mut response);
+            websocket::spawn_tunnel(
+                browser_upgrade,
+                target_upgrade,
+                exchange.clone(),
+                stop.clone(),
+            );
+            let (parts, _) = response.into_parts();
+            return Ok(Response::from_parts(parts, crate::body::empty()));
+        }
+        // A WebSocket the target refused is an ordinary response.
+        Ok(response.map(|incoming: Incoming| {
+            ResponseBody::new(incoming, exchange.clone(), status.as_u16(), stop.clone())
+                .boxed_unsync()
+        }))
+    }
+
+    /// The pooled client for `up`'s TLS settings, made on first use.
+    fn client(&self, up: &Upstream) -> Result<PooledClient, ProxyError> {
+        let key = if up.is_https() {
+            ClientKey::Tls {
+                verify: up.tls_verify,
+                ca_pem: up.ca_pem.clone().filter(|_| up.tls_verify),
+            }
+        } else {
+            ClientKey::Plain
+        };
+        if let Some(client) = self.lock_clients().get(&key) {
+            return Ok(client.clone());
+        }
+        // Built outside the lock: reading the platform's CA bundle the first time
+        // must not hold up requests to other apps.
+        let tls = match &key {
+            ClientKey::Plain => None,
+            ClientKey::Tls { verify, ca_pem } => {
+                Some(Arc::new(tls_config(*verify, ca_pem.as_deref())?))
+            }
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+            .build(Connector::new(tls, self.connect_timeout));
+        Ok(self.lock_clients().entry(key).or_insert(client).clone())
+    }
+
+    fn lock_clients(&self) -> std::sync::MutexGuard<'_, HashMap<ClientKey, PooledClient>> {
+        // The map holds no invariant a panicking holder could break.
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Maps the pooled client's error to what the browser is told.
+fn classify(e: &hyper_util::client::legacy::Error, stop: &CancellationToken) -> ProxyError {
+    if stop.is_cancelled() {
+        return ProxyError::Stopped;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(connect) = err.downcast_ref::<ConnectError>() {
+            return match connect {
+                ConnectError::Timeout => ProxyError::Timeout,
+                other => ProxyError::Unreachable(other.to_string()),
+            };
+        }
+        if let Some(hyper) = err.downcast_ref::<hyper::Error>()
+            && hyper.is_user()
+        {
+            return ProxyError::BadRequest(error_chain(e));
+        }
+        source = err.source();
+    }
+    if e.is_connect() {
+        ProxyError::Unreachable(error_chain(e))
+    } else {
+        ProxyError::BadResponse(error_chain(e))
+    }
+}
+
+/// "outer: inner: innermost", for logs.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(err) = source {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        source = err.source();
+    }
+    text
+}
