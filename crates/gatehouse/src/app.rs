@@ -213,7 +213,21 @@ impl Application {
             },
             state.shutdown.clone(),
         ));
-        let server = tokio::spawn(gatehouse_web::serve(self.listener, self.state));
+        // Web applications are answered on their own hosts, in front of the gateway's routes.
+        let apps = gatehouse_webapps::WebApps::new(
+            state.clone(),
+            gatehouse_webapps::AppsConfig {
+                apps_domain: self.config.apps_domain.clone(),
+                connect_timeout: self.config.connect_timeout,
+                ..Default::default()
+            },
+        );
+        let app = apps.serve_with(gatehouse_web::router(self.state));
+        let server = tokio::spawn(gatehouse_web::serve_app(
+            self.listener,
+            app,
+            state.shutdown.clone(),
+        ));
         stop.await;
         tracing::info!("shutting down");
         // Stop accepting work, end what is live, let the relays close both sides.

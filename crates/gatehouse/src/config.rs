@@ -21,6 +21,8 @@ pub struct Config {
     pub ssh_ciphers: gatehouse_sshd::Ciphers,
     /// This node's name in session records.
     pub node: String,
+    /// Web applications are published on `{connection}.{apps_domain}`.
+    pub apps_domain: String,
     /// Mark the session cookie `Secure`.
     pub secure_cookies: bool,
     /// Login lifetime.
@@ -57,6 +59,8 @@ impl Default for Config {
             ssh: SocketAddr::from(([127, 0, 0, 1], 2222)),
             ssh_ciphers: gatehouse_sshd::Ciphers::default(),
             node: "gw-1".into(),
+            // Browsers resolve *.localhost to loopback: a fresh start needs no DNS.
+            apps_domain: "apps.localhost".into(),
             secure_cookies: true,
             token_ttl: Duration::from_secs(12 * 3600),
             connect_timeout: Duration::from_secs(10),
@@ -83,6 +87,7 @@ pub struct FileConfig {
     ssh: Option<SocketAddr>,
     ssh_ciphers: Option<Vec<String>>,
     node: Option<String>,
+    apps_domain: Option<String>,
     secure_cookies: Option<bool>,
     token_ttl_seconds: Option<u64>,
     connect_timeout_seconds: Option<u64>,
@@ -106,6 +111,8 @@ pub struct Overrides {
     pub ssh: Option<SocketAddr>,
     /// `--node` / `GATEHOUSE_NODE`.
     pub node: Option<String>,
+    /// `--apps-domain` / `GATEHOUSE_APPS_DOMAIN`.
+    pub apps_domain: Option<String>,
 }
 
 impl Config {
@@ -142,6 +149,11 @@ impl Config {
             ssh: o.ssh.or(f.ssh).unwrap_or(d.ssh),
             ssh_ciphers,
             node: o.node.or(f.node).unwrap_or(d.node),
+            apps_domain: o
+                .apps_domain
+                .or(f.apps_domain)
+                .map(|d| d.trim().trim_matches('.').to_ascii_lowercase())
+                .unwrap_or(d.apps_domain),
             secure_cookies: f.secure_cookies.unwrap_or(d.secure_cookies),
             token_ttl: secs(f.token_ttl_seconds, d.token_ttl),
             connect_timeout: secs(f.connect_timeout_seconds, d.connect_timeout),

@@ -176,13 +176,23 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves the application on `listener` until `state.shutdown` is cancelled.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    serve_app(listener, router(state), shutdown).await
+}
+
+/// Serves `app` (the gateway's [`router`], perhaps with other front ends in
+/// front of it) on `listener` until `shutdown` is cancelled.
 ///
 /// Every connection sets `TCP_NODELAY`, as the SSH listener does: a
 /// terminal's echo, or an event on a dashboard's stream, is a small write
 /// that Nagle's algorithm would otherwise hold back until the client
 /// acknowledged the previous one.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    let shutdown = state.shutdown.clone();
+pub async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
@@ -190,7 +200,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
     });
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown.cancelled_owned())
     .await

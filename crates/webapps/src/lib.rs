@@ -1,4 +1,6 @@
-//! The HTTP reverse-proxy engine that publishes internal web apps through the gateway.
+//! The web-application front end: internal web apps published through the
+//! gateway, each browser's use of an app a live session ([`WebApps`], in
+//! `apps.rs`), on an HTTP reverse-proxy engine.
 //!
 //! A [`Proxy`] holds pooled keep-alive connections to targets and forwards one
 //! browser request at a time with [`Proxy::forward`] to an [`Upstream`] (the
@@ -10,14 +12,16 @@
 //! once. What fails before a response is a [`ProxyError`] with a stable code
 //! for the caller's error page.
 //!
-//! The engine knows no sessions, tickets or cookies of its own: the caller
+//! The engine knows no sessions, tickets or cookies of its own: [`WebApps`]
 //! decides who may reach which app and owns the stop token and the meter.
 
+mod apps;
 mod body;
 mod connect;
 mod error;
 mod headers;
 mod meter;
+mod pages;
 mod proxy;
 mod upstream;
 mod websocket;
@@ -25,6 +29,7 @@ mod websocket;
 #[cfg(test)]
 mod tests;
 
+pub use apps::{APP_COOKIE, AppsConfig, WebApps};
 pub use error::ProxyError;
 pub use meter::{Meter, Outcome, RequestLog};
 pub use proxy::Proxy;

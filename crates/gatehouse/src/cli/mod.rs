@@ -73,6 +73,9 @@ pub struct ServeArgs {
     /// This node's name in session records [default: gw-1].
     #[arg(long, env = "GATEHOUSE_NODE")]
     node: Option<String>,
+    /// Web applications are published on CONNECTION.DOMAIN [default: apps.localhost].
+    #[arg(long, env = "GATEHOUSE_APPS_DOMAIN", value_name = "DOMAIN")]
+    apps_domain: Option<String>,
 }
 
 /// Runs a parsed command line.

@@ -21,6 +21,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             http: args.http,
             ssh: args.ssh,
             node: args.node,
+            apps_domain: args.apps_domain,
         },
     )?;
     let env_secret = |name| {

@@ -1,0 +1,794 @@
+//! Web applications as gateway sessions: the front end that publishes each
+//! `http` connection on a host of its own, `{connection}.{apps_domain}`.
+//!
+//! Opening an app goes through the gateway: `/apps/launch/{name}` (the
+//! gateway's own host, where its login cookie is) checks the grant and
+//! sends the browser to the app host with a one-time ticket; redeeming it
+//! there (`/.gatehouse/enter`) opens a session in the registry and sets a
+//! host-only cookie scoped to that app. Every request with that cookie is
+//! proxied to the app and counted on the session; when the session ends —
+//! End Sessions, a lock, a revoked grant, a policy — its in-flight
+//! responses and WebSockets are cut and the next request gets a page
+//! saying who ended it and why.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use base64::Engine;
+use bytes::Bytes;
+use gatehouse_access::{Principal, TargetSpec};
+use gatehouse_connect::{Requester, action};
+use gatehouse_domain::{ConnectionId, ConnectionName, EndReason, HttpTarget, Injection, Target};
+use gatehouse_sessions::{EndRequest, SessionHandle};
+use gatehouse_web::AppState;
+use gatehouse_web::auth::Caller;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::pages;
+use crate::{Injected, Meter, Outcome, Proxy, RequestLog, Upstream};
+
+/// The app session cookie: host-only, so it never reaches another app or
+/// the gateway's own host.
+pub const APP_COOKIE: &str = "gatehouse_app";
+/// How long a launch ticket may wait to be redeemed.
+const TICKET_TTL: Duration = Duration::from_secs(60);
+/// How long an ended session's page is remembered for its cookie.
+const ENDED_KEPT: Duration = Duration::from_secs(3600);
+/// At most this many ended sessions are remembered; the oldest go first.
+const ENDED_MAX: usize = 10_000;
+/// At most this many unredeemed tickets wait at once.
+const TICKETS_MAX: usize = 10_000;
+
+/// How the gateway publishes web applications.
+#[derive(Clone, Debug)]
+pub struct AppsConfig {
+    /// App hosts are `{connection}.{apps_domain}`.
+    pub apps_domain: String,
+    /// `https` when browsers reach the gateway over TLS (cookies are then
+    /// `Secure`), else `http`.
+    pub public_scheme: &'static str,
+    /// An app session with no request and nothing in flight for this long
+    /// ends as `client_closed`: the browser went away.
+    pub quiet_close: Duration,
+    /// How long dialling the app and waiting for its response headers may take.
+    pub connect_timeout: Duration,
+    /// How long the app may take to start its response.
+    pub response_timeout: Duration,
+}
+
+impl Default for AppsConfig {
+    fn default() -> Self {
+        Self {
+            apps_domain: "apps.localhost".into(),
+            public_scheme: "http",
+            quiet_close: Duration::from_secs(30 * 60),
+            connect_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The web-application front end. Cheap to clone.
+#[derive(Clone)]
+pub struct WebApps {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: AppState,
+    proxy: Proxy,
+    config: AppsConfig,
+    tickets: Mutex<HashMap<String, Ticket>>,
+    sessions: Mutex<HashMap<String, Arc<AppSession>>>,
+    ended: Mutex<HashMap<String, Ended>>,
+}
+
+/// A launch waiting to be redeemed on the app host.
+struct Ticket {
+    principal: Principal,
+    client_addr: String,
+    connection: ConnectionId,
+    name: ConnectionName,
+    next: String,
+    expires: Instant,
+}
+
+/// What an ended session's cookie is shown.
+struct Ended {
+    name: ConnectionName,
+    message: String,
+    at: Instant,
+}
+
+/// One browser's live use of one app.
+struct AppSession {
+    handle: SessionHandle,
+    name: ConnectionName,
+    upstream: Upstream,
+    username: String,
+    redact_query: bool,
+    requests: AtomicU64,
+    in_flight: AtomicI64,
+    websockets: AtomicI64,
+    /// Milliseconds since `opened` of the last request.
+    last_request_ms: AtomicU64,
+    opened: Instant,
+}
+
+impl WebApps {
+    /// The front end over the gateway's services.
+    pub fn new(state: AppState, config: AppsConfig) -> Self {
+        let proxy = Proxy::new(config.connect_timeout, config.response_timeout);
+        Self {
+            inner: Arc::new(Inner {
+                state,
+                proxy,
+                config,
+                tickets: Mutex::default(),
+                sessions: Mutex::default(),
+                ended: Mutex::default(),
+            }),
+        }
+    }
+
+    /// `gateway` with this front end in front of it: requests to an app
+    /// host go to the app, the rest to the gateway, which gains
+    /// `/apps/launch/{name}`.
+    pub fn serve_with(self, gateway: Router) -> Router {
+        let launch = Router::new()
+            .route("/apps/launch/{name}", get(launch))
+            .with_state(self.clone());
+        gateway
+            .merge(launch)
+            .layer(axum::middleware::from_fn_with_state(self, dispatch))
+    }
+
+    /// The connection an app host names, if the host is an app host.
+    fn app_name(&self, headers: &HeaderMap, uri: &Uri) -> Option<String> {
+        let host = uri
+            .host()
+            .map(str::to_owned)
+            .or_else(|| {
+                let host = headers.get(header::HOST)?.to_str().ok()?;
+                Some(strip_port(host).to_owned())
+            })?
+            .to_ascii_lowercase();
+        let name = host.strip_suffix(&self.inner.config.apps_domain)?;
+        let name = name.strip_suffix('.')?;
+        (!name.is_empty() && !name.contains('.')).then(|| name.to_owned())
+    }
+}
+
+/// `host` without a `:port`.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
+    }
+    host.split(':').next().unwrap_or(host)
+}
+
+/// Sends app-host requests to the app, everything else to the gateway.
+async fn dispatch(State(apps): State<WebApps>, req: Request, next: Next) -> Response {
+    match apps.app_name(req.headers(), req.uri()) {
+        Some(name) => apps.app_request(name, req).await,
+        None => next.run(req).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct LaunchQuery {
+    next: Option<String>,
+}
+
+/// Opens an app: checks the caller may use it and sends the browser to the
+/// app host with a one-time ticket.
+async fn launch(
+    State(apps): State<WebApps>,
+    Path(name): Path<String>,
+    Query(query): Query<LaunchQuery>,
+    req: Request,
+) -> Response {
+    let (mut parts, _) = req.into_parts();
+    let headers = parts.headers.clone();
+    let caller = Caller::from_request_parts(&mut parts, &apps.inner.state).await;
+    let Ok(caller) = caller else {
+        // Not logged in to the gateway: log in, then come back here.
+        let back = format!(
+            "/apps/launch/{}{}",
+            urlencode(&name),
+            query
+                .next
+                .as_deref()
+                .map(|n| format!("?next={}", urlencode(n)))
+                .unwrap_or_default()
+        );
+        return Redirect::to(&format!("/?next={}", urlencode(&back))).into_response();
+    };
+    let Ok(name) = ConnectionName::parse(&name) else {
+        return pages::not_found(&headers, &name);
+    };
+    let state = &apps.inner.state;
+    let granted = match state.access.connections_for(&caller.principal).await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::error!(error = %e, "could not list connections for an app launch");
+            return pages::error(
+                &headers,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "The gateway could not check your access; it is logged.",
+            );
+        }
+    };
+    let Some(connection) = granted
+        .into_iter()
+        .find(|c| c.name == name && matches!(c.target, Target::Http(_)))
+    else {
+        return pages::error(
+            &headers,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            &format!(
+                "{name} is not a web application granted to {}.",
+                caller.name()
+            ),
+        );
+    };
+    let next = query
+        .next
+        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .unwrap_or_else(|| "/".into());
+    let ticket = token();
+    {
+        let mut tickets = lock(&apps.inner.tickets);
+        let now = Instant::now();
+        tickets.retain(|_, t| t.expires > now);
+        if tickets.len() >= TICKETS_MAX {
+            return pages::error(
+                &headers,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Too many apps are being opened at once; try again.",
+            );
+        }
+        tickets.insert(
+            ticket.clone(),
+            Ticket {
+                principal: caller.principal.clone(),
+                client_addr: caller.client_addr.clone(),
+                connection: connection.id,
+                name: connection.name.clone(),
+                next,
+                expires: now + TICKET_TTL,
+            },
+        );
+    }
+    let port = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| {
+            h.rsplit_once(':')
+                .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|(_, port)| format!(":{port}"))
+        .unwrap_or_default();
+    let config = &apps.inner.config;
+    Redirect::to(&format!(
+        "{}://{}.{}{port}/.gatehouse/enter?ticket={ticket}",
+        config.public_scheme, connection.name, config.apps_domain
+    ))
+    .into_response()
+}
+
+impl WebApps {
+    /// A request to the app host of connection `name`.
+    async fn app_request(&self, name: String, req: Request) -> Response {
+        let headers = req.headers().clone();
+        if req.uri().path() == "/.gatehouse/enter" {
+            return self.enter(&name, req).await;
+        }
+        let token = app_cookie(&headers);
+        if let Some(token) = &token {
+            let session = lock(&self.inner.sessions).get(token).cloned();
+            if let Some(session) = session.filter(|s| s.name.as_str() == name) {
+                return self.forward(session, req).await;
+            }
+            if let Some(ended) = lock(&self.inner.ended).get(token) {
+                if ended.name.as_str() == name {
+                    return pages::ended(
+                        &headers,
+                        ended.name.as_str(),
+                        &ended.message,
+                        &self.gateway_home(&headers),
+                    );
+                }
+            }
+        }
+        // No session here: an app host that is no web application is a 404,
+        // any other request goes to log in through the gateway.
+        match ConnectionName::parse(&name) {
+            Ok(parsed) if self.is_app(&parsed).await => {}
+            _ => return pages::not_found(&headers, &name),
+        }
+        let next = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        let launch = format!(
+            "{}/apps/launch/{}?next={}",
+            self.gateway_home(&headers),
+            name,
+            urlencode(&next)
+        );
+        if pages::wants_html(&headers) && req.method() == http::Method::GET {
+            Redirect::to(&launch).into_response()
+        } else {
+            pages::json_error(
+                StatusCode::UNAUTHORIZED,
+                "app_login_required",
+                &format!("Open {name} through the gateway first: {launch}"),
+            )
+        }
+    }
+
+    async fn is_app(&self, name: &ConnectionName) -> bool {
+        match self.inner.state.access.store().list_connections().await {
+            Ok(list) => list
+                .iter()
+                .any(|c| &c.name == name && matches!(c.target, Target::Http(_))),
+            Err(e) => {
+                tracing::error!(error = %e, "could not look up an app host");
+                false
+            }
+        }
+    }
+
+    /// The gateway's own origin, from an app host request's `Host`.
+    fn gateway_home(&self, headers: &HeaderMap) -> String {
+        let config = &self.inner.config;
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let port = host
+            .rsplit_once(':')
+            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            .map(|(_, p)| format!(":{p}"))
+            .unwrap_or_default();
+        let domain = config.apps_domain.trim_start_matches("apps.");
+        let gateway = if domain == config.apps_domain {
+            "localhost"
+        } else {
+            domain
+        };
+        format!("{}://{gateway}{port}", config.public_scheme)
+    }
+
+    /// Redeems a launch ticket: opens the session and sets its cookie.
+    async fn enter(&self, name: &str, req: Request) -> Response {
+        let headers = req.headers().clone();
+        let ticket = req
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("ticket=")))
+            .unwrap_or_default()
+            .to_owned();
+        let redeemed = {
+            let mut tickets = lock(&self.inner.tickets);
+            tickets
+                .remove(&ticket)
+                .filter(|t| t.expires > Instant::now() && t.name.as_str() == name)
+        };
+        let Some(ticket) = redeemed else {
+            // Expired, reused or for another app: start again from the gateway.
+            let launch = format!("{}/apps/launch/{name}", self.gateway_home(&headers));
+            return Redirect::to(&launch).into_response();
+        };
+        let client_addr = client_ip(&req).map_or(ticket.client_addr.clone(), |ip| ip.to_string());
+        match self.open(&ticket, &client_addr).await {
+            Ok(token) => {
+                let secure = if self.inner.config.public_scheme == "https" {
+                    "; Secure"
+                } else {
+                    ""
+                };
+                let cookie =
+                    format!("{APP_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{secure}");
+                let mut response = Redirect::to(&ticket.next).into_response();
+                if let Ok(value) = HeaderValue::from_str(&cookie) {
+                    response.headers_mut().insert(header::SET_COOKIE, value);
+                }
+                response
+            }
+            Err(response) => response(&headers),
+        }
+    }
+
+    /// Opens the session a redeemed ticket stands for.
+    async fn open(
+        &self,
+        ticket: &Ticket,
+        client_addr: &str,
+    ) -> Result<String, Box<dyn FnOnce(&HeaderMap) -> Response + Send>> {
+        let state = &self.inner.state;
+        let name = ticket.name.clone();
+        let spec = match state
+            .access
+            .target_for(&ticket.principal, ticket.connection)
+            .await
+        {
+            Ok(spec) => spec,
+            Err(e) => {
+                let message = e.to_string();
+                return Err(Box::new(move |h| {
+                    pages::error(h, StatusCode::FORBIDDEN, "forbidden", &message)
+                }));
+            }
+        };
+        let upstream = match upstream(&spec, &ticket.principal) {
+            Ok(upstream) => upstream,
+            Err(message) => {
+                return Err(Box::new(move |h| {
+                    pages::error(
+                        h,
+                        StatusCode::BAD_GATEWAY,
+                        "app_misconfigured",
+                        &format!("{name}: {message}"),
+                    )
+                }));
+            }
+        };
+        let who = Requester {
+            principal: &ticket.principal,
+            client_addr,
+        };
+        let handle = match state.opener().register(who, &spec, None).await {
+            Ok(handle) => handle,
+            Err(e) => {
+                let (code, message) = (e.code(), e.to_string());
+                return Err(Box::new(move |h| {
+                    pages::error(h, StatusCode::SERVICE_UNAVAILABLE, code, &message)
+                }));
+            }
+        };
+        let redact_query = spec
+            .connection
+            .target
+            .http()
+            .is_some_and(|h| h.redact_query);
+        let token = token();
+        let session = Arc::new(AppSession {
+            handle,
+            name: spec.connection.name.clone(),
+            upstream,
+            username: ticket.principal.username.to_string(),
+            redact_query,
+            requests: AtomicU64::new(0),
+            in_flight: AtomicI64::new(0),
+            websockets: AtomicI64::new(0),
+            last_request_ms: AtomicU64::new(0),
+            opened: Instant::now(),
+        });
+        session.publish();
+        lock(&self.inner.sessions).insert(token.clone(), session.clone());
+        tokio::spawn(self.clone().watch(token.clone(), session));
+        Ok(token)
+    }
+
+    /// Waits for the session to end — asked to, or quiet for too long —
+    /// then closes it and remembers why for its cookie.
+    async fn watch(self, token: String, session: Arc<AppSession>) {
+        let quiet = self.inner.config.quiet_close;
+        let stop = session.handle.end_signal();
+        loop {
+            let check = quiet
+                .min(Duration::from_secs(30))
+                .max(Duration::from_millis(100));
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(check) => {
+                    let since = session.opened.elapsed().as_millis() as u64
+                        - session.last_request_ms.load(Ordering::Relaxed).min(session.opened.elapsed().as_millis() as u64);
+                    let idle = session.in_flight.load(Ordering::Relaxed) <= 0
+                        && Duration::from_millis(since) >= quiet;
+                    if idle {
+                        session.handle.settle(EndReason::ClientClosed);
+                    }
+                }
+            }
+        }
+        lock(&self.inner.sessions).remove(&token);
+        let request = session
+            .handle
+            .end_request()
+            .unwrap_or_else(|| EndRequest::because(EndReason::Error));
+        let message = end_message(&request);
+        {
+            let mut ended = lock(&self.inner.ended);
+            let now = Instant::now();
+            ended.retain(|_, e| now.duration_since(e.at) < ENDED_KEPT);
+            if ended.len() >= ENDED_MAX {
+                if let Some(oldest) = ended
+                    .iter()
+                    .min_by_key(|(_, e)| e.at)
+                    .map(|(k, _)| k.clone())
+                {
+                    ended.remove(&oldest);
+                }
+            }
+            ended.insert(
+                token,
+                Ended {
+                    name: session.name.clone(),
+                    message,
+                    at: now,
+                },
+            );
+        }
+        // A request being cut may hold the session for a moment (its meter
+        // upgrades a weak reference per call); wait for it, boundedly. If
+        // it is still held, the reason stands and the last holder's drop
+        // removes the session.
+        let mut session = session;
+        for _ in 0..200 {
+            match Arc::try_unwrap(session) {
+                Ok(alone) => {
+                    alone.handle.finish(request.reason);
+                    return;
+                }
+                Err(shared) => session = shared,
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        session.handle.settle(request.reason);
+    }
+
+    /// Proxies one request of a live session.
+    async fn forward(&self, session: Arc<AppSession>, req: Request) -> Response {
+        let headers = req.headers().clone();
+        let client = client_ip(&req).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let public_host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        session.request_started();
+        let meter: Arc<dyn Meter> = Arc::new(SessionMeter(Arc::downgrade(&session)));
+        let stop = session.handle.end_signal();
+        let result = self
+            .inner
+            .proxy
+            .forward(
+                &session.upstream,
+                &public_host,
+                self.inner.config.public_scheme,
+                client,
+                req,
+                meter,
+                stop,
+            )
+            .await;
+        match result {
+            Ok(response) => response.map(Body::new),
+            Err(error) => {
+                let status = error.status();
+                let message = format!("{}: {error}", session.name);
+                if error.code() != "session_stopped" {
+                    self.inner
+                        .state
+                        .audit
+                        .record(
+                            gatehouse_audit::Event::new(action::SESSION_FAILED)
+                                .actor(&session.username)
+                                .target(session.name.as_str())
+                                .details(json!({
+                                    "session": session.handle.id(),
+                                    "code": error.code(),
+                                    "error": error.to_string(),
+                                    "target": session.upstream.url().to_string(),
+                                })),
+                        )
+                        .await;
+                }
+                pages::error(&headers, status, error.code(), &message)
+            }
+        }
+    }
+}
+
+impl AppSession {
+    fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.last_request_ms
+            .fetch_max(self.opened.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.handle.keep_alive();
+        self.publish();
+    }
+
+    /// Tells Active Sessions the counters.
+    fn publish(&self) {
+        self.handle
+            .set_detail("requests", json!(self.requests.load(Ordering::Relaxed)));
+        self.handle.set_detail(
+            "open_requests",
+            json!(self.in_flight.load(Ordering::Relaxed).max(0)),
+        );
+        self.handle.set_detail(
+            "websockets",
+            json!(self.websockets.load(Ordering::Relaxed).max(0)),
+        );
+    }
+}
+
+/// Counts a request's bytes and logs it on its session. It holds the
+/// session weakly: a response still being cut never keeps an ended
+/// session listed.
+struct SessionMeter(std::sync::Weak<AppSession>);
+
+impl Meter for SessionMeter {
+    fn bytes_from_client(&self, n: u64) {
+        if let Some(session) = self.0.upgrade() {
+            session.handle.record_transfer(n as usize, 0);
+        }
+    }
+
+    fn bytes_to_client(&self, n: u64) {
+        if let Some(session) = self.0.upgrade() {
+            session.handle.record_transfer(0, n as usize);
+        }
+    }
+
+    fn websocket(&self, opened: bool) {
+        if let Some(session) = self.0.upgrade() {
+            session
+                .websockets
+                .fetch_add(if opened { 1 } else { -1 }, Ordering::Relaxed);
+            session.publish();
+        }
+    }
+
+    fn finished(&self, mut entry: RequestLog) {
+        let Some(session) = self.0.upgrade() else {
+            return;
+        };
+        session.in_flight.fetch_sub(1, Ordering::Relaxed);
+        session.requests.fetch_add(1, Ordering::Relaxed);
+        if session.redact_query {
+            if let Some((path, _)) = entry.path.split_once('?') {
+                entry.path = format!("{path}?…");
+            }
+        }
+        let line = format!("{} {} {}", entry.method, entry.path, entry.status);
+        session.handle.set_detail("last_request", json!(line));
+        session.publish();
+        let mut json = serde_json::to_vec(&entry).unwrap_or_default();
+        json.extend_from_slice(b"\r\n");
+        session.handle.record_log(&Bytes::from(json));
+        if entry.outcome == Outcome::Error {
+            tracing::debug!(session = %session.handle.id(), %line, "app request failed");
+        }
+    }
+}
+
+/// How the proxy reaches the app of `spec`, as `who`.
+fn upstream(spec: &TargetSpec, who: &Principal) -> Result<Upstream, String> {
+    let Target::Http(app) = &spec.connection.target else {
+        return Err("not a web application".into());
+    };
+    let url: Uri = app.url.parse().map_err(|e| format!("url: {e}"))?;
+    let mut up = Upstream::new(url).map_err(|e| e.to_string())?;
+    up.tls_verify = app.tls_verify;
+    up.ca_pem = app.ca_certificate.clone();
+    up.host_header = match app.host_header {
+        gatehouse_domain::HostHeader::Target => crate::HostHeader::Target,
+        gatehouse_domain::HostHeader::Public => crate::HostHeader::Public,
+    };
+    up.inject = injected(app, spec)?;
+    up.identity = match &app.identity_header {
+        Some(name) => Some((
+            HeaderName::try_from(name.as_str()).map_err(|e| format!("identity_header: {e}"))?,
+            who.username.to_string(),
+        )),
+        None => None,
+    };
+    up.strip_cookies = vec![APP_COOKIE.into(), gatehouse_web::auth::COOKIE.into()];
+    Ok(up)
+}
+
+fn injected(app: &HttpTarget, spec: &TargetSpec) -> Result<Option<Injected>, String> {
+    let Some(inject) = &app.inject else {
+        return Ok(None);
+    };
+    let secret = spec
+        .secret
+        .clone()
+        .ok_or("the injected credential has no secret")?;
+    Ok(Some(match inject {
+        Injection::Basic { username } => Injected::Basic {
+            username: username.clone(),
+            password: secret,
+        },
+        Injection::Header { name } => Injected::Header {
+            name: HeaderName::try_from(name.as_str()).map_err(|e| format!("inject.name: {e}"))?,
+            value: secret,
+        },
+    }))
+}
+
+/// "Session ended by administrator admin: maintenance window", and the like.
+fn end_message(request: &EndRequest) -> String {
+    let why = match request.reason {
+        EndReason::EndedByAdmin => match &request.by {
+            Some(by) => format!("Session ended by administrator {by}"),
+            None => "Session ended by an administrator".into(),
+        },
+        EndReason::EndedByOwner => "You ended this session".into(),
+        EndReason::IdleTimeout => "Session ended: idle for too long".into(),
+        EndReason::MaxDuration => "Session ended: it reached its maximum duration".into(),
+        EndReason::UserLocked => "Session ended: your account was locked".into(),
+        EndReason::AccessRevoked => "Session ended: your access was revoked".into(),
+        EndReason::GatewayShutdown => "Session ended: the gateway is stopping".into(),
+        EndReason::ClientClosed => "Session closed after a long time without use".into(),
+        other => format!("Session ended ({other})"),
+    };
+    match &request.message {
+        Some(message) if !message.is_empty() => format!("{why}: {message}"),
+        _ => why,
+    }
+}
+
+/// The browser's address, from the connection.
+fn client_ip(req: &Request) -> Option<IpAddr> {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The app session cookie's value, if the request has one.
+fn app_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == APP_COOKIE).then(|| v.to_owned())
+        })
+}
+
+/// 256 random bits, URL-safe.
+fn token() -> String {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the system's random source works");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
