@@ -1,109 +1,15 @@
+//! Dialling a target ([`connect`]): the client's tuning, the host-key check
+//! and the login, ending in a [`TargetConnection`].
+
 use std::sync::{Arc, Mutex};
 
 use gatehouse_domain::TargetAddr;
-use russh::Channel;
-use russh::client::ChannelOpenHandle;
 use russh::client::{self, AuthResult};
-use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::keys::{PrivateKeyWithHashAlg, PublicKey};
 use secrecy::ExposeSecret;
-use tokio::sync::mpsc;
 
-use crate::connection::ForwardedChannel;
-
-use crate::{ConnectError, Credential, HostKeyPolicy, TargetConnection};
-
-/// Our side of the SSH conversation: it has an opinion on host keys, and
-/// passes on the channels a target opens towards us (remote forwards) only
-/// where the front end asked for them.
-pub(crate) struct Client {
-    pinned: Option<PublicKey>,
-    presented: Arc<Mutex<Option<PublicKey>>>,
-    forwarded: ForwardedSender,
-    agent: AgentSender,
-}
-
-pub(crate) type ForwardedSender = Arc<Mutex<Option<mpsc::Sender<ForwardedChannel>>>>;
-pub(crate) type AgentSender = Arc<Mutex<Option<mpsc::Sender<Channel<client::Msg>>>>>;
-
-impl client::Handler for Client {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
-            // Host certificates need a CA setting we do not have yet.
-            return Ok(false);
-        };
-        if let Ok(mut seen) = self.presented.lock() {
-            *seen = Some(key.clone());
-        }
-        Ok(match &self.pinned {
-            Some(pinned) => pinned.key_data() == key.key_data(),
-            None => true,
-        })
-    }
-
-    async fn server_channel_open_forwarded_tcpip(
-        &mut self,
-        channel: Channel<client::Msg>,
-        connected_address: &str,
-        connected_port: u32,
-        originator_address: &str,
-        originator_port: u32,
-        reply: ChannelOpenHandle,
-        _session: &mut client::Session,
-    ) -> Result<(), Self::Error> {
-        let sender = self.forwarded.lock().ok().and_then(|s| s.clone());
-        // Nobody asked for remote forwards, or too many wait for the front
-        // end: dropping `reply` refuses the channel.
-        let Some(slot) = reserve(sender) else {
-            return Ok(());
-        };
-        reply.accept().await;
-        slot.send(ForwardedChannel {
-            channel,
-            connected_address: connected_address.to_owned(),
-            connected_port,
-            originator_address: originator_address.to_owned(),
-            originator_port,
-        });
-        Ok(())
-    }
-
-    async fn server_channel_open_agent_forward(
-        &mut self,
-        channel: Channel<client::Msg>,
-        reply: ChannelOpenHandle,
-        _session: &mut client::Session,
-    ) -> Result<(), Self::Error> {
-        let sender = self.agent.lock().ok().and_then(|s| s.clone());
-        // Nobody forwarded an agent, or too many wait for the front end:
-        // dropping `reply` refuses the channel.
-        let Some(slot) = reserve(sender) else {
-            return Ok(());
-        };
-        reply.accept().await;
-        slot.send(channel);
-        Ok(())
-    }
-}
-
-/// A place in the front end's queue, without waiting for one: this handler
-/// runs on the connection's only task, so waiting here would stall every
-/// channel of the connection behind one slow consumer.
-fn reserve<T>(sender: Option<mpsc::Sender<T>>) -> Option<mpsc::OwnedPermit<T>> {
-    match sender?.try_reserve_owned() {
-        Ok(slot) => Some(slot),
-        Err(e) => {
-            if matches!(e, mpsc::error::TrySendError::Full(_)) {
-                tracing::warn!("refusing a channel from the target: too many wait to be relayed");
-            }
-            None
-        }
-    }
-}
+use crate::handler::{AgentSender, Client, ForwardedSender};
+use crate::{ConnectError, Credential, HostKeyPolicy, TargetConnection, fingerprint, protocol};
 
 // ---- Client configuration (benchmarked; see bench/README.md) ----------------
 
@@ -146,10 +52,6 @@ pub(crate) fn client_config() -> client::Config {
 }
 
 // ---- end of client configuration --------------------------------------------
-
-pub(crate) fn fingerprint(key: &PublicKey) -> String {
-    key.fingerprint(HashAlg::Sha256).to_string()
-}
 
 /// Dials `addr`, verifies its host key and logs in as `user`, giving up
 /// after `timeout`. The caller opens channels on the connection.
@@ -232,11 +134,4 @@ async fn open(
         return Err(ConnectError::AuthFailed);
     }
     Ok(TargetConnection::new(handle, host_key, forwarded, agent))
-}
-
-pub(crate) fn protocol(e: russh::Error) -> ConnectError {
-    match e {
-        russh::Error::IO(io) => ConnectError::Unreachable(io.to_string()),
-        other => ConnectError::Protocol(other.to_string()),
-    }
 }

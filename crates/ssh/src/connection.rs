@@ -1,10 +1,13 @@
+//! A logged-in connection to a target ([`TargetConnection`]) and the
+//! channels a front end opens on it.
+
 use russh::client::{self, Msg};
 use russh::keys::PublicKey;
 use russh::{Channel, Disconnect};
 use tokio::sync::mpsc;
 
-use crate::ConnectError;
-use crate::client::{AgentSender, Client, ForwardedSender, fingerprint, protocol};
+use crate::handler::{AgentSender, Client, ForwardedChannel, ForwardedSender};
+use crate::{ConnectError, fingerprint, protocol};
 
 /// A logged-in SSH connection to a target, on which a front end opens the
 /// channels its client asks for (shells, commands, file transfer, forwards).
@@ -13,20 +16,6 @@ pub struct TargetConnection {
     host_key: PublicKey,
     forwarded: ForwardedSender,
     agent: AgentSender,
-}
-
-/// A channel the target opened towards us for a remote forward (`ssh -R`).
-pub struct ForwardedChannel {
-    /// The channel from the target.
-    pub channel: Channel<Msg>,
-    /// The address the target listened on.
-    pub connected_address: String,
-    /// The port the target listened on.
-    pub connected_port: u32,
-    /// Who connected to it, as the target saw them.
-    pub originator_address: String,
-    /// Their port.
-    pub originator_port: u32,
 }
 
 impl TargetConnection {

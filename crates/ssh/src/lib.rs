@@ -12,6 +12,7 @@
 mod client;
 mod connection;
 pub mod dial;
+mod handler;
 mod shell;
 
 use std::time::Duration;
@@ -19,7 +20,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 pub use client::connect;
-pub use connection::{ForwardedChannel, TargetConnection};
+pub use connection::TargetConnection;
+pub use handler::ForwardedChannel;
 pub use shell::{ShellInput, ShellInputs, TargetOutput, TargetShell};
 
 /// How the gateway authenticates to a target.
@@ -88,6 +90,15 @@ pub enum ConnectError {
     Protocol(String),
 }
 
+/// The [`ConnectError`] for a failed SSH exchange: an I/O failure means the
+/// target went out of reach.
+pub(crate) fn protocol(e: russh::Error) -> ConnectError {
+    match e {
+        russh::Error::IO(io) => ConnectError::Unreachable(io.to_string()),
+        other => ConnectError::Protocol(other.to_string()),
+    }
+}
+
 /// Checks that `text` is a usable private key, without keeping it.
 pub fn check_private_key(text: &str) -> Result<(), String> {
     russh::keys::decode_secret_key(text, None)
@@ -108,4 +119,9 @@ pub fn parse_public_key(text: &str) -> Result<String, String> {
         .map_err(|e| format!("is not an OpenSSH public key: {e}"))?;
     key.set_comment("");
     key.to_openssh().map_err(|e| e.to_string())
+}
+
+/// A host key's SHA-256 fingerprint, as shown to people.
+pub(crate) fn fingerprint(key: &russh::keys::PublicKey) -> String {
+    key.fingerprint(russh::keys::HashAlg::Sha256).to_string()
 }

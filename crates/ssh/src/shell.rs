@@ -6,8 +6,7 @@ use russh::client::Msg;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 use tokio::sync::mpsc;
 
-use crate::client::protocol;
-use crate::{ConnectError, ShellOptions, TargetConnection};
+use crate::{ConnectError, ShellOptions, TargetConnection, protocol};
 
 /// What the target sends.
 #[derive(Debug)]
