@@ -730,23 +730,28 @@ fn injected(app: &HttpTarget, spec: &TargetSpec) -> Result<Option<Injected>, Str
 
 /// "Session ended by administrator admin: maintenance window", and the like.
 fn end_message(request: &EndRequest) -> String {
-    let why = match request.reason {
-        EndReason::EndedByAdmin => match &request.by {
+    let message = request.message.as_deref().filter(|m| !m.is_empty());
+    let why = match (request.reason, message) {
+        (EndReason::EndedByAdmin, _) => match &request.by {
             Some(by) => format!("Session ended by administrator {by}"),
             None => "Session ended by an administrator".into(),
         },
-        EndReason::EndedByOwner => "You ended this session".into(),
-        EndReason::IdleTimeout => "Session ended: idle for too long".into(),
-        EndReason::MaxDuration => "Session ended: it reached its maximum duration".into(),
-        EndReason::UserLocked => "Session ended: your account was locked".into(),
-        EndReason::AccessRevoked => "Session ended: your access was revoked".into(),
-        EndReason::GatewayShutdown => "Session ended: the gateway is stopping".into(),
-        EndReason::ClientClosed => "Session closed after a long time without use".into(),
-        other => format!("Session ended ({other})"),
+        (EndReason::EndedByOwner, _) => "You ended this session".into(),
+        // A policy's own message says it all ("no input for 15m (idle limit …)").
+        (EndReason::IdleTimeout | EndReason::MaxDuration, Some(message)) => {
+            return format!("Session ended: {message}");
+        }
+        (EndReason::IdleTimeout, None) => "Session ended: idle for too long".into(),
+        (EndReason::MaxDuration, None) => "Session ended: it reached its maximum duration".into(),
+        (EndReason::UserLocked, _) => "Session ended: your account was locked".into(),
+        (EndReason::AccessRevoked, _) => "Session ended: your access was revoked".into(),
+        (EndReason::GatewayShutdown, _) => "Session ended: the gateway is stopping".into(),
+        (EndReason::ClientClosed, _) => "Session closed after a long time without use".into(),
+        (other, _) => format!("Session ended ({other})"),
     };
-    match &request.message {
-        Some(message) if !message.is_empty() => format!("{why}: {message}"),
-        _ => why,
+    match message {
+        Some(message) => format!("{why}: {message}"),
+        None => why,
     }
 }
 

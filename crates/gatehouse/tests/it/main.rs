@@ -27,3 +27,4 @@ mod sharing;
 mod target_account;
 mod terminal;
 mod watching;
+mod webapps;

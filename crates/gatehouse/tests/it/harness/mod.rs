@@ -2,6 +2,7 @@
 //! directory) next to a real `sshd`, and speaks to it as clients do:
 //! REST with bearer tokens, terminal WebSockets, Server-Sent Events.
 
+pub mod httpbin;
 pub mod sshd;
 pub mod terminal;
 

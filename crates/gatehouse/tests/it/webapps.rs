@@ -1,0 +1,526 @@
+//! Web applications through the gateway: a real `httpbin` published on its
+//! own app host, opened through a one-time ticket, listed and ended like
+//! every session.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+
+use crate::harness::httpbin::{Httpbin, free_port};
+use crate::harness::{TestGateway, eventually};
+
+/// A browser of one app: its host resolves to the gateway, redirects are
+/// followed by hand, and it keeps the app cookie it was given.
+struct AppBrowser {
+    http: reqwest::Client,
+    origin: String,
+    cookie: String,
+}
+
+impl AppBrowser {
+    fn client(gw: &TestGateway, host: &str) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(host, gw.addr)
+            .build()
+            .unwrap()
+    }
+
+    /// Opens `name` as the holder of `token`: launch on the gateway, then
+    /// redeem the ticket on the app host.
+    async fn open(gw: &TestGateway, token: &str, name: &str) -> AppBrowser {
+        let entered = launch(gw, token, name).await;
+        let host = format!("{name}.apps.localhost");
+        let http = Self::client(gw, &host);
+        let redeemed = http.get(&entered).send().await.unwrap();
+        assert_eq!(
+            redeemed.status(),
+            StatusCode::SEE_OTHER,
+            "redeeming {entered}"
+        );
+        let set = redeemed.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+            "{set}"
+        );
+        assert!(!set.contains("Domain="), "host-only: {set}");
+        let cookie = set.split(';').next().unwrap().to_owned();
+        assert!(cookie.starts_with("gatehouse_app="), "{cookie}");
+        AppBrowser {
+            http,
+            origin: format!("http://{host}:{}", gw.addr.port()),
+            cookie,
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.origin))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// The app host URL (with its ticket) the gateway sends `token`'s browser to.
+async fn launch(gw: &TestGateway, token: &str, name: &str) -> String {
+    let launched = AppBrowser::client(gw, "localhost")
+        .get(format!("http://{}/apps/launch/{name}", gw.addr))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(launched.status(), StatusCode::SEE_OTHER);
+    let to = launched.headers()[LOCATION].to_str().unwrap().to_owned();
+    let expected = format!(
+        "http://{name}.apps.localhost:{}/.gatehouse/enter?ticket=",
+        gw.addr.port()
+    );
+    assert!(to.starts_with(&expected), "{to}");
+    to
+}
+
+async fn app_connection(
+    gw: &TestGateway,
+    admin: &str,
+    name: &str,
+    url: &str,
+    extra: Value,
+) -> String {
+    let mut body = json!({ "name": name, "protocol": "http", "url": url, "users": ["ops1"] });
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
+    gw.connection(admin, body).await
+}
+
+async fn the_session(gw: &TestGateway, token: &str) -> Value {
+    let list = gw.sessions(token, "").await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    items[0].clone()
+}
+
+#[tokio::test]
+async fn a_web_app_opens_through_a_ticket_and_is_a_live_session_in_active_sessions() {
+    let bin = Httpbin::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    app_connection(
+        &gw,
+        &admin,
+        "grafana",
+        &bin.url(""),
+        json!({ "identity_header": "X-Gatehouse-User" }),
+    )
+    .await;
+
+    let (_, listed) = gw.get(Some(&ops), "/connections").await;
+    assert_eq!(listed[0]["protocol"], "http");
+    assert_eq!(listed[0]["app_url"], "/apps/launch/grafana");
+
+    let app = AppBrowser::open(&gw, &ops, "grafana").await;
+    // The gateway's own cookie and Authorization never reach the app; other cookies do.
+    let seen: Value = app
+        .http
+        // show_env: httpbin hides X-Forwarded-* without it.
+        .get(format!("{}/headers?show_env=1", app.origin))
+        .header(
+            COOKIE,
+            format!("{}; gatehouse_session=secret-login; theme=dark", app.cookie),
+        )
+        .header("Authorization", "Bearer secret-login")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let headers = &seen["headers"];
+    assert_eq!(headers["Cookie"], "theme=dark", "{seen}");
+    assert!(headers.get("Authorization").is_none(), "{seen}");
+    assert_eq!(headers["X-Gatehouse-User"], "ops1");
+    assert_eq!(headers["X-Forwarded-For"], "127.0.0.1");
+    assert!(seen.to_string().find("secret-login").is_none(), "{seen}");
+
+    let got = app.get("/anything/admin/users?page=2").await;
+    assert_eq!(got.status(), StatusCode::OK);
+    let echoed: Value = got.json().await.unwrap();
+    assert_eq!(echoed["url"], bin.url("/anything/admin/users?page=2"));
+
+    let session = eventually(Duration::from_secs(3), || async {
+        let s = the_session(&gw, &admin).await;
+        (s["detail"]["requests"] == 2).then_some(s)
+    })
+    .await
+    .expect("two requests counted");
+    assert_eq!(session["protocol"], "http");
+    assert_eq!(session["user"], "ops1");
+    assert_eq!(session["connection"]["name"], "grafana");
+    assert_eq!(session["target"], bin.url(""));
+    assert_eq!(
+        session["detail"]["last_request"],
+        "GET /anything/admin/users?page=2 200"
+    );
+    assert!(
+        session["bytes_to_client"].as_u64().unwrap() > 100,
+        "{session}"
+    );
+
+    // The request log is the recording, and search finds what was opened.
+    let id = session["id"].as_str().unwrap().to_owned();
+    let (status, _) = gw
+        .post(Some(&admin), "/sessions/end", json!({ "ids": [id] }))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    gw.ended_history(&admin, &id).await;
+    gw.recordings_complete().await;
+    let (_, found) = gw.get(Some(&admin), "/history?text=admin/users").await;
+    let ids: Vec<&str> = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids, [id.as_str()], "{found}");
+}
+
+#[tokio::test]
+async fn ending_an_app_session_cuts_its_stream_at_once_and_the_next_request_is_told_why() {
+    let bin = Httpbin::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    app_connection(&gw, &admin, "kibana", &bin.url(""), json!({})).await;
+    let app = AppBrowser::open(&gw, &ops, "kibana").await;
+
+    // A slow stream: one byte a second for 20 seconds.
+    let mut stream = app.get("/drip?duration=20&numbytes=20&delay=0").await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    let first = stream.chunk().await.unwrap().expect("the first byte");
+    assert!(!first.is_empty());
+    let id = the_session(&gw, &admin).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, body) = gw
+        .post(
+            Some(&admin),
+            "/sessions/end",
+            json!({ "ids": [id], "reason": "maintenance window" }),
+        )
+        .await;
+    let ended = Instant::now();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    loop {
+        match stream.chunk().await {
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let cut_after = ended.elapsed();
+    assert!(
+        cut_after < Duration::from_secs(2),
+        "the stream went on for {cut_after:?}"
+    );
+
+    let next = app.get("/get").await;
+    assert_eq!(next.status(), StatusCode::GONE);
+    let told: Value = next.json().await.unwrap();
+    assert_eq!(told["error"]["code"], "session_ended");
+    assert_eq!(
+        told["error"]["message"],
+        "Session ended by administrator admin: maintenance window"
+    );
+    // A browser navigation gets a page saying the same.
+    let page = app
+        .http
+        .get(format!("{}/", app.origin))
+        .header(COOKIE, &app.cookie)
+        .header("Sec-Fetch-Mode", "navigate")
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::GONE);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Session ended by administrator admin: maintenance window"),
+        "{html}"
+    );
+
+    let row = gw.ended_history(&admin, &id).await;
+    assert_eq!(row["end_reason"], "ended_by_admin", "{row}");
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            gw.registry().is_empty().then_some(())
+        })
+        .await
+        .is_some()
+    );
+}
+
+#[tokio::test]
+async fn locking_the_user_ends_their_app_session() {
+    let bin = Httpbin::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    app_connection(&gw, &admin, "jenkins", &bin.url(""), json!({})).await;
+    let app = AppBrowser::open(&gw, &ops, "jenkins").await;
+    assert_eq!(app.get("/get").await.status(), StatusCode::OK);
+    let id = the_session(&gw, &admin).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let ops_id = gw.user_id(&admin, "ops1").await;
+    let (status, _) = gw
+        .post(Some(&admin), &format!("/users/{ops_id}/lock"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let refused = eventually(Duration::from_secs(3), || async {
+        let r = app.get("/get").await;
+        (r.status() == StatusCode::GONE).then_some(())
+    })
+    .await;
+    assert!(refused.is_some(), "the app still answers a locked user");
+    let row = gw.ended_history(&admin, &id).await;
+    assert_eq!(row["end_reason"], "user_locked", "{row}");
+}
+
+#[tokio::test]
+async fn the_idle_limit_ends_an_unused_app_session() {
+    let bin = Httpbin::start().await;
+    let gw = TestGateway::spawn_with(|c| c.policy_interval = Duration::from_millis(100)).await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let conn = app_connection(&gw, &admin, "panel", &bin.url(""), json!({})).await;
+    let (status, body) = gw
+        .put(
+            &admin,
+            &format!("/connections/{conn}/limits"),
+            json!({ "idle_timeout_seconds": 1, "max_session_seconds": null }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let app = AppBrowser::open(&gw, &ops, "panel").await;
+    assert_eq!(app.get("/get").await.status(), StatusCode::OK);
+
+    // Watched from the registry: a request would be activity.
+    let ended = eventually(Duration::from_secs(5), || async {
+        gw.registry().is_empty().then_some(())
+    })
+    .await;
+    assert!(ended.is_some(), "the idle app session is still live");
+    let told: Value = app.get("/get").await.json().await.unwrap();
+    let message = told["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Session ended: no input for 1s"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn tickets_and_app_cookies_open_only_what_they_were_given_for() {
+    let bin = Httpbin::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let dev = gw.user(&admin, "dev2", "user").await;
+    app_connection(&gw, &admin, "grafana", &bin.url(""), json!({})).await;
+    app_connection(&gw, &admin, "kibana", &bin.url(""), json!({})).await;
+
+    // A ticket is redeemed once.
+    let entered = launch(&gw, &ops, "grafana").await;
+    let browser = AppBrowser::client(&gw, "grafana.apps.localhost");
+    assert_eq!(
+        browser.get(&entered).send().await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
+    let again = browser.get(&entered).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert!(
+        again.headers().get(SET_COOKIE).is_none(),
+        "a reused ticket opened a session"
+    );
+    assert!(
+        again.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with("/apps/launch/grafana")
+    );
+
+    // A ticket for one app does nothing on another app's host.
+    let for_grafana = launch(&gw, &ops, "grafana").await;
+    let on_kibana = for_grafana.replace("grafana.apps", "kibana.apps");
+    let kibana = AppBrowser::client(&gw, "kibana.apps.localhost");
+    let refused = kibana.get(&on_kibana).send().await.unwrap();
+    assert!(refused.headers().get(SET_COOKIE).is_none());
+
+    // An app cookie works on its own host only, never on another app or the API.
+    let app = AppBrowser::open(&gw, &ops, "grafana").await;
+    let elsewhere = kibana
+        .get(format!(
+            "http://kibana.apps.localhost:{}/get",
+            gw.addr.port()
+        ))
+        .header(COOKIE, &app.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::UNAUTHORIZED);
+    let api = reqwest::Client::new()
+        .get(gw.url("/sessions"))
+        .header(COOKIE, &app.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+
+    // Someone without the grant gets no ticket.
+    let denied = AppBrowser::client(&gw, "localhost")
+        .get(format!("http://{}/apps/launch/grafana", gw.addr))
+        .bearer_auth(&dev)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+
+    // A host that is no app is a 404; an app host without a session sends a browser to log in.
+    let nowhere = AppBrowser::client(&gw, "nothing.apps.localhost")
+        .get(format!("http://nothing.apps.localhost:{}/", gw.addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nowhere.status(), StatusCode::NOT_FOUND);
+    let anonymous = browser
+        .get(format!(
+            "http://grafana.apps.localhost:{}/dashboards?x=1",
+            gw.addr.port()
+        ))
+        .header("Sec-Fetch-Mode", "navigate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    let to = anonymous.headers()[LOCATION].to_str().unwrap();
+    assert!(
+        to.ends_with("/apps/launch/grafana?next=/dashboards%3Fx%3D1"),
+        "{to}"
+    );
+}
+
+#[tokio::test]
+async fn injected_credentials_reach_the_app_and_a_dead_app_gets_a_clear_answer() {
+    let bin = Httpbin::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    app_connection(
+        &gw,
+        &admin,
+        "admin-panel",
+        &bin.url(""),
+        json!({ "inject": { "kind": "basic", "username": "svc", "password": "s3cret-pw" } }),
+    )
+    .await;
+    let (_, shown) = gw.get(Some(&admin), "/connections?all=true").await;
+    assert!(!shown.to_string().contains("s3cret-pw"), "{shown}");
+    let app = AppBrowser::open(&gw, &ops, "admin-panel").await;
+    assert_eq!(
+        app.get("/basic-auth/svc/s3cret-pw").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/basic-auth/svc/other").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let dead = free_port();
+    app_connection(&gw, &admin, "gone", &format!("http://{dead}"), json!({})).await;
+    let gone = AppBrowser::open(&gw, &ops, "gone").await;
+    let answer = gone.get("/").await;
+    assert_eq!(answer.status(), StatusCode::BAD_GATEWAY);
+    let told: Value = answer.json().await.unwrap();
+    assert_eq!(told["error"]["code"], "app_unreachable");
+    assert!(
+        told["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("gone:"),
+        "{told}"
+    );
+    let failed = gw.audit(&admin, "session.failed").await;
+    assert_eq!(failed[0]["target"], "gone", "{failed:?}");
+}
+
+#[tokio::test]
+async fn app_connections_are_checked_and_keep_the_ssh_request_shape_working() {
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    for (body, says) in [
+        (
+            json!({ "name": "a", "protocol": "http" }),
+            "url is required",
+        ),
+        (
+            json!({ "name": "a", "protocol": "http", "url": "ftp://x" }),
+            "http",
+        ),
+        (
+            json!({ "name": "a", "protocol": "http", "url": "http://x", "host": "x" }),
+            "host does not apply",
+        ),
+        (
+            json!({ "name": "a", "host": "x", "username": "u", "password": "p", "url": "http://x" }),
+            "url does not apply",
+        ),
+    ] {
+        let (status, answer) = gw.post(Some(&admin), "/connections", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains(says),
+            "{body}: {answer}"
+        );
+    }
+    let (status, created) = gw
+        .post(
+            Some(&admin),
+            "/connections",
+            json!({ "name": "app", "protocol": "http", "url": "http://10.0.0.7:3000/" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        (created["host"].as_str(), created["port"].as_u64()),
+        (Some("10.0.0.7"), Some(3000))
+    );
+    assert_eq!(created["http"]["url"], "http://10.0.0.7:3000");
+    let id = created["id"].as_str().unwrap();
+    let (status, changed) = gw
+        .patch(
+            Some(&admin),
+            &format!("/connections/{id}"),
+            json!({ "tls_verify": false, "port": 22 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{changed}");
+    let (status, changed) = gw
+        .patch(
+            Some(&admin),
+            &format!("/connections/{id}"),
+            json!({ "url": "https://grafana.internal" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(
+        (changed["host"].as_str(), changed["port"].as_u64()),
+        (Some("grafana.internal"), Some(443))
+    );
+}
