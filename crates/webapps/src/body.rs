@@ -55,13 +55,13 @@ impl Exchange {
         &*self.meter
     }
 
-    pub(crate) fn from_client(&self, n: usize) {
+    pub(crate) fn count_in(&self, n: usize) {
         let n = n as u64;
         self.bytes_in.fetch_add(n, Ordering::Relaxed);
         self.meter.bytes_from_client(n);
     }
 
-    pub(crate) fn to_client(&self, n: usize) {
+    pub(crate) fn count_out(&self, n: usize) {
         let n = n as u64;
         self.bytes_out.fetch_add(n, Ordering::Relaxed);
         self.meter.bytes_to_client(n);
@@ -127,7 +127,7 @@ where
         match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
-                    self.exchange.from_client(data.len());
+                    self.exchange.count_in(data.len());
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -185,7 +185,7 @@ impl Body for ResponseBody {
         match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
-                    self.exchange.to_client(data.len());
+                    self.exchange.count_out(data.len());
                 }
                 Poll::Ready(Some(Ok(frame)))
             }

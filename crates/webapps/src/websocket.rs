@@ -86,9 +86,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for Counted<'_, T> {
         let n = buf.filled().len() - before;
         if n > 0 {
             if this.from_client {
-                this.exchange.from_client(n);
+                this.exchange.count_in(n);
             } else {
-                this.exchange.to_client(n);
+                this.exchange.count_out(n);
             }
         }
         Poll::Ready(Ok(()))
