@@ -8,4 +8,5 @@ mod forwarding;
 mod responses;
 mod rewrite;
 mod streaming;
+mod tls;
 mod websocket;
