@@ -86,6 +86,17 @@ impl Exchange {
     }
 }
 
+impl Drop for Exchange {
+    /// The caller dropped the request before any response (the browser left while
+    /// the target was still thinking): logged as cut, with nginx's 499.
+    fn drop(&mut self) {
+        self.finish(CLIENT_CLOSED_REQUEST, false, Outcome::Cut);
+    }
+}
+
+/// The status logged for a request abandoned before its response (nginx's convention).
+pub(crate) const CLIENT_CLOSED_REQUEST: u16 = 499;
+
 /// Resolves once `stop` is cancelled; polled before every frame so a quiet body
 /// (a long poll, a slow drip) is still cut at once.
 fn stop_signal(stop: CancellationToken) -> Pin<Box<WaitForCancellationFutureOwned>> {

@@ -17,7 +17,7 @@ pub trait Meter: Send + Sync + 'static {
     /// A WebSocket upgrade opened (`true`) or closed (`false`).
     fn websocket(&self, opened: bool);
     /// Once per request: when its response body ended or was cut, its WebSocket
-    /// closed, or it failed before a response.
+    /// closed, it failed before a response, or the caller dropped it unanswered.
     fn finished(&self, entry: RequestLog);
 }
 
@@ -31,8 +31,9 @@ pub struct RequestLog {
     pub method: String,
     /// The path the browser asked for, query included.
     pub path: String,
-    /// The status sent to the browser: the target's, or the one the caller renders for a
-    /// [`ProxyError`](crate::ProxyError) ([`ProxyError::status`](crate::ProxyError::status)).
+    /// The status sent to the browser: the target's, the one the caller renders for a
+    /// [`ProxyError`](crate::ProxyError) ([`ProxyError::status`](crate::ProxyError::status)),
+    /// or 499 when the caller dropped the request before the target answered.
     pub status: u16,
     /// Body bytes from the browser (WebSocket: every byte the browser sent after the upgrade).
     pub bytes_in: u64,

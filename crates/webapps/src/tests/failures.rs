@@ -89,3 +89,28 @@ async fn unreadable_ca_is_a_configuration_error() {
         "{answer:?}"
     );
 }
+
+#[tokio::test]
+async fn request_dropped_before_the_answer_is_logged_as_cut() {
+    let httpbin = Httpbin::start().await;
+    let proxy = Proxy::new(Duration::from_secs(2), Duration::from_secs(5));
+    let meter = Arc::new(RecordingMeter::default());
+
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(300),
+        proxy.forward(
+            &httpbin.upstream(),
+            "app.localhost",
+            "http",
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            get("/delay/3"),
+            meter.clone(),
+            CancellationToken::new(),
+        ),
+    )
+    .await;
+
+    assert!(abandoned.is_err(), "the target answered within 300 ms");
+    let log = &meter.logs(1).await[0];
+    assert_eq!((log.status, log.outcome), (499, Outcome::Cut));
+}

@@ -278,6 +278,8 @@ pub(super) fn pattern_chunk(index: u64, len: usize) -> Bytes {
 /// answers with hop-by-hop headers (which gunicorn would not let httpbin send).
 pub(super) struct Target {
     pub(super) addr: SocketAddr,
+    /// TCP connections accepted so far.
+    pub(super) connections: Arc<AtomicU64>,
     accept: JoinHandle<()>,
 }
 
@@ -287,8 +289,11 @@ impl Target {
     pub(super) async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let connections = Arc::new(AtomicU64::new(0));
+        let counter = connections.clone();
         let accept = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tcp), service_fn(bulk))
@@ -296,7 +301,11 @@ impl Target {
                 });
             }
         });
-        Self { addr, accept }
+        Self {
+            addr,
+            connections,
+            accept,
+        }
     }
 }
 

@@ -98,6 +98,25 @@ async fn large_download_and_upload_stream_and_are_counted() {
 }
 
 #[tokio::test]
+async fn sequential_requests_reuse_one_pooled_target_connection() {
+    let target = Target::start().await;
+    let gateway = Gateway::start(upstream(&format!("http://{}", target.addr))).await;
+    let browser = gateway.browser();
+
+    for _ in 0..5 {
+        let response = browser
+            .get(gateway.url("/bulk/1000"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(hash_of(response).await.0, 1000);
+    }
+
+    assert_eq!(target.connections.load(Ordering::Relaxed), 1);
+    assert_eq!(gateway.meter.logs(5).await.len(), 5);
+}
+
+#[tokio::test]
 async fn stop_cuts_a_dripping_response_within_100ms() {
     let httpbin = Httpbin::start().await;
     let gateway = Gateway::start(httpbin.upstream()).await;
