@@ -34,6 +34,8 @@ pub(crate) struct Exchange {
     path: String,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    /// When the last request body bytes went to the target, in nanoseconds after `started`.
+    last_upload: AtomicU64,
     finished: AtomicBool,
 }
 
@@ -47,6 +49,7 @@ impl Exchange {
             path,
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            last_upload: AtomicU64::new(0),
             finished: AtomicBool::new(false),
         })
     }
@@ -58,7 +61,15 @@ impl Exchange {
     pub(crate) fn count_in(&self, n: usize) {
         let n = n as u64;
         self.bytes_in.fetch_add(n, Ordering::Relaxed);
+        let since_start = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_upload.fetch_max(since_start, Ordering::Relaxed);
         self.meter.bytes_from_client(n);
+    }
+
+    /// When the request started, or its body last moved: the target's time to answer
+    /// counts from there, so a long upload that keeps moving is not a slow answer.
+    pub(crate) fn last_upload(&self) -> Instant {
+        self.started + std::time::Duration::from_nanos(self.last_upload.load(Ordering::Relaxed))
     }
 
     pub(crate) fn count_out(&self, n: usize) {

@@ -11,7 +11,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
-use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::{Client, Error as LegacyError};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio_util::sync::CancellationToken;
 
@@ -53,7 +53,9 @@ pub struct Proxy {
 
 impl Proxy {
     /// A proxy that gives up on a target after `connect_timeout` to connect (TCP and
-    /// TLS) and `response_timeout` from sending a request to its response headers.
+    /// TLS), and after `response_timeout` without response headers, counted from the
+    /// request's start or the last request body bytes it forwarded (so a long upload
+    /// that keeps moving never times out, a stalled one does).
     pub fn new(connect_timeout: Duration, response_timeout: Duration) -> Self {
         Self {
             connect_timeout,
@@ -124,6 +126,9 @@ impl Proxy {
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
+        if stop.is_cancelled() {
+            return Err(ProxyError::Stopped);
+        }
         let (mut parts, body) = req.into_parts();
         let websocket = headers::is_websocket_upgrade(&parts.headers);
         let browser_upgrade = if websocket {
@@ -150,14 +155,7 @@ impl Proxy {
         let body = RequestBody::new(body, exchange.clone(), stop.clone()).boxed_unsync();
         let client = self.client(up)?;
         let sent = client.request(Request::from_parts(parts, body));
-        let mut response = tokio::select! {
-            answer = tokio::time::timeout(self.response_timeout, sent) => match answer {
-                Ok(Ok(response)) => response,
-                Ok(Err(e)) => return Err(classify(&e, stop)),
-                Err(_) => return Err(ProxyError::Timeout),
-            },
-            () = stop.cancelled() => return Err(ProxyError::Stopped),
-        };
+        let mut response = self.answer(sent, exchange, stop).await?;
 
         let status = response.status();
         let switching = status == StatusCode::SWITCHING_PROTOCOLS;
@@ -186,6 +184,29 @@ impl Proxy {
             ResponseBody::new(incoming, exchange.clone(), status.as_u16(), stop.clone())
                 .boxed_unsync()
         }))
+    }
+
+    /// Waits for the target's response headers: at most `response_timeout` after the
+    /// request body last moved (or the request left, without one).
+    async fn answer(
+        &self,
+        sent: impl Future<Output = Result<Response<Incoming>, LegacyError>>,
+        exchange: &Exchange,
+        stop: &CancellationToken,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let mut sent = std::pin::pin!(sent);
+        loop {
+            let deadline = exchange.last_upload() + self.response_timeout;
+            tokio::select! {
+                answer = &mut sent => return answer.map_err(|e| classify(&e, stop)),
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    if exchange.last_upload() + self.response_timeout <= std::time::Instant::now() {
+                        return Err(ProxyError::Timeout);
+                    }
+                }
+                () = stop.cancelled() => return Err(ProxyError::Stopped),
+            }
+        }
     }
 
     /// The pooled client for `up`'s TLS settings, made on first use.
@@ -226,7 +247,7 @@ impl Proxy {
 }
 
 /// Maps the pooled client's error to what the browser is told.
-fn classify(e: &hyper_util::client::legacy::Error, stop: &CancellationToken) -> ProxyError {
+fn classify(e: &LegacyError, stop: &CancellationToken) -> ProxyError {
     if stop.is_cancelled() {
         return ProxyError::Stopped;
     }

@@ -8,7 +8,7 @@ use http::Request;
 use http_body_util::Empty;
 use tokio_util::sync::CancellationToken;
 
-use super::fixtures::{Gateway, Httpbin, RecordingMeter, upstream};
+use super::fixtures::{Gateway, Httpbin, RecordingMeter, Target, upstream};
 use crate::{Outcome, Proxy, ProxyError};
 
 fn get(path: &str) -> Request<Empty<bytes::Bytes>> {
@@ -113,4 +113,54 @@ async fn request_dropped_before_the_answer_is_logged_as_cut() {
     assert!(abandoned.is_err(), "the target answered within 300 ms");
     let log = &meter.logs(1).await[0];
     assert_eq!((log.status, log.outcome), (499, Outcome::Cut));
+}
+
+/// An upload that sends a chunk every `every` for `chunks` chunks, then ends or stalls.
+fn trickle(
+    chunks: u64,
+    every: Duration,
+    stall: bool,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    futures_util::stream::unfold(0, move |sent| async move {
+        if sent == chunks {
+            if stall {
+                std::future::pending::<()>().await;
+            }
+            return None;
+        }
+        tokio::time::sleep(every).await;
+        Some((Ok(bytes::Bytes::from_static(b"0123456789")), sent + 1))
+    })
+}
+
+#[tokio::test]
+async fn a_moving_upload_outlasts_the_response_timeout_and_a_stalled_one_does_not() {
+    let target = Target::start().await;
+    let proxy = Proxy::new(Duration::from_secs(2), Duration::from_millis(400));
+    let gateway = Gateway::with_proxy(proxy, upstream(&format!("http://{}", target.addr))).await;
+    let browser = gateway.browser();
+
+    // 8 chunks 150 ms apart: 1.2 s of upload, three times the response timeout.
+    let moving = browser
+        .post(gateway.url("/sink"))
+        .body(reqwest::Body::wrap_stream(trickle(
+            8,
+            Duration::from_millis(150),
+            false,
+        )))
+        .send()
+        .await
+        .expect("an answer");
+    let stalled_at = Instant::now();
+    let stalled = browser
+        .post(gateway.url("/sink"))
+        .body(reqwest::Body::wrap_stream(trickle(1, Duration::ZERO, true)))
+        .send()
+        .await
+        .expect("an answer");
+
+    assert_eq!(moving.status(), 200);
+    assert!(moving.text().await.expect("text").starts_with("80 "));
+    assert_eq!(stalled.status(), 504);
+    assert!(stalled_at.elapsed() < Duration::from_secs(2));
 }
