@@ -1,15 +1,10 @@
-//! Port forwards running through a session (native SSH `-L` and `-R`),
-//! listed on the session while they are open.
-
-use std::sync::Arc;
+//! Port forwards running through a session (native SSH `-L` and `-R`), as
+//! listed on the session while they are open (`forward_guard.rs` keeps
+//! them listed).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-use crate::entry::Entry;
-use crate::locks::lock;
-use crate::shared::Inner;
 
 /// Which way a forward goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -38,42 +33,4 @@ pub struct Forward {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub opened_at: OffsetDateTime,
-}
-
-/// Keeps a forward listed on its session; dropping it takes it off.
-pub struct ForwardGuard {
-    id: Uuid,
-    entry: Arc<Entry>,
-    registry: Arc<Inner>,
-}
-
-impl ForwardGuard {
-    pub(crate) fn new(
-        entry: Arc<Entry>,
-        registry: Arc<Inner>,
-        kind: ForwardKind,
-        destination: String,
-    ) -> Self {
-        let forward = Forward {
-            id: Uuid::new_v4(),
-            kind,
-            destination,
-            opened_at: OffsetDateTime::now_utc(),
-        };
-        let id = forward.id;
-        lock(&entry.forwards).push(forward);
-        registry.publish_updated(&entry);
-        Self {
-            id,
-            entry,
-            registry,
-        }
-    }
-}
-
-impl Drop for ForwardGuard {
-    fn drop(&mut self) {
-        lock(&self.entry.forwards).retain(|f| f.id != self.id);
-        self.registry.publish_updated(&self.entry);
-    }
 }

@@ -19,6 +19,7 @@
 mod end;
 mod entry;
 mod events;
+mod forward_guard;
 mod forwards;
 mod handle;
 mod limits;
@@ -35,7 +36,8 @@ mod watch;
 
 pub use end::EndRequest;
 pub use events::{EndedSession, Lifecycle, SessionEvent};
-pub use forwards::{Forward, ForwardGuard, ForwardKind};
+pub use forward_guard::ForwardGuard;
+pub use forwards::{Forward, ForwardKind};
 pub use handle::SessionHandle;
 pub use limits::{Limit, SessionLimits, Warning};
 pub use query::{ListQuery, Page, SortKey, Visibility};
