@@ -495,3 +495,51 @@ async fn a_deleted_user_takes_their_roles_tokens_and_grants_but_not_their_histor
     assert_eq!(total, 1);
     assert_eq!(rows[0].user, "ops1", "history keeps the name");
 }
+
+#[tokio::test]
+async fn connections_stored_before_targets_were_tagged_keep_every_setting() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.db");
+    // The schema as it was before migration 6, with a connection in it.
+    {
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        let all = sqlx::migrate!("./migrations");
+        let before = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(
+                all.iter().filter(|m| m.version < 6).cloned().collect(),
+            ),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        before.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO connections (id, name, protocol, host, port, username, secret_kind,
+                 secret_sealed, host_key, host_key_source, allow_forwarding, created_at, updated_at)
+             VALUES ('7b1c2d3e-0000-4000-8000-000000000001', 'prod-db', 'ssh', '10.0.0.5', 2222,
+                 'deploy', 'private_key', x'010203', 'ssh-ed25519 AAAA', 'first_use', 1, 0, 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let store = Store::open(&path).await.unwrap();
+    let list = store.list_connections().await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        list[0].target,
+        Target::Ssh(SshTarget {
+            host: "10.0.0.5".into(),
+            port: 2222,
+            username: "deploy".into(),
+            auth: SshAuth::PrivateKey,
+            host_key: Some("ssh-ed25519 AAAA".into()),
+            host_key_source: Some(HostKeySource::FirstUse),
+            allow_forwarding: true,
+        })
+    );
+    assert_eq!(list[0].secret_sealed, Some(vec![1, 2, 3]));
+}
