@@ -94,20 +94,23 @@ fn check_http(http: &HttpTarget) -> std::result::Result<(), String> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
-    if let Some(Injection::Header { name }) = &http.inject {
-        if !header_ok(name) {
+    match &http.inject {
+        Some(Injection::Header { name }) if !header_ok(name) => {
             return Err("inject.name must be a header name (letters, digits, - and _)".into());
         }
-    }
-    if let Some(Injection::Basic { username }) = &http.inject {
-        if username.is_empty() || username.contains(':') || username.len() > 128 {
+        Some(Injection::Basic { username })
+            if username.is_empty() || username.contains(':') || username.len() > 128 =>
+        {
             return Err("inject.username must be 1 to 128 characters without ':'".into());
         }
+        _ => {}
     }
-    if let Some(name) = &http.identity_header {
-        if !header_ok(name) {
-            return Err("identity_header must be a header name (letters, digits, - and _)".into());
-        }
+    if http
+        .identity_header
+        .as_deref()
+        .is_some_and(|name| !header_ok(name))
+    {
+        return Err("identity_header must be a header name (letters, digits, - and _)".into());
     }
     if http.publish == Publish::Path {
         return Err(
@@ -115,10 +118,12 @@ fn check_http(http: &HttpTarget) -> std::result::Result<(), String> {
                 .into(),
         );
     }
-    if let Some(pem) = &http.ca_certificate {
-        if !pem.contains("-----BEGIN CERTIFICATE-----") || pem.len() > 64 * 1024 {
-            return Err("ca_certificate must be a PEM certificate".into());
-        }
+    if http
+        .ca_certificate
+        .as_deref()
+        .is_some_and(|pem| !pem.contains("-----BEGIN CERTIFICATE-----") || pem.len() > 64 * 1024)
+    {
+        return Err("ca_certificate must be a PEM certificate".into());
     }
     Ok(())
 }

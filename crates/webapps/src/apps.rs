@@ -305,15 +305,15 @@ impl WebApps {
             if let Some(session) = session.filter(|s| s.name.as_str() == name) {
                 return self.forward(session, req).await;
             }
-            if let Some(ended) = lock(&self.inner.ended).get(token) {
-                if ended.name.as_str() == name {
-                    return pages::ended(
-                        &headers,
-                        ended.name.as_str(),
-                        &ended.message,
-                        &self.gateway_home(&headers),
-                    );
-                }
+            if let Some(ended) = lock(&self.inner.ended).get(token)
+                && ended.name.as_str() == name
+            {
+                return pages::ended(
+                    &headers,
+                    ended.name.as_str(),
+                    &ended.message,
+                    &self.gateway_home(&headers),
+                );
             }
         }
         // No session here: an app host that is no web application is a 404,
@@ -398,7 +398,7 @@ impl WebApps {
             return Redirect::to(&launch).into_response();
         };
         let client_addr = client_ip(&req).map_or(ticket.client_addr.clone(), |ip| ip.to_string());
-        match self.open(&ticket, &client_addr).await {
+        match self.open(&ticket, &client_addr, &headers).await {
             Ok(token) => {
                 let secure = if self.inner.config.public_scheme == "https" {
                     "; Secure"
@@ -413,7 +413,7 @@ impl WebApps {
                 }
                 response
             }
-            Err(response) => response(&headers),
+            Err(response) => response,
         }
     }
 
@@ -422,48 +422,41 @@ impl WebApps {
         &self,
         ticket: &Ticket,
         client_addr: &str,
-    ) -> Result<String, Box<dyn FnOnce(&HeaderMap) -> Response + Send>> {
+        headers: &HeaderMap,
+    ) -> Result<String, Response> {
         let state = &self.inner.state;
-        let name = ticket.name.clone();
-        let spec = match state
+        let name = &ticket.name;
+        let spec = state
             .access
             .target_for(&ticket.principal, ticket.connection)
             .await
-        {
-            Ok(spec) => spec,
-            Err(e) => {
-                let message = e.to_string();
-                return Err(Box::new(move |h| {
-                    pages::error(h, StatusCode::FORBIDDEN, "forbidden", &message)
-                }));
-            }
-        };
-        let upstream = match upstream(&spec, &ticket.principal) {
-            Ok(upstream) => upstream,
-            Err(message) => {
-                return Err(Box::new(move |h| {
-                    pages::error(
-                        h,
-                        StatusCode::BAD_GATEWAY,
-                        "app_misconfigured",
-                        &format!("{name}: {message}"),
-                    )
-                }));
-            }
-        };
+            .map_err(|e| {
+                pages::error(headers, StatusCode::FORBIDDEN, "forbidden", &e.to_string())
+            })?;
+        let upstream = upstream(&spec, &ticket.principal).map_err(|message| {
+            pages::error(
+                headers,
+                StatusCode::BAD_GATEWAY,
+                "app_misconfigured",
+                &format!("{name}: {message}"),
+            )
+        })?;
         let who = Requester {
             principal: &ticket.principal,
             client_addr,
         };
-        let handle = match state.opener().register(who, &spec, None).await {
-            Ok(handle) => handle,
-            Err(e) => {
-                let (code, message) = (e.code(), e.to_string());
-                return Err(Box::new(move |h| {
-                    pages::error(h, StatusCode::SERVICE_UNAVAILABLE, code, &message)
-                }));
-            }
-        };
+        let handle = state
+            .opener()
+            .register(who, &spec, None)
+            .await
+            .map_err(|e| {
+                pages::error(
+                    headers,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    e.code(),
+                    &e.to_string(),
+                )
+            })?;
         let redact_query = spec
             .connection
             .target
@@ -500,10 +493,9 @@ impl WebApps {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tokio::time::sleep(check) => {
-                    let since = session.opened.elapsed().as_millis() as u64
-                        - session.last_request_ms.load(Ordering::Relaxed).min(session.opened.elapsed().as_millis() as u64);
-                    let idle = session.in_flight.load(Ordering::Relaxed) <= 0
-                        && Duration::from_millis(since) >= quiet;
+                    let last = Duration::from_millis(session.last_request_ms.load(Ordering::Relaxed));
+                    let quiet_for = session.opened.elapsed().saturating_sub(last);
+                    let idle = session.in_flight.load(Ordering::Relaxed) <= 0 && quiet_for >= quiet;
                     if idle {
                         session.handle.settle(EndReason::ClientClosed);
                     }
@@ -520,14 +512,13 @@ impl WebApps {
             let mut ended = lock(&self.inner.ended);
             let now = Instant::now();
             ended.retain(|_, e| now.duration_since(e.at) < ENDED_KEPT);
-            if ended.len() >= ENDED_MAX {
-                if let Some(oldest) = ended
+            if ended.len() >= ENDED_MAX
+                && let Some(oldest) = ended
                     .iter()
                     .min_by_key(|(_, e)| e.at)
                     .map(|(k, _)| k.clone())
-                {
-                    ended.remove(&oldest);
-                }
+            {
+                ended.remove(&oldest);
             }
             ended.insert(
                 token,
@@ -666,10 +657,10 @@ impl Meter for SessionMeter {
         };
         session.in_flight.fetch_sub(1, Ordering::Relaxed);
         session.requests.fetch_add(1, Ordering::Relaxed);
-        if session.redact_query {
-            if let Some((path, _)) = entry.path.split_once('?') {
-                entry.path = format!("{path}?…");
-            }
+        if session.redact_query
+            && let Some((path, _)) = entry.path.split_once('?')
+        {
+            entry.path = format!("{path}?…");
         }
         let line = format!("{} {} {}", entry.method, entry.path, entry.status);
         session.handle.set_detail("last_request", json!(line));

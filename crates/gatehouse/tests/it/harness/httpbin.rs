@@ -31,10 +31,10 @@ impl Httpbin {
         let bin = Httpbin { addr, child };
         let client = reqwest::Client::new();
         for _ in 0..200 {
-            if let Ok(r) = client.get(bin.url("/get")).send().await {
-                if r.status().is_success() {
-                    return bin;
-                }
+            if let Ok(r) = client.get(bin.url("/get")).send().await
+                && r.status().is_success()
+            {
+                return bin;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
