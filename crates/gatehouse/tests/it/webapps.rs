@@ -520,3 +520,114 @@ async fn app_connections_are_checked_and_keep_the_ssh_request_shape_working() {
         (Some("grafana.internal"), Some(443))
     );
 }
+
+/// A small app with what httpbin lacks: a WebSocket echo (`/ws`) and a
+/// Server-Sent Events stream that ticks every 50 ms (`/events`).
+async fn streaming_app() -> std::net::SocketAddr {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    use axum::response::sse::{Event, Sse};
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/ws",
+            get(|ws: WebSocketUpgrade| async {
+                ws.on_upgrade(|mut socket| async move {
+                    while let Some(Ok(message)) = socket.recv().await {
+                        if matches!(message, Message::Text(_) | Message::Binary(_))
+                            && socket.send(message).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                })
+            }),
+        )
+        .route(
+            "/events",
+            get(|| async {
+                let ticks = futures_util::stream::unfold(0u64, |n| async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Some((
+                        Ok::<_, std::convert::Infallible>(Event::default().data(n.to_string())),
+                        n + 1,
+                    ))
+                });
+                Sse::new(ticks)
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test]
+async fn ending_cuts_an_app_websocket_and_an_event_stream_at_once() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let target = streaming_app().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    app_connection(&gw, &admin, "live", &format!("http://{target}"), json!({})).await;
+    let app = AppBrowser::open(&gw, &ops, "live").await;
+
+    // A WebSocket through the gateway, echoing.
+    let mut request = format!("ws://live.apps.localhost:{}/ws", gw.addr.port())
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", app.cookie.parse().unwrap());
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(request, tcp).await.unwrap();
+    ws.send(Message::text("hello")).await.unwrap();
+    let echoed = ws.next().await.unwrap().unwrap();
+    assert_eq!(echoed.into_text().unwrap().as_str(), "hello");
+
+    // An event stream through the gateway, ticking.
+    let mut events = app.get("/events").await;
+    assert_eq!(events.status(), StatusCode::OK);
+    let tick = events.chunk().await.unwrap().expect("a first event");
+    assert!(
+        String::from_utf8_lossy(&tick).starts_with("data: 0"),
+        "{tick:?}"
+    );
+
+    let session = eventually(Duration::from_secs(3), || async {
+        let s = the_session(&gw, &admin).await;
+        (s["detail"]["websockets"] == 1).then_some(s)
+    })
+    .await
+    .expect("the WebSocket is counted on the session");
+    let (status, _) = gw
+        .post(
+            Some(&admin),
+            "/sessions/end",
+            json!({ "ids": [session["id"]] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ended = Instant::now();
+
+    // Both are cut: the socket closes, the stream stops, within moments.
+    let socket_closed = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(socket_closed.is_ok(), "the WebSocket outlived its session");
+    let stream_cut = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Ok(Some(_)) = events.chunk().await {}
+    })
+    .await;
+    assert!(stream_cut.is_ok(), "the event stream outlived its session");
+    assert!(ended.elapsed() < Duration::from_secs(2));
+    assert_eq!(app.get("/events").await.status(), StatusCode::GONE);
+}
