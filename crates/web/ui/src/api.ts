@@ -55,12 +55,31 @@ export interface EndedSession {
   end_message: string | null;
 }
 
+/** A credential the gateway injects into a web application's requests (never its secret). */
+export type Injection = { kind: "basic"; username: string } | { kind: "header"; name: string };
+
+/** A web application's settings; administrators only. */
+export interface HttpSettings {
+  url: string;
+  tls_verify: boolean;
+  /** Whether an extra CA certificate is set. */
+  ca_certificate: boolean;
+  host_header: "target" | "public";
+  redact_query: boolean;
+  inject?: Injection;
+  identity_header?: string;
+}
+
 export interface Connection {
   id: string;
   name: string;
-  protocol: string;
+  protocol: "ssh" | "http";
+  /** The target's host (for a web application: its URL's host). */
   host: string;
   port: number;
+  /** Web applications: the gateway path that logs the browser in to the app and opens it. */
+  app_url?: string;
+  http?: HttpSettings;
   username?: string;
   auth?: "password" | "private_key";
   host_key_fingerprint?: string;

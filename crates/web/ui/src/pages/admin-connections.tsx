@@ -1,6 +1,9 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { api, type Connection } from "../api";
+import { HttpFields, httpBody, httpSummary } from "./connection-http";
+
+type Protocol = Connection["protocol"];
 
 interface RecordingSettings {
   recording: boolean;
@@ -15,10 +18,30 @@ const list = (v: FormDataEntryValue | null) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-/** Create, edit, grant and delete connections. Secrets are write-only. */
+/** The SSH fields of a create or edit request. */
+function sshBody(d: FormData): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    host: d.get("host"),
+    port: Number(d.get("port") || 22),
+    username: d.get("username"),
+    allow_forwarding: d.get("allow_forwarding") === "on",
+  };
+  const secret = String(d.get("secret") ?? "");
+  if (secret) body[d.get("kind") === "private_key" ? "private_key" : "password"] = secret;
+  const hostKey = String(d.get("host_key") ?? "").trim();
+  if (hostKey) body.host_key = hostKey;
+  return body;
+}
+
+/** Create, edit, grant and delete connections (SSH servers and web
+ * applications). Secrets are write-only. */
 export function AdminConnections() {
   const [connections, setConnections] = useState<Connection[]>([]);
   const [editing, setEditing] = useState<Connection | null>(null);
+  // The protocol of the connection being created; an edit keeps its own.
+  const [creating, setCreating] = useState<Protocol>("ssh");
+  // Bumped after each save: the form starts afresh, its own state included.
+  const [generation, setGeneration] = useState(0);
   const [message, setMessage] = useState("");
   // The recording settings of the connection being edited (defaults for a new one).
   const [recording, setRecording] = useState<RecordingSettings | null>(DEFAULT_RECORDING);
@@ -38,23 +61,24 @@ export function AdminConnections() {
     reload();
   }, []);
 
+  const protocol: Protocol = editing?.protocol ?? creating;
   const save = async (e: Event) => {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;
     const d = new FormData(form);
-    const body: Record<string, unknown> = {
-      name: d.get("name"),
-      host: d.get("host"),
-      port: Number(d.get("port") || 22),
-      username: d.get("username"),
-      users: list(d.get("users")),
-      roles: list(d.get("roles")),
-      allow_forwarding: d.get("allow_forwarding") === "on",
-    };
-    const secret = String(d.get("secret") ?? "");
-    if (secret) body[d.get("kind") === "private_key" ? "private_key" : "password"] = secret;
-    const hostKey = String(d.get("host_key") ?? "").trim();
-    if (hostKey) body.host_key = hostKey;
+    let body: Record<string, unknown>;
+    try {
+      body = {
+        name: d.get("name"),
+        ...(protocol === "http" ? httpBody(d, editing?.http) : sshBody(d)),
+        users: list(d.get("users")),
+        roles: list(d.get("roles")),
+      };
+    } catch (err) {
+      setMessage(err instanceof Error ? err.message : String(err));
+      return;
+    }
+    if (!editing && protocol === "http") body.protocol = "http";
     const settings: RecordingSettings = {
       recording: d.get("recording") === "on",
       record_input: d.get("record_input") === "on",
@@ -73,6 +97,7 @@ export function AdminConnections() {
       setMessage(`Saved ${body.name}.`);
       setEditing(null);
       form.reset();
+      setGeneration((g) => g + 1);
       await reload();
     } catch (err) {
       setMessage(err instanceof Error ? err.message : String(err));
@@ -89,37 +114,24 @@ export function AdminConnections() {
     <section>
       <h1>Connections</h1>
       {message && <p class="notice" role="status">{message}</p>}
-      <form class="inline-form" onSubmit={save} key={`${e?.id ?? "new"}-${recording ? "ready" : "loading"}`} aria-label={e ? `Edit ${e.name}` : "Create a connection"}>
+      <form class="inline-form" onSubmit={save} key={`${e?.id ?? "new"}-${generation}-${recording ? "ready" : "loading"}`} aria-label={e ? `Edit ${e.name}` : "Create a connection"}>
         <label>
           Name <input name="name" required defaultValue={e?.name} />
         </label>
         <label>
-          Host <input name="host" required defaultValue={e?.host} />
-        </label>
-        <label>
-          Port <input name="port" type="number" min={1} max={65535} defaultValue={String(e?.port ?? 22)} />
-        </label>
-        <label>
-          Account <input name="username" required defaultValue={e?.username} />
-        </label>
-        <label>
-          Secret
-          <select name="kind" defaultValue={e?.auth ?? "password"}>
-            <option value="password">password</option>
-            <option value="private_key">private key</option>
+          Protocol
+          <select
+            name="protocol"
+            value={protocol}
+            disabled={!!e}
+            title={e ? "A connection keeps its protocol" : undefined}
+            onChange={(ev) => setCreating((ev.target as HTMLSelectElement).value as Protocol)}
+          >
+            <option value="ssh">SSH</option>
+            <option value="http">Web application</option>
           </select>
         </label>
-        <label>
-          {e ? "New secret (blank keeps the stored one)" : "Password or private key"}
-          <textarea name="secret" rows={1} required={!e} autocomplete="off" />
-        </label>
-        <label>
-          Host key (blank: pin on first use)
-          <input name="host_key" placeholder="ssh-ed25519 AAAA…" />
-        </label>
-        <label>
-          <input name="allow_forwarding" type="checkbox" defaultChecked={e?.allow_forwarding} /> Allow forwarding (ssh -L and -R)
-        </label>
+        {protocol === "http" ? <HttpFields e={e} /> : <SshFields e={e} />}
         <label>
           Users (comma-separated) <input name="users" defaultValue={e?.users?.join(", ")} />
         </label>
@@ -127,12 +139,15 @@ export function AdminConnections() {
           Roles (comma-separated) <input name="roles" defaultValue={e?.roles?.join(", ")} />
         </label>
         <label>
-          <input type="checkbox" name="recording" defaultChecked={recording?.recording ?? true} /> Record sessions
+          <input type="checkbox" name="recording" defaultChecked={recording?.recording ?? true} />{" "}
+          {protocol === "http" ? "Record the request log" : "Record sessions"}
         </label>
-        <label title="Captures everything typed, including passwords typed at prompts">
-          <input type="checkbox" name="record_input" defaultChecked={recording?.record_input ?? false} /> Record
-          keystrokes too
-        </label>
+        {protocol === "ssh" && (
+          <label title="Captures everything typed, including passwords typed at prompts">
+            <input type="checkbox" name="record_input" defaultChecked={recording?.record_input ?? false} /> Record
+            keystrokes too
+          </label>
+        )}
         <button type="submit" disabled={!recording}>
           {e ? "Save changes" : "Create connection"}
         </button>
@@ -146,42 +161,85 @@ export function AdminConnections() {
         <thead>
           <tr>
             <th>Name</th>
+            <th>Protocol</th>
             <th>Target</th>
             <th>Account</th>
-            <th>Host key</th>
+            <th>Host key / settings</th>
             <th>Granted to</th>
             <th />
           </tr>
         </thead>
         <tbody>
-          {connections.map((c) => (
-            <tr key={c.id}>
-              <td>{c.name}</td>
-              <td>
-                {c.host}:{c.port}
-              </td>
-              <td>
-                {c.username} ({c.auth === "private_key" ? "key" : "password"})
-              </td>
-              <td class="mono" title={c.host_key_source ?? "not pinned yet"}>
-                {c.host_key_fingerprint ?? "pinned on first use"}
-              </td>
-              <td>
-                {[...(c.users ?? []), ...(c.roles ?? []).map((r) => `role:${r}`)].join(", ")}
-                {c.allow_forwarding && <span class="muted"> · forwarding allowed</span>}
-              </td>
-              <td>
-                <button type="button" onClick={() => setEditing(c)}>
-                  Edit
-                </button>{" "}
-                <button type="button" class="danger" onClick={() => remove(c)}>
-                  Delete
-                </button>
-              </td>
-            </tr>
-          ))}
+          {connections.map((c) => {
+            const http = c.protocol === "http" ? httpSummary(c.http) : null;
+            return (
+              <tr key={c.id}>
+                <td>{c.name}</td>
+                <td>{c.protocol === "http" ? "web application" : c.protocol}</td>
+                <td>{http ? c.http?.url ?? `${c.host}:${c.port}` : `${c.host}:${c.port}`}</td>
+                <td>{http ? http.account : `${c.username} (${c.auth === "private_key" ? "key" : "password"})`}</td>
+                {http ? (
+                  <td>{http.settings}</td>
+                ) : (
+                  <td class="mono" title={c.host_key_source ?? "not pinned yet"}>
+                    {c.host_key_fingerprint ?? "pinned on first use"}
+                  </td>
+                )}
+                <td>
+                  {[...(c.users ?? []), ...(c.roles ?? []).map((r) => `role:${r}`)].join(", ")}
+                  {c.allow_forwarding && <span class="muted"> · forwarding allowed</span>}
+                </td>
+                <td>
+                  <button type="button" onClick={() => setEditing(c)}>
+                    Edit
+                  </button>{" "}
+                  <button type="button" class="danger" onClick={() => remove(c)}>
+                    Delete
+                  </button>
+                </td>
+              </tr>
+            );
+          })}
         </tbody>
       </table>
     </section>
+  );
+}
+
+/** The form fields of an SSH connection (`e`: the one being edited). */
+function SshFields({ e }: { e: Connection | null }) {
+  return (
+    <>
+      <label>
+        Host <input name="host" required defaultValue={e?.host} />
+      </label>
+      <label>
+        Port <input name="port" type="number" min={1} max={65535} defaultValue={String(e?.port ?? 22)} />
+      </label>
+      <label>
+        Account <input name="username" required defaultValue={e?.username} />
+      </label>
+      <label>
+        Secret
+        {/* Preact has no defaultValue on a select: the option says it is selected. */}
+        <select name="kind">
+          <option value="password">password</option>
+          <option value="private_key" selected={e?.auth === "private_key"}>
+            private key
+          </option>
+        </select>
+      </label>
+      <label>
+        {e ? "New secret (blank keeps the stored one)" : "Password or private key"}
+        <textarea name="secret" rows={1} required={!e} autocomplete="off" />
+      </label>
+      <label>
+        Host key (blank: pin on first use)
+        <input name="host_key" placeholder="ssh-ed25519 AAAA…" />
+      </label>
+      <label>
+        <input name="allow_forwarding" type="checkbox" defaultChecked={e?.allow_forwarding} /> Allow forwarding (ssh -L and -R)
+      </label>
+    </>
   );
 }
