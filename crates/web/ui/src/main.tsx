@@ -10,7 +10,7 @@ import { AdminUsers } from "./pages/admin-users";
 import { Audit } from "./pages/audit";
 import { Connections } from "./pages/connections";
 import { History } from "./pages/history";
-import { Login } from "./pages/login";
+import { Login, nextPath } from "./pages/login";
 import { ReplayPage } from "./pages/replay";
 import { ActiveSessions } from "./pages/sessions";
 import { SharedWithMe } from "./pages/shared";
@@ -37,7 +37,20 @@ function App() {
   }, []);
 
   if (me === undefined) return <p class="loading">Loading…</p>;
-  if (me === null) return <Login onLogin={(m) => { setMe(m); location.hash = "#/connections"; }} />;
+  if (me === null) {
+    const onLogin = (m: Me) => {
+      // Sent here to log in on the way somewhere (opening a web application):
+      // go on there, as a full navigation, since it is no page of this app.
+      const next = nextPath(location.search);
+      if (next) {
+        location.assign(next);
+        return;
+      }
+      setMe(m);
+      location.hash = "#/connections";
+    };
+    return <Login onLogin={onLogin} />;
+  }
 
   const terminal = route.match(/^\/terminal\/([0-9a-f-]+)$/);
   if (terminal) return <TerminalPage connectionId={terminal[1]} />;

@@ -2,7 +2,9 @@ import { useEffect, useState } from "preact/hooks";
 
 import { api, type Connection } from "../api";
 
-/** The connections this user may open; each opens a terminal in a new tab. */
+/** The connections this user may open, each in a new tab: an SSH connection
+ * as a terminal, a web application through its launch address (which logs
+ * the browser in to the app and lands on it). */
 export function Connections() {
   const [list, setList] = useState<Connection[] | null>(null);
   const [error, setError] = useState("");
@@ -17,16 +19,20 @@ export function Connections() {
       {list === null && !error && <p>Loading…</p>}
       {list?.length === 0 && <p>No connection has been granted to you yet.</p>}
       <ul class="cards">
-        {list?.map((c) => (
-          <li key={c.id}>
-            <a class="card" href={`#/terminal/${c.id}`} target="_blank" rel="noopener">
-              <strong>{c.name}</strong>
-              <span class="muted">
-                {c.protocol} · {c.host}:{c.port}
-              </span>
-            </a>
-          </li>
-        ))}
+        {list?.map((c) => {
+          const app = c.protocol === "http" && c.app_url;
+          return (
+            <li key={c.id}>
+              <a class="card" href={app || `#/terminal/${c.id}`} target="_blank" rel="noopener">
+                <strong>{c.name}</strong>
+                <span class="muted">
+                  {app ? "web application" : c.protocol} · {c.host}:{c.port}
+                </span>
+                <span class="open">{app ? "Open ↗" : "Terminal"}</span>
+              </a>
+            </li>
+          );
+        })}
       </ul>
     </section>
   );

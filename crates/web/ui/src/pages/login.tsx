@@ -2,6 +2,23 @@ import { useState } from "preact/hooks";
 
 import { ApiError, api, type Me } from "../api";
 
+/** Where to go after logging in: the `next` query parameter, if it is a path
+ * on this gateway (`/apps/launch/grafana`, where an app host sent a browser
+ * that was not logged in). Anything else — another origin, `//host`, `/\host`
+ * (which browsers read as `//host`) — is ignored, so a link cannot use the
+ * login page to send people elsewhere. */
+export function nextPath(search: string): string | null {
+  const next = new URLSearchParams(search).get("next");
+  if (!next || !next.startsWith("/") || next.startsWith("//") || /[\\\s]/.test(next)) return null;
+  try {
+    const url = new URL(next, location.origin);
+    if (url.origin !== location.origin) return null;
+    return url.pathname + url.search + url.hash;
+  } catch {
+    return null;
+  }
+}
+
 export function Login({ onLogin }: { onLogin: (me: Me) => void }) {
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
