@@ -44,7 +44,19 @@ export interface Session {
   /** Port forwards open through a native SSH session. */
   forwards: { id: string; kind: "local" | "remote" | "agent"; destination: string; opened_at: string }[];
   recording: boolean;
+  /** What the front end tells about the session in its own terms, shown as-is
+   * (for a web application: [`HttpDetail`]). */
+  detail?: Record<string, unknown>;
   node: string;
+}
+
+/** A web-application session's detail. */
+export interface HttpDetail {
+  requests?: number;
+  open_requests?: number;
+  websockets?: number;
+  /** "GET /path 200" */
+  last_request?: string;
 }
 
 export interface EndedSession {

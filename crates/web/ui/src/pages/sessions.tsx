@@ -5,7 +5,17 @@
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 
-import { api, can, duration, endedText, type EndedSession, type Me, type Session, since } from "../api";
+import {
+  api,
+  can,
+  duration,
+  endedText,
+  type EndedSession,
+  type HttpDetail,
+  type Me,
+  type Session,
+  since,
+} from "../api";
 
 const ROW_HEIGHT = 36;
 const OVERSCAN = 12;
@@ -39,6 +49,20 @@ function endsIn(s: Session, now: number): number | null {
   if (s.idle_timeout_seconds) deadlines.push(Date.parse(s.last_activity_at) + s.idle_timeout_seconds * 1000);
   if (s.max_duration_seconds) deadlines.push(Date.parse(s.started_at) + s.max_duration_seconds * 1000);
   return deadlines.length ? Math.max(0, (Math.min(...deadlines) - now) / 1000) : null;
+}
+
+/** A web application session's activity, for its target cell: "12 requests · GET /x 200". */
+function activity(s: Session): { short: string; long: string } | null {
+  if (s.protocol !== "http" || !s.detail) return null;
+  const d = s.detail as HttpDetail;
+  const requests = d.requests ?? 0;
+  const parts = [`${requests} request${requests === 1 ? "" : "s"}`];
+  if (d.last_request) parts.push(d.last_request);
+  const open = [];
+  if (d.open_requests) open.push(`${d.open_requests} in progress`);
+  if (d.websockets) open.push(`${d.websockets} WebSocket${d.websockets === 1 ? "" : "s"} open`);
+  const short = parts.join(" · ");
+  return { short, long: [short.replace(" · ", ", last: "), ...open].join("; ") };
 }
 
 /** Sessions this close to a policy end are flagged in the table. */
@@ -292,6 +316,7 @@ export function ActiveSessions({ me }: { me: Me }) {
             {first > 0 && <tr class="spacer" style={{ height: `${first * ROW_HEIGHT}px` }} aria-hidden="true" />}
             {visible.map((s, i) => {
               const left = endsIn(s, now);
+              const act = activity(s);
               const expiring = left !== null && left <= EXPIRING_SECONDS;
               return (
               <tr
@@ -314,7 +339,10 @@ export function ActiveSessions({ me }: { me: Me }) {
                 <td>{s.connection.name}</td>
                 <td>{s.protocol}</td>
                 <td>{s.client_addr}</td>
-                <td>{s.target}</td>
+                <td class="target" title={act ? `${s.target}\n${act.long}` : undefined}>
+                  {s.target}
+                  {act && <span class="activity"> · {act.short}</span>}
+                </td>
                 <td title={new Date(s.started_at).toLocaleString()}>{since(s.started_at, now)} ago</td>
                 <td title={`Last input ${new Date(s.last_activity_at).toLocaleString()}`}>
                   {duration((now - Date.parse(s.last_activity_at)) / 1000)}
