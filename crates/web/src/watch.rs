@@ -26,8 +26,9 @@ use crate::error::{ApiError, ApiPath};
 use crate::terminal::{MAX_MESSAGE, Tx, ended_message, farewell};
 
 /// Watch a live session read-only, as a WebSocket (`sessions.watch`).
-/// Text frames: `watching` (`{id, user, connection, cols, rows}`) first, then
-/// binary frames that paint the current screen and every change after it;
+/// Text frames: `watching` (`{id, user, mode, cols, rows, protocol}`) first, then
+/// binary frames that paint the current screen and every change after it
+/// (for an `http` session, its request log: one JSON object per line);
 /// `repaint` (`{cols, rows}`, followed by the screen) if the watcher fell
 /// behind; `ended` when the session ends — or when the watcher's own login
 /// ends or loses `sessions.watch` (`reason` `user_locked` or
@@ -108,13 +109,15 @@ async fn run(state: AppState, caller: Caller, id: SessionId, how: How, socket: W
         return;
     };
     let owner = json!({ "owner": watcher.owner(), "mode": watcher.mode() });
+    // What the binary frames are: a terminal's bytes, or a request log.
+    let protocol = state.registry.get(id).map(|s| s.protocol);
     state
         .audit
         .record(event(&caller, id, action::WATCH_START).details(owner.clone()))
         .await;
     let hello = json!({
         "type": "watching", "id": id, "user": watcher.owner(), "mode": watcher.mode(),
-        "cols": watcher.cols, "rows": watcher.rows,
+        "cols": watcher.cols, "rows": watcher.rows, "protocol": protocol,
     });
     let screen = std::mem::take(&mut watcher.screen);
     // A watcher needs `sessions.watch` for as long as it watches; a

@@ -1,5 +1,6 @@
 // Replaying a session's recording (audit.view): the gateway serves the
-// asciicast file (and audits the replay); xterm.js renders it.
+// asciicast file (and audits the replay); xterm.js renders it. A web
+// application's recording is its request log, shown as a table instead.
 
 import { Terminal } from "@xterm/xterm";
 import "@xterm/xterm/css/xterm.css";
@@ -7,6 +8,8 @@ import { useEffect, useReducer, useRef, useState } from "preact/hooks";
 
 import { ApiError, apiText } from "../api";
 import { type Cast, Player, parseCast } from "../player";
+import { type LogRow, isRequestLog, logRows } from "../requestlog";
+import { RequestLogTable } from "./request-log";
 
 const SPEEDS = [1, 2, 4];
 
@@ -27,6 +30,7 @@ export function ReplayPage({ sessionId }: { sessionId: string }) {
   const refresh = () => bump(undefined);
   const [title, setTitle] = useState("Loading the recording…");
   const [error, setError] = useState("");
+  const [log, setLog] = useState<LogRow[] | null>(null);
 
   useEffect(() => {
     const term = new Terminal({
@@ -43,6 +47,10 @@ export function ReplayPage({ sessionId }: { sessionId: string }) {
         if (cancelled) return;
         const when = cast.header.timestamp ? new Date(cast.header.timestamp * 1000).toLocaleString() : "";
         setTitle(`${cast.header.title ?? sessionId}${when ? ` · ${when}` : ""}`);
+        if (isRequestLog(cast)) {
+          setLog(logRows(cast));
+          return;
+        }
         player.current = new Player(term, cast, refresh);
         player.current.play();
       },
@@ -71,7 +79,8 @@ export function ReplayPage({ sessionId }: { sessionId: string }) {
         </a>
       </div>
       {error && <p class="error" role="alert">{error}</p>}
-      <div class="player-controls" role="toolbar" aria-label="Playback">
+      {log && <RequestLogTable rows={log} label="Recorded requests" />}
+      <div class="player-controls" role="toolbar" aria-label="Playback" hidden={!!log}>
         <button type="button" disabled={!p} onClick={() => (p?.isPlaying ? p.pause() : p?.play())}>
           {p?.isPlaying ? "Pause" : "Play"}
         </button>
@@ -115,7 +124,7 @@ export function ReplayPage({ sessionId }: { sessionId: string }) {
           Full screen
         </button>
       </div>
-      <div class="replay-screen" ref={host} />
+      <div class="replay-screen" ref={host} hidden={!!log} />
     </section>
   );
 }
