@@ -1,9 +1,10 @@
 //! The web interface in a real browser: Debian's Chromium driven by
 //! playwright-core (crates/web/ui/tests/*.test.mjs) against this harness's
-//! gateway and sshd.
+//! gateway, sshd and httpbin.
 
 use std::path::PathBuf;
 
+use crate::harness::httpbin::Httpbin;
 use crate::harness::sshd::{PASSWORD, TARGET_USER};
 use crate::harness::{ADMIN_PASSWORD, Sshd, TestGateway};
 
@@ -140,4 +141,13 @@ async fn replaying_a_recording_from_history_in_the_browser() {
         &[("SESSION_ID", term.session_id.clone())],
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_web_application_published_opened_watched_ended_and_replayed_in_the_browser() {
+    let httpbin = Httpbin::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    gw.user(&admin, "ops1", "user").await;
+    node_test_with(&gw, "webapps.test.mjs", &[("HTTPBIN_URL", httpbin.url(""))]).await;
 }
