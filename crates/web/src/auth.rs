@@ -81,7 +81,7 @@ impl FromRequestParts<AppState> for Caller {
                 None => return Err(ApiError::unauthenticated()),
             },
         };
-        if via_cookie && needs_same_origin(parts) && !same_origin(&parts.headers) {
+        if via_cookie && needs_same_origin(parts) && !same_origin(parts) {
             return Err(ApiError::forbidden(
                 "cross-origin request refused: a cookie-authenticated request that changes state must come from the gateway's own pages",
             ));
@@ -127,10 +127,21 @@ fn needs_same_origin(parts: &Parts) -> bool {
     !safe || upgrade
 }
 
-fn same_origin(headers: &HeaderMap) -> bool {
+/// The `Origin` names the host the request was sent to: the `Host` header
+/// in HTTP/1.1, the `:authority` (the request URI's) in HTTP/2, which has
+/// no `Host` header.
+fn same_origin(parts: &Parts) -> bool {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
     let (Some(origin), Some(host)) = (
-        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
-        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+        parts
+            .headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok()),
+        host,
     ) else {
         return false;
     };
@@ -279,4 +290,51 @@ pub async fn logout(
     responses((status = 200, description = "The caller and their permissions", body = Me), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn me(caller: Caller) -> Json<Me> {
     Json(Me::from(&caller.principal))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut req = Request::builder().method(Method::POST).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn same_origin_compares_the_origin_with_the_host_header() {
+        let ok = parts(
+            "/api/v1/sessions/end",
+            &[("host", "gw:8443"), ("origin", "https://gw:8443")],
+        );
+        assert!(same_origin(&ok));
+        let cross = parts(
+            "/api/v1/sessions/end",
+            &[("host", "gw:8443"), ("origin", "https://evil.example")],
+        );
+        assert!(!same_origin(&cross));
+    }
+
+    /// HTTP/2 carries the host as `:authority`, which becomes the request
+    /// URI's; there is no `Host` header to compare with.
+    #[test]
+    fn same_origin_over_http2_uses_the_authority() {
+        let ok = parts(
+            "https://gw:8443/api/v1/sessions/end",
+            &[("origin", "https://gw:8443")],
+        );
+        assert!(same_origin(&ok));
+        let cross = parts(
+            "https://gw:8443/api/v1/sessions/end",
+            &[("origin", "https://evil.example")],
+        );
+        assert!(!same_origin(&cross));
+        let no_origin = parts("https://gw:8443/api/v1/sessions/end", &[]);
+        assert!(!same_origin(&no_origin));
+    }
 }
