@@ -7,6 +7,8 @@
 //! [`sessions`], [`history`] and [`recordings`], and derives the OpenAPI description served
 //! at `/api/v1/openapi.json` from the same handlers, so it cannot drift.
 //! Every error leaves as `{"error": {"code", "message"}}` ([`error`]).
+//! [`serve`] runs it on plain HTTP or, given a [`tls::Certificate`], on
+//! HTTPS with HTTP/2.
 
 pub mod auth;
 pub mod connections;
@@ -20,6 +22,7 @@ pub mod recordings;
 pub mod sessions;
 pub mod sharing;
 pub mod terminal;
+pub mod tls;
 mod ui;
 pub mod users;
 pub mod watch;
@@ -175,14 +178,21 @@ pub fn router(state: AppState) -> Router {
     .with_state(state)
 }
 
-/// Serves the application on `listener` until `state.shutdown` is cancelled.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+/// Serves the application on `listener` until `state.shutdown` is
+/// cancelled: over TLS when given a `certificate`, else plain HTTP.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    certificate: Option<tls::Certificate>,
+) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
-    serve_app(listener, router(state), shutdown).await
+    serve_app(listener, router(state), certificate, shutdown).await
 }
 
 /// Serves `app` (the gateway's [`router`], perhaps with other front ends in
-/// front of it) on `listener` until `shutdown` is cancelled.
+/// front of it) on `listener` until `shutdown` is cancelled: over TLS when
+/// given a `certificate` (see [`tls::serve`]: HTTP/2 by ALPN,
+/// `Strict-Transport-Security` on every response), else plain HTTP.
 ///
 /// Every connection sets `TCP_NODELAY`, as the SSH listener does: a
 /// terminal's echo, or an event on a dashboard's stream, is a small write
@@ -191,8 +201,12 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
 pub async fn serve_app(
     listener: tokio::net::TcpListener,
     app: Router,
+    certificate: Option<tls::Certificate>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    if let Some(certificate) = certificate {
+        return tls::serve(listener, app, certificate, shutdown).await;
+    }
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
