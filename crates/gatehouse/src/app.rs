@@ -42,6 +42,7 @@ pub struct Application {
     state: AppState,
     listener: tokio::net::TcpListener,
     http_addr: SocketAddr,
+    tls: Option<gatehouse_web::tls::Certificate>,
     ssh_listener: tokio::net::TcpListener,
     ssh_addr: SocketAddr,
     host_key: gatehouse_sshd::host_key::PrivateKey,
@@ -61,6 +62,16 @@ impl Application {
         admin_password: Option<SecretString>,
         secret_key: Option<SecretString>,
     ) -> anyhow::Result<Self> {
+        config.check_transport()?;
+        // Before anything is created: a bad certificate should stop the
+        // start, not leave a half-made data directory behind.
+        let tls = match &config.tls {
+            Some(files) => Some(
+                gatehouse_web::tls::Certificate::load(files.clone())
+                    .context("loading the TLS certificate and key")?,
+            ),
+            None => None,
+        };
         let tightened = crate::private_dir::make_private(&config.data_dir).with_context(|| {
             format!(
                 "creating the data directory {} (or making it private)",
@@ -124,7 +135,7 @@ impl Application {
             registry,
             audit: Audit::new(store.clone()),
             config: Arc::new(WebConfig {
-                secure_cookies: config.secure_cookies,
+                secure_cookies: config.secure_cookies(),
                 token_ttl: config.token_ttl,
                 connect_timeout: config.connect_timeout,
                 ws_ping_interval: config.ws_ping_interval,
@@ -152,6 +163,7 @@ impl Application {
             state,
             listener,
             http_addr,
+            tls,
             ssh_listener,
             ssh_addr,
             host_key,
@@ -164,6 +176,13 @@ impl Application {
     /// The address the HTTP listener is bound to.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The certificate the HTTP listener serves HTTPS with, if it does:
+    /// [`Certificate::reload`](gatehouse_web::tls::Certificate::reload) is
+    /// what SIGHUP calls.
+    pub fn tls(&self) -> Option<&gatehouse_web::tls::Certificate> {
+        self.tls.as_ref()
     }
 
     /// The address the SSH listener is bound to.
@@ -214,10 +233,12 @@ impl Application {
             state.shutdown.clone(),
         ));
         // Web applications are answered on their own hosts, in front of the gateway's routes.
+        let behind_tls = self.tls.is_some() || self.config.insecure_http;
         let apps = gatehouse_webapps::WebApps::new(
             state.clone(),
             gatehouse_webapps::AppsConfig {
                 apps_domain: self.config.apps_domain.clone(),
+                public_scheme: if behind_tls { "https" } else { "http" },
                 connect_timeout: self.config.connect_timeout,
                 ..Default::default()
             },
@@ -226,6 +247,7 @@ impl Application {
         let server = tokio::spawn(gatehouse_web::serve_app(
             self.listener,
             app,
+            self.tls,
             state.shutdown.clone(),
         ));
         stop.await;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use gatehouse_web::tls::TlsFiles;
 use serde::Deserialize;
 
 /// The gateway's settings, all sources merged.
@@ -15,6 +16,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Web UI and API listener.
     pub http: SocketAddr,
+    /// The certificate and key the HTTP listener serves HTTPS with
+    /// (`None`: plain HTTP, see [`Config::check_transport`]).
+    pub tls: Option<TlsFiles>,
+    /// Plain HTTP on a non-loopback address is allowed: a proxy in front
+    /// terminates TLS, so browsers still reach the gateway over HTTPS.
+    pub insecure_http: bool,
     /// The native SSH listener.
     pub ssh: SocketAddr,
     /// The ciphers the SSH listener offers.
@@ -23,7 +30,8 @@ pub struct Config {
     pub node: String,
     /// Web applications are published on `{connection}.{apps_domain}`.
     pub apps_domain: String,
-    /// Mark the session cookie `Secure`.
+    /// Mark the session cookie `Secure` when serving plain HTTP on
+    /// loopback; with TLS or `insecure_http` it always is.
     pub secure_cookies: bool,
     /// Login lifetime.
     pub token_ttl: Duration,
@@ -56,6 +64,8 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("gatehouse-data"),
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: None,
+            insecure_http: false,
             ssh: SocketAddr::from(([127, 0, 0, 1], 2222)),
             ssh_ciphers: gatehouse_sshd::Ciphers::default(),
             node: "gw-1".into(),
@@ -84,6 +94,9 @@ impl Default for Config {
 pub struct FileConfig {
     data_dir: Option<PathBuf>,
     http: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    insecure_http: Option<bool>,
     ssh: Option<SocketAddr>,
     ssh_ciphers: Option<Vec<String>>,
     node: Option<String>,
@@ -107,6 +120,12 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--http` / `GATEHOUSE_HTTP`.
     pub http: Option<SocketAddr>,
+    /// `--tls-cert` / `GATEHOUSE_TLS_CERT`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` / `GATEHOUSE_TLS_KEY`.
+    pub tls_key: Option<PathBuf>,
+    /// `--insecure-http` / `GATEHOUSE_INSECURE_HTTP` (only turns it on).
+    pub insecure_http: bool,
     /// `--ssh` / `GATEHOUSE_SSH`.
     pub ssh: Option<SocketAddr>,
     /// `--node` / `GATEHOUSE_NODE`.
@@ -143,9 +162,17 @@ impl Config {
         };
         let secs =
             |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
-        Ok(Self {
+        let tls = match (o.tls_cert.or(f.tls_cert), o.tls_key.or(f.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => anyhow::bail!("tls_cert is set but tls_key is not: TLS needs both"),
+            (None, Some(_)) => anyhow::bail!("tls_key is set but tls_cert is not: TLS needs both"),
+        };
+        let config = Self {
             data_dir: o.data_dir.or(f.data_dir).unwrap_or(d.data_dir),
             http: o.http.or(f.http).unwrap_or(d.http),
+            tls,
+            insecure_http: o.insecure_http || f.insecure_http.unwrap_or(d.insecure_http),
             ssh: o.ssh.or(f.ssh).unwrap_or(d.ssh),
             ssh_ciphers,
             node: o.node.or(f.node).unwrap_or(d.node),
@@ -178,7 +205,42 @@ impl Config {
                 .filter(|d| *d > 0)
                 .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
             retention_interval: d.retention_interval,
-        })
+        };
+        config.check_transport()?;
+        Ok(config)
+    }
+
+    /// Plain HTTP is for loopback only: a session cookie or a password sent
+    /// in the clear over a network is anyone's on the path. Off loopback the
+    /// listener needs TLS, or `insecure_http` to say that a proxy in front
+    /// terminates it. Checked by [`Config::load`] and again when the
+    /// gateway starts, for configs built in code.
+    pub fn check_transport(&self) -> anyhow::Result<()> {
+        let over_https = self.tls.is_some() || self.insecure_http;
+        if !over_https && !self.http.ip().to_canonical().is_loopback() {
+            anyhow::bail!(
+                "refusing to serve plain HTTP on {}, which is not a loopback address: \
+                 passwords and session cookies would cross the network in the clear. \
+                 Set tls_cert and tls_key (--tls-cert, --tls-key) to serve HTTPS, or, \
+                 if a reverse proxy in front terminates TLS, set insecure_http = true \
+                 (--insecure-http)",
+                self.http
+            );
+        }
+        if over_https && !self.secure_cookies {
+            anyhow::bail!(
+                "secure_cookies = false, but browsers reach this gateway over HTTPS \
+                 (tls_cert/tls_key or insecure_http), where the session cookie is always Secure: \
+                 remove secure_cookies"
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether the session cookie is marked `Secure`: always when browsers
+    /// reach the gateway over HTTPS (its own TLS, or a proxy's).
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies || self.tls.is_some() || self.insecure_http
     }
 }
 
@@ -241,5 +303,85 @@ mod tests {
     #[test]
     fn unknown_keys_in_the_file_are_errors() {
         assert!(toml::from_str::<FileConfig>("htpp = \"x\"").is_err());
+    }
+
+    fn merged(file: &str, overrides: Overrides) -> anyhow::Result<Config> {
+        Config::merge(toml::from_str(file).unwrap(), overrides)
+    }
+
+    #[test]
+    fn plain_http_off_loopback_is_refused() {
+        let err = merged("http = \"0.0.0.0:8080\"\n", Overrides::default()).unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains("refusing to serve plain HTTP on 0.0.0.0:8080"),
+            "{err}"
+        );
+        assert!(
+            err.contains("--insecure-http") && err.contains("--tls-cert"),
+            "{err}"
+        );
+        let flag = Overrides {
+            http: Some("192.0.2.10:8080".parse().unwrap()),
+            ..Default::default()
+        };
+        assert!(merged("", flag).is_err());
+    }
+
+    #[test]
+    fn plain_http_on_loopback_is_allowed_and_keeps_the_cookie_setting() {
+        for addr in ["127.0.0.1:8080", "127.0.0.2:8080", "[::1]:8080"] {
+            let c = merged(&format!("http = \"{addr}\"\n"), Overrides::default()).unwrap();
+            assert!(c.secure_cookies(), "{addr}");
+        }
+        let c = merged("secure_cookies = false\n", Overrides::default()).unwrap();
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn insecure_http_allows_a_proxy_in_front_and_makes_cookies_secure() {
+        let c = merged(
+            "http = \"0.0.0.0:8080\"\ninsecure_http = true\n",
+            Overrides::default(),
+        )
+        .unwrap();
+        assert!(c.insecure_http && c.secure_cookies());
+        let flag = Overrides {
+            http: Some("0.0.0.0:8080".parse().unwrap()),
+            insecure_http: true,
+            ..Default::default()
+        };
+        assert!(merged("", flag).unwrap().secure_cookies());
+        let err = merged(
+            "http = \"0.0.0.0:8080\"\ninsecure_http = true\nsecure_cookies = false\n",
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("secure_cookies = false"), "{err}");
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_allows_any_address() {
+        let c = merged(
+            "http = \"0.0.0.0:8443\"\ntls_cert = \"/etc/gh/cert.pem\"\ntls_key = \"/etc/gh/key.pem\"\n",
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.tls,
+            Some(TlsFiles {
+                cert: "/etc/gh/cert.pem".into(),
+                key: "/etc/gh/key.pem".into()
+            })
+        );
+        assert!(c.secure_cookies());
+        let flags = Overrides {
+            tls_key: Some("/k.pem".into()),
+            ..Default::default()
+        };
+        let c = merged("tls_cert = \"/c.pem\"\n", flags).unwrap();
+        assert_eq!(c.tls.unwrap().key, PathBuf::from("/k.pem"));
+        let err = merged("tls_cert = \"/c.pem\"\n", Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("TLS needs both"), "{err}");
     }
 }

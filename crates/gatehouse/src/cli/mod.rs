@@ -67,6 +67,17 @@ pub struct ServeArgs {
     /// Web UI and API address [default: 127.0.0.1:8080].
     #[arg(long, env = "GATEHOUSE_HTTP")]
     http: Option<SocketAddr>,
+    /// Serve HTTPS with this certificate chain (PEM; needs --tls-key).
+    /// SIGHUP reads it and the key again.
+    #[arg(long, env = "GATEHOUSE_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "GATEHOUSE_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback --http address, because a proxy in
+    /// front terminates TLS (the session cookie stays Secure).
+    #[arg(long, env = "GATEHOUSE_INSECURE_HTTP")]
+    insecure_http: bool,
     /// Native SSH listener address [default: 127.0.0.1:2222].
     #[arg(long, env = "GATEHOUSE_SSH")]
     ssh: Option<SocketAddr>,

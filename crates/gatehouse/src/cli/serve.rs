@@ -19,6 +19,9 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Overrides {
             data_dir: args.data_dir,
             http: args.http,
+            tls_cert: args.tls_cert,
+            tls_key: args.tls_key,
+            insecure_http: args.insecure_http,
             ssh: args.ssh,
             node: args.node,
             apps_domain: args.apps_domain,
@@ -36,7 +39,11 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         env_secret("GATEHOUSE_SECRET_KEY"),
     )
     .await?;
-    let url = format!("http://{}", app.http_addr());
+    if let Some(certificate) = app.tls() {
+        reload_on_hangup(certificate.clone())?;
+    }
+    let scheme = if app.tls().is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", app.http_addr());
     println!("Gatehouse is running.");
     println!("  Web UI and API: {url}/  (OpenAPI: {url}/api/v1/openapi.json)");
     println!(
@@ -65,6 +72,36 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "Log in from a terminal:  export GATEHOUSE_TOKEN=$(gatehouse login --user admin --server {url})"
     );
     app.run_until(shutdown_signal()).await
+}
+
+/// SIGHUP reads the TLS certificate and key again, for renewals without a
+/// restart: new handshakes present the new pair, open connections keep
+/// theirs, and a pair that does not load is logged and the old one kept.
+/// Listening starts here, before the gateway serves, so an early SIGHUP is
+/// not the default action (exit).
+fn reload_on_hangup(certificate: gatehouse_web::tls::Certificate) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use anyhow::Context;
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("listening for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                let cert = certificate.files().cert.display().to_string();
+                match certificate.reload() {
+                    Ok(()) => tracing::info!(%cert, "SIGHUP: reloaded the TLS certificate"),
+                    Err(e) => tracing::error!(
+                        %cert,
+                        error = %e,
+                        "SIGHUP: the TLS certificate did not load; still serving the previous one"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = certificate;
+    Ok(())
 }
 
 async fn shutdown_signal() {
