@@ -26,5 +26,6 @@ mod revoking;
 mod sharing;
 mod target_account;
 mod terminal;
+mod tls;
 mod watching;
 mod webapps;

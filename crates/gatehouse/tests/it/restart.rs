@@ -22,6 +22,16 @@ impl GatewayProcess {
     /// Starts `gatehouse serve` with the usual umask, 022, whatever the
     /// test runner's.
     pub(crate) async fn start(data_dir: &std::path::Path) -> GatewayProcess {
+        Self::start_with(data_dir, &[], None).await
+    }
+
+    /// Starts `gatehouse serve` with `extra` arguments; given the
+    /// certificate it will serve (`--tls-cert`), the harness speaks HTTPS.
+    pub(crate) async fn start_with(
+        data_dir: &std::path::Path,
+        extra: &[&std::ffi::OsStr],
+        tls: Option<&std::path::Path>,
+    ) -> GatewayProcess {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new("sh")
@@ -37,6 +47,7 @@ impl GatewayProcess {
                 "--node",
                 "gw-restart",
             ])
+            .args(extra)
             .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("GATEHOUSE_LOG", "debug")
             // One open file for both, so they share its offset.
@@ -45,7 +56,7 @@ impl GatewayProcess {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let gw = TestGateway::remote(format!("127.0.0.1:{port}").parse().unwrap());
+        let gw = TestGateway::remote(format!("127.0.0.1:{port}").parse().unwrap(), tls);
         let up = eventually(Duration::from_secs(20), || async {
             gw.http()
                 .get(gw.url("/openapi.json"))
@@ -57,6 +68,11 @@ impl GatewayProcess {
         .await;
         assert!(up.is_some(), "the gateway process did not start");
         GatewayProcess { child, gw, log }
+    }
+
+    /// What the process printed so far.
+    pub(crate) fn log_so_far(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.log.path()).unwrap()).into_owned()
     }
 
     /// Everything the process printed, once it has exited.

@@ -5,6 +5,7 @@
 pub mod httpbin;
 pub mod sshd;
 pub mod terminal;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -32,6 +33,9 @@ pub struct TestGateway {
     /// The in-process gateway, until it has stopped.
     running: std::sync::Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
     http: reqwest::Client,
+    /// The certificate (PEM file) of a gateway that serves HTTPS; clients
+    /// trust it and nothing else.
+    tls: Option<std::path::PathBuf>,
 }
 
 fn init_logs() {
@@ -65,6 +69,7 @@ impl TestGateway {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = test_config(data_dir.path());
         adjust(&mut config);
+        let tls = config.tls.as_ref().map(|files| files.cert.clone());
         let app = Application::build(config, Some(SecretString::from(ADMIN_PASSWORD)), None)
             .await
             .expect("gateway starts");
@@ -81,12 +86,14 @@ impl TestGateway {
             registry: Some(registry),
             stop,
             running: std::sync::Mutex::new(Some(running)),
-            http: reqwest::Client::new(),
+            http: client(tls.as_deref()),
+            tls,
         }
     }
 
-    /// Talks to a gateway running elsewhere (another process).
-    pub fn remote(addr: SocketAddr) -> TestGateway {
+    /// Talks to a gateway running elsewhere (another process), over HTTPS
+    /// when given the certificate it serves.
+    pub fn remote(addr: SocketAddr, cert: Option<&std::path::Path>) -> TestGateway {
         TestGateway {
             addr,
             ssh: None,
@@ -94,8 +101,23 @@ impl TestGateway {
             registry: None,
             stop: CancellationToken::new(),
             running: std::sync::Mutex::new(None),
-            http: reqwest::Client::new(),
+            http: client(cert),
+            tls: cert.map(ToOwned::to_owned),
         }
+    }
+
+    /// `https` for a gateway that serves TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// For WebSockets: TLS that trusts the gateway's certificate, if it serves TLS.
+    pub fn ws_connector(&self) -> Option<tokio_tungstenite::Connector> {
+        let cert = self.tls.as_ref()?;
+        let pem = std::fs::read(cert).unwrap();
+        Some(tokio_tungstenite::Connector::Rustls(tls::rustls_client(
+            &pem,
+        )))
     }
 
     /// The in-process gateway's SSH listener and its host key fingerprint.
@@ -110,11 +132,12 @@ impl TestGateway {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}/api/v1{path}", self.addr)
+        format!("{}://{}/api/v1{path}", self.scheme(), self.addr)
     }
 
     pub fn ws_url(&self, path: &str) -> String {
-        format!("ws://{}/api/v1{path}", self.addr)
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}/api/v1{path}", self.addr)
     }
 
     pub async fn login(&self, username: &str, password: &str) -> String {
@@ -223,13 +246,18 @@ impl TestGateway {
 
     /// Runs the `gatehouse` CLI against this gateway as the holder of `token`.
     pub async fn cli(&self, token: &str, args: &[&str]) -> std::process::Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .args(args)
-            .env("GATEHOUSE_URL", format!("http://{}", self.addr))
-            .env("GATEHOUSE_TOKEN", token)
-            .output()
-            .await
-            .unwrap()
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        cmd.args(args)
+            .env(
+                "GATEHOUSE_URL",
+                format!("{}://{}", self.scheme(), self.addr),
+            )
+            .env("GATEHOUSE_TOKEN", token);
+        if let Some(cert) = &self.tls {
+            // The CLI trusts the system's roots, which this names instead.
+            cmd.env("SSL_CERT_FILE", cert);
+        }
+        cmd.output().await.unwrap()
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -315,6 +343,14 @@ impl TestGateway {
 impl Drop for TestGateway {
     fn drop(&mut self) {
         self.stop.cancel();
+    }
+}
+
+/// A client for a gateway, trusting only its certificate if it serves TLS.
+fn client(cert: Option<&std::path::Path>) -> reqwest::Client {
+    match cert {
+        Some(cert) => tls::https_client(&std::fs::read(cert).unwrap()),
+        None => reqwest::Client::new(),
     }
 }
 

@@ -48,7 +48,8 @@ pub async fn connect(gw: &TestGateway, token: &str, connection: &str) -> Result<
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     // No Nagle, as in Chromium, which sets TCP_NODELAY on every socket.
-    match tokio_tungstenite::connect_async_with_config(req, None, true).await {
+    match tokio_tungstenite::connect_async_tls_with_config(req, None, true, gw.ws_connector()).await
+    {
         Ok((ws, _)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
         Err(e) => panic!("websocket connect: {e}"),
