@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::harness::httpbin::Httpbin;
 use crate::harness::sshd::{PASSWORD, TARGET_USER};
+use crate::harness::tls::TestCert;
 use crate::harness::{ADMIN_PASSWORD, Sshd, TestGateway};
 
 fn ui_dir() -> PathBuf {
@@ -25,7 +26,7 @@ async fn node_test_with(gw: &TestGateway, file: &str, env: &[(&str, String)]) {
         .args(["--test", "--test-reporter=tap"])
         .arg(format!("tests/{file}"))
         .current_dir(ui_dir())
-        .env("GATEHOUSE_URL", format!("http://{}", gw.addr))
+        .env("GATEHOUSE_URL", format!("{}://{}", gw.scheme(), gw.addr))
         .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("SCREENSHOT_DIR", shots)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -57,6 +58,18 @@ async fn active_sessions_live_search_and_end_in_the_browser() {
     gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1", "admin"])
         .await;
     node_test(&gw, "active-sessions.test.mjs").await;
+}
+
+#[tokio::test]
+async fn the_browser_uses_http2_and_a_wss_terminal_when_the_gateway_serves_https() {
+    let sshd = Sshd::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = TestCert::generate(dir.path(), "gw");
+    let gw = TestGateway::spawn_with(|c| c.tls = Some(cert.files())).await;
+    let admin = gw.admin().await;
+    gw.user(&admin, "ops1", "user").await;
+    gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
+    node_test(&gw, "https.test.mjs").await;
 }
 
 #[tokio::test]

@@ -17,6 +17,9 @@ export async function launch() {
       "--disable-sync",
       "--disable-quic",
       "--no-first-run",
+      // A gateway serving HTTPS in the tests has a certificate made for the
+      // test, which no root vouches for.
+      ...(base.startsWith("https:") ? ["--ignore-certificate-errors"] : []),
     ],
   });
 }
