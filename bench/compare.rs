@@ -165,7 +165,7 @@ async fn main() {
         .parse()
         .unwrap();
     let process = GatewayProcess::start(Some(ssh_addr)).await;
-    let gw = TestGateway::remote(process.addr);
+    let gw = TestGateway::remote(process.addr, None);
     let admin = gw.login("admin", ADMIN_PASSWORD).await;
     let conn = gw
         .ssh_connection(&admin, &target, "bench", &["admin"])

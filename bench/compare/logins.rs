@@ -68,7 +68,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 pub async fn logins(flood: usize, rush: usize, rush_per_second: u32) -> Logins {
     let process = GatewayProcess::start(None).await;
-    let gw = TestGateway::remote(process.addr);
+    let gw = TestGateway::remote(process.addr, None);
     let admin = gw.login("admin", ADMIN_PASSWORD).await;
     let (status, body) = gw
         .post(

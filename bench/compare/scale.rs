@@ -218,7 +218,7 @@ pub struct Memory {
 pub async fn memory(steps: &[usize], dir: &std::path::Path) -> Memory {
     let target = LightProcess::start(dir).await;
     let process = GatewayProcess::start(None).await;
-    let gw = Arc::new(TestGateway::remote(process.addr));
+    let gw = Arc::new(TestGateway::remote(process.addr, None));
     let admin = gw.login("admin", ADMIN_PASSWORD).await;
     let body = json!({
         "name": "light", "host": "127.0.0.1", "port": target.port, "username": "bench",
