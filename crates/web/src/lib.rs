@@ -48,7 +48,8 @@ use utoipa_axum::routes;
 #[derive(Clone, Debug)]
 pub struct WebConfig {
     /// Mark the session cookie `Secure` (browsers still accept it on
-    /// `http://localhost`; turn off only for plain HTTP on other hosts).
+    /// `http://localhost`; the binary forces it on whenever browsers reach
+    /// the gateway over HTTPS).
     pub secure_cookies: bool,
     /// How long a login lasts.
     pub token_ttl: Duration,
