@@ -131,15 +131,6 @@ impl Certificate {
         &self.inner.files
     }
 
-    /// The certificate new handshakes present (DER), for logs and tests.
-    pub fn current_der(&self) -> Vec<u8> {
-        let current = self.current();
-        current
-            .end_entity_cert()
-            .map(|c| c.as_ref().to_vec())
-            .unwrap_or_default()
-    }
-
     fn current(&self) -> Arc<CertifiedKey> {
         self.inner
             .current
