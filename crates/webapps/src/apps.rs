@@ -157,18 +157,29 @@ impl WebApps {
 
     /// The connection an app host names, if the host is an app host.
     fn app_name(&self, headers: &HeaderMap, uri: &Uri) -> Option<String> {
-        let host = uri
-            .host()
-            .map(str::to_owned)
-            .or_else(|| {
-                let host = headers.get(header::HOST)?.to_str().ok()?;
-                Some(strip_port(host).to_owned())
-            })?
-            .to_ascii_lowercase();
+        let host = strip_port(&authority(headers, uri)?).to_ascii_lowercase();
         let name = host.strip_suffix(&self.inner.config.apps_domain)?;
         let name = name.strip_suffix('.')?;
         (!name.is_empty() && !name.contains('.')).then(|| name.to_owned())
     }
+}
+
+/// The host (and port) a request was sent to: its `Host` header, or for
+/// HTTP/2, which sends none, its URI's authority.
+fn authority(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(host) => Some(host.to_owned()),
+        None => uri.authority().map(|a| a.as_str().to_owned()),
+    }
+}
+
+/// `:port` of `host:port`, or nothing.
+fn port_suffix(authority: &str) -> String {
+    authority
+        .rsplit_once(':')
+        .filter(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        .map(|(_, p)| format!(":{p}"))
+        .unwrap_or_default()
 }
 
 /// `host` without a `:port`.
@@ -275,15 +286,7 @@ async fn launch(
             },
         );
     }
-    let port = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| {
-            h.rsplit_once(':')
-                .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .map(|(_, port)| format!(":{port}"))
-        .unwrap_or_default();
+    let port = port_suffix(&authority(&headers, &parts.uri).unwrap_or_default());
     let config = &apps.inner.config;
     Redirect::to(&format!(
         "{}://{}.{}{port}/.gatehouse/enter?ticket={ticket}",
@@ -296,6 +299,7 @@ impl WebApps {
     /// A request to the app host of connection `name`.
     async fn app_request(&self, name: String, req: Request) -> Response {
         let headers = req.headers().clone();
+        let uri = req.uri().clone();
         if req.uri().path() == "/.gatehouse/enter" {
             return self.enter(&name, req).await;
         }
@@ -312,7 +316,7 @@ impl WebApps {
                     &headers,
                     ended.name.as_str(),
                     &ended.message,
-                    &self.gateway_home(&headers),
+                    &self.gateway_home(&headers, &uri),
                 );
             }
         }
@@ -329,7 +333,7 @@ impl WebApps {
             .to_owned();
         let launch = format!(
             "{}/apps/launch/{}?next={}",
-            self.gateway_home(&headers),
+            self.gateway_home(&headers, &uri),
             name,
             urlencode(&next)
         );
@@ -356,30 +360,23 @@ impl WebApps {
         }
     }
 
-    /// The gateway's own origin, from an app host request's `Host`.
-    fn gateway_home(&self, headers: &HeaderMap) -> String {
+    /// The gateway's own origin, as seen from an app host: the apps
+    /// domain's parent (`apps.localhost` → `localhost`, `apps.gw.example.com`
+    /// → `gw.example.com`) on the port the request came to.
+    fn gateway_home(&self, headers: &HeaderMap, uri: &Uri) -> String {
         let config = &self.inner.config;
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
-        let port = host
-            .rsplit_once(':')
-            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-            .map(|(_, p)| format!(":{p}"))
-            .unwrap_or_default();
-        let domain = config.apps_domain.trim_start_matches("apps.");
-        let gateway = if domain == config.apps_domain {
-            "localhost"
-        } else {
-            domain
-        };
+        let port = port_suffix(&authority(headers, uri).unwrap_or_default());
+        let gateway = config
+            .apps_domain
+            .split_once('.')
+            .map_or("localhost", |(_, parent)| parent);
         format!("{}://{gateway}{port}", config.public_scheme)
     }
 
     /// Redeems a launch ticket: opens the session and sets its cookie.
     async fn enter(&self, name: &str, req: Request) -> Response {
         let headers = req.headers().clone();
+        let uri = req.uri().clone();
         let ticket = req
             .uri()
             .query()
@@ -394,7 +391,7 @@ impl WebApps {
         };
         let Some(ticket) = redeemed else {
             // Expired, reused or for another app: start again from the gateway.
-            let launch = format!("{}/apps/launch/{name}", self.gateway_home(&headers));
+            let launch = format!("{}/apps/launch/{name}", self.gateway_home(&headers, &uri));
             return Redirect::to(&launch).into_response();
         };
         let client_addr = client_ip(&req).map_or(ticket.client_addr.clone(), |ip| ip.to_string());
@@ -551,11 +548,7 @@ impl WebApps {
     async fn forward(&self, session: Arc<AppSession>, req: Request) -> Response {
         let headers = req.headers().clone();
         let client = client_ip(&req).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let public_host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let public_host = authority(&headers, req.uri()).unwrap_or_default();
         session.request_started();
         let meter: Arc<dyn Meter> = Arc::new(SessionMeter(Arc::downgrade(&session)));
         let stop = session.handle.end_signal();

@@ -631,3 +631,61 @@ async fn ending_cuts_an_app_websocket_and_an_event_stream_at_once() {
     assert!(ended.elapsed() < Duration::from_secs(2));
     assert_eq!(app.get("/events").await.status(), StatusCode::GONE);
 }
+
+#[tokio::test]
+async fn over_https_an_app_is_served_with_http2_and_a_secure_cookie() {
+    use crate::harness::tls::TestCert;
+    let bin = Httpbin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = TestCert::generate(dir.path(), "gw");
+    let gw = TestGateway::spawn_with(|c| c.tls = Some(cert.files())).await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    app_connection(&gw, &admin, "grafana", &bin.url(""), json!({})).await;
+    let browser = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&cert.pem()).unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve("grafana.apps.localhost", gw.addr)
+        .resolve("localhost", gw.addr)
+        .build()
+        .unwrap();
+
+    let launched = browser
+        .get(format!(
+            "https://localhost:{}/apps/launch/grafana",
+            gw.addr.port()
+        ))
+        .bearer_auth(&ops)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(launched.version(), reqwest::Version::HTTP_2);
+    let enter = launched.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        enter.starts_with("https://grafana.apps.localhost:"),
+        "{enter}"
+    );
+    let entered = browser.get(&enter).send().await.unwrap();
+    let set = entered.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(set.contains("; Secure"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+
+    let got = browser
+        .get(format!(
+            "https://grafana.apps.localhost:{}/headers?show_env=1",
+            gw.addr.port()
+        ))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.version(), reqwest::Version::HTTP_2);
+    assert_eq!(got.status(), StatusCode::OK);
+    let seen: Value = got.json().await.unwrap();
+    assert_eq!(seen["headers"]["X-Forwarded-Proto"], "https", "{seen}");
+    assert_eq!(
+        seen["headers"]["X-Forwarded-Host"],
+        format!("grafana.apps.localhost:{}", gw.addr.port()),
+        "{seen}"
+    );
+}

@@ -8,7 +8,7 @@ use gatehouse_web::tls::TlsFiles;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-/// A self-signed certificate for `127.0.0.1` and `localhost`, and its key,
+/// A self-signed certificate for `127.0.0.1`, `localhost` and its app hosts (`*.apps.localhost`), and its key,
 /// as PEM files.
 pub struct TestCert {
     pub cert: PathBuf,
@@ -24,7 +24,10 @@ impl TestCert {
             .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
             .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
             .args(["-subj", &format!("/CN=gatehouse-test-{name}")])
-            .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+            .args([
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:*.apps.localhost",
+            ])
             // An end-entity certificate: webpki refuses a CA as a server's.
             .args(["-addext", "basicConstraints=critical,CA:FALSE"])
             .arg("-keyout")
