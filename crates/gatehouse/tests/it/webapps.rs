@@ -521,13 +521,68 @@ async fn app_connections_are_checked_and_keep_the_ssh_request_shape_working() {
     );
 }
 
-/// A small app with what httpbin lacks: a WebSocket echo (`/ws`) and a
-/// Server-Sent Events stream that ticks every 50 ms (`/events`).
+/// `mib` MiB of bytes that do not repeat within a chunk, the same every time.
+fn blob_chunks(mib: usize) -> impl Iterator<Item = bytes::Bytes> {
+    (0..mib * 16).map(|i| {
+        let mut chunk = vec![0u8; 64 * 1024];
+        for (j, b) in chunk.iter_mut().enumerate() {
+            *b = (j.wrapping_mul(31) ^ i.wrapping_mul(7919) ^ (j >> 8)) as u8;
+        }
+        bytes::Bytes::from(chunk)
+    })
+}
+
+fn sha256_hex(parts: impl IntoIterator<Item = bytes::Bytes>) -> String {
+    let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for part in parts {
+        digest.update(&part);
+    }
+    digest
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A small app with what httpbin lacks: a WebSocket echo (`/ws`), a
+/// Server-Sent Events stream that ticks every 50 ms (`/events`), a large
+/// streamed download (`/blob/{mib}`) and an upload sink that answers with
+/// the SHA-256 and length of what it read (`/sink`).
 async fn streaming_app() -> std::net::SocketAddr {
     use axum::extract::ws::{Message, WebSocketUpgrade};
     use axum::response::sse::{Event, Sse};
-    use axum::routing::get;
+    use axum::routing::{get, post};
     let app = axum::Router::new()
+        .route(
+            "/blob/{mib}",
+            get(
+                |axum::extract::Path(mib): axum::extract::Path<usize>| async move {
+                    let chunks = blob_chunks(mib.min(1024)).map(Ok::<_, std::convert::Infallible>);
+                    axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+                },
+            ),
+        )
+        .route(
+            "/sink",
+            post(|body: axum::body::Body| async move {
+                use futures_util::StreamExt;
+                let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+                let mut len = 0u64;
+                let mut stream = body.into_data_stream();
+                while let Some(Ok(part)) = stream.next().await {
+                    len += part.len() as u64;
+                    digest.update(&part);
+                }
+                let hex: String = digest
+                    .finish()
+                    .as_ref()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                format!("{len} {hex}")
+            }),
+        )
         .route(
             "/ws",
             get(|ws: WebSocketUpgrade| async {
@@ -687,5 +742,53 @@ async fn over_https_an_app_is_served_with_http2_and_a_secure_cookie() {
         seen["headers"]["X-Forwarded-Host"],
         format!("grafana.apps.localhost:{}", gw.addr.port()),
         "{seen}"
+    );
+}
+
+#[tokio::test]
+async fn a_large_download_and_upload_stream_through_unchanged() {
+    const MIB: usize = 128;
+    let target = streaming_app().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    app_connection(&gw, &admin, "files", &format!("http://{target}"), json!({})).await;
+    let app = AppBrowser::open(&gw, &ops, "files").await;
+    let expected = sha256_hex(blob_chunks(MIB));
+
+    let mut download = app.get(&format!("/blob/{MIB}")).await;
+    assert_eq!(download.status(), StatusCode::OK);
+    let mut got = Vec::new();
+    let mut len = 0usize;
+    while let Some(chunk) = download.chunk().await.unwrap() {
+        len += chunk.len();
+        got.push(chunk);
+    }
+    assert_eq!(len, MIB << 20);
+    assert_eq!(sha256_hex(got), expected, "the download changed on the way");
+
+    let upload = futures_util::stream::iter(blob_chunks(MIB).map(Ok::<_, std::io::Error>));
+    let answer = app
+        .http
+        .post(format!("{}/sink", app.origin))
+        .header(COOKIE, &app.cookie)
+        .body(reqwest::Body::wrap_stream(upload))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(
+        answer.text().await.unwrap(),
+        format!("{} {expected}", MIB << 20),
+        "the upload changed on the way"
+    );
+    let session = the_session(&gw, &admin).await;
+    assert!(
+        session["bytes_to_client"].as_u64().unwrap() >= (MIB << 20) as u64,
+        "{session}"
+    );
+    assert!(
+        session["bytes_from_client"].as_u64().unwrap() >= (MIB << 20) as u64,
+        "{session}"
     );
 }
