@@ -112,12 +112,6 @@ fn check_http(http: &HttpTarget) -> std::result::Result<(), String> {
     {
         return Err("identity_header must be a header name (letters, digits, - and _)".into());
     }
-    if http.publish == Publish::Path {
-        return Err(
-            "publish: path is not available yet; publish the app on its own host (publish: host)"
-                .into(),
-        );
-    }
     if http
         .ca_certificate
         .as_deref()

@@ -27,7 +27,9 @@ use base64::Engine;
 use bytes::Bytes;
 use gatehouse_access::{Principal, TargetSpec};
 use gatehouse_connect::{Requester, action};
-use gatehouse_domain::{ConnectionId, ConnectionName, EndReason, HttpTarget, Injection, Target};
+use gatehouse_domain::{
+    ConnectionId, ConnectionName, EndReason, HttpTarget, Injection, Publish, Target,
+};
 use gatehouse_sessions::{EndRequest, SessionHandle};
 use gatehouse_web::AppState;
 use gatehouse_web::auth::Caller;
@@ -95,8 +97,34 @@ struct Inner {
     ended: Mutex<HashMap<String, Ended>>,
 }
 
+/// Where a request reached an app: on its own host, or under
+/// `/apps/{name}/` on the gateway's host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    Host,
+    Path,
+}
+
+impl Place {
+    fn of(target: &Target) -> Option<Place> {
+        match target.http()?.publish {
+            Publish::Host => Some(Place::Host),
+            Publish::Path => Some(Place::Path),
+        }
+    }
+
+    /// Where the app's pages start: `/` on its host, `/apps/{name}/` under a path.
+    fn root(self, name: &str) -> String {
+        match self {
+            Place::Host => "/".into(),
+            Place::Path => format!("/apps/{name}/"),
+        }
+    }
+}
+
 /// A launch waiting to be redeemed on the app host.
 struct Ticket {
+    place: Place,
     principal: Principal,
     client_addr: String,
     connection: ConnectionId,
@@ -108,6 +136,7 @@ struct Ticket {
 /// What an ended session's cookie is shown.
 struct Ended {
     name: ConnectionName,
+    place: Place,
     message: String,
     at: Instant,
 }
@@ -116,6 +145,7 @@ struct Ended {
 struct AppSession {
     handle: SessionHandle,
     name: ConnectionName,
+    place: Place,
     upstream: Upstream,
     username: String,
     redact_query: bool,
@@ -192,10 +222,20 @@ fn strip_port(host: &str) -> &str {
 
 /// Sends app-host requests to the app, everything else to the gateway.
 async fn dispatch(State(apps): State<WebApps>, req: Request, next: Next) -> Response {
-    match apps.app_name(req.headers(), req.uri()) {
-        Some(name) => apps.app_request(name, req).await,
-        None => next.run(req).await,
+    if let Some(name) = apps.app_name(req.headers(), req.uri()) {
+        return apps.app_request(name, Place::Host, req).await;
     }
+    if let Some(name) = path_app(req.uri().path()) {
+        return apps.app_request(name, Place::Path, req).await;
+    }
+    next.run(req).await
+}
+
+/// The app a gateway path names: `/apps/{name}/…`, but not `/apps/launch/…`.
+fn path_app(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/apps/")?;
+    let (name, _) = rest.split_once('/')?;
+    (!name.is_empty() && name != "launch").then(|| name.to_ascii_lowercase())
 }
 
 #[derive(Deserialize)]
@@ -257,10 +297,14 @@ async fn launch(
             ),
         );
     };
+    // Only a path of this app: its own host's, or under its prefix.
+    let root = Place::of(&connection.target)
+        .unwrap_or(Place::Host)
+        .root(connection.name.as_str());
     let next = query
         .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
-        .unwrap_or_else(|| "/".into());
+        .filter(|n| n.starts_with(&root) && !n.starts_with("//"))
+        .unwrap_or(root);
     let ticket = token();
     {
         let mut tickets = lock(&apps.inner.tickets);
@@ -277,6 +321,7 @@ async fn launch(
         tickets.insert(
             ticket.clone(),
             Ticket {
+                place: Place::of(&connection.target).unwrap_or(Place::Host),
                 principal: caller.principal.clone(),
                 client_addr: caller.client_addr.clone(),
                 connection: connection.id,
@@ -286,44 +331,50 @@ async fn launch(
             },
         );
     }
-    let port = port_suffix(&authority(&headers, &parts.uri).unwrap_or_default());
     let config = &apps.inner.config;
-    Redirect::to(&format!(
-        "{}://{}.{}{port}/.gatehouse/enter?ticket={ticket}",
-        config.public_scheme, connection.name, config.apps_domain
-    ))
-    .into_response()
+    let enter = match Place::of(&connection.target) {
+        // Same origin: the gateway's own host.
+        Some(Place::Path) => format!("/apps/{}/.gatehouse/enter?ticket={ticket}", connection.name),
+        _ => {
+            let port = port_suffix(&authority(&headers, &parts.uri).unwrap_or_default());
+            format!(
+                "{}://{}.{}{port}/.gatehouse/enter?ticket={ticket}",
+                config.public_scheme, connection.name, config.apps_domain
+            )
+        }
+    };
+    Redirect::to(&enter).into_response()
 }
 
 impl WebApps {
     /// A request to the app host of connection `name`.
-    async fn app_request(&self, name: String, req: Request) -> Response {
+    async fn app_request(&self, name: String, place: Place, req: Request) -> Response {
         let headers = req.headers().clone();
         let uri = req.uri().clone();
-        if req.uri().path() == "/.gatehouse/enter" {
-            return self.enter(&name, req).await;
+        let home = match place {
+            Place::Host => self.gateway_home(&headers, &uri),
+            Place::Path => String::new(),
+        };
+        if req.uri().path() == format!("{}.gatehouse/enter", place.root(&name)) {
+            return self.enter(&name, place, &home, req).await;
         }
         let token = app_cookie(&headers);
         if let Some(token) = &token {
             let session = lock(&self.inner.sessions).get(token).cloned();
-            if let Some(session) = session.filter(|s| s.name.as_str() == name) {
+            if let Some(session) = session.filter(|s| s.name.as_str() == name && s.place == place) {
                 return self.forward(session, req).await;
             }
             if let Some(ended) = lock(&self.inner.ended).get(token)
                 && ended.name.as_str() == name
+                && ended.place == place
             {
-                return pages::ended(
-                    &headers,
-                    ended.name.as_str(),
-                    &ended.message,
-                    &self.gateway_home(&headers, &uri),
-                );
+                return pages::ended(&headers, ended.name.as_str(), &ended.message, &home);
             }
         }
-        // No session here: an app host that is no web application is a 404,
-        // any other request goes to log in through the gateway.
+        // No session here: what is no web application published here is a
+        // 404, any other request goes to log in through the gateway.
         match ConnectionName::parse(&name) {
-            Ok(parsed) if self.is_app(&parsed).await => {}
+            Ok(parsed) if self.is_app(&parsed, place).await => {}
             _ => return pages::not_found(&headers, &name),
         }
         let next = req
@@ -331,12 +382,7 @@ impl WebApps {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
-        let launch = format!(
-            "{}/apps/launch/{}?next={}",
-            self.gateway_home(&headers, &uri),
-            name,
-            urlencode(&next)
-        );
+        let launch = format!("{home}/apps/launch/{name}?next={}", urlencode(&next));
         if pages::wants_html(&headers) && req.method() == http::Method::GET {
             Redirect::to(&launch).into_response()
         } else {
@@ -348,11 +394,12 @@ impl WebApps {
         }
     }
 
-    async fn is_app(&self, name: &ConnectionName) -> bool {
+    /// Whether `name` is a web application published at `place`.
+    async fn is_app(&self, name: &ConnectionName, place: Place) -> bool {
         match self.inner.state.access.store().list_connections().await {
             Ok(list) => list
                 .iter()
-                .any(|c| &c.name == name && matches!(c.target, Target::Http(_))),
+                .any(|c| &c.name == name && Place::of(&c.target) == Some(place)),
             Err(e) => {
                 tracing::error!(error = %e, "could not look up an app host");
                 false
@@ -374,9 +421,8 @@ impl WebApps {
     }
 
     /// Redeems a launch ticket: opens the session and sets its cookie.
-    async fn enter(&self, name: &str, req: Request) -> Response {
+    async fn enter(&self, name: &str, place: Place, home: &str, req: Request) -> Response {
         let headers = req.headers().clone();
-        let uri = req.uri().clone();
         let ticket = req
             .uri()
             .query()
@@ -385,13 +431,13 @@ impl WebApps {
             .to_owned();
         let redeemed = {
             let mut tickets = lock(&self.inner.tickets);
-            tickets
-                .remove(&ticket)
-                .filter(|t| t.expires > Instant::now() && t.name.as_str() == name)
+            tickets.remove(&ticket).filter(|t| {
+                t.expires > Instant::now() && t.name.as_str() == name && t.place == place
+            })
         };
         let Some(ticket) = redeemed else {
             // Expired, reused or for another app: start again from the gateway.
-            let launch = format!("{}/apps/launch/{name}", self.gateway_home(&headers, &uri));
+            let launch = format!("{home}/apps/launch/{name}");
             return Redirect::to(&launch).into_response();
         };
         let client_addr = client_ip(&req).map_or(ticket.client_addr.clone(), |ip| ip.to_string());
@@ -402,8 +448,11 @@ impl WebApps {
                 } else {
                     ""
                 };
+                // Host-only on an app host; on the gateway's host, only
+                // under the app's own path.
+                let path = place.root(name);
                 let cookie =
-                    format!("{APP_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{secure}");
+                    format!("{APP_COOKIE}={token}; Path={path}; HttpOnly; SameSite=Lax{secure}");
                 let mut response = Redirect::to(&ticket.next).into_response();
                 if let Ok(value) = HeaderValue::from_str(&cookie) {
                     response.headers_mut().insert(header::SET_COOKIE, value);
@@ -463,6 +512,7 @@ impl WebApps {
         let session = Arc::new(AppSession {
             handle,
             name: spec.connection.name.clone(),
+            place: ticket.place,
             upstream,
             username: ticket.principal.username.to_string(),
             redact_query,
@@ -521,6 +571,7 @@ impl WebApps {
                 token,
                 Ended {
                     name: session.name.clone(),
+                    place: session.place,
                     message,
                     at: now,
                 },

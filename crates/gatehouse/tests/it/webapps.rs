@@ -792,3 +792,119 @@ async fn a_large_download_and_upload_stream_through_unchanged() {
         "{session}"
     );
 }
+
+#[tokio::test]
+async fn an_app_with_a_base_path_is_published_under_apps_on_the_gateways_own_host() {
+    // An app that lives under /apps/inner/ and tells what it was sent.
+    let app = axum::Router::new().route(
+        "/apps/inner/{*rest}",
+        axum::routing::get(
+            |uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
+                let cookie = headers
+                    .get("cookie")
+                    .map(|c| c.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                axum::Json(json!({ "path": uri.path(), "cookie": cookie }))
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    app_connection(
+        &gw,
+        &admin,
+        "inner",
+        &format!("http://{target}"),
+        json!({ "publish": "path" }),
+    )
+    .await;
+    let browser = AppBrowser::client(&gw, "localhost");
+    let gateway = format!("http://{}", gw.addr);
+
+    let launched = browser
+        .get(format!(
+            "{gateway}/apps/launch/inner?next=/apps/inner/hello"
+        ))
+        .bearer_auth(&ops)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(launched.status(), StatusCode::SEE_OTHER);
+    let enter = launched.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        enter.starts_with("/apps/inner/.gatehouse/enter?ticket="),
+        "{enter}"
+    );
+    let entered = browser
+        .get(format!("{gateway}{enter}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(entered.status(), StatusCode::SEE_OTHER);
+    assert_eq!(entered.headers()[LOCATION], "/apps/inner/hello");
+    let set = entered.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(
+        set.contains("Path=/apps/inner/"),
+        "only under the app's path: {set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_owned();
+
+    let seen: Value = browser
+        .get(format!("{gateway}/apps/inner/hello"))
+        .header(
+            COOKIE,
+            format!("gatehouse_session=secret-login; {cookie}; theme=dark"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        json!({ "path": "/apps/inner/hello", "cookie": "theme=dark" })
+    );
+
+    // The gateway's own pages are not the app's.
+    let (status, _) = gw.get(Some(&ops), "/auth/me").await;
+    assert_eq!(status, StatusCode::OK);
+    // Without the app cookie: sent to log in through the gateway.
+    let anonymous = browser
+        .get(format!("{gateway}/apps/inner/hello"))
+        .header("Sec-Fetch-Mode", "navigate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        anonymous.headers()[LOCATION],
+        "/apps/launch/inner?next=/apps/inner/hello"
+    );
+
+    let id = the_session(&gw, &admin).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    gw.post(Some(&admin), "/sessions/end", json!({ "ids": [id] }))
+        .await;
+    let after = eventually(Duration::from_secs(3), || async {
+        let r = browser
+            .get(format!("{gateway}/apps/inner/hello"))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status() == StatusCode::GONE).then_some(())
+    })
+    .await;
+    assert!(
+        after.is_some(),
+        "the ended session's cookie still opens the app"
+    );
+}

@@ -91,6 +91,8 @@ export interface Connection {
   port: number;
   /** Web applications: the gateway path that logs the browser in to the app and opens it. */
   app_url?: string;
+  /** Web applications: on a host of their own, or under `/apps/{name}/` on the gateway. */
+  publish?: "host" | "path";
   http?: HttpSettings;
   username?: string;
   auth?: "password" | "private_key";

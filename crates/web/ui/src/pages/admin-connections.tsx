@@ -171,7 +171,7 @@ export function AdminConnections() {
         </thead>
         <tbody>
           {connections.map((c) => {
-            const http = c.protocol === "http" ? httpSummary(c.http) : null;
+            const http = c.protocol === "http" ? httpSummary(c.http, c.publish) : null;
             return (
               <tr key={c.id}>
                 <td>{c.name}</td>

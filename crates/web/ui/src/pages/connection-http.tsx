@@ -34,6 +34,15 @@ export function HttpFields({ e }: { e: Connection | null }) {
         </label>
       )}
       <label>
+        Published
+        <select name="publish">
+          <option value="host">on a host of its own (NAME.apps domain)</option>
+          <option value="path" selected={e?.publish === "path"}>
+            under /apps/NAME/ on the gateway (apps with that base path; same origin as the gateway)
+          </option>
+        </select>
+      </label>
+      <label>
         Host header
         <select name="host_header">
           <option value="target">the app's own host (from its URL)</option>
@@ -114,6 +123,7 @@ export function httpBody(d: FormData, was?: HttpSettings): Record<string, unknow
     url: text(d, "url"),
     tls_verify: d.get("tls_verify") === "on",
     host_header: d.get("host_header") === "public" ? "public" : "target",
+    publish: d.get("publish") === "path" ? "path" : "host",
     redact_query: d.get("redact_query") === "on",
   };
   const ca = text(d, "ca_certificate");
@@ -127,7 +137,10 @@ export function httpBody(d: FormData, was?: HttpSettings): Record<string, unknow
 }
 
 /** How a web application connection is reached and what it is sent, for the list. */
-export function httpSummary(h: HttpSettings | undefined): { account: string; settings: string } {
+export function httpSummary(
+  h: HttpSettings | undefined,
+  publish?: "host" | "path",
+): { account: string; settings: string } {
   if (!h) return { account: "", settings: "" };
   const account =
     h.inject?.kind === "basic"
@@ -142,6 +155,7 @@ export function httpSummary(h: HttpSettings | undefined): { account: string; set
         : "TLS not verified"
       : "plain HTTP",
     h.host_header === "public" ? "public Host" : "",
+    publish === "path" ? "under /apps/" : "",
     h.redact_query ? "queries redacted" : "",
     h.identity_header ? `identity in ${h.identity_header}` : "",
   ];
