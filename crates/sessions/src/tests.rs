@@ -575,3 +575,75 @@ async fn a_participant_waiting_on_a_full_input_queue_still_hears_removal_and_the
         Ok(Input::Ended)
     );
 }
+
+mod search_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Letters that change when lowercased, or change length (`İ`), or
+    /// lowercase by position (`Σ`), beside plain ones and the NUL that
+    /// separates fields in the index.
+    const CHARS: &[char] = &[
+        'a', 'b', 'c', 'A', 'B', 'C', '0', '9', ' ', '.', '_', '-', 'Ä', 'ö', 'Σ', 'σ', '\u{130}',
+        '\0',
+    ];
+
+    fn text(chars: &'static [char], len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(chars), len)
+            .prop_map(|c| c.into_iter().collect())
+    }
+
+    const NAME: &[char] = &[
+        'a', 'b', 'c', 'x', 'y', 'z', 'A', 'B', 'Z', '0', '5', '9', '.', '_', '-',
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        /// Whatever is typed in the search box, the registry's index
+        /// answers exactly what a plain, case-insensitive substring search
+        /// of each session's fields answers (a needle never spans two
+        /// fields), and never panics.
+        #[test]
+        fn search_matches_a_plain_substring_search_of_the_fields(
+            users in proptest::collection::vec(text(CHARS, 1..10), 1..6),
+            needle in text(CHARS, 0..4),
+        ) {
+            let (registry, _lifecycle) = Registry::new("gw-1");
+            let handles: Vec<_> = users
+                .iter()
+                .map(|u| registry.open(new_session(u, UserId::new(), "prod-db", "203.0.113.7")))
+                .collect();
+            let page = registry.list(&ListQuery::search(&needle), Visibility::All);
+            let wanted = needle.trim().to_lowercase();
+            let expected = users
+                .iter()
+                .filter(|u| {
+                    let fields = [u.as_str(), "prod-db", "ssh", "203.0.113.7", "10.0.0.5:22"];
+                    fields.join("\0").to_lowercase().contains(&wanted)
+                })
+                .count();
+            prop_assert_eq!(page.total, expected, "needle {:?} over {:?}", needle, users);
+            drop(handles);
+        }
+
+        /// Any piece of a user's name, typed in any case, finds their session.
+        #[test]
+        fn any_piece_of_a_user_name_finds_the_session(
+            user in text(NAME, 1..16),
+            start in 0usize..16,
+            len in 1usize..16,
+            upper in any::<bool>(),
+        ) {
+            let (registry, _lifecycle) = Registry::new("gw-1");
+            let _handle = registry.open(new_session(&user, UserId::new(), "prod-db", "203.0.113.7"));
+            let start = start % user.len();
+            let end = (start + len).min(user.len());
+            let piece = &user[start..end];
+            let typed = if upper { piece.to_uppercase() } else { piece.to_lowercase() };
+            let page = registry.list(&ListQuery::search(&typed), Visibility::All);
+            prop_assert_eq!(page.total, 1, "{:?} in {:?}", typed, user);
+        }
+    }
+}

@@ -364,3 +364,55 @@ pub(crate) async fn linger(rx: &mut Rx) {
     })
     .await;
 }
+
+#[cfg(test)]
+mod control_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What the relay does with one text frame: resize to a size it
+    /// accepts, keep alive, or refuse it.
+    fn handle(text: &str) -> Option<Result<(u32, u32), ()>> {
+        match serde_json::from_str::<Control>(text) {
+            Ok(Control::Resize { cols, rows }) => {
+                Some(check_size(cols, rows).map(|()| (cols, rows)).map_err(drop))
+            }
+            Ok(Control::KeepAlive) => None,
+            Err(_) => Some(Err(())),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Any text a client sends is handled without a panic.
+        #[test]
+        fn any_text_frame_is_handled(chars in proptest::collection::vec(any::<char>(), 0..200)) {
+            let text: String = chars.into_iter().collect();
+            let _ = handle(&text);
+        }
+
+        /// A resize is taken exactly when the size is 1–1000 by 1–500,
+        /// whatever numbers (or non-numbers) the client puts in it.
+        #[test]
+        fn a_resize_is_taken_only_within_bounds(cols in any::<i64>(), rows in any::<i64>()) {
+            let text = format!(r#"{{"type":"resize","cols":{cols},"rows":{rows}}}"#);
+            let fits = (1..=1000).contains(&cols) && (1..=500).contains(&rows);
+            let expected = if fits { Ok((cols as u32, rows as u32)) } else { Err(()) };
+            prop_assert_eq!(handle(&text), Some(expected));
+        }
+
+        /// Messages with an unknown type or unknown fields are refused.
+        #[test]
+        fn unknown_messages_are_refused(kind in "[a-z_]{0,12}", extra in any::<bool>()) {
+            let text = if extra {
+                r#"{"type":"resize","cols":80,"rows":24,"x":1}"#.to_owned()
+            } else {
+                format!(r#"{{"type":"{kind}"}}"#)
+            };
+            prop_assume!(extra || kind != "keep_alive");
+            prop_assert_eq!(handle(&text), Some(Err(())));
+        }
+    }
+}
