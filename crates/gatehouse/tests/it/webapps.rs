@@ -908,3 +908,76 @@ async fn an_app_with_a_base_path_is_published_under_apps_on_the_gateways_own_hos
         "the ended session's cookie still opens the app"
     );
 }
+
+#[tokio::test]
+async fn each_person_has_their_own_app_session_and_bad_input_gets_a_clear_answer() {
+    let bin = Httpbin::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let dev = gw.user(&admin, "dev2", "user").await;
+    app_connection(
+        &gw,
+        &admin,
+        "grafana",
+        &bin.url(""),
+        json!({ "identity_header": "X-Gatehouse-User", "users": ["ops1", "dev2"] }),
+    )
+    .await;
+    let theirs = AppBrowser::open(&gw, &ops, "grafana").await;
+    let mine = AppBrowser::open(&gw, &dev, "grafana").await;
+    assert_ne!(theirs.cookie, mine.cookie);
+    for (browser, user) in [(&theirs, "ops1"), (&mine, "dev2")] {
+        let seen: Value = browser.get("/headers").await.json().await.unwrap();
+        assert_eq!(seen["headers"]["X-Gatehouse-User"], user, "{seen}");
+    }
+    let (_, listed) = gw.get(Some(&admin), "/sessions").await;
+    let mut users: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["user"].as_str().unwrap())
+        .collect();
+    users.sort();
+    assert_eq!(users, ["dev2", "ops1"]);
+    // dev2 sees only their own session.
+    let (_, own) = gw.get(Some(&dev), "/sessions").await;
+    assert_eq!(own["total"], 1, "{own}");
+
+    // Headers larger than the gateway takes: 431, and the session goes on.
+    let huge = mine
+        .http
+        .get(format!("{}/get", mine.origin))
+        .header(COOKIE, &mine.cookie)
+        .header("X-Padding", "a".repeat(512 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(mine.get("/get").await.status(), StatusCode::OK);
+
+    // An app that answers garbage: 502 naming it.
+    let garbage = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let garbage_addr = garbage.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut tcp, _)) = garbage.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = tcp.read(&mut buf).await;
+            let _ = tcp.write_all(b"this is not HTTP at all\r\n\r\n").await;
+        }
+    });
+    app_connection(
+        &gw,
+        &admin,
+        "broken",
+        &format!("http://{garbage_addr}"),
+        json!({ "users": ["dev2"] }),
+    )
+    .await;
+    let broken = AppBrowser::open(&gw, &dev, "broken").await;
+    let answer = broken.get("/").await;
+    assert_eq!(answer.status(), StatusCode::BAD_GATEWAY);
+    let told: Value = answer.json().await.unwrap();
+    assert_eq!(told["error"]["code"], "app_bad_response", "{told}");
+}

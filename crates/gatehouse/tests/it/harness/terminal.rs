@@ -16,7 +16,6 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const WAIT: Duration = Duration::from_secs(10);
 /// The prompt of the target account's shell (`/bin/sh`).
-/// The prompt of the target account's shell (`/bin/sh`).
 const PROMPT: &str = "$ ";
 
 pub struct Terminal {
