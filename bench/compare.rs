@@ -6,8 +6,9 @@
 //! - **gatehouse-web**: the browser's terminal WebSocket protocol → Gatehouse → `sshd`.
 //!
 //! Then the scale rows (memory per idle session, ending, search at 100,000,
-//! the SSE fan-out). Writes a Markdown table to `$BENCH_RESULTS` (default
-//! `bench/RESULTS.md`) and prints it. Run through `bench/run`, which installs
+//! the SSE fan-out), and the HTTP rows of published web applications
+//! (direct, nginx, gateway; `compare/http.rs`). Writes a Markdown table to
+//! `$BENCH_RESULTS` (default `bench/RESULTS.md`) and prints it. Run through `bench/run`, which installs
 //! what is needed and builds in release; `BENCH_QUICK=1` shrinks every count
 //! for a smoke run.
 
@@ -18,10 +19,16 @@
 #[path = "../crates/gatehouse/tests/it/harness/mod.rs"]
 mod harness;
 
+#[path = "compare/http.rs"]
+mod http;
 #[path = "compare/light_target.rs"]
 mod light_target;
 #[path = "compare/logins.rs"]
 mod logins;
+#[path = "compare/nginx.rs"]
+mod nginx;
+#[path = "compare/oha.rs"]
+mod oha;
 #[path = "compare/openssh.rs"]
 mod openssh;
 #[path = "compare/report.rs"]
@@ -50,10 +57,15 @@ mod proc_cpu;
 mod synthetic;
 
 /// Whether section `name` runs: all do unless `BENCH_ONLY` lists some
-/// (comma-separated: paths, end, memory, logins, sse, search) — for iterating.
+/// (comma-separated: paths, end, memory, logins, sse, search, http) — for
+/// iterating.
 fn runs(name: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == name))
 }
+
+/// The sections that need the SSH set-up (two `sshd`s and a gateway with an
+/// SSH listener) and write the tables of issue 8.
+const SSH_SECTIONS: [&str; 6] = ["paths", "end", "memory", "logins", "sse", "search"];
 
 /// How many of everything; `BENCH_QUICK=1` for a smoke run.
 struct Counts {
@@ -70,6 +82,7 @@ struct Counts {
     login_flood: usize,
     rush: usize,
     rush_rate: u32,
+    http: http::HttpCounts,
 }
 
 impl Counts {
@@ -98,6 +111,7 @@ impl Counts {
                 login_flood: 100,
                 rush: 20,
                 rush_rate: 10,
+                http: http::HttpCounts::new(true),
             }
         } else {
             Counts {
@@ -113,6 +127,7 @@ impl Counts {
                 login_flood: 500,
                 rush: 100,
                 rush_rate: 10,
+                http: http::HttpCounts::new(false),
             }
         }
     }
@@ -155,6 +170,47 @@ fn most_sessions() -> usize {
 async fn main() {
     light_target::serve_if_asked().await;
     let n = Counts::from_env();
+    // First: a missing nginx or oha fails the run before the long part.
+    let http = if runs("http") {
+        eprintln!("the HTTP path: direct, nginx and the gateway in front of one target…");
+        Some(http::measure(n.http.clone()).await)
+    } else {
+        None
+    };
+    let ssh = if SSH_SECTIONS.iter().any(|s| runs(s)) {
+        Some(ssh_rows(&n).await)
+    } else {
+        None
+    };
+    write_results(ssh, http.as_ref());
+}
+
+/// Writes the results: the SSH tables when they ran, else the file's old
+/// ones; the HTTP section when it ran, else the file's old one.
+fn write_results(ssh: Option<String>, http: Option<&http::HttpFigures>) {
+    let out = std::env::var("BENCH_RESULTS").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/RESULTS.md").to_owned()
+    });
+    let old = std::fs::read_to_string(&out).unwrap_or_default();
+    let http = http
+        .map(http::HttpFigures::render)
+        .or_else(|| http::section_of(&old).map(str::to_owned));
+    let doc = match (ssh, http) {
+        (Some(ssh), Some(http)) => format!("{ssh}\n{http}"),
+        (Some(ssh), None) => ssh,
+        (None, Some(http)) => http::splice(&old, &http),
+        (None, None) => {
+            eprintln!("BENCH_ONLY named no section: nothing written");
+            return;
+        }
+    };
+    println!("{doc}");
+    std::fs::write(&out, doc).unwrap();
+    eprintln!("wrote {out}");
+}
+
+/// The SSH paths and the scale rows (issue 8): their tables, rendered.
+async fn ssh_rows(n: &Counts) -> String {
     let mut report = Report::new();
     let dir = tempfile::tempdir().unwrap();
     let target = Sshd::start().await;
@@ -324,13 +380,7 @@ async fn main() {
         drop(handles);
     }
 
-    let table = report.render();
-    println!("{table}");
-    let out = std::env::var("BENCH_RESULTS").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/RESULTS.md").to_owned()
-    });
-    std::fs::write(&out, table).unwrap();
-    eprintln!("wrote {out}");
+    report.render()
 }
 
 /// Registers the target's client key as the admin's key, for Gatehouse's

@@ -101,7 +101,7 @@ pub struct Report {
 
 const PATHS: [&str; 4] = ["direct", "jump", "gatehouse-ssh", "gatehouse-web"];
 
-fn sh(cmd: &str) -> String {
+pub fn sh(cmd: &str) -> String {
     std::process::Command::new("sh")
         .args(["-c", cmd])
         .output()

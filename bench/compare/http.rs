@@ -1,0 +1,493 @@
+//! The HTTP rows (issue 17): a published web application reached three
+//! ways, all on loopback, by the same load generator (`oha`):
+//! - **direct**: oha → the target;
+//! - **nginx**: oha → Debian's nginx as a reverse proxy → the target;
+//! - **gatehouse**: oha → the gateway's app host (a live app session's
+//!   cookie) → the target.
+//!
+//! The target is nginx serving static files (`compare/nginx.rs`). Each
+//! round runs every measure on every path in turn, so a slow spell on the
+//! shared machine hits one round's paths alike; ratios are taken within a
+//! round and the median of the rounds' ratios is the figure.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reqwest::header::{LOCATION, SET_COOKIE};
+use serde_json::json;
+
+use super::harness::{ADMIN_PASSWORD, TestGateway};
+use super::nginx::{self, BULK_PATH, Nginx, SMALL_BYTES, SMALL_PATH};
+use super::oha::{self, Load};
+use super::scale::GatewayProcess;
+use super::stats::median;
+
+/// The connection the gateway publishes the target as.
+const APP: &str = "app";
+
+/// How many of everything.
+#[derive(Clone)]
+pub struct HttpCounts {
+    /// Rounds; each runs every measure on every path once.
+    pub rounds: usize,
+    /// Small requests one at a time, per path and round (latency).
+    pub latency_requests: usize,
+    /// Small requests at `concurrency`, per path and round (requests/s).
+    pub rps_requests: usize,
+    /// Connections at once for the requests/s run.
+    pub concurrency: usize,
+    /// The bulk download's size.
+    pub bulk_bytes: u64,
+}
+
+impl HttpCounts {
+    /// The full run, or a smoke run's small counts.
+    pub fn new(quick: bool) -> HttpCounts {
+        let bulk_mb = std::env::var("BENCH_HTTP_BULK_MB")
+            .ok()
+            .and_then(|m| m.parse::<u64>().ok());
+        if quick {
+            HttpCounts {
+                rounds: 1,
+                latency_requests: 500,
+                rps_requests: 2_000,
+                concurrency: 32,
+                bulk_bytes: bulk_mb.unwrap_or(64) << 20,
+            }
+        } else {
+            HttpCounts {
+                rounds: 5,
+                latency_requests: 5_000,
+                rps_requests: 20_000,
+                concurrency: 32,
+                bulk_bytes: bulk_mb.unwrap_or(1024) << 20,
+            }
+        }
+    }
+}
+
+/// The three ways to the target, in table order.
+pub const PATHS: [&str; 3] = ["direct", "nginx", "gatehouse"];
+
+/// One path's figures in one round.
+#[derive(Clone, Debug, Default)]
+pub struct PathRound {
+    /// Small requests one at a time: p50 and p99 latency, seconds.
+    pub p50: f64,
+    pub p99: f64,
+    /// Small requests at the fixed concurrency, per second.
+    pub rps: f64,
+    /// The proxy's CPU per small request at that concurrency, seconds
+    /// (`None` for direct).
+    pub cpu_per_request: Option<f64>,
+    /// Bulk download, bytes per second.
+    pub bulk: f64,
+    /// The proxy's CPU per GB (10⁹ bytes) downloaded, seconds.
+    pub cpu_per_gb: Option<f64>,
+}
+
+/// The gateway's resident memory, sampled every 20 ms during one bulk
+/// download through it, KiB.
+#[derive(Clone, Debug)]
+pub struct RssSpan {
+    pub min: u64,
+    pub max: u64,
+    pub samples: usize,
+}
+
+/// Everything the HTTP rows measured.
+pub struct HttpFigures {
+    pub counts: HttpCounts,
+    /// Per round, one per path in [`PATHS`] order.
+    pub rounds: Vec<[PathRound; 3]>,
+    /// One per gateway bulk download.
+    pub rss: Vec<RssSpan>,
+    /// The gateway's RSS before the first and after the last download, KiB.
+    pub rss_before: u64,
+    pub rss_after: u64,
+    /// Date, versions, load: the section may be written into a file whose
+    /// machine table came from another run.
+    pub facts: Vec<(String, String)>,
+}
+
+/// A way to the target: the URLs' origin, and oha's further arguments.
+struct Way {
+    base: String,
+    args: Vec<String>,
+}
+
+/// Runs every HTTP row.
+pub async fn measure(counts: HttpCounts) -> HttpFigures {
+    let started = super::report::sh("date -u '+%Y-%m-%d %H:%M'");
+    let load_start = super::report::sh("cat /proc/loadavg");
+    let dir = tempfile::tempdir().unwrap();
+    let target = Nginx::target(&dir.path().join("target"), counts.bulk_bytes).await;
+    let proxy = Nginx::proxy(&dir.path().join("proxy"), target.addr).await;
+    let ssh: SocketAddr = format!("127.0.0.1:{}", super::harness::sshd::free_port())
+        .parse()
+        .unwrap();
+    let gateway = GatewayProcess::start(Some(ssh)).await;
+    let cookie = open_app(gateway.addr, target.addr).await;
+    let ways = [
+        Way {
+            base: format!("http://{}", target.addr),
+            args: Vec::new(),
+        },
+        Way {
+            base: format!("http://{}", proxy.addr),
+            args: Vec::new(),
+        },
+        Way {
+            // The app host, which oha dials at the gateway's address, as a
+            // browser resolving `*.localhost` to loopback would.
+            base: format!("http://{APP}.apps.localhost:{}", gateway.addr.port()),
+            args: vec![
+                "--connect-to".into(),
+                format!(
+                    "{APP}.apps.localhost:{port}:127.0.0.1:{port}",
+                    port = gateway.addr.port()
+                ),
+                "-H".into(),
+                format!("Cookie: {cookie}"),
+            ],
+        },
+    ];
+    let cpu = |i: usize| match i {
+        1 => Some(proxy.cpu_time()),
+        2 => Some(gateway.cpu_time()),
+        _ => None,
+    };
+    let small = |way: &Way, requests: usize, concurrency: usize| {
+        let url = format!("{}{SMALL_PATH}", way.base);
+        (url, requests, concurrency)
+    };
+    let limit = Duration::from_secs(300);
+
+    // Warm up: every path's connections and pools, and the page in cache.
+    for way in &ways {
+        let (url, n, c) = small(way, 2_000, counts.concurrency);
+        load(&url, &way.args, n, c, SMALL_BYTES).run(limit).await;
+    }
+
+    let mut rounds = Vec::new();
+    let mut rss = Vec::new();
+    let rss_before = gateway.rss_kib();
+    for round in 0..counts.rounds {
+        let mut figures: [PathRound; 3] = Default::default();
+        for (i, way) in ways.iter().enumerate() {
+            let (url, n, c) = small(way, counts.latency_requests, 1);
+            let run = load(&url, &way.args, n, c, SMALL_BYTES).run(limit).await;
+            figures[i].p50 = run.p50;
+            figures[i].p99 = run.p99;
+        }
+        for (i, way) in ways.iter().enumerate() {
+            let (url, n, c) = small(way, counts.rps_requests, counts.concurrency);
+            let before = cpu(i);
+            let run = load(&url, &way.args, n, c, SMALL_BYTES).run(limit).await;
+            figures[i].rps = run.rps;
+            figures[i].cpu_per_request =
+                before.map(|b| (cpu(i).unwrap() - b).as_secs_f64() / n as f64);
+        }
+        for (i, way) in ways.iter().enumerate() {
+            let url = format!("{}{BULK_PATH}", way.base);
+            let before = cpu(i);
+            let download = load(&url, &way.args, 1, 1, counts.bulk_bytes);
+            let run = if i == 2 {
+                let (run, span) = sampling_rss(&gateway, download.run(limit)).await;
+                rss.push(span);
+                run
+            } else {
+                download.run(limit).await
+            };
+            figures[i].bulk = run.bytes as f64 / run.secs;
+            figures[i].cpu_per_gb = before
+                .map(|b| (cpu(i).unwrap() - b).as_secs_f64() / (counts.bulk_bytes as f64 / 1e9));
+        }
+        eprintln!(
+            "  round {}: p50 {} ms; req/s {}; bulk {} MB/s (direct, nginx, gatehouse)",
+            round + 1,
+            list(&figures, |f| format!("{:.3}", f.p50 * 1e3)),
+            list(&figures, |f| format!("{:.0}", f.rps)),
+            list(&figures, |f| format!("{:.0}", f.bulk / 1e6)),
+        );
+        rounds.push(figures);
+    }
+    let rss_after = gateway.rss_kib();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let facts = vec![
+        ("date (UTC)".into(), started),
+        ("load average at start".into(), load_start),
+        (
+            "load average at end".into(),
+            super::report::sh("cat /proc/loadavg"),
+        ),
+        ("cores".into(), super::report::sh("nproc")),
+        (
+            "gatehouse".into(),
+            super::report::sh(&format!(
+                "git -C {root} describe --always --dirty --abbrev=10 2>/dev/null || echo unknown"
+            )),
+        ),
+        ("nginx".into(), nginx::version()),
+        ("load generator".into(), oha::version()),
+    ];
+    HttpFigures {
+        counts,
+        rounds,
+        rss,
+        rss_before,
+        rss_after,
+        facts,
+    }
+}
+
+fn load<'a>(
+    url: &'a str,
+    args: &'a [String],
+    requests: usize,
+    concurrency: usize,
+    body_bytes: u64,
+) -> Load<'a> {
+    Load {
+        url,
+        args,
+        requests,
+        concurrency,
+        body_bytes,
+    }
+}
+
+fn list(figures: &[PathRound; 3], f: impl Fn(&PathRound) -> String) -> String {
+    figures.iter().map(f).collect::<Vec<_>>().join(" / ")
+}
+
+/// Runs `work` while sampling the gateway's RSS every 20 ms.
+async fn sampling_rss<T>(
+    gateway: &GatewayProcess,
+    work: impl std::future::Future<Output = T>,
+) -> (T, RssSpan) {
+    let mut work = std::pin::pin!(work);
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    let mut samples = Vec::new();
+    let out = loop {
+        tokio::select! {
+            out = &mut work => break out,
+            _ = ticker.tick() => samples.push(gateway.rss_kib()),
+        }
+    };
+    samples.push(gateway.rss_kib());
+    let span = RssSpan {
+        min: *samples.iter().min().unwrap(),
+        max: *samples.iter().max().unwrap(),
+        samples: samples.len(),
+    };
+    (out, span)
+}
+
+/// Publishes the target as the `http` connection [`APP`], opens it as the
+/// admin the way a browser does (launch on the gateway, redeem the ticket
+/// on the app host) and returns the app session's cookie (`name=value`).
+async fn open_app(gateway: SocketAddr, target: SocketAddr) -> String {
+    let gw = TestGateway::remote(gateway);
+    let admin = gw.login("admin", ADMIN_PASSWORD).await;
+    gw.connection(
+        &admin,
+        json!({
+            "name": APP, "protocol": "http", "url": format!("http://{target}"), "users": ["admin"],
+        }),
+    )
+    .await;
+    let host = format!("{APP}.apps.localhost");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(&host, gateway)
+        .build()
+        .unwrap();
+    let launched = browser
+        .get(format!("http://{gateway}/apps/launch/{APP}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(launched.status(), reqwest::StatusCode::SEE_OTHER, "launch");
+    let enter = launched.headers()[LOCATION].to_str().unwrap().to_owned();
+    let entered = browser.get(&enter).send().await.unwrap();
+    assert_eq!(
+        entered.status(),
+        reqwest::StatusCode::SEE_OTHER,
+        "redeeming {enter}"
+    );
+    let set = entered.headers()[SET_COOKIE].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+// ---- the section of RESULTS.md ----
+
+/// The section's heading: the results file is spliced at it.
+pub const HEADING: &str = "## Web applications over HTTP (issue 17)";
+
+/// Allowed growth of the gateway's RSS during one bulk download. A proxy
+/// that held even 2% of a 1 GiB body would exceed it; the allocator's
+/// per-thread pools and hyper's read buffers (up to ~400 KiB a
+/// connection) stay well below it.
+const RSS_FLAT_KIB: u64 = 16 * 1024;
+
+impl HttpFigures {
+    fn median_of(&self, path: usize, f: impl Fn(&PathRound) -> f64) -> f64 {
+        median(self.rounds.iter().map(|r| f(&r[path])).collect())
+    }
+
+    /// The median over rounds of `f(path's figures, base's figures)`.
+    fn within_round(&self, path: usize, base: usize, f: impl Fn(&PathRound, &PathRound) -> f64) -> f64 {
+        median(self.rounds.iter().map(|r| f(&r[path], &r[base])).collect())
+    }
+
+    /// The Markdown section.
+    pub fn render(&self) -> String {
+        let c = &self.counts;
+        let mut out = format!("{HEADING}\n\n");
+        out.push_str(&format!(
+            "Written by `BENCH_ONLY=http bench/run` (or the full run); method in bench/README.md. \
+             {} rounds, each path once per measure per round; figures are medians over rounds.\n\n",
+            c.rounds
+        ));
+        out.push_str("| run | |\n|---|---|\n");
+        for (k, v) in &self.facts {
+            out.push_str(&format!("| {k} | {v} |\n"));
+        }
+        out.push_str(&format!(
+            "\n| measure | {} |\n|---|---|---|---|\n",
+            PATHS.join(" | ")
+        ));
+        let row = |label: &str, cell: &dyn Fn(usize) -> String| {
+            let cells: Vec<String> = (0..3).map(cell).collect();
+            format!("| {label} | {} |\n", cells.join(" | "))
+        };
+        let kib = SMALL_BYTES / 1024;
+        out.push_str(&row(
+            &format!("small request ({kib} KiB page), one at a time: latency p50"),
+            &|i| format!("{:.3} ms", self.median_of(i, |f| f.p50) * 1e3),
+        ));
+        out.push_str(&row("the same, p99", &|i| {
+            format!("{:.3} ms", self.median_of(i, |f| f.p99) * 1e3)
+        }));
+        out.push_str(&row("the same, p50 added over direct", &|i| {
+            format!(
+                "{:+.3} ms",
+                self.within_round(i, 0, |f, d| f.p50 - d.p50) * 1e3
+            )
+        }));
+        out.push_str(&row(
+            &format!("small requests, {} connections: requests/s", c.concurrency),
+            &|i| format!("{:.0}", self.median_of(i, |f| f.rps)),
+        ));
+        out.push_str(&row("the same, × nginx", &|i| {
+            format!("{:.2}×", self.within_round(i, 1, |f, n| f.rps / n.rps))
+        }));
+        out.push_str(&row("the proxy's CPU per request", &|i| {
+            self.cpu(i, |f| f.cpu_per_request)
+                .map_or_else(|| "—".into(), |s| format!("{:.1} µs", s * 1e6))
+        }));
+        let size = human_bytes(c.bulk_bytes);
+        out.push_str(&row(&format!("{size} download: MB/s"), &|i| {
+            format!("{:.0}", self.median_of(i, |f| f.bulk) / 1e6)
+        }));
+        out.push_str(&row("the same, × direct", &|i| {
+            format!("{:.2}×", self.within_round(i, 0, |f, d| f.bulk / d.bulk))
+        }));
+        out.push_str(&row("the proxy's CPU per GB downloaded", &|i| {
+            self.cpu(i, |f| f.cpu_per_gb)
+                .map_or_else(|| "—".into(), |s| format!("{s:.2} s"))
+        }));
+
+        out.push_str("\n### Targets (issue 17)\n\n| measure | figure | target | |\n|---|---|---|---|\n");
+        let verdict = |met: bool| if met { "met" } else { "**missed**" };
+        let added = self.within_round(2, 0, |f, d| f.p50 - d.p50) * 1e3;
+        let nginx_added = self.within_round(1, 0, |f, d| f.p50 - d.p50) * 1e3;
+        out.push_str(&format!(
+            "| small request latency, gatehouse added over direct, one at a time, p50 (nginx: {nginx_added:+.3} ms) | {added:+.3} ms | ≤ 0.3 ms | {} |\n",
+            verdict(added <= 0.3)
+        ));
+        let rps = self.within_round(2, 1, |f, n| f.rps / n.rps);
+        out.push_str(&format!(
+            "| requests/s at {} connections, gatehouse ÷ nginx | {rps:.2}× | ≥ 0.8× | {} |\n",
+            c.concurrency,
+            verdict(rps >= 0.8)
+        ));
+        let bulk = self.within_round(2, 0, |f, d| f.bulk / d.bulk);
+        let nginx_bulk = self.within_round(1, 0, |f, d| f.bulk / d.bulk);
+        out.push_str(&format!(
+            "| {size} download, gatehouse ÷ direct (nginx: {nginx_bulk:.2}×) | {bulk:.2}× | ≥ 0.9× | {} |\n",
+            verdict(bulk >= 0.9)
+        ));
+        if let Some(worst) = self.rss.iter().max_by_key(|s| s.max - s.min) {
+            let mib = |k: u64| k as f64 / 1024.0;
+            let spans: Vec<String> = self
+                .rss
+                .iter()
+                .map(|s| format!("{:.1}–{:.1}", mib(s.min), mib(s.max)))
+                .collect();
+            out.push_str(&format!(
+                "| gateway RSS during each {size} download through it, max − min, worst of {} (min–max MiB per download: {}; {} samples in the worst; {:.1} MiB before the first download, {:.1} MiB after the last) | {:.1} MiB | ≤ {} MiB (flat) | {} |\n",
+                self.rss.len(),
+                spans.join(", "),
+                worst.samples,
+                mib(self.rss_before),
+                mib(self.rss_after),
+                mib(worst.max - worst.min),
+                RSS_FLAT_KIB / 1024,
+                verdict(worst.max - worst.min <= RSS_FLAT_KIB)
+            ));
+        }
+        out.push_str(&format!(
+            "\nThe target is nginx serving static files (`sendfile` on): a {} B page and a sparse \
+             {size} file. Load generator `oha`: latency {} requests on one connection, requests/s \
+             {} requests on {} keep-alive connections, the download one request; every answer is \
+             checked (`200`, full body). nginx as the proxy: `keepalive 32` to the target, \
+             HTTP/1.1, forwarding headers, in-memory buffers, buffered access log. Gatehouse: \
+             its release binary with its defaults, the app opened through a ticket like a \
+             browser; every request goes through the app session (counted, logged in its \
+             recording). The machine is shared: see the load.\n\n",
+            SMALL_BYTES, c.latency_requests, c.rps_requests, c.concurrency
+        ));
+        out
+    }
+
+    fn cpu(&self, path: usize, f: impl Fn(&PathRound) -> Option<f64>) -> Option<f64> {
+        let v: Vec<f64> = self.rounds.iter().filter_map(|r| f(&r[path])).collect();
+        (!v.is_empty()).then(|| median(v))
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    if n >= 1 << 30 && n % (1 << 30) == 0 {
+        format!("{} GiB", n >> 30)
+    } else {
+        format!("{} MiB", n >> 20)
+    }
+}
+
+/// `old` (a results file) with its HTTP section replaced by `section`, or
+/// `section` appended when it has none.
+pub fn splice(old: &str, section: &str) -> String {
+    match old.find(HEADING) {
+        Some(start) => {
+            let rest = &old[start + HEADING.len()..];
+            let end = rest
+                .find("\n## ")
+                .map_or(old.len(), |i| start + HEADING.len() + i + 1);
+            format!("{}{section}{}", &old[..start], &old[end..])
+        }
+        None => format!("{}\n{section}", old.trim_end_matches('\n').to_owned() + "\n"),
+    }
+}
+
+/// The HTTP section of a results file, if it has one.
+pub fn section_of(old: &str) -> Option<&str> {
+    let start = old.find(HEADING)?;
+    let rest = &old[start + HEADING.len()..];
+    let end = rest
+        .find("\n## ")
+        .map_or(old.len(), |i| start + HEADING.len() + i + 1);
+    Some(&old[start..end])
+}
