@@ -80,10 +80,16 @@ pub struct PathRound {
     /// The proxy's CPU per small request at that concurrency, seconds
     /// (`None` for direct).
     pub cpu_per_request: Option<f64>,
+    /// The proxy's context switches (all its threads or processes,
+    /// voluntary and not) per small request at that concurrency.
+    pub switches_per_request: Option<f64>,
     /// Bulk download, bytes per second.
     pub bulk: f64,
     /// The proxy's CPU per GB (10⁹ bytes) downloaded, seconds.
     pub cpu_per_gb: Option<f64>,
+    /// The whole machine's busy CPU per GB downloaded (oha, the target,
+    /// the proxy and anything else running), seconds.
+    pub machine_cpu_per_gb: f64,
 }
 
 /// The gateway's resident memory, sampled every 20 ms during one bulk
@@ -157,6 +163,17 @@ pub async fn measure(counts: HttpCounts) -> HttpFigures {
         2 => Some(gateway.cpu_time()),
         _ => None,
     };
+    let switches = |i: usize| match i {
+        1 => Some(
+            proxy
+                .pids()
+                .iter()
+                .map(|p| context_switches(p))
+                .sum::<u64>(),
+        ),
+        2 => Some(context_switches(&gateway.pid().to_string())),
+        _ => None,
+    };
     let small = |way: &Way, requests: usize, concurrency: usize| {
         let url = format!("{}{SMALL_PATH}", way.base);
         (url, requests, concurrency)
@@ -172,6 +189,7 @@ pub async fn measure(counts: HttpCounts) -> HttpFigures {
     let mut rounds = Vec::new();
     let mut rss = Vec::new();
     let rss_before = gateway.rss_kib();
+    let perf = super::scale::perf(&gateway, "BENCH_PERF_HTTP").await;
     for round in 0..counts.rounds {
         let mut figures: [PathRound; 3] = Default::default();
         for (i, way) in ways.iter().enumerate() {
@@ -182,15 +200,17 @@ pub async fn measure(counts: HttpCounts) -> HttpFigures {
         }
         for (i, way) in ways.iter().enumerate() {
             let (url, n, c) = small(way, counts.rps_requests, counts.concurrency);
-            let before = cpu(i);
+            let (before, switched) = (cpu(i), switches(i));
             let run = load(&url, &way.args, n, c, SMALL_BYTES).run(limit).await;
             figures[i].rps = run.rps;
             figures[i].cpu_per_request =
                 before.map(|b| (cpu(i).unwrap() - b).as_secs_f64() / n as f64);
+            figures[i].switches_per_request =
+                switched.map(|b| (switches(i).unwrap() - b) as f64 / n as f64);
         }
         for (i, way) in ways.iter().enumerate() {
             let url = format!("{}{BULK_PATH}", way.base);
-            let before = cpu(i);
+            let (before, machine) = (cpu(i), super::proc_cpu::machine_busy());
             let download = load(&url, &way.args, 1, 1, counts.bulk_bytes);
             let run = if i == 2 {
                 let (run, span) = sampling_rss(&gateway, download.run(limit)).await;
@@ -199,9 +219,11 @@ pub async fn measure(counts: HttpCounts) -> HttpFigures {
             } else {
                 download.run(limit).await
             };
+            let gb = counts.bulk_bytes as f64 / 1e9;
+            figures[i].machine_cpu_per_gb =
+                (super::proc_cpu::machine_busy() - machine).as_secs_f64() / gb;
             figures[i].bulk = run.bytes as f64 / run.secs;
-            figures[i].cpu_per_gb = before
-                .map(|b| (cpu(i).unwrap() - b).as_secs_f64() / (counts.bulk_bytes as f64 / 1e9));
+            figures[i].cpu_per_gb = before.map(|b| (cpu(i).unwrap() - b).as_secs_f64() / gb);
         }
         eprintln!(
             "  round {}: p50 {} ms; req/s {}; bulk {} MB/s (direct, nginx, gatehouse)",
@@ -212,6 +234,7 @@ pub async fn measure(counts: HttpCounts) -> HttpFigures {
         );
         rounds.push(figures);
     }
+    super::scale::perf_done(perf);
     let rss_after = gateway.rss_kib();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let facts = vec![
@@ -259,6 +282,23 @@ fn load<'a>(
 
 fn list(figures: &[PathRound; 3], f: impl Fn(&PathRound) -> String) -> String {
     figures.iter().map(f).collect::<Vec<_>>().join(" / ")
+}
+
+/// Context switches of every thread of process `pid` so far.
+fn context_switches(pid: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 /// Runs `work` while sampling the gateway's RSS every 20 ms.
@@ -338,7 +378,12 @@ impl HttpFigures {
     }
 
     /// The median over rounds of `f(path's figures, base's figures)`.
-    fn within_round(&self, path: usize, base: usize, f: impl Fn(&PathRound, &PathRound) -> f64) -> f64 {
+    fn within_round(
+        &self,
+        path: usize,
+        base: usize,
+        f: impl Fn(&PathRound, &PathRound) -> f64,
+    ) -> f64 {
         median(self.rounds.iter().map(|r| f(&r[path], &r[base])).collect())
     }
 
@@ -388,6 +433,10 @@ impl HttpFigures {
             self.cpu(i, |f| f.cpu_per_request)
                 .map_or_else(|| "—".into(), |s| format!("{:.1} µs", s * 1e6))
         }));
+        out.push_str(&row("the proxy's context switches per request", &|i| {
+            self.cpu(i, |f| f.switches_per_request)
+                .map_or_else(|| "—".into(), |s| format!("{s:.2}"))
+        }));
         let size = human_bytes(c.bulk_bytes);
         out.push_str(&row(&format!("{size} download: MB/s"), &|i| {
             format!("{:.0}", self.median_of(i, |f| f.bulk) / 1e6)
@@ -399,8 +448,14 @@ impl HttpFigures {
             self.cpu(i, |f| f.cpu_per_gb)
                 .map_or_else(|| "—".into(), |s| format!("{s:.2} s"))
         }));
+        out.push_str(&row(
+            "the machine's busy CPU per GB downloaded (every process)",
+            &|i| format!("{:.2} s", self.median_of(i, |f| f.machine_cpu_per_gb)),
+        ));
 
-        out.push_str("\n### Targets (issue 17)\n\n| measure | figure | target | |\n|---|---|---|---|\n");
+        out.push_str(
+            "\n### Targets (issue 17)\n\n| measure | figure | target | |\n|---|---|---|---|\n",
+        );
         let verdict = |met: bool| if met { "met" } else { "**missed**" };
         let added = self.within_round(2, 0, |f, d| f.p50 - d.p50) * 1e3;
         let nginx_added = self.within_round(1, 0, |f, d| f.p50 - d.p50) * 1e3;
@@ -439,6 +494,20 @@ impl HttpFigures {
                 verdict(worst.max - worst.min <= RSS_FLAT_KIB)
             ));
         }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let ceiling = |i: usize| {
+            cores / self.median_of(i, |f| f.machine_cpu_per_gb) * 1e9
+                / self.median_of(0, |f| f.bulk)
+        };
+        out.push_str(&format!(
+            "\nThe download is bound by the machine's {cores} cores on every path: direct costs \
+             the machine {:.2} CPU-seconds per GB (the target `sendfile`s, oha copies once), a \
+             proxy adds a receive and a send of every byte. At their cost per GB, with every core \
+             busy, nginx could deliver at most {:.2}× direct's median rate and gatehouse {:.2}×.\n",
+            self.median_of(0, |f| f.machine_cpu_per_gb),
+            ceiling(1),
+            ceiling(2),
+        ));
         out.push_str(&format!(
             "\nThe target is nginx serving static files (`sendfile` on): a {} B page and a sparse \
              {size} file. Load generator `oha`: latency {} requests on one connection, requests/s \
@@ -478,7 +547,10 @@ pub fn splice(old: &str, section: &str) -> String {
                 .map_or(old.len(), |i| start + HEADING.len() + i + 1);
             format!("{}{section}{}", &old[..start], &old[end..])
         }
-        None => format!("{}\n{section}", old.trim_end_matches('\n').to_owned() + "\n"),
+        None => format!(
+            "{}\n{section}",
+            old.trim_end_matches('\n').to_owned() + "\n"
+        ),
     }
 }
 

@@ -195,7 +195,7 @@ impl Nginx {
     }
 
     /// The master's and its workers' process ids.
-    fn pids(&self) -> Vec<String> {
+    pub fn pids(&self) -> Vec<String> {
         let master = self.child.id().to_string();
         let children = std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))
             .unwrap_or_default();
