@@ -515,6 +515,19 @@ impl HttpFigures {
                 verdict(worst.max - worst.min <= RSS_FLAT_KIB)
             ));
         }
+        if let (Some(n), Some(g)) = (
+            self.cpu(1, |f| f.cpu_per_request),
+            self.cpu(2, |f| f.cpu_per_request),
+        ) {
+            out.push_str(&format!(
+                "\nRequests/s move with whatever else runs on this shared machine (see each \
+                 round); the proxies' CPU per request is steadier: gatehouse {:.1} µs against \
+                 nginx's {:.1} µs, {:.2}× as much (bench/README.md says where it goes).\n",
+                g * 1e6,
+                n * 1e6,
+                g / n
+            ));
+        }
         out.push_str(
             "\nOn loopback the download is bound by CPU, not by a network: direct has the target \
              `sendfile` to oha, which copies once; a proxy adds a receive and a send of every \
