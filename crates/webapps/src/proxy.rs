@@ -71,8 +71,11 @@ impl Proxy {
     /// are streamed both ways (never buffered) and counted on `meter`, which also gets one
     /// [`RequestLog`](crate::RequestLog) per request. Cancelling `stop` cuts the response
     /// body and any WebSocket of this request at once.
+    // A debug span: at the default `info` level no request pays for
+    // formatting its method, path and target into one.
     #[tracing::instrument(
         name = "webapp_request",
+        level = "debug",
         skip_all,
         fields(method = %req.method(), path = %req.uri().path(), target = %up.url())
     )]
