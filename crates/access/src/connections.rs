@@ -53,8 +53,8 @@ impl std::fmt::Debug for ConnectionUpdateRequest {
     }
 }
 
-/// Checks a target before it is stored: an SSH host and port that can be
-/// dialled; a web application URL that is `http(s)://host[:port][/path]`
+/// Checks a target before it is stored: an SSH or TCP host and port that
+/// can be dialled; a web application URL that is `http(s)://host[:port][/path]`
 /// without credentials, query or fragment, and header names that are valid.
 pub fn check_target(target: &Target) -> std::result::Result<(), String> {
     match target {
@@ -66,6 +66,7 @@ pub fn check_target(target: &Target) -> std::result::Result<(), String> {
             Ok(())
         }
         Target::Http(http) => check_http(http),
+        Target::Tcp(tcp) => tcp.addr().map(|_| ()).map_err(|e| e.to_string()),
     }
 }
 
@@ -144,6 +145,8 @@ fn needs_secret(target: &Target) -> bool {
     match target {
         Target::Ssh(_) => true,
         Target::Http(http) => http.inject.is_some(),
+        // The native client authenticates itself to the target.
+        Target::Tcp(_) => false,
     }
 }
 
@@ -178,7 +181,8 @@ pub struct ConnectionInfo {
     pub name: ConnectionName,
     /// Its protocol.
     pub protocol: Protocol,
-    /// Target host (for a web application: its URL's host).
+    /// Target host (for a web application: its URL's host); for `tcp`, where
+    /// the gateway dials every connection a tunnel carries.
     pub host: String,
     /// Target port (for a web application: its URL's port).
     pub port: u16,
@@ -253,6 +257,7 @@ impl Access {
             return Err(AccessError::Invalid(match req.target {
                 Target::Ssh(_) => "give password or private_key".into(),
                 Target::Http(_) => "inject needs its secret (password or value)".into(),
+                Target::Tcp(_) => "a tcp connection takes no secret".into(),
             }));
         }
         let users = self.user_ids(&req.users).await?;
@@ -435,6 +440,7 @@ impl Access {
         let (host, port) = match &c.target {
             Target::Ssh(ssh) => (ssh.host.clone(), ssh.port),
             Target::Http(http) => http_host_port(&http.url),
+            Target::Tcp(tcp) => (tcp.host.clone(), tcp.port),
         };
         Ok(ConnectionInfo {
             id: c.id,

@@ -17,5 +17,5 @@ pub use names::{ConnectionName, NameError, RoleName, TargetAddr, Username};
 pub use permissions::{BuiltinRole, Permission};
 pub use session::{EndReason, Protocol};
 pub use target::{
-    HostHeader, HostKeySource, HttpTarget, Injection, Publish, SshAuth, SshTarget, Target,
+    HostHeader, HostKeySource, HttpTarget, Injection, Publish, SshAuth, SshTarget, Target, TcpTarget,
 };

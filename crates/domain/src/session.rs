@@ -10,6 +10,8 @@ pub enum Protocol {
     Ssh,
     /// One browser's use of a published web application.
     Http,
+    /// A tunnel carrying native clients' TCP connections to one target.
+    Tcp,
 }
 
 impl Protocol {
@@ -18,11 +20,12 @@ impl Protocol {
         match self {
             Protocol::Ssh => "ssh",
             Protocol::Http => "http",
+            Protocol::Tcp => "tcp",
         }
     }
 
     /// Every protocol.
-    pub const ALL: [Protocol; 2] = [Protocol::Ssh, Protocol::Http];
+    pub const ALL: [Protocol; 3] = [Protocol::Ssh, Protocol::Http, Protocol::Tcp];
 
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Self> {

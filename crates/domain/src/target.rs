@@ -19,6 +19,9 @@ pub enum Target {
     /// A web application; the sealed secret, if any, is the credential
     /// [`HttpTarget::inject`] names.
     Http(HttpTarget),
+    /// Any TCP service reached by native clients through a tunnel (a
+    /// database, an RDP server); no secret: the client authenticates itself.
+    Tcp(TcpTarget),
 }
 
 impl Target {
@@ -27,11 +30,12 @@ impl Target {
         match self {
             Target::Ssh(_) => Protocol::Ssh,
             Target::Http(_) => Protocol::Http,
+            Target::Tcp(_) => Protocol::Tcp,
         }
     }
 
     /// Where the target is, as shown to people and in history: `host:port`
-    /// for SSH, the URL for a web application.
+    /// for SSH and TCP, the URL for a web application.
     pub fn display(&self) -> String {
         match self {
             Target::Ssh(ssh) => ssh.addr().map_or_else(
@@ -39,6 +43,10 @@ impl Target {
                 |addr| addr.to_string(),
             ),
             Target::Http(http) => http.url.clone(),
+            Target::Tcp(tcp) => tcp.addr().map_or_else(
+                |_| format!("{}:{}", tcp.host, tcp.port),
+                |addr| addr.to_string(),
+            ),
         }
     }
 
@@ -56,6 +64,30 @@ impl Target {
             Target::Http(http) => Some(http),
             _ => None,
         }
+    }
+
+    /// The TCP settings, if this is a TCP target.
+    pub fn tcp(&self) -> Option<&TcpTarget> {
+        match self {
+            Target::Tcp(tcp) => Some(tcp),
+            _ => None,
+        }
+    }
+}
+
+/// A TCP service: the gateway dials it for every connection a tunnel carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpTarget {
+    /// Host name or IP address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl TcpTarget {
+    /// The checked address to dial.
+    pub fn addr(&self) -> Result<TargetAddr, crate::NameError> {
+        TargetAddr::new(&self.host, self.port)
     }
 }
 
@@ -215,5 +247,10 @@ mod tests {
         );
         assert_eq!(http.protocol(), Protocol::Http);
         assert_eq!(http.display(), "http://10.0.0.7:3000");
+
+        let tcp: Target =
+            serde_json::from_str(r#"{"protocol":"tcp","host":"pg1","port":5432}"#).unwrap();
+        assert_eq!(tcp.protocol(), Protocol::Tcp);
+        assert_eq!(tcp.display(), "pg1:5432");
     }
 }

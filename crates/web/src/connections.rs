@@ -9,7 +9,7 @@ use gatehouse_access::{ConnectionInfo, ConnectionUpdateRequest, NewConnectionReq
 use gatehouse_audit::{Event, action};
 use gatehouse_domain::{
     ConnectionId, ConnectionName, HostHeader, HttpTarget, Injection, Protocol, Publish, RoleName,
-    SshAuth, SshTarget, Target, Username,
+    SshAuth, SshTarget, Target, TcpTarget, Username,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
@@ -63,19 +63,21 @@ impl InjectCredential {
 /// `private_key`, and optionally `host_key` and `allow_forwarding`. An
 /// `http` connection (a web application) takes `url` and optionally
 /// `tls_verify`, `ca_certificate`, `host_header`, `publish`,
-/// `redact_query`, `inject` and `identity_header`. Secrets are never returned.
+/// `redact_query`, `inject` and `identity_header`. A `tcp` connection (any
+/// TCP service, reached through `gatehouse tunnel`) takes `host` and `port`
+/// and no secret. Secrets are never returned.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
     /// Unique name users see: letters, digits, `.`, `_`, `-`.
     #[schema(value_type = String)]
     name: ConnectionName,
-    /// `ssh` (the default) or `http`.
+    /// `ssh` (the default), `http` or `tcp`.
     #[serde(default = "default_protocol")]
     protocol: Protocol,
-    /// SSH: target host name or IP address.
+    /// SSH and TCP: target host name or IP address.
     host: Option<String>,
-    /// SSH: target port (default 22).
+    /// SSH: target port (default 22); TCP: target port (required).
     port: Option<u16>,
     /// SSH: account on the target.
     username: Option<String>,
@@ -181,6 +183,37 @@ impl CreateConnection {
                     allow_forwarding: self.allow_forwarding,
                 });
                 Ok((target, Some(secret)))
+            }
+            Protocol::Tcp => {
+                only_for(
+                    Protocol::Tcp,
+                    &[
+                        ("username", self.username.is_some()),
+                        ("password", self.password.is_some()),
+                        ("private_key", self.private_key.is_some()),
+                        ("host_key", self.host_key.is_some()),
+                        ("allow_forwarding", self.allow_forwarding),
+                        ("url", self.url.is_some()),
+                        ("tls_verify", self.tls_verify.is_some()),
+                        ("ca_certificate", self.ca_certificate.is_some()),
+                        ("host_header", self.host_header.is_some()),
+                        ("publish", self.publish.is_some()),
+                        ("redact_query", self.redact_query),
+                        ("inject", self.inject.is_some()),
+                        ("identity_header", self.identity_header.is_some()),
+                    ],
+                )?;
+                let host = self
+                    .host
+                    .ok_or_else(|| ApiError::invalid("host is required"))?;
+                let port = self
+                    .port
+                    .ok_or_else(|| ApiError::invalid("port is required"))?;
+                let target = Target::Tcp(TcpTarget {
+                    host: host.trim().to_owned(),
+                    port,
+                });
+                Ok((target, None))
             }
             Protocol::Http => {
                 only_for(
@@ -317,9 +350,9 @@ pub struct UpdateConnection {
     /// A new unique name.
     #[schema(value_type = Option<String>)]
     name: Option<ConnectionName>,
-    /// A new target host name or IP address.
+    /// SSH and TCP: a new target host name or IP address.
     host: Option<String>,
-    /// A new target port.
+    /// SSH and TCP: a new target port.
     port: Option<u16>,
     /// A new account on the target.
     username: Option<String>,
@@ -516,6 +549,31 @@ pub async fn update(
                 }
                 if let Some(allow) = req.allow_forwarding {
                     ssh.allow_forwarding = allow;
+                }
+            }
+            Target::Tcp(tcp) => {
+                only_for_edit(
+                    Protocol::Tcp,
+                    &[
+                        ("username", username.is_some()),
+                        ("password or private_key", auth.is_some()),
+                        ("host_key", host_key.is_some()),
+                        ("allow_forwarding", req.allow_forwarding.is_some()),
+                        ("url", req.url.is_some()),
+                        ("tls_verify", req.tls_verify.is_some()),
+                        ("ca_certificate", req.ca_certificate.is_some()),
+                        ("host_header", req.host_header.is_some()),
+                        ("publish", req.publish.is_some()),
+                        ("redact_query", req.redact_query.is_some()),
+                        ("inject", inject.is_some()),
+                        ("identity_header", req.identity_header.is_some()),
+                    ],
+                )?;
+                if let Some(host) = req.host {
+                    tcp.host = host.trim().to_owned();
+                }
+                if let Some(port) = req.port {
+                    tcp.port = port;
                 }
             }
             Target::Http(http) => {
