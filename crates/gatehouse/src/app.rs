@@ -243,7 +243,10 @@ impl Application {
                 ..Default::default()
             },
         );
-        let app = apps.serve_with(gatehouse_web::router(self.state));
+        let app = apps.serve_with(gatehouse_web::router_with(
+            self.state,
+            gatehouse_tunnel::routes(),
+        ));
         let server = tokio::spawn(gatehouse_web::serve_app(
             self.listener,
             app,

@@ -118,6 +118,12 @@ impl AppState {
 
 /// The `/api/v1` routes and their OpenAPI description.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    api_with(OpenApiRouter::new())
+}
+
+/// [`api`] with another front end's `/api/v1` routes (e.g. TCP tunnels),
+/// described in the same OpenAPI document.
+pub fn api_with(extra: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let api = OpenApiRouter::<AppState>::new()
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
@@ -152,7 +158,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(recordings::settings, recordings::set_settings))
         .routes(routes!(recordings::recording))
         .routes(routes!(history::history))
-        .routes(routes!(history::audit));
+        .routes(routes!(history::audit))
+        .merge(extra);
     let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
         .split_for_parts();
@@ -162,7 +169,13 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = api();
+    router_with(state, OpenApiRouter::new())
+}
+
+/// [`router`] with another front end's `/api/v1` routes, served and
+/// described with the gateway's own (see [`api_with`]).
+pub fn router_with(state: AppState, extra: OpenApiRouter<AppState>) -> Router {
+    let (api, openapi) = api_with(extra);
     let openapi = Arc::new(openapi);
     let body_limit = state.config.max_body_bytes;
     api.route(

@@ -1,0 +1,159 @@
+//! The tunnel's framing: every binary WebSocket message is one [`Frame`],
+//! a kind byte, a stream id (big-endian `u32`) and a payload. Both ends
+//! (the gateway and `gatehouse tunnel`) use this one codec.
+//!
+//! A stream is one TCP connection inside the tunnel; the client picks its
+//! id. `Open` starts it (the gateway dials the target), `Data` carries
+//! bytes, `Eof` says the sender will send no more (a half-close, as
+//! `shutdown(SHUT_WR)`), and `Close` ends it at once. The gateway sends
+//! `Close` at the end of every stream — after both `Eof`s, or with an
+//! error (`{"code", "message"}` as JSON) when the target could not be
+//! reached or failed — so the client knows when to forget the id.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+
+/// The largest payload a `Data` frame carries; larger writes are split.
+pub const MAX_DATA: usize = 32 * 1024;
+/// The largest binary message either end accepts: a full `Data` frame.
+pub const MAX_FRAME: usize = MAX_DATA + HEADER;
+const HEADER: usize = 5;
+
+const OPEN: u8 = 1;
+const DATA: u8 = 2;
+const EOF: u8 = 3;
+const CLOSE: u8 = 4;
+
+/// One message of the tunnel's framing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// Client to gateway: a new TCP connection; dial the target.
+    Open(u32),
+    /// Bytes of a stream, 1 to [`MAX_DATA`] of them.
+    Data(u32, Bytes),
+    /// The sender will send no more bytes on the stream.
+    Eof(u32),
+    /// The stream is over; with the reason when it failed.
+    Close(u32, Option<StreamError>),
+}
+
+/// Why a stream failed, e.g. `target_unreachable`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamError {
+    /// A stable code.
+    pub code: String,
+    /// What happened, for people.
+    pub message: String,
+}
+
+/// A binary message that is not a frame.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("bad tunnel frame: {0}")]
+pub struct BadFrame(&'static str);
+
+impl Frame {
+    /// The stream the frame belongs to.
+    pub fn stream(&self) -> u32 {
+        match self {
+            Frame::Open(id) | Frame::Data(id, _) | Frame::Eof(id) | Frame::Close(id, _) => *id,
+        }
+    }
+
+    /// The frame as one binary message.
+    pub fn encode(&self) -> Bytes {
+        let (kind, payload): (u8, &[u8]) = match self {
+            Frame::Open(_) => (OPEN, &[]),
+            Frame::Data(_, data) => (DATA, data),
+            Frame::Eof(_) => (EOF, &[]),
+            Frame::Close(_, None) => (CLOSE, &[]),
+            Frame::Close(id, Some(error)) => {
+                let json = serde_json::to_vec(error).unwrap_or_default();
+                return header(CLOSE, *id, &json);
+            }
+        };
+        header(kind, self.stream(), payload)
+    }
+
+    /// A `Data` frame of `data` (1 to [`MAX_DATA`] bytes), encoded with
+    /// one copy.
+    pub fn data(id: u32, data: &[u8]) -> Bytes {
+        header(DATA, id, data)
+    }
+
+    /// Reads one binary message.
+    pub fn decode(mut msg: Bytes) -> Result<Frame, BadFrame> {
+        if msg.len() < HEADER {
+            return Err(BadFrame("shorter than its header"));
+        }
+        if msg.len() > MAX_FRAME {
+            return Err(BadFrame("longer than the largest frame"));
+        }
+        let kind = msg[0];
+        let id = u32::from_be_bytes([msg[1], msg[2], msg[3], msg[4]]);
+        let payload = msg.split_off(HEADER);
+        let empty = |frame: Frame| {
+            if payload.is_empty() {
+                Ok(frame)
+            } else {
+                Err(BadFrame("unexpected payload"))
+            }
+        };
+        match kind {
+            OPEN => empty(Frame::Open(id)),
+            DATA if payload.is_empty() => Err(BadFrame("empty data")),
+            DATA => Ok(Frame::Data(id, payload)),
+            EOF => empty(Frame::Eof(id)),
+            CLOSE if payload.is_empty() => Ok(Frame::Close(id, None)),
+            CLOSE => serde_json::from_slice(&payload)
+                .map(|error| Frame::Close(id, Some(error)))
+                .map_err(|_| BadFrame("close reason is not JSON")),
+            _ => Err(BadFrame("unknown kind")),
+        }
+    }
+}
+
+fn header(kind: u8, id: u32, payload: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(HEADER + payload.len());
+    buf.put_u8(kind);
+    buf.put_u32(id);
+    buf.put_slice(payload);
+    buf.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let error = StreamError {
+            code: "target_unreachable".into(),
+            message: "refused".into(),
+        };
+        for frame in [
+            Frame::Open(7),
+            Frame::Data(u32::MAX, Bytes::from_static(b"hello")),
+            Frame::Eof(0),
+            Frame::Close(3, None),
+            Frame::Close(3, Some(error)),
+        ] {
+            assert_eq!(Frame::decode(frame.encode()), Ok(frame));
+        }
+    }
+
+    #[test]
+    fn malformed_messages_are_refused() {
+        for bad in [
+            &b""[..],
+            &[2, 0, 0, 0][..],
+            &[2, 0, 0, 0, 1][..],
+            &[1, 0, 0, 0, 1, 9][..],
+            &[9, 0, 0, 0, 1][..],
+            &[4, 0, 0, 0, 1, b'x'][..],
+        ] {
+            assert!(Frame::decode(Bytes::copy_from_slice(bad)).is_err(), "{bad:?}");
+        }
+        let huge = Frame::Data(1, Bytes::from(vec![0; MAX_DATA + 1])).encode();
+        assert!(Frame::decode(huge).is_err());
+    }
+}
