@@ -17,5 +17,6 @@ pub use names::{ConnectionName, NameError, RoleName, TargetAddr, Username};
 pub use permissions::{BuiltinRole, Permission};
 pub use session::{EndReason, Protocol};
 pub use target::{
-    HostHeader, HostKeySource, HttpTarget, Injection, Publish, SshAuth, SshTarget, Target, TcpTarget,
+    HostHeader, HostKeySource, HttpTarget, Injection, Publish, SshAuth, SshTarget, Target,
+    TcpTarget,
 };

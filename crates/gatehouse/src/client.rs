@@ -101,29 +101,10 @@ impl ApiClient {
     pub async fn watch(&self, session: &str, out: &mut impl std::io::Write) -> anyhow::Result<()> {
         use futures_util::StreamExt;
         use tokio_tungstenite::tungstenite::Message;
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-        let url = format!("{}/sessions/{session}/watch", self.base)
-            .replacen("https://", "wss://", 1)
-            .replacen("http://", "ws://", 1);
-        let mut req = url.into_client_request()?;
-        if let Some(t) = &self.token {
-            req.headers_mut()
-                .insert("authorization", format!("Bearer {t}").parse()?);
-        }
-        let (mut ws, _) = match tokio_tungstenite::connect_async(req).await {
-            Ok(ok) => ok,
-            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-                let body: Value = resp
-                    .body()
-                    .as_deref()
-                    .and_then(|b| serde_json::from_slice(b).ok())
-                    .unwrap_or(Value::Null);
-                let message = body["error"]["message"].as_str().unwrap_or("refused");
-                bail!("{message} (HTTP {})", resp.status().as_u16());
-            }
-            Err(e) => return Err(e).context(format!("cannot reach the gateway at {}", self.base)),
-        };
+        let mut ws = self
+            .websocket(&format!("/sessions/{session}/watch"))
+            .await?;
         while let Some(msg) = ws.next().await {
             match msg? {
                 Message::Binary(bytes) => {
@@ -158,6 +139,41 @@ impl ApiClient {
             }
         }
         Ok(())
+    }
+}
+
+/// A WebSocket to the gateway, as the CLI opens them.
+pub type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl ApiClient {
+    /// Opens the WebSocket at `path` (under `/api/v1`, with its query)
+    /// with this client's token; a refusal reads as the gateway's message.
+    pub async fn websocket(&self, path: &str) -> anyhow::Result<WebSocket> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+        let url = format!("{}{path}", self.base)
+            .replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1);
+        let mut req = url.into_client_request()?;
+        if let Some(t) = &self.token {
+            req.headers_mut()
+                .insert("authorization", format!("Bearer {t}").parse()?);
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, _)) => Ok(ws),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let body: Value = resp
+                    .body()
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                let message = body["error"]["message"].as_str().unwrap_or("refused");
+                let code = body["error"]["code"].as_str().unwrap_or("unknown");
+                bail!("{message} ({code}, HTTP {})", resp.status().as_u16());
+            }
+            Err(e) => Err(e).context(format!("cannot reach the gateway at {}", self.base)),
+        }
     }
 }
 

@@ -151,7 +151,10 @@ mod tests {
             &[9, 0, 0, 0, 1][..],
             &[4, 0, 0, 0, 1, b'x'][..],
         ] {
-            assert!(Frame::decode(Bytes::copy_from_slice(bad)).is_err(), "{bad:?}");
+            assert!(
+                Frame::decode(Bytes::copy_from_slice(bad)).is_err(),
+                "{bad:?}"
+            );
         }
         let huge = Frame::Data(1, Bytes::from(vec![0; MAX_DATA + 1])).encode();
         assert!(Frame::decode(huge).is_err());

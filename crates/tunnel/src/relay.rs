@@ -128,7 +128,13 @@ pub(crate) async fn run(tunnel: Tunnel, socket: WebSocket) {
     } else {
         1000
     };
-    farewell(&mut tx, ended_message(&request), code, request.reason.as_str()).await;
+    farewell(
+        &mut tx,
+        ended_message(&request),
+        code,
+        request.reason.as_str(),
+    )
+    .await;
     drop(handle);
     linger(&mut rx).await;
 }

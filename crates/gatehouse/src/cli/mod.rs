@@ -1,12 +1,13 @@
 //! The command line: `serve`, `login`, `sessions list|end|watch`,
-//! `users list|lock|unlock`, `keys list|add|remove`, `ssh-config` and
-//! `history play`.
+//! `users list|lock|unlock`, `keys list|add|remove`, `ssh-config`,
+//! `tunnel` and `history play`.
 
 mod history;
 mod login;
 mod serve;
 mod sessions;
 mod ssh;
+mod tunnel;
 mod users;
 
 use std::net::SocketAddr;
@@ -53,6 +54,8 @@ enum Command {
     Keys(ssh::KeysCommand),
     /// Print a ~/.ssh/config snippet for your connections.
     SshConfig(ssh::SshConfigArgs),
+    /// Reach a tcp connection (a database, an RDP server) on a local port.
+    Tunnel(tunnel::TunnelArgs),
 }
 
 /// `gatehouse serve` flags; each also reads an environment variable.
@@ -99,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History(cmd) => history::run(cmd).await,
         Command::Keys(cmd) => ssh::keys(cmd).await,
         Command::SshConfig(args) => ssh::ssh_config(args).await,
+        Command::Tunnel(args) => tunnel::run(args).await,
     }
 }
 

@@ -27,6 +27,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/connections/{id}", "patch"),
         ("/api/v1/connections/{id}", "delete"),
         ("/api/v1/connections/{id}/terminal", "get"),
+        ("/api/v1/connections/{id}/tunnel", "get"),
         ("/api/v1/connections/{id}/limits", "get"),
         ("/api/v1/connections/{id}/limits", "put"),
         ("/api/v1/roles", "get"),
@@ -61,7 +62,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        30,
+        31,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

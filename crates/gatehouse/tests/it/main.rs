@@ -27,5 +27,6 @@ mod sharing;
 mod target_account;
 mod terminal;
 mod tls;
+mod tunnels;
 mod watching;
 mod webapps;

@@ -1,0 +1,369 @@
+//! TCP tunnels for native clients: `gatehouse tunnel` carries real
+//! programs' connections (PostgreSQL's `psql`, a plain echo) through one
+//! gateway session, listed, counted and ended like every session.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+
+use crate::harness::httpbin::free_port;
+use crate::harness::postgres::Postgres;
+use crate::harness::{TestGateway, eventually};
+
+/// A running `gatehouse tunnel`: its local address and its stderr.
+struct Tunnel {
+    child: Child,
+    local: SocketAddr,
+    /// Kept open: the command still prints after its address.
+    _stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Tunnel {
+    async fn open(gw: &TestGateway, token: &str, connection: &str, extra: &[&str]) -> Tunnel {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["tunnel", connection])
+            .args(extra)
+            .env("GATEHOUSE_URL", format!("http://{}", gw.addr))
+            .env("GATEHOUSE_TOKEN", token)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let local = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(rest) = line.strip_prefix("Listening on ") {
+                    return rest
+                        .split(':')
+                        .take(2)
+                        .collect::<Vec<_>>()
+                        .join(":")
+                        .parse()
+                        .ok();
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        let Some(local) = local else {
+            let out = child.wait_with_output().await.unwrap();
+            panic!("no tunnel: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        Tunnel {
+            child,
+            local,
+            _stdout: lines,
+        }
+    }
+
+    /// Waits (up to `limit`) for the command to stop; its exit status and stderr.
+    async fn stopped(self, limit: Duration) -> (bool, String) {
+        let out = tokio::time::timeout(limit, self.child.wait_with_output())
+            .await
+            .expect("gatehouse tunnel did not stop")
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// A gateway, a user `ops1` and a tcp connection `name` to `addr` granted to them.
+async fn setup(name: &str, addr: SocketAddr) -> (TestGateway, String, String) {
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    gw.connection(
+        &admin,
+        json!({ "name": name, "protocol": "tcp", "host": addr.ip().to_string(), "port": addr.port(), "users": ["ops1"] }),
+    )
+    .await;
+    (gw, admin, ops)
+}
+
+/// The one live session of `user`'s tunnels, once `ready` holds for it.
+async fn session(gw: &TestGateway, admin: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let found = eventually(Duration::from_secs(10), || async {
+        let list = gw.sessions(admin, "tcp").await;
+        list["items"].as_array()?.iter().find(|s| ready(s)).cloned()
+    })
+    .await;
+    match found {
+        Some(session) => session,
+        None => panic!("no such tunnel session: {}", gw.sessions(admin, "").await),
+    }
+}
+
+fn psql(port: u16, sql: &str) -> Command {
+    let mut cmd = Command::new("psql");
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+    ])
+    .args(["-X", "-A", "-t", "-c", sql])
+    .env("PGCONNECT_TIMEOUT", "10")
+    .stdin(Stdio::null())
+    .kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test]
+async fn psql_runs_a_query_through_a_tunnel_listed_in_active_sessions() {
+    let pg = Postgres::start();
+    let (gw, admin, ops) = setup("prod-pg", ([127, 0, 0, 1], pg.port).into()).await;
+    let tunnel = Tunnel::open(&gw, &ops, "prod-pg", &["--for", "psql"]).await;
+
+    let out = psql(
+        tunnel.local.port(),
+        "SELECT n, n * n FROM generate_series(1, 3) AS n",
+    )
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1|1\n2|4\n3|9\n");
+
+    let live = session(&gw, &admin, |s| s["detail"]["total_connections"] == 1).await;
+    assert_eq!(live["protocol"], "tcp");
+    assert_eq!(live["user"], "ops1");
+    assert_eq!(live["target"], format!("127.0.0.1:{}", pg.port));
+    assert_eq!(live["detail"]["program"], "psql");
+    assert!(live["bytes_from_client"].as_u64().unwrap() > 0, "{live}");
+    assert!(live["bytes_to_client"].as_u64().unwrap() > 0, "{live}");
+    let live = session(&gw, &admin, |s| s["detail"]["open_connections"] == 0).await;
+    assert_eq!(live["detail"]["total_connections"], 1);
+    drop(tunnel);
+}
+
+#[tokio::test]
+async fn ending_a_tunnel_mid_query_makes_psql_fail_at_once() {
+    let pg = Postgres::start();
+    let (gw, admin, ops) = setup("prod-pg", ([127, 0, 0, 1], pg.port).into()).await;
+    let tunnel = Tunnel::open(&gw, &ops, "prod-pg", &[]).await;
+    let sleeping = psql(tunnel.local.port(), "SELECT pg_sleep(30)")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let live = session(&gw, &admin, |s| s["detail"]["open_connections"] == 1).await;
+    // Let psql's query reach the server.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let started = Instant::now();
+    let (status, ended) = gw
+        .post(
+            Some(&admin),
+            "/sessions/end",
+            json!({ "ids": [live["id"]], "reason": "maintenance" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{ended}");
+    let out = tokio::time::timeout(Duration::from_secs(5), sleeping.wait_with_output())
+        .await
+        .expect("psql did not fail at once")
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!out.status.success());
+    let psql_err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        psql_err.contains("server closed the connection"),
+        "{psql_err}"
+    );
+
+    let (ok, stderr) = tunnel.stopped(Duration::from_secs(5)).await;
+    assert!(!ok);
+    assert!(
+        stderr.contains("Session ended by administrator admin: maintenance (ended_by_admin)"),
+        "{stderr}"
+    );
+    let row = gw.ended_history(&admin, live["id"].as_str().unwrap()).await;
+    assert_eq!(row["end_reason"], "ended_by_admin", "{row}");
+}
+
+#[tokio::test]
+async fn a_locked_users_tunnel_ends() {
+    let pg = Postgres::start();
+    let (gw, admin, ops) = setup("prod-pg", ([127, 0, 0, 1], pg.port).into()).await;
+    let tunnel = Tunnel::open(&gw, &ops, "prod-pg", &[]).await;
+    session(&gw, &admin, |s| s["user"] == "ops1").await;
+    let id = gw.user_id(&admin, "ops1").await;
+    let (status, body) = gw
+        .post(Some(&admin), &format!("/users/{id}/lock"), json!({}))
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (ok, stderr) = tunnel.stopped(Duration::from_secs(5)).await;
+    assert!(!ok);
+    assert!(stderr.contains("user_locked"), "{stderr}");
+}
+
+/// An echo server of the test's own: every connection gets back what it sends.
+async fn echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = tcp.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Sends `payload`, half-closes, and reads everything back.
+async fn round_trip(local: SocketAddr, payload: Vec<u8>) -> Vec<u8> {
+    let tcp = TcpStream::connect(local).await.unwrap();
+    let (mut r, mut w) = tcp.into_split();
+    let send = tokio::spawn(async move {
+        w.write_all(&payload).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    r.read_to_end(&mut back).await.unwrap();
+    send.await.unwrap();
+    back
+}
+
+#[tokio::test]
+async fn echo_round_trip_and_100_parallel_connections_in_one_tunnel() {
+    let echo = echo_server().await;
+    let (gw, admin, ops) = setup("echo", echo).await;
+    let tunnel = Tunnel::open(&gw, &ops, "echo", &[]).await;
+
+    assert_eq!(
+        round_trip(tunnel.local, b"hello\n".to_vec()).await,
+        b"hello\n"
+    );
+
+    let mut all = tokio::task::JoinSet::new();
+    for i in 0..100u32 {
+        let local = tunnel.local;
+        all.spawn(async move {
+            let payload: Vec<u8> = (0..100_000u32)
+                .map(|n| (n.wrapping_mul(31) ^ i) as u8)
+                .collect();
+            let back = round_trip(local, payload.clone()).await;
+            assert!(back == payload, "connection {i} came back different");
+        });
+    }
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(done) = all.join_next().await {
+            done.unwrap();
+        }
+    })
+    .await
+    .expect("100 connections did not finish");
+
+    let live = session(&gw, &admin, |s| {
+        s["detail"]["total_connections"] == 101 && s["detail"]["open_connections"] == 0
+    })
+    .await;
+    assert!(
+        live["bytes_to_client"].as_u64().unwrap() >= 10_000_006,
+        "{live}"
+    );
+    let listed = gw.sessions(&admin, "echo").await;
+    assert_eq!(listed["total"], 1, "one tunnel is one session: {listed}");
+    drop(tunnel);
+}
+
+#[tokio::test]
+async fn a_refused_target_port_is_a_clear_error_and_audited() {
+    let (gw, admin, ops) = setup("closed", free_port()).await;
+    let tunnel = Tunnel::open(&gw, &ops, "closed", &[]).await;
+    let mut tcp = TcpStream::connect(tunnel.local).await.unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the local connection was not closed");
+
+    let events = eventually(Duration::from_secs(5), || async {
+        let events = gw.audit(&admin, "session.failed").await;
+        (!events.is_empty()).then_some(events)
+    })
+    .await
+    .expect("no session.failed event");
+    assert_eq!(events[0]["target"], "closed");
+    assert_eq!(
+        events[0]["details"]["code"], "target_unreachable",
+        "{}",
+        events[0]
+    );
+
+    let mut child = tunnel.child;
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot reach 127.0.0.1:"), "{stderr}");
+    assert!(stderr.contains("(target_unreachable)"), "{stderr}");
+}
+
+#[tokio::test]
+async fn other_protocols_and_missing_tokens_are_refused_as_tunnels() {
+    let echo = echo_server().await;
+    let (gw, admin, ops) = setup("echo", echo).await;
+    let app = gw
+        .connection(&admin, json!({ "name": "wiki", "protocol": "http", "url": "http://127.0.0.1:9", "users": ["ops1"] }))
+        .await;
+    let out = gw.cli(&ops, &["tunnel", "wiki"]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("wiki is a http connection: only tcp connections open as tunnels"),
+        "{stderr}"
+    );
+
+    let (status, body) = gw
+        .get(Some(&ops), &format!("/connections/{app}/tunnel"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (_, list) = gw.get(Some(&ops), "/connections").await;
+    let echo_id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "echo")
+        .unwrap()["id"]
+        .clone();
+    let (status, body) = gw
+        .get(
+            None,
+            &format!("/connections/{}/tunnel", echo_id.as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+
+    // A tcp connection takes no secret, and no SSH settings.
+    let (status, body) = gw
+        .post(Some(&admin), "/connections", json!({ "name": "pg2", "protocol": "tcp", "host": "db", "port": 5432, "password": "x" }))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "password does not apply to tcp connections"
+    );
+    assert_eq!(gw.sessions(&admin, "").await["total"], 0);
+}
