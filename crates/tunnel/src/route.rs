@@ -34,7 +34,7 @@ pub struct TunnelParams {
 /// (kind byte `1` open, `2` data, `3` end of data, `4` close; a big-endian
 /// `u32` stream id; the payload), text messages are JSON (`tunnel` first,
 /// `warning`, and `ended` with who ended the session and why).
-#[utoipa::path(get, path = "/connections/{id}/tunnel", tag = "sessions",
+#[utoipa::path(get, operation_id = "open_tunnel", path = "/connections/{id}/tunnel", tag = "sessions",
     params(("id" = uuid::Uuid, Path, description = "Connection id"), TunnelParams),
     responses((status = 101, description = "Switching to the tunnel WebSocket"),
               (status = 400, body = gatehouse_web::error::ErrorBody), (status = 401, body = gatehouse_web::error::ErrorBody),
