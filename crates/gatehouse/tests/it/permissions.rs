@@ -116,6 +116,13 @@ async fn every_operation_in_the_openapi_document_enforces_its_permission_for_eve
         .ssh_connection(&admin, &sshd, "shell", &["admin", "eve", "ops1", "kim"])
         .await;
     let vault = gw.ssh_connection(&admin, &sshd, "vault", &[]).await;
+    let port = gw
+        .connection(
+            &admin,
+            json!({ "name": "port", "protocol": "tcp", "host": "127.0.0.1", "port": sshd.port,
+                    "users": ["admin", "eve", "ops1", "kim"] }),
+        )
+        .await;
 
     // An ended session of ops1's with a recording.
     let mut recorded = Terminal::open(&gw, &user, &shell).await;
@@ -276,6 +283,12 @@ async fn every_operation_in_the_openapi_document_enforces_its_permission_for_eve
         Row::new(M::GET, "/connections/{id}/terminal", [403, 403, 403, 401])
             .on("a connection granted to nobody")
             .at(format!("/connections/{vault}/terminal")),
+        Row::new(M::GET, "/connections/{id}/tunnel", [101, 101, 101, 401])
+            .on("a tcp connection granted to the caller")
+            .at(format!("/connections/{port}/tunnel")),
+        Row::new(M::GET, "/connections/{id}/tunnel", [403, 403, 403, 401])
+            .on("a connection granted to nobody")
+            .at(format!("/connections/{vault}/tunnel")),
         Row::new(M::GET, "/sessions", [200, 200, 200, 401]),
         Row::new(M::GET, "/sessions/events", [200, 200, 200, 401]),
         Row::new(M::GET, "/sessions/shared", [200, 200, 200, 401]),
