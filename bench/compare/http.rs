@@ -328,7 +328,7 @@ async fn sampling_rss<T>(
 /// admin the way a browser does (launch on the gateway, redeem the ticket
 /// on the app host) and returns the app session's cookie (`name=value`).
 async fn open_app(gateway: SocketAddr, target: SocketAddr) -> String {
-    let gw = TestGateway::remote(gateway);
+    let gw = TestGateway::remote(gateway, None);
     let admin = gw.login("admin", ADMIN_PASSWORD).await;
     gw.connection(
         &admin,
