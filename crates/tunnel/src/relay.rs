@@ -3,11 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{Message, WebSocket};
 use bytes::Bytes;
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use gatehouse_access::TargetSpec;
 use gatehouse_connect::Requester;
@@ -15,6 +13,7 @@ use gatehouse_domain::EndReason;
 use gatehouse_sessions::{EndRequest, SessionHandle};
 use gatehouse_web::AppState;
 use gatehouse_web::auth::Caller;
+use gatehouse_web::terminal::{Rx, Tx, farewell, linger};
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{AbortHandle, JoinSet};
@@ -22,9 +21,6 @@ use tokio::time::Instant;
 
 use crate::frame::{Frame, StreamError};
 use crate::stream::{self, Chunk, Dial};
-
-type Tx = SplitSink<WebSocket, Message>;
-type Rx = SplitStream<WebSocket>;
 
 /// The most TCP connections one tunnel holds open at once: each costs a
 /// target socket and a task, and a client must not open them without end.
@@ -38,10 +34,6 @@ const IN_FLIGHT: usize = 4 * 1024 * 1024;
 /// 32 KiB): the streams wait when it is full, so a client that stops
 /// reading stops its targets being read, not the gateway's memory.
 const OUT_QUEUE: usize = 64;
-/// How long closing words to a client may take.
-const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a client may take to answer our close.
-const LINGER: Duration = Duration::from_secs(2);
 
 /// An accepted tunnel request, before its session exists.
 pub(crate) struct Tunnel {
@@ -308,30 +300,4 @@ fn ended_message(request: &EndRequest) -> Value {
         "message": request.message,
         "text": request.describe(),
     })
-}
-
-/// A last text message and a close frame, bounded in time.
-async fn farewell(tx: &mut Tx, last: Value, code: u16, reason: &str) {
-    let _ = tokio::time::timeout(FAREWELL_TIMEOUT, async {
-        tx.feed(Message::Text(last.to_string().into())).await?;
-        tx.send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await
-    })
-    .await;
-}
-
-/// Reads and discards until the client answers our close, so the farewell
-/// is not lost to a reset.
-async fn linger(rx: &mut Rx) {
-    let _ = tokio::time::timeout(LINGER, async {
-        while let Some(Ok(msg)) = rx.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
 }

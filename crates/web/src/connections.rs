@@ -122,39 +122,53 @@ pub struct CreateConnection {
     roles: Vec<RoleName>,
 }
 
-/// [`only_for`] inside a target edit.
-fn only_for_edit(protocol: Protocol, fields: &[(&str, bool)]) -> Result<(), String> {
-    only_for(protocol, fields).map_err(|e| e.message().to_owned())
-}
+/// The protocols that take a field.
+const SSH: &[Protocol] = &[Protocol::Ssh];
+const SSH_TCP: &[Protocol] = &[Protocol::Ssh, Protocol::Tcp];
+const HTTP: &[Protocol] = &[Protocol::Http];
+
+/// A protocol-specific field of a request: its name, the protocols that
+/// take it, and whether the request gives it.
+type Field = (&'static str, &'static [Protocol], bool);
 
 /// Fails naming the first field given that `protocol` does not take.
-fn only_for(protocol: Protocol, fields: &[(&str, bool)]) -> Result<(), ApiError> {
-    match fields.iter().find(|(_, given)| *given) {
-        Some((field, _)) => Err(ApiError::invalid(format!(
-            "{field} does not apply to {protocol} connections"
-        ))),
+fn only_fields_of(protocol: Protocol, fields: &[Field]) -> Result<(), String> {
+    match fields
+        .iter()
+        .find(|(_, takes, given)| *given && !takes.contains(&protocol))
+    {
+        Some((field, ..)) => Err(format!("{field} does not apply to {protocol} connections")),
         None => Ok(()),
     }
 }
 
 impl CreateConnection {
+    /// The protocol-specific fields this request gives.
+    fn fields(&self) -> [Field; 15] {
+        [
+            ("host", SSH_TCP, self.host.is_some()),
+            ("port", SSH_TCP, self.port.is_some()),
+            ("username", SSH, self.username.is_some()),
+            ("password", SSH, self.password.is_some()),
+            ("private_key", SSH, self.private_key.is_some()),
+            ("host_key", SSH, self.host_key.is_some()),
+            ("allow_forwarding", SSH, self.allow_forwarding),
+            ("url", HTTP, self.url.is_some()),
+            ("tls_verify", HTTP, self.tls_verify.is_some()),
+            ("ca_certificate", HTTP, self.ca_certificate.is_some()),
+            ("host_header", HTTP, self.host_header.is_some()),
+            ("publish", HTTP, self.publish.is_some()),
+            ("redact_query", HTTP, self.redact_query),
+            ("inject", HTTP, self.inject.is_some()),
+            ("identity_header", HTTP, self.identity_header.is_some()),
+        ]
+    }
+
     /// The target and its secret this request describes.
     fn target(self) -> Result<(Target, Option<SecretString>), ApiError> {
+        only_fields_of(self.protocol, &self.fields()).map_err(ApiError::invalid)?;
         match self.protocol {
             Protocol::Ssh => {
-                only_for(
-                    Protocol::Ssh,
-                    &[
-                        ("url", self.url.is_some()),
-                        ("tls_verify", self.tls_verify.is_some()),
-                        ("ca_certificate", self.ca_certificate.is_some()),
-                        ("host_header", self.host_header.is_some()),
-                        ("publish", self.publish.is_some()),
-                        ("redact_query", self.redact_query),
-                        ("inject", self.inject.is_some()),
-                        ("identity_header", self.identity_header.is_some()),
-                    ],
-                )?;
                 let host = self
                     .host
                     .ok_or_else(|| ApiError::invalid("host is required"))?;
@@ -185,24 +199,6 @@ impl CreateConnection {
                 Ok((target, Some(secret)))
             }
             Protocol::Tcp => {
-                only_for(
-                    Protocol::Tcp,
-                    &[
-                        ("username", self.username.is_some()),
-                        ("password", self.password.is_some()),
-                        ("private_key", self.private_key.is_some()),
-                        ("host_key", self.host_key.is_some()),
-                        ("allow_forwarding", self.allow_forwarding),
-                        ("url", self.url.is_some()),
-                        ("tls_verify", self.tls_verify.is_some()),
-                        ("ca_certificate", self.ca_certificate.is_some()),
-                        ("host_header", self.host_header.is_some()),
-                        ("publish", self.publish.is_some()),
-                        ("redact_query", self.redact_query),
-                        ("inject", self.inject.is_some()),
-                        ("identity_header", self.identity_header.is_some()),
-                    ],
-                )?;
                 let host = self
                     .host
                     .ok_or_else(|| ApiError::invalid("host is required"))?;
@@ -216,18 +212,6 @@ impl CreateConnection {
                 Ok((target, None))
             }
             Protocol::Http => {
-                only_for(
-                    Protocol::Http,
-                    &[
-                        ("host", self.host.is_some()),
-                        ("port", self.port.is_some()),
-                        ("username", self.username.is_some()),
-                        ("password", self.password.is_some()),
-                        ("private_key", self.private_key.is_some()),
-                        ("host_key", self.host_key.is_some()),
-                        ("allow_forwarding", self.allow_forwarding),
-                    ],
-                )?;
                 let url = self
                     .url
                     .ok_or_else(|| ApiError::invalid("url is required"))?;
@@ -513,22 +497,26 @@ pub async fn update(
         })
         || ssh_secret.is_some();
     let auth = ssh_secret.as_ref().map(|(auth, _)| *auth);
+    let fields: [Field; 14] = [
+        ("host", SSH_TCP, req.host.is_some()),
+        ("port", SSH_TCP, req.port.is_some()),
+        ("username", SSH, username.is_some()),
+        ("password or private_key", SSH, auth.is_some()),
+        ("host_key", SSH, host_key.is_some()),
+        ("allow_forwarding", SSH, req.allow_forwarding.is_some()),
+        ("url", HTTP, req.url.is_some()),
+        ("tls_verify", HTTP, req.tls_verify.is_some()),
+        ("ca_certificate", HTTP, req.ca_certificate.is_some()),
+        ("host_header", HTTP, req.host_header.is_some()),
+        ("publish", HTTP, req.publish.is_some()),
+        ("redact_query", HTTP, req.redact_query.is_some()),
+        ("inject", HTTP, inject.is_some()),
+        ("identity_header", HTTP, req.identity_header.is_some()),
+    ];
     let edit: gatehouse_access::TargetEdit = Box::new(move |target: &mut Target| {
+        only_fields_of(target.protocol(), &fields)?;
         match target {
             Target::Ssh(ssh) => {
-                only_for_edit(
-                    Protocol::Ssh,
-                    &[
-                        ("url", req.url.is_some()),
-                        ("tls_verify", req.tls_verify.is_some()),
-                        ("ca_certificate", req.ca_certificate.is_some()),
-                        ("host_header", req.host_header.is_some()),
-                        ("publish", req.publish.is_some()),
-                        ("redact_query", req.redact_query.is_some()),
-                        ("inject", inject.is_some()),
-                        ("identity_header", req.identity_header.is_some()),
-                    ],
-                )?;
                 if let Some(host) = req.host {
                     ssh.host = host.trim().to_owned();
                 }
@@ -552,23 +540,6 @@ pub async fn update(
                 }
             }
             Target::Tcp(tcp) => {
-                only_for_edit(
-                    Protocol::Tcp,
-                    &[
-                        ("username", username.is_some()),
-                        ("password or private_key", auth.is_some()),
-                        ("host_key", host_key.is_some()),
-                        ("allow_forwarding", req.allow_forwarding.is_some()),
-                        ("url", req.url.is_some()),
-                        ("tls_verify", req.tls_verify.is_some()),
-                        ("ca_certificate", req.ca_certificate.is_some()),
-                        ("host_header", req.host_header.is_some()),
-                        ("publish", req.publish.is_some()),
-                        ("redact_query", req.redact_query.is_some()),
-                        ("inject", inject.is_some()),
-                        ("identity_header", req.identity_header.is_some()),
-                    ],
-                )?;
                 if let Some(host) = req.host {
                     tcp.host = host.trim().to_owned();
                 }
@@ -577,17 +548,6 @@ pub async fn update(
                 }
             }
             Target::Http(http) => {
-                only_for_edit(
-                    Protocol::Http,
-                    &[
-                        ("host", req.host.is_some()),
-                        ("port", req.port.is_some()),
-                        ("username", username.is_some()),
-                        ("password or private_key", auth.is_some()),
-                        ("host_key", host_key.is_some()),
-                        ("allow_forwarding", req.allow_forwarding.is_some()),
-                    ],
-                )?;
                 if let Some(url) = req.url {
                     http.url = url.trim().trim_end_matches('/').to_owned();
                 }

@@ -101,8 +101,10 @@ pub async fn open(
         .on_upgrade(move |socket| run(state, caller, spec, cols, rows, socket)))
 }
 
-pub(crate) type Tx = SplitSink<WebSocket, Message>;
-pub(crate) type Rx = SplitStream<WebSocket>;
+/// The sending half of a server WebSocket.
+pub type Tx = SplitSink<WebSocket, Message>;
+/// The receiving half of a server WebSocket.
+pub type Rx = SplitStream<WebSocket>;
 
 async fn run(
     state: AppState,
@@ -334,7 +336,7 @@ pub(crate) fn ended_message(request: &EndRequest) -> (Value, String) {
 
 /// A last text message and a close frame, bounded in time: a client that
 /// stopped reading must not hold the session open.
-pub(crate) async fn farewell(tx: &mut Tx, last: Value, code: u16, reason: &str) {
+pub async fn farewell(tx: &mut Tx, last: Value, code: u16, reason: &str) {
     // Fed together and flushed once: one write to the socket, not two.
     let _ = tokio::time::timeout(FAREWELL_TIMEOUT, async {
         tx.feed(Message::Text(last.to_string().into())).await?;
@@ -354,7 +356,7 @@ const LINGER: Duration = Duration::from_secs(2);
 /// (or [`LINGER`] passes). A socket closed with unread input is reset, and
 /// a reset throws away the farewell the client has not read yet: a user
 /// whose paste we held back would never learn why their session ended.
-pub(crate) async fn linger(rx: &mut Rx) {
+pub async fn linger(rx: &mut Rx) {
     let _ = tokio::time::timeout(LINGER, async {
         while let Some(Ok(msg)) = rx.next().await {
             if matches!(msg, Message::Close(_)) {
