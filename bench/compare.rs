@@ -25,6 +25,8 @@ mod http;
 mod light_target;
 #[path = "compare/logins.rs"]
 mod logins;
+#[path = "compare/native.rs"]
+mod native;
 #[path = "compare/nginx.rs"]
 mod nginx;
 #[path = "compare/oha.rs"]
@@ -57,7 +59,7 @@ mod proc_cpu;
 mod synthetic;
 
 /// Whether section `name` runs: all do unless `BENCH_ONLY` lists some
-/// (comma-separated: paths, end, memory, logins, sse, search, http) — for
+/// (comma-separated: paths, end, memory, logins, sse, search, http, native) — for
 /// iterating.
 fn runs(name: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == name))
@@ -177,33 +179,51 @@ async fn main() {
     } else {
         None
     };
+    let native = if runs("native") {
+        let dir = tempfile::tempdir().unwrap();
+        let quick = std::env::var_os("BENCH_QUICK").is_some();
+        Some(native::measure(native::NativeCounts::new(quick), dir.path()).await)
+    } else {
+        None
+    };
     let ssh = if SSH_SECTIONS.iter().any(|s| runs(s)) {
         Some(ssh_rows(&n).await)
     } else {
         None
     };
-    write_results(ssh, http.as_ref());
+    write_results(ssh, http.as_ref(), native.as_ref());
 }
 
 /// Writes the results: the SSH tables when they ran, else the file's old
-/// ones; the HTTP section when it ran, else the file's old one.
-fn write_results(ssh: Option<String>, http: Option<&http::HttpFigures>) {
+/// ones; the HTTP and native SSH sections when they ran, else the file's
+/// old ones.
+fn write_results(
+    ssh: Option<String>,
+    http: Option<&http::HttpFigures>,
+    native: Option<&native::NativeFigures>,
+) {
     let out = std::env::var("BENCH_RESULTS").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/RESULTS.md").to_owned()
     });
+    if ssh.is_none() && http.is_none() && native.is_none() {
+        eprintln!("BENCH_ONLY named no section: nothing written");
+        return;
+    }
     let old = std::fs::read_to_string(&out).unwrap_or_default();
-    let http = http
-        .map(http::HttpFigures::render)
-        .or_else(|| http::section_of(&old).map(str::to_owned));
-    let doc = match (ssh, http) {
-        (Some(ssh), Some(http)) => format!("{ssh}\n{http}"),
-        (Some(ssh), None) => ssh,
-        (None, Some(http)) => http::splice(&old, &http),
-        (None, None) => {
-            eprintln!("BENCH_ONLY named no section: nothing written");
-            return;
+    let sections = [
+        (http::HEADING, http.map(http::HttpFigures::render)),
+        (native::HEADING, native.map(native::NativeFigures::render)),
+    ];
+    let mut doc = ssh.clone().unwrap_or_else(|| old.clone());
+    for (heading, new) in sections {
+        let section = new.or_else(|| {
+            ssh.as_ref()
+                .and_then(|_| http::section_of(&old, heading).map(str::to_owned))
+        });
+        if let Some(section) = section {
+            doc = http::splice(&doc, heading, &section);
         }
-    };
+    }
     println!("{doc}");
     std::fs::write(&out, doc).unwrap();
     eprintln!("wrote {out}");

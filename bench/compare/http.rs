@@ -563,15 +563,15 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-/// `old` (a results file) with its HTTP section replaced by `section`, or
+/// `old` (a results file) with its section at `heading` replaced by `section`, or
 /// `section` appended when it has none.
-pub fn splice(old: &str, section: &str) -> String {
-    match old.find(HEADING) {
+pub fn splice(old: &str, heading: &str, section: &str) -> String {
+    match old.find(heading) {
         Some(start) => {
-            let rest = &old[start + HEADING.len()..];
+            let rest = &old[start + heading.len()..];
             let end = rest
                 .find("\n## ")
-                .map_or(old.len(), |i| start + HEADING.len() + i + 1);
+                .map_or(old.len(), |i| start + heading.len() + i + 1);
             format!("{}{section}{}", &old[..start], &old[end..])
         }
         None => format!(
@@ -581,12 +581,12 @@ pub fn splice(old: &str, section: &str) -> String {
     }
 }
 
-/// The HTTP section of a results file, if it has one.
-pub fn section_of(old: &str) -> Option<&str> {
-    let start = old.find(HEADING)?;
-    let rest = &old[start + HEADING.len()..];
+/// The section at `heading` of a results file, if it has one.
+pub fn section_of<'a>(old: &'a str, heading: &str) -> Option<&'a str> {
+    let start = old.find(heading)?;
+    let rest = &old[start + heading.len()..];
     let end = rest
         .find("\n## ")
-        .map_or(old.len(), |i| start + HEADING.len() + i + 1);
+        .map_or(old.len(), |i| start + heading.len() + i + 1);
     Some(&old[start..end])
 }

@@ -65,7 +65,7 @@ impl Sshd {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nUsePAM no\nStrictModes no\n\
              PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPermitRootLogin no\nAllowUsers {TARGET_USER}\n\
-             PubkeyAuthentication yes\nLogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n\
+             PubkeyAuthentication yes\nLogLevel ERROR\nMaxStartups 500:30:1000\nMaxSessions 100\n\
              Subsystem sftp internal-sftp\n"
         );
         std::fs::write(dir.path().join("sshd_config"), config).unwrap();
