@@ -244,6 +244,21 @@ async fn gateway(target: &Sshd) -> (GatewayProcess, TestGateway, u16) {
     (process, gw, port)
 }
 
+/// With `BENCH_HEAPTRACK=FILE`, attaches heaptrack to the gateway before
+/// the key logins (it sees only what is allocated from then on); the
+/// gateway is killed with its sessions live, so their memory is what
+/// `heaptrack_print` lists as leaked.
+async fn heaptrack(process: &GatewayProcess) -> Option<Child> {
+    let out = std::env::var("BENCH_HEAPTRACK").ok()?;
+    let child = Command::new("heaptrack")
+        .args(["-o", &out, "-p", &process.pid().to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .ok()?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    Some(child)
+}
+
 fn sh(cmd: &str) -> String {
     std::process::Command::new("sh")
         .args(["-c", cmd])
@@ -297,6 +312,7 @@ pub async fn measure(n: NativeCounts, dir: &Path) -> NativeFigures {
     let (process, _gw, port) = gateway(&target).await;
     let config = std::sync::Arc::new(Config::write(dir, port, &target.client_key()));
     let key_base = process.rss_kib();
+    let heaptrack = heaptrack(&process).await;
     let mut key = Rush::default();
     let mut key_rss = Vec::new();
     for &step in &n.key_steps {
@@ -326,8 +342,16 @@ pub async fn measure(n: NativeCounts, dir: &Path) -> NativeFigures {
         key.latency.p50_ms(),
         key.latency.p99_ms()
     );
-    log_out(live).await;
-    drop(process);
+    if let Some(mut heaptrack) = heaptrack {
+        // Killed with its sessions live: what they hold is what heaptrack
+        // reports as leaked.
+        drop(process);
+        let _ = heaptrack.wait().await;
+        log_out(live).await;
+    } else {
+        log_out(live).await;
+        drop(process);
+    }
     NativeFigures {
         date: sh("date -u '+%Y-%m-%d %H:%M'"),
         load_start,

@@ -144,12 +144,31 @@ async fn run_connection(
     front: Arc<Front>,
     socket: tokio::net::TcpStream,
     peer: SocketAddr,
-    slot: Option<preauth::Slot>,
+    slot: Result<preauth::Slot, preauth::Refused>,
 ) {
-    let Some(slot) = slot else {
-        // Closed before the banner: no key exchange, no password check.
-        tracing::debug!(%peer, "SSH connection refused: too many not yet logged in");
-        return;
+    let slot = match slot {
+        Ok(slot) => slot,
+        Err(refused) => {
+            // Closed before the banner: no key exchange, no password
+            // check. Each refusal is logged; a flood reaches the audit as
+            // one event per report, with its count, so it cannot flood it.
+            tracing::info!(%peer, per_address = refused.per_address, "SSH connection refused: too many not yet logged in");
+            if let Some(refused_since) = refused.report {
+                front
+                    .audit
+                    .record(
+                        gatehouse_audit::Event::new(gatehouse_audit::action::SSH_LOGIN_FAILED)
+                            .client_addr(peer.ip().to_string())
+                            .details(serde_json::json!({
+                                "reason": "too_many_not_logged_in",
+                                "per_address": refused.per_address,
+                                "refused_since_last_report": refused_since,
+                            })),
+                    )
+                    .await;
+            }
+            return;
+        }
     };
     let gone = CancellationToken::new();
     let handler = handler::Conn::new(front, peer.ip().to_string(), gone.clone());

@@ -34,31 +34,48 @@ struct Counts {
 const WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl PreAuth {
-    /// A place for a new connection from `addr`, or `None` when it would
-    /// pass either bound. The place is given back when the slot is dropped
-    /// (logged in, or gone).
-    pub(crate) fn enter(self: &Arc<Self>, addr: IpAddr) -> Option<Slot> {
+    /// A place for a new connection from `addr`, or a refusal when it
+    /// would pass either bound. The place is given back when the slot is
+    /// dropped (logged in, or gone).
+    pub(crate) fn enter(self: &Arc<Self>, addr: IpAddr) -> Result<Slot, Refused> {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let mine = counts.by_address.get(&addr).copied().unwrap_or(0);
         if counts.total >= GLOBAL || mine >= PER_ADDRESS {
             counts.refused += 1;
+            let mut report = None;
             if counts.warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+                let refused = std::mem::take(&mut counts.refused);
                 tracing::warn!(
-                    refused = std::mem::take(&mut counts.refused),
+                    refused,
                     last_from = %addr,
                     "SSH connections refused: too many not yet logged in ({GLOBAL} in all, {PER_ADDRESS} per address)"
                 );
                 counts.warned = Some(std::time::Instant::now());
+                report = Some(refused);
             }
-            return None;
+            return Err(Refused {
+                per_address: mine >= PER_ADDRESS,
+                report,
+            });
         }
         counts.total += 1;
         counts.by_address.insert(addr, mine + 1);
-        Some(Slot {
+        Ok(Slot {
             preauth: self.clone(),
             addr,
         })
     }
+}
+
+/// A connection turned away before its key exchange.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    /// Its address was at [`PER_ADDRESS`] (else everyone was at [`GLOBAL`]).
+    pub(crate) per_address: bool,
+    /// Set on the refusal that reports a flood, at most once every
+    /// [`WARN_EVERY`]: how many were refused since the last report, this
+    /// one included. It goes into the audit; every refusal is in the log.
+    pub(crate) report: Option<usize>,
 }
 
 /// One connection's place among those not yet logged in.
@@ -95,14 +112,18 @@ mod tests {
         let mut held: Vec<_> = (0..PER_ADDRESS)
             .map(|_| preauth.enter(a).unwrap())
             .collect();
-        assert!(preauth.enter(a).is_none(), "one address past its bound");
-        held.pop();
-        assert!(
-            preauth.enter(a).is_some(),
-            "a place given back is free again"
+        let refused = preauth.enter(a).err().unwrap();
+        assert!(refused.per_address, "one address past its bound");
+        assert_eq!(refused.report, Some(1), "the first refusal is reported");
+        assert_eq!(
+            preauth.enter(a).err().unwrap().report,
+            None,
+            "then not again at once"
         );
+        held.pop();
+        assert!(preauth.enter(a).is_ok(), "a place given back is free again");
         let others: Vec<_> = (0..)
-            .map_while(|i: u32| preauth.enter(IpAddr::from(i.to_be_bytes())))
+            .map_while(|i: u32| preauth.enter(IpAddr::from(i.to_be_bytes())).ok())
             .collect();
         assert_eq!(held.len() + others.len(), GLOBAL);
         drop((held, others));
