@@ -1,5 +1,8 @@
 //! Web applications as gateway sessions: the front end that publishes each
-//! `http` connection on a host of its own, `{connection}.{apps_domain}`.
+//! `http` connection on a host of its own, `{connection}.{apps_domain}`, or
+//! (`publish: path`, for apps with a base path) under `/apps/{connection}/`
+//! on the gateway's own host, where the ticket and cookie below are scoped
+//! to that path instead.
 //!
 //! Opening an app goes through the gateway: `/apps/launch/{name}` (the
 //! gateway's own host, where its login cookie is) checks the grant and
