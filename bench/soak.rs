@@ -207,6 +207,12 @@ async fn main() {
 
     let (_, history) = gw.get(Some(&admin), "/history?limit=1").await;
     let rows = history["total"].as_u64().unwrap_or(0);
+    let row = |what: &str, before: u64, after: u64| {
+        format!(
+            "| {what} | {before} | {after} | {:+} |\n",
+            after as i64 - before as i64
+        )
+    };
     let report = format!(
         "# Soak\n\n\
          `SOAK_CYCLES={cycles} cargo bench -p gatehouse --bench soak` (bench/soak.rs): {cycles} open / use / end \
@@ -214,23 +220,23 @@ async fn main() {
          native SSH (`ssh … echo`), against one in-process gateway with a real `sshd` target, recordings on. \
          {warm} warm-up cycles before the baseline; the last figures once no session is live. \
          {secs:.0} s for the measured cycles; history holds {rows} rows.\n\n\
-         | | baseline | after {cycles} cycles | change |\n|---|---|---|---|\n\
-         | live sessions | {} | {} | {} |\n\
-         | tokio tasks alive | {} | {} | {:+} |\n\
-         | open file descriptors | {} | {} | {:+} |\n\
-         | RSS (KiB) | {} | {} | {:+} |\n",
-        baseline.sessions,
-        after.sessions,
-        after.sessions as i64 - baseline.sessions as i64,
-        baseline.tasks,
-        after.tasks,
-        after.tasks as i64 - baseline.tasks as i64,
-        baseline.fds,
-        after.fds,
-        after.fds as i64 - baseline.fds as i64,
-        baseline.rss_kib,
-        after.rss_kib,
-        after.rss_kib as i64 - baseline.rss_kib as i64,
+         | | baseline | after {cycles} cycles | change |\n|---|---|---|---|\n{}{}{}{}",
+        row(
+            "live sessions",
+            baseline.sessions as u64,
+            after.sessions as u64
+        ),
+        row(
+            "tokio tasks alive",
+            baseline.tasks as u64,
+            after.tasks as u64
+        ),
+        row(
+            "open file descriptors",
+            baseline.fds as u64,
+            after.fds as u64
+        ),
+        row("RSS (KiB)", baseline.rss_kib, after.rss_kib),
         warm = warm_up,
         secs = took.as_secs_f64(),
     );

@@ -47,11 +47,6 @@ impl ApiError {
         }
     }
 
-    /// What went wrong, as told to the client.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
     /// A `400 invalid_request`.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
