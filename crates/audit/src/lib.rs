@@ -9,6 +9,7 @@
 //! completes and indexes recordings, recovers those a crash cut short and
 //! removes those past their retention.
 
+mod counts;
 pub mod recordings;
 
 use gatehouse_domain::{EndReason, SessionId};
@@ -146,7 +147,9 @@ impl Audit {
     /// Records an event. A failure to write is logged loudly, not returned:
     /// the action it describes has already happened.
     pub async fn record(&self, event: Event) {
+        counts::audited(&event.0);
         if let Err(e) = self.store.insert_audit(&event.0).await {
+            counts::write_failed();
             tracing::error!(action = %event.0.action, error = %e, "could not write audit event");
         }
     }
@@ -154,6 +157,9 @@ impl Audit {
     /// Records several events in one transaction (one commit), falling back
     /// to one at a time if that fails.
     pub async fn record_all(&self, events: Vec<Event>) {
+        for event in &events {
+            counts::audited(&event.0);
+        }
         write_all(
             &self.store,
             events.into_iter().map(|e| Write::Audit(e.0)).collect(),
@@ -182,10 +188,19 @@ impl HistoryWriter {
                 let mut flushes = Vec::new();
                 for msg in queued.drain(..) {
                     match msg {
-                        Lifecycle::Started(s) => started(&s, &mut writes),
-                        Lifecycle::Ended(e) => ended(&e, &mut writes),
+                        Lifecycle::Started(s) => {
+                            counts::started(&s);
+                            started(&s, &mut writes)
+                        }
+                        Lifecycle::Ended(e) => {
+                            counts::ended(&e);
+                            ended(&e, &mut writes)
+                        }
                         // After its session's history row, in the same batch.
-                        Lifecycle::Recorded(r) => recordings::completed(r, &mut writes),
+                        Lifecycle::Recorded(r) => {
+                            counts::recorded(&r);
+                            recordings::completed(r, &mut writes)
+                        }
                         Lifecycle::Flush(done) => flushes.push(done),
                     }
                 }
@@ -228,6 +243,9 @@ async fn write_all(store: &Store, writes: Vec<Write>) {
         }
     };
     for (write, result) in results {
+        if result.is_err() {
+            counts::write_failed();
+        }
         match (write, result) {
             (_, Ok(true)) | (Write::HistoryStart(_) | Write::Audit(_), Ok(false)) => {}
             (Write::HistoryEnd(e), Ok(false)) => {

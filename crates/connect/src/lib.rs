@@ -136,6 +136,12 @@ impl Opener {
     ) -> OpenError {
         let connection = &spec.connection;
         tracing::warn!(connection = %connection.name, error = %message, "could not open target");
+        metrics::counter!(
+            "gatehouse_target_dial_failures_total",
+            "protocol" => connection.target.protocol().as_str(),
+            "code" => code,
+        )
+        .increment(1);
         self.audit
             .record(
                 Event::new(audit_action)

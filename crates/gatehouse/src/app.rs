@@ -45,6 +45,8 @@ pub struct Application {
     tls: Option<gatehouse_web::tls::Certificate>,
     ssh_listener: tokio::net::TcpListener,
     ssh_addr: SocketAddr,
+    /// The operations listener (`/metrics` and health without a login), if configured.
+    operations: Option<tokio::net::TcpListener>,
     host_key: gatehouse_sshd::host_key::PrivateKey,
     history: JoinHandle<()>,
     /// What happened to the admin account on this start.
@@ -158,6 +160,14 @@ impl Application {
             .await
             .with_context(|| format!("listening on {}", config.http))?;
         let http_addr = listener.local_addr()?;
+        let operations = match config.metrics_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("listening for metrics on {addr}"))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             config,
             state,
@@ -166,6 +176,7 @@ impl Application {
             tls,
             ssh_listener,
             ssh_addr,
+            operations,
             host_key,
             history,
             admin,
@@ -204,6 +215,13 @@ impl Application {
     /// `gateway_shutdown`, waits for their history to be written, and returns.
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
         let state = self.state.clone();
+        gatehouse_web::observe::start_metrics(state.shutdown.clone());
+        if let Some(listener) = self.operations {
+            tokio::spawn(gatehouse_web::observe::serve_operations(
+                listener,
+                state.clone(),
+            ));
+        }
         let updates = state
             .registry
             .spawn_updates(self.config.activity_interval, state.shutdown.clone());

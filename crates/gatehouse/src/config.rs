@@ -30,6 +30,10 @@ pub struct Config {
     pub node: String,
     /// Web applications are published on `{connection}.{apps_domain}`.
     pub apps_domain: String,
+    /// The operations listener: `/metrics`, `/healthz` and `/readyz`
+    /// without a login (`None`: not started; the main listener serves
+    /// `/metrics` to logins allowed `audit.view`).
+    pub metrics_listen: Option<SocketAddr>,
     /// Mark the session cookie `Secure` when serving plain HTTP on
     /// loopback; with TLS or `insecure_http` it always is.
     pub secure_cookies: bool,
@@ -71,6 +75,7 @@ impl Default for Config {
             node: "gw-1".into(),
             // Browsers resolve *.localhost to loopback: a fresh start needs no DNS.
             apps_domain: "apps.localhost".into(),
+            metrics_listen: None,
             secure_cookies: true,
             token_ttl: Duration::from_secs(12 * 3600),
             connect_timeout: Duration::from_secs(10),
@@ -101,6 +106,7 @@ pub struct FileConfig {
     ssh_ciphers: Option<Vec<String>>,
     node: Option<String>,
     apps_domain: Option<String>,
+    metrics_listen: Option<SocketAddr>,
     secure_cookies: Option<bool>,
     token_ttl_seconds: Option<u64>,
     connect_timeout_seconds: Option<u64>,
@@ -132,6 +138,8 @@ pub struct Overrides {
     pub node: Option<String>,
     /// `--apps-domain` / `GATEHOUSE_APPS_DOMAIN`.
     pub apps_domain: Option<String>,
+    /// `--metrics-listen` / `GATEHOUSE_METRICS_LISTEN`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -181,6 +189,7 @@ impl Config {
                 .or(f.apps_domain)
                 .map(|d| d.trim().trim_matches('.').to_ascii_lowercase())
                 .unwrap_or(d.apps_domain),
+            metrics_listen: o.metrics_listen.or(f.metrics_listen),
             secure_cookies: f.secure_cookies.unwrap_or(d.secure_cookies),
             token_ttl: secs(f.token_ttl_seconds, d.token_ttl),
             connect_timeout: secs(f.connect_timeout_seconds, d.connect_timeout),

@@ -41,7 +41,7 @@ pub use forwards::{Forward, ForwardKind};
 pub use handle::SessionHandle;
 pub use limits::{Limit, SessionLimits, Warning};
 pub use query::{ListQuery, Page, SortKey, Visibility};
-pub use registry::{NewSession, Registry};
+pub use registry::{NewSession, Registry, Tally};
 pub use view::{ConnectionRef, Participant, ParticipantMode, SessionView, Terminal};
 pub use watch::{Input, Typist, WatchEvent, Watcher};
 

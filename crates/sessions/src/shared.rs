@@ -3,7 +3,9 @@
 //! guards hold it to take their session off and tell the feeds.
 
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use gatehouse_domain::Protocol;
 use gatehouse_recording::RecordingConfig;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -31,6 +33,9 @@ pub(crate) struct Inner {
     /// connections (an SSH shard at shutdown) would drop a recording
     /// half-written.
     pub(crate) runtime: Option<tokio::runtime::Handle>,
+    /// Bytes from and to clients of the sessions that ended, per
+    /// [`Protocol::ALL`] entry (for [`Registry::tally`](crate::Registry::tally)).
+    pub(crate) ended_bytes: [[AtomicU64; 2]; Protocol::ALL.len()],
 }
 
 impl Inner {
@@ -68,6 +73,11 @@ impl Inner {
         let mut sessions = write(&self.sessions);
         if sessions.remove(&entry.id).is_none() {
             return;
+        }
+        if let Some(i) = Protocol::ALL.iter().position(|p| *p == entry.protocol) {
+            let [from, to] = &self.ended_bytes[i];
+            from.fetch_add(ended.session.bytes_from_client, Ordering::Relaxed);
+            to.fetch_add(ended.session.bytes_to_client, Ordering::Relaxed);
         }
         // The end is queued before the count drops, so whoever waits for an
         // empty registry and then flushes the lifecycle sees it written.

@@ -647,3 +647,43 @@ mod search_properties {
         }
     }
 }
+
+#[tokio::test]
+async fn the_tally_counts_live_sessions_and_keeps_the_bytes_of_ended_ones() {
+    let (registry, _lifecycle) = Registry::new("gw-1");
+    let ssh_of = |r: &Registry| {
+        r.tally()
+            .into_iter()
+            .find(|(p, _)| *p == Protocol::Ssh)
+            .map(|(_, t)| t)
+            .unwrap()
+    };
+    let first = registry.open(new_session("ops1", UserId::new(), "prod-db", "::1"));
+    let mut tcp = new_session("ops2", UserId::new(), "prod-pg", "::1");
+    tcp.protocol = Protocol::Tcp;
+    tcp.terminal = None;
+    let tunnel = registry.open(tcp);
+    first.record_transfer(10, 1000);
+    tunnel.record_transfer(7, 0);
+    let live = ssh_of(&registry);
+    assert_eq!(
+        (live.live, live.bytes_from_clients, live.bytes_to_clients),
+        (1, 10, 1000)
+    );
+
+    first.finish(EndReason::ClientClosed);
+    let after = ssh_of(&registry);
+    assert_eq!(
+        (after.live, after.bytes_from_clients, after.bytes_to_clients),
+        (0, 10, 1000),
+        "an ended session's bytes stay counted"
+    );
+    let tcp = registry
+        .tally()
+        .into_iter()
+        .find(|(p, _)| *p == Protocol::Tcp)
+        .unwrap()
+        .1;
+    assert_eq!((tcp.live, tcp.bytes_from_clients), (1, 7));
+    drop(tunnel);
+}

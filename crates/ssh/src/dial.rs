@@ -41,10 +41,14 @@ pub async fn dial(
         pinned: ssh.host_key.clone(),
     };
     let timeout = opener.settings().connect_timeout;
+    let started = std::time::Instant::now();
     let dialled = tokio::select! {
         r = crate::connect(&addr, &ssh.username, &credential, &policy, timeout) => r,
         _ = opener.shutdown().cancelled() => return Err(OpenError::ShuttingDown),
     };
+    // Failed dials count too: a target that times out is what operators look for.
+    metrics::histogram!("gatehouse_target_dial_seconds", "protocol" => "ssh")
+        .record(started.elapsed().as_secs_f64());
     let target = match dialled {
         Ok(target) => target,
         Err(error) => return Err(failed(opener, who, spec, error).await),

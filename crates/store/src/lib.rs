@@ -9,6 +9,7 @@
 mod audit;
 mod batch;
 mod connections;
+mod health;
 mod history;
 mod keys;
 mod limits;

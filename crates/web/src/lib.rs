@@ -16,6 +16,7 @@ mod enforce;
 pub mod error;
 pub mod history;
 pub mod limits;
+pub mod observe;
 mod openapi;
 pub mod profile;
 pub mod recordings;
@@ -185,8 +186,11 @@ pub fn router_with(state: AppState, extra: OpenApiRouter<AppState>) -> Router {
             async move { axum::Json(doc.as_ref().clone()) }
         }),
     )
+    .route("/metrics", get(observe::metrics_page))
+    .merge(observe::health_routes())
     .fallback(ui::serve)
     .method_not_allowed_fallback(error::method_not_allowed)
+    .layer(axum::middleware::from_fn(observe::time_requests))
     .layer(DefaultBodyLimit::max(body_limit))
     .layer(TraceLayer::new_for_http())
     .with_state(state)

@@ -3,6 +3,7 @@
 //! `tunnel` and `history play`.
 
 mod history;
+mod logging;
 mod login;
 mod serve;
 mod sessions;
@@ -90,6 +91,10 @@ pub struct ServeArgs {
     /// Web applications are published on CONNECTION.DOMAIN [default: apps.localhost].
     #[arg(long, env = "GATEHOUSE_APPS_DOMAIN", value_name = "DOMAIN")]
     apps_domain: Option<String>,
+    /// Serve /metrics, /healthz and /readyz without a login on this
+    /// address (keep it private) [default: not started].
+    #[arg(long, env = "GATEHOUSE_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// Runs a parsed command line.

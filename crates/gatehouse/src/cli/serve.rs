@@ -1,19 +1,14 @@
 //! `gatehouse serve`: run the gateway until Ctrl-C or SIGTERM.
 
 use secrecy::{ExposeSecret, SecretString};
-use tracing_subscriber::EnvFilter;
 
 use super::ServeArgs;
+use super::logging::{self, LogFormat};
 use crate::app::{AdminBootstrap, Application};
 use crate::config::{Config, Overrides};
 
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("GATEHOUSE_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,russh=warn")),
-        )
-        .init();
+    let log_format = LogFormat::from_env()?;
     let config = Config::load(
         args.config.as_deref(),
         Overrides {
@@ -25,8 +20,10 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ssh: args.ssh,
             node: args.node,
             apps_domain: args.apps_domain,
+            metrics_listen: args.metrics_listen,
         },
     )?;
+    logging::init(log_format, &config.node);
     let env_secret = |name| {
         std::env::var(name)
             .ok()
@@ -44,12 +41,44 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let scheme = if app.tls().is_some() { "https" } else { "http" };
     let url = format!("{scheme}://{}", app.http_addr());
+    let ssh = format!(
+        "ssh -p {} USER:CONNECTION@{}",
+        app.ssh_addr().port(),
+        app.ssh_addr().ip()
+    );
+    match log_format {
+        LogFormat::Text => print_banner(&app, &config, &url, &ssh),
+        // Standard output carries only log objects: the banner is one of
+        // them, and a generated password (never logged) goes to stderr.
+        LogFormat::Json => {
+            tracing::info!(
+                web = %url,
+                ssh = %ssh,
+                host_key = %app.ssh_fingerprint(),
+                data_dir = %config.data_dir.display(),
+                "Gatehouse is running"
+            );
+            match &app.admin {
+                AdminBootstrap::Generated(password) => eprintln!(
+                    "First start: created the administrator account `admin` with the password {} (shown only once)",
+                    password.expose_secret()
+                ),
+                AdminBootstrap::FromEnvironment => tracing::info!(
+                    "first start: created the administrator account `admin` with the password in GATEHOUSE_ADMIN_PASSWORD"
+                ),
+                AdminBootstrap::Existing => {}
+            }
+        }
+    }
+    app.run_until(shutdown_signal()).await
+}
+
+/// What a person starting the gateway in a terminal reads first.
+fn print_banner(app: &Application, config: &Config, url: &str, ssh: &str) {
     println!("Gatehouse is running.");
     println!("  Web UI and API: {url}/  (OpenAPI: {url}/api/v1/openapi.json)");
     println!(
-        "  SSH:            ssh -p {} USER:CONNECTION@{}  (host key {})",
-        app.ssh_addr().port(),
-        app.ssh_addr().ip(),
+        "  SSH:            {ssh}  (host key {})",
         app.ssh_fingerprint()
     );
     println!("  Data directory: {}", config.data_dir.display());
@@ -71,7 +100,6 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!(
         "Log in from a terminal:  export GATEHOUSE_TOKEN=$(gatehouse login --user admin --server {url})"
     );
-    app.run_until(shutdown_signal()).await
 }
 
 /// SIGHUP reads the TLS certificate and key again, for renewals without a

@@ -17,6 +17,7 @@ mod feed;
 mod finding;
 mod limits;
 mod native_ssh;
+mod operations;
 mod permissions;
 mod policies;
 mod private_data;

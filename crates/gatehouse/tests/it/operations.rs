@@ -1,0 +1,316 @@
+//! What operators and their tools read: health checks for load balancers,
+//! Prometheus metrics, and logs a shipper can parse.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::sshd::free_port;
+use crate::harness::{ADMIN_PASSWORD, Sshd, Terminal, TestGateway, eventually};
+
+/// One sample's value from a Prometheus text page, by its exact series
+/// (`name{label="v",…}` with the labels in the order the exporter prints,
+/// which is the order they were given); 0 when the series is absent.
+fn sample(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(series, _)| {
+            let Some(rest) = series.strip_prefix(name) else {
+                return false;
+            };
+            let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            match rest.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+                Some(inner) => {
+                    let mut have: Vec<&str> = inner.split(',').collect();
+                    have.sort_unstable();
+                    let mut wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+                    wanted.sort_unstable();
+                    have == wanted
+                }
+                None => rest.is_empty() && labels.is_empty(),
+            }
+        })
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or(0.0)
+}
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let resp = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    resp.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn load_balancers_get_liveness_and_readiness_without_a_login() {
+    let ops_addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let gw = TestGateway::spawn_with(|c| c.metrics_listen = Some(ops_addr)).await;
+    for base in [format!("http://{}", gw.addr), format!("http://{ops_addr}")] {
+        let live = reqwest::get(format!("{base}/healthz")).await.unwrap();
+        assert_eq!(live.status(), StatusCode::OK);
+        assert_eq!(
+            live.json::<Value>().await.unwrap(),
+            json!({ "status": "ok" })
+        );
+        let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        assert_eq!(ready.status(), StatusCode::OK);
+        assert_eq!(
+            ready.json::<Value>().await.unwrap(),
+            json!({ "status": "ready" })
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_sessions_ends_logins_dials_and_api_requests() {
+    let sshd = Sshd::start().await;
+    let ops_addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let gw = TestGateway::spawn_with(|c| {
+        c.node = "gw-metrics".into();
+        c.metrics_listen = Some(ops_addr);
+    })
+    .await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let conn = gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
+
+    // The gateway's own listener serves /metrics only to logins allowed audit.view.
+    let main_metrics = format!("http://{}/metrics", gw.addr);
+    let anonymous = gw.http().get(&main_metrics).send().await.unwrap();
+    let page = |token: &str| {
+        gw.http()
+            .get(&main_metrics)
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(page(&ops).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(page(&admin).await.unwrap().status(), StatusCode::OK);
+
+    // Counters are process-wide (other tests' gateways share them): compare before and after.
+    let before = scrape(ops_addr).await;
+    let ended_by_admin = [("protocol", "ssh"), ("reason", "ended_by_admin")];
+    let web_failures = [("method", "web")];
+
+    let (status, _) = gw
+        .post(
+            None,
+            "/auth/login",
+            json!({ "username": "ops1", "password": "wrong" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let mut term = Terminal::open(&gw, &ops, &conn).await;
+    term.run("echo metered-$((6*7))").await;
+    term.expect("metered-42").await;
+    let live = scrape(ops_addr).await;
+    let live_ssh = [("protocol", "ssh"), ("node", "gw-metrics")];
+    assert_eq!(
+        sample(&live, "gatehouse_sessions_live", &live_ssh),
+        1.0,
+        "{live}"
+    );
+    let to_clients = [
+        ("protocol", "ssh"),
+        ("direction", "to_clients"),
+        ("node", "gw-metrics"),
+    ];
+    assert!(
+        sample(&live, "gatehouse_relayed_bytes_total", &to_clients) >= "metered-42".len() as f64,
+        "the live session's output is counted before it ends"
+    );
+    assert!(
+        sample(
+            &live,
+            "gatehouse_target_dial_seconds_count",
+            &[("protocol", "ssh")]
+        ) > sample(
+            &before,
+            "gatehouse_target_dial_seconds_count",
+            &[("protocol", "ssh")]
+        )
+    );
+
+    let (status, _) = gw
+        .post(
+            Some(&admin),
+            "/sessions/end",
+            json!({ "ids": [term.session_id] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    term.ended().await;
+
+    let after = eventually(Duration::from_secs(5), || async {
+        let page = scrape(ops_addr).await;
+        (sample(&page, "gatehouse_sessions_ended_total", &ended_by_admin)
+            > sample(&before, "gatehouse_sessions_ended_total", &ended_by_admin))
+        .then_some(page)
+    })
+    .await
+    .expect("the end is counted by its reason");
+    assert_eq!(sample(&after, "gatehouse_sessions_live", &live_ssh), 0.0);
+    assert!(
+        sample(&after, "gatehouse_relayed_bytes_total", &to_clients)
+            >= sample(&live, "gatehouse_relayed_bytes_total", &to_clients),
+        "an ended session's bytes stay counted"
+    );
+    assert!(
+        sample(&after, "gatehouse_login_failures_total", &web_failures)
+            > sample(&before, "gatehouse_login_failures_total", &web_failures)
+    );
+    let sessions_route = [
+        ("method", "POST"),
+        ("route", "/api/v1/sessions/end"),
+        ("status", "200"),
+    ];
+    assert!(
+        sample(
+            &after,
+            "gatehouse_http_request_duration_seconds_count",
+            &sessions_route
+        ) >= 1.0,
+        "API requests are timed by route: {after}"
+    );
+}
+
+/// Starts the real binary with `env` and stops it with SIGTERM; returns
+/// what it wrote to stdout and to stderr.
+async fn run_gateway_briefly(env: &[(&str, &str)]) -> (String, String) {
+    let data = tempfile::tempdir().unwrap();
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let err = tempfile::NamedTempFile::new().unwrap();
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["serve", "--data-dir"])
+        .arg(data.path())
+        .args([
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--ssh",
+            "127.0.0.1:0",
+            "--node",
+            "gw-logs",
+        ])
+        .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env_remove("GATEHOUSE_LOG")
+        .envs(env.iter().copied())
+        .stdout(out.reopen().unwrap())
+        .stderr(err.reopen().unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let gw = TestGateway::remote(format!("127.0.0.1:{port}").parse().unwrap(), None);
+    let up = eventually(Duration::from_secs(20), || async {
+        gw.http()
+            .get(gw.url("/openapi.json"))
+            .send()
+            .await
+            .ok()
+            .map(drop)
+    })
+    .await;
+    assert!(up.is_some(), "the gateway did not start");
+    // A failed target dial is logged with a warning.
+    let admin = gw.admin().await;
+    let conn = gw
+        .connection(
+            &admin,
+            json!({ "name": "nowhere", "host": "127.0.0.1", "port": free_port(),
+                                    "username": "root", "password": "x", "users": ["admin"] }),
+        )
+        .await;
+    let _ = crate::harness::terminal::connect(&gw, &admin, &conn).await;
+    let failed = eventually(Duration::from_secs(10), || async {
+        (!gw.audit(&admin, "session.failed").await.is_empty()).then_some(())
+    })
+    .await;
+    assert!(failed.is_some(), "the dial did not fail");
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(child.wait().await.unwrap().success());
+    (
+        std::fs::read_to_string(out.path()).unwrap(),
+        std::fs::read_to_string(err.path()).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_node() {
+    let (stdout, _stderr) = run_gateway_briefly(&[("GATEHOUSE_LOG_FORMAT", "json")]).await;
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for line in &lines {
+        assert_eq!(line["node"], "gw-logs", "{line}");
+        for field in ["timestamp", "level", "target", "message"] {
+            assert!(line.get(field).is_some(), "no {field} in {line}");
+        }
+    }
+    let running = lines
+        .iter()
+        .find(|l| l["message"] == "Gatehouse is running")
+        .expect("the banner is a log object");
+    assert!(
+        running["web"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+    let dial = lines
+        .iter()
+        .find(|l| l["message"] == "could not open target")
+        .expect("the failed dial is logged");
+    assert_eq!(dial["level"], "WARN");
+    assert_eq!(dial["connection"], "nowhere");
+    assert!(lines.iter().any(|l| l["message"] == "shutting down"));
+    assert!(
+        !stdout.contains(ADMIN_PASSWORD) && !stdout.contains("\"x\""),
+        "no secret in the log"
+    );
+}
+
+#[tokio::test]
+async fn text_logs_written_to_a_file_carry_no_colour_codes() {
+    let (stdout, _) = run_gateway_briefly(&[]).await;
+    assert!(stdout.contains("Gatehouse is running."));
+    assert!(stdout.contains("could not open target"), "{stdout}");
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "ANSI escapes in a log file: {stdout:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_log_format_stops_the_start_with_a_clear_error() {
+    let data = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["serve", "--data-dir"])
+        .arg(data.path())
+        .args(["--http", "127.0.0.1:0", "--ssh", "127.0.0.1:0"])
+        .env("GATEHOUSE_LOG_FORMAT", "xml")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("GATEHOUSE_LOG_FORMAT must be `text` or `json`, not `xml`"),
+        "{err}"
+    );
+}

@@ -1,0 +1,11 @@
+//! Whether the database answers, for readiness checks.
+
+use crate::{Result, Store};
+
+impl Store {
+    /// One round trip to the database.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
