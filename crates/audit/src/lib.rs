@@ -10,6 +10,7 @@
 //! removes those past their retention.
 
 mod counts;
+pub mod export;
 pub mod recordings;
 
 use gatehouse_domain::{EndReason, SessionId};
@@ -136,21 +137,43 @@ impl Event {
 #[derive(Clone, Debug)]
 pub struct Audit {
     store: Store,
+    /// Where stored events are copied (a file, syslog), if anywhere.
+    export: Option<export::Export>,
 }
 
 impl Audit {
     /// An audit log in `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            export: None,
+        }
+    }
+
+    /// An audit log in `store`, each stored event also copied to `export`.
+    pub fn with_export(store: Store, export: Option<export::Export>) -> Self {
+        Self { store, export }
+    }
+
+    /// The store the log is kept in.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Records an event. A failure to write is logged loudly, not returned:
     /// the action it describes has already happened.
     pub async fn record(&self, event: Event) {
         counts::audited(&event.0);
-        if let Err(e) = self.store.insert_audit(&event.0).await {
-            counts::write_failed();
-            tracing::error!(action = %event.0.action, error = %e, "could not write audit event");
+        match self.store.insert_audit(&event.0).await {
+            Ok(_) => {
+                if let Some(out) = &self.export {
+                    out.send(&event.0);
+                }
+            }
+            Err(e) => {
+                counts::write_failed();
+                tracing::error!(action = %event.0.action, error = %e, "could not write audit event");
+            }
         }
     }
 
@@ -161,7 +184,7 @@ impl Audit {
             counts::audited(&event.0);
         }
         write_all(
-            &self.store,
+            self,
             events.into_iter().map(|e| Write::Audit(e.0)).collect(),
         )
         .await;
@@ -173,9 +196,9 @@ impl Audit {
 pub struct HistoryWriter;
 
 impl HistoryWriter {
-    /// Starts the writer task.
+    /// Starts the writer task, writing through `audit` (its store and export).
     pub fn spawn(
-        store: Store,
+        audit: Audit,
         mut lifecycle: mpsc::UnboundedReceiver<Lifecycle>,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
@@ -204,7 +227,7 @@ impl HistoryWriter {
                         Lifecycle::Flush(done) => flushes.push(done),
                     }
                 }
-                write_all(&store, writes).await;
+                write_all(&audit, writes).await;
                 for done in flushes {
                     let _ = done.send(());
                 }
@@ -218,7 +241,8 @@ const MAX_BATCH: usize = 1024;
 
 /// Writes a batch in one transaction; if that fails, row by row, so one bad
 /// row costs only itself.
-async fn write_all(store: &Store, writes: Vec<Write>) {
+async fn write_all(audit: &Audit, writes: Vec<Write>) {
+    let store = &audit.store;
     if writes.is_empty() {
         return;
     }
@@ -243,8 +267,10 @@ async fn write_all(store: &Store, writes: Vec<Write>) {
         }
     };
     for (write, result) in results {
-        if result.is_err() {
-            counts::write_failed();
+        match (&result, write, &audit.export) {
+            (Err(_), _, _) => counts::write_failed(),
+            (Ok(true), Write::Audit(event), Some(out)) => out.send(event),
+            _ => {}
         }
         match (write, result) {
             (_, Ok(true)) | (Write::HistoryStart(_) | Write::Audit(_), Ok(false)) => {}
@@ -331,10 +357,11 @@ fn ended(e: &EndedSession, writes: &mut Vec<Write>) {
 /// stop closes its rows itself as `gateway_shutdown`, so an auditor can tell
 /// the two apart.
 pub async fn close_dangling(
-    store: &Store,
+    audit: &Audit,
     node: &str,
 ) -> Result<Vec<SessionId>, gatehouse_store::StoreError> {
-    let ids = store
+    let ids = audit
+        .store
         .close_open_history(node, EndReason::NodeLost, OffsetDateTime::now_utc())
         .await?;
     let events = ids
@@ -345,7 +372,7 @@ pub async fn close_dangling(
                 .details(json!({ "end_reason": EndReason::NodeLost, "recovered_at_start": true }))
         })
         .collect();
-    Audit::new(store.clone()).record_all(events).await;
+    audit.record_all(events).await;
     Ok(ids)
 }
 
@@ -377,7 +404,7 @@ mod tests {
     async fn every_session_leaves_one_history_row_and_start_end_audit_events() {
         let (_dir, store, owner) = store_with_owner().await;
         let (registry, lifecycle) = Registry::new("gw-1");
-        let writer = HistoryWriter::spawn(store.clone(), lifecycle);
+        let writer = HistoryWriter::spawn(Audit::new(store.clone()), lifecycle);
 
         let handle = registry.open(NewSession {
             user: "ops1".into(),

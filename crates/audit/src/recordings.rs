@@ -86,9 +86,9 @@ fn summarize(id: SessionId, bytes: u64, rec: &cast::Recording) -> RecordingDone 
 /// Deletes the recordings of sessions that started more than `retention`
 /// ago: the file goes, the history row stays (without its recording), and
 /// each deletion is an audit event. Returns how many were deleted.
-pub async fn sweep(store: &Store, dir: &Path, retention: Duration) -> Result<usize, StoreError> {
+pub async fn sweep(audit: &Audit, dir: &Path, retention: Duration) -> Result<usize, StoreError> {
     let cutoff = OffsetDateTime::now_utc() - retention;
-    let audit = Audit::new(store.clone());
+    let store = audit.store();
     let expired = store.expired_recordings(cutoff).await?;
     for (id, path) in &expired {
         let full = dir.join(path);
@@ -123,7 +123,7 @@ pub async fn sweep(store: &Store, dir: &Path, retention: Duration) -> Result<usi
 
 /// Runs [`sweep`] now and then every `every`, until `stop` is cancelled.
 pub fn spawn_sweeper(
-    store: Store,
+    audit: Audit,
     dir: PathBuf,
     retention: Duration,
     every: Duration,
@@ -135,7 +135,7 @@ pub fn spawn_sweeper(
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = tick.tick() => match sweep(&store, &dir, retention).await {
+                _ = tick.tick() => match sweep(&audit, &dir, retention).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(deleted = n, "deleted recordings past their retention"),
                     Err(e) => tracing::error!(error = %e, "recording retention sweep failed"),
@@ -162,7 +162,7 @@ mod tests {
         let recordings = dir.path().join("recordings");
         let (registry, lifecycle) =
             Registry::with_recordings("gw-1", RecordingConfig::new(&recordings, 1 << 20));
-        let writer = HistoryWriter::spawn(store.clone(), lifecycle);
+        let writer = HistoryWriter::spawn(Audit::new(store.clone()), lifecycle);
         let handle = registry.open(NewSession {
             user: "ops1".into(),
             user_id: owner.id,
@@ -198,12 +198,21 @@ mod tests {
         assert_eq!(info.bytes, Some(std::fs::metadata(&file).unwrap().len()));
 
         assert_eq!(
-            sweep(&store, &recordings, Duration::from_secs(3600))
-                .await
-                .unwrap(),
+            sweep(
+                &Audit::new(store.clone()),
+                &recordings,
+                Duration::from_secs(3600)
+            )
+            .await
+            .unwrap(),
             0
         );
-        assert_eq!(sweep(&store, &recordings, Duration::ZERO).await.unwrap(), 1);
+        assert_eq!(
+            sweep(&Audit::new(store.clone()), &recordings, Duration::ZERO)
+                .await
+                .unwrap(),
+            1
+        );
         assert!(!file.exists());
         assert!(recordings.exists() && std::fs::read_dir(&recordings).unwrap().next().is_none());
         let row = store.history_entry(id).await.unwrap().unwrap();

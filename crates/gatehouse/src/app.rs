@@ -102,7 +102,16 @@ impl Application {
             Some(_) if from_env => AdminBootstrap::FromEnvironment,
             Some(generated) => AdminBootstrap::Generated(generated),
         };
-        let recovered = gatehouse_audit::close_dangling(&store, &config.node).await?;
+        let export =
+            gatehouse_audit::export::Export::start(gatehouse_audit::export::ExportConfig {
+                file: config.audit_file.clone(),
+                syslog: config.audit_syslog.clone(),
+                node: config.node.clone(),
+            })
+            .await
+            .context("opening the audit export (audit_file, audit_syslog)")?;
+        let audit = Audit::with_export(store.clone(), export);
+        let recovered = gatehouse_audit::close_dangling(&audit, &config.node).await?;
         let recordings = config.data_dir.join(RECORDINGS);
         if !recovered.is_empty() {
             tracing::warn!(
@@ -131,11 +140,11 @@ impl Application {
             config.node.clone(),
             RecordingConfig::new(&recordings, config.recording_max_bytes),
         );
-        let history = HistoryWriter::spawn(store.clone(), lifecycle);
+        let history = HistoryWriter::spawn(audit.clone(), lifecycle);
         let state = AppState {
             access,
             registry,
-            audit: Audit::new(store.clone()),
+            audit,
             config: Arc::new(WebConfig {
                 secure_cookies: config.secure_cookies(),
                 token_ttl: config.token_ttl,
@@ -232,7 +241,7 @@ impl Application {
         );
         let sweeper = self.config.recording_retention.map(|retention| {
             gatehouse_audit::recordings::spawn_sweeper(
-                state.access.store().clone(),
+                state.audit.clone(),
                 self.config.data_dir.join(RECORDINGS),
                 retention,
                 self.config.retention_interval,

@@ -34,6 +34,10 @@ pub struct Config {
     /// without a login (`None`: not started; the main listener serves
     /// `/metrics` to logins allowed `audit.view`).
     pub metrics_listen: Option<SocketAddr>,
+    /// A file every audit event is appended to as a JSON line (for a SIEM).
+    pub audit_file: Option<PathBuf>,
+    /// A syslog receiver every audit event is sent to (RFC 5424).
+    pub audit_syslog: Option<gatehouse_audit::export::SyslogTarget>,
     /// Mark the session cookie `Secure` when serving plain HTTP on
     /// loopback; with TLS or `insecure_http` it always is.
     pub secure_cookies: bool,
@@ -76,6 +80,8 @@ impl Default for Config {
             // Browsers resolve *.localhost to loopback: a fresh start needs no DNS.
             apps_domain: "apps.localhost".into(),
             metrics_listen: None,
+            audit_file: None,
+            audit_syslog: None,
             secure_cookies: true,
             token_ttl: Duration::from_secs(12 * 3600),
             connect_timeout: Duration::from_secs(10),
@@ -107,6 +113,8 @@ pub struct FileConfig {
     node: Option<String>,
     apps_domain: Option<String>,
     metrics_listen: Option<SocketAddr>,
+    audit_file: Option<PathBuf>,
+    audit_syslog: Option<String>,
     secure_cookies: Option<bool>,
     token_ttl_seconds: Option<u64>,
     connect_timeout_seconds: Option<u64>,
@@ -140,6 +148,10 @@ pub struct Overrides {
     pub apps_domain: Option<String>,
     /// `--metrics-listen` / `GATEHOUSE_METRICS_LISTEN`.
     pub metrics_listen: Option<SocketAddr>,
+    /// `--audit-file` / `GATEHOUSE_AUDIT_FILE`.
+    pub audit_file: Option<PathBuf>,
+    /// `--audit-syslog` / `GATEHOUSE_AUDIT_SYSLOG`.
+    pub audit_syslog: Option<String>,
 }
 
 impl Config {
@@ -190,6 +202,13 @@ impl Config {
                 .map(|d| d.trim().trim_matches('.').to_ascii_lowercase())
                 .unwrap_or(d.apps_domain),
             metrics_listen: o.metrics_listen.or(f.metrics_listen),
+            audit_file: o.audit_file.or(f.audit_file),
+            audit_syslog: o
+                .audit_syslog
+                .or(f.audit_syslog)
+                .map(|s| s.parse())
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("audit_syslog: {e}"))?,
             secure_cookies: f.secure_cookies.unwrap_or(d.secure_cookies),
             token_ttl: secs(f.token_ttl_seconds, d.token_ttl),
             connect_timeout: secs(f.connect_timeout_seconds, d.connect_timeout),

@@ -95,6 +95,13 @@ pub struct ServeArgs {
     /// address (keep it private) [default: not started].
     #[arg(long, env = "GATEHOUSE_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// Also append every audit event to this file, one JSON object a line.
+    #[arg(long, env = "GATEHOUSE_AUDIT_FILE", value_name = "PATH")]
+    audit_file: Option<PathBuf>,
+    /// Also send every audit event to syslog (RFC 5424):
+    /// udp://HOST:PORT or unix:///dev/log.
+    #[arg(long, env = "GATEHOUSE_AUDIT_SYSLOG", value_name = "TARGET")]
+    audit_syslog: Option<String>,
 }
 
 /// Runs a parsed command line.

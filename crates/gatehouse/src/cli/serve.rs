@@ -21,6 +21,8 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             node: args.node,
             apps_domain: args.apps_domain,
             metrics_listen: args.metrics_listen,
+            audit_file: args.audit_file,
+            audit_syslog: args.audit_syslog,
         },
     )?;
     logging::init(log_format, &config.node);

@@ -314,3 +314,76 @@ async fn an_unknown_log_format_stops_the_start_with_a_clear_error() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_audit_log_is_copied_to_a_file_and_to_syslog_for_a_siem() {
+    let siem = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let siem_addr = siem.local_addr().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let file = out_dir.path().join("audit.jsonl");
+    let gw = TestGateway::spawn_with(|c| {
+        c.node = "gw-siem".into();
+        c.audit_file = Some(file.clone());
+        c.audit_syslog = Some(format!("udp://{siem_addr}").parse().unwrap());
+    })
+    .await;
+    let (status, _) = gw
+        .post(
+            None,
+            "/auth/login",
+            json!({ "username": "mallory", "password": "guess" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let admin = gw.admin().await;
+
+    // Syslog: one RFC 5424 message per event, refusals at severity notice.
+    let mut refused = None;
+    while refused.is_none() {
+        let mut buf = vec![0; 65536];
+        let n = tokio::time::timeout(Duration::from_secs(5), siem.recv(&mut buf))
+            .await
+            .expect("a syslog message")
+            .unwrap();
+        let message = String::from_utf8(buf[..n].to_vec()).unwrap();
+        if message.contains(" auth.login_failed ") {
+            refused = Some(message);
+        }
+    }
+    let refused = refused.unwrap();
+    assert!(refused.starts_with("<85>1 "), "{refused}");
+    let (_, body) = refused.split_once(" auth.login_failed - ").unwrap();
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["node"], "gw-siem");
+    assert_eq!(body["client_addr"], "127.0.0.1");
+
+    // The file: one JSON object per line, private to the gateway's user.
+    let lines = eventually(Duration::from_secs(5), || async {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (lines.iter().any(|l| l["action"] == "auth.login")).then_some(lines)
+    })
+    .await
+    .expect("the login reaches the file");
+    let failed = lines
+        .iter()
+        .find(|l| l["action"] == "auth.login_failed")
+        .unwrap();
+    assert_eq!(failed["node"], "gw-siem");
+    assert!(failed["time"].as_str().unwrap().ends_with('Z'));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        !std::fs::read_to_string(&file).unwrap().contains("guess"),
+        "no password in the copy"
+    );
+
+    // The database keeps its own copy.
+    assert_eq!(gw.audit(&admin, "auth.login_failed").await.len(), 1);
+}
