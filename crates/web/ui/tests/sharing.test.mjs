@@ -2,9 +2,10 @@
 // type, the colleague joins from "Shared with me" and types into the shell,
 // the owner removes them again while the session goes on, and withdraws a
 // new invitation before it is used.
+import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { PROMPT, launch, loggedIn, waitForScreen } from "./browser.mjs";
+import { PROMPT, launch, loggedIn, screenText, waitForScreen } from "./browser.mjs";
 
 let browser;
 before(async () => {
@@ -60,4 +61,43 @@ test("an owner shares a session, the invitee types into it, and is removed", asy
   await dev.page.reload();
   await dev.page.getByText("No live session is shared with you.").waitFor();
   await Promise.all([ops.context.close(), dev.context.close()]);
+});
+
+// Regression (issue 21): after Share, an end left the tab black — the
+// terminal's element was replaced when the ended notice rendered.
+test("after Share, an end keeps the terminal's text, read-only, with Reconnect and Close", async () => {
+  const ops = await loggedIn(browser, "ops1", "ops1-password");
+  const [terminal] = await Promise.all([
+    ops.context.waitForEvent("page"),
+    ops.page.getByRole("link", { name: /prod-db/ }).click(),
+  ]);
+  await waitForScreen(terminal, PROMPT);
+  await terminal.locator(".xterm-helper-textarea").focus();
+  await terminal.keyboard.type("echo kept-$((6*7))\n");
+  await waitForScreen(terminal, "kept-42");
+  await terminal.getByRole("banner", { name: "Session" }).getByText("prod-db").waitFor();
+  assert.match(await terminal.title(), /prod-db/, "the tab's title names the connection");
+
+  await terminal.getByRole("button", { name: "Share" }).click();
+  const dialog = terminal.getByRole("dialog");
+  await dialog.getByLabel("User").fill("dev2");
+  await dialog.getByRole("button", { name: "Share" }).click();
+  await terminal.getByRole("status").filter({ hasText: "Shared with dev2" }).waitFor();
+
+  await terminal.locator(".xterm-helper-textarea").focus();
+  await terminal.keyboard.type("exit\n");
+  await terminal.getByRole("alert").filter({ hasText: "Connection closed by the server" }).waitFor();
+  const text = await screenText(terminal);
+  assert.match(text, /kept-42/, `the screen keeps its text after the end:\n${text}`);
+  const box = await terminal.locator(".xterm-screen").boundingBox();
+  assert.ok(box && box.width > 200 && box.height > 100, `the terminal is still drawn: ${JSON.stringify(box)}`);
+  await terminal.getByRole("button", { name: "Reconnect" }).waitFor();
+  await terminal.getByRole("button", { name: "Close" }).waitFor();
+  assert.equal(await terminal.getByRole("button", { name: "Share" }).count(), 0, "nothing to share once ended");
+
+  // Reconnect opens a new session on the same connection in the same tab.
+  await terminal.getByRole("button", { name: "Reconnect" }).click();
+  await waitForScreen(terminal, PROMPT);
+  await terminal.getByText("Connected", { exact: true }).waitFor();
+  await ops.context.close();
 });

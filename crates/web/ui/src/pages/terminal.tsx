@@ -7,7 +7,18 @@ import { Terminal } from "@xterm/xterm";
 import "@xterm/xterm/css/xterm.css";
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import { type Participant, api, endedText } from "../api";
+import { type Connection, type Participant, type User, api, endedText } from "../api";
+
+/** Names this browser shared sessions with before: the first suggestions. */
+const SHARED_WITH = "gatehouse.shared-with";
+const sharedBefore = (): string[] => {
+  try {
+    const list = JSON.parse(localStorage.getItem(SHARED_WITH) ?? "[]");
+    return Array.isArray(list) ? list.filter((u) => typeof u === "string") : [];
+  } catch {
+    return [];
+  }
+};
 
 type Control =
   | { type: "session"; id: string; recording?: boolean }
@@ -30,6 +41,10 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
   // Invitations this tab made and has not withdrawn (the owner's own record:
   // an invitation nobody used yet shows nowhere else).
   const [invited, setInvited] = useState<{ user: string; mode: string }[]>([]);
+  const [connection, setConnection] = useState<string | null>(null);
+  const [suggestions, setSuggestions] = useState<string[]>([]);
+  // Every account name, where the caller may list users (administrators).
+  const directory = useRef<string[] | null>(null);
   const shareDialog = useRef<HTMLDialogElement>(null);
   const socket = useRef<WebSocket | null>(null);
 
@@ -38,6 +53,19 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
     const tick = setInterval(() => setNow(Date.now()), 500);
     return () => clearInterval(tick);
   }, [warning]);
+
+  useEffect(() => {
+    api<Connection[]>("GET", "/connections").then(
+      (list) => {
+        const name = list.find((c) => c.id === connectionId)?.name;
+        if (name) {
+          setConnection(name);
+          document.title = `${name} · Gatehouse`;
+        }
+      },
+      () => undefined,
+    );
+  }, [connectionId]);
 
   useEffect(() => {
     const term = new Terminal({
@@ -50,12 +78,15 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
     term.loadAddon(fit);
     term.open(host.current!);
     fit.fit();
-    // Ctrl+Shift+C copies the selection; pasting uses the browser's own paste.
+    // Ctrl+Shift+C copies the selection. Ctrl+V and Ctrl+Shift+V are left to
+    // the browser, whose paste event xterm.js sends on (as bracketed paste
+    // where the shell asked for it); a literal Ctrl+V is rarely wanted.
     term.attachCustomKeyEventHandler((e) => {
       if (e.type === "keydown" && e.ctrlKey && e.shiftKey && e.code === "KeyC" && term.hasSelection()) {
         navigator.clipboard?.writeText(term.getSelection());
         return false;
       }
+      if (e.ctrlKey && !e.altKey && !e.metaKey && e.code === "KeyV") return false;
       return true;
     });
 
@@ -76,7 +107,6 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
       if (msg.type === "session") {
         setSessionId(msg.id);
         setRecorded(!!msg.recording);
-        document.title = `Gatehouse · terminal`;
         term.focus();
       } else if (msg.type === "warning") {
         setNow(Date.now());
@@ -140,11 +170,26 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
       const mode = String(data.get("mode"));
       await api("POST", `/sessions/${sessionId}/share`, { user, mode });
       setInvited((list) => [...list.filter((i) => i.user !== user), { user, mode }]);
+      localStorage.setItem(SHARED_WITH, JSON.stringify([user, ...sharedBefore().filter((u) => u !== user)].slice(0, 20)));
       setShareNote(`Shared with ${user}: they find it under “Shared with me”.`);
     } catch (err) {
       setShareNote(err instanceof Error ? err.message : String(err));
     }
     setSharing(false);
+  };
+  // Suggestions as the name is typed: people shared with before, then the
+  // user directory where the caller may read it.
+  const suggest = (e: Event) => {
+    const typed = (e.target as HTMLInputElement).value.trim().toLowerCase();
+    if (directory.current === null) {
+      directory.current = [];
+      api<User[]>("GET", "/users").then(
+        (users) => (directory.current = users.filter((u) => !u.disabled).map((u) => u.username)),
+        () => undefined,
+      );
+    }
+    const names = [...new Set([...sharedBefore(), ...directory.current])];
+    setSuggestions(names.filter((u) => u.toLowerCase().includes(typed)).slice(0, 10));
   };
   // Removing someone who joined by invitation withdraws the invitation too.
   const remove = (p: Participant) =>
@@ -170,56 +215,107 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
   };
   const secondsLeft = warning ? Math.max(0, Math.ceil((warning.deadline - now) / 1000)) : 0;
 
+  const ended = banner !== null;
+  const reconnect = () => location.reload();
+  const close = () => {
+    window.close();
+    // A tab the browser will not let a script close stays: go home instead.
+    setTimeout(() => (location.hash = "#/connections"), 200);
+  };
+
+  // Keys keep the terminal's element in place whatever notices come and go:
+  // xterm.js draws into it, and a replaced element would leave the tab black.
   return (
     <div class="terminal-page">
-      {!banner && (
-        <div class="session-bar">
-          {recorded && (
-            <span class="recorded" title="This session is recorded for audit">
-              ● Recorded
-            </span>
-          )}
-          {people.length > 0 && (
-            <span role="status" class="watched" title="Others on this session">
-              {watchers.length > 0 && <>👁 Watched by {[...new Set(watchers)].join(", ")}</>}
-              {watchers.length > 0 && typists.length > 0 && " · "}
-              {typists.length > 0 && <>✎ {[...new Set(typists)].join(", ")} can type</>}
-            </span>
-          )}
-          {people.map((p) => (
-            <button type="button" class="link" onClick={() => remove(p)} aria-label={`Remove ${p.user} (${p.mode})`}>
-              remove {p.user}
+      <header class="term-toolbar" key="toolbar" aria-label="Session">
+        <strong class="term-title">{connection ?? "Terminal"}</strong>
+        <span class={`term-state ${ended ? "off" : sessionId ? "on" : ""}`}>
+          {ended ? "Ended (read-only)" : sessionId ? "Connected" : "Connecting…"}
+        </span>
+        {recorded && (
+          <span class="recorded" title="This session is recorded for audit">
+            <span aria-hidden="true">● </span>Recorded
+          </span>
+        )}
+        {!ended && people.length > 0 && (
+          <span role="status" class="watched" title="Others on this session">
+            {watchers.length > 0 && <>Watched by {[...new Set(watchers)].join(", ")}</>}
+            {watchers.length > 0 && typists.length > 0 && " · "}
+            {typists.length > 0 && <>{[...new Set(typists)].join(", ")} can type</>}
+          </span>
+        )}
+        {!ended &&
+          people.map((p) => (
+            <button type="button" class="small" onClick={() => remove(p)} aria-label={`Remove ${p.user} (${p.mode})`}>
+              Remove {p.user}
             </button>
           ))}
-          {invited.map((i) => (
+        {!ended &&
+          invited.map((i) => (
             <button
               type="button"
-              class="link"
+              class="small"
               onClick={() => unshare(i.user)}
               aria-label={`Withdraw invitation for ${i.user}`}
               title={`${i.user} was invited (${i.mode === "interactive" ? "may type" : "read-only"})`}
             >
-              un-share {i.user}
+              Un-share {i.user}
             </button>
           ))}
-          {sessionId && (
-            <button type="button" onClick={() => setSharing(true)}>
-              Share
+        <span class="spacer" />
+        {!ended && <span class="muted hint">Paste: Ctrl+V or Ctrl+Shift+V · Copy: select, Ctrl+Shift+C</span>}
+        {!ended && sessionId && (
+          <button type="button" class="small" onClick={() => setSharing(true)}>
+            Share
+          </button>
+        )}
+        {ended && (
+          <>
+            <button type="button" class="small primary" onClick={reconnect}>
+              Reconnect
             </button>
-          )}
-        </div>
-      )}
-      {shareNote && !banner && (
-        <div class="banner info" role="status">
-          {shareNote}
-        </div>
-      )}
-      <dialog ref={shareDialog} onClose={() => setSharing(false)} aria-labelledby="share-title">
+            <button type="button" class="small" onClick={close}>
+              Close
+            </button>
+          </>
+        )}
+      </header>
+      <div class="term-notices" key="notices">
+        {shareNote && !ended && (
+          <div class="banner info" role="status">
+            {shareNote}
+          </div>
+        )}
+        {warning && !ended && (
+          <div class="banner warning" role="alert">
+            {warning.reason === "idle_timeout"
+              ? `No input for a while: this session ends in ${secondsLeft}s. `
+              : `This session reaches its maximum duration in ${secondsLeft}s. `}
+            {warning.reason === "idle_timeout" && (
+              <button type="button" onClick={stayConnected}>
+                Stay connected
+              </button>
+            )}
+          </div>
+        )}
+        {banner && (
+          <div class={`banner ${banner.kind}`} role="alert">
+            {banner.text}
+          </div>
+        )}
+      </div>
+      <div class="terminal-host" key="host" ref={host} />
+      <dialog key="share" ref={shareDialog} onClose={() => setSharing(false)} aria-labelledby="share-title">
         <form method="dialog" onSubmit={share}>
           <h2 id="share-title">Share this session</h2>
           <label>
-            User <input name="user" required />
+            User <input name="user" required list="share-users" autoComplete="off" onInput={suggest} />
           </label>
+          <datalist id="share-users">
+            {suggestions.map((u) => (
+              <option value={u} />
+            ))}
+          </datalist>
           <label>
             Access
             <select name="mode">
@@ -235,24 +331,6 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
           </div>
         </form>
       </dialog>
-      {warning && !banner && (
-        <div class="banner warning" role="alert">
-          {warning.reason === "idle_timeout"
-            ? `No input for a while: this session ends in ${secondsLeft}s. `
-            : `This session reaches its maximum duration in ${secondsLeft}s. `}
-          {warning.reason === "idle_timeout" && (
-            <button type="button" onClick={stayConnected}>
-              Stay connected
-            </button>
-          )}
-        </div>
-      )}
-      {banner && (
-        <div class={`banner ${banner.kind}`} role="alert">
-          {banner.text}
-        </div>
-      )}
-      <div class="terminal-host" ref={host} />
     </div>
   );
 }
