@@ -77,8 +77,9 @@ impl Visibility {
 /// A search, sort and page over live sessions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListQuery {
-    /// Lowercased search text; empty matches everything.
-    needle: String,
+    /// The lowercased words of the search text, each of which a session
+    /// must contain (in one of its fields); none matches everything.
+    words: Vec<String>,
     /// Sort column.
     pub sort: SortKey,
     /// Sort descending.
@@ -92,7 +93,7 @@ pub struct ListQuery {
 impl Default for ListQuery {
     fn default() -> Self {
         Self {
-            needle: String::new(),
+            words: Vec::new(),
             sort: SortKey::StartedAt,
             descending: true,
             limit: Self::DEFAULT_LIMIT,
@@ -116,7 +117,12 @@ impl ListQuery {
         offset: Option<usize>,
     ) -> Result<Self, String> {
         let mut query = ListQuery {
-            needle: q.unwrap_or("").trim().to_lowercase(),
+            words: q
+                .unwrap_or("")
+                .to_lowercase()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
             ..ListQuery::default()
         };
         if let Some(sort) = sort.filter(|s| !s.is_empty()) {
@@ -146,22 +152,32 @@ impl ListQuery {
         Self::parse(Some(text), None, None, None).unwrap_or_default()
     }
 
-    /// The live sessions this query matches that `visibility` allows.
+    /// The live sessions this query matches that `visibility` allows: those
+    /// containing every word. The index is scanned for the longest word;
+    /// the others are checked against the sessions it found.
     pub(crate) fn matching<'t>(&self, table: &'t Table, visibility: Visibility) -> Vec<&'t Slot> {
-        if self.needle.contains('\0') {
-            // NUL separates fields in the index; such a needle is checked
-            // against each session alone, so it never spans two.
-            return table
-                .search("", |owner| visibility.allows(owner))
-                .into_iter()
-                .filter(|s| {
-                    s.entry
-                        .as_ref()
-                        .is_some_and(|e| e.haystack.contains(&self.needle))
-                })
-                .collect();
+        // NUL separates fields in the index; a word holding one is checked
+        // against each session alone, so it never spans two.
+        let scanned = self
+            .words
+            .iter()
+            .filter(|w| !w.contains('\0'))
+            .max_by_key(|w| w.len())
+            .map_or("", String::as_str);
+        let found = table.search(scanned, |owner| visibility.allows(owner));
+        if self.words.iter().all(|w| w == scanned) {
+            return found;
         }
-        table.search(&self.needle, |owner| visibility.allows(owner))
+        found
+            .into_iter()
+            .filter(|s| {
+                s.entry.as_ref().is_some_and(|e| {
+                    self.words
+                        .iter()
+                        .all(|w| w == scanned || e.haystack.contains(w.as_str()))
+                })
+            })
+            .collect()
     }
 
     /// Listing order. The default sort (start time) reads only the index;

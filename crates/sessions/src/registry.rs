@@ -133,12 +133,18 @@ impl Registry {
         let now = OffsetDateTime::now_utc();
         let started = Instant::now();
         let (input_tx, input_rx) = mpsc::channel(PARTICIPANT_INPUT);
+        let id = SessionId::new();
+        let id_text = id.to_string();
+        // Every field Active Sessions shows as text and searches (the UI
+        // matches the same fields in the same way).
         let haystack = [
             new.user.as_str(),
             new.connection.name.as_str(),
             new.protocol.as_str(),
             new.client_addr.as_str(),
             new.target.as_str(),
+            id_text.as_str(),
+            self.inner.node.as_str(),
         ]
         .join("\0")
         .to_lowercase();
@@ -149,7 +155,6 @@ impl Registry {
             client_addr: new.client_addr.clone(),
             joined_at: now,
         };
-        let id = SessionId::new();
         let terminal = new.terminal.unwrap_or(Terminal::LOG).or_default();
         let recorder = match &self.inner.recordings {
             Some(config) if new.recording => Some(self.recorder(config, id, now, &new)),

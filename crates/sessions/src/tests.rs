@@ -95,6 +95,33 @@ async fn search_is_case_insensitive_across_fields_and_never_spans_two() {
 }
 
 #[tokio::test]
+async fn several_words_must_all_match_and_ids_and_nodes_are_searched() {
+    let (registry, _lifecycle) = Registry::new("gw-east");
+    let alice = UserId::new();
+    let a = registry.open(new_session("alice", alice, "prod-db", "203.0.113.7"));
+    let _b = registry.open(new_session("alice", alice, "staging", "203.0.113.7"));
+    let _c = registry.open(new_session(
+        "bob",
+        UserId::new(),
+        "prod-web",
+        "198.51.100.2",
+    ));
+    let count = |q: &str| registry.list(&ListQuery::search(q), Visibility::All).total;
+    assert_eq!(count("alice prod"), 1);
+    assert_eq!(
+        count("  PROD   alice "),
+        1,
+        "order, case and spaces do not matter"
+    );
+    assert_eq!(count("prod"), 2);
+    assert_eq!(count("alice prod staging"), 0);
+    assert_eq!(count("gw-east"), 3);
+    let id = a.id().to_string();
+    assert_eq!(count(&id[..13]), 1);
+    assert_eq!(count(&format!("{} alice", &id[24..])), 1);
+}
+
+#[tokio::test]
 async fn search_index_forgets_closed_sessions_and_survives_compaction() {
     let (registry, _lifecycle) = Registry::new("gw-1");
     let mut handles: Vec<_> = (0..300)
@@ -603,8 +630,8 @@ mod search_properties {
 
         /// Whatever is typed in the search box, the registry's index
         /// answers exactly what a plain, case-insensitive substring search
-        /// of each session's fields answers (a needle never spans two
-        /// fields), and never panics.
+        /// of each session's fields answers for every word (a word never
+        /// spans two fields), and never panics.
         #[test]
         fn search_matches_a_plain_substring_search_of_the_fields(
             users in proptest::collection::vec(text(CHARS, 1..10), 1..6),
@@ -616,12 +643,15 @@ mod search_properties {
                 .map(|u| registry.open(new_session(u, UserId::new(), "prod-db", "203.0.113.7")))
                 .collect();
             let page = registry.list(&ListQuery::search(&needle), Visibility::All);
-            let wanted = needle.trim().to_lowercase();
+            let wanted = needle.to_lowercase();
             let expected = users
                 .iter()
-                .filter(|u| {
-                    let fields = [u.as_str(), "prod-db", "ssh", "203.0.113.7", "10.0.0.5:22"];
-                    fields.join("\0").to_lowercase().contains(&wanted)
+                .zip(&handles)
+                .filter(|(u, h)| {
+                    let id = h.id().to_string();
+                    let fields = [u.as_str(), "prod-db", "ssh", "203.0.113.7", "10.0.0.5:22", &id, "gw-1"];
+                    let text = fields.join("\0").to_lowercase();
+                    wanted.split_whitespace().all(|w| text.contains(w))
                 })
                 .count();
             prop_assert_eq!(page.total, expected, "needle {:?} over {:?}", needle, users);

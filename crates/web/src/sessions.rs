@@ -48,8 +48,9 @@ fn may_see(who: &Principal) -> Visibility {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    /// Case-insensitive text matched against user, connection name,
-    /// protocol, client address and target.
+    /// Case-insensitive words, every one of which must occur in one of the
+    /// session's user, connection name, protocol, client address, target,
+    /// id or node (`alice prod` finds alice's sessions on prod-*).
     q: Option<String>,
     /// `started_at` (default, newest first), `user`, `connection`,
     /// `protocol`, `client_addr`, `target` or `last_activity_at`;
@@ -111,9 +112,9 @@ pub struct EndSessions {
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     ids: Vec<SessionId>,
-    /// End the sessions the list's search would show: case-insensitive text
-    /// matched against user, connection name, protocol, client address and
-    /// target. Must not be blank.
+    /// End the sessions the list's search would show: case-insensitive
+    /// words, each found in the user, connection name, protocol, client
+    /// address, target, id or node. Must not be blank.
     q: Option<String>,
     /// End the sessions of this user (exact username).
     #[schema(value_type = Option<String>)]
