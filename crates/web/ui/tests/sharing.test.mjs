@@ -75,6 +75,13 @@ test("after Share, an end keeps the terminal's text, read-only, with Reconnect a
   await terminal.locator(".xterm-helper-textarea").focus();
   await terminal.keyboard.type("echo kept-$((6*7))\n");
   await waitForScreen(terminal, "kept-42");
+  // Ctrl+V pastes (as well as Ctrl+Shift+V).
+  await ops.context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  await terminal.evaluate(() => navigator.clipboard.writeText("echo pasted-$((2*5))"));
+  await terminal.locator(".xterm-helper-textarea").focus();
+  await terminal.keyboard.press("Control+V");
+  await terminal.keyboard.press("Enter");
+  await waitForScreen(terminal, "pasted-10");
   await terminal.getByRole("banner", { name: "Session" }).getByText("prod-db").waitFor();
   assert.match(await terminal.title(), /prod-db/, "the tab's title names the connection");
 
