@@ -128,6 +128,7 @@ impl Gate {
             }
         };
         tracing::info!(session = %handle.id(), user = %who.username, %connection, "native SSH session opened");
+        handle.set_detail("front_end", serde_json::json!("native ssh"));
         let gate = Arc::new(Gate {
             connection: connection.clone(),
             allow_forwarding: spec

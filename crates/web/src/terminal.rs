@@ -162,6 +162,7 @@ async fn run(
         }
     };
     tracing::Span::current().record("session", tracing::field::display(handle.id()));
+    handle.set_detail("front_end", json!("browser"));
     let recorded = handle.recorded();
     let hello = json!({ "type": "session", "id": handle.id(), "recording": recorded });
     let _ = send_or_end(&mut tx, Message::Text(hello.to_string().into()), &handle).await;
