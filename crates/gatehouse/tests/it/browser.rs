@@ -164,3 +164,29 @@ async fn a_web_application_published_opened_watched_ended_and_replayed_in_the_br
     gw.user(&admin, "ops1", "user").await;
     node_test_with(&gw, "webapps.test.mjs", &[("HTTPBIN_URL", httpbin.url(""))]).await;
 }
+
+#[tokio::test]
+async fn every_page_fits_the_screen_on_a_wide_screen_and_a_phone() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let long_user = format!("ops-{}", "l".repeat(56));
+    let long_connection = format!("prod-{}", "database-cluster-".repeat(4))
+        .trim_end_matches('-')
+        .to_owned();
+    gw.user(&admin, "ops1", "user").await;
+    gw.user(&admin, &long_user, "user").await;
+    gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1", "admin"])
+        .await;
+    gw.ssh_connection(&admin, &sshd, &long_connection, &[&long_user])
+        .await;
+    node_test_with(
+        &gw,
+        "layout.test.mjs",
+        &[
+            ("LONG_USER", long_user),
+            ("LONG_CONNECTION", long_connection),
+        ],
+    )
+    .await;
+}

@@ -29,9 +29,25 @@ function useRoute(): string {
   return route;
 }
 
+/** An administration page opened by someone without its permission. */
+function NoAccess() {
+  return (
+    <section>
+      <h1>You don't have access</h1>
+      <p>This page is for administrators. Ask one for access if you need it.</p>
+      <p>
+        <a href="#/connections">Back to My connections</a>
+      </p>
+    </section>
+  );
+}
+
 function App() {
   const route = useRoute();
   const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const [menu, setMenu] = useState(false);
+  // Following a link closes the narrow screen's menu.
+  useEffect(() => setMenu(false), [route]);
   useEffect(() => {
     api<Me>("GET", "/auth/me").then(setMe, () => setMe(null));
   }, []);
@@ -81,16 +97,25 @@ function App() {
   else if (route === "/history") page = <History me={me} />;
   else if (route === "/shared") page = <SharedWithMe />;
   else if (route === "/profile") page = <Profile me={me} />;
-  else if (route === "/admin/users") page = <AdminUsers />;
-  else if (route === "/admin/connections") page = <AdminConnections />;
-  else if (route === "/admin/audit") page = <Audit />;
+  else if (route === "/admin/users") page = can(me, "users.manage") ? <AdminUsers /> : <NoAccess />;
+  else if (route === "/admin/connections") page = can(me, "connections.manage") ? <AdminConnections /> : <NoAccess />;
+  else if (route === "/admin/audit") page = can(me, "audit.view") ? <Audit /> : <NoAccess />;
   else page = <Connections />;
 
   return (
     <div class="shell">
-      <header class="topbar">
+      <header class={`topbar ${menu ? "open" : ""}`}>
         <span class="brand">Gatehouse</span>
-        <nav aria-label="Main">
+        <button
+          type="button"
+          class="menu-toggle"
+          aria-expanded={menu}
+          aria-controls="main-nav"
+          onClick={() => setMenu(!menu)}
+        >
+          Menu
+        </button>
+        <nav aria-label="Main" id="main-nav">
           {links
             .filter(([, , shown]) => shown)
             .map(([href, label]) => (

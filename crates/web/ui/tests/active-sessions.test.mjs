@@ -53,6 +53,7 @@ test("an administrator sees a session live, finds it and ends it; the user sees 
   const row = admin.page.locator("tbody tr[data-session]");
   await row.filter({ hasText: "ops1" }).filter({ hasText: "prod-db" }).waitFor();
   assert.match(await row.innerText(), /127\.0\.0\.1/);
+  const id = await row.first().getAttribute("data-session");
 
   const search = admin.page.getByLabel("Search sessions");
   await search.fill("PROD");
@@ -60,6 +61,13 @@ test("an administrator sees a session live, finds it and ends it; the user sees 
   await search.fill("no-such-thing");
   await count.filter({ hasText: "0 of 1 sessions" }).waitFor();
   await admin.page.getByText("No session matches the search.").waitFor();
+  // Several words must all match, over every shown field (the id too).
+  await search.fill("prod OPS1");
+  await count.filter({ hasText: "1 of 1 sessions" }).waitFor();
+  await search.fill("ops1 staging");
+  await count.filter({ hasText: "0 of 1 sessions" }).waitFor();
+  await search.fill(`${id.slice(0, 8)} ops1`);
+  await count.filter({ hasText: "1 of 1 sessions" }).waitFor();
   await search.fill("ops1");
   await count.filter({ hasText: "1 of 1 sessions" }).waitFor();
 
@@ -69,12 +77,15 @@ test("an administrator sees a session live, finds it and ends it; the user sees 
   await endButton.click();
   const dialog = admin.page.getByRole("dialog");
   await dialog.getByRole("heading", { name: "End 1 session?" }).waitFor();
+  assert.match(await dialog.getByRole("list", { name: "Sessions to end" }).innerText(), /ops1 on prod-db \(browser, from 127\.0\.0\.1/);
+  if (shots) await admin.page.screenshot({ path: `${shots}/end-sessions-dialog.png` });
   await dialog.getByLabel("Message to the users (optional)").fill("maintenance window");
   await dialog.getByRole("button", { name: "End 1 session" }).click();
 
   // The row vanishes, and the user's tab says who ended it and why.
   await count.filter({ hasText: "0 of 0 sessions" }).waitFor();
-  await admin.page.getByRole("status").filter({ hasText: "Ended 1 session." }).waitFor();
+  const notice = admin.page.getByRole("status").filter({ hasText: "Ended 1 session." });
+  await notice.getByRole("link", { name: "See them in History" }).waitFor();
   const banner = terminal.getByRole("alert");
   await banner.filter({ hasText: "Session ended by administrator admin" }).waitFor();
   assert.match(await banner.innerText(), /maintenance window/);
@@ -85,7 +96,7 @@ test("an administrator sees a session live, finds it and ends it; the user sees 
   await admin.context.close();
 });
 
-test("a plain user sees only their own sessions and no End Sessions button", async () => {
+test("a plain user sees only their own sessions, ends one from My sessions and reopens the connection", async () => {
   const ops = await loggedIn(browser, "ops1", "ops1-password");
   const admin = await loggedIn(browser, "admin", adminPassword);
   const open = async (who) => {
@@ -100,7 +111,7 @@ test("a plain user sees only their own sessions and no End Sessions button", asy
     return tab;
   };
   await open(admin);
-  await open(ops);
+  const mine = await open(ops);
 
   await ops.page.getByRole("link", { name: "My sessions" }).click();
   await ops.page.getByRole("heading", { name: "My sessions" }).waitFor();
@@ -108,12 +119,30 @@ test("a plain user sees only their own sessions and no End Sessions button", asy
   const rows = ops.page.locator("tbody tr[data-session]");
   assert.equal(await rows.count(), 1);
   assert.match(await rows.first().innerText(), /ops1/);
-  assert.equal(await ops.page.getByRole("button", { name: /End Sessions/ }).count(), 0);
-  assert.equal(await ops.page.getByRole("checkbox").count(), 0);
   assert.equal(await ops.page.getByRole("link", { name: "Users" }).count(), 0, "no admin pages for a plain user");
+  assert.equal(await ops.page.getByRole("link", { name: /^Watch/ }).count(), 0, "no watching without sessions.watch");
 
+  // Their own session: End from its row, confirmed, and the tab says so.
+  await ops.page.getByRole("button", { name: "End ops1's session on prod-db" }).click();
+  const dialog = ops.page.getByRole("dialog");
+  await dialog.getByRole("button", { name: "End 1 session" }).click();
+  await ops.page.locator(".count").filter({ hasText: "0 of 0 sessions" }).waitFor();
+  await mine.getByRole("alert").filter({ hasText: "Session ended by ops1" }).waitFor();
+
+  // The administrator's session goes on.
   await admin.page.getByRole("link", { name: "Active Sessions" }).click();
-  await admin.page.locator(".count").filter({ hasText: "2 of 2 sessions" }).waitFor();
+  await admin.page.locator(".count").filter({ hasText: "1 of 1 sessions" }).waitFor();
+
+  // Reopen: from the ended tab, a new session on the same connection.
+  await mine.getByRole("button", { name: "Reconnect" }).click();
+  await waitForScreen(mine, PROMPT);
+  await ops.page.locator(".count").filter({ hasText: "1 of 1 sessions" }).waitFor();
+  const [again] = await Promise.all([
+    ops.context.waitForEvent("page"),
+    ops.page.getByRole("link", { name: "Open prod-db again" }).click(),
+  ]);
+  await waitForScreen(again, PROMPT);
+  await ops.page.locator(".count").filter({ hasText: "2 of 2 sessions" }).waitFor();
 
   await ops.context.close();
   await admin.context.close();

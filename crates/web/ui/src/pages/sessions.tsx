@@ -15,33 +15,72 @@ import {
   type Me,
   type Session,
   since,
+  size,
 } from "../api";
 
 const ROW_HEIGHT = 36;
+/** A session as a card on a phone: fixed height, so the list stays virtualised. */
+const CARD_HEIGHT = 178;
 const OVERSCAN = 12;
+/** Below this width (of the list's box) sessions are cards, not table rows. */
+const CARDS_BELOW = 760;
+const CHECK_WIDTH = 40;
+const ACTIONS_WIDTH = 150;
 
-type SortKey =
+type ColumnKey =
   | "user"
   | "connection"
+  | "front_end"
   | "protocol"
   | "client_addr"
   | "target"
   | "started_at"
   | "idle"
+  | "ends_in"
   | "participants"
-  | "ends_in";
+  | "bytes"
+  | "recording"
+  | "node"
+  | "id";
 
-const COLUMNS: [SortKey, string][] = [
-  ["user", "User"],
-  ["connection", "Connection"],
-  ["protocol", "Protocol"],
-  ["client_addr", "Client address"],
-  ["target", "Target"],
-  ["started_at", "Active since"],
-  ["idle", "Idle"],
-  ["participants", "Participants"],
-  ["ends_in", "Ends in"],
+interface Column {
+  key: ColumnKey;
+  label: string;
+  /** Share of the width left after the fixed columns, and the least it gets. */
+  weight: number;
+  min: number;
+  /** Shown until the chooser hides it. */
+  shown: boolean;
+}
+
+const COLUMNS: Column[] = [
+  { key: "user", label: "User", weight: 12, min: 80, shown: true },
+  { key: "connection", label: "Connection", weight: 13, min: 90, shown: true },
+  { key: "front_end", label: "Front end", weight: 8, min: 70, shown: true },
+  { key: "protocol", label: "Protocol", weight: 6, min: 60, shown: false },
+  { key: "client_addr", label: "Client address", weight: 10, min: 80, shown: true },
+  { key: "target", label: "Target", weight: 13, min: 90, shown: true },
+  { key: "started_at", label: "Active since", weight: 8, min: 70, shown: true },
+  { key: "idle", label: "Idle", weight: 6, min: 55, shown: true },
+  { key: "ends_in", label: "Ends in", weight: 8, min: 80, shown: true },
+  { key: "participants", label: "People", weight: 5, min: 55, shown: true },
+  { key: "bytes", label: "In / out", weight: 10, min: 90, shown: true },
+  { key: "recording", label: "Rec.", weight: 4, min: 50, shown: true },
+  { key: "node", label: "Node", weight: 6, min: 55, shown: true },
+  { key: "id", label: "Session id", weight: 9, min: 90, shown: true },
 ];
+
+/** The columns a person hid, remembered in this browser. */
+const HIDDEN_COLUMNS = "gatehouse.sessions.hidden-columns";
+function loadHidden(): Set<ColumnKey> {
+  try {
+    const saved = JSON.parse(localStorage.getItem(HIDDEN_COLUMNS) ?? "null");
+    if (Array.isArray(saved)) return new Set(saved.filter((k) => COLUMNS.some((c) => c.key === k && k !== "user")));
+  } catch {
+    // A damaged entry: start from the defaults.
+  }
+  return new Set(COLUMNS.filter((c) => !c.shown).map((c) => c.key));
+}
 
 /** Seconds until a policy ends the session, recomputed from the picture's time. */
 function endsIn(s: Session, now: number): number | null {
@@ -49,6 +88,13 @@ function endsIn(s: Session, now: number): number | null {
   if (s.idle_timeout_seconds) deadlines.push(Date.parse(s.last_activity_at) + s.idle_timeout_seconds * 1000);
   if (s.max_duration_seconds) deadlines.push(Date.parse(s.started_at) + s.max_duration_seconds * 1000);
   return deadlines.length ? Math.max(0, (Math.min(...deadlines) - now) / 1000) : null;
+}
+
+/** How the user reached the gateway: the front end's own word, else the protocol's. */
+export function frontEnd(s: Session): string {
+  const told = s.detail?.front_end;
+  if (typeof told === "string") return told;
+  return { http: "web app", tcp: "tunnel", ssh: "ssh" }[s.protocol] ?? s.protocol;
 }
 
 /** A web application session's activity, for its target cell: "12 requests · GET /x 200". */
@@ -65,13 +111,15 @@ function activity(s: Session): { short: string; long: string } | null {
   return { short, long: [short.replace(" · ", ", last: "), ...open].join("; ") };
 }
 
-/** Sessions this close to a policy end are flagged in the table. */
+/** Sessions this close to a policy end are flagged in the table, in words. */
 const EXPIRING_SECONDS = 60;
 
-function sortValue(s: Session, key: SortKey): string | number {
+function sortValue(s: Session, key: ColumnKey): string | number {
   switch (key) {
     case "connection":
       return s.connection.name.toLowerCase();
+    case "front_end":
+      return frontEnd(s);
     case "started_at":
       return Date.parse(s.started_at);
     case "idle":
@@ -80,20 +128,27 @@ function sortValue(s: Session, key: SortKey): string | number {
       return s.participants.length;
     case "ends_in":
       return endsIn(s, Date.now()) ?? Number.MAX_SAFE_INTEGER;
+    case "bytes":
+      return s.bytes_from_client + s.bytes_to_client;
+    case "recording":
+      return s.recording ? 1 : 0;
     default:
       return String(s[key]).toLowerCase();
   }
 }
 
-function matches(s: Session, needle: string): boolean {
-  if (!needle) return true;
-  return (
-    s.user.toLowerCase().includes(needle) ||
-    s.connection.name.toLowerCase().includes(needle) ||
-    s.protocol.toLowerCase().includes(needle) ||
-    s.client_addr.toLowerCase().includes(needle) ||
-    s.target.toLowerCase().includes(needle)
-  );
+/** The search's words: a session must contain every one (as the gateway's
+ * search does for "select all matching"). */
+export const searchWords = (query: string) => query.toLowerCase().split(/\s+/).filter(Boolean);
+
+/** The fields searched, as the gateway's registry indexes them. */
+const searchText = (s: Session) =>
+  [s.user, s.connection.name, s.protocol, s.client_addr, s.target, s.id, s.node].join("\0").toLowerCase();
+
+function matches(s: Session, words: string[]): boolean {
+  if (words.length === 0) return true;
+  const text = searchText(s);
+  return words.every((w) => text.includes(w));
 }
 
 /** The live feed, folded into a map; `version` changes at most once a frame. */
@@ -151,22 +206,26 @@ function useLiveSessions() {
 export function ActiveSessions({ me }: { me: Me }) {
   const { sessions, version, live, lastEnded } = useLiveSessions();
   const [query, setQuery] = useState("");
-  const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: "started_at", desc: true });
+  const [sort, setSort] = useState<{ key: ColumnKey; desc: boolean }>({ key: "started_at", desc: true });
   const [selected, setSelected] = useState<Set<string>>(new Set());
   // Set when "select all" was used on a search: End Sessions then ends
   // everything matching the search on the gateway, even rows that appear meanwhile.
   const [allMatching, setAllMatching] = useState<string | null>(null);
   const [now, setNow] = useState(Date.now());
   const [scrollTop, setScrollTop] = useState(0);
-  const [viewport, setViewport] = useState(600);
+  const [box, setBox] = useState({ width: 1200, height: 600 });
+  const [hidden, setHidden] = useState<Set<ColumnKey>>(loadHidden);
   const [confirming, setConfirming] = useState(false);
-  const [notice, setNotice] = useState("");
+  const [choosing, setChoosing] = useState(false);
+  const [notice, setNotice] = useState<{ text: string; history: boolean } | null>(null);
   const [detail, setDetail] = useState<string | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
   const dialog = useRef<HTMLDialogElement>(null);
-  const mayEnd = can(me, "sessions.end");
+  const endsAll = can(me, "sessions.end");
   const mayWatch = can(me, "sessions.watch");
   const seesAll = can(me, "sessions.view");
+  // Everyone may end their own sessions; `sessions.end` ends anyone's.
+  const endable = (s: Session) => endsAll || s.user_id === me.id;
 
   useEffect(() => {
     const tick = setInterval(() => setNow(Date.now()), 1000);
@@ -174,10 +233,16 @@ export function ActiveSessions({ me }: { me: Me }) {
   }, []);
   useEffect(() => {
     const el = scroller.current!;
-    const observer = new ResizeObserver(() => setViewport(el.clientHeight));
+    const observer = new ResizeObserver(() => setBox({ width: el.clientWidth, height: el.clientHeight }));
     observer.observe(el);
     return () => observer.disconnect();
   }, []);
+  // A notice goes away by itself.
+  useEffect(() => {
+    if (!notice) return;
+    const timer = setTimeout(() => setNotice(null), 10_000);
+    return () => clearTimeout(timer);
+  }, [notice]);
   // A session that ended is no longer selectable.
   useEffect(() => {
     setSelected((sel) => {
@@ -191,9 +256,10 @@ export function ActiveSessions({ me }: { me: Me }) {
     if (!confirming && d.open) d.close();
   }, [confirming]);
 
-  const needle = query.trim().toLowerCase();
+  const words = searchWords(query);
+  const wordsKey = words.join(" ");
   const rows = useMemo(() => {
-    const list = [...sessions.values()].filter((s) => matches(s, needle));
+    const list = [...sessions.values()].filter((s) => matches(s, words));
     const dir = sort.desc ? -1 : 1;
     list.sort((a, b) => {
       const x = sortValue(a, sort.key);
@@ -201,13 +267,24 @@ export function ActiveSessions({ me }: { me: Me }) {
       return x < y ? -dir : x > y ? dir : a.id < b.id ? -1 : 1;
     });
     return list;
-  }, [version, needle, sort]);
+  }, [version, wordsKey, sort]);
 
-  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(rows.length, Math.ceil((scrollTop + viewport) / ROW_HEIGHT) + OVERSCAN);
+  const cards = box.width < CARDS_BELOW;
+  const height = cards ? CARD_HEIGHT : ROW_HEIGHT;
+  const first = Math.max(0, Math.floor(scrollTop / height) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((scrollTop + box.height) / height) + OVERSCAN);
   const visible = rows.slice(first, last);
-  const selectedShown = rows.filter((s) => selected.has(s.id)).length;
-  const allShownSelected = rows.length > 0 && selectedShown === rows.length;
+  const choosable = rows.filter(endable);
+  const selectedShown = choosable.filter((s) => selected.has(s.id)).length;
+  const allShownSelected = choosable.length > 0 && selectedShown === choosable.length;
+  const showEnd = endsAll || sessions.size === 0 || [...sessions.values()].some(endable);
+
+  // Column widths depend only on the box and the chosen columns, never on
+  // the rows: nothing jumps while the list scrolls, updates or is searched.
+  const columns = COLUMNS.filter((c) => !hidden.has(c.key));
+  const fixed = (showEnd ? CHECK_WIDTH : 0) + ACTIONS_WIDTH;
+  const widths = share(columns, Math.max(0, box.width - fixed));
+  const tableWidth = fixed + widths.reduce((a, b) => a + b, 0);
 
   const toggle = (id: string) => {
     setAllMatching(null);
@@ -218,11 +295,11 @@ export function ActiveSessions({ me }: { me: Me }) {
     });
   };
   const toggleAll = () => {
-    setAllMatching(allShownSelected || !needle ? null : query.trim());
+    setAllMatching(allShownSelected || words.length === 0 || !endsAll ? null : query.trim());
     setSelected((sel) => {
       const next = new Set(sel);
-      if (allShownSelected) rows.forEach((s) => next.delete(s.id));
-      else rows.forEach((s) => next.add(s.id));
+      if (allShownSelected) choosable.forEach((s) => next.delete(s.id));
+      else choosable.forEach((s) => next.add(s.id));
       return next;
     });
   };
@@ -230,9 +307,17 @@ export function ActiveSessions({ me }: { me: Me }) {
   useEffect(() => {
     if (allMatching !== null && allMatching !== query.trim()) setAllMatching(null);
   }, [query]);
-  const sortBy = (key: SortKey) =>
+  const sortBy = (key: ColumnKey) =>
     setSort((s) => (s.key === key ? { key, desc: !s.desc } : { key, desc: key === "started_at" }));
+  const chooseColumn = (key: ColumnKey, shown: boolean) => {
+    const next = new Set(hidden);
+    if (shown) next.delete(key);
+    else next.add(key);
+    localStorage.setItem(HIDDEN_COLUMNS, JSON.stringify([...next]));
+    setHidden(next);
+  };
 
+  const chosen = [...selected].map((id) => sessions.get(id)).filter((s): s is Session => !!s);
   const endSelected = async (e: Event) => {
     e.preventDefault();
     const reason = (new FormData(e.currentTarget as HTMLFormElement).get("reason") as string).trim();
@@ -245,15 +330,131 @@ export function ActiveSessions({ me }: { me: Me }) {
         reason: reason || undefined,
       });
       setAllMatching(null);
-      setNotice(`Ended ${result.ended.length} session${result.ended.length === 1 ? "" : "s"}.`);
+      setNotice({ text: `Ended ${result.ended.length} session${result.ended.length === 1 ? "" : "s"}.`, history: true });
       setSelected(new Set());
     } catch (err) {
-      setNotice(`Could not end sessions: ${err instanceof Error ? err.message : String(err)}`);
+      setNotice({ text: `Could not end sessions: ${err instanceof Error ? err.message : String(err)}`, history: false });
     }
     setConfirming(false);
   };
+  const endOne = (s: Session) => {
+    setAllMatching(null);
+    setSelected(new Set([s.id]));
+    setConfirming(true);
+  };
+  const copyId = (s: Session) =>
+    navigator.clipboard
+      ?.writeText(s.id)
+      .then(() => setNotice({ text: `Copied session id ${s.id}.`, history: false }))
+      .catch(() => setNotice({ text: `Session id: ${s.id}`, history: false }));
+
+  const cell = (s: Session, key: ColumnKey) => {
+    switch (key) {
+      case "user":
+        return <td title={s.user}>{s.user}</td>;
+      case "connection":
+        return <td title={s.connection.name}>{s.connection.name}</td>;
+      case "front_end":
+        return <td>{frontEnd(s)}</td>;
+      case "protocol":
+        return <td>{s.protocol}</td>;
+      case "client_addr":
+        return <td title={s.client_addr}>{s.client_addr}</td>;
+      case "target": {
+        const act = activity(s);
+        return (
+          <td class="target" title={act ? `${s.target}\n${act.long}` : s.target}>
+            {s.target}
+            {act && <span class="activity"> · {act.short}</span>}
+          </td>
+        );
+      }
+      case "started_at":
+        return <td title={new Date(s.started_at).toLocaleString()}>{since(s.started_at, now)} ago</td>;
+      case "idle":
+        return (
+          <td title={`Last input ${new Date(s.last_activity_at).toLocaleString()}`}>
+            {duration((now - Date.parse(s.last_activity_at)) / 1000)}
+          </td>
+        );
+      case "ends_in":
+        return <td>{endsInText(s, now)}</td>;
+      case "participants":
+        return (
+          <td>
+            <button
+              type="button"
+              class="link count-button"
+              aria-label={`${s.participants.length} participants in ${s.user}'s session: show them`}
+              onClick={() => setDetail(detail === s.id ? null : s.id)}
+            >
+              {s.participants.length}
+            </button>
+          </td>
+        );
+      case "bytes":
+        return (
+          <td title={`${s.bytes_from_client} bytes in from the client, ${s.bytes_to_client} bytes out to it`}>
+            {size(s.bytes_from_client)} / {size(s.bytes_to_client)}
+          </td>
+        );
+      case "recording":
+        return <td title={s.recording ? "Recorded" : "Not recorded"}>{s.recording ? "● Rec" : "—"}</td>;
+      case "node":
+        return <td title={s.node}>{s.node}</td>;
+      case "id":
+        return (
+          <td class="mono id">
+            <button type="button" class="link copy" title={`${s.id} (click to copy)`} aria-label={`Copy session id ${s.id}`} onClick={() => copyId(s)}>
+              {s.id}
+            </button>
+          </td>
+        );
+    }
+  };
+  const actions = (s: Session) => (
+    <>
+      {mayWatch && (
+        <a href={`#/watch/${s.id}`} target="_blank" rel="noopener" aria-label={`Watch ${s.user}'s session on ${s.connection.name}`}>
+          Watch
+        </a>
+      )}
+      {s.user_id === me.id && s.protocol === "ssh" && (
+        <a href={`#/terminal/${s.connection.id}`} target="_blank" rel="noopener" aria-label={`Open ${s.connection.name} again`}>
+          Reopen
+        </a>
+      )}
+      {endable(s) && (
+        <button type="button" class="link end-one" onClick={() => endOne(s)} aria-label={`End ${s.user}'s session on ${s.connection.name}`}>
+          End
+        </button>
+      )}
+    </>
+  );
+  const checkbox = (s: Session) =>
+    endable(s) ? (
+      <input
+        type="checkbox"
+        aria-label={`Select ${s.user}'s session on ${s.connection.name}`}
+        checked={selected.has(s.id)}
+        onChange={() => toggle(s.id)}
+      />
+    ) : null;
+  const selectAll = (
+    <input
+      type="checkbox"
+      aria-label="Select all shown sessions"
+      checked={allShownSelected}
+      disabled={choosable.length === 0}
+      ref={(el) => {
+        if (el) el.indeterminate = selectedShown > 0 && !allShownSelected;
+      }}
+      onChange={toggleAll}
+    />
+  );
 
   const title = seesAll ? "Active Sessions" : "My sessions";
+  const listed = chosen.slice(0, 8);
   return (
     <section class="sessions">
       <div class="toolbar">
@@ -261,7 +462,7 @@ export function ActiveSessions({ me }: { me: Me }) {
         <input
           type="search"
           aria-label="Search sessions"
-          placeholder="Search user, connection, protocol, address, target…"
+          placeholder="Search: words all must match (user, connection, address, target, id, node)"
           value={query}
           onInput={(e) => setQuery((e.target as HTMLInputElement).value)}
         />
@@ -269,112 +470,127 @@ export function ActiveSessions({ me }: { me: Me }) {
           {rows.length} of {sessions.size} sessions
         </span>
         <span class={`live ${live ? "on" : ""}`}>{live ? "● Live" : "○ Reconnecting…"}</span>
-        {mayEnd && (
+        <div class="columns">
+          <button type="button" aria-expanded={choosing} aria-controls="column-chooser" onClick={() => setChoosing(!choosing)}>
+            Columns
+          </button>
+          {choosing && (
+            <fieldset id="column-chooser">
+              <legend class="visually-hidden">Columns shown</legend>
+              {COLUMNS.filter((c) => c.key !== "user").map((c) => (
+                <label>
+                  <input type="checkbox" checked={!hidden.has(c.key)} onChange={(e) => chooseColumn(c.key, (e.target as HTMLInputElement).checked)} />
+                  {c.label}
+                </label>
+              ))}
+            </fieldset>
+          )}
+        </div>
+        {showEnd && (
           <button type="button" class="danger end-sessions" disabled={selected.size === 0} onClick={() => setConfirming(true)}>
             End Sessions{selected.size > 0 ? ` (${selected.size})` : ""}
           </button>
         )}
       </div>
-      {notice && <p class="notice" role="status">{notice}</p>}
+      {notice && (
+        <p class="notice fading" role="status">
+          {notice.text}
+          {notice.history && (
+            <>
+              {" "}
+              <a href="#/history">See them in History</a>
+            </>
+          )}
+        </p>
+      )}
       {lastEnded && !seesAll && lastEnded.session.user === me.username && (
         <p class="notice" role="status">
           {lastEnded.session.connection.name}: {endedText(lastEnded.end_reason, lastEnded.ended_by, lastEnded.end_message)}
         </p>
       )}
       {detail && sessions.get(detail) && (
-        <ParticipantsPanel session={sessions.get(detail)!} mayRemove={mayEnd} onClose={() => setDetail(null)} />
+        <ParticipantsPanel session={sessions.get(detail)!} mayRemove={endsAll} onClose={() => setDetail(null)} />
       )}
       <div class="table-scroll" ref={scroller} onScroll={(e) => setScrollTop((e.target as HTMLDivElement).scrollTop)}>
-        <table aria-label={title} aria-rowcount={rows.length + 1}>
-          <thead>
-            <tr>
-              {mayEnd && (
-                <th class="check">
-                  <input
-                    type="checkbox"
-                    aria-label="Select all shown sessions"
-                    checked={allShownSelected}
-                    ref={(el) => {
-                      if (el) el.indeterminate = selectedShown > 0 && !allShownSelected;
-                    }}
-                    onChange={toggleAll}
-                  />
-                </th>
-              )}
-              {COLUMNS.map(([key, label]) => (
-                <th aria-sort={sort.key === key ? (sort.desc ? "descending" : "ascending") : "none"}>
-                  <button type="button" class="sort" onClick={() => sortBy(key)}>
-                    {label}
-                    {sort.key === key ? (sort.desc ? " ▼" : " ▲") : ""}
-                  </button>
-                </th>
+        {cards ? (
+          <>
+            {showEnd && rows.length > 0 && <label class="select-all">{selectAll} Select all shown</label>}
+            <ul class="session-cards" aria-label={title}>
+              {first > 0 && <li class="spacer" style={{ height: `${first * CARD_HEIGHT}px` }} aria-hidden="true" />}
+              {visible.map((s) => (
+                <li key={s.id} data-session={s.id} class={`session-card ${selected.has(s.id) ? "selected" : ""}`} style={{ height: `${CARD_HEIGHT - 8}px` }}>
+                  <div class="card-head">
+                    {showEnd && checkbox(s)}
+                    <strong class="ellipsis" title={`${s.user} on ${s.connection.name}`}>
+                      {s.user} on {s.connection.name}
+                    </strong>
+                  </div>
+                  <div class="ellipsis muted">
+                    {frontEnd(s)} from {s.client_addr} to {s.target}
+                  </div>
+                  <div class="ellipsis">
+                    {since(s.started_at, now)} · idle {duration((now - Date.parse(s.last_activity_at)) / 1000)} ·{" "}
+                    {s.participants.length} {s.participants.length === 1 ? "person" : "people"}
+                    {s.recording ? " · ● Recorded" : ""}
+                  </div>
+                  <div class="ellipsis">Ends in: {endsInText(s, now)}</div>
+                  <div class="card-actions">{actions(s)}</div>
+                </li>
               ))}
-              {mayWatch && <th><span class="visually-hidden">Actions</span></th>}
-            </tr>
-          </thead>
-          <tbody>
-            {first > 0 && <tr class="spacer" style={{ height: `${first * ROW_HEIGHT}px` }} aria-hidden="true" />}
-            {visible.map((s, i) => {
-              const left = endsIn(s, now);
-              const act = activity(s);
-              const expiring = left !== null && left <= EXPIRING_SECONDS;
-              return (
-              <tr
-                key={s.id}
-                data-session={s.id}
-                aria-rowindex={first + i + 2}
-                class={`${selected.has(s.id) ? "selected" : ""} ${expiring ? "expiring" : ""}`}
-              >
-                {mayEnd && (
-                  <td class="check">
-                    <input
-                      type="checkbox"
-                      aria-label={`Select ${s.user}'s session on ${s.connection.name}`}
-                      checked={selected.has(s.id)}
-                      onChange={() => toggle(s.id)}
-                    />
-                  </td>
-                )}
-                <td>{s.user}</td>
-                <td>{s.connection.name}</td>
-                <td>{s.protocol}</td>
-                <td>{s.client_addr}</td>
-                <td class="target" title={act ? `${s.target}\n${act.long}` : undefined}>
-                  {s.target}
-                  {act && <span class="activity"> · {act.short}</span>}
-                </td>
-                <td title={new Date(s.started_at).toLocaleString()}>{since(s.started_at, now)} ago</td>
-                <td title={`Last input ${new Date(s.last_activity_at).toLocaleString()}`}>
-                  {duration((now - Date.parse(s.last_activity_at)) / 1000)}
-                </td>
-                <td>
-                  <button
-                    type="button"
-                    class="link count-button"
-                    aria-label={`${s.participants.length} participants in ${s.user}'s session: show them`}
-                    onClick={() => setDetail(detail === s.id ? null : s.id)}
-                  >
-                    {s.participants.length}
-                  </button>
-                </td>
-                <td title={expiring ? "About to end by policy" : undefined}>
-                  {left === null ? "—" : `${expiring ? "⚠ " : ""}${duration(left)}`}
-                </td>
-                {mayWatch && (
-                  <td>
-                    <a href={`#/watch/${s.id}`} target="_blank" rel="noopener" aria-label={`Watch ${s.user}'s session on ${s.connection.name}`}>
-                      Watch
-                    </a>
-                  </td>
-                )}
+              {last < rows.length && (
+                <li class="spacer" style={{ height: `${(rows.length - last) * CARD_HEIGHT}px` }} aria-hidden="true" />
+              )}
+            </ul>
+          </>
+        ) : (
+          <table aria-label={title} aria-rowcount={rows.length + 1} class="sessions-table" style={{ width: `${tableWidth}px` }}>
+            <colgroup>
+              {showEnd && <col style={{ width: `${CHECK_WIDTH}px` }} />}
+              {columns.map((_, i) => (
+                <col style={{ width: `${widths[i]}px` }} />
+              ))}
+              <col style={{ width: `${ACTIONS_WIDTH}px` }} />
+            </colgroup>
+            <thead>
+              <tr>
+                {showEnd && <th class="check">{selectAll}</th>}
+                {columns.map((c) => (
+                  <th aria-sort={sort.key === c.key ? (sort.desc ? "descending" : "ascending") : "none"} title={c.label}>
+                    <button type="button" class="sort" onClick={() => sortBy(c.key)}>
+                      {c.label}
+                      {sort.key === c.key ? (sort.desc ? " ▼" : " ▲") : ""}
+                    </button>
+                  </th>
+                ))}
+                <th class="actions">
+                  <span class="visually-hidden">Actions</span>
+                </th>
               </tr>
-              );
-            })}
-            {last < rows.length && (
-              <tr class="spacer" style={{ height: `${(rows.length - last) * ROW_HEIGHT}px` }} aria-hidden="true" />
-            )}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {first > 0 && <tr class="spacer" style={{ height: `${first * ROW_HEIGHT}px` }} aria-hidden="true" />}
+              {visible.map((s, i) => {
+                const left = endsIn(s, now);
+                const expiring = left !== null && left <= EXPIRING_SECONDS;
+                return (
+                  <tr
+                    key={s.id}
+                    data-session={s.id}
+                    aria-rowindex={first + i + 2}
+                    class={`${selected.has(s.id) ? "selected" : ""} ${expiring ? "expiring" : ""}`}
+                  >
+                    {showEnd && <td class="check">{checkbox(s)}</td>}
+                    {columns.map((c) => cell(s, c.key))}
+                    <td class="actions">{actions(s)}</td>
+                  </tr>
+                );
+              })}
+              {last < rows.length && (
+                <tr class="spacer" style={{ height: `${(rows.length - last) * ROW_HEIGHT}px` }} aria-hidden="true" />
+              )}
+            </tbody>
+          </table>
+        )}
         {rows.length === 0 && <p class="empty">{sessions.size === 0 ? "No live sessions." : "No session matches the search."}</p>}
       </div>
       <dialog ref={dialog} onClose={() => setConfirming(false)} aria-labelledby="end-title">
@@ -382,9 +598,21 @@ export function ActiveSessions({ me }: { me: Me }) {
           <h2 id="end-title">
             End {selected.size} session{selected.size === 1 ? "" : "s"}?
           </h2>
-          <p>Their users are disconnected at once and shown that you ended them.</p>
+          <p>These users are disconnected at once and shown that you ended their sessions:</p>
+          <ul class="affected" aria-label="Sessions to end">
+            {listed.map((s) => (
+              <li key={s.id}>
+                {s.user} on {s.connection.name} ({frontEnd(s)}, from {s.client_addr}
+                {s.participants.length > 1 ? `, with ${s.participants.length - 1} more taking part` : ""})
+              </li>
+            ))}
+            {chosen.length > listed.length && <li>and {chosen.length - listed.length} more</li>}
+          </ul>
           {allMatching !== null && (
-            <p>Every session matching “{allMatching}” ends, including any that started since you selected them.</p>
+            <p class="warning-text">
+              <strong>Also sessions matching later:</strong> every session matching “{allMatching}” when you confirm is
+              ended, including any that started since you selected them.
+            </p>
           )}
           <label>
             Message to the users (optional)
@@ -402,6 +630,33 @@ export function ActiveSessions({ me }: { me: Me }) {
       </dialog>
     </section>
   );
+}
+
+/** Splits `free` pixels by weight, giving every column at least its minimum
+ * (taken from the others' shares): the columns fill the box exactly unless
+ * their minimums alone are wider. */
+function share(columns: Column[], free: number): number[] {
+  const widths = columns.map(() => 0);
+  let pinned = new Set<number>();
+  for (;;) {
+    const open = columns.map((_, i) => i).filter((i) => !pinned.has(i));
+    const left = free - [...pinned].reduce((sum, i) => sum + columns[i].min, 0);
+    const weights = open.reduce((sum, i) => sum + columns[i].weight, 0);
+    const short = open.filter((i) => (left * columns[i].weight) / weights < columns[i].min);
+    if (short.length === 0 || open.length === short.length) {
+      for (const i of pinned) widths[i] = columns[i].min;
+      for (const i of open) widths[i] = Math.max(columns[i].min, Math.floor((left * columns[i].weight) / weights));
+      return widths;
+    }
+    pinned = new Set([...pinned, ...short]);
+  }
+}
+
+/** "ends in 45s" close to the end, else the time left; "—" without a limit. */
+function endsInText(s: Session, now: number): string {
+  const left = endsIn(s, now);
+  if (left === null) return "—";
+  return left <= EXPIRING_SECONDS ? `ends in ${duration(left)}` : duration(left);
 }
 
 /** Who takes part in one session; administrators may remove anyone but the owner. */

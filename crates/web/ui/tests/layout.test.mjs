@@ -1,0 +1,172 @@
+// Every page at a wide screen (1440×900) and a phone (390×844): nothing is
+// wider than the viewport, checked in the DOM, with 60-character user and
+// connection names on screen; Active Sessions shows every column inside its
+// box at 1280 and wider and turns into cards on a phone; the navigation
+// folds into a menu on a phone.
+import assert from "node:assert/strict";
+import { mkdir } from "node:fs/promises";
+import { after, before, test } from "node:test";
+
+import { PROMPT, base, launch, loggedIn, waitForScreen } from "./browser.mjs";
+
+const adminPassword = process.env.GATEHOUSE_ADMIN_PASSWORD;
+const longUser = process.env.LONG_USER;
+const longConnection = process.env.LONG_CONNECTION;
+const shots = process.env.SCREENSHOT_DIR;
+let browser;
+
+before(async () => {
+  browser = await launch();
+  if (shots) await mkdir(shots, { recursive: true });
+});
+after(() => browser?.close());
+
+/** Elements reaching past the viewport's edges that no fitting scroll box clips. */
+const overflowing = (page) =>
+  page.evaluate(() => {
+    const vw = document.documentElement.clientWidth;
+    const fits = (r) => r.left >= -0.5 && r.right <= vw + 0.5;
+    const bad = [];
+    if (document.documentElement.scrollWidth > vw) bad.push(`the page is ${document.documentElement.scrollWidth}px wide`);
+    for (const el of document.body.querySelectorAll("*")) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0 || fits(r)) continue;
+      let clipped = false;
+      for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+        if (getComputedStyle(a).overflowX !== "visible" && fits(a.getBoundingClientRect())) {
+          clipped = true;
+          break;
+        }
+      }
+      if (!clipped) {
+        const name = `${el.tagName.toLowerCase()}${el.className && typeof el.className === "string" ? "." + el.className.trim().replace(/\s+/g, ".") : ""}`;
+        bad.push(`${name} "${(el.textContent ?? "").trim().slice(0, 40)}" spans ${Math.round(r.left)}–${Math.round(r.right)} of ${vw}`);
+      }
+    }
+    return bad.slice(0, 8);
+  });
+
+async function openTerminal(who, name) {
+  const [tab] = await Promise.all([
+    who.context.waitForEvent("page"),
+    who.page.getByRole("link", { name: new RegExp(`^${name}`) }).click(),
+  ]);
+  await waitForScreen(tab, PROMPT);
+  return tab;
+}
+
+const ADMIN_PAGES = [
+  ["/connections", "My connections"],
+  ["/sessions", "Active Sessions"],
+  ["/shared", "Shared with me"],
+  ["/history", "History"],
+  ["/profile", "SSH keys"],
+  ["/admin/users", "Users"],
+  ["/admin/connections", "Connections"],
+  ["/admin/audit", "Audit log"],
+];
+const USER_PAGES = [
+  ["/connections", "My connections"],
+  ["/sessions", "My sessions"],
+  ["/shared", "Shared with me"],
+  ["/history", "My history"],
+  ["/profile", "SSH keys"],
+];
+
+test("every page fits the viewport at 1440×900 and 390×844", async () => {
+  const long = await loggedIn(browser, longUser, `${longUser}-password`);
+  const ops = await loggedIn(browser, "ops1", "ops1-password");
+  await openTerminal(long, longConnection);
+  await openTerminal(ops, "prod-db");
+  const admin = await loggedIn(browser, "admin", adminPassword);
+
+  for (const [who, pages] of [
+    [admin, ADMIN_PAGES],
+    [long, USER_PAGES],
+  ]) {
+    for (const [width, height] of [
+      [1440, 900],
+      [390, 844],
+    ]) {
+      await who.page.setViewportSize({ width, height });
+      for (const [route, heading] of pages) {
+        await who.page.goto(`${base}/#${route}`);
+        await who.page.getByRole("heading", { name: heading, exact: true }).first().waitFor();
+        if (route === "/sessions") await who.page.locator("[data-session]").first().waitFor();
+        else await who.page.waitForTimeout(300); // the page's data arrives
+        assert.deepEqual(await overflowing(who.page), [], `${route} at ${width}px`);
+      }
+    }
+  }
+  await Promise.all([long.context.close(), ops.context.close(), admin.context.close()]);
+});
+
+test("Active Sessions shows every column inside its box at 1280 and 1440, cut with an ellipsis and the full text on hover", async () => {
+  const long = await loggedIn(browser, longUser, `${longUser}-password`);
+  await openTerminal(long, longConnection);
+  const admin = await loggedIn(browser, "admin", adminPassword);
+  await admin.page.getByRole("link", { name: "Active Sessions" }).click();
+  // The first test's sessions may still be ending: take the newest.
+  const row = admin.page.locator("tbody tr[data-session]").filter({ hasText: longUser }).first();
+  await row.waitFor();
+  for (const width of [1280, 1440]) {
+    await admin.page.setViewportSize({ width, height: 900 });
+    await admin.page.waitForTimeout(200);
+    const layout = await admin.page.evaluate(() => {
+      const box = document.querySelector(".table-scroll");
+      const b = box.getBoundingClientRect();
+      const heads = [...document.querySelectorAll("thead th")].map((th) => {
+        const r = th.getBoundingClientRect();
+        return { text: th.innerText.trim(), inside: r.left >= b.left - 0.5 && r.right <= b.right + 0.5 };
+      });
+      return { scrolls: box.scrollWidth > box.clientWidth, heads };
+    });
+    assert.equal(layout.scrolls, false, `no sideways scrolling at ${width}px`);
+    assert.deepEqual(layout.heads.filter((h) => !h.inside), [], `every column inside the box at ${width}px`);
+    for (const label of ["User", "Connection", "Front end", "Ends in", "In / out", "Rec.", "Node", "Session id"]) {
+      assert.ok(layout.heads.some((h) => h.text.startsWith(label)), `column ${label} at ${width}px`);
+    }
+  }
+  const userCell = row.locator("td", { hasText: longUser }).first();
+  assert.equal(await userCell.getAttribute("title"), longUser, "the full name on hover");
+  const cut = await userCell.evaluate((td) => td.scrollWidth > td.clientWidth && getComputedStyle(td).textOverflow);
+  assert.equal(cut, "ellipsis", "a long name is cut with an ellipsis");
+  const watch = await row.getByRole("link", { name: /^Watch/ }).boundingBox();
+  const box = await admin.page.locator(".table-scroll").boundingBox();
+  assert.ok(watch.x + watch.width <= box.x + box.width, "the actions are on screen, at the right");
+  if (shots) await admin.page.screenshot({ path: `${shots}/active-sessions.png` });
+
+  // The column chooser hides a column and the choice outlives a reload.
+  await admin.page.getByRole("button", { name: "Columns" }).click();
+  await admin.page.getByRole("checkbox", { name: "Node" }).uncheck();
+  await admin.page.reload();
+  await row.waitFor();
+  assert.equal(await admin.page.locator("thead th", { hasText: "Node" }).count(), 0, "Node stays hidden after a reload");
+  await admin.page.getByRole("button", { name: "Columns" }).click();
+  await admin.page.getByRole("checkbox", { name: "Node" }).check();
+  await admin.page.locator("thead th", { hasText: "Node" }).waitFor();
+
+  // On a phone: cards with the same checkbox and actions, and a menu.
+  await admin.page.setViewportSize({ width: 390, height: 844 });
+  const card = admin.page.locator("li.session-card").filter({ hasText: longUser }).first();
+  await card.getByRole("checkbox", { name: new RegExp(`Select ${longUser}'s session`) }).check();
+  await card.getByRole("link", { name: /^Watch/ }).waitFor();
+  await admin.page.getByRole("button", { name: "End Sessions (1)" }).waitFor();
+  if (shots) await admin.page.screenshot({ path: `${shots}/active-sessions-phone.png` });
+  assert.equal(await admin.page.getByRole("link", { name: "Audit log" }).isVisible(), false, "the menu is folded");
+  await admin.page.getByRole("button", { name: "Menu" }).click();
+  await admin.page.getByRole("link", { name: "Audit log" }).click();
+  await admin.page.getByRole("heading", { name: "Audit log" }).waitFor();
+  assert.equal(await admin.page.getByRole("button", { name: "Menu" }).getAttribute("aria-expanded"), "false");
+  await Promise.all([long.context.close(), admin.context.close()]);
+});
+
+test("a plain user who opens an administration page by its address is told they have no access", async () => {
+  const ops = await loggedIn(browser, "ops1", "ops1-password");
+  for (const route of ["/admin/users", "/admin/connections", "/admin/audit"]) {
+    await ops.page.goto(`${base}/#${route}`);
+    await ops.page.getByRole("heading", { name: "You don't have access" }).waitFor();
+    assert.equal(await ops.page.locator("form").count(), 0, `no admin form on ${route}`);
+  }
+  await ops.context.close();
+});
