@@ -194,7 +194,28 @@ export function duration(seconds: number): string {
 
 export const since = (iso: string, now: number) => duration((now - Date.parse(iso)) / 1000);
 
-export const localTime = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : "");
+/** A moment in the browser's time zone, which it names ("29/11/2026, 14:03:07 CET"). */
+export const localTime = (iso: string | null) =>
+  iso ? new Date(iso).toLocaleString(undefined, { timeZoneName: "short" }) : "";
+
+/** A history row's end reason in words: "ended by administrator admin". */
+export function reasonText(reason: string | null, by: string | null): string {
+  if (!reason) return "";
+  const words: Record<string, string> = {
+    ended_by_admin: `ended by administrator ${by ?? ""}`.trim(),
+    ended_by_owner: by ? `ended by ${by} (its owner)` : "ended by its owner",
+    target_closed: "closed by the server",
+    client_closed: "closed by the user",
+    idle_timeout: "idle timeout",
+    max_duration: "maximum duration reached",
+    user_locked: "user locked",
+    access_revoked: "access revoked",
+    gateway_shutdown: "gateway shut down",
+    node_lost: "gateway node lost",
+    error: "error",
+  };
+  return words[reason] ?? reason.replace(/_/g, " ");
+}
 
 /** What to tell a person whose session ended, from the gateway's reason. */
 export function endedText(reason: string, by: string | null, message: string | null): string {

@@ -1,19 +1,34 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { api, type AuditRow, type PageOf, localTime } from "../api";
+import { PAGE_SIZE, Pager } from "./pager";
 
-/** The newest audit events. */
+/** The audit log, newest first, a page at a time, optionally one action's events. */
 export function Audit() {
   const [page, setPage] = useState<PageOf<AuditRow> | null>(null);
   const [error, setError] = useState("");
+  const [offset, setOffset] = useState(0);
+  const [action, setAction] = useState("");
+  useEffect(() => setOffset(0), [action]);
   useEffect(() => {
-    api<PageOf<AuditRow>>("GET", "/audit?limit=500").then(setPage, (e) => setError(String(e)));
-  }, []);
+    const timer = setTimeout(() => {
+      const a = action.trim() ? `&action=${encodeURIComponent(action.trim())}` : "";
+      api<PageOf<AuditRow>>("GET", `/audit?limit=${PAGE_SIZE}&offset=${offset}${a}`).then(setPage, (e) => setError(String(e)));
+    }, 200);
+    return () => clearTimeout(timer);
+  }, [offset, action]);
   return (
     <section>
       <div class="toolbar">
         <h1>Audit log</h1>
-        {page && <span class="count">{page.total} events</span>}
+        <input
+          type="search"
+          aria-label="Only this action"
+          placeholder="Action, e.g. session.ended"
+          value={action}
+          onInput={(e) => setAction((e.target as HTMLInputElement).value)}
+        />
+        {page && <Pager label="Audit" offset={offset} total={page.total} onMove={setOffset} />}
       </div>
       {error && <p class="error" role="alert">{error}</p>}
       <div class="table-scroll">

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 
-import { api, can, duration, type HistoryRow, type Me, type PageOf, localTime, size } from "../api";
+import { api, can, duration, type HistoryRow, type Me, type PageOf, localTime, reasonText, size } from "../api";
+import { PAGE_SIZE, Pager } from "./pager";
 
 /** The recording index looks up text of at least this many characters. */
 const MIN_TEXT = 3;
@@ -20,16 +21,22 @@ export function History({ me }: { me: Me }) {
   const [text, setText] = useState("");
   const [page, setPage] = useState<PageOf<HistoryRow> | null>(null);
   const [error, setError] = useState("");
+  const [offset, setOffset] = useState(0);
 
+  // A new search starts at the first page.
+  useEffect(() => setOffset(0), [query, text]);
   useEffect(() => {
     const timer = setTimeout(() => {
       const q = query.trim() ? `&q=${encodeURIComponent(query.trim())}` : "";
       const t = text.trim().length >= MIN_TEXT ? `&text=${encodeURIComponent(text.trim())}` : "";
       setError("");
-      api<PageOf<HistoryRow>>("GET", `/history?limit=200${q}${t}`).then(setPage, (e) => setError(String(e)));
+      api<PageOf<HistoryRow>>("GET", `/history?limit=${PAGE_SIZE}&offset=${offset}${q}${t}`).then(setPage, (e) =>
+        setError(String(e)),
+      );
     }, 200);
     return () => clearTimeout(timer);
-  }, [query, text]);
+  }, [query, text, offset]);
+  const shortText = text.trim().length > 0 && text.trim().length < MIN_TEXT;
   const replays = can(me, "audit.view");
 
   return (
@@ -50,8 +57,13 @@ export function History({ me }: { me: Me }) {
           value={text}
           onInput={(e) => setText((e.target as HTMLInputElement).value)}
         />
-        {page && <span class="count">{page.total} ended sessions</span>}
+        {page && <Pager label="History" offset={offset} total={page.total} onMove={setOffset} />}
       </div>
+      {shortText && (
+        <p class="notice" role="status">
+          Type at least {MIN_TEXT} characters to search inside recordings (the index looks up {MIN_TEXT}-character pieces).
+        </p>
+      )}
       {error && <p class="error" role="alert">{error}</p>}
       <div class="table-scroll">
         <table aria-label="Ended sessions">
@@ -61,6 +73,7 @@ export function History({ me }: { me: Me }) {
               <th>Connection</th>
               <th>Client address</th>
               <th>Started</th>
+              <th>Ended</th>
               <th>Duration</th>
               <th>End reason</th>
               <th>Ended by</th>
@@ -75,8 +88,12 @@ export function History({ me }: { me: Me }) {
                 <td>{h.connection.name}</td>
                 <td>{h.client_addr}</td>
                 <td>{localTime(h.started_at)}</td>
+                <td>{localTime(h.ended_at)}</td>
                 <td>{h.ended_at ? duration((Date.parse(h.ended_at) - Date.parse(h.started_at)) / 1000) : ""}</td>
-                <td title={h.end_message ?? undefined}>{h.end_reason}</td>
+                <td title={h.end_reason ?? undefined}>
+                  {reasonText(h.end_reason, h.ended_by)}
+                  {h.end_message && <span class="muted">: “{h.end_message}”</span>}
+                </td>
                 <td>{h.ended_by ?? ""}</td>
                 <td>{recordingCell(h)}</td>
                 {replays && (
