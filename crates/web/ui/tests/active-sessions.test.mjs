@@ -73,7 +73,6 @@ test("an administrator sees a session live, finds it and ends it; the user sees 
 
   await admin.page.getByRole("checkbox", { name: /Select ops1's session on prod-db/ }).check();
   assert.equal(await endButton.isEnabled(), true);
-  if (shots) await admin.page.screenshot({ path: `${shots}/active-sessions.png` });
   await endButton.click();
   const dialog = admin.page.getByRole("dialog");
   await dialog.getByRole("heading", { name: "End 1 session?" }).waitFor();

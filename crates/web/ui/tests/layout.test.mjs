@@ -111,7 +111,11 @@ test("Active Sessions shows every column inside its box at 1280 and 1440, cut wi
   await row.waitFor();
   for (const width of [1280, 1440]) {
     await admin.page.setViewportSize({ width, height: 900 });
-    await admin.page.waitForTimeout(200);
+    // The widths follow the box once its resize is observed.
+    await admin.page.waitForFunction(() => {
+      const box = document.querySelector(".table-scroll");
+      return box && box.scrollWidth <= box.clientWidth;
+    }, null, { timeout: 3000 }).catch(() => undefined);
     const layout = await admin.page.evaluate(() => {
       const box = document.querySelector(".table-scroll");
       const b = box.getBoundingClientRect();
@@ -145,6 +149,7 @@ test("Active Sessions shows every column inside its box at 1280 and 1440, cut wi
   await admin.page.getByRole("button", { name: "Columns" }).click();
   await admin.page.getByRole("checkbox", { name: "Node" }).check();
   await admin.page.locator("thead th", { hasText: "Node" }).waitFor();
+  await admin.page.getByRole("button", { name: "Columns" }).click();
 
   // On a phone: cards with the same checkbox and actions, and a menu.
   await admin.page.setViewportSize({ width: 390, height: 844 });
@@ -157,7 +162,7 @@ test("Active Sessions shows every column inside its box at 1280 and 1440, cut wi
   await admin.page.getByRole("button", { name: "Menu" }).click();
   await admin.page.getByRole("link", { name: "Audit log" }).click();
   await admin.page.getByRole("heading", { name: "Audit log" }).waitFor();
-  assert.equal(await admin.page.getByRole("button", { name: "Menu" }).getAttribute("aria-expanded"), "false");
+  await admin.page.locator('button[aria-expanded="false"]', { hasText: "Menu" }).waitFor();
   await Promise.all([long.context.close(), admin.context.close()]);
 });
 

@@ -25,7 +25,7 @@ const OVERSCAN = 12;
 /** Below this width (of the list's box) sessions are cards, not table rows. */
 const CARDS_BELOW = 760;
 const CHECK_WIDTH = 40;
-const ACTIONS_WIDTH = 150;
+const ACTIONS_WIDTH = 140;
 
 type ColumnKey =
   | "user"
@@ -54,20 +54,20 @@ interface Column {
 }
 
 const COLUMNS: Column[] = [
-  { key: "user", label: "User", weight: 12, min: 80, shown: true },
-  { key: "connection", label: "Connection", weight: 13, min: 90, shown: true },
-  { key: "front_end", label: "Front end", weight: 8, min: 70, shown: true },
+  { key: "user", label: "User", weight: 11, min: 80, shown: true },
+  { key: "connection", label: "Connection", weight: 11, min: 90, shown: true },
+  { key: "front_end", label: "Front end", weight: 8, min: 85, shown: true },
   { key: "protocol", label: "Protocol", weight: 6, min: 60, shown: false },
-  { key: "client_addr", label: "Client address", weight: 10, min: 80, shown: true },
-  { key: "target", label: "Target", weight: 13, min: 90, shown: true },
-  { key: "started_at", label: "Active since", weight: 8, min: 70, shown: true },
+  { key: "client_addr", label: "Client address", weight: 10, min: 110, shown: true },
+  { key: "target", label: "Target", weight: 11, min: 90, shown: true },
+  { key: "started_at", label: "Active since", weight: 8, min: 100, shown: true },
   { key: "idle", label: "Idle", weight: 6, min: 55, shown: true },
   { key: "ends_in", label: "Ends in", weight: 8, min: 80, shown: true },
-  { key: "participants", label: "People", weight: 5, min: 55, shown: true },
+  { key: "participants", label: "People", weight: 5, min: 75, shown: true },
   { key: "bytes", label: "In / out", weight: 10, min: 90, shown: true },
-  { key: "recording", label: "Rec.", weight: 4, min: 50, shown: true },
-  { key: "node", label: "Node", weight: 6, min: 55, shown: true },
-  { key: "id", label: "Session id", weight: 9, min: 90, shown: true },
+  { key: "recording", label: "Rec.", weight: 3, min: 52, shown: true },
+  { key: "node", label: "Node", weight: 6, min: 60, shown: true },
+  { key: "id", label: "Session id", weight: 9, min: 80, shown: true },
 ];
 
 /** The columns a person hid, remembered in this browser. */
@@ -399,7 +399,12 @@ export function ActiveSessions({ me }: { me: Me }) {
           </td>
         );
       case "recording":
-        return <td title={s.recording ? "Recorded" : "Not recorded"}>{s.recording ? "● Rec" : "—"}</td>;
+        return (
+          <td title={s.recording ? "Recorded" : "Not recorded"}>
+            {s.recording ? <span aria-hidden="true">●</span> : "—"}
+            <span class="visually-hidden">{s.recording ? "recorded" : "not recorded"}</span>
+          </td>
+        );
       case "node":
         return <td title={s.node}>{s.node}</td>;
       case "id":
