@@ -316,6 +316,19 @@ impl Access {
         Ok(user)
     }
 
+    /// Whether the account named `username` holds `permission` now (a
+    /// missing account holds nothing).
+    pub async fn user_holds(&self, username: &str, permission: Permission) -> Result<bool> {
+        Ok(match self.lookup(&LoginName::of(username)).await? {
+            Some(user) => self
+                .store
+                .user_permissions(user.id)
+                .await?
+                .contains(&permission),
+            None => false,
+        })
+    }
+
     /// Every account.
     pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
         Ok(self.store.list_users().await?)

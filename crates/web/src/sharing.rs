@@ -147,7 +147,8 @@ pub async fn shared(State(state): State<AppState>, caller: Caller) -> Json<Vec<S
 }
 
 /// Remove one participant from a session without ending it: the owner, or
-/// anyone with `sessions.end`. Their view closes and says who removed them.
+/// anyone with `sessions.end` (only they remove a participant who holds
+/// `sessions.watch`, such as an administrator watching). Their view closes and says who removed them.
 /// A participant who joined through an invitation loses it (and any other
 /// view they opened with it), so they cannot join again unless the owner
 /// shares the session with them anew.
@@ -174,6 +175,19 @@ pub async fn remove_participant(
             "no such participant (the owner is removed by ending the session)",
         ));
     };
+    // A supervisor watching a session is not the watched user's to send
+    // away: only someone who may end sessions removes a participant who
+    // holds sessions.watch.
+    if !caller.principal.has(Permission::SessionsEnd)
+        && state
+            .access
+            .user_holds(&who.user, Permission::SessionsWatch)
+            .await?
+    {
+        return Err(ApiError::forbidden(
+            "a participant who holds sessions.watch is removed only by someone with sessions.end",
+        ));
+    }
     if !state
         .registry
         .remove_participant(id, participant, caller.name())

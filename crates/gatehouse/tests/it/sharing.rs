@@ -311,3 +311,47 @@ async fn unshare_withdraws_an_invitation_nobody_used() {
     assert_eq!(withdrawn[0]["actor"], "ops1");
     assert_eq!(withdrawn[0]["details"], json!({ "with": "dev2" }));
 }
+
+#[tokio::test]
+async fn only_someone_with_sessions_end_removes_a_watching_supervisor() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let auditor = gw.user(&admin, "aud1", "auditor").await;
+    let conn = gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
+    let mut owner = Terminal::open(&gw, &ops, &conn).await;
+    let id = owner.session_id.clone();
+    let mut supervisor = Watch::open(&gw, &auditor, &id).await.unwrap();
+    let pid = eventually(Duration::from_secs(5), || async {
+        participants(&gw, &ops, &id)
+            .await
+            .iter()
+            .find(|p| p["user"] == "aud1")
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+    })
+    .await
+    .expect("the auditor is listed as a participant");
+    let path = format!("/sessions/{id}/participants/{pid}/remove");
+
+    // The watched owner may not send the auditor (sessions.watch) away…
+    let (status, body) = gw.post(Some(&ops), &path, json!({})).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden", "{body}");
+    assert!(
+        participants(&gw, &ops, &id)
+            .await
+            .iter()
+            .any(|p| p["user"] == "aud1")
+    );
+    // …nor may the auditor, who lacks sessions.end, remove themselves this way…
+    assert_eq!(gw.post(Some(&auditor), &path, json!({})).await.0, 403);
+    // …an administrator (sessions.end) may.
+    assert_eq!(gw.post(Some(&admin), &path, json!({})).await.0, 204);
+    assert_eq!(
+        supervisor.ended().await,
+        json!({ "type": "removed", "by": "admin" })
+    );
+    owner.run("echo still-$((5*5))").await;
+    owner.expect("still-25").await;
+}
