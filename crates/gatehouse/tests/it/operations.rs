@@ -387,3 +387,71 @@ async fn the_audit_log_is_copied_to_a_file_and_to_syslog_for_a_siem() {
     // The database keeps its own copy.
     assert_eq!(gw.audit(&admin, "auth.login_failed").await.len(), 1);
 }
+
+/// `gatehouse_…` names in `text`.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("gatehouse_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[test]
+fn the_grafana_dashboard_only_charts_metrics_the_gateway_records() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dashboard =
+        std::fs::read_to_string(root.join("packaging/grafana/gatehouse-dashboard.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    assert!(exprs.len() >= 10);
+    // Every metric name the sources give to a `metrics::` macro.
+    let mut recorded = std::collections::BTreeSet::new();
+    for krate in std::fs::read_dir(root.join("crates")).unwrap() {
+        let src = krate.unwrap().path().join("src");
+        let mut dirs = vec![src];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (_, tail) in text
+                        .match_indices("metrics::")
+                        .map(|(i, _)| ((), &text[i..]))
+                    {
+                        let call = &tail[..tail.len().min(120)];
+                        if let Some(name) = metric_names(call).into_iter().next() {
+                            recorded.insert(name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for expr in exprs {
+        for name in metric_names(expr) {
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|b| b.ends_with("_seconds")))
+                .unwrap_or(&name);
+            assert!(
+                recorded.contains(base),
+                "the dashboard charts {name}, which nothing records ({recorded:?})"
+            );
+        }
+    }
+}
