@@ -264,6 +264,7 @@ impl Sink {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "could not create recording");
+                metrics::counter!("gatehouse_recording_failures_total", "stage" => "create").increment(1);
                 false
             }
         };
@@ -298,6 +299,7 @@ impl Sink {
             }
             Err(e) => {
                 tracing::error!(path = %self.path.display(), error = %e, "could not write recording");
+                metrics::counter!("gatehouse_recording_failures_total", "stage" => "write").increment(1);
                 self.ok = false;
             }
         }
@@ -381,6 +383,7 @@ impl Writer {
                         truncated = true;
                         last = at;
                         tracing::warn!(session = %meta.session, "recording fell behind and stopped");
+                        metrics::counter!("gatehouse_recording_failures_total", "stage" => "fell_behind").increment(1);
                     }
                     continue;
                 }
