@@ -1,7 +1,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_domain::{BuiltinRole, Permission, RoleName, UserId, Username};
-use gatehouse_store::{NewUser, UserRecord};
+use gatehouse_store::{NewUser, StoreError, UserChange, UserRecord};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
@@ -17,6 +17,18 @@ pub struct UserUpdate {
     pub disabled: Option<bool>,
     /// A new password, checked against the policy.
     pub password: Option<SecretString>,
+}
+
+/// The store's refusal to take the admin role from its last holder, said
+/// for people.
+fn last_admin(e: StoreError, user: &UserRecord) -> AccessError {
+    match e {
+        StoreError::LastHolder(_) => AccessError::Invalid(format!(
+            "{} is the last enabled user with the admin role; make another user an admin first",
+            user.username
+        )),
+        other => other.into(),
+    }
 }
 
 pub(crate) fn token_hash(token: &str) -> Vec<u8> {
@@ -243,7 +255,7 @@ impl Access {
     ) -> Result<UserRecord> {
         who.require(Permission::UsersManage)?;
         let not_found = || AccessError::NotFound(format!("user {id}"));
-        self.store.user_by_id(id).await?.ok_or_else(not_found)?;
+        let user = self.store.user_by_id(id).await?.ok_or_else(not_found)?;
         let password_hash = match update.password {
             Some(password) => {
                 passwords::check_policy(&password).map_err(AccessError::Invalid)?;
@@ -251,38 +263,21 @@ impl Access {
             }
             None => None,
         };
-        // One update at a time, so two administrators cannot each remove
-        // the other and leave nobody holding `admin`.
-        let _serial = self.user_updates.lock().await;
-        let user = self.store.user_by_id(id).await?.ok_or_else(not_found)?;
+        // One transaction, which refuses to take the admin role from its
+        // last enabled holder: the rule holds in the database, so two
+        // administrators on two nodes cannot each remove the other. It also
+        // deletes the login tokens when the account is locked or its
+        // password changes (`login` looks again after inserting its token).
         let admin = RoleName::parse(BuiltinRole::Admin.name()).expect("valid name");
-        let holds_admin = |disabled: bool, roles: &[RoleName]| !disabled && roles.contains(&admin);
-        let was_admin = holds_admin(user.disabled, &user.roles);
-        let stays_admin = holds_admin(
-            update.disabled.unwrap_or(user.disabled),
-            update.roles.as_deref().unwrap_or(&user.roles),
-        );
-        if was_admin && !stays_admin && self.store.count_enabled_with_role(&admin, id).await? == 0 {
-            return Err(AccessError::Invalid(format!(
-                "{} is the last enabled user with the admin role; make another user an admin first",
-                user.username
-            )));
-        }
-        // Roles first: an unknown role fails here, before anything is written.
-        if let Some(roles) = &update.roles {
-            self.store.set_user_roles(id, roles).await?;
-        }
-        if let Some(disabled) = update.disabled {
-            self.store.set_user_disabled(id, disabled).await?;
-        }
-        if let Some(hash) = &password_hash {
-            self.store.set_user_password_hash(id, hash).await?;
-        }
-        // After the writes, so a login racing them cannot keep a token
-        // (`login` looks again after inserting its token).
-        if update.disabled == Some(true) || password_hash.is_some() {
-            self.store.delete_user_tokens(id).await?;
-        }
+        let change = UserChange {
+            roles: update.roles,
+            disabled: update.disabled,
+            password_hash,
+        };
+        self.store
+            .change_user(id, &change, Some(&admin))
+            .await
+            .map_err(|e| last_admin(e, &user))?;
         // Streams opened by this user look again: a lock, a revoked login or
         // a lost permission closes them.
         self.access_changed(Some(id));
@@ -296,20 +291,15 @@ impl Access {
     pub async fn delete_user(&self, who: &Principal, id: UserId) -> Result<UserRecord> {
         who.require(Permission::UsersManage)?;
         let not_found = || AccessError::NotFound(format!("user {id}"));
-        // Serialised with updates, for the same last-admin reason.
-        let _serial = self.user_updates.lock().await;
         let user = self.store.user_by_id(id).await?.ok_or_else(not_found)?;
+        // The same rule, in the delete's own transaction.
         let admin = RoleName::parse(BuiltinRole::Admin.name()).expect("valid name");
-        if !user.disabled
-            && user.roles.contains(&admin)
-            && self.store.count_enabled_with_role(&admin, id).await? == 0
-        {
-            return Err(AccessError::Invalid(format!(
-                "{} is the last enabled user with the admin role; make another user an admin first",
-                user.username
-            )));
-        }
-        if !self.store.delete_user(id).await? {
+        let existed = self
+            .store
+            .delete_user_keeping(id, Some(&admin))
+            .await
+            .map_err(|e| last_admin(e, &user))?;
+        if !existed {
             return Err(not_found());
         }
         self.access_changed(Some(id));

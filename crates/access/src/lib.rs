@@ -94,8 +94,6 @@ pub struct Access {
     store: Store,
     secrets: SecretBox,
     token_ttl: Duration,
-    /// Serialises account updates (see [`Access::update_user`]).
-    user_updates: Arc<tokio::sync::Mutex<()>>,
     /// Failed logins, to slow guessers down.
     throttle: Arc<throttle::Throttle>,
     /// Every change that can take access away, with whose access it is
@@ -111,7 +109,6 @@ impl Access {
             store,
             secrets,
             token_ttl,
-            user_updates: Arc::default(),
             throttle: Arc::default(),
             changes: tokio::sync::broadcast::channel(standing::CHANGES).0,
         }

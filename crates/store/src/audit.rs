@@ -1,7 +1,32 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::{Result, SqliteQuery, Store, StoreError, from_ms, to_ms};
+use crate::{Result, Store, StoreError, from_ms};
+
+/// One insert of several audit events (a `&[&NewAuditEvent]`), for either
+/// backend: a batch of 1,000 is then a handful of statements, not 1,000
+/// round trips.
+macro_rules! insert_audit_rows_query {
+    ($events:expr) => {{
+        let events: &[&$crate::NewAuditEvent] = $events;
+        let at = $crate::to_ms(time::OffsetDateTime::now_utc());
+        // Only numbered placeholders are spliced in; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe($crate::audit::insert_audit_rows_sql(
+            events.len(),
+        )));
+        for e in events {
+            query = query
+                .bind(at)
+                .bind(e.actor.clone())
+                .bind(e.action.clone())
+                .bind(e.target.clone())
+                .bind(e.client_addr.clone())
+                .bind(e.details.to_string());
+        }
+        query
+    }};
+}
+pub(crate) use insert_audit_rows_query;
 
 /// An audit event to record.
 #[derive(Clone, Debug)]
@@ -65,25 +90,30 @@ struct AuditRow {
 impl Store {
     /// Appends an audit event.
     pub async fn insert_audit(&self, e: &NewAuditEvent) -> Result<()> {
-        insert_audit_rows_query(&[e]).execute(&self.pool).await?;
+        on_pool!(self, |pool| insert_audit_rows_query!(&[e])
+            .execute(pool)
+            .await?
+            .rows_affected());
         Ok(())
     }
 
     /// A page of audit events, and how many match in all.
     pub async fn list_audit(&self, query: &AuditQuery) -> Result<(i64, Vec<AuditRecord>)> {
-        let (total,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE ?1 IS NULL OR action = ?1")
+        let (total,): (i64,) = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE $1 IS NULL OR action = $1")
                 .bind(&query.action)
-                .fetch_one(&self.pool)
-                .await?;
-        let rows: Vec<AuditRow> = sqlx::query_as(
-            "SELECT * FROM audit_events WHERE ?1 IS NULL OR action = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+                .fetch_one(pool)
+                .await?
+        });
+        let rows: Vec<AuditRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+            "SELECT * FROM audit_events WHERE $1 IS NULL OR action = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
         )
         .bind(&query.action)
         .bind(i64::from(query.limit))
         .bind(i64::from(query.offset))
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool).await?
+        });
         let items = rows
             .into_iter()
             .map(|r| {
@@ -103,30 +133,25 @@ impl Store {
     }
 }
 
-/// One insert of several audit events: a batch of 1,000 is then a handful
-/// of statements, not 1,000 round trips to SQLite's worker thread.
-pub(crate) fn insert_audit_rows_query(events: &[&NewAuditEvent]) -> SqliteQuery {
+/// The SQL of one insert of `rows` audit events, numbered placeholders.
+pub(crate) fn insert_audit_rows_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO audit_events (at, actor, action, target, client_addr, details) VALUES ",
     );
-    for i in 0..events.len() {
-        sql.push_str(if i == 0 {
-            "(?, ?, ?, ?, ?, ?)"
-        } else {
-            ", (?, ?, ?, ?, ?, ?)"
-        });
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let p = i * 6;
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6
+        ));
     }
-    let at = to_ms(OffsetDateTime::now_utc());
-    // Only placeholders are spliced in; every value is bound.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for e in events {
-        query = query
-            .bind(at)
-            .bind(e.actor.clone())
-            .bind(e.action.clone())
-            .bind(e.target.clone())
-            .bind(e.client_addr.clone())
-            .bind(e.details.to_string());
-    }
-    query
+    sql
 }

@@ -1,4 +1,6 @@
-use gatehouse_domain::{ConnectionId, ConnectionName, Protocol, RoleName, Target, UserId};
+use gatehouse_domain::{
+    ConnectionId, ConnectionName, HostKeySource, Protocol, RoleName, Target, UserId,
+};
 use time::OffsetDateTime;
 
 use crate::{Result, Store, StoreError, conflict, from_ms, parse, to_ms};
@@ -82,10 +84,11 @@ impl Store {
     pub async fn create_connection(&self, new: NewConnection) -> Result<ConnectionRecord> {
         let id = ConnectionId::new();
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
             "INSERT INTO connections (id, name, protocol, target, secret, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id.to_string())
         .bind(new.name.as_str())
@@ -97,25 +100,26 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(conflict(format!("connection {}", new.name)))?;
-        for user in &new.users {
-            sqlx::query("INSERT OR IGNORE INTO connection_user_grants (connection_id, user_id) VALUES (?, ?)")
+            for user in &new.users {
+                sqlx::query("INSERT INTO connection_user_grants (connection_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(id.to_string())
                 .bind(user.to_string())
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| foreign_key(e, format!("user {user}")))?;
-        }
-        for role in &new.roles {
-            sqlx::query(
-                "INSERT OR IGNORE INTO connection_role_grants (connection_id, role) VALUES (?, ?)",
+            }
+            for role in &new.roles {
+                sqlx::query(
+                "INSERT INTO connection_role_grants (connection_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             )
             .bind(id.to_string())
             .bind(role.as_str())
             .execute(&mut *tx)
             .await
             .map_err(|e| foreign_key(e, format!("role {role}")))?;
-        }
-        tx.commit().await?;
+            }
+            tx.commit().await?;
+        });
         Ok(ConnectionRecord {
             id,
             name: new.name,
@@ -136,76 +140,80 @@ impl Store {
         update: ConnectionUpdate,
     ) -> Result<ConnectionRecord> {
         let now = to_ms(OffsetDateTime::now_utc());
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE connections SET name = COALESCE(?, name), updated_at = ? WHERE id = ?",
-        )
-        .bind(update.name.as_ref().map(ConnectionName::as_str))
-        .bind(now)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict(match &update.name {
-            Some(name) => format!("connection {name}"),
-            None => format!("connection {id}"),
-        }))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("connection {id}")));
-        }
-        if let Some((was, target)) = &update.target {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
             let done = sqlx::query(
-                "UPDATE connections SET protocol = ?, target = ? WHERE id = ? AND target = ?",
+                "UPDATE connections SET name = COALESCE($1, name), updated_at = $2 WHERE id = $3",
+            )
+            .bind(update.name.as_ref().map(ConnectionName::as_str))
+            .bind(now)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict(match &update.name {
+                Some(name) => format!("connection {name}"),
+                None => format!("connection {id}"),
+            }))?
+            .rows_affected();
+            if done == 0 {
+                return Err(StoreError::NotFound(format!("connection {id}")));
+            }
+            if let Some((was, target)) = &update.target {
+                let done = sqlx::query(
+                "UPDATE connections SET protocol = $1, target = $2 WHERE id = $3 AND target = $4",
             )
             .bind(target.protocol().as_str())
             .bind(target_json(target))
             .bind(id.to_string())
             .bind(target_json(was))
             .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "connection {id} changed meanwhile; try again"
-                )));
+            .await?
+            .rows_affected();
+                if done == 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "connection {id} changed meanwhile; try again"
+                    )));
+                }
             }
-        }
-        if let Some(secret) = &update.secret {
-            sqlx::query("UPDATE connections SET secret = ? WHERE id = ?")
-                .bind(secret)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(users) = &update.users {
-            sqlx::query("DELETE FROM connection_user_grants WHERE connection_id = ?")
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            for user in users {
-                sqlx::query("INSERT OR IGNORE INTO connection_user_grants (connection_id, user_id) VALUES (?, ?)")
+            if let Some(secret) = &update.secret {
+                sqlx::query("UPDATE connections SET secret = $1 WHERE id = $2")
+                    .bind(secret)
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(users) = &update.users {
+                sqlx::query("DELETE FROM connection_user_grants WHERE connection_id = $1")
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                for user in users {
+                    sqlx::query("INSERT INTO connection_user_grants (connection_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                     .bind(id.to_string())
                     .bind(user.to_string())
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| foreign_key(e, format!("user {user}")))?;
+                }
             }
-        }
-        if let Some(roles) = &update.roles {
-            sqlx::query("DELETE FROM connection_role_grants WHERE connection_id = ?")
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            for role in roles {
-                sqlx::query(
-                    "INSERT OR IGNORE INTO connection_role_grants (connection_id, role) VALUES (?, ?)",
+            if let Some(roles) = &update.roles {
+                sqlx::query("DELETE FROM connection_role_grants WHERE connection_id = $1")
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                for role in roles {
+                    sqlx::query(
+                    "INSERT INTO connection_role_grants (connection_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 )
                 .bind(id.to_string())
                 .bind(role.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| foreign_key(e, format!("role {role}")))?;
+                }
             }
-        }
-        tx.commit().await?;
+            tx.commit().await?;
+        });
         self.connection(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("connection {id}")))
@@ -214,20 +222,24 @@ impl Store {
     /// Deletes a connection and its grants. History keeps the sessions that
     /// used it (rows carry the name, not a reference). Returns whether it existed.
     pub async fn delete_connection(&self, id: ConnectionId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM connections WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let done = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM connections WHERE id = $1")
+                .bind(id.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done > 0)
     }
 
     /// One connection by id.
     pub async fn connection(&self, id: ConnectionId) -> Result<Option<ConnectionRecord>> {
-        let row: Option<ConnectionRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = ?")))
+        let row: Option<ConnectionRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
                 .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
+                .fetch_optional(pool)
+                .await?
+        });
         match row {
             Some(row) => Ok(Some(self.finish_connection(row).await?)),
             None => Ok(None),
@@ -236,10 +248,11 @@ impl Store {
 
     /// Every connection, by name.
     pub async fn list_connections(&self) -> Result<Vec<ConnectionRecord>> {
-        let rows: Vec<ConnectionRow> =
+        let rows: Vec<ConnectionRow> = on_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY name")))
-                .fetch_all(&self.pool)
-                .await?;
+                .fetch_all(pool)
+                .await?
+        });
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(self.finish_connection(row).await?);
@@ -249,17 +262,19 @@ impl Store {
 
     /// The connections granted to a user, directly or through a role.
     pub async fn connections_for_user(&self, user: UserId) -> Result<Vec<ConnectionRecord>> {
-        let rows: Vec<ConnectionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT} WHERE id IN (
-                SELECT connection_id FROM connection_user_grants WHERE user_id = ?1
+        let rows: Vec<ConnectionRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE id IN (
+                SELECT connection_id FROM connection_user_grants WHERE user_id = $1
                 UNION
                 SELECT g.connection_id FROM connection_role_grants g
-                JOIN user_roles ur ON ur.role = g.role WHERE ur.user_id = ?1
+                JOIN user_roles ur ON ur.role = g.role WHERE ur.user_id = $1
             ) ORDER BY name"
-        )))
-        .bind(user.to_string())
-        .fetch_all(&self.pool)
-        .await?;
+            )))
+            .bind(user.to_string())
+            .fetch_all(pool)
+            .await?
+        });
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(self.finish_connection(row).await?);
@@ -269,51 +284,83 @@ impl Store {
 
     /// Whether a user holds a grant on a connection, directly or through a role.
     pub async fn user_may_use(&self, user: UserId, connection: ConnectionId) -> Result<bool> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM (
-                SELECT 1 FROM connection_user_grants WHERE user_id = ?1 AND connection_id = ?2
+        let (n,): (i64,) = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM (
+                SELECT 1 FROM connection_user_grants WHERE user_id = $1 AND connection_id = $2
                 UNION ALL
                 SELECT 1 FROM connection_role_grants g JOIN user_roles ur ON ur.role = g.role
-                WHERE ur.user_id = ?1 AND g.connection_id = ?2
-            )",
-        )
-        .bind(user.to_string())
-        .bind(connection.to_string())
-        .fetch_one(&self.pool)
-        .await?;
+                WHERE ur.user_id = $1 AND g.connection_id = $2
+            ) AS grants",
+            )
+            .bind(user.to_string())
+            .bind(connection.to_string())
+            .fetch_one(pool)
+            .await?
+        });
         Ok(n > 0)
     }
 
     /// Pins an SSH target's host key on first use. Returns false (and
     /// changes nothing) if a key was pinned meanwhile.
     pub async fn pin_host_key(&self, id: ConnectionId, key: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE connections SET
-                 target = json_set(target, '$.host_key', ?, '$.host_key_source', 'first_use'),
-                 updated_at = ?
-             WHERE id = ? AND protocol = 'ssh' AND json_extract(target, '$.host_key') IS NULL",
-        )
-        .bind(key)
-        .bind(to_ms(OffsetDateTime::now_utc()))
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        // Read, change, and write back only if the stored document is still
+        // the one read (the same compare-and-set as `update_connection`),
+        // so it is one statement in either dialect; a concurrent change to
+        // another field makes it look again.
+        for _ in 0..5 {
+            let row: Option<(String,)> = on_pool!(self, |pool| {
+                sqlx::query_as("SELECT target FROM connections WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(pool)
+                    .await?
+            });
+            let Some((was,)) = row else { return Ok(false) };
+            let mut target: Target = serde_json::from_str(&was)
+                .map_err(|e| StoreError::Corrupt(format!("target of connection {id}: {e}")))?;
+            let Target::Ssh(ssh) = &mut target else {
+                return Ok(false);
+            };
+            if ssh.host_key.is_some() {
+                return Ok(false);
+            }
+            ssh.host_key = Some(key.to_owned());
+            ssh.host_key_source = Some(HostKeySource::FirstUse);
+            let done = on_pool!(self, |pool| {
+                sqlx::query(
+                    "UPDATE connections SET target = $1, updated_at = $2 WHERE id = $3 AND target = $4",
+                )
+                .bind(target_json(&target))
+                .bind(to_ms(OffsetDateTime::now_utc()))
+                .bind(id.to_string())
+                .bind(&was)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            });
+            if done == 1 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn finish_connection(&self, row: ConnectionRow) -> Result<ConnectionRecord> {
-        let users: Vec<(String,)> = sqlx::query_as(
-            "SELECT user_id FROM connection_user_grants WHERE connection_id = ? ORDER BY user_id",
+        let users: Vec<(String,)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+            "SELECT user_id FROM connection_user_grants WHERE connection_id = $1 ORDER BY user_id",
         )
         .bind(&row.id)
-        .fetch_all(&self.pool)
-        .await?;
-        let roles: Vec<(String,)> = sqlx::query_as(
-            "SELECT role FROM connection_role_grants WHERE connection_id = ? ORDER BY role",
-        )
-        .bind(&row.id)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool).await?
+        });
+        let roles: Vec<(String,)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT role FROM connection_role_grants WHERE connection_id = $1 ORDER BY role",
+            )
+            .bind(&row.id)
+            .fetch_all(pool)
+            .await?
+        });
         let target: Target = serde_json::from_str(&row.target)
             .map_err(|e| StoreError::Corrupt(format!("target of connection {}: {e}", row.id)))?;
         Ok(ConnectionRecord {

@@ -3,7 +3,52 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::recordings::{RecordingInfo, fts_phrase};
-use crate::{Result, SqliteQuery, Store, StoreError, from_ms, like_pattern, parse, to_ms};
+use crate::{Backend, Result, Store, StoreError, from_ms, like_pattern, parse, to_ms};
+
+/// The insert of a session's history row (alone or in a batch), for
+/// either backend.
+macro_rules! history_start_query {
+    ($s:expr) => {{
+        let s: &$crate::HistoryStart = $s;
+        sqlx::query(
+            "INSERT INTO history (id, user_id, username, connection_id, connection_name, protocol,
+                                  client_addr, target, node, started_at, recording_path)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(s.id.to_string())
+        .bind(s.user_id.to_string())
+        .bind(s.username.clone())
+        .bind(s.connection_id.to_string())
+        .bind(s.connection_name.clone())
+        .bind(s.protocol.clone())
+        .bind(s.client_addr.clone())
+        .bind(s.target.clone())
+        .bind(s.node.clone())
+        .bind($crate::to_ms(s.started_at))
+        .bind(s.recording_path.clone())
+    }};
+}
+
+/// The update completing a session's row, only if it is still open.
+macro_rules! history_end_query {
+    ($e:expr) => {{
+        let e: &$crate::HistoryEnd = $e;
+        sqlx::query(
+            "UPDATE history SET ended_at = $1, end_reason = $2, ended_by = $3, end_message = $4,
+                    bytes_from_client = $5, bytes_to_client = $6, participants = $7
+             WHERE id = $8 AND ended_at IS NULL",
+        )
+        .bind($crate::to_ms(e.ended_at))
+        .bind(e.end_reason.as_str())
+        .bind(e.ended_by.clone())
+        .bind(e.end_message.clone())
+        .bind(e.bytes_from_client as i64)
+        .bind(e.bytes_to_client as i64)
+        .bind(e.participants.to_string())
+        .bind(e.id.to_string())
+    }};
+}
+pub(crate) use {history_end_query, history_start_query};
 
 /// What history records when a session starts.
 #[derive(Clone, Debug)]
@@ -148,26 +193,41 @@ struct HistoryRow {
     recording_truncated: bool,
 }
 
+/// The history filter both backends share; `$3` (recorded text) is
+/// matched by [`SQLITE_TEXT`] or [`POSTGRES_TEXT`].
 const FILTER: &str = "ended_at IS NOT NULL
-    AND (?1 IS NULL OR user_id = ?1)
-    AND (?2 IS NULL OR lower(username) LIKE ?2 ESCAPE '\\' OR lower(connection_name) LIKE ?2 ESCAPE '\\'
-         OR protocol LIKE ?2 ESCAPE '\\' OR lower(client_addr) LIKE ?2 ESCAPE '\\'
-         OR lower(target) LIKE ?2 ESCAPE '\\' OR end_reason LIKE ?2 ESCAPE '\\'
-         OR lower(coalesce(ended_by, '')) LIKE ?2 ESCAPE '\\')
-    AND (?3 IS NULL OR rowid IN (SELECT rowid FROM recording_text WHERE recording_text MATCH ?3))";
+    AND ($1 IS NULL OR user_id = $1)
+    AND ($2 IS NULL OR lower(username) LIKE $2 ESCAPE '\\' OR lower(connection_name) LIKE $2 ESCAPE '\\'
+         OR protocol LIKE $2 ESCAPE '\\' OR lower(client_addr) LIKE $2 ESCAPE '\\'
+         OR lower(target) LIKE $2 ESCAPE '\\' OR end_reason LIKE $2 ESCAPE '\\'
+         OR lower(coalesce(ended_by, '')) LIKE $2 ESCAPE '\\')";
+
+/// FTS5's trigram index, `$3` a quoted phrase ([`fts_phrase`]).
+const SQLITE_TEXT: &str =
+    "AND ($3 IS NULL OR rowid IN (SELECT rowid FROM recording_text WHERE recording_text MATCH $3))";
+
+/// pg_trgm's GIN index, `$3` a `LIKE` pattern ([`like_pattern`]): the same
+/// case-insensitive substring match.
+const POSTGRES_TEXT: &str = "AND ($3 IS NULL OR id IN (SELECT history_id FROM recording_text WHERE body ILIKE $3 ESCAPE '\\'))";
 
 impl Store {
     /// Records a session's start.
     pub async fn history_start(&self, s: &HistoryStart) -> Result<()> {
-        history_start_query(s).execute(&self.pool).await?;
+        on_pool!(self, |pool| history_start_query!(s)
+            .execute(pool)
+            .await?
+            .rows_affected());
         Ok(())
     }
 
     /// Completes a session's row. Returns false if it was already complete,
     /// so an end is never written twice.
     pub async fn history_end(&self, e: &HistoryEnd) -> Result<bool> {
-        let done = history_end_query(e).execute(&self.pool).await?;
-        Ok(done.rows_affected() == 1)
+        let done = on_pool!(self, |pool| history_end_query!(e)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
     }
 
     /// Ends every row that `node` left open (it stopped without recording
@@ -178,14 +238,15 @@ impl Store {
         reason: EndReason,
         at: OffsetDateTime,
     ) -> Result<Vec<SessionId>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "UPDATE history SET ended_at = ?, end_reason = ? WHERE node = ? AND ended_at IS NULL RETURNING id",
+        let rows: Vec<(String,)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+            "UPDATE history SET ended_at = $1, end_reason = $2 WHERE node = $3 AND ended_at IS NULL RETURNING id",
         )
         .bind(to_ms(at))
         .bind(reason.as_str())
         .bind(node)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool).await?
+        });
         rows.into_iter()
             .map(|(id,)| parse("session id", &id))
             .collect()
@@ -193,10 +254,12 @@ impl Store {
 
     /// One history row by session id, live or ended.
     pub async fn history_entry(&self, id: SessionId) -> Result<Option<HistoryRecord>> {
-        let row: Option<HistoryRow> = sqlx::query_as("SELECT * FROM history WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<HistoryRow> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT * FROM history WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?
+        });
         row.map(HistoryRow::into_record).transpose()
     }
 
@@ -209,29 +272,39 @@ impl Store {
             .map(str::trim)
             .filter(|q| !q.is_empty())
             .map(like_pattern);
-        let text = query
-            .text
-            .as_deref()
-            .filter(|t| !t.trim().is_empty())
-            .map(fts_phrase);
-        let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM history WHERE {FILTER}"
-        )))
-        .bind(&user)
-        .bind(&pattern)
-        .bind(&text)
-        .fetch_one(&self.pool)
-        .await?;
-        let rows: Vec<HistoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT * FROM history WHERE {FILTER} ORDER BY ended_at DESC, id LIMIT ?4 OFFSET ?5"
-        )))
-        .bind(&user)
-        .bind(&pattern)
-        .bind(&text)
-        .bind(i64::from(query.limit))
-        .bind(i64::from(query.offset))
-        .fetch_all(&self.pool)
-        .await?;
+        let text = query.text.as_deref().filter(|t| !t.trim().is_empty());
+        // A trigram index finds nothing shorter than a trigram (FTS5 answers
+        // no rows): both backends say so without asking.
+        if text.is_some_and(|t| t.chars().count() < 3) {
+            return Ok((0, Vec::new()));
+        }
+        let (text_filter, text) = match self.backend() {
+            Backend::Sqlite => (SQLITE_TEXT, text.map(fts_phrase)),
+            Backend::Postgres => (POSTGRES_TEXT, text.map(like_pattern)),
+        };
+        let (total, rows): ((i64,), Vec<HistoryRow>) = on_pool!(self, |pool| {
+            let total = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM history WHERE {FILTER} {text_filter}"
+            )))
+            .bind(&user)
+            .bind(&pattern)
+            .bind(&text)
+            .fetch_one(pool)
+            .await?;
+            let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT * FROM history WHERE {FILTER} {text_filter}
+                 ORDER BY ended_at DESC, id LIMIT $4 OFFSET $5"
+            )))
+            .bind(&user)
+            .bind(&pattern)
+            .bind(&text)
+            .bind(i64::from(query.limit))
+            .bind(i64::from(query.offset))
+            .fetch_all(pool)
+            .await?;
+            (total, rows)
+        });
+        let total = total.0;
         let items = rows
             .into_iter()
             .map(HistoryRow::into_record)
@@ -277,41 +350,4 @@ impl HistoryRow {
             }),
         })
     }
-}
-
-/// The insert of a session's history row (alone or in a batch).
-pub(crate) fn history_start_query(s: &HistoryStart) -> SqliteQuery {
-    sqlx::query(
-        "INSERT INTO history (id, user_id, username, connection_id, connection_name, protocol,
-                              client_addr, target, node, started_at, recording_path)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(s.id.to_string())
-    .bind(s.user_id.to_string())
-    .bind(s.username.clone())
-    .bind(s.connection_id.to_string())
-    .bind(s.connection_name.clone())
-    .bind(s.protocol.clone())
-    .bind(s.client_addr.clone())
-    .bind(s.target.clone())
-    .bind(s.node.clone())
-    .bind(to_ms(s.started_at))
-    .bind(s.recording_path.clone())
-}
-
-/// The update completing a session's row, only if it is still open.
-pub(crate) fn history_end_query(e: &HistoryEnd) -> SqliteQuery {
-    sqlx::query(
-        "UPDATE history SET ended_at = ?, end_reason = ?, ended_by = ?, end_message = ?,
-                bytes_from_client = ?, bytes_to_client = ?, participants = ?
-         WHERE id = ? AND ended_at IS NULL",
-    )
-    .bind(to_ms(e.ended_at))
-    .bind(e.end_reason.as_str())
-    .bind(e.ended_by.clone())
-    .bind(e.end_message.clone())
-    .bind(e.bytes_from_client as i64)
-    .bind(e.bytes_to_client as i64)
-    .bind(e.participants.to_string())
-    .bind(e.id.to_string())
 }

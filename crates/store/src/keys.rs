@@ -68,8 +68,9 @@ impl Store {
             created_at: OffsetDateTime::now_utc(),
             last_used_at: None,
         };
-        sqlx::query(
-            "INSERT INTO user_ssh_keys (id, user_id, name, public_key, fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        on_pool!(self, |pool| {
+            sqlx::query(
+            "INSERT INTO user_ssh_keys (id, user_id, name, public_key, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(record.id.to_string())
         .bind(user.to_string())
@@ -77,51 +78,62 @@ impl Store {
         .bind(public_key)
         .bind(fingerprint)
         .bind(to_ms(record.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(conflict(format!("key {fingerprint}")))?;
+        .execute(pool).await
+        .map_err(conflict(format!("key {fingerprint}")))?
+.rows_affected()
+        });
         Ok(record)
     }
 
     /// A user's keys, oldest first.
     pub async fn ssh_keys_of(&self, user: UserId) -> Result<Vec<SshKeyRecord>> {
-        let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT} WHERE user_id = ? ORDER BY created_at, id"
-        )))
-        .bind(user.to_string())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<KeyRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE user_id = $1 ORDER BY created_at, id"
+            )))
+            .bind(user.to_string())
+            .fetch_all(pool)
+            .await?
+        });
         rows.into_iter().map(KeyRow::finish).collect()
     }
 
     /// The key with this fingerprint, whoever owns it.
     pub async fn ssh_key_by_fingerprint(&self, fingerprint: &str) -> Result<Option<SshKeyRecord>> {
-        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT} WHERE fingerprint = ?"
-        )))
-        .bind(fingerprint)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<KeyRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE fingerprint = $1"
+            )))
+            .bind(fingerprint)
+            .fetch_optional(pool)
+            .await?
+        });
         row.map(KeyRow::finish).transpose()
     }
 
     /// Removes one of `user`'s keys; returns whether it was theirs.
     pub async fn delete_ssh_key(&self, user: UserId, id: SshKeyId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM user_ssh_keys WHERE id = ? AND user_id = ?")
-            .bind(id.to_string())
-            .bind(user.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let done = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM user_ssh_keys WHERE id = $1 AND user_id = $2")
+                .bind(id.to_string())
+                .bind(user.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done > 0)
     }
 
     /// Notes that a key just logged its owner in.
     pub async fn touch_ssh_key(&self, id: SshKeyId) -> Result<()> {
-        sqlx::query("UPDATE user_ssh_keys SET last_used_at = ? WHERE id = ?")
-            .bind(to_ms(OffsetDateTime::now_utc()))
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE user_ssh_keys SET last_used_at = $1 WHERE id = $2")
+                .bind(to_ms(OffsetDateTime::now_utc()))
+                .bind(id.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
         Ok(())
     }
 }

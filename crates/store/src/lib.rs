@@ -1,10 +1,30 @@
 //! Gatehouse's persistent state behind one typed interface, [`Store`].
 //!
-//! The default backend is one SQLite file in the data directory, created and
-//! migrated on [`Store::open`]. Callers see records ([`UserRecord`],
+//! Two backends: one SQLite file in the data directory ([`Store::open`], the
+//! default) or a PostgreSQL database several gateway nodes share
+//! ([`Store::connect`]); either is created and migrated on opening, from its
+//! own migration set (`migrations/sqlite`, `migrations/postgres`, the same
+//! versions in both). Callers see records ([`UserRecord`],
 //! [`ConnectionRecord`], [`HistoryRecord`], [`AuditRecord`]) and never SQL.
-//! Times are stored as Unix milliseconds and ids as UUID text, so the same
-//! schema carries over to PostgreSQL.
+//!
+//! Inside, [`Store`] holds a concrete pool per backend ([`Pool`]), and most
+//! queries are written once in SQL both dialects accept (`$1` placeholders,
+//! `ON CONFLICT`, `RETURNING`, `TRUE`/`FALSE`) and compiled for each pool by
+//! [`on_pool!`]; where the dialects differ (recording text search) the
+//! function matches on the pool and has one statement per backend. Times are
+//! Unix milliseconds (BIGINT), ids UUID text, flags booleans.
+
+/// Runs `$body` with `$pool` bound to the store's concrete pool, whichever
+/// backend it is: the body is compiled once per backend, so its SQL must be
+/// valid in both dialects (match on [`Pool`] where it cannot be).
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite($pool) => $body,
+            $crate::Pool::Postgres($pool) => $body,
+        }
+    };
+}
 
 mod audit;
 mod batch;
@@ -20,6 +40,7 @@ mod users;
 use std::path::Path;
 use std::str::FromStr;
 
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use time::OffsetDateTime;
 
@@ -30,7 +51,7 @@ pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};
 pub use keys::SshKeyRecord;
 pub use limits::{LimitSettings, RoleRecord};
 pub use recordings::{RecordingDone, RecordingInfo, RecordingSettings};
-pub use users::{NewUser, UserRecord};
+pub use users::{NewUser, UserChange, UserRecord};
 
 /// What can go wrong talking to the store.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +62,10 @@ pub enum StoreError {
     /// A referenced record does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// The change would leave no enabled user holding this role (the
+    /// last administrator); nothing was written.
+    #[error("no enabled user would hold the {0} role")]
+    LastHolder(String),
     /// A stored value could not be read back (a bug or a hand-edited database).
     #[error("corrupt record: {0}")]
     Corrupt(String),
@@ -52,20 +77,77 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// A statement with its arguments bound, ready for a pool or a transaction.
-pub(crate) type SqliteQuery =
-    sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
-
 /// Shorthand for store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a [`Store`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// One SQLite file: a single node.
+    Sqlite,
+    /// A PostgreSQL database: one node or several sharing it.
+    Postgres,
+}
+
+/// The store's connection pool, one variant per backend.
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
 
 /// A handle to the database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
 }
 
+/// Connections each node keeps to PostgreSQL: enough for bursts of session
+/// starts and ends, few enough that ten nodes fit in PostgreSQL's default
+/// `max_connections` of 100 with room for the operator's tools.
+const PG_CONNECTIONS: u32 = 8;
+
 impl Store {
+    /// Opens the database `url` names: `postgres://…` (or `postgresql://…`)
+    /// for PostgreSQL; anything else is refused, the SQLite file being
+    /// opened by path with [`Store::open`]. Migrates it, under PostgreSQL's
+    /// advisory lock, so several nodes may start at once.
+    pub async fn connect(url: &str) -> Result<Self> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::Database(sqlx::Error::Configuration(
+                "the database URL must start with postgres:// (SQLite is the default without one)"
+                    .into(),
+            )));
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(PG_CONNECTIONS)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let store = Self {
+            pool: Pool::Postgres(pool),
+        };
+        store.ensure_builtin_roles().await?;
+        Ok(store)
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The PostgreSQL pool, when that is the backend (for `LISTEN`).
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pool::Postgres(pool) => Some(pool),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
     /// Opens (creating and migrating if needed) the SQLite database at `path`.
     pub async fn open(path: &Path) -> Result<Self> {
         create_private(path).map_err(sqlx::Error::Io)?;
@@ -79,8 +161,10 @@ impl Store {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        let store = Self { pool };
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let store = Self {
+            pool: Pool::Sqlite(pool),
+        };
         store.ensure_builtin_roles().await?;
         Ok(store)
     }
@@ -139,6 +223,10 @@ pub(crate) fn like_pattern(q: &str) -> String {
 }
 
 #[cfg(test)]
+mod admin_tests;
+#[cfg(test)]
 mod recordings_tests;
+#[cfg(test)]
+mod testdb;
 #[cfg(test)]
 mod tests;

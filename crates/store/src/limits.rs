@@ -51,20 +51,24 @@ pub struct RoleRecord {
 impl Store {
     /// Every role with its permissions and limits.
     pub async fn list_roles(&self) -> Result<Vec<RoleRecord>> {
-        let rows: Vec<(String, bool, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT r.name, r.builtin, l.idle_timeout_seconds, l.max_session_seconds
+        let rows: Vec<(String, bool, Option<i64>, Option<i64>)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT r.name, r.builtin, l.idle_timeout_seconds, l.max_session_seconds
              FROM roles r LEFT JOIN role_limits l ON l.role = r.name ORDER BY r.name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+            )
+            .fetch_all(pool)
+            .await?
+        });
         let mut roles = Vec::with_capacity(rows.len());
         for (name, builtin, idle, max) in rows {
-            let perms: Vec<(String,)> = sqlx::query_as(
-                "SELECT permission FROM role_permissions WHERE role = ? ORDER BY permission",
-            )
-            .bind(&name)
-            .fetch_all(&self.pool)
-            .await?;
+            let perms: Vec<(String,)> = on_pool!(self, |pool| {
+                sqlx::query_as(
+                    "SELECT permission FROM role_permissions WHERE role = $1 ORDER BY permission",
+                )
+                .bind(&name)
+                .fetch_all(pool)
+                .await?
+            });
             roles.push(RoleRecord {
                 name: parse("role", &name)?,
                 builtin,
@@ -91,12 +95,13 @@ impl Store {
 
     /// A connection's session limits.
     pub async fn connection_limits(&self, id: ConnectionId) -> Result<LimitSettings> {
-        let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT idle_timeout_seconds, max_session_seconds FROM connection_limits WHERE connection_id = ?",
+        let row: Option<(Option<i64>, Option<i64>)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+            "SELECT idle_timeout_seconds, max_session_seconds FROM connection_limits WHERE connection_id = $1",
         )
         .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool).await?
+        });
         Ok(row
             .map(|(idle, max)| LimitSettings {
                 idle_timeout_seconds: from_db(idle),
@@ -131,34 +136,38 @@ impl Store {
         what: impl FnOnce() -> String,
     ) -> Result<()> {
         let limits = limits.normalised();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO {table} ({key}, idle_timeout_seconds, max_session_seconds) VALUES (?, ?, ?)
+        on_pool!(self, |pool| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {table} ({key}, idle_timeout_seconds, max_session_seconds) VALUES ($1, $2, $3)
              ON CONFLICT ({key}) DO UPDATE SET idle_timeout_seconds = excluded.idle_timeout_seconds,
                                                max_session_seconds = excluded.max_session_seconds"
         )))
         .bind(value)
         .bind(to_db(limits.idle_timeout_seconds))
         .bind(to_db(limits.max_session_seconds))
-        .execute(&self.pool)
-        .await
+        .execute(pool).await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
                 StoreError::NotFound(what())
             }
             _ => StoreError::Database(e),
-        })?;
+        })?
+.rows_affected()
+        });
         Ok(())
     }
 
     /// The limits set by each role `user` holds, by role name.
     pub async fn user_role_limits(&self, user: UserId) -> Result<Vec<(RoleName, LimitSettings)>> {
-        let rows: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT l.role, l.idle_timeout_seconds, l.max_session_seconds FROM role_limits l
-             JOIN user_roles ur ON ur.role = l.role WHERE ur.user_id = ? ORDER BY l.role",
-        )
-        .bind(user.to_string())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, Option<i64>, Option<i64>)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT l.role, l.idle_timeout_seconds, l.max_session_seconds FROM role_limits l
+             JOIN user_roles ur ON ur.role = l.role WHERE ur.user_id = $1 ORDER BY l.role",
+            )
+            .bind(user.to_string())
+            .fetch_all(pool)
+            .await?
+        });
         rows.into_iter()
             .map(|(role, idle, max)| {
                 Ok((

@@ -1,14 +1,13 @@
-//! Recording settings, completion and the search index, on a real SQLite file.
+//! Recording settings, completion and the search index, on both backends.
 
 use gatehouse_domain::{ConnectionId, ConnectionName, EndReason, SessionId, Username};
 use time::OffsetDateTime;
 
+use crate::testdb::on_both_backends;
 use crate::tests::{ended, started};
 use crate::*;
 
-async fn store() -> (tempfile::TempDir, Store, gatehouse_domain::UserId) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("gatehouse.db")).await.unwrap();
+async fn ops1(store: &Store) -> gatehouse_domain::UserId {
     let user = store
         .create_user(NewUser {
             username: Username::parse("ops1").unwrap(),
@@ -17,7 +16,7 @@ async fn store() -> (tempfile::TempDir, Store, gatehouse_domain::UserId) {
         })
         .await
         .unwrap();
-    (dir, store, user.id)
+    user.id
 }
 
 async fn recorded(store: &Store, user: gatehouse_domain::UserId, text: &str) -> SessionId {
@@ -59,9 +58,8 @@ async fn search(store: &Store, text: &str) -> Vec<SessionId> {
     rows.into_iter().map(|r| r.id).collect()
 }
 
-#[tokio::test]
-async fn text_search_finds_the_session_whose_output_contained_it() {
-    let (_dir, store, user) = store().await;
+async fn text_search_finds_the_session_whose_output_contained_it(store: Store) {
+    let user = ops1(&store).await;
     let wiped = recorded(
         &store,
         user,
@@ -82,6 +80,14 @@ async fn text_search_finds_the_session_whose_output_contained_it() {
         "quotes are literal"
     );
     assert!(search(&store, "mkfs").await.is_empty());
+    assert!(
+        search(&store, "rm").await.is_empty(),
+        "shorter than a trigram finds nothing, on either backend"
+    );
+    let percent = recorded(&store, user, "disk 100% full_now\n").await;
+    assert_eq!(search(&store, "0% f").await, [percent], "% is literal");
+    assert!(search(&store, "1%0").await.is_empty(), "% is no wildcard");
+    assert!(search(&store, "fu_l").await.is_empty(), "_ is no wildcard");
     let row = store.history_entry(wiped).await.unwrap().unwrap();
     let info = row.recording.unwrap();
     assert_eq!((info.bytes, info.duration_ms), (Some(1234), Some(5678)));
@@ -101,12 +107,10 @@ async fn text_search_finds_the_session_whose_output_contained_it() {
         .expired_recordings(OffsetDateTime::now_utc() + time::Duration::MINUTE)
         .await
         .unwrap();
-    assert_eq!(expired.len(), 2);
+    assert_eq!(expired.len(), 3);
 }
 
-#[tokio::test]
-async fn connections_record_by_default_and_keystrokes_only_when_set() {
-    let (_dir, store, _) = store().await;
+async fn connections_record_by_default_and_keystrokes_only_when_set(store: Store) {
     let conn = store
         .create_connection(NewConnection {
             name: ConnectionName::parse("prod-db").unwrap(),
@@ -140,3 +144,8 @@ async fn connections_record_by_default_and_keystrokes_only_when_set() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+on_both_backends!(
+    text_search_finds_the_session_whose_output_contained_it,
+    connections_record_by_default_and_keystrokes_only_when_set,
+);

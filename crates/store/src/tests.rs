@@ -4,6 +4,7 @@ use gatehouse_domain::{
 };
 use time::OffsetDateTime;
 
+use crate::testdb::on_both_backends;
 use crate::*;
 
 /// An SSH target on port 22 of `host`, logging in as root by password.
@@ -17,12 +18,6 @@ pub(crate) fn ssh_target(host: &str, host_key: Option<&str>) -> Target {
         host_key_source: host_key.map(|_| HostKeySource::Administrator),
         allow_forwarding: false,
     })
-}
-
-async fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("gatehouse.db")).await.unwrap();
-    (dir, store)
 }
 
 /// Session `id` of `user_id` (ops1, on prod-db) starting now, unrecorded.
@@ -64,9 +59,7 @@ fn user(name: &str, roles: &[&str]) -> NewUser {
     }
 }
 
-#[tokio::test]
-async fn users_get_their_roles_permissions_and_names_are_unique() {
-    let (_dir, store) = store().await;
+async fn users_get_their_roles_permissions_and_names_are_unique(store: Store) {
     let auditor = store.create_user(user("eve", &["auditor"])).await.unwrap();
     let mut perms = store.user_permissions(auditor.id).await.unwrap();
     perms.sort();
@@ -95,9 +88,7 @@ async fn users_get_their_roles_permissions_and_names_are_unique() {
     );
 }
 
-#[tokio::test]
-async fn grants_reach_users_directly_and_through_roles() {
-    let (_dir, store) = store().await;
+async fn grants_reach_users_directly_and_through_roles(store: Store) {
     let direct = store.create_user(user("direct", &["user"])).await.unwrap();
     let via_role = store
         .create_user(user("viarole", &["auditor"]))
@@ -147,9 +138,7 @@ async fn grants_reach_users_directly_and_through_roles() {
     assert_eq!(ssh.host_key_source, Some(HostKeySource::FirstUse));
 }
 
-#[tokio::test]
-async fn a_batch_writes_history_and_audit_in_one_go_and_ends_a_row_once() {
-    let (_dir, store) = store().await;
+async fn a_batch_writes_history_and_audit_in_one_go_and_ends_a_row_once(store: Store) {
     let u = store.create_user(user("ops1", &["user"])).await.unwrap();
     let id = SessionId::new();
     let start = HistoryStart {
@@ -218,9 +207,7 @@ async fn a_batch_writes_history_and_audit_in_one_go_and_ends_a_row_once() {
     assert_eq!(newest_first[249].details["i"], 0);
 }
 
-#[tokio::test]
-async fn a_history_row_is_ended_exactly_once_and_dangling_rows_close_at_start() {
-    let (_dir, store) = store().await;
+async fn a_history_row_is_ended_exactly_once_and_dangling_rows_close_at_start(store: Store) {
     let u = store.create_user(user("ops1", &["user"])).await.unwrap();
     let (a, b) = (SessionId::new(), SessionId::new());
     store.history_start(&started(a, u.id)).await.unwrap();
@@ -271,9 +258,7 @@ async fn a_history_row_is_ended_exactly_once_and_dangling_rows_close_at_start() 
     );
 }
 
-#[tokio::test]
-async fn user_changes_replace_roles_and_purge_only_that_users_tokens() {
-    let (_dir, store) = store().await;
+async fn user_changes_replace_roles_and_purge_only_that_users_tokens(store: Store) {
     let admin = store.create_user(user("admin", &["admin"])).await.unwrap();
     let ops = store.create_user(user("ops1", &["user"])).await.unwrap();
     let role = |r: &str| RoleName::parse(r).unwrap();
@@ -350,9 +335,7 @@ async fn user_changes_replace_roles_and_purge_only_that_users_tokens() {
     ));
 }
 
-#[tokio::test]
-async fn a_connection_update_is_all_or_nothing_and_a_deleted_one_is_gone() {
-    let (_dir, store) = store().await;
+async fn a_connection_update_is_all_or_nothing_and_a_deleted_one_is_gone(store: Store) {
     let ops = store.create_user(user("ops1", &["user"])).await.unwrap();
     let new = |name: &str| NewConnection {
         name: ConnectionName::parse(name).unwrap(),
@@ -445,9 +428,7 @@ async fn a_connection_update_is_all_or_nothing_and_a_deleted_one_is_gone() {
     ));
 }
 
-#[tokio::test]
-async fn a_deleted_user_takes_their_roles_tokens_and_grants_but_not_their_history() {
-    let (_dir, store) = store().await;
+async fn a_deleted_user_takes_their_roles_tokens_and_grants_but_not_their_history(store: Store) {
     let ops = store.create_user(user("ops1", &["user"])).await.unwrap();
     let dev = store.create_user(user("dev2", &["user"])).await.unwrap();
     let conn = store
@@ -496,6 +477,17 @@ async fn a_deleted_user_takes_their_roles_tokens_and_grants_but_not_their_histor
     assert_eq!(rows[0].user, "ops1", "history keeps the name");
 }
 
+on_both_backends!(
+    users_get_their_roles_permissions_and_names_are_unique,
+    grants_reach_users_directly_and_through_roles,
+    a_batch_writes_history_and_audit_in_one_go_and_ends_a_row_once,
+    a_history_row_is_ended_exactly_once_and_dangling_rows_close_at_start,
+    user_changes_replace_roles_and_purge_only_that_users_tokens,
+    a_connection_update_is_all_or_nothing_and_a_deleted_one_is_gone,
+    a_deleted_user_takes_their_roles_tokens_and_grants_but_not_their_history,
+);
+
+/// SQLite only: PostgreSQL databases start from the tagged schema.
 #[tokio::test]
 async fn connections_stored_before_targets_were_tagged_keep_every_setting() {
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
@@ -507,7 +499,7 @@ async fn connections_stored_before_targets_were_tagged_keep_every_setting() {
             .filename(&path)
             .create_if_missing(true);
         let pool = SqlitePool::connect_with(options).await.unwrap();
-        let all = sqlx::migrate!("./migrations");
+        let all = sqlx::migrate!("./migrations/sqlite");
         let before = sqlx::migrate::Migrator {
             migrations: std::borrow::Cow::Owned(
                 all.iter().filter(|m| m.version < 6).cloned().collect(),

@@ -11,69 +11,83 @@ impl Store {
         user: UserId,
         expires_at: OffsetDateTime,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        on_pool!(self, |pool| {
+            sqlx::query(
+            "INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(token_hash)
         .bind(user.to_string())
         .bind(to_ms(OffsetDateTime::now_utc()))
         .bind(to_ms(expires_at))
-        .execute(&self.pool)
-        .await?;
+        .execute(pool).await?
+.rows_affected()
+        });
         Ok(())
     }
 
     /// The user an unexpired token belongs to.
     pub async fn token_user(&self, token_hash: &[u8]) -> Result<Option<UserId>> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT user_id FROM auth_tokens WHERE token_hash = ? AND expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(to_ms(OffsetDateTime::now_utc()))
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<(String,)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT user_id FROM auth_tokens WHERE token_hash = $1 AND expires_at > $2",
+            )
+            .bind(token_hash)
+            .bind(to_ms(OffsetDateTime::now_utc()))
+            .fetch_optional(pool)
+            .await?
+        });
         row.map(|(id,)| parse("user id", &id)).transpose()
     }
 
     /// The user an unexpired token belongs to, and when it expires (so a
     /// long-lived stream opened with it can close on time).
     pub async fn token_login(&self, token_hash: &[u8]) -> Result<Option<(UserId, OffsetDateTime)>> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT user_id, expires_at FROM auth_tokens WHERE token_hash = ? AND expires_at > ?",
+        let row: Option<(String, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+            "SELECT user_id, expires_at FROM auth_tokens WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
         .bind(to_ms(OffsetDateTime::now_utc()))
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool).await?
+        });
         row.map(|(id, expires)| Ok((parse("user id", &id)?, from_ms(expires))))
             .transpose()
     }
 
     /// Forgets one token (logout).
     pub async fn delete_token(&self, token_hash: &[u8]) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM auth_tokens WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let done = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM auth_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done > 0)
     }
 
     /// Forgets every token of one user (a disabled account, a changed
     /// password); returns how many.
     pub async fn delete_user_tokens(&self, user: UserId) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM auth_tokens WHERE user_id = ?")
-            .bind(user.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        let done = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1")
+                .bind(user.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done)
     }
 
     /// Forgets expired tokens; returns how many.
     pub async fn purge_expired_tokens(&self) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM auth_tokens WHERE expires_at <= ?")
-            .bind(to_ms(OffsetDateTime::now_utc()))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        let done = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM auth_tokens WHERE expires_at <= $1")
+                .bind(to_ms(OffsetDateTime::now_utc()))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done)
     }
 }

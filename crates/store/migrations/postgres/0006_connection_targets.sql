@@ -1,0 +1,26 @@
+-- A connection's target becomes one document tagged by protocol
+-- (migrations/sqlite/0006).
+ALTER TABLE connections ADD COLUMN target TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE connections ADD COLUMN secret BYTEA;
+
+UPDATE connections SET
+    target = json_build_object(
+        'protocol', protocol,
+        'host', host,
+        'port', port,
+        'username', username,
+        'auth', secret_kind,
+        'host_key', host_key,
+        'host_key_source', host_key_source,
+        'allow_forwarding', allow_forwarding
+    )::text,
+    secret = secret_sealed;
+
+ALTER TABLE connections DROP COLUMN host;
+ALTER TABLE connections DROP COLUMN port;
+ALTER TABLE connections DROP COLUMN username;
+ALTER TABLE connections DROP COLUMN secret_kind;
+ALTER TABLE connections DROP COLUMN secret_sealed;
+ALTER TABLE connections DROP COLUMN host_key;
+ALTER TABLE connections DROP COLUMN host_key_source;
+ALTER TABLE connections DROP COLUMN allow_forwarding;
