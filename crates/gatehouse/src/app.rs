@@ -87,9 +87,14 @@ impl Application {
                 "the data directory was readable by other local users: tightened folders to 0700 and files to 0600"
             );
         }
-        let store = Store::open(&config.data_dir.join("gatehouse.db"))
-            .await
-            .context("opening the database")?;
+        let store = match &config.database_url {
+            Some(url) => Store::connect(secrecy::ExposeSecret::expose_secret(url))
+                .await
+                .context("connecting to the PostgreSQL database (--database-url)")?,
+            None => Store::open(&config.data_dir.join("gatehouse.db"))
+                .await
+                .context("opening the database")?,
+        };
         let secrets = match &secret_key {
             Some(key) => SecretBox::from_base64(secrecy::ExposeSecret::expose_secret(key))
                 .context("GATEHOUSE_SECRET_KEY")?,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gatehouse_web::tls::TlsFiles;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// The gateway's settings, all sources merged.
@@ -14,6 +15,10 @@ use serde::Deserialize;
 pub struct Config {
     /// Where the database, the secret key and the recordings live.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database (`postgres://…`) that holds every table
+    /// instead of the SQLite file in `data_dir`: what several nodes share.
+    /// It may carry a password, so it is kept as a secret (never printed).
+    pub database_url: Option<SecretString>,
     /// Web UI and API listener.
     pub http: SocketAddr,
     /// The certificate and key the HTTP listener serves HTTPS with
@@ -71,6 +76,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("gatehouse-data"),
+            database_url: None,
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: None,
             insecure_http: false,
@@ -104,6 +110,7 @@ impl Default for Config {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
     http: Option<SocketAddr>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -132,6 +139,8 @@ pub struct FileConfig {
 pub struct Overrides {
     /// `--data-dir` / `GATEHOUSE_DATA_DIR`.
     pub data_dir: Option<PathBuf>,
+    /// `--database-url` / `GATEHOUSE_DATABASE_URL`.
+    pub database_url: Option<SecretString>,
     /// `--http` / `GATEHOUSE_HTTP`.
     pub http: Option<SocketAddr>,
     /// `--tls-cert` / `GATEHOUSE_TLS_CERT`.
@@ -190,6 +199,10 @@ impl Config {
         };
         let config = Self {
             data_dir: o.data_dir.or(f.data_dir).unwrap_or(d.data_dir),
+            database_url: o
+                .database_url
+                .or(f.database_url.map(SecretString::from))
+                .filter(|url| !url.expose_secret().trim().is_empty()),
             http: o.http.or(f.http).unwrap_or(d.http),
             tls,
             insecure_http: o.insecure_http || f.insecure_http.unwrap_or(d.insecure_http),
@@ -295,6 +308,27 @@ mod tests {
         assert_eq!(c.token_ttl, Duration::from_secs(60));
         assert_eq!(c.ssh, Config::default().ssh);
         assert_eq!(c.recording_retention, None);
+    }
+
+    #[test]
+    fn a_database_url_comes_from_the_file_or_a_flag_and_is_never_printed() {
+        let file: FileConfig =
+            toml::from_str("database_url = \"postgres://gw:hunter2@db/gatehouse\"\n").unwrap();
+        let c = Config::merge(file, Overrides::default()).unwrap();
+        let url = c.database_url.as_ref().unwrap();
+        assert_eq!(url.expose_secret(), "postgres://gw:hunter2@db/gatehouse");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let file: FileConfig = toml::from_str("database_url = \"postgres://a/b\"\n").unwrap();
+        let flag = Overrides {
+            database_url: Some(SecretString::from("postgres://c/d")),
+            ..Default::default()
+        };
+        let c = Config::merge(file, flag).unwrap();
+        assert_eq!(c.database_url.unwrap().expose_secret(), "postgres://c/d");
+        assert!(
+            Config::default().database_url.is_none(),
+            "SQLite by default"
+        );
     }
 
     #[test]

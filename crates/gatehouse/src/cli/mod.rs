@@ -68,6 +68,11 @@ pub struct ServeArgs {
     /// Data directory (database, secret key) [default: gatehouse-data].
     #[arg(long, env = "GATEHOUSE_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Keep every table in this PostgreSQL database (postgres://USER:PASSWORD@HOST/DB)
+    /// instead of the SQLite file in the data directory: what several nodes share.
+    #[arg(long, env = "GATEHOUSE_DATABASE_URL", hide_env_values = true, value_name = "URL",
+          value_parser = secret_arg)]
+    database_url: Option<secrecy::SecretString>,
     /// Web UI and API address [default: 127.0.0.1:8080].
     #[arg(long, env = "GATEHOUSE_HTTP")]
     http: Option<SocketAddr>,
@@ -102,6 +107,11 @@ pub struct ServeArgs {
     /// udp://HOST:PORT or unix:///dev/log.
     #[arg(long, env = "GATEHOUSE_AUDIT_SYSLOG", value_name = "TARGET")]
     audit_syslog: Option<String>,
+}
+
+/// A flag's value kept as a secret: `Debug` of the arguments never shows it.
+fn secret_arg(value: &str) -> Result<secrecy::SecretString, std::convert::Infallible> {
+    Ok(secrecy::SecretString::from(value))
 }
 
 /// Runs a parsed command line.

@@ -13,6 +13,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.config.as_deref(),
         Overrides {
             data_dir: args.data_dir,
+            database_url: args.database_url,
             http: args.http,
             tls_cert: args.tls_cert,
             tls_key: args.tls_key,
@@ -84,6 +85,13 @@ fn print_banner(app: &Application, config: &Config, url: &str, ssh: &str) {
         app.ssh_fingerprint()
     );
     println!("  Data directory: {}", config.data_dir.display());
+    if config.database_url.is_some() {
+        // Not the URL: it may hold a password.
+        println!(
+            "  Database:       PostgreSQL (--database-url), node {}",
+            config.node
+        );
+    }
     match &app.admin {
         AdminBootstrap::Generated(password) => {
             println!(

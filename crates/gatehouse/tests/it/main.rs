@@ -11,6 +11,7 @@ mod admin;
 mod api_contract;
 mod browser;
 mod cli;
+mod cluster;
 mod ending;
 mod faults;
 mod feed;
