@@ -49,6 +49,8 @@ pub struct Application {
     operations: Option<tokio::net::TcpListener>,
     host_key: gatehouse_sshd::host_key::PrivateKey,
     history: JoinHandle<()>,
+    /// This node's row in a shared database.
+    node: Option<crate::node::NodeLease>,
     /// What happened to the admin account on this start.
     pub admin: AdminBootstrap,
     /// Sessions a previous run left open, now recorded as ended.
@@ -107,6 +109,9 @@ impl Application {
             Some(_) if from_env => AdminBootstrap::FromEnvironment,
             Some(generated) => AdminBootstrap::Generated(generated),
         };
+        // Before closing "our" open rows: on a shared database the name
+        // must be ours, not a live node's.
+        let node = crate::node::NodeLease::claim(&store, &config.node).await?;
         let export =
             gatehouse_audit::export::Export::start(gatehouse_audit::export::ExportConfig {
                 file: config.audit_file.clone(),
@@ -193,6 +198,7 @@ impl Application {
             operations,
             host_key,
             history,
+            node,
             admin,
             recovered_sessions: recovered.len(),
         })
@@ -236,6 +242,10 @@ impl Application {
                 state.clone(),
             ));
         }
+        let heartbeat = self
+            .node
+            .as_ref()
+            .map(|node| node.spawn_heartbeat(state.shutdown.clone()));
         let updates = state
             .registry
             .spawn_updates(self.config.activity_interval, state.shutdown.clone());
@@ -308,6 +318,12 @@ impl Application {
         // Every end is now on the lifecycle channel; wait until it is written.
         state.registry.flush_lifecycle().await;
         self.history.abort();
+        if let Some(heartbeat) = heartbeat {
+            let _ = heartbeat.await;
+        }
+        if let Some(node) = &self.node {
+            node.release().await;
+        }
         match served {
             Ok(Ok(result)) => result.context("HTTP server"),
             Ok(Err(join)) => Err(anyhow::anyhow!("HTTP server task failed: {join}")),

@@ -6,4 +6,5 @@ pub mod app;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod node;
 mod private_dir;

@@ -33,6 +33,7 @@ mod health;
 mod history;
 mod keys;
 mod limits;
+mod nodes;
 mod recordings;
 mod tokens;
 mod users;
@@ -50,6 +51,7 @@ pub use connections::{ConnectionRecord, ConnectionUpdate, NewConnection};
 pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};
 pub use keys::SshKeyRecord;
 pub use limits::{LimitSettings, RoleRecord};
+pub use nodes::NodeRecord;
 pub use recordings::{RecordingDone, RecordingInfo, RecordingSettings};
 pub use users::{NewUser, UserChange, UserRecord};
 
@@ -224,6 +226,8 @@ pub(crate) fn like_pattern(q: &str) -> String {
 
 #[cfg(test)]
 mod admin_tests;
+#[cfg(test)]
+mod nodes_tests;
 #[cfg(test)]
 mod recordings_tests;
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! Several gateway nodes on one real PostgreSQL (issue 20).
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 use serde_json::json;
 
 use crate::harness::postgres::Postgres;
-use crate::harness::{ADMIN_PASSWORD, TestGateway};
+use crate::harness::{ADMIN_PASSWORD, TestGateway, eventually, test_config};
 
 /// A gateway named `node` on the PostgreSQL database `url`.
 async fn node(url: &str, node: &str) -> TestGateway {
@@ -81,4 +83,46 @@ async fn nodes_on_one_postgres_share_accounts_and_keep_one_admin_between_them() 
             .await;
         assert_eq!(status, 200, "{body}");
     }
+}
+
+#[tokio::test]
+async fn each_node_heartbeats_its_own_row_and_a_live_nodes_name_is_refused() {
+    let pg = Postgres::shared();
+    let url = tokio::task::spawn_blocking(|| pg.create_database())
+        .await
+        .unwrap();
+    let a = node(&url, "gw-a").await;
+    let b = node(&url, "gw-b").await;
+    let store = gatehouse_store::Store::connect(&url).await.unwrap();
+    let names = |nodes: Vec<gatehouse_store::NodeRecord>| {
+        nodes.into_iter().map(|n| n.name).collect::<Vec<_>>()
+    };
+    assert_eq!(names(store.nodes().await.unwrap()), ["gw-a", "gw-b"]);
+    // The heartbeat moves on while the node runs.
+    let first = store.nodes().await.unwrap()[1].heartbeat_at;
+    let beat = eventually(Duration::from_secs(10), || {
+        let store = store.clone();
+        async move {
+            let now = store.nodes().await.unwrap()[1].heartbeat_at;
+            (now > first).then_some(now)
+        }
+    })
+    .await;
+    assert!(beat.is_some(), "gw-b never heartbeat");
+
+    // A second process under a live node's name waits out one stale
+    // period, sees the heartbeat go on, and refuses to start.
+    let mut config = test_config(b.data_dir.path());
+    config.database_url = Some(SecretString::from(url.clone()));
+    config.node = "gw-b".into();
+    let started = std::time::Instant::now();
+    let refused = gatehouse::app::Application::build(config, None, None).await;
+    let error = format!("{:#}", refused.err().expect("refused"));
+    assert!(error.contains("node name \"gw-b\""), "{error}");
+    assert!(started.elapsed() >= gatehouse::node::STALE_AFTER);
+
+    // A clean stop gives the row up.
+    a.shut_down();
+    assert!(a.stopped_within(Duration::from_secs(10)).await);
+    assert_eq!(names(store.nodes().await.unwrap()), ["gw-b"]);
 }
