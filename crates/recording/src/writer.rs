@@ -264,7 +264,8 @@ impl Sink {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "could not create recording");
-                metrics::counter!("gatehouse_recording_failures_total", "stage" => "create").increment(1);
+                metrics::counter!("gatehouse_recording_failures_total", "stage" => "create")
+                    .increment(1);
                 false
             }
         };
@@ -299,7 +300,8 @@ impl Sink {
             }
             Err(e) => {
                 tracing::error!(path = %self.path.display(), error = %e, "could not write recording");
-                metrics::counter!("gatehouse_recording_failures_total", "stage" => "write").increment(1);
+                metrics::counter!("gatehouse_recording_failures_total", "stage" => "write")
+                    .increment(1);
                 self.ok = false;
             }
         }

@@ -5,7 +5,10 @@ use crate::{Result, Store};
 impl Store {
     /// One round trip to the database.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        on_pool!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await?
+            .rows_affected());
         Ok(())
     }
 }
