@@ -67,6 +67,7 @@ pub fn check_target(target: &Target) -> std::result::Result<(), String> {
         }
         Target::Http(http) => check_http(http),
         Target::Tcp(tcp) => tcp.addr().map(|_| ()).map_err(|e| e.to_string()),
+        Target::Vnc(vnc) => vnc.addr().map(|_| ()).map_err(|e| e.to_string()),
     }
 }
 
@@ -147,6 +148,8 @@ fn needs_secret(target: &Target) -> bool {
         Target::Http(http) => http.inject.is_some(),
         // The native client authenticates itself to the target.
         Target::Tcp(_) => false,
+        // The gateway authenticates to the desktop itself.
+        Target::Vnc(_) => true,
     }
 }
 
@@ -258,6 +261,7 @@ impl Access {
                 Target::Ssh(_) => "give password or private_key".into(),
                 Target::Http(_) => "inject needs its secret (password or value)".into(),
                 Target::Tcp(_) => "a tcp connection takes no secret".into(),
+                Target::Vnc(_) => "give the VNC password".into(),
             }));
         }
         let users = self.user_ids(&req.users).await?;
@@ -441,6 +445,7 @@ impl Access {
             Target::Ssh(ssh) => (ssh.host.clone(), ssh.port),
             Target::Http(http) => http_host_port(&http.url),
             Target::Tcp(tcp) => (tcp.host.clone(), tcp.port),
+            Target::Vnc(vnc) => (vnc.host.clone(), vnc.port),
         };
         Ok(ConnectionInfo {
             id: c.id,

@@ -18,5 +18,5 @@ pub use permissions::{BuiltinRole, Permission};
 pub use session::{EndReason, Protocol};
 pub use target::{
     HostHeader, HostKeySource, HttpTarget, Injection, Publish, SshAuth, SshTarget, Target,
-    TcpTarget,
+    TcpTarget, VncTarget,
 };

@@ -12,6 +12,8 @@ pub enum Protocol {
     Http,
     /// A tunnel carrying native clients' TCP connections to one target.
     Tcp,
+    /// A graphical desktop (VNC) shown in a browser tab.
+    Vnc,
 }
 
 impl Protocol {
@@ -21,11 +23,12 @@ impl Protocol {
             Protocol::Ssh => "ssh",
             Protocol::Http => "http",
             Protocol::Tcp => "tcp",
+            Protocol::Vnc => "vnc",
         }
     }
 
     /// Every protocol.
-    pub const ALL: [Protocol; 3] = [Protocol::Ssh, Protocol::Http, Protocol::Tcp];
+    pub const ALL: [Protocol; 4] = [Protocol::Ssh, Protocol::Http, Protocol::Tcp, Protocol::Vnc];
 
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Self> {

@@ -22,6 +22,9 @@ pub enum Target {
     /// Any TCP service reached by native clients through a tunnel (a
     /// database, an RDP server); no secret: the client authenticates itself.
     Tcp(TcpTarget),
+    /// A VNC server whose screen the gateway shows in a browser tab; the
+    /// sealed secret is its VNC password.
+    Vnc(VncTarget),
 }
 
 impl Target {
@@ -31,6 +34,7 @@ impl Target {
             Target::Ssh(_) => Protocol::Ssh,
             Target::Http(_) => Protocol::Http,
             Target::Tcp(_) => Protocol::Tcp,
+            Target::Vnc(_) => Protocol::Vnc,
         }
     }
 
@@ -45,6 +49,10 @@ impl Target {
             Target::Http(http) => http.url.clone(),
             Target::Tcp(tcp) => tcp.addr().map_or_else(
                 |_| format!("{}:{}", tcp.host, tcp.port),
+                |addr| addr.to_string(),
+            ),
+            Target::Vnc(vnc) => vnc.addr().map_or_else(
+                |_| format!("{}:{}", vnc.host, vnc.port),
                 |addr| addr.to_string(),
             ),
         }
@@ -72,6 +80,31 @@ impl Target {
             Target::Tcp(tcp) => Some(tcp),
             _ => None,
         }
+    }
+
+    /// The VNC settings, if this is a VNC target.
+    pub fn vnc(&self) -> Option<&VncTarget> {
+        match self {
+            Target::Vnc(vnc) => Some(vnc),
+            _ => None,
+        }
+    }
+}
+
+/// A VNC server: the gateway dials it, authenticates with the sealed
+/// password, and shows its screen to the user's browser.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VncTarget {
+    /// Host name or IP address.
+    pub host: String,
+    /// Port (5900 + display, usually).
+    pub port: u16,
+}
+
+impl VncTarget {
+    /// The checked address to dial.
+    pub fn addr(&self) -> Result<TargetAddr, crate::NameError> {
+        TargetAddr::new(&self.host, self.port)
     }
 }
 
@@ -252,5 +285,11 @@ mod tests {
             serde_json::from_str(r#"{"protocol":"tcp","host":"pg1","port":5432}"#).unwrap();
         assert_eq!(tcp.protocol(), Protocol::Tcp);
         assert_eq!(tcp.display(), "pg1:5432");
+
+        let vnc: Target =
+            serde_json::from_str(r#"{"protocol":"vnc","host":"lab1","port":5901}"#).unwrap();
+        assert_eq!(vnc.protocol(), Protocol::Vnc);
+        assert_eq!(vnc.display(), "lab1:5901");
+        assert_eq!(Protocol::parse("vnc"), Some(Protocol::Vnc));
     }
 }

@@ -9,7 +9,7 @@ use gatehouse_access::{ConnectionInfo, ConnectionUpdateRequest, NewConnectionReq
 use gatehouse_audit::{Event, action};
 use gatehouse_domain::{
     ConnectionId, ConnectionName, HostHeader, HttpTarget, Injection, Protocol, Publish, RoleName,
-    SshAuth, SshTarget, Target, TcpTarget, Username,
+    SshAuth, SshTarget, Target, TcpTarget, Username, VncTarget,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
@@ -65,14 +65,15 @@ impl InjectCredential {
 /// `tls_verify`, `ca_certificate`, `host_header`, `publish`,
 /// `redact_query`, `inject` and `identity_header`. A `tcp` connection (any
 /// TCP service, reached through `gatehouse tunnel`) takes `host` and `port`
-/// and no secret. Secrets are never returned.
+/// and no secret. A `vnc` connection (a graphical desktop) takes `host`,
+/// `port` (default 5900) and `password`. Secrets are never returned.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
     /// Unique name users see: letters, digits, `.`, `_`, `-`.
     #[schema(value_type = String)]
     name: ConnectionName,
-    /// `ssh` (the default), `http` or `tcp`.
+    /// `ssh` (the default), `http`, `tcp` or `vnc`.
     #[serde(default = "default_protocol")]
     protocol: Protocol,
     /// SSH and TCP: target host name or IP address.
@@ -81,7 +82,7 @@ pub struct CreateConnection {
     port: Option<u16>,
     /// SSH: account on the target.
     username: Option<String>,
-    /// SSH: password for the account.
+    /// SSH: password for the account; VNC: the VNC password.
     #[schema(value_type = Option<String>, format = Password)]
     password: Option<SecretString>,
     /// SSH: unencrypted OpenSSH private key for the account.
@@ -124,8 +125,9 @@ pub struct CreateConnection {
 
 /// The protocols that take a field.
 const SSH: &[Protocol] = &[Protocol::Ssh];
-const SSH_TCP: &[Protocol] = &[Protocol::Ssh, Protocol::Tcp];
 const HTTP: &[Protocol] = &[Protocol::Http];
+const SSH_TCP_VNC: &[Protocol] = &[Protocol::Ssh, Protocol::Tcp, Protocol::Vnc];
+const SSH_VNC: &[Protocol] = &[Protocol::Ssh, Protocol::Vnc];
 
 /// A protocol-specific field of a request: its name, the protocols that
 /// take it, and whether the request gives it.
@@ -146,10 +148,10 @@ impl CreateConnection {
     /// The protocol-specific fields this request gives.
     fn fields(&self) -> [Field; 15] {
         [
-            ("host", SSH_TCP, self.host.is_some()),
-            ("port", SSH_TCP, self.port.is_some()),
+            ("host", SSH_TCP_VNC, self.host.is_some()),
+            ("port", SSH_TCP_VNC, self.port.is_some()),
             ("username", SSH, self.username.is_some()),
-            ("password", SSH, self.password.is_some()),
+            ("password", SSH_VNC, self.password.is_some()),
             ("private_key", SSH, self.private_key.is_some()),
             ("host_key", SSH, self.host_key.is_some()),
             ("allow_forwarding", SSH, self.allow_forwarding),
@@ -210,6 +212,20 @@ impl CreateConnection {
                     port,
                 });
                 Ok((target, None))
+            }
+            Protocol::Vnc => {
+                let host = self
+                    .host
+                    .ok_or_else(|| ApiError::invalid("host is required"))?;
+                let password = self
+                    .password
+                    .filter(|p| !p.expose_secret().is_empty())
+                    .ok_or_else(|| ApiError::invalid("password is required"))?;
+                let target = Target::Vnc(VncTarget {
+                    host: host.trim().to_owned(),
+                    port: self.port.unwrap_or(5900),
+                });
+                Ok((target, Some(password)))
             }
             Protocol::Http => {
                 let url = self
@@ -497,11 +513,12 @@ pub async fn update(
         })
         || ssh_secret.is_some();
     let auth = ssh_secret.as_ref().map(|(auth, _)| *auth);
-    let fields: [Field; 14] = [
-        ("host", SSH_TCP, req.host.is_some()),
-        ("port", SSH_TCP, req.port.is_some()),
+    let fields: [Field; 15] = [
+        ("host", SSH_TCP_VNC, req.host.is_some()),
+        ("port", SSH_TCP_VNC, req.port.is_some()),
         ("username", SSH, username.is_some()),
-        ("password or private_key", SSH, auth.is_some()),
+        ("password", SSH_VNC, auth == Some(SshAuth::Password)),
+        ("private_key", SSH, auth == Some(SshAuth::PrivateKey)),
         ("host_key", SSH, host_key.is_some()),
         ("allow_forwarding", SSH, req.allow_forwarding.is_some()),
         ("url", HTTP, req.url.is_some()),
@@ -545,6 +562,14 @@ pub async fn update(
                 }
                 if let Some(port) = req.port {
                     tcp.port = port;
+                }
+            }
+            Target::Vnc(vnc) => {
+                if let Some(host) = req.host {
+                    vnc.host = host.trim().to_owned();
+                }
+                if let Some(port) = req.port {
+                    vnc.port = port;
                 }
             }
             Target::Http(http) => {
