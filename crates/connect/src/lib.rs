@@ -164,6 +164,27 @@ impl Opener {
         spec: &TargetSpec,
         terminal: Option<Terminal>,
     ) -> Result<SessionHandle, OpenError> {
+        self.register_as(who, spec, terminal, true).await
+    }
+
+    /// [`register`](Self::register) for a front end whose sessions the
+    /// registry's recorder cannot record (a desktop's pictures are not
+    /// terminal text): never recorded there, whatever the connection says.
+    pub async fn register_unrecorded(
+        &self,
+        who: Requester<'_>,
+        spec: &TargetSpec,
+    ) -> Result<SessionHandle, OpenError> {
+        self.register_as(who, spec, None, false).await
+    }
+
+    async fn register_as(
+        &self,
+        who: Requester<'_>,
+        spec: &TargetSpec,
+        terminal: Option<Terminal>,
+        recordable: bool,
+    ) -> Result<SessionHandle, OpenError> {
         let connection = &spec.connection;
         let limits = self
             .access
@@ -198,7 +219,7 @@ impl Opener {
             protocol: connection.protocol(),
             client_addr: who.client_addr.to_owned(),
             target: spec.display(),
-            recording: recording.recording,
+            recording: recordable && recording.recording,
             record_input: recording.record_input,
             limits,
             terminal,

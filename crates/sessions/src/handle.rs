@@ -71,6 +71,15 @@ impl SessionHandle {
         self.entry.touch();
     }
 
+    /// Counts bytes sent to the client that are neither recorded nor kept
+    /// for watchers by the registry (a desktop's pictures), without marking
+    /// the session active: a changing screen is not a user at work.
+    pub fn count_output(&self, to_client: usize) {
+        self.entry
+            .bytes_to_client
+            .fetch_add(to_client as u64, Ordering::Relaxed);
+    }
+
     /// Marks the session active without input: the user asked to stay
     /// connected after an idle warning.
     pub fn keep_alive(&self) {
