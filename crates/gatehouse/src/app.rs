@@ -287,7 +287,7 @@ impl Application {
         );
         let app = apps.serve_with(gatehouse_web::router_with(
             self.state,
-            gatehouse_tunnel::routes(),
+            gatehouse_tunnel::routes().merge(gatehouse_desktop::routes()),
         ));
         let server = tokio::spawn(gatehouse_web::serve_app(
             self.listener,

@@ -1,0 +1,30 @@
+//! The desktop front end: graphical desktops (VNC) in a browser tab.
+//!
+//! A desktop is one gateway session: one authenticated WebSocket,
+//! `GET /api/v1/connections/{id}/desktop` ([`routes`], in `route.rs`). The
+//! gateway itself is the VNC client (`vnc.rs`, with the `vnc-rs` crate): it
+//! logs in with the connection's stored password, so the user never learns
+//! it, and keeps the screen in a [`framebuffer`] of its own. The session
+//! loop (`relay.rs`) paints what the target sends into that framebuffer and
+//! sends the browser only the regions that changed, as PNG pictures a
+//! canvas draws natively; the browser's keys, pointer and clipboard go the
+//! other way. Because the gateway holds the whole picture, one browser
+//! client serves any desktop protocol, and a watcher or a recording can
+//! start from the current screen. Input is the session's activity (a
+//! changing screen is not a user at work), and ending the session closes
+//! the target's connection at once and tells the browser who ended it and
+//! why.
+
+mod framebuffer;
+mod relay;
+mod route;
+mod vnc;
+
+use gatehouse_web::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The desktop's `/api/v1` route, documented, for [`gatehouse_web::router_with`].
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(route::open))
+}

@@ -1,0 +1,331 @@
+//! One desktop session: the target's screen into the framebuffer, changed
+//! regions out to the browser, the browser's input in, the session's end
+//! signal beside every wait.
+
+use axum::extract::ws::{Message, WebSocket};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use gatehouse_access::TargetSpec;
+use gatehouse_connect::Requester;
+use gatehouse_domain::EndReason;
+use gatehouse_sessions::{EndRequest, SessionHandle};
+use gatehouse_web::AppState;
+use gatehouse_web::auth::Caller;
+use gatehouse_web::terminal::{Tx, farewell, linger};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::time::{Instant, MissedTickBehavior};
+use vnc::{VncClient, VncEvent, X11Event};
+
+use crate::framebuffer::{Framebuffer, Region};
+use crate::vnc::{IDLE_REQUEST, UPDATE_INTERVAL};
+
+/// The longest clipboard text passed either way (RFB cut text is Latin-1
+/// and unbounded; a browser paste can be megabytes).
+const MAX_CLIPBOARD: usize = 64 * 1024;
+
+/// An accepted desktop request, before its session exists.
+pub(crate) struct Desktop {
+    pub(crate) state: AppState,
+    pub(crate) caller: Caller,
+    pub(crate) spec: TargetSpec,
+}
+
+/// What a client sends in text messages.
+#[derive(Deserialize, Debug)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum Control {
+    /// A key pressed or released, as an X11 keysym.
+    Key { keysym: u32, down: bool },
+    /// The pointer moved or its buttons changed (RFB button mask: 1 left,
+    /// 2 middle, 4 right, 8/16 wheel up/down).
+    Pointer { x: u16, y: u16, buttons: u8 },
+    /// Text for the desktop's clipboard.
+    Clipboard { text: String },
+    /// Send the whole screen again.
+    Refresh,
+    /// "Stay connected" after an idle warning.
+    KeepAlive,
+}
+
+#[tracing::instrument(name = "desktop", skip_all, fields(connection = %desktop.spec.connection.name, user = %desktop.caller.name(), session))]
+pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
+    let (mut tx, mut rx) = socket.split();
+    let Desktop {
+        state,
+        caller,
+        spec,
+    } = desktop;
+    let opener = state.opener();
+    let who = Requester {
+        principal: &caller.principal,
+        client_addr: &caller.client_addr,
+    };
+    let client = match crate::vnc::dial(&opener, who, &spec).await {
+        Ok(client) => client,
+        Err(e) => {
+            let error = json!({ "type": "error", "code": e.code(), "message": e.to_string() });
+            farewell(&mut tx, error, 1011, e.code()).await;
+            return;
+        }
+    };
+    let handle = match opener.register_unrecorded(who, &spec).await {
+        Ok(handle) => handle,
+        Err(e) => {
+            let error = json!({ "type": "error", "code": e.code(), "message": e.to_string() });
+            farewell(&mut tx, error, 1011, e.code()).await;
+            let _ = client.close().await;
+            return;
+        }
+    };
+    tracing::Span::current().record("session", tracing::field::display(handle.id()));
+    let hello = json!({
+        "type": "desktop", "session": handle.id(), "connection": spec.connection.name,
+        "protocol": spec.connection.protocol(), "recording": false,
+    });
+    let mut relay = Relay {
+        tx,
+        client,
+        handle,
+        fb: Framebuffer::new(0, 0),
+        awaiting: true,
+        last_request: Instant::now(),
+    };
+    let reason = match relay.send(Message::Text(hello.to_string().into())).await {
+        Ok(()) => relay.run(&mut rx, &state).await,
+        Err(reason) => reason,
+    };
+    let Relay {
+        mut tx,
+        client,
+        handle,
+        ..
+    } = relay;
+    let request = handle.settle(reason);
+    tracing::debug!(reason = %request.reason, "closing desktop");
+    // The target's connection closes at once, not after the farewell.
+    let _ = client.close().await;
+    drop(client);
+    let code = if request.reason == EndReason::Error {
+        1011
+    } else {
+        1000
+    };
+    farewell(
+        &mut tx,
+        ended_message(&request),
+        code,
+        request.reason.as_str(),
+    )
+    .await;
+    drop(handle);
+    linger(&mut rx).await;
+}
+
+struct Relay {
+    tx: Tx,
+    client: VncClient,
+    handle: SessionHandle,
+    fb: Framebuffer,
+    /// Whether an update request is outstanding at the target.
+    awaiting: bool,
+    last_request: Instant,
+}
+
+impl Relay {
+    /// Relays until one side ends or the session is ended; returns our own
+    /// reason (one given by whoever ended the session takes precedence).
+    async fn run(&mut self, rx: &mut gatehouse_web::terminal::Rx, state: &AppState) -> EndReason {
+        let mut ping = tokio::time::interval(state.config.ws_ping_interval);
+        ping.reset();
+        let mut frames = tokio::time::interval(UPDATE_INTERVAL);
+        frames.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        let mut warnings = self.handle.warnings();
+        loop {
+            // vnc-rs holds its client's lock while it waits for an event, so
+            // input is sent only once this select has dropped that wait.
+            let step = tokio::select! {
+                _ = self.handle.ended() => return EndReason::Error,
+                event = self.client.recv_event() => match event {
+                    Ok(event) => self.on_event(event).await,
+                    Err(e) => {
+                        tracing::info!(error = %e, "the desktop closed");
+                        Err(EndReason::TargetClosed)
+                    }
+                },
+                _ = frames.tick() => self.flush().await,
+                msg = rx.next() => {
+                    last_heard = Instant::now();
+                    match msg {
+                        Some(Ok(Message::Text(text))) => self.on_control(&text).await,
+                        Some(Ok(Message::Binary(_) | Message::Ping(_) | Message::Pong(_))) => Ok(()),
+                        Some(Ok(Message::Close(_)) | Err(_)) | None => Err(EndReason::ClientClosed),
+                    }
+                }
+                Ok(()) = warnings.changed() => {
+                    let notice = match *warnings.borrow_and_update() {
+                        Some(w) => json!({ "type": "warning", "reason": w.reason, "seconds_left": w.seconds_left }),
+                        None => json!({ "type": "warning_cleared" }),
+                    };
+                    self.send(Message::Text(notice.to_string().into())).await
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > state.config.ws_client_timeout {
+                        // The client vanished without closing (laptop lid, dead network).
+                        return EndReason::ClientClosed;
+                    }
+                    self.send(Message::Ping(Bytes::new())).await
+                }
+            };
+            if let Err(reason) = step {
+                return reason;
+            }
+        }
+    }
+
+    /// Applies one event from the target.
+    async fn on_event(&mut self, event: VncEvent) -> Result<(), EndReason> {
+        match event {
+            VncEvent::SetResolution(screen) => {
+                self.fb = Framebuffer::new(screen.width, screen.height);
+                let (width, height) = self.fb.size();
+                let size = json!({ "type": "size", "width": width, "height": height });
+                return self.send(Message::Text(size.to_string().into())).await;
+            }
+            VncEvent::RawImage(rect, data) => {
+                self.awaiting = false;
+                self.fb.paint(region(rect), &data);
+            }
+            VncEvent::Copy(dst, src) => {
+                self.awaiting = false;
+                self.fb.copy(region(dst), region(src));
+            }
+            VncEvent::Text(text) => {
+                let text: String = text.chars().take(MAX_CLIPBOARD).collect();
+                let clip = json!({ "type": "clipboard", "text": text });
+                return self.send(Message::Text(clip.to_string().into())).await;
+            }
+            VncEvent::Error(e) => {
+                tracing::info!(error = %e, "the desktop failed");
+                return Err(EndReason::TargetClosed);
+            }
+            // Not asked for (JPEG, cursor shapes, layouts) or nothing to show (bell).
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Sends the regions changed since the last flush, and asks the target
+    /// for more when it is not already asked.
+    async fn flush(&mut self) -> Result<(), EndReason> {
+        if self.fb.is_dirty() {
+            for r in self.fb.take_dirty() {
+                let frame = self.fb.encode(r);
+                if frame.is_empty() {
+                    continue;
+                }
+                self.handle.count_output(frame.len());
+                self.send(Message::Binary(frame)).await?;
+            }
+        }
+        if !self.awaiting || self.last_request.elapsed() >= IDLE_REQUEST {
+            self.request(X11Event::Refresh).await?;
+        }
+        Ok(())
+    }
+
+    async fn request(&mut self, event: X11Event) -> Result<(), EndReason> {
+        self.awaiting = true;
+        self.last_request = Instant::now();
+        self.input(event).await
+    }
+
+    /// Sends input to the target unless the session ends first.
+    async fn input(&self, event: X11Event) -> Result<(), EndReason> {
+        tokio::select! {
+            sent = self.client.input(event) => sent.map_err(|e| {
+                tracing::info!(error = %e, "the desktop took no more input");
+                EndReason::TargetClosed
+            }),
+            _ = self.handle.ended() => Err(EndReason::Error),
+        }
+    }
+
+    /// Handles one control message from the client.
+    async fn on_control(&mut self, text: &str) -> Result<(), EndReason> {
+        let control = match serde_json::from_str::<Control>(text) {
+            Ok(control) => control,
+            Err(e) => {
+                let message = format!("unknown control message: {e}");
+                let error = json!({ "type": "error", "code": "bad_message", "message": message });
+                return self.send(Message::Text(error.to_string().into())).await;
+            }
+        };
+        let event = match control {
+            Control::Key { keysym, down } => X11Event::KeyEvent((keysym, down).into()),
+            Control::Pointer { x, y, buttons } => {
+                let (width, height) = self.fb.size();
+                let (x, y) = (
+                    x.min(width.saturating_sub(1)),
+                    y.min(height.saturating_sub(1)),
+                );
+                X11Event::PointerEvent((x, y, buttons).into())
+            }
+            Control::Clipboard { text } => {
+                if text.chars().count() > MAX_CLIPBOARD {
+                    let error = json!({ "type": "error", "code": "bad_message", "message": "clipboard text is too long" });
+                    return self.send(Message::Text(error.to_string().into())).await;
+                }
+                // RFB cut text is Latin-1: what it cannot carry is dropped.
+                let latin1: String = text.chars().filter(|c| (*c as u32) < 256).collect();
+                X11Event::CopyText(latin1)
+            }
+            Control::Refresh => {
+                self.fb.mark_all();
+                return self.request(X11Event::FullRefresh).await;
+            }
+            Control::KeepAlive => {
+                self.handle.keep_alive();
+                return Ok(());
+            }
+        };
+        // Input is activity: the idle limit counts from the last of it.
+        self.handle.record_transfer(text.len(), 0);
+        self.input(event).await?;
+        if !self.awaiting {
+            // Ask for the change this input makes before the next tick.
+            self.request(X11Event::Refresh).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `msg` to the client unless the session is ended first: a
+    /// client that stopped reading must not keep its session from ending.
+    async fn send(&mut self, msg: Message) -> Result<(), EndReason> {
+        tokio::select! {
+            sent = self.tx.send(msg) => sent.map_err(|_| EndReason::ClientClosed),
+            _ = self.handle.ended() => Err(EndReason::Error),
+        }
+    }
+}
+
+fn region(r: vnc::Rect) -> Region {
+    Region {
+        x: r.x,
+        y: r.y,
+        width: r.width,
+        height: r.height,
+    }
+}
+
+/// The client's last message: who ended the session and why.
+fn ended_message(request: &EndRequest) -> Value {
+    json!({
+        "type": "ended",
+        "reason": request.reason,
+        "by": request.by,
+        "message": request.message,
+        "text": request.describe(),
+    })
+}

@@ -1,0 +1,59 @@
+//! `GET /api/v1/connections/{id}/desktop`: who may open a desktop, to what.
+
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::response::Response;
+use gatehouse_domain::{ConnectionId, Protocol};
+use gatehouse_web::AppState;
+use gatehouse_web::auth::Caller;
+use gatehouse_web::error::{ApiError, ApiPath};
+
+use crate::relay::{self, Desktop};
+
+/// The largest message a client may send: a clipboard paste.
+pub(crate) const MAX_MESSAGE: usize = 256 * 1024;
+/// The WebSocket read buffer: input events are a few dozen bytes; a paste
+/// grows the buffer for itself.
+const READ_BUFFER: usize = 4 * 1024;
+
+/// Open a graphical desktop on a `vnc` connection, as a WebSocket. The
+/// gateway logs in to the desktop with the stored password and keeps its
+/// screen. Binary messages from the gateway are changed regions of the
+/// screen: `x`, `y`, `width`, `height` as big-endian `u16`, then the region
+/// as a PNG image. Text messages are JSON: out, `desktop` first (session,
+/// connection), `size` whenever the screen's size changes, `clipboard`,
+/// `participants`, `warning`, `error` and `ended` (who ended the session
+/// and why); in, `key` (`keysym`, `down`), `pointer` (`x`, `y`, `buttons`
+/// as the RFB mask), `clipboard` (`text`), `refresh` and `keep_alive`.
+#[utoipa::path(get, operation_id = "open_desktop", path = "/connections/{id}/desktop", tag = "sessions",
+    params(("id" = uuid::Uuid, Path, description = "Connection id")),
+    responses((status = 101, description = "Switching to the desktop WebSocket"),
+              (status = 400, body = gatehouse_web::error::ErrorBody), (status = 401, body = gatehouse_web::error::ErrorBody),
+              (status = 403, body = gatehouse_web::error::ErrorBody), (status = 404, body = gatehouse_web::error::ErrorBody)))]
+pub(crate) async fn open(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ConnectionId>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    // Permission first: nobody without a grant gets as far as the target.
+    let spec = state.access.target_for(&caller.principal, id).await?;
+    if spec.connection.protocol() != Protocol::Vnc {
+        return Err(ApiError::invalid(format!(
+            "{} is a {} connection: only vnc connections open as desktops",
+            spec.connection.name,
+            spec.connection.protocol()
+        )));
+    }
+    let ws = ws.map_err(|r| ApiError::new(r.status(), "websocket_required", r.body_text()))?;
+    let desktop = Desktop {
+        state,
+        caller,
+        spec,
+    };
+    Ok(ws
+        .max_message_size(MAX_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| relay::run(desktop, socket)))
+}
