@@ -12,6 +12,7 @@ mod api_contract;
 mod browser;
 mod cli;
 mod cluster;
+mod desktops;
 mod ending;
 mod faults;
 mod feed;

@@ -7,6 +7,7 @@ pub mod postgres;
 pub mod sshd;
 pub mod terminal;
 pub mod tls;
+pub mod vnc;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

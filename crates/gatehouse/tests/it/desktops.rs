@@ -1,0 +1,186 @@
+//! Graphical desktops: a real TigerVNC `Xvnc` with an `xterm`, reached
+//! through the gateway's desktop WebSocket as the browser's page reaches
+//! it — typed into, listed, limited and ended like every session.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::vnc::{self, Desktop, Xvnc};
+use crate::harness::{TestGateway, eventually};
+
+const PASSWORD: &str = "vnc-pw-1";
+
+/// A gateway, a user `ops1` and a vnc connection `name` to `xvnc` with
+/// `password`, granted to them; ops1's token and the connection's id.
+async fn desktop_for_ops1(
+    gw: &TestGateway,
+    admin: &str,
+    xvnc: &Xvnc,
+    name: &str,
+    password: &str,
+) -> (String, String) {
+    let ops = gw.user(admin, "ops1", "user").await;
+    let body = json!({
+        "name": name, "protocol": "vnc", "host": "127.0.0.1", "port": xvnc.addr.port(),
+        "password": password, "users": ["ops1"],
+    });
+    (ops, gw.connection(admin, body).await)
+}
+
+/// Waits until the xterm shows (its white background), then types `line`.
+async fn type_when_ready(desk: &mut Desktop, line: &str) {
+    let shown = desk
+        .until(Duration::from_secs(10), |d| d.white_pixels() > 10_000)
+        .await;
+    assert!(shown, "the xterm never appeared on the desktop");
+    // The pointer over the xterm: without a window manager, keys go to
+    // the window under it.
+    desk.send(json!({ "type": "pointer", "x": 100, "y": 100, "buttons": 0 }))
+        .await;
+    desk.type_line(line).await;
+}
+
+#[tokio::test]
+async fn typing_into_a_vnc_desktop_through_the_gateway_runs_the_command() {
+    let xvnc = Xvnc::start(PASSWORD).await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let (ops, conn) = desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", PASSWORD).await;
+
+    // The user never learns the password: it is in no answer about the connection.
+    let (_, listed) = gw.get(Some(&ops), "/connections").await;
+    assert_eq!(listed[0]["protocol"], "vnc", "{listed}");
+    assert!(!listed.to_string().contains(PASSWORD), "{listed}");
+
+    let mut desk = Desktop::open(&gw, &ops, &conn).await;
+    assert!(
+        desk.until(Duration::from_secs(10), |d| d.width == 800
+            && d.height == 600)
+            .await,
+        "the desktop's size arrives: {:?}",
+        desk.controls
+    );
+    let marker = xvnc.path("typed-through-gateway");
+    type_when_ready(&mut desk, &format!("touch {}", marker.display())).await;
+    let appeared = eventually(Duration::from_secs(10), || async {
+        marker.exists().then_some(())
+    })
+    .await;
+    assert!(appeared.is_some(), "the typed command did not run");
+
+    let listed = gw.sessions(&admin, "vnc").await;
+    assert_eq!(listed["total"], 1, "{listed}");
+    let row = &listed["items"][0];
+    assert_eq!(row["protocol"], "vnc");
+    assert_eq!(row["user"], "ops1");
+    assert_eq!(row["target"], format!("127.0.0.1:{}", xvnc.addr.port()));
+    assert!(row["bytes_to_client"].as_u64().unwrap() > 1000, "{row}");
+    assert!(row["bytes_from_client"].as_u64().unwrap() > 0, "{row}");
+}
+
+#[tokio::test]
+async fn a_wrong_stored_vnc_password_is_a_clear_error_and_audited() {
+    let xvnc = Xvnc::start(PASSWORD).await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let (ops, conn) = desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", "not-the-pw").await;
+
+    let mut ws = vnc::connect(&gw, &ops, &conn).await.expect("upgrade");
+    let error = crate::harness::terminal::next_control(&mut ws)
+        .await
+        .expect("an error message");
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["code"], "target_auth_failed", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("password"),
+        "{error}"
+    );
+    assert_eq!(gw.sessions(&admin, "").await["total"], 0);
+
+    let failures = gw.audit(&admin, "session.failed").await;
+    let failure = failures
+        .iter()
+        .find(|e| e["target"] == "lab-desktop")
+        .unwrap_or_else(|| panic!("no audit row: {failures:?}"));
+    assert_eq!(failure["actor"], "ops1");
+    assert_eq!(failure["details"]["code"], "target_auth_failed");
+    assert!(
+        !failures
+            .iter()
+            .any(|e| e.to_string().contains("not-the-pw"))
+    );
+}
+
+#[tokio::test]
+async fn ending_a_desktop_from_the_api_closes_it_with_the_reason() {
+    let xvnc = Xvnc::start(PASSWORD).await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let (ops, conn) = desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", PASSWORD).await;
+    let mut desk = Desktop::open(&gw, &ops, &conn).await;
+    assert!(
+        desk.until(Duration::from_secs(10), |d| d.white_pixels() > 0)
+            .await
+    );
+
+    let (status, body) = gw
+        .post(
+            Some(&admin),
+            "/sessions/end",
+            json!({ "ids": [desk.session_id], "reason": "patching the lab" }),
+        )
+        .await;
+    let returned = Instant::now();
+    assert_eq!(status, 200, "{body}");
+    let ended = loop {
+        match desk.control().await {
+            Some(msg) if msg["type"] == "ended" => break msg,
+            Some(_) => {}
+            None => panic!("closed without saying why"),
+        }
+    };
+    assert!(returned.elapsed() < Duration::from_secs(1));
+    assert_eq!(ended["reason"], "ended_by_admin");
+    assert_eq!(ended["by"], "admin");
+    assert_eq!(ended["message"], "patching the lab");
+    assert!(desk.control().await.is_none(), "the socket closes");
+
+    let row = gw.ended_history(&admin, &desk.session_id).await;
+    assert_eq!(row["end_reason"], "ended_by_admin");
+    assert_eq!(row["protocol"], "vnc");
+}
+
+#[tokio::test]
+async fn an_untouched_desktop_is_warned_and_ended_as_idle() {
+    let xvnc = Xvnc::start(PASSWORD).await;
+    let gw = TestGateway::spawn_with(|c| {
+        c.idle_timeout = Some(Duration::from_secs(3));
+        c.session_warning = Duration::from_secs(2);
+        c.policy_interval = Duration::from_millis(100);
+    })
+    .await;
+    let admin = gw.admin().await;
+    let (ops, conn) = desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", PASSWORD).await;
+    let mut desk = Desktop::open(&gw, &ops, &conn).await;
+    let opened = Instant::now();
+    let mut warned = false;
+    let ended = loop {
+        match desk.control().await {
+            Some(msg) if msg["type"] == "warning" => {
+                assert_eq!(msg["reason"], "idle_timeout");
+                warned = true;
+            }
+            Some(msg) if msg["type"] == "ended" => break msg,
+            Some(_) => {}
+            None => panic!("closed without saying why"),
+        }
+    };
+    assert!(warned, "warned before the end");
+    assert_eq!(ended["reason"], "idle_timeout");
+    let after = opened.elapsed();
+    assert!(
+        after >= Duration::from_millis(2900) && after < Duration::from_secs(6),
+        "ended after {after:?}"
+    );
+}
