@@ -85,7 +85,7 @@ export interface HttpSettings {
 export interface Connection {
   id: string;
   name: string;
-  protocol: "ssh" | "http";
+  protocol: "ssh" | "http" | "tcp" | "vnc";
   /** The target's host (for a web application: its URL's host). */
   host: string;
   port: number;

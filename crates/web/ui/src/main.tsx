@@ -9,6 +9,7 @@ import { AdminConnections } from "./pages/admin-connections";
 import { AdminUsers } from "./pages/admin-users";
 import { Audit } from "./pages/audit";
 import { Connections } from "./pages/connections";
+import { DesktopPage } from "./pages/desktop";
 import { History } from "./pages/history";
 import { Login, nextPath } from "./pages/login";
 import { ReplayPage } from "./pages/replay";
@@ -70,6 +71,8 @@ function App() {
 
   const terminal = route.match(/^\/terminal\/([0-9a-f-]+)$/);
   if (terminal) return <TerminalPage connectionId={terminal[1]} />;
+  const desktop = route.match(/^\/desktop\/([0-9a-f-]+)$/);
+  if (desktop) return <DesktopPage connectionId={desktop[1]} />;
   const watch = route.match(/^\/watch\/([0-9a-f-]+)$/);
   if (watch) return <WatchPage sessionId={watch[1]} />;
   const joining = route.match(/^\/join\/([0-9a-f-]+)$/);

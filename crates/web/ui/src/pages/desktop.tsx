@@ -1,0 +1,199 @@
+// A desktop tab: the gateway keeps the remote screen and sends the regions
+// that change (a header of x, y, width, height, then a PNG); this page paints
+// them on a canvas scaled to the tab, and sends keys, pointer and clipboard
+// back as JSON. When the session ends the tab says who ended it and why.
+
+import { useEffect, useRef, useState } from "preact/hooks";
+
+import { type Participant, endedText } from "../api";
+import { COMBOS, keysymOf } from "../desktop/keysym";
+
+type Control =
+  | { type: "desktop"; session: string; connection: string; recording?: boolean }
+  | { type: "size"; width: number; height: number }
+  | { type: "clipboard"; text: string }
+  | { type: "warning"; reason: "idle_timeout" | "max_duration"; seconds_left: number }
+  | { type: "warning_cleared" }
+  | { type: "participants"; participants: Participant[] }
+  | { type: "error"; code: string; message: string }
+  | { type: "ended"; reason: string; by: string | null; message: string | null };
+
+/** RFB button mask bits of the browser's mouse buttons (left, middle, right). */
+const BUTTON_BITS = [1, 2, 4];
+
+export function DesktopPage({ connectionId }: { connectionId: string }) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const socket = useRef<WebSocket | null>(null);
+  const [banner, setBanner] = useState<{ text: string; kind: "ended" | "error" } | null>(null);
+  const [warning, setWarning] = useState<{ reason: string; deadline: number } | null>(null);
+  const [now, setNow] = useState(Date.now());
+  const [people, setPeople] = useState<Participant[]>([]);
+  const [name, setName] = useState("");
+
+  useEffect(() => {
+    if (!warning) return;
+    const tick = setInterval(() => setNow(Date.now()), 500);
+    return () => clearInterval(tick);
+  }, [warning]);
+
+  useEffect(() => {
+    const cv = canvas.current!;
+    const ctx = cv.getContext("2d")!;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/api/v1/connections/${connectionId}/desktop`);
+    ws.binaryType = "arraybuffer";
+    socket.current = ws;
+    let finished = false;
+    // Frames decode asynchronously; painting them in arrival order keeps
+    // a later change from being overwritten by an earlier one.
+    let painted: Promise<void> = Promise.resolve();
+    const send = (msg: object) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+    };
+
+    ws.onmessage = (ev) => {
+      if (typeof ev.data !== "string") {
+        const buf = ev.data as ArrayBuffer;
+        const head = new DataView(buf, 0, 8);
+        const x = head.getUint16(0);
+        const y = head.getUint16(2);
+        const png = new Blob([buf.slice(8)], { type: "image/png" });
+        const bitmap = createImageBitmap(png);
+        painted = painted.then(async () => {
+          const img = await bitmap;
+          ctx.drawImage(img, x, y);
+          img.close();
+        }, () => undefined);
+        return;
+      }
+      const msg = JSON.parse(ev.data) as Control;
+      if (msg.type === "desktop") {
+        setName(msg.connection);
+        document.title = `${msg.connection} · Gatehouse`;
+        cv.focus();
+      } else if (msg.type === "size") {
+        cv.width = msg.width;
+        cv.height = msg.height;
+      } else if (msg.type === "clipboard") {
+        navigator.clipboard?.writeText(msg.text).catch(() => undefined);
+      } else if (msg.type === "warning") {
+        setNow(Date.now());
+        setWarning({ reason: msg.reason, deadline: Date.now() + msg.seconds_left * 1000 });
+      } else if (msg.type === "warning_cleared") {
+        setWarning(null);
+      } else if (msg.type === "participants") {
+        setPeople(msg.participants.filter((p) => p.mode !== "owner"));
+      } else if (msg.type === "ended") {
+        finished = true;
+        setWarning(null);
+        setBanner({ text: endedText(msg.reason, msg.by, msg.message), kind: "ended" });
+      } else if (msg.type === "error" && msg.code === "bad_message") {
+        console.warn("gatehouse:", msg.message);
+      } else if (msg.type === "error") {
+        finished = true;
+        setBanner({ text: `Could not open the desktop: ${msg.message}`, kind: "error" });
+      }
+    };
+    ws.onclose = () => {
+      if (!finished) setBanner({ text: "Connection to the gateway lost", kind: "error" });
+    };
+
+    // The canvas is scaled to the tab; the desktop wants its own pixels.
+    let buttons = 0;
+    const pointer = (e: MouseEvent) => {
+      const r = cv.getBoundingClientRect();
+      const scale = Math.min(r.width / cv.width, r.height / cv.height) || 1;
+      const left = r.left + (r.width - cv.width * scale) / 2;
+      const top = r.top + (r.height - cv.height * scale) / 2;
+      const x = Math.max(0, Math.min(cv.width - 1, Math.floor((e.clientX - left) / scale)));
+      const y = Math.max(0, Math.min(cv.height - 1, Math.floor((e.clientY - top) / scale)));
+      return { x, y };
+    };
+    const onMouse = (e: MouseEvent) => {
+      e.preventDefault();
+      if (e.type === "mousedown") cv.focus();
+      buttons = 0;
+      for (let i = 0; i < 3; i++) if (e.buttons & (1 << i)) buttons |= BUTTON_BITS[[0, 2, 1][i]];
+      send({ type: "pointer", ...pointer(e), buttons });
+    };
+    const onWheel = (e: WheelEvent) => {
+      e.preventDefault();
+      const at = pointer(e);
+      const bit = e.deltaY < 0 ? 8 : 16;
+      send({ type: "pointer", ...at, buttons: buttons | bit });
+      send({ type: "pointer", ...at, buttons });
+    };
+    const onKey = (e: KeyboardEvent) => {
+      const keysym = keysymOf(e);
+      if (keysym === null) return;
+      e.preventDefault();
+      send({ type: "key", keysym, down: e.type === "keydown" });
+    };
+    const onPaste = (e: ClipboardEvent) => {
+      const text = e.clipboardData?.getData("text/plain");
+      if (text) send({ type: "clipboard", text });
+    };
+    const noMenu = (e: Event) => e.preventDefault();
+    cv.addEventListener("mousemove", onMouse);
+    cv.addEventListener("mousedown", onMouse);
+    cv.addEventListener("mouseup", onMouse);
+    cv.addEventListener("wheel", onWheel, { passive: false });
+    cv.addEventListener("contextmenu", noMenu);
+    cv.addEventListener("keydown", onKey);
+    cv.addEventListener("keyup", onKey);
+    document.addEventListener("paste", onPaste);
+    return () => {
+      document.removeEventListener("paste", onPaste);
+      ws.close();
+    };
+  }, [connectionId]);
+
+  const combo = (keys: number[]) => {
+    const ws = socket.current;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    for (const keysym of keys) ws.send(JSON.stringify({ type: "key", keysym, down: true }));
+    for (const keysym of [...keys].reverse()) ws.send(JSON.stringify({ type: "key", keysym, down: false }));
+    canvas.current?.focus();
+  };
+  const stayConnected = () => socket.current?.send(JSON.stringify({ type: "keep_alive" }));
+  const secondsLeft = warning ? Math.max(0, Math.ceil((warning.deadline - now) / 1000)) : 0;
+  const watchers = [...new Set(people.map((p) => p.user))];
+
+  return (
+    <div class="terminal-page desktop-page">
+      {!banner && (
+        <div class="session-bar">
+          <strong>{name}</strong>
+          {watchers.length > 0 && (
+            <span role="status" class="watched">
+              👁 Watched by {watchers.join(", ")}
+            </span>
+          )}
+          {Object.entries(COMBOS).map(([label, keys]) => (
+            <button type="button" onClick={() => combo(keys)}>
+              {label}
+            </button>
+          ))}
+        </div>
+      )}
+      {warning && !banner && (
+        <div class="banner warning" role="alert">
+          {warning.reason === "idle_timeout"
+            ? `No input for a while: this session ends in ${secondsLeft}s. `
+            : `This session reaches its maximum duration in ${secondsLeft}s. `}
+          {warning.reason === "idle_timeout" && (
+            <button type="button" onClick={stayConnected}>
+              Stay connected
+            </button>
+          )}
+        </div>
+      )}
+      {banner && (
+        <div class={`banner ${banner.kind}`} role="alert">
+          {banner.text}
+        </div>
+      )}
+      <canvas class="desktop-screen" ref={canvas} tabIndex={0} aria-label="Remote desktop" />
+    </div>
+  );
+}
