@@ -18,7 +18,7 @@ async fn node_test(gw: &TestGateway, file: &str) {
     node_test_with(gw, file, &[]).await;
 }
 
-async fn node_test_with(gw: &TestGateway, file: &str, env: &[(&str, String)]) {
+pub(crate) async fn node_test_with(gw: &TestGateway, file: &str, env: &[(&str, String)]) {
     let shots = std::env::var_os("UPDATE_SCREENSHOTS")
         .map(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots"))
         .unwrap_or_else(|| std::env::temp_dir().join("gatehouse-screenshots"));

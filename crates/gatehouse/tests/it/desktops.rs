@@ -184,3 +184,24 @@ async fn an_untouched_desktop_is_warned_and_ended_as_idle() {
         "ended after {after:?}"
     );
 }
+
+#[tokio::test]
+async fn a_desktop_tab_in_the_browser_types_into_the_xterm() {
+    let xvnc = Xvnc::start(PASSWORD).await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", PASSWORD).await;
+    let bad = json!({
+        "name": "bad-desktop", "protocol": "vnc", "host": "127.0.0.1", "port": xvnc.addr.port(),
+        "password": "not-the-pw", "users": ["ops1"],
+    });
+    gw.connection(&admin, bad).await;
+    let file = xvnc.path("typed-in-chromium");
+    crate::browser::node_test_with(
+        &gw,
+        "desktop.test.mjs",
+        &[("DESKTOP_FILE", file.display().to_string())],
+    )
+    .await;
+    assert!(file.exists());
+}
