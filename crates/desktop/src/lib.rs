@@ -9,22 +9,32 @@
 //! sends the browser only the regions that changed, as PNG pictures a
 //! canvas draws natively; the browser's keys, pointer and clipboard go the
 //! other way. Because the gateway holds the whole picture, one browser
-//! client serves any desktop protocol, and a watcher or a recording can
-//! start from the current screen. Input is the session's activity (a
+//! client serves any desktop protocol, and a watcher (`watch.rs`, through
+//! the [`live`] table) starts from the current screen and then gets the
+//! owner's own stream, input dropped. Input is the session's activity (a
 //! changing screen is not a user at work), and ending the session closes
 //! the target's connection at once and tells the browser who ended it and
 //! why.
 
 mod framebuffer;
+mod live;
 mod relay;
 mod route;
 mod vnc;
+mod watch;
+
+use axum::Extension;
 
 use gatehouse_web::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// The desktop's `/api/v1` route, documented, for [`gatehouse_web::router_with`].
+/// The desktop's `/api/v1` routes, documented, for [`gatehouse_web::router_with`].
+/// The table of live desktops rides along as an extension: it belongs to
+/// this front end, not to the state every front end shares.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(route::open))
+    OpenApiRouter::new()
+        .routes(routes!(route::open))
+        .routes(routes!(watch::watch))
+        .layer(Extension(live::LiveDesktops::default()))
 }

@@ -14,10 +14,12 @@ use gatehouse_web::auth::Caller;
 use gatehouse_web::terminal::{Tx, farewell, linger};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
 use tokio::time::{Instant, MissedTickBehavior};
 use vnc::{VncClient, VncEvent, X11Event};
 
 use crate::framebuffer::{Framebuffer, Region};
+use crate::live::{LiveDesktops, Requests, Snapshot, WATCH_BUFFER};
 use crate::vnc::{IDLE_REQUEST, UPDATE_INTERVAL};
 
 /// The longest clipboard text passed either way (RFB cut text is Latin-1
@@ -29,6 +31,7 @@ pub(crate) struct Desktop {
     pub(crate) state: AppState,
     pub(crate) caller: Caller,
     pub(crate) spec: TargetSpec,
+    pub(crate) live: LiveDesktops,
 }
 
 /// What a client sends in text messages.
@@ -55,6 +58,7 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         state,
         caller,
         spec,
+        live,
     } = desktop;
     let opener = state.opener();
     let who = Requester {
@@ -83,6 +87,8 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         "type": "desktop", "session": handle.id(), "connection": spec.connection.name,
         "protocol": spec.connection.protocol(), "recording": false,
     });
+    // Watchers find the desktop from here until the session is over.
+    let (listed, mut requests) = live.add(handle.id());
     let mut relay = Relay {
         tx,
         client,
@@ -90,9 +96,10 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         fb: Framebuffer::new(0, 0),
         awaiting: true,
         last_request: Instant::now(),
+        watchers: broadcast::channel(WATCH_BUFFER).0,
     };
     let reason = match relay.send(Message::Text(hello.to_string().into())).await {
-        Ok(()) => relay.run(&mut rx, &state).await,
+        Ok(()) => relay.run(&mut rx, &mut requests, &state).await,
         Err(reason) => reason,
     };
     let Relay {
@@ -102,6 +109,7 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         ..
     } = relay;
     let request = handle.settle(reason);
+    drop(listed);
     tracing::debug!(reason = %request.reason, "closing desktop");
     // The target's connection closes at once, not after the farewell.
     let _ = client.close().await;
@@ -130,18 +138,26 @@ struct Relay {
     /// Whether an update request is outstanding at the target.
     awaiting: bool,
     last_request: Instant,
+    /// What the owner is shown (frames and sizes), for watchers.
+    watchers: broadcast::Sender<Message>,
 }
 
 impl Relay {
     /// Relays until one side ends or the session is ended; returns our own
     /// reason (one given by whoever ended the session takes precedence).
-    async fn run(&mut self, rx: &mut gatehouse_web::terminal::Rx, state: &AppState) -> EndReason {
+    async fn run(
+        &mut self,
+        rx: &mut gatehouse_web::terminal::Rx,
+        requests: &mut Requests,
+        state: &AppState,
+    ) -> EndReason {
         let mut ping = tokio::time::interval(state.config.ws_ping_interval);
         ping.reset();
         let mut frames = tokio::time::interval(UPDATE_INTERVAL);
         frames.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         let mut warnings = self.handle.warnings();
+        let mut participants = self.handle.participants();
         loop {
             // vnc-rs holds its client's lock while it waits for an event, so
             // input is sent only once this select has dropped that wait.
@@ -155,6 +171,21 @@ impl Relay {
                     }
                 },
                 _ = frames.tick() => self.flush().await,
+                Some(reply) = requests.recv() => {
+                    // A watcher joins: the whole screen now, then what follows.
+                    let _ = reply.send(Snapshot {
+                        size: self.fb.size(),
+                        screen: Message::Binary(self.fb.encode(self.fb.whole())),
+                        changes: self.watchers.subscribe(),
+                    });
+                    Ok(())
+                }
+                Ok(()) = participants.changed() => {
+                    // The owner sees who else is on their desktop.
+                    let people = participants.borrow_and_update().clone();
+                    let notice = json!({ "type": "participants", "participants": people });
+                    self.send(Message::Text(notice.to_string().into())).await
+                }
                 msg = rx.next() => {
                     last_heard = Instant::now();
                     match msg {
@@ -191,7 +222,9 @@ impl Relay {
                 self.fb = Framebuffer::new(screen.width, screen.height);
                 let (width, height) = self.fb.size();
                 let size = json!({ "type": "size", "width": width, "height": height });
-                return self.send(Message::Text(size.to_string().into())).await;
+                let size = Message::Text(size.to_string().into());
+                self.fan_out(&size);
+                return self.send(size).await;
             }
             VncEvent::RawImage(rect, data) => {
                 self.awaiting = false;
@@ -226,7 +259,9 @@ impl Relay {
                     continue;
                 }
                 self.handle.count_output(frame.len());
-                self.send(Message::Binary(frame)).await?;
+                let frame = Message::Binary(frame);
+                self.fan_out(&frame);
+                self.send(frame).await?;
             }
         }
         if !self.awaiting || self.last_request.elapsed() >= IDLE_REQUEST {
@@ -298,6 +333,14 @@ impl Relay {
             self.request(X11Event::Refresh).await?;
         }
         Ok(())
+    }
+
+    /// Passes what the owner is shown to the watchers. A watcher that falls
+    /// behind is repainted from a fresh snapshot, so this never waits.
+    fn fan_out(&self, msg: &Message) {
+        if self.watchers.receiver_count() > 0 {
+            let _ = self.watchers.send(msg.clone());
+        }
     }
 
     /// Sends `msg` to the client unless the session is ended first: a

@@ -1,5 +1,6 @@
 //! `GET /api/v1/connections/{id}/desktop`: who may open a desktop, to what.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -9,6 +10,7 @@ use gatehouse_web::AppState;
 use gatehouse_web::auth::Caller;
 use gatehouse_web::error::{ApiError, ApiPath};
 
+use crate::live::LiveDesktops;
 use crate::relay::{self, Desktop};
 
 /// The largest message a client may send: a clipboard paste.
@@ -33,6 +35,7 @@ const READ_BUFFER: usize = 4 * 1024;
               (status = 403, body = gatehouse_web::error::ErrorBody), (status = 404, body = gatehouse_web::error::ErrorBody)))]
 pub(crate) async fn open(
     State(state): State<AppState>,
+    Extension(live): Extension<LiveDesktops>,
     caller: Caller,
     ApiPath(id): ApiPath<ConnectionId>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -51,6 +54,7 @@ pub(crate) async fn open(
         state,
         caller,
         spec,
+        live,
     };
     Ok(ws
         .max_message_size(MAX_MESSAGE)

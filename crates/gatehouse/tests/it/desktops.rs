@@ -205,3 +205,86 @@ async fn a_desktop_tab_in_the_browser_types_into_the_xterm() {
     .await;
     assert!(file.exists());
 }
+
+#[tokio::test]
+async fn a_watcher_sees_the_current_desktop_first_then_the_same_changes_and_cannot_type() {
+    let xvnc = Xvnc::start(PASSWORD).await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let (ops, conn) = desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", PASSWORD).await;
+    let mut desk = Desktop::open(&gw, &ops, &conn).await;
+    let first = xvnc.path("before-watch");
+    type_when_ready(&mut desk, &format!("touch {}", first.display())).await;
+    eventually(Duration::from_secs(10), || async {
+        first.exists().then_some(())
+    })
+    .await
+    .expect("the owner's command ran");
+
+    // A user without sessions.watch is refused.
+    let (status, _) = gw
+        .get(
+            Some(&ops),
+            &format!("/sessions/{}/desktop/watch", desk.session_id),
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    let mut watcher = Desktop::watch(&gw, &admin, &desk.session_id).await;
+    // The current screen first: the xterm is there without any change.
+    assert!(
+        watcher
+            .until(Duration::from_secs(5), |w| w.white_pixels() > 10_000)
+            .await,
+        "the watcher's first screen lacks the xterm"
+    );
+    // The owner is told who watches.
+    let told = loop {
+        match desk.control().await {
+            Some(msg) if msg["type"] == "participants" => break msg,
+            Some(_) => {}
+            None => panic!("the owner's desktop closed"),
+        }
+    };
+    assert_eq!(told["participants"][1]["user"], "admin", "{told}");
+    assert_eq!(told["participants"][1]["mode"], "observer", "{told}");
+
+    // The watcher's keys go nowhere; the owner's do, and the watcher sees them.
+    let from_watcher = xvnc.path("from-watcher");
+    watcher
+        .type_line(&format!("touch {}", from_watcher.display()))
+        .await;
+    let before = watcher.screen.clone();
+    let second = xvnc.path("while-watched");
+    desk.type_line(&format!("touch {}", second.display())).await;
+    eventually(Duration::from_secs(10), || async {
+        second.exists().then_some(())
+    })
+    .await
+    .expect("the owner's second command ran");
+    assert!(
+        !from_watcher.exists(),
+        "the watcher's typing reached the desktop"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Both pictures settle to the same screen, changed since before.
+        desk.until(Duration::from_millis(300), |_| false).await;
+        watcher.until(Duration::from_millis(300), |_| false).await;
+        if watcher.screen == desk.screen && watcher.screen != before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the watcher never saw the owner's screen"
+        );
+    }
+
+    let audit = gw.audit(&admin, "session.watch_start").await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["target"] == desk.session_id.as_str()),
+        "{audit:?}"
+    );
+}

@@ -158,6 +158,27 @@ impl Desktop {
         let ws = connect(gw, token, connection)
             .await
             .expect("desktop upgrade");
+        Self::attach(ws, "desktop").await
+    }
+
+    /// Watches desktop session `session` read-only (`sessions.watch`).
+    pub async fn watch(gw: &TestGateway, token: &str, session: &str) -> Desktop {
+        let mut req = gw
+            .ws_url(&format!("/sessions/{session}/desktop/watch"))
+            .into_client_request()
+            .unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (ws, _) =
+            tokio_tungstenite::connect_async_tls_with_config(req, None, true, gw.ws_connector())
+                .await
+                .expect("watch upgrade");
+        let mut watcher = Self::attach(ws, "watching").await;
+        watcher.session_id = session.to_owned();
+        watcher
+    }
+
+    async fn attach(ws: Ws, hello_type: &str) -> Desktop {
         let mut desktop = Desktop {
             ws,
             session_id: String::new(),
@@ -167,8 +188,10 @@ impl Desktop {
             controls: Vec::new(),
         };
         let hello = desktop.control().await.expect("a first message");
-        assert_eq!(hello["type"], "desktop", "{hello}");
-        desktop.session_id = hello["session"].as_str().unwrap().to_owned();
+        assert_eq!(hello["type"], hello_type, "{hello}");
+        if let Some(id) = hello["session"].as_str() {
+            desktop.session_id = id.to_owned();
+        }
         desktop
     }
 
