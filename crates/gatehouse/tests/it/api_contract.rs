@@ -53,6 +53,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/profile/keys", "post"),
         ("/api/v1/profile/keys/{id}", "delete"),
         ("/api/v1/gateway", "get"),
+        ("/api/v1/connections/{id}/desktop", "get"),
+        ("/api/v1/sessions/{id}/desktop/watch", "get"),
     ];
     for (path, method) in expected {
         assert!(
@@ -62,7 +64,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        31,
+        33,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
@@ -170,7 +172,7 @@ async fn every_operation_is_unique_described_and_lists_its_error_answers() {
             }
         }
     }
-    assert_eq!(ids.len(), 38);
+    assert_eq!(ids.len(), 40);
 }
 
 #[tokio::test]
