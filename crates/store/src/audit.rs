@@ -1,7 +1,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::{Result, Store, StoreError, from_ms};
+use crate::{Result, Store, StoreError, from_ms, to_ms};
 
 /// One insert of several audit events (a `&[&NewAuditEvent]`), for either
 /// backend: a batch of 1,000 is then a handful of statements, not 1,000
@@ -63,6 +63,18 @@ pub struct AuditRecord {
     /// Details.
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
+    /// When the target is a session's id: whose session it was and on what
+    /// connection, so a reader sees names rather than an id.
+    pub session: Option<AuditSession>,
+}
+
+/// The session an audit event was about, as history remembers it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditSession {
+    /// The session's owner.
+    pub user: String,
+    /// The connection's name when the session ran.
+    pub connection: String,
 }
 
 /// A page of the audit log, newest first.
@@ -70,6 +82,15 @@ pub struct AuditRecord {
 pub struct AuditQuery {
     /// Only this action (e.g. `auth.login_failed`).
     pub action: Option<String>,
+    /// Only events this user did or that were about them or their sessions
+    /// (a username, case-insensitive).
+    pub user: Option<String>,
+    /// Only events about this connection or its sessions (a name, case-insensitive).
+    pub connection: Option<String>,
+    /// Only events at or after this time.
+    pub from: Option<OffsetDateTime>,
+    /// Only events before this time.
+    pub to: Option<OffsetDateTime>,
     /// Page size.
     pub limit: u32,
     /// Rows to skip.
@@ -85,7 +106,19 @@ struct AuditRow {
     target: Option<String>,
     client_addr: Option<String>,
     details: String,
+    session_user: Option<String>,
+    session_connection: Option<String>,
 }
+
+/// The audit log joined to the history row of the session an event is about
+/// (its target is then the session's id).
+const AUDIT_FROM: &str = "audit_events a LEFT JOIN history h ON h.id = a.target";
+
+const AUDIT_FILTER: &str = "($1 IS NULL OR a.action = $1)
+    AND ($2 IS NULL OR lower(a.actor) = $2 OR lower(a.target) = $2 OR lower(h.username) = $2)
+    AND ($3 IS NULL OR lower(a.target) = $3 OR lower(h.connection_name) = $3)
+    AND ($4 IS NULL OR a.at >= $4)
+    AND ($5 IS NULL OR a.at < $5)";
 
 impl Store {
     /// Appends an audit event.
@@ -99,20 +132,36 @@ impl Store {
 
     /// A page of audit events, and how many match in all.
     pub async fn list_audit(&self, query: &AuditQuery) -> Result<(i64, Vec<AuditRecord>)> {
+        let user = query.user.as_deref().map(str::to_lowercase);
+        let connection = query.connection.as_deref().map(str::to_lowercase);
+        let from = query.from.map(to_ms);
+        let to = query.to.map(to_ms);
         let (total,): (i64,) = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE $1 IS NULL OR action = $1")
-                .bind(&query.action)
-                .fetch_one(pool)
-                .await?
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM {AUDIT_FROM} WHERE {AUDIT_FILTER}"
+            )))
+            .bind(&query.action)
+            .bind(&user)
+            .bind(&connection)
+            .bind(from)
+            .bind(to)
+            .fetch_one(pool)
+            .await?
         });
         let rows: Vec<AuditRow> = on_pool!(self, |pool| {
-            sqlx::query_as(
-            "SELECT * FROM audit_events WHERE $1 IS NULL OR action = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
-        )
-        .bind(&query.action)
-        .bind(i64::from(query.limit))
-        .bind(i64::from(query.offset))
-        .fetch_all(pool).await?
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT a.*, h.username AS session_user, h.connection_name AS session_connection
+                 FROM {AUDIT_FROM} WHERE {AUDIT_FILTER} ORDER BY a.id DESC LIMIT $6 OFFSET $7"
+            )))
+            .bind(&query.action)
+            .bind(&user)
+            .bind(&connection)
+            .bind(from)
+            .bind(to)
+            .bind(i64::from(query.limit))
+            .bind(i64::from(query.offset))
+            .fetch_all(pool)
+            .await?
         });
         let items = rows
             .into_iter()
@@ -126,6 +175,10 @@ impl Store {
                     client_addr: r.client_addr,
                     details: serde_json::from_str(&r.details)
                         .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
+                    session: r
+                        .session_user
+                        .zip(r.session_connection)
+                        .map(|(user, connection)| AuditSession { user, connection }),
                 })
             })
             .collect::<Result<_>>()?;

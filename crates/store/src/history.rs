@@ -162,6 +162,16 @@ pub struct HistoryQuery {
     pub text: Option<String>,
     /// Only this user's sessions.
     pub user: Option<UserId>,
+    /// Only sessions of the user with this name (case-insensitive).
+    pub username: Option<String>,
+    /// Only sessions on the connection with this name (case-insensitive).
+    pub connection: Option<String>,
+    /// Only sessions that ended for this reason.
+    pub reason: Option<EndReason>,
+    /// Only sessions still running at or after this time (ended at or after it).
+    pub from: Option<OffsetDateTime>,
+    /// Only sessions that started before this time.
+    pub to: Option<OffsetDateTime>,
     /// Page size.
     pub limit: u32,
     /// Rows to skip.
@@ -200,7 +210,12 @@ const FILTER: &str = "ended_at IS NOT NULL
     AND ($2 IS NULL OR lower(username) LIKE $2 ESCAPE '\\' OR lower(connection_name) LIKE $2 ESCAPE '\\'
          OR protocol LIKE $2 ESCAPE '\\' OR lower(client_addr) LIKE $2 ESCAPE '\\'
          OR lower(target) LIKE $2 ESCAPE '\\' OR end_reason LIKE $2 ESCAPE '\\'
-         OR lower(coalesce(ended_by, '')) LIKE $2 ESCAPE '\\')";
+         OR lower(coalesce(ended_by, '')) LIKE $2 ESCAPE '\\')
+    AND ($4 IS NULL OR lower(username) = $4)
+    AND ($5 IS NULL OR lower(connection_name) = $5)
+    AND ($6 IS NULL OR end_reason = $6)
+    AND ($7 IS NULL OR ended_at >= $7)
+    AND ($8 IS NULL OR started_at < $8)";
 
 /// FTS5's trigram index, `$3` a quoted phrase ([`fts_phrase`]).
 const SQLITE_TEXT: &str =
@@ -282,6 +297,11 @@ impl Store {
             Backend::Sqlite => (SQLITE_TEXT, text.map(fts_phrase)),
             Backend::Postgres => (POSTGRES_TEXT, text.map(like_pattern)),
         };
+        let username = query.username.as_deref().map(str::to_lowercase);
+        let connection = query.connection.as_deref().map(str::to_lowercase);
+        let reason = query.reason.map(EndReason::as_str);
+        let from = query.from.map(to_ms);
+        let to = query.to.map(to_ms);
         let (total, rows): ((i64,), Vec<HistoryRow>) = on_pool!(self, |pool| {
             let total = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT COUNT(*) FROM history WHERE {FILTER} {text_filter}"
@@ -289,15 +309,25 @@ impl Store {
             .bind(&user)
             .bind(&pattern)
             .bind(&text)
+            .bind(&username)
+            .bind(&connection)
+            .bind(reason)
+            .bind(from)
+            .bind(to)
             .fetch_one(pool)
             .await?;
             let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT * FROM history WHERE {FILTER} {text_filter}
-                 ORDER BY ended_at DESC, id LIMIT $4 OFFSET $5"
+                 ORDER BY ended_at DESC, id LIMIT $9 OFFSET $10"
             )))
             .bind(&user)
             .bind(&pattern)
             .bind(&text)
+            .bind(&username)
+            .bind(&connection)
+            .bind(reason)
+            .bind(from)
+            .bind(to)
             .bind(i64::from(query.limit))
             .bind(i64::from(query.offset))
             .fetch_all(pool)

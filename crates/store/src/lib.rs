@@ -45,7 +45,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use time::OffsetDateTime;
 
-pub use audit::{AuditQuery, AuditRecord, NewAuditEvent};
+pub use audit::{AuditQuery, AuditRecord, AuditSession, NewAuditEvent};
 pub use batch::Write;
 pub use connections::{ConnectionRecord, ConnectionUpdate, NewConnection};
 pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};

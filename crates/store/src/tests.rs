@@ -199,7 +199,7 @@ async fn a_batch_writes_history_and_audit_in_one_go_and_ends_a_row_once(store: S
     let query = crate::AuditQuery {
         action: Some("session.end_requested".into()),
         limit: 300,
-        offset: 0,
+        ..Default::default()
     };
     let (count, newest_first) = store.list_audit(&query).await.unwrap();
     assert_eq!(count, 250);

@@ -2,13 +2,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use gatehouse_domain::Permission;
+use gatehouse_domain::{EndReason, Permission, SessionId};
 use gatehouse_store::{AuditQuery, AuditRecord, HistoryQuery, HistoryRecord};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiQuery};
+use crate::error::{ApiError, ApiPath, ApiQuery};
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
@@ -36,6 +38,42 @@ fn search_param(name: &str, value: Option<String>) -> Result<Option<String>, Api
     }
 }
 
+/// A point in time as a query parameter: RFC 3339 with its offset, e.g.
+/// `2026-11-28T00:00:00+01:00` (a browser sends its local midnight).
+fn time_param(name: &str, value: Option<String>) -> Result<Option<OffsetDateTime>, ApiError> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| {
+            OffsetDateTime::parse(v.trim(), &Rfc3339).map_err(|_| {
+                ApiError::invalid(format!(
+                    "{name} must be an RFC 3339 time such as 2026-11-28T00:00:00Z"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// A name to match exactly (case-insensitive); blank means no filter.
+fn name_param(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    Ok(search_param(name, value)?
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty()))
+}
+
+/// `from` must come before `to` when both are given.
+fn range(
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<(Option<OffsetDateTime>, Option<OffsetDateTime>), ApiError> {
+    let (from, to) = (time_param("from", from)?, time_param("to", to)?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(ApiError::invalid("from must be before to"));
+    }
+    Ok((from, to))
+}
+
 /// History search parameters.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -47,6 +85,18 @@ pub struct HistoryParams {
     /// Text the session's recorded output contained, e.g. `rm -rf`
     /// (case-insensitive, at least 3 characters; searched in an index).
     text: Option<String>,
+    /// Only this user's sessions (a username, case-insensitive).
+    user: Option<String>,
+    /// Only sessions on this connection (its name, case-insensitive).
+    connection: Option<String>,
+    /// Only sessions that ended for this reason, e.g. `ended_by_admin`.
+    reason: Option<String>,
+    /// Only sessions still running at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    from: Option<String>,
+    /// Only sessions that started before this time (RFC 3339).
+    #[param(format = DateTime)]
+    to: Option<String>,
     /// Page size, 1–1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
@@ -87,15 +137,53 @@ pub async fn history(
             "text must be at least {MIN_TEXT} characters"
         )));
     }
+    let reason = match p.reason.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(r) => Some(EndReason::parse(r).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "reason must be one of {}",
+                EndReason::ALL.map(EndReason::as_str).join(", ")
+            ))
+        })?),
+    };
+    let (from, to) = range(p.from, p.to)?;
     let query = HistoryQuery {
         q,
         text,
+        username: name_param("user", p.user)?,
+        connection: name_param("connection", p.connection)?,
+        reason,
+        from,
+        to,
         user: (!caller.principal.has(Permission::AuditView)).then_some(caller.principal.user_id),
         limit: page(p.limit)?,
         offset: p.offset.unwrap_or(0),
     };
     let (total, items) = state.access.store().list_history(&query).await?;
     Ok(Json(HistoryPage { total, items }))
+}
+
+/// One session's history row, live or ended: anyone's with `audit.view`,
+/// otherwise one's own (another's is "not found", so ids reveal nothing).
+#[utoipa::path(get, path = "/history/{id}", tag = "audit",
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
+    responses((status = 200, description = "The session's history row", body = HistoryRecord),
+              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn entry(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+) -> Result<Json<HistoryRecord>, ApiError> {
+    let row = state.access.store().history_entry(id).await?;
+    match row {
+        Some(row)
+            if caller.principal.has(Permission::AuditView)
+                || row.user_id == caller.principal.user_id =>
+        {
+            Ok(Json(row))
+        }
+        _ => Err(ApiError::not_found(format!("no session {id} in history"))),
+    }
 }
 
 /// Audit log parameters.
@@ -105,6 +193,17 @@ pub async fn history(
 pub struct AuditParams {
     /// Only events of this action, e.g. `auth.login_failed`.
     action: Option<String>,
+    /// Only events this user did or that were about them or their sessions
+    /// (a username, case-insensitive).
+    user: Option<String>,
+    /// Only events about this connection or its sessions (its name, case-insensitive).
+    connection: Option<String>,
+    /// Only events at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    from: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[param(format = DateTime)]
+    to: Option<String>,
     /// Page size, 1–1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
@@ -133,8 +232,13 @@ pub async fn audit(
     ApiQuery(p): ApiQuery<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
     caller.principal.require(Permission::AuditView)?;
+    let (from, to) = range(p.from, p.to)?;
     let query = AuditQuery {
-        action: search_param("action", p.action)?,
+        action: name_param("action", p.action)?,
+        user: name_param("user", p.user)?,
+        connection: name_param("connection", p.connection)?,
+        from,
+        to,
         limit: page(p.limit)?,
         offset: p.offset.unwrap_or(0),
     };

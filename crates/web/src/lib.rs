@@ -159,6 +159,7 @@ pub fn api_with(extra: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::op
         .routes(routes!(recordings::settings, recordings::set_settings))
         .routes(routes!(recordings::recording))
         .routes(routes!(history::history))
+        .routes(routes!(history::entry))
         .routes(routes!(history::audit))
         .merge(extra);
     let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())

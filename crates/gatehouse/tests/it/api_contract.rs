@@ -46,6 +46,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/sessions/events", "get"),
         ("/api/v1/sessions/end", "post"),
         ("/api/v1/history", "get"),
+        ("/api/v1/history/{id}", "get"),
         ("/api/v1/history/{id}/recording", "get"),
         ("/api/v1/connections/{id}/recording", "get"),
         ("/api/v1/connections/{id}/recording", "put"),
@@ -64,7 +65,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        33,
+        34,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
@@ -172,7 +173,7 @@ async fn every_operation_is_unique_described_and_lists_its_error_answers() {
             }
         }
     }
-    assert_eq!(ids.len(), 40);
+    assert_eq!(ids.len(), 41);
 }
 
 #[tokio::test]

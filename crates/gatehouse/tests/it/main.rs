@@ -17,6 +17,7 @@ mod ending;
 mod faults;
 mod feed;
 mod finding;
+mod history_filters;
 mod limits;
 mod native_ssh;
 mod operations;
