@@ -61,6 +61,14 @@ async fn active_sessions_live_search_and_end_in_the_browser() {
 }
 
 #[tokio::test]
+async fn history_and_audit_page_through_a_thousand_sessions_and_filter_them() {
+    const SEEDED: usize = 1000;
+    let gw = TestGateway::spawn().await;
+    crate::history_filters::ended_sessions(&gw, SEEDED).await;
+    node_test_with(&gw, "history.test.mjs", &[("SEEDED", SEEDED.to_string())]).await;
+}
+
+#[tokio::test]
 async fn the_browser_uses_http2_and_a_wss_terminal_when_the_gateway_serves_https() {
     let sshd = Sshd::start().await;
     let dir = tempfile::tempdir().unwrap();

@@ -142,6 +142,8 @@ export interface AuditRow {
   target: string | null;
   client_addr: string | null;
   details: Record<string, unknown>;
+  /** When the target is a session: whose it was and on what connection. */
+  session: { user: string; connection: string } | null;
 }
 
 export interface PageOf<T> {

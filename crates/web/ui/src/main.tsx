@@ -93,16 +93,16 @@ function App() {
     ["/admin/connections", "Connections", can(me, "connections.manage")],
     ["/admin/audit", "Audit log", can(me, "audit.view")],
   ];
-  const replay = route.match(/^\/replay\/([0-9a-f-]+)$/);
+  const replay = route.match(/^\/replay\/([0-9a-f-]+)(?:\?text=(.*))?$/);
   let page;
-  if (replay) page = <ReplayPage sessionId={replay[1]} />;
+  if (replay) page = <ReplayPage sessionId={replay[1]} text={replay[2] ? decodeURIComponent(replay[2]) : undefined} />;
   else if (route === "/sessions") page = <ActiveSessions me={me} />;
   else if (route === "/history") page = <History me={me} />;
   else if (route === "/shared") page = <SharedWithMe />;
   else if (route === "/profile") page = <Profile me={me} />;
   else if (route === "/admin/users") page = can(me, "users.manage") ? <AdminUsers /> : <NoAccess />;
   else if (route === "/admin/connections") page = can(me, "connections.manage") ? <AdminConnections /> : <NoAccess />;
-  else if (route === "/admin/audit") page = can(me, "audit.view") ? <Audit /> : <NoAccess />;
+  else if (route === "/admin/audit") page = can(me, "audit.view") ? <Audit me={me} /> : <NoAccess />;
   else page = <Connections />;
 
   return (

@@ -121,6 +121,33 @@ export class Player {
     this.pause();
   }
 
+  /** Where on the timeline each occurrence of `needle` (case-insensitive)
+   * has been printed in full, in order. Escape sequences are left out, so
+   * coloured text matches as it reads; text split across events still matches. */
+  matches(needle: string): number[] {
+    const want = needle.toLowerCase();
+    if (!want) return [];
+    let text = "";
+    const ends: number[] = []; // the text's length after each output event
+    const at: number[] = []; // that event's index
+    this.cast.events.forEach((e, i) => {
+      if (e.code !== "o") return;
+      // CSI and OSC sequences and lone escapes: not text a person reads.
+      text += e.data.replace(/\x1b\[[0-?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b./g, "").toLowerCase();
+      ends.push(text.length);
+      at.push(i);
+    });
+    const found: number[] = [];
+    let k = 0;
+    for (let from = text.indexOf(want); from >= 0; from = text.indexOf(want, from + want.length)) {
+      const last = from + want.length;
+      while (ends[k] < last) k++;
+      const t = this.times[at[k]];
+      if (found[found.length - 1] !== t) found.push(t);
+    }
+    return found;
+  }
+
   private retime() {
     let shift = 0;
     let prev = 0;

@@ -81,9 +81,9 @@ test("an administrator creates a user and a connection; the user works; the end 
   await page.keyboard.press("Enter");
   await terminal.getByRole("alert").filter({ hasText: "Session ended by administrator admin" }).waitFor();
 
-  await page.getByRole("link", { name: "History" }).click();
+  await page.getByRole("link", { name: "History", exact: true }).click();
   await page.getByLabel("Search history").fill("dev2");
-  const ended = page.getByRole("row").filter({ hasText: "dev2" }).filter({ hasText: "ended_by_admin" });
+  const ended = page.getByRole("row").filter({ hasText: "dev2" }).filter({ hasText: "ended by administrator admin" });
   await ended.waitFor();
   assert.match(await ended.innerText(), /admin/);
 

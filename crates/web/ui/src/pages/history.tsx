@@ -1,7 +1,23 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { api, can, duration, type HistoryRow, type Me, type PageOf, localTime, reasonText, size } from "../api";
+import { Filters, type Filter, NO_FILTER, filterQuery } from "./filters";
 import { PAGE_SIZE, Pager } from "./pager";
+
+/** Every end reason the gateway records, for the filter. */
+const REASONS = [
+  "client_closed",
+  "target_closed",
+  "ended_by_admin",
+  "ended_by_owner",
+  "idle_timeout",
+  "max_duration",
+  "user_locked",
+  "access_revoked",
+  "gateway_shutdown",
+  "node_lost",
+  "error",
+].map((r): [string, string] => [r, reasonText(r, null)]);
 
 /** The recording index looks up text of at least this many characters. */
 const MIN_TEXT = 3;
@@ -19,23 +35,31 @@ function recordingCell(h: HistoryRow) {
 export function History({ me }: { me: Me }) {
   const [query, setQuery] = useState("");
   const [text, setText] = useState("");
-  const [page, setPage] = useState<PageOf<HistoryRow> | null>(null);
+  const [page, setPage] = useState<(PageOf<HistoryRow> & { offset: number }) | null>(null);
   const [error, setError] = useState("");
   const [offset, setOffset] = useState(0);
+  const [filter, setFilter] = useState<Filter>(NO_FILTER);
+  const fq = filterQuery(filter, "reason");
 
   // A new search starts at the first page.
-  useEffect(() => setOffset(0), [query, text]);
+  useEffect(() => setOffset(0), [query, text, fq]);
   useEffect(() => {
+    let live = true;
     const timer = setTimeout(() => {
       const q = query.trim() ? `&q=${encodeURIComponent(query.trim())}` : "";
       const t = text.trim().length >= MIN_TEXT ? `&text=${encodeURIComponent(text.trim())}` : "";
       setError("");
-      api<PageOf<HistoryRow>>("GET", `/history?limit=${PAGE_SIZE}&offset=${offset}${q}${t}`).then(setPage, (e) =>
-        setError(String(e)),
+      // The page remembers where it starts, so the pager never runs ahead of the rows;
+      // an answer to an older request is dropped.
+      api<PageOf<HistoryRow>>("GET", `/history?limit=${PAGE_SIZE}&offset=${offset}${q}${t}${fq}`).then((p) => live && setPage({ ...p, offset }), (e) =>
+        setError(String(e.message ?? e)),
       );
     }, 200);
-    return () => clearTimeout(timer);
-  }, [query, text, offset]);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [query, text, offset, fq]);
   const shortText = text.trim().length > 0 && text.trim().length < MIN_TEXT;
   const replays = can(me, "audit.view");
 
@@ -57,8 +81,16 @@ export function History({ me }: { me: Me }) {
           value={text}
           onInput={(e) => setText((e.target as HTMLInputElement).value)}
         />
-        {page && <Pager label="History" offset={offset} total={page.total} onMove={setOffset} />}
+        {page && <Pager label="History" offset={page.offset} total={page.total} onMove={setOffset} />}
       </div>
+      <Filters
+        me={me}
+        value={filter}
+        onChange={setFilter}
+        choiceLabel="End reason"
+        choices={REASONS}
+        showUser={can(me, "audit.view")}
+      />
       {shortText && (
         <p class="notice" role="status">
           Type at least {MIN_TEXT} characters to search inside recordings (the index looks up {MIN_TEXT}-character pieces).
@@ -90,7 +122,7 @@ export function History({ me }: { me: Me }) {
                 <td>{localTime(h.started_at)}</td>
                 <td>{localTime(h.ended_at)}</td>
                 <td>{h.ended_at ? duration((Date.parse(h.ended_at) - Date.parse(h.started_at)) / 1000) : ""}</td>
-                <td title={h.end_reason ?? undefined}>
+                <td class="wrap" title={h.end_reason ?? undefined}>
                   {reasonText(h.end_reason, h.ended_by)}
                   {h.end_message && <span class="muted">: “{h.end_message}”</span>}
                 </td>
@@ -99,7 +131,7 @@ export function History({ me }: { me: Me }) {
                 {replays && (
                   <td>
                     {h.recording && (
-                      <a href={`#/replay/${h.id}`} aria-label={`Replay ${h.user}'s session on ${h.connection.name}`}>
+                      <a href={`#/replay/${h.id}${text.trim().length >= MIN_TEXT ? `?text=${encodeURIComponent(text.trim())}` : ""}`} aria-label={`Replay ${h.user}'s session on ${h.connection.name}`}>
                         Replay
                       </a>
                     )}
