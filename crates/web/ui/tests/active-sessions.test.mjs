@@ -138,7 +138,7 @@ test("a plain user sees only their own sessions, ends one from My sessions and r
   await ops.page.locator(".count").filter({ hasText: "1 of 1 sessions" }).waitFor();
   const [again] = await Promise.all([
     ops.context.waitForEvent("page"),
-    ops.page.getByRole("link", { name: "Open prod-db again" }).click(),
+    ops.page.getByRole("link", { name: "Reopen prod-db" }).click(),
   ]);
   await waitForScreen(again, PROMPT);
   await ops.page.locator(".count").filter({ hasText: "2 of 2 sessions" }).waitFor();

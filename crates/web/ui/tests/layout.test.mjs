@@ -4,7 +4,8 @@
 // box at 1280 and wider and turns into cards on a phone; the navigation
 // folds into a menu on a phone.
 import assert from "node:assert/strict";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 
 import { PROMPT, base, launch, loggedIn, waitForScreen } from "./browser.mjs";
@@ -65,6 +66,17 @@ const ADMIN_PAGES = [
   ["/admin/connections", "Connections"],
   ["/admin/audit", "Audit log"],
 ];
+/** axe-core's serious and critical findings on the page as it is now, one line each. */
+const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+async function axeFindings(page) {
+  // Evaluated through the DevTools protocol: the gateway's CSP rightly refuses an injected <script>.
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(`${await readFile(AXE, "utf8")}\n;true`);
+  const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations);
+  return violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => `${n.target.join(" ")} — ${n.failureSummary.split("\n")[1] ?? ""}`).join("; ")}`);
+}
+
 const USER_PAGES = [
   ["/connections", "My connections"],
   ["/sessions", "My sessions"],
@@ -99,6 +111,37 @@ test("every page fits the viewport at 1440×900 and 390×844", async () => {
     }
   }
   await Promise.all([long.context.close(), ops.context.close(), admin.context.close()]);
+});
+
+test("axe-core finds nothing serious or critical on any page, light or dark", async () => {
+  const long = await loggedIn(browser, longUser, `${longUser}-password`);
+  await openTerminal(long, longConnection);
+  const admin = await loggedIn(browser, "admin", adminPassword);
+  const found = [];
+  for (const scheme of ["light", "dark"]) {
+    for (const [who, pages] of [
+      [admin, ADMIN_PAGES],
+      [long, USER_PAGES],
+    ]) {
+      await who.page.emulateMedia({ colorScheme: scheme });
+      for (const [route, heading] of pages) {
+        await who.page.goto(`${base}/#${route}`);
+        await who.page.getByRole("heading", { name: heading, exact: true }).first().waitFor();
+        if (route === "/sessions") await who.page.locator("[data-session]").first().waitFor();
+        else await who.page.waitForTimeout(300);
+        for (const f of await axeFindings(who.page)) found.push(`${route} (${scheme}): ${f}`);
+      }
+    }
+    // The login page, logged out.
+    const context = await browser.newContext({ colorScheme: scheme });
+    const page = await context.newPage();
+    await page.goto(base);
+    await page.getByLabel("Username").waitFor();
+    for (const f of await axeFindings(page)) found.push(`login (${scheme}): ${f}`);
+    await context.close();
+  }
+  assert.deepEqual(found, []);
+  await Promise.all([long.context.close(), admin.context.close()]);
 });
 
 test("Active Sessions shows every column inside its box at 1280 and 1440, cut with an ellipsis and the full text on hover", async () => {

@@ -76,7 +76,8 @@ export function Audit({ me }: { me: Me }) {
       </div>
       <Filters me={me} value={filter} onChange={setFilter} choiceLabel="Action" choices={ACTIONS} />
       {error && <p class="error" role="alert">{error}</p>}
-      <div class="table-scroll">
+      {/* Focusable, so a keyboard scrolls a table wider or taller than its box. */}
+      <div class="table-scroll" tabIndex={0} role="region" aria-label="Audit events, scrollable">
         <table aria-label="Audit events">
           <thead>
             <tr>

@@ -97,7 +97,8 @@ export function History({ me }: { me: Me }) {
         </p>
       )}
       {error && <p class="error" role="alert">{error}</p>}
-      <div class="table-scroll">
+      {/* Focusable, so a keyboard scrolls a table wider or taller than its box. */}
+      <div class="table-scroll" tabIndex={0} role="region" aria-label="Ended sessions, scrollable">
         <table aria-label="Ended sessions">
           <thead>
             <tr>

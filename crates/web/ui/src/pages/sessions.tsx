@@ -425,7 +425,7 @@ export function ActiveSessions({ me }: { me: Me }) {
         </a>
       )}
       {s.user_id === me.id && s.protocol === "ssh" && (
-        <a href={`#/terminal/${s.connection.id}`} target="_blank" rel="noopener" aria-label={`Open ${s.connection.name} again`}>
+        <a href={`#/terminal/${s.connection.id}`} target="_blank" rel="noopener" aria-label={`Reopen ${s.connection.name}`}>
           Reopen
         </a>
       )}
