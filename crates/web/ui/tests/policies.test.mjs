@@ -25,7 +25,15 @@ test("locking a user ends their sessions and refuses their login until unlocked"
 
   const admin = await loggedIn(browser, "admin", process.env.GATEHOUSE_ADMIN_PASSWORD);
   await admin.page.getByRole("link", { name: "Users" }).click();
+  // Locking asks first and says what it ends; Cancel changes nothing.
   await admin.page.getByRole("button", { name: "Lock ops1" }).click();
+  const ask = admin.page.getByRole("dialog", { name: "Lock ops1?" });
+  await ask.getByText("This ends ops1's 2 live sessions at once.").waitFor();
+  await ask.getByRole("button", { name: "Cancel" }).click();
+  await ask.waitFor({ state: "detached" });
+  for (const tab of tabs) assert.match(await tab.locator(".xterm-rows").innerText(), /\$/);
+  await admin.page.getByRole("button", { name: "Lock ops1" }).click();
+  await ask.getByRole("button", { name: "Lock ops1 and end 2 live sessions" }).click();
   await admin.page.getByRole("status").filter({ hasText: "Locked ops1" }).waitFor();
   for (const tab of tabs) {
     await tab.getByRole("alert").filter({ hasText: "Your account was locked" }).waitFor();

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 
-import { api, type User } from "../api";
+import { api, type PageOf, type Session, type User } from "../api";
 
 const ROLES = ["admin", "auditor", "user"];
 
@@ -8,6 +8,8 @@ const ROLES = ["admin", "auditor", "user"];
 export function AdminUsers() {
   const [users, setUsers] = useState<User[]>([]);
   const [message, setMessage] = useState("");
+  // The user about to be locked, with how many live sessions that ends.
+  const [locking, setLocking] = useState<{ user: User; live: number } | null>(null);
   const reload = () => api<User[]>("GET", "/users").then(setUsers, (e) => setMessage(String(e)));
   useEffect(() => {
     reload();
@@ -44,9 +46,48 @@ export function AdminUsers() {
       locked ? `Locked ${u.username}; their sessions ended.` : `Unlocked ${u.username}.`,
     );
 
+  // Locking asks first, saying how many live sessions it ends now.
+  const askLock = async (u: User) => {
+    try {
+      const found = await api<PageOf<Session>>("GET", `/sessions?q=${encodeURIComponent(u.username)}&limit=1000`);
+      setLocking({ user: u, live: found.items.filter((s) => s.user === u.username).length });
+    } catch (err) {
+      setMessage(err instanceof Error ? err.message : String(err));
+    }
+  };
+  const sessions = (n: number) => (n === 1 ? "1 live session" : `${n} live sessions`);
+
   return (
     <section>
       <h1>Users</h1>
+      {locking && (
+        <dialog open aria-modal="true" aria-labelledby="lock-title" class="confirm">
+          <h2 id="lock-title">Lock {locking.user.username}?</h2>
+          <p>
+            {locking.live === 0
+              ? `${locking.user.username} has no live sessions. `
+              : `This ends ${locking.user.username}'s ${sessions(locking.live)} at once. `}
+            They cannot log in until unlocked.
+          </p>
+          <div class="actions">
+            <button
+              type="button"
+              class="danger"
+              onClick={() => {
+                const u = locking.user;
+                setLocking(null);
+                setLocked(u, true);
+              }}
+            >
+              Lock {locking.user.username}
+              {locking.live > 0 && ` and end ${sessions(locking.live)}`}
+            </button>{" "}
+            <button type="button" autofocus onClick={() => setLocking(null)}>
+              Cancel
+            </button>
+          </div>
+        </dialog>
+      )}
       {message && <p class="notice" role="status">{message}</p>}
       <form class="inline-form" onSubmit={create} aria-label="Create a user">
         <label>
@@ -90,7 +131,7 @@ export function AdminUsers() {
                 </td>
               ))}
               <td>
-                <button type="button" class={u.disabled ? "" : "danger"} onClick={() => setLocked(u, !u.disabled)}>
+                <button type="button" class={u.disabled ? "" : "danger"} onClick={() => (u.disabled ? setLocked(u, false) : askLock(u))}>
                   {u.disabled ? `Unlock ${u.username}` : `Lock ${u.username}`}
                 </button>
                 {u.disabled && <span class="muted"> locked</span>}
