@@ -209,6 +209,21 @@ test("Active Sessions shows every column inside its box at 1280 and 1440, cut wi
   await Promise.all([long.context.close(), admin.context.close()]);
 });
 
+test("My connections has a search box: every word must match", async () => {
+  const long = await loggedIn(browser, longUser, `${longUser}-password`);
+  const cards = long.page.locator("ul.cards li");
+  await cards.first().waitFor();
+  const all = await cards.count();
+  await long.page.getByLabel("Search connections").fill(`${longConnection.slice(0, 10).toUpperCase()} ssh`);
+  await long.page.waitForFunction(() => document.querySelectorAll("ul.cards li").length === 1);
+  await long.page.getByLabel("Search connections").fill(`${longConnection} no-such-word`);
+  await long.page.getByRole("status").filter({ hasText: "No connection matches" }).waitFor();
+  assert.equal(await cards.count(), 0);
+  await long.page.getByLabel("Search connections").fill("");
+  await long.page.waitForFunction((n) => document.querySelectorAll("ul.cards li").length === n, all);
+  await long.context.close();
+});
+
 test("a plain user who opens an administration page by its address is told they have no access", async () => {
   const ops = await loggedIn(browser, "ops1", "ops1-password");
   for (const route of ["/admin/users", "/admin/connections", "/admin/audit"]) {

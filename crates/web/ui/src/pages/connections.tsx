@@ -8,18 +8,35 @@ import { api, type Connection } from "../api";
 export function Connections() {
   const [list, setList] = useState<Connection[] | null>(null);
   const [error, setError] = useState("");
+  const [query, setQuery] = useState("");
   useEffect(() => {
     api<Connection[]>("GET", "/connections").then(setList, (e) => setError(String(e)));
   }, []);
 
+  // Every word must match the name, the kind or the address.
+  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+  const shown = list?.filter((c) => {
+    const text = `${c.name} ${c.protocol === "http" ? "web application http" : c.protocol} ${c.host}:${c.port}`.toLowerCase();
+    return words.every((w) => text.includes(w));
+  });
   return (
     <section>
-      <h1>My connections</h1>
+      <div class="toolbar">
+        <h1>My connections</h1>
+        <input
+          type="search"
+          aria-label="Search connections"
+          placeholder="Name, kind or address…"
+          value={query}
+          onInput={(e) => setQuery((e.target as HTMLInputElement).value)}
+        />
+      </div>
       {error && <p class="error" role="alert">{error}</p>}
       {list === null && !error && <p>Loading…</p>}
       {list?.length === 0 && <p>No connection has been granted to you yet.</p>}
+      {!!list?.length && shown?.length === 0 && <p role="status">No connection matches “{query}”.</p>}
       <ul class="cards">
-        {list?.map((c) => {
+        {shown?.map((c) => {
           const app = c.protocol === "http" && c.app_url;
           const desktop = c.protocol === "vnc";
           return (
