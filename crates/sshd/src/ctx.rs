@@ -31,6 +31,8 @@ pub(crate) struct Ctx {
     /// request to the channel before it asks us, so the channel's own
     /// copy says nothing about our answer.
     pub(crate) agents: Mutex<HashSet<ChannelId>>,
+    /// The tcp tunnels opened by `ssh -L` without a connection at login.
+    pub(crate) tunnels: crate::tcp::Tunnels,
 }
 
 impl Ctx {

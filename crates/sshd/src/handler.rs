@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ctx::Ctx;
 use crate::login::LoginName;
-use crate::{Front, channel, forward};
+use crate::{Front, channel, forward, tcp};
 
 /// The russh handler of one client connection.
 pub(crate) struct Conn {
@@ -139,6 +139,7 @@ impl Conn {
                 gone: self.gone.clone(),
                 gate: OnceCell::new(),
                 agents: Mutex::default(),
+                tunnels: Default::default(),
             }));
         }
         self.ctx.clone()
@@ -285,7 +286,11 @@ impl russh::server::Handler for Conn {
             originator_address: originator_address.to_owned(),
             originator_port,
         };
-        tokio::spawn(forward::local(ctx, channel, reply, request));
+        if tcp::applies(&ctx) {
+            tokio::spawn(tcp::local(ctx, channel, reply, request));
+        } else {
+            tokio::spawn(forward::local(ctx, channel, reply, request));
+        }
         Ok(())
     }
 

@@ -11,8 +11,10 @@
 //! as the browser terminal. Each session channel (shell, command, `scp`,
 //! `sftp`) is relayed to a channel of its own on the target ([`channel`]);
 //! port forwards are refused unless the connection allows them
-//! ([`forward`]). Ending the session from anywhere writes the reason into
-//! the user's terminal and closes their connection.
+//! ([`forward`]). Logged in without a connection, `ssh -L PORT:NAME:PORT`
+//! reaches the `tcp` connection NAME as a tunnel session ([`tcp`]).
+//! Ending the session from anywhere writes the reason into the user's
+//! terminal and closes their connection.
 
 mod channel;
 mod ciphers;
@@ -25,6 +27,7 @@ mod login;
 mod menu;
 mod preauth;
 mod shards;
+mod tcp;
 mod transfer;
 
 use std::net::SocketAddr;

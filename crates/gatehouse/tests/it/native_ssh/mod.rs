@@ -8,6 +8,7 @@ mod forwarding;
 mod logins;
 mod policies;
 mod recording;
+mod tcp_tunnels;
 
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -1,0 +1,216 @@
+//! `ssh -N -L 15432:prod-pg:5432 ops1@gw`: OpenSSH alone reaches a `tcp`
+//! connection, the forward's host read as the connection's name; one SSH
+//! connection's forwards to it are one tunnel session, listed, counted and
+//! ended like `gatehouse tunnel`'s.
+
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+
+/// An echo server of the test's own: every connection gets back what it sends.
+async fn echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = tcp.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+/// A gateway, ops1 with a registered key, and tcp connection `echo`.
+async fn setup() -> (TestGateway, String, Client, SocketAddr) {
+    let echo = echo_server().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    gw.connection(
+        &admin,
+        json!({ "name": "echo", "protocol": "tcp", "host": "127.0.0.1", "port": echo.port(), "users": ["ops1"] }),
+    )
+    .await;
+    let client = Client::registered(&gw, &ops).await;
+    (gw, admin, client, echo)
+}
+
+/// `ssh -N -L LOCAL:forward ops1@gw`, once its local end listens.
+async fn forward(client: &Client, forward: &str) -> (Child, u16) {
+    let local = free_port();
+    let spec = format!("{local}:{forward}");
+    let mut cmd = client.ssh("ops1", &["-N", "-L", &spec]);
+    cmd.stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    eventually(Duration::from_secs(10), || async {
+        TcpStream::connect(("127.0.0.1", local)).await.ok()
+    })
+    .await
+    .expect("ssh listens on the local end");
+    (child, local)
+}
+
+/// Writes `line` and reads the same number of bytes back (or what came
+/// before the connection closed).
+async fn echo_once(tcp: &mut TcpStream, line: &[u8]) -> Vec<u8> {
+    tcp.write_all(line).await.unwrap();
+    let mut back = vec![0; line.len()];
+    let mut got = 0;
+    while got < back.len() {
+        match tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut back[got..])).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => got += n,
+        }
+    }
+    back.truncate(got);
+    back
+}
+
+#[tokio::test]
+async fn ssh_local_forward_to_a_tcp_connection_is_one_listed_tunnel_session() {
+    let (gw, admin, client, echo) = setup().await;
+    let (_ssh, local) = forward(&client, &format!("echo:{}", echo.port())).await;
+
+    // The probe that found the listener was the first connection.
+    let mut first = TcpStream::connect(("127.0.0.1", local)).await.unwrap();
+    assert_eq!(echo_once(&mut first, b"hello\n").await, b"hello\n");
+    let mut second = TcpStream::connect(("127.0.0.1", local)).await.unwrap();
+    assert_eq!(echo_once(&mut second, b"again\n").await, b"again\n");
+
+    let live = eventually(Duration::from_secs(10), || async {
+        let list = gw.sessions(&admin, "echo").await;
+        let s = list["items"].as_array()?.first()?.clone();
+        (s["detail"]["open_connections"] == 2).then_some(s)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no tunnel with two open connections"));
+    assert_eq!(live["protocol"], "tcp");
+    assert_eq!(live["user"], "ops1");
+    assert_eq!(live["target"], format!("127.0.0.1:{}", echo.port()));
+    assert_eq!(live["detail"]["total_connections"], 3);
+    assert_eq!(live["detail"]["program"], "ssh -L");
+    assert_eq!(live["bytes_from_client"], 12, "{live}");
+    assert_eq!(live["bytes_to_client"], 12, "{live}");
+    assert_eq!(
+        gw.sessions(&admin, "").await["total"],
+        1,
+        "one SSH connection's forwards are one session"
+    );
+    drop(first);
+    let closed = eventually(Duration::from_secs(10), || async {
+        let s = gw.sessions(&admin, "echo").await["items"][0].clone();
+        (s["detail"]["open_connections"] == 1).then_some(())
+    })
+    .await;
+    assert!(
+        closed.is_some(),
+        "a closed connection stays counted as open"
+    );
+}
+
+#[tokio::test]
+async fn ending_an_ssh_tunnel_drops_its_connections_and_the_client_refuses_reconnects() {
+    let (gw, admin, client, echo) = setup().await;
+    let (mut ssh, local) = forward(&client, &format!("echo:{}", echo.port())).await;
+    let mut tcp = TcpStream::connect(("127.0.0.1", local)).await.unwrap();
+    assert_eq!(echo_once(&mut tcp, b"ping\n").await, b"ping\n");
+    let live = eventually(Duration::from_secs(10), || async {
+        let list = gw.sessions(&admin, "echo").await;
+        list["items"].as_array()?.first().cloned()
+    })
+    .await
+    .expect("the tunnel is listed");
+
+    let (status, body) = gw
+        .post(
+            Some(&admin),
+            "/sessions/end",
+            json!({ "ids": [live["id"]], "reason": "maintenance" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The open connection drops at once: EOF or reset, within the second.
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the forwarded connection stayed open: {read:?}"
+    );
+    // `ssh -N` is disconnected with the reason, so nothing listens any more.
+    let status = tokio::time::timeout(Duration::from_secs(5), ssh.wait())
+        .await
+        .expect("ssh was not disconnected")
+        .unwrap();
+    assert!(!status.success());
+    let mut stderr = String::new();
+    ssh.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert!(
+        stderr.contains("Session ended by administrator admin: maintenance"),
+        "{stderr}"
+    );
+    assert!(TcpStream::connect(("127.0.0.1", local)).await.is_err());
+    let row = gw.ended_history(&admin, live["id"].as_str().unwrap()).await;
+    assert_eq!(row["end_reason"], "ended_by_admin", "{row}");
+    assert_eq!(row["protocol"], "tcp", "{row}");
+    assert_eq!(gw.sessions(&admin, "").await["total"], 0);
+}
+
+#[tokio::test]
+async fn a_forward_to_a_wrong_port_or_an_ungranted_name_is_refused_and_audited() {
+    let (gw, admin, client, echo) = setup().await;
+    gw.connection(
+        &admin,
+        json!({ "name": "secret-db", "protocol": "tcp", "host": "127.0.0.1", "port": echo.port() }),
+    )
+    .await;
+    for spec in [
+        format!("echo:{}", echo.port() + 1),
+        format!("secret-db:{}", echo.port()),
+        format!("127.0.0.1:{}", echo.port()),
+    ] {
+        let (mut ssh, local) = forward(&client, &spec).await;
+        let mut tcp = TcpStream::connect(("127.0.0.1", local)).await.unwrap();
+        let back = echo_once(&mut tcp, b"leak?\n").await;
+        assert!(back.is_empty(), "{spec} passed {back:?}");
+        let _ = ssh.kill().await;
+    }
+    let refused = eventually(Duration::from_secs(5), || async {
+        let events = gw.audit(&admin, "ssh.refused").await;
+        (events.len() >= 3).then_some(events)
+    })
+    .await
+    .expect("every refusal is audited");
+    let whys: Vec<String> = refused
+        .iter()
+        .map(|e| {
+            e["details"]["details"]["why"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    let port = echo.port();
+    assert!(
+        whys.iter().any(|w| w
+            == &format!(
+                "echo is port {port}: forward to echo:{port}, not echo:{}",
+                port + 1
+            )),
+        "{whys:?}"
+    );
+    assert!(
+        whys.iter()
+            .any(|w| w == "no tcp connection named secret-db is granted to ops1"),
+        "{whys:?}"
+    );
+    assert_eq!(gw.sessions(&admin, "").await["total"], 0);
+}
