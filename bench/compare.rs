@@ -7,7 +7,9 @@
 //!
 //! Then the scale rows (memory per idle session, ending, search at 100,000,
 //! the SSE fan-out), and the HTTP rows of published web applications
-//! (direct, nginx, gateway; `compare/http.rs`). Writes a Markdown table to
+//! (direct, nginx, gateway; `compare/http.rs`) and TCP tunnels (direct,
+//! `gatehouse tunnel`, OpenSSH `ssh -L`, the gateway's `ssh -L`;
+//! `compare/tunnel.rs`). Writes a Markdown table to
 //! `$BENCH_RESULTS` (default `bench/RESULTS.md`) and prints it. Run through `bench/run`, which installs
 //! what is needed and builds in release; `BENCH_QUICK=1` shrinks every count
 //! for a smoke run.
@@ -39,6 +41,8 @@ mod report;
 mod scale;
 #[path = "compare/stats.rs"]
 mod stats;
+#[path = "compare/tunnel.rs"]
+mod tunnel;
 #[path = "compare/web.rs"]
 mod web;
 
@@ -59,7 +63,8 @@ mod proc_cpu;
 mod synthetic;
 
 /// Whether section `name` runs: all do unless `BENCH_ONLY` lists some
-/// (comma-separated: paths, end, memory, logins, sse, search, http, native) — for
+/// (comma-separated: paths, end, memory, logins, sse, search, http, native,
+/// tunnels) — for
 /// iterating.
 fn runs(name: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == name))
@@ -186,26 +191,34 @@ async fn main() {
     } else {
         None
     };
+    let tunnels = if runs("tunnels") {
+        let dir = tempfile::tempdir().unwrap();
+        let quick = std::env::var_os("BENCH_QUICK").is_some();
+        Some(tunnel::measure(tunnel::TunnelCounts::new(quick), dir.path()).await)
+    } else {
+        None
+    };
     let ssh = if SSH_SECTIONS.iter().any(|s| runs(s)) {
         Some(ssh_rows(&n).await)
     } else {
         None
     };
-    write_results(ssh, http.as_ref(), native.as_ref());
+    write_results(ssh, http.as_ref(), native.as_ref(), tunnels.as_ref());
 }
 
 /// Writes the results: the SSH tables when they ran, else the file's old
-/// ones; the HTTP and native SSH sections when they ran, else the file's
-/// old ones.
+/// ones; the HTTP, native SSH and tunnel sections when they ran, else the
+/// file's old ones.
 fn write_results(
     ssh: Option<String>,
     http: Option<&http::HttpFigures>,
     native: Option<&native::NativeFigures>,
+    tunnels: Option<&tunnel::TunnelFigures>,
 ) {
     let out = std::env::var("BENCH_RESULTS").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/RESULTS.md").to_owned()
     });
-    if ssh.is_none() && http.is_none() && native.is_none() {
+    if ssh.is_none() && http.is_none() && native.is_none() && tunnels.is_none() {
         eprintln!("BENCH_ONLY named no section: nothing written");
         return;
     }
@@ -213,6 +226,7 @@ fn write_results(
     let sections = [
         (http::HEADING, http.map(http::HttpFigures::render)),
         (native::HEADING, native.map(native::NativeFigures::render)),
+        (tunnel::HEADING, tunnels.map(tunnel::TunnelFigures::render)),
     ];
     let mut doc = ssh.clone().unwrap_or_else(|| old.clone());
     for (heading, new) in sections {
