@@ -155,6 +155,7 @@ async fn main() {
                 bytes_from_client: 0,
                 bytes_to_client: 0,
                 participants: serde_json::json!([]),
+                detail: serde_json::json!({}),
             })
             .await
             .unwrap();

@@ -336,6 +336,7 @@ fn ended(e: &EndedSession, writes: &mut Vec<Write>) {
         bytes_from_client: s.bytes_from_client,
         bytes_to_client: s.bytes_to_client,
         participants: serde_json::to_value(&s.participants).unwrap_or_else(|_| json!([])),
+        detail: serde_json::Value::Object(s.detail.clone()),
     }));
     let event = Event::new(action::SESSION_END)
         .target(s.id.to_string())

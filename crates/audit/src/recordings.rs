@@ -300,6 +300,7 @@ mod tests {
                 bytes_from_client: 0,
                 bytes_to_client: 0,
                 participants: json!([]),
+                detail: json!({}),
             })
             .await
             .unwrap();

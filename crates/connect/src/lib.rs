@@ -17,7 +17,7 @@ pub mod policy;
 use gatehouse_access::{Access, Principal, TargetSpec};
 pub use gatehouse_audit::action;
 use gatehouse_audit::{Audit, Event};
-use gatehouse_domain::{ConnectionId, EndReason};
+use gatehouse_domain::{ConnectionId, EndReason, Protocol};
 use gatehouse_sessions::{ConnectionRef, NewSession, Registry, SessionHandle, Terminal};
 use gatehouse_store::LimitSettings;
 use serde_json::json;
@@ -219,7 +219,11 @@ impl Opener {
             protocol: connection.protocol(),
             client_addr: who.client_addr.to_owned(),
             target: spec.display(),
-            recording: recordable && recording.recording,
+            // A TCP tunnel's contents are never recorded (issue 18): no
+            // empty recording beside its history row either.
+            recording: recordable
+                && recording.recording
+                && connection.protocol() != Protocol::Tcp,
             record_input: recording.record_input,
             limits,
             terminal,

@@ -35,8 +35,8 @@ macro_rules! history_end_query {
         let e: &$crate::HistoryEnd = $e;
         sqlx::query(
             "UPDATE history SET ended_at = $1, end_reason = $2, ended_by = $3, end_message = $4,
-                    bytes_from_client = $5, bytes_to_client = $6, participants = $7
-             WHERE id = $8 AND ended_at IS NULL",
+                    bytes_from_client = $5, bytes_to_client = $6, participants = $7, detail = $8
+             WHERE id = $9 AND ended_at IS NULL",
         )
         .bind($crate::to_ms(e.ended_at))
         .bind(e.end_reason.as_str())
@@ -45,6 +45,7 @@ macro_rules! history_end_query {
         .bind(e.bytes_from_client as i64)
         .bind(e.bytes_to_client as i64)
         .bind(e.participants.to_string())
+        .bind(e.detail.to_string())
         .bind(e.id.to_string())
     }};
 }
@@ -96,6 +97,9 @@ pub struct HistoryEnd {
     pub bytes_to_client: u64,
     /// Everyone who took part, as JSON.
     pub participants: serde_json::Value,
+    /// The front end's detail at the end (a JSON object: a tunnel's
+    /// `total_connections` and `program`).
+    pub detail: serde_json::Value,
 }
 
 /// A connection as history remembers it.
@@ -147,6 +151,10 @@ pub struct HistoryRecord {
     /// Everyone who took part.
     #[schema(value_type = Vec<Object>)]
     pub participants: serde_json::Value,
+    /// What the front end told about the session at its end, as Active
+    /// Sessions showed it (a tunnel: `total_connections`, `program`).
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
     /// The session's recording, if it was recorded (and not yet expired).
     pub recording: Option<RecordingInfo>,
 }
@@ -197,6 +205,7 @@ struct HistoryRow {
     bytes_from_client: i64,
     bytes_to_client: i64,
     participants: String,
+    detail: String,
     recording_path: Option<String>,
     recording_bytes: Option<i64>,
     recording_ms: Option<i64>,
@@ -372,6 +381,8 @@ impl HistoryRow {
             bytes_to_client: self.bytes_to_client.max(0) as u64,
             participants: serde_json::from_str(&self.participants)
                 .map_err(|e| StoreError::Corrupt(format!("participants: {e}")))?,
+            detail: serde_json::from_str(&self.detail)
+                .map_err(|e| StoreError::Corrupt(format!("detail: {e}")))?,
             recording: self.recording_path.map(|path| RecordingInfo {
                 bytes: self.recording_bytes.map(|b| b.max(0) as u64),
                 duration_ms: self.recording_ms.map(|m| m.max(0) as u64),

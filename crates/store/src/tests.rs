@@ -48,6 +48,7 @@ pub(crate) fn ended(id: SessionId, reason: EndReason) -> HistoryEnd {
         bytes_from_client: 0,
         bytes_to_client: 0,
         participants: serde_json::json!([]),
+        detail: serde_json::json!({}),
     }
 }
 
