@@ -123,8 +123,34 @@ export interface HistoryRow {
   end_reason: string | null;
   ended_by: string | null;
   end_message: string | null;
+  bytes_from_client: number;
+  bytes_to_client: number;
+  /** What the front end told about the session at its end (a tunnel: [`TunnelDetail`]). */
+  detail?: Record<string, unknown>;
   /** The session's recording, if it was recorded; size and duration once complete. */
   recording: { bytes: number | null; duration_ms: number | null; truncated: boolean } | null;
+}
+
+/** A TCP tunnel's detail (`gatehouse tunnel`, or `ssh -L` to a tcp connection). */
+export interface TunnelDetail {
+  open_connections?: number;
+  total_connections?: number;
+  /** The client program the user named (`--for psql`), or "ssh -L". */
+  program?: string | null;
+}
+
+/** A tunnel's traffic: "3 connections · ↑ 1.2 KiB ↓ 40.0 KiB · psql" (`open`: with the open count). */
+export function tunnelTraffic(
+  s: { bytes_from_client: number; bytes_to_client: number; detail?: Record<string, unknown> },
+  open: boolean,
+): string {
+  const d = (s.detail ?? {}) as TunnelDetail;
+  const total = d.total_connections ?? 0;
+  const parts = [`${total} connection${total === 1 ? "" : "s"}`];
+  if (open) parts[0] = `${d.open_connections ?? 0} open, ${parts[0]}`;
+  parts.push(`↑ ${size(s.bytes_from_client)} ↓ ${size(s.bytes_to_client)}`);
+  if (d.program) parts.push(String(d.program));
+  return parts.join(" · ");
 }
 
 /** "512 B", "3.4 KiB", "12.0 MiB". */

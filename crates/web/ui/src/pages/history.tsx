@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 
-import { api, can, duration, type HistoryRow, type Me, type PageOf, localTime, reasonText, size } from "../api";
+import { api, can, duration, type HistoryRow, type Me, type PageOf, localTime, reasonText, size, tunnelTraffic } from "../api";
 import { Filters, type Filter, NO_FILTER, filterQuery } from "./filters";
 import { PAGE_SIZE, Pager } from "./pager";
 
@@ -24,6 +24,7 @@ const MIN_TEXT = 3;
 
 function recordingCell(h: HistoryRow) {
   const r = h.recording;
+  if (!r && h.protocol === "tcp") return `not recorded · ${tunnelTraffic(h, false)}`;
   if (!r) return "—";
   if (r.bytes === null) return "incomplete";
   const length = r.duration_ms === null ? "" : `${duration(r.duration_ms / 1000)}, `;

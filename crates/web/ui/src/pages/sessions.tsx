@@ -16,6 +16,7 @@ import {
   type Session,
   since,
   size,
+  tunnelTraffic,
 } from "../api";
 
 const ROW_HEIGHT = 36;
@@ -99,6 +100,10 @@ export function frontEnd(s: Session): string {
 
 /** A web application session's activity, for its target cell: "12 requests · GET /x 200". */
 function activity(s: Session): { short: string; long: string } | null {
+  if (s.protocol === "tcp") {
+    const short = tunnelTraffic(s, true);
+    return { short, long: `${short}; contents are not recorded` };
+  }
   if (s.protocol !== "http" || !s.detail) return null;
   const d = s.detail as HttpDetail;
   const requests = d.requests ?? 0;
