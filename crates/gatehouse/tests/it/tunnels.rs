@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::harness::httpbin::free_port;
 use crate::harness::postgres::Postgres;
@@ -193,12 +194,15 @@ async fn ending_a_tunnel_mid_query_makes_psql_fail_at_once() {
         "{psql_err}"
     );
 
+    let local = tunnel.local;
     let (ok, stderr) = tunnel.stopped(Duration::from_secs(5)).await;
     assert!(!ok);
     assert!(
         stderr.contains("Session ended by administrator admin: maintenance (ended_by_admin)"),
         "{stderr}"
     );
+    // No reconnect under the ended session: nothing listens any more.
+    assert!(TcpStream::connect(local).await.is_err());
     let row = gw.ended_history(&admin, live["id"].as_str().unwrap()).await;
     assert_eq!(row["end_reason"], "ended_by_admin", "{row}");
 }
@@ -289,6 +293,17 @@ async fn echo_round_trip_and_100_parallel_connections_in_one_tunnel() {
     let listed = gw.sessions(&admin, "echo").await;
     assert_eq!(listed["total"], 1, "one tunnel is one session: {listed}");
     drop(tunnel);
+
+    // History keeps the counts and bytes, never the contents.
+    let row = gw.ended_history(&admin, live["id"].as_str().unwrap()).await;
+    assert_eq!(row["protocol"], "tcp", "{row}");
+    assert_eq!(row["detail"]["total_connections"], 101, "{row}");
+    assert_eq!(row["bytes_from_client"], live["bytes_from_client"], "{row}");
+    assert!(
+        row["bytes_to_client"].as_u64().unwrap() >= 10_000_006,
+        "{row}"
+    );
+    assert!(row["recording"].is_null(), "{row}");
 }
 
 #[tokio::test]
@@ -366,4 +381,146 @@ async fn other_protocols_and_missing_tokens_are_refused_as_tunnels() {
         "password does not apply to tcp connections"
     );
     assert_eq!(gw.sessions(&admin, "").await["total"], 0);
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The tunnel WebSocket of connection `name`, as a client of our own
+/// drives it (no `gatehouse tunnel` in between), past its `tunnel` hello.
+async fn raw_tunnel(gw: &TestGateway, token: &str, name: &str) -> Ws {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (_, list) = gw.get(Some(token), "/connections").await;
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut req = gw
+        .ws_url(&format!("/connections/{id}/tunnel"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_tls_with_config(req, None, true, gw.ws_connector())
+            .await
+            .unwrap();
+    match ws.next().await {
+        Some(Ok(Message::Text(hello))) => assert!(hello.contains("\"tunnel\""), "{hello}"),
+        other => panic!("no hello: {other:?}"),
+    }
+    ws
+}
+
+/// What the gateway may hold for one flooded tunnel before the flood
+/// stops: its 4 MiB in-flight budget or its 64-frame queue, plus what the
+/// kernel buffers on the sockets either side (a few MiB each on loopback).
+/// Without the bounds a flood moves hundreds of MiB in the time allowed.
+const FLOOD_BOUND: u64 = 48 << 20;
+const FLOOD_TIME: Duration = Duration::from_secs(3);
+
+#[tokio::test]
+async fn a_websocket_flood_is_held_back_not_buffered_both_ways() {
+    use futures_util::SinkExt;
+    use gatehouse_tunnel::frame::{Frame, MAX_DATA};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    // Toward a target that never reads.
+    let deaf = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let deaf_addr = deaf.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = deaf.accept().await {
+            held.push(tcp);
+        }
+    });
+    // From a target that never stops sending, counting what it got out.
+    let firehose = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let firehose_addr = firehose.local_addr().unwrap();
+    let written = Arc::new(AtomicU64::new(0));
+    let counter = written.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = firehose.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let block = vec![0u8; 64 * 1024];
+                while tcp.write_all(&block).await.is_ok() {
+                    counter.fetch_add(block.len() as u64, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let (gw, admin, ops) = setup("deaf", deaf_addr).await;
+    gw.connection(
+        &admin,
+        json!({ "name": "firehose", "protocol": "tcp", "host": "127.0.0.1", "port": firehose_addr.port(), "users": ["ops1"] }),
+    )
+    .await;
+
+    let mut ws = raw_tunnel(&gw, &ops, "deaf").await;
+    ws.send(Message::Binary(Frame::Open(1).encode()))
+        .await
+        .unwrap();
+    let chunk = Frame::data(1, &[7u8; MAX_DATA]);
+    let mut sent = 0u64;
+    let _ = tokio::time::timeout(FLOOD_TIME, async {
+        while ws.send(Message::Binary(chunk.clone())).await.is_ok() {
+            sent += MAX_DATA as u64;
+        }
+    })
+    .await;
+    assert!(
+        sent >= 4 << 20,
+        "the flood did not even fill the budget: {sent} bytes"
+    );
+    assert!(
+        sent <= FLOOD_BOUND,
+        "the gateway took {} MiB toward a target that reads nothing",
+        sent >> 20
+    );
+    // Flooded, the session still ends at once when asked to.
+    let live = session(&gw, &admin, |s| s["connection"]["name"] == "deaf").await;
+    let (status, body) = gw
+        .post(
+            Some(&admin),
+            "/sessions/end",
+            json!({ "ids": [live["id"]], "reason": "flood" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        use futures_util::StreamExt;
+        while let Some(Ok(msg)) = ws.next().await {
+            if let Message::Text(t) = msg
+                && t.contains("\"ended\"")
+            {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(ended, Ok(true), "the flooded tunnel was not told it ended");
+
+    // From the target, to a client that never reads.
+    let mut ws = raw_tunnel(&gw, &ops, "firehose").await;
+    ws.send(Message::Binary(Frame::Open(1).encode()))
+        .await
+        .unwrap();
+    tokio::time::sleep(FLOOD_TIME).await;
+    let out = written.load(Ordering::Relaxed);
+    assert!(out >= 1 << 20, "the target sent nearly nothing: {out}");
+    assert!(
+        out <= FLOOD_BOUND,
+        "the gateway read {} MiB for a client that reads nothing",
+        out >> 20
+    );
+    drop(ws);
 }

@@ -161,6 +161,13 @@ async fn ending_an_ssh_tunnel_drops_its_connections_and_the_client_refuses_recon
     let row = gw.ended_history(&admin, live["id"].as_str().unwrap()).await;
     assert_eq!(row["end_reason"], "ended_by_admin", "{row}");
     assert_eq!(row["protocol"], "tcp", "{row}");
+    assert_eq!(row["detail"]["program"], "ssh -L", "{row}");
+    assert!(
+        row["detail"]["total_connections"].as_u64() >= Some(1),
+        "{row}"
+    );
+    assert_eq!(row["bytes_to_client"], 5, "{row}");
+    assert!(row["recording"].is_null(), "{row}");
     assert_eq!(gw.sessions(&admin, "").await["total"], 0);
 }
 
