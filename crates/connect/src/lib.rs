@@ -221,9 +221,7 @@ impl Opener {
             target: spec.display(),
             // A TCP tunnel's contents are never recorded (issue 18): no
             // empty recording beside its history row either.
-            recording: recordable
-                && recording.recording
-                && connection.protocol() != Protocol::Tcp,
+            recording: recordable && recording.recording && connection.protocol() != Protocol::Tcp,
             record_input: recording.record_input,
             limits,
             terminal,
