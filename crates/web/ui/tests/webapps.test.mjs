@@ -95,14 +95,14 @@ test("an administrator publishes a web application; a user uses it; it is watche
   assert.equal(echoed.headers["X-Gatehouse-User"], "ops1");
   assert.doesNotMatch(echoed.headers.Cookie ?? "", /gatehouse_session/);
 
-  // The administrator finds it in Active Sessions: protocol http, its requests.
+  // The administrator finds it in Active Sessions: front end "web app", its requests.
   await page.getByRole("link", { name: "Active Sessions" }).click();
   const session = page.locator("tbody tr[data-session]").filter({ hasText: "bin" });
   // Its activity: requests served and the last one (the POST, or a favicon
   // the browser asked for after it).
   await session.filter({ hasText: /\d+ requests · (POST \/post 200|GET \/favicon\.ico)/ }).waitFor();
   const cells = session.locator("td");
-  assert.equal((await cells.nth(3).innerText()).trim(), "http", "the Protocol column");
+  assert.equal((await cells.nth(3).innerText()).trim(), "web app", "the Front end column");
   assert.match(await session.innerText(), /ops1/);
   if (shots) await page.screenshot({ path: `${shots}/active-sessions-http.png` });
 
@@ -141,8 +141,8 @@ test("an administrator publishes a web application; a user uses it; it is watche
   if (shots) await app.screenshot({ path: `${shots}/webapp-ended.png` });
 
   // History replays the recorded requests as a table, once the recording is complete.
-  await page.getByRole("link", { name: "History" }).click();
-  const ended = page.getByRole("row").filter({ hasText: "bin" }).filter({ hasText: "ended_by_admin" });
+  await page.getByRole("link", { name: "History", exact: true }).click();
+  const ended = page.getByRole("row").filter({ hasText: "bin" }).filter({ hasText: "ended by administrator admin" });
   await ended.waitFor();
   for (let i = 0; !(await ended.filter({ hasText: /\d B|KiB/ }).count()); i++) {
     assert.ok(i < 50, `the recording never completed: ${await ended.innerText()}`);
