@@ -37,7 +37,32 @@ test("an administrator creates a user and a connection; the user works; the end 
   await connForm.getByLabel("Port").fill(env("SSHD_PORT"));
   await connForm.getByLabel("Account").fill(env("TARGET_USER"));
   await connForm.getByLabel("Password or private key").fill(env("TARGET_PASSWORD"));
-  await connForm.getByLabel("Users (comma-separated)").fill("dev2");
+  // Grants are chosen from the lists of users and roles: type to filter,
+  // Enter or a click adds, × removes.
+  const users = connForm.getByRole("combobox", { name: "Users", exact: true });
+  await users.fill("dev");
+  const userOptions = connForm.getByRole("listbox", { name: "Users" }).getByRole("option");
+  await userOptions.first().waitFor();
+  assert.deepEqual(await userOptions.allInnerTexts(), ["dev2"], "only the users matching what was typed");
+  await users.press("Enter");
+  await connForm.getByRole("button", { name: "Remove dev2" }).waitFor();
+  assert.equal(await users.inputValue(), "", "the search box empties after adding");
+  const roles = connForm.getByRole("combobox", { name: "Roles", exact: true });
+  await roles.fill("au");
+  await connForm.getByRole("listbox", { name: "Roles" }).getByRole("option", { name: "auditor" }).click();
+  await roles.fill("nobody-by-this-name");
+  await connForm.getByText("No roles match").waitFor();
+  await roles.press("Enter");
+  await connForm.getByRole("button", { name: "Remove auditor" }).click();
+  await connForm.getByRole("button", { name: "Remove auditor" }).waitFor({ state: "detached" });
+  await roles.fill("");
+  await roles.press("ArrowDown");
+  assert.deepEqual(
+    await connForm.getByRole("listbox", { name: "Roles" }).getByRole("option").allInnerTexts(),
+    ["admin", "auditor", "user"],
+    "every role, the removed one included",
+  );
+  await roles.press("Escape");
   assert.equal(await connForm.getByLabel("Record sessions").isChecked(), true, "recorded by default");
   assert.equal(await connForm.getByLabel("Record keystrokes too").isChecked(), false);
   await connForm.getByLabel("Record keystrokes too").check();
@@ -45,6 +70,12 @@ test("an administrator creates a user and a connection; the user works; the end 
   await page.getByRole("status").filter({ hasText: "Saved lab." }).waitFor();
   const row = page.getByRole("row").filter({ hasText: "lab" });
   assert.match(await row.innerText(), /pinned on first use/);
+  // Granted to dev2 alone: the removed role and the unknown name were not sent.
+  const saved = await page.evaluate(async () => {
+    const all = await (await fetch("/api/v1/connections?all=true")).json();
+    return all.find((c) => c.name === "lab");
+  });
+  assert.deepEqual([saved.users, saved.roles], [["dev2"], []]);
   assert.doesNotMatch(await page.content(), new RegExp(env("TARGET_PASSWORD")), "the secret is write-only");
 
   const dev = await loggedIn(browser, "dev2", "dev2-password");
@@ -65,6 +96,7 @@ test("an administrator creates a user and a connection; the user works; the end 
   await page.getByRole("row").filter({ hasText: "lab" }).getByRole("button", { name: "Edit" }).click();
   const editForm = page.getByRole("form", { name: "Edit lab" });
   await editForm.getByLabel("Record keystrokes too").and(editForm.locator(":checked")).waitFor();
+  await editForm.getByRole("button", { name: "Remove dev2" }).waitFor();
   await editForm.getByRole("button", { name: "Cancel" }).click();
 
   // End it with the keyboard only: checkbox, End Sessions, confirm.

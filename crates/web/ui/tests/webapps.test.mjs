@@ -46,7 +46,11 @@ test("an administrator publishes a web application; a user uses it; it is watche
   await form.getByLabel("Header name").fill("X-Api-Key");
   await form.getByLabel("Header value").fill(API_KEY);
   await form.getByLabel("Identity header (optional)").fill("X-Gatehouse-User");
-  await form.getByLabel("Users (comma-separated)").fill("ops1");
+  const users = form.getByRole("combobox", { name: "Users", exact: true });
+  await users.fill("ops1");
+  await form.getByRole("listbox", { name: "Users" }).getByRole("option", { name: "ops1" }).waitFor();
+  await users.press("Enter");
+  await form.getByRole("button", { name: "Remove ops1" }).waitFor();
   assert.equal(await form.getByLabel("Record the request log").isChecked(), true, "recorded by default");
   if (shots) await page.screenshot({ path: `${shots}/connections-http.png` });
   await form.getByRole("button", { name: "Create connection" }).click();

@@ -1,7 +1,8 @@
 import { useEffect, useState } from "preact/hooks";
 
-import { api, type Connection } from "../api";
+import { api, type Connection, type User } from "../api";
 import { HttpFields, httpBody, httpSummary } from "./connection-http";
+import { Picker } from "./picker";
 
 type Protocol = Connection["protocol"];
 
@@ -12,11 +13,17 @@ interface RecordingSettings {
 
 const DEFAULT_RECORDING: RecordingSettings = { recording: true, record_input: false };
 
-const list = (v: FormDataEntryValue | null) =>
-  String(v ?? "")
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
+/** The names of every user and role, for the grant pickers; `null` when
+ * the caller may not list them (`users.manage`): then names are typed. */
+function useGrantees(): { users: string[] | null; roles: string[] | null } {
+  const [users, setUsers] = useState<string[] | null>(null);
+  const [roles, setRoles] = useState<string[] | null>(null);
+  useEffect(() => {
+    api<User[]>("GET", "/users").then((u) => setUsers(u.map((x) => x.username).sort()), () => setUsers(null));
+    api<{ name: string }[]>("GET", "/roles").then((r) => setRoles(r.map((x) => x.name).sort()), () => setRoles(null));
+  }, []);
+  return { users, roles };
+}
 
 /** The SSH fields of a create or edit request. */
 function sshBody(d: FormData): Record<string, unknown> {
@@ -43,6 +50,7 @@ export function AdminConnections() {
   // Bumped after each save: the form starts afresh, its own state included.
   const [generation, setGeneration] = useState(0);
   const [message, setMessage] = useState("");
+  const grantees = useGrantees();
   // The recording settings of the connection being edited (defaults for a new one).
   const [recording, setRecording] = useState<RecordingSettings | null>(DEFAULT_RECORDING);
   useEffect(() => {
@@ -71,8 +79,8 @@ export function AdminConnections() {
       body = {
         name: d.get("name"),
         ...(protocol === "http" ? httpBody(d, editing?.http) : sshBody(d)),
-        users: list(d.get("users")),
-        roles: list(d.get("roles")),
+        users: d.getAll("users").map(String),
+        roles: d.getAll("roles").map(String),
       };
     } catch (err) {
       setMessage(err instanceof Error ? err.message : String(err));
@@ -132,12 +140,8 @@ export function AdminConnections() {
           </select>
         </label>
         {protocol === "http" ? <HttpFields e={e} /> : <SshFields e={e} />}
-        <label>
-          Users (comma-separated) <input name="users" defaultValue={e?.users?.join(", ")} />
-        </label>
-        <label>
-          Roles (comma-separated) <input name="roles" defaultValue={e?.roles?.join(", ")} />
-        </label>
+        <Picker name="users" label="Users" options={grantees.users} initial={e?.users} />
+        <Picker name="roles" label="Roles" options={grantees.roles} initial={e?.roles} />
         <label>
           <input type="checkbox" name="recording" defaultChecked={recording?.recording ?? true} />{" "}
           {protocol === "http" ? "Record the request log" : "Record sessions"}
