@@ -198,3 +198,13 @@ async fn every_page_fits_the_screen_on_a_wide_screen_and_a_phone() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn session_limits_are_set_from_the_administration_pages() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    gw.ssh_connection(&admin, &sshd, "prod-db", &["admin"])
+        .await;
+    node_test(&gw, "session-limits.test.mjs").await;
+}

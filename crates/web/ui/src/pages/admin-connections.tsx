@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 
 import { api, type Connection, type User } from "../api";
 import { HttpFields, httpBody, httpSummary } from "./connection-http";
+import { LimitField, type Limits, NO_LIMITS, limitsFrom, sameLimits } from "./limits";
 import { Picker } from "./picker";
 
 type Protocol = Connection["protocol"];
@@ -53,16 +54,22 @@ export function AdminConnections() {
   const grantees = useGrantees();
   // The recording settings of the connection being edited (defaults for a new one).
   const [recording, setRecording] = useState<RecordingSettings | null>(DEFAULT_RECORDING);
+  // Its session limits likewise (none for a new one).
+  const [limits, setLimits] = useState<Limits | null>(NO_LIMITS);
   useEffect(() => {
     if (!editing) {
       setRecording(DEFAULT_RECORDING);
+      setLimits(NO_LIMITS);
       return;
     }
     setRecording(null);
+    setLimits(null);
     api<RecordingSettings>("GET", `/connections/${editing.id}/recording`).then(setRecording, (e) =>
       setMessage(String(e)),
     );
+    api<Limits>("GET", `/connections/${editing.id}/limits`).then(setLimits, (e) => setMessage(String(e)));
   }, [editing]);
+  const ready = !!recording && !!limits;
   const reload = () =>
     api<Connection[]>("GET", "/connections?all=true").then(setConnections, (e) => setMessage(String(e)));
   useEffect(() => {
@@ -75,7 +82,9 @@ export function AdminConnections() {
     const form = e.currentTarget as HTMLFormElement;
     const d = new FormData(form);
     let body: Record<string, unknown>;
+    let newLimits: Limits;
     try {
+      newLimits = limitsFrom(d);
       body = {
         name: d.get("name"),
         ...(protocol === "http" ? httpBody(d, editing?.http) : sshBody(d)),
@@ -102,6 +111,9 @@ export function AdminConnections() {
       ) {
         await api("PUT", `/connections/${saved.id}/recording`, settings);
       }
+      if (!limits || !sameLimits(newLimits, limits)) {
+        await api("PUT", `/connections/${saved.id}/limits`, newLimits);
+      }
       setMessage(`Saved ${body.name}.`);
       setEditing(null);
       form.reset();
@@ -122,7 +134,7 @@ export function AdminConnections() {
     <section>
       <h1>Connections</h1>
       {message && <p class="notice" role="status">{message}</p>}
-      <form class="inline-form" onSubmit={save} key={`${e?.id ?? "new"}-${generation}-${recording ? "ready" : "loading"}`} aria-label={e ? `Edit ${e.name}` : "Create a connection"}>
+      <form class="inline-form" onSubmit={save} key={`${e?.id ?? "new"}-${generation}-${ready ? "ready" : "loading"}`} aria-label={e ? `Edit ${e.name}` : "Create a connection"}>
         <label>
           Name <input name="name" required defaultValue={e?.name} />
         </label>
@@ -152,7 +164,9 @@ export function AdminConnections() {
             keystrokes too
           </label>
         )}
-        <button type="submit" disabled={!recording}>
+        <LimitField scope="connection" name="idle_timeout_seconds" label="Idle limit" seconds={limits?.idle_timeout_seconds ?? null} />
+        <LimitField scope="connection" name="max_session_seconds" label="Maximum duration" seconds={limits?.max_session_seconds ?? null} />
+        <button type="submit" disabled={!ready}>
           {e ? "Save changes" : "Create connection"}
         </button>
         {e && (

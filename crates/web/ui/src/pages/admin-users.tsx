@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { api, type PageOf, type Session, type User } from "../api";
+import { RoleLimits } from "./limits";
 
 const ROLES = ["admin", "auditor", "user"];
 
@@ -140,6 +141,7 @@ export function AdminUsers() {
           ))}
         </tbody>
       </table>
+      <RoleLimits />
     </section>
   );
 }
