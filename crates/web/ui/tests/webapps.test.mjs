@@ -127,6 +127,11 @@ test("an administrator publishes a web application; a user uses it; it is watche
   await live.waitFor();
   assert.match(await live.innerText(), /200/);
   assert.doesNotMatch(await requests.innerText(), /token=hidden/);
+  // A failed request is tinted, and says so in words.
+  await app.evaluate(() => fetch("/status/404"));
+  const failed = requests.locator("tr.failed").filter({ hasText: "/status/404" });
+  await failed.waitFor();
+  assert.match(await failed.locator("td").last().innerText(), /^client error 404$/);
   if (shots) await watch.screenshot({ path: `${shots}/watch-http.png` });
 
   // End it with a message.

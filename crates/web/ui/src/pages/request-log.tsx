@@ -26,6 +26,9 @@ function outcome(e: RequestEntry): string {
   if (e.websocket) parts.push("WebSocket");
   if (e.outcome === "cut") parts.push("cut short");
   if (e.outcome === "error") parts.push("target failed");
+  // A failed row is tinted; the words say it too.
+  if (e.status >= 500) parts.push(`server error ${e.status}`);
+  else if (e.status >= 400) parts.push(`client error ${e.status}`);
   return parts.join(", ");
 }
 
