@@ -208,3 +208,20 @@ async fn session_limits_are_set_from_the_administration_pages() {
         .await;
     node_test(&gw, "session-limits.test.mjs").await;
 }
+
+#[tokio::test]
+async fn focus_rings_borders_and_glyphs_are_legible_in_both_themes() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let conn = gw
+        .ssh_connection(&admin, &sshd, "prod-db", &["admin"])
+        .await;
+    // Idle limit under a minute: the session is "expiring" from the start.
+    let limits = serde_json::json!({ "idle_timeout_seconds": 50 });
+    let (status, _) = gw
+        .put(&admin, &format!("/connections/{conn}/limits"), limits)
+        .await;
+    assert_eq!(status, 200);
+    node_test(&gw, "contrast.test.mjs").await;
+}

@@ -166,7 +166,7 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
           <strong>{name}</strong>
           {watchers.length > 0 && (
             <span role="status" class="watched">
-              👁 Watched by {watchers.join(", ")}
+              Watched by {watchers.join(", ")}
             </span>
           )}
           {Object.entries(COMBOS).map(([label, keys]) => (

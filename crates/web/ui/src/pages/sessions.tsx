@@ -59,15 +59,16 @@ const COLUMNS: Column[] = [
   { key: "connection", label: "Connection", weight: 11, min: 90, shown: true },
   { key: "front_end", label: "Front end", weight: 8, min: 85, shown: true },
   { key: "protocol", label: "Protocol", weight: 6, min: 60, shown: false },
-  { key: "client_addr", label: "Client address", weight: 10, min: 110, shown: true },
+  { key: "client_addr", label: "Client address", weight: 10, min: 100, shown: true },
   { key: "target", label: "Target", weight: 11, min: 90, shown: true },
   { key: "started_at", label: "Active since", weight: 8, min: 100, shown: true },
   { key: "idle", label: "Idle", weight: 6, min: 55, shown: true },
-  { key: "ends_in", label: "Ends in", weight: 8, min: 80, shown: true },
-  { key: "participants", label: "People", weight: 5, min: 75, shown: true },
+  // Wide enough for "ends in 46s" whole: the words say what the tint does.
+  { key: "ends_in", label: "Ends in", weight: 10, min: 104, shown: true },
+  { key: "participants", label: "People", weight: 5, min: 68, shown: true },
   { key: "bytes", label: "In / out", weight: 10, min: 90, shown: true },
   { key: "recording", label: "Rec.", weight: 3, min: 52, shown: true },
-  { key: "node", label: "Node", weight: 6, min: 60, shown: true },
+  { key: "node", label: "Node", weight: 6, min: 55, shown: true },
   { key: "id", label: "Session id", weight: 9, min: 80, shown: true },
 ];
 
