@@ -189,6 +189,12 @@ for (const scheme of ["light", "dark"]) {
     const cut = await expiring.locator("td").filter({ hasText: /^ends in/ }).evaluate((td) => td.scrollWidth > td.clientWidth);
     assert.equal(cut, false, "the words are whole, not cut by an ellipsis");
     assert.match(await expiring.locator('td[title="Recorded"]').textContent(), /●\s*recorded/);
+    // Every action of the row is inside its cell, none cut off.
+    const clipped = await expiring.locator("td.actions").evaluate((td) => {
+      const box = td.getBoundingClientRect();
+      return [...td.querySelectorAll("a, button")].filter((a) => a.getBoundingClientRect().right > box.right + 0.5).map((a) => a.textContent);
+    });
+    assert.deepEqual(clipped, [], "actions cut off");
     if (shots && scheme === "dark") await page.screenshot({ path: `${shots}/active-sessions-dark.png` });
     await context.close();
   });

@@ -65,11 +65,11 @@ const COLUMNS: Column[] = [
   { key: "idle", label: "Idle", weight: 6, min: 55, shown: true },
   // Wide enough for "ends in 46s" whole: the words say what the tint does.
   { key: "ends_in", label: "Ends in", weight: 10, min: 104, shown: true },
-  { key: "participants", label: "People", weight: 5, min: 68, shown: true },
-  { key: "bytes", label: "In / out", weight: 10, min: 90, shown: true },
+  { key: "participants", label: "People", weight: 5, min: 75, shown: true },
+  { key: "bytes", label: "In / out", weight: 10, min: 86, shown: true },
   { key: "recording", label: "Rec.", weight: 3, min: 52, shown: true },
   { key: "node", label: "Node", weight: 6, min: 55, shown: true },
-  { key: "id", label: "Session id", weight: 9, min: 80, shown: true },
+  { key: "id", label: "Session id", weight: 9, min: 76, shown: true },
 ];
 
 /** The columns a person hid, remembered in this browser. */
@@ -430,7 +430,9 @@ export function ActiveSessions({ me }: { me: Me }) {
           Watch
         </a>
       )}
-      {s.user_id === me.id && s.protocol === "ssh" && (
+      {/* Whoever may watch has Watch here and My connections to reopen from:
+          three actions did not fit the column, and End was cut off. */}
+      {s.user_id === me.id && s.protocol === "ssh" && !mayWatch && (
         <a href={`#/terminal/${s.connection.id}`} target="_blank" rel="noopener" aria-label={`Reopen ${s.connection.name}`}>
           Reopen
         </a>
