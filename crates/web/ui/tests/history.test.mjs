@@ -4,15 +4,18 @@
 // admin): paging to the last row, and the filters by user, connection, end
 // reason, action and date.
 import assert from "node:assert/strict";
+import { mkdir } from "node:fs/promises";
 import { after, before, test } from "node:test";
 
 import { launch, loggedIn } from "./browser.mjs";
 
 const SEEDED = Number(process.env.SEEDED);
+const shots = process.env.SCREENSHOT_DIR;
 let browser;
 
 before(async () => {
   browser = await launch();
+  if (shots) await mkdir(shots, { recursive: true });
 });
 after(() => browser?.close());
 
@@ -89,6 +92,7 @@ test("Audit names sessions by user and connection and filters by user, connectio
   await page.getByLabel("Connection", { exact: true }).fill("prod-web");
   // Sessions i ≡ 1 (mod 4) and i ≡ 1 (mod 5): one in every 20.
   await pagerReads(page, "Audit", `1–${SEEDED / 20} of ${SEEDED / 20}`);
+  if (shots) await page.screenshot({ path: `${shots}/audit-filters.png` });
 
   // Details wrap inside the table's box rather than running off its edge.
   await page.getByRole("button", { name: "Clear filters" }).click();

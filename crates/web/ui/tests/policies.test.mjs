@@ -1,13 +1,16 @@
 // Locking a user from the Users page ends all of their sessions at once,
 // each terminal says why, and their next login is refused with a clear message.
 import assert from "node:assert/strict";
+import { mkdir } from "node:fs/promises";
 import { after, before, test } from "node:test";
 
 import { PROMPT, base, launch, loggedIn, waitForScreen } from "./browser.mjs";
 
+const shots = process.env.SCREENSHOT_DIR;
 let browser;
 before(async () => {
   browser = await launch();
+  if (shots) await mkdir(shots, { recursive: true });
 });
 after(() => browser?.close());
 
@@ -29,6 +32,7 @@ test("locking a user ends their sessions and refuses their login until unlocked"
   await admin.page.getByRole("button", { name: "Lock ops1" }).click();
   const ask = admin.page.getByRole("dialog", { name: "Lock ops1?" });
   await ask.getByText("This ends ops1's 2 live sessions at once.").waitFor();
+  if (shots) await admin.page.screenshot({ path: `${shots}/lock-dialog.png` });
   await ask.getByRole("button", { name: "Cancel" }).click();
   await ask.waitFor({ state: "detached" });
   for (const tab of tabs) assert.match(await tab.locator(".xterm-rows").innerText(), /\$/);
