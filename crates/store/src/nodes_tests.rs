@@ -37,3 +37,90 @@ async fn a_live_node_keeps_its_name_and_a_dead_ones_is_taken_over(store: Store) 
 }
 
 on_both_backends!(a_live_node_keeps_its_name_and_a_dead_ones_is_taken_over);
+
+async fn a_dead_nodes_sessions_are_reaped_once_and_its_published_rows_go(store: Store) {
+    use gatehouse_domain::{EndReason, SessionId};
+    let t0 = OffsetDateTime::now_utc();
+    let owner = store
+        .create_user(crate::tests::user("ops1", &["user"]))
+        .await
+        .unwrap();
+    assert!(store.claim_node("gw-1", "run-a", t0, STALE).await.unwrap());
+    assert!(store.claim_node("gw-2", "run-x", t0, STALE).await.unwrap());
+    let (lost, kept) = (SessionId::new(), SessionId::new());
+    store
+        .history_start(&crate::tests::started(lost, owner.id))
+        .await
+        .unwrap();
+    store
+        .history_start(&crate::HistoryStart {
+            node: "gw-2".into(),
+            ..crate::tests::started(kept, owner.id)
+        })
+        .await
+        .unwrap();
+    let pic = |id: SessionId| (id.to_string(), format!("{{\"id\":\"{id}\"}}"));
+    store
+        .publish_live_sessions("gw-1", &[pic(lost)], &[], t0)
+        .await
+        .unwrap();
+    store
+        .publish_live_sessions("gw-2", &[pic(kept)], &[], t0)
+        .await
+        .unwrap();
+    // gw-2 sees gw-1's session, and gw-2's own roll-up cannot take it over.
+    assert_eq!(
+        store.live_sessions_elsewhere("gw-2").await.unwrap(),
+        [("gw-1".to_owned(), pic(lost).1)]
+    );
+    store
+        .publish_live_sessions("gw-2", &[(lost.to_string(), "{}".into())], &[], t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.live_sessions_elsewhere("gw-2").await.unwrap()[0].0,
+        "gw-1"
+    );
+
+    // gw-2 keeps beating, gw-1 does not: two survivors reaping at once
+    // close gw-1's history exactly once between them.
+    let t1 = t0 + STALE + Duration::from_secs(1);
+    assert!(store.node_heartbeat("gw-2", "run-x", t1).await.unwrap());
+    let stale = t1 - STALE;
+    let (r1, r2) = tokio::join!(
+        store.reap_dead_nodes(stale, t1),
+        store.reap_dead_nodes(stale, t1)
+    );
+    let mut reaped = r1.unwrap();
+    reaped.extend(r2.unwrap());
+    assert_eq!(
+        reaped,
+        [crate::ReapedNode {
+            name: "gw-1".into(),
+            sessions: vec![lost]
+        }]
+    );
+    let row = store.history_entry(lost).await.unwrap().unwrap();
+    assert_eq!(row.end_reason, Some(EndReason::NodeLost));
+    assert_eq!(
+        store.history_entry(kept).await.unwrap().unwrap().ended_at,
+        None
+    );
+    assert!(
+        store
+            .live_sessions_elsewhere("gw-2")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.live_sessions_elsewhere("gw-1").await.unwrap().len(),
+        1
+    );
+    // The node comes back: nothing of its old sessions is left to resurrect.
+    assert!(store.claim_node("gw-1", "run-b", t1, STALE).await.unwrap());
+    assert!(store.reap_dead_nodes(stale, t1).await.unwrap().is_empty());
+    assert_eq!(store.unpublish_node("gw-2").await.unwrap(), 1);
+}
+
+on_both_backends!(a_dead_nodes_sessions_are_reaped_once_and_its_published_rows_go);

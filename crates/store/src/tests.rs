@@ -52,7 +52,7 @@ pub(crate) fn ended(id: SessionId, reason: EndReason) -> HistoryEnd {
     }
 }
 
-fn user(name: &str, roles: &[&str]) -> NewUser {
+pub(crate) fn user(name: &str, roles: &[&str]) -> NewUser {
     NewUser {
         username: Username::parse(name).unwrap(),
         password_hash: "$argon2id$stub".into(),
