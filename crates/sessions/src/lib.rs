@@ -24,6 +24,7 @@ mod forwards;
 mod handle;
 mod limits;
 mod locks;
+mod merge;
 mod policy;
 mod query;
 mod recording;

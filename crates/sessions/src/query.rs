@@ -79,7 +79,7 @@ impl Visibility {
 pub struct ListQuery {
     /// The lowercased words of the search text, each of which a session
     /// must contain (in one of its fields); none matches everything.
-    words: Vec<String>,
+    pub(crate) words: Vec<String>,
     /// Sort column.
     pub sort: SortKey,
     /// Sort descending.
