@@ -99,6 +99,9 @@ pub struct Access {
     /// Every change that can take access away, with whose access it is
     /// (`None`: anyone's); see [`Standing`].
     changes: tokio::sync::broadcast::Sender<Option<gatehouse_domain::UserId>>,
+    /// The same changes, only those made on this node: what a cluster
+    /// passes on to the others (whose own arrive through `changes` alone).
+    local_changes: tokio::sync::broadcast::Sender<Option<gatehouse_domain::UserId>>,
 }
 
 impl Access {
@@ -111,6 +114,7 @@ impl Access {
             token_ttl,
             throttle: Arc::default(),
             changes: tokio::sync::broadcast::channel(standing::CHANGES).0,
+            local_changes: tokio::sync::broadcast::channel(standing::CHANGES).0,
         }
     }
 

@@ -62,6 +62,18 @@ impl Access {
     pub(crate) fn access_changed(&self, user: Option<UserId>) {
         // Nobody listening is fine: no stream is open.
         let _ = self.changes.send(user);
+        let _ = self.local_changes.send(user);
+    }
+
+    /// Tells the [`Standing`]s of `user` (`None`: of everyone) to look
+    /// again after a change another node made (a cluster passes it on).
+    pub fn changed_elsewhere(&self, user: Option<UserId>) {
+        let _ = self.changes.send(user);
+    }
+
+    /// The access changes made on this node, to pass on to other nodes.
+    pub fn subscribe_local_changes(&self) -> broadcast::Receiver<Option<UserId>> {
+        self.local_changes.subscribe()
     }
 
     /// Keeps watch over a stream opened with `token` by `user`, which needs
