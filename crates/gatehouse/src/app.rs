@@ -51,6 +51,8 @@ pub struct Application {
     history: JoinHandle<()>,
     /// This node's row in a shared database.
     node: Option<crate::node::NodeLease>,
+    /// This node's part in a cluster, stopped once its sessions drained.
+    cluster: Option<(gatehouse_cluster::Tasks, CancellationToken)>,
     /// What happened to the admin account on this start.
     pub admin: AdminBootstrap,
     /// Sessions a previous run left open, now recorded as ended.
@@ -174,7 +176,31 @@ impl Application {
                 ..WebConfig::default()
             }),
             shutdown: CancellationToken::new(),
+            cluster: None,
         };
+        // On PostgreSQL: every node's sessions in one view (issue 20).
+        let cluster_stop = CancellationToken::new();
+        let mut state = state;
+        let cluster = match node {
+            Some(_) => gatehouse_cluster::Cluster::start(
+                gatehouse_cluster::ClusterConfig {
+                    store: store.clone(),
+                    node: config.node.clone(),
+                    registry: state.registry.clone(),
+                    access: state.access.clone(),
+                    audit: state.audit.clone(),
+                    stale_after: crate::node::STALE_AFTER,
+                },
+                cluster_stop.clone(),
+            )
+            .await
+            .context("joining the other nodes (LISTEN on PostgreSQL)")?,
+            None => None,
+        };
+        let cluster_tasks = cluster.map(|(cluster, tasks)| {
+            state.cluster = Some(cluster);
+            tasks
+        });
         let listener = tokio::net::TcpListener::bind(config.http)
             .await
             .with_context(|| format!("listening on {}", config.http))?;
@@ -199,6 +225,7 @@ impl Application {
             host_key,
             history,
             node,
+            cluster: cluster_tasks.map(|t| (t, cluster_stop)),
             admin,
             recovered_sessions: recovered.len(),
         })
@@ -304,6 +331,11 @@ impl Application {
             .end_all(EndRequest::because(EndReason::GatewayShutdown));
         if !state.registry.wait_until_empty(DRAIN_TIMEOUT).await {
             tracing::warn!(live, "sessions did not close in time");
+        }
+        // The last ends are published; the other nodes drop them.
+        if let Some((tasks, stop)) = self.cluster {
+            stop.cancel();
+            tasks.join().await;
         }
         let _ = ssh.await;
         let _ = updates.await;

@@ -99,6 +99,9 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// Cancelled when the gateway stops; long-lived streams end with it.
     pub shutdown: CancellationToken,
+    /// The other nodes sharing the database, when there can be some
+    /// (PostgreSQL): their sessions join the list, the feed and End Sessions.
+    pub cluster: Option<gatehouse_cluster::Cluster>,
 }
 
 impl AppState {

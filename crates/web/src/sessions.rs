@@ -77,7 +77,27 @@ pub async fn list(
 ) -> Result<Json<Page>, ApiError> {
     let query = ListQuery::parse(p.q.as_deref(), p.sort.as_deref(), p.limit, p.offset)
         .map_err(ApiError::invalid)?;
-    Ok(Json(state.registry.list(&query, visibility(&caller))))
+    Ok(Json(list_all(&state, &query, visibility(&caller))))
+}
+
+/// [`Registry::list`] over every node's sessions: this node's and, in a
+/// cluster, those the others published.
+fn list_all(state: &AppState, query: &ListQuery, visibility: Visibility) -> Page {
+    match &state.cluster {
+        Some(cluster) => {
+            let remote = cluster.remote_sessions(visibility);
+            state.registry.list_with(query, visibility, &remote)
+        }
+        None => state.registry.list(query, visibility),
+    }
+}
+
+/// One live session, on this node or (in a cluster) another.
+fn get_any(state: &AppState, id: SessionId) -> Option<SessionView> {
+    state
+        .registry
+        .get(id)
+        .or_else(|| state.cluster.as_ref().and_then(|c| c.remote_session(id)))
 }
 
 /// One live session.
@@ -89,9 +109,7 @@ pub async fn get(
     caller: Caller,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionView>, ApiError> {
-    state
-        .registry
-        .get(id)
+    get_any(&state, id)
         .filter(|s| visible(&caller, s))
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no live session {id}")))
@@ -161,7 +179,7 @@ impl Filter {
     /// however many pages of the list that takes.
     fn matches(
         &self,
-        registry: &Registry,
+        state: &AppState,
         visibility: Visibility,
     ) -> Result<Vec<SessionView>, ApiError> {
         // Oldest first, so sessions starting meanwhile land after the pages
@@ -178,7 +196,7 @@ impl Filter {
                 Some(offset),
             )
             .map_err(ApiError::invalid)?;
-            let page = registry.list(&query, visibility);
+            let page = list_all(state, &query, visibility);
             let read = page.items.len();
             found.extend(page.items.into_iter().filter(|s| self.picks(s)));
             if read < ListQuery::MAX_LIMIT {
@@ -231,7 +249,7 @@ pub async fn end(
     }
     let mut chosen: BTreeMap<SessionId, SessionView> = BTreeMap::new();
     if filter.given() {
-        for s in filter.matches(&state.registry, visibility(&caller))? {
+        for s in filter.matches(&state, visibility(&caller))? {
             chosen.insert(s.id, s);
         }
     }
@@ -241,7 +259,7 @@ pub async fn end(
         if chosen.contains_key(&id) {
             continue;
         }
-        match state.registry.get(id).filter(|s| visible(&caller, s)) {
+        match get_any(&state, id).filter(|s| visible(&caller, s)) {
             Some(s) => {
                 chosen.insert(id, s);
             }
@@ -262,20 +280,50 @@ pub async fn end(
             )));
         }
     }
+    let request = |reason: EndReason| EndRequest {
+        reason,
+        by: Some(caller.name().to_owned()),
+        message: message.clone(),
+    };
     let mut ended = Vec::with_capacity(plan.len());
+    let mut gone = Vec::new();
+    // Another node's sessions, by reason: their owners end them and say
+    // which were still live.
+    let mut elsewhere: BTreeMap<&str, Vec<(String, SessionId)>> = BTreeMap::new();
     for (s, reason) in &plan {
-        let request = EndRequest {
-            reason: *reason,
-            by: Some(caller.name().to_owned()),
-            message: message.clone(),
-        };
-        if state.registry.end(s.id, request) {
+        if s.node != state.registry.node() && state.cluster.is_some() {
+            elsewhere
+                .entry(reason.as_str())
+                .or_default()
+                .push((s.node.clone(), s.id));
+        } else if state.registry.end(s.id, request(*reason)) {
             ended.push(s.id);
-        } else if named.contains(&s.id) {
-            // Ended by its own course meanwhile; a filter's match is just gone.
-            missing.push(s.id);
+        } else {
+            gone.push(s.id);
         }
     }
+    if let Some(cluster) = &state.cluster {
+        for (reason, sessions) in elsewhere {
+            let Some((_, reason)) = plan.iter().find(|(_, r)| r.as_str() == reason) else {
+                continue;
+            };
+            let asked: Vec<SessionId> = sessions.iter().map(|(_, id)| *id).collect();
+            let done: BTreeSet<SessionId> = cluster
+                .end_elsewhere(sessions, &request(*reason))
+                .await
+                .into_iter()
+                .collect();
+            for id in asked {
+                if done.contains(&id) {
+                    ended.push(id);
+                } else {
+                    gone.push(id);
+                }
+            }
+        }
+    }
+    // Ended by its own course meanwhile; a filter's match is just gone.
+    missing.extend(gone.into_iter().filter(|id| named.contains(id)));
     let filter_details = filter
         .given()
         .then(|| json!({ "q": filter.q, "user": filter.user, "connection": filter.connection }));
@@ -331,7 +379,9 @@ pub async fn events(
         standing: caller.standing(&state, None),
         visibility: visibility(&caller),
         registry: state.registry.clone(),
+        cluster: state.cluster.clone(),
         rx: None,
+        remote_rx: None,
         closed: false,
     };
     let shutdown = state.shutdown.clone();
@@ -355,9 +405,13 @@ fn snapshot_event(items: Vec<SessionView>) -> SseEvent {
 /// its login stands.
 struct Feed {
     registry: Registry,
+    /// Other nodes' sessions, in a cluster.
+    cluster: Option<gatehouse_cluster::Cluster>,
     visibility: Visibility,
     /// `None` until the first snapshot, and after falling behind.
     rx: Option<tokio::sync::broadcast::Receiver<SessionEvent>>,
+    /// The other nodes' events, in a cluster (reset with `rx`).
+    remote_rx: Option<tokio::sync::broadcast::Receiver<SessionEvent>>,
     standing: gatehouse_access::Standing,
     /// The last event (`closed`) was sent.
     closed: bool,
@@ -371,9 +425,21 @@ impl Feed {
         }
         loop {
             let Some(rx) = self.rx.as_mut() else {
-                let (snapshot, rx) = self.registry.subscribe(self.visibility);
+                let (mut snapshot, rx) = self.registry.subscribe(self.visibility);
                 self.rx = Some(rx);
+                if let Some(cluster) = &self.cluster {
+                    let (remote, remote_rx) = cluster.subscribe(self.visibility);
+                    snapshot.extend(remote);
+                    snapshot.sort_by_key(|s| std::cmp::Reverse(s.started_at));
+                    self.remote_rx = Some(remote_rx);
+                }
                 return Some(snapshot_event(snapshot));
+            };
+            let remote = async {
+                match self.remote_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
             };
             tokio::select! {
                 got = rx.recv() => match got {
@@ -385,6 +451,15 @@ impl Feed {
                     // Too far behind to replay: start over from a fresh picture.
                     Err(RecvError::Lagged(_)) => self.rx = None,
                     Err(RecvError::Closed) => return None,
+                },
+                got = remote => match got {
+                    Ok(ev) => {
+                        if self.visibility.allows(ev.session().user_id) {
+                            return Some(to_sse(&ev));
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => self.rx = None,
+                    Err(RecvError::Closed) => self.remote_rx = None,
                 },
                 now = self.standing.recheck() => match now {
                     Ok(principal) => {

@@ -146,7 +146,7 @@ pub async fn update(
     // Locking first, so the user's own sessions end as `user_locked`.
     if locks {
         let message = format!("account locked by {}", caller.name());
-        enforce::end_user_sessions(&state, id, &caller, message);
+        enforce::end_user_sessions(&state, id, &caller, message).await;
     }
     if roles_changed {
         enforce::revoke_unauthorized(&state, &caller).await?;
@@ -179,7 +179,7 @@ pub async fn lock(
         .update_user(&caller.principal, id, update)
         .await?;
     let message = format!("account locked by {}", caller.name());
-    let ended = enforce::end_user_sessions(&state, id, &caller, message);
+    let ended = enforce::end_user_sessions(&state, id, &caller, message).await;
     state
         .audit
         .record(
@@ -242,7 +242,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let user = state.access.delete_user(&caller.principal, id).await?;
     let message = format!("account deleted by {}", caller.name());
-    let ended = enforce::end_user_sessions(&state, id, &caller, message);
+    let ended = enforce::end_user_sessions(&state, id, &caller, message).await;
     state
         .audit
         .record(

@@ -9,13 +9,13 @@ use serde_json::{Value, json};
 use crate::harness::{Sshd, Terminal, TestGateway};
 
 /// Reads `event:`/`data:` pairs from an SSE response.
-struct Feed {
+pub(crate) struct Feed {
     body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
     buf: String,
 }
 
 impl Feed {
-    async fn open(gw: &TestGateway, token: &str) -> Feed {
+    pub(crate) async fn open(gw: &TestGateway, token: &str) -> Feed {
         let resp = gw
             .http()
             .get(gw.url("/sessions/events"))
@@ -32,7 +32,7 @@ impl Feed {
     }
 
     /// The next event's name and JSON data (comments and keep-alives skipped).
-    async fn next(&mut self) -> (String, Value) {
+    pub(crate) async fn next(&mut self) -> (String, Value) {
         loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();

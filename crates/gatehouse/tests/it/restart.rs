@@ -32,6 +32,16 @@ impl GatewayProcess {
         extra: &[&std::ffi::OsStr],
         tls: Option<&std::path::Path>,
     ) -> GatewayProcess {
+        Self::start_node(data_dir, "gw-restart", extra, tls).await
+    }
+
+    /// [`GatewayProcess::start_with`] under the node name `node`.
+    pub(crate) async fn start_node(
+        data_dir: &std::path::Path,
+        node: &str,
+        extra: &[&std::ffi::OsStr],
+        tls: Option<&std::path::Path>,
+    ) -> GatewayProcess {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new("sh")
@@ -45,7 +55,7 @@ impl GatewayProcess {
                 "--ssh",
                 "127.0.0.1:0",
                 "--node",
-                "gw-restart",
+                node,
             ])
             .args(extra)
             .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PASSWORD)

@@ -17,15 +17,20 @@ use crate::harness::postgres::Postgres;
 use crate::harness::{TestGateway, eventually};
 
 /// A running `gatehouse tunnel`: its local address and its stderr.
-struct Tunnel {
+pub(crate) struct Tunnel {
     child: Child,
-    local: SocketAddr,
+    pub(crate) local: SocketAddr,
     /// Kept open: the command still prints after its address.
     _stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
 impl Tunnel {
-    async fn open(gw: &TestGateway, token: &str, connection: &str, extra: &[&str]) -> Tunnel {
+    pub(crate) async fn open(
+        gw: &TestGateway,
+        token: &str,
+        connection: &str,
+        extra: &[&str],
+    ) -> Tunnel {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .args(["tunnel", connection])
             .args(extra)
