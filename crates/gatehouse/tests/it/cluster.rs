@@ -430,6 +430,31 @@ async fn three_node_processes_show_one_active_sessions_view_end_each_others_sess
         .await;
     assert_eq!(status, 200, "{body}");
     let ops = a.login("ops1", "ops1-password").await;
+    // Deleting a connection on A ends its sessions on B.
+    let echo2 = a
+        .connection(
+            &admin,
+            json!({ "name": "echo2", "protocol": "tcp", "host": "127.0.0.1", "port": echo.port(), "users": ["ops1"] }),
+        )
+        .await;
+    let tb3 = Tunnel::open(b, &ops, "echo2", &[]).await;
+    let mut cb3 = client(&tb3).await;
+    let sb3 = new_session_on(a, &admin, "gw-b", &[sb.clone(), sb2.clone()]).await;
+    let (status, body) = a
+        .delete(Some(&admin), &format!("/connections/{echo2}"))
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    assert!(
+        closed_within(&mut cb3, Duration::from_secs(5)).await,
+        "B's session outlived its connection"
+    );
+    assert_eq!(
+        end_reason(a, &admin, &sb3, Duration::from_secs(5))
+            .await
+            .as_deref(),
+        Some("access_revoked")
+    );
+    drop(tb3);
     let tc2 = Tunnel::open(&c.gw, &ops, "echo", &[]).await;
     let _cc2 = client(&tc2).await;
     let sc2 = new_session_on(a, &admin, "gw-c", &known).await;
