@@ -501,4 +501,29 @@ async fn three_node_processes_show_one_active_sessions_view_end_each_others_sess
             .count(),
         1
     );
+
+    // C stops cleanly with a session: it ends as gateway_shutdown and
+    // leaves the other nodes' lists.
+    let tc3 = Tunnel::open(&c2.gw, &ops, "echo", &[]).await;
+    let mut cc3 = client(&tc3).await;
+    let sc3 = new_session_on(a, &admin, "gw-c", &known).await;
+    let pid = c2.child.id().unwrap().to_string();
+    let termed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await;
+    assert!(termed.unwrap().success());
+    assert!(closed_within(&mut cc3, Duration::from_secs(10)).await);
+    let gone = eventually(Duration::from_secs(5), || async {
+        let list = a.sessions(&admin, "gw-c").await;
+        (list["total"] == 0).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "{}", a.sessions(&admin, "").await);
+    assert_eq!(
+        end_reason(a, &admin, &sc3, Duration::from_secs(5))
+            .await
+            .as_deref(),
+        Some("gateway_shutdown")
+    );
 }
