@@ -10,7 +10,7 @@ use gatehouse_audit::{Event, action};
 use gatehouse_domain::{Permission, SessionId};
 use gatehouse_sessions::WatchEvent;
 use gatehouse_web::AppState;
-use gatehouse_web::auth::Caller;
+use gatehouse_web::auth::{Caller, lost_notice};
 use gatehouse_web::error::{ApiError, ApiPath};
 use gatehouse_web::terminal::{Tx, farewell, linger};
 use serde_json::{Value, json};
@@ -25,7 +25,9 @@ use crate::route::MAX_MESSAGE;
 /// height}`) first, then the same messages the owner's tab gets — binary
 /// frames (the whole screen first, then every changed region) and `size` —
 /// and `ended` when the session ends or `removed` when an administrator
-/// removes the watcher. Nothing the watcher sends reaches the desktop.
+/// removes the watcher. The watch closes with `ended` (`user_locked` or
+/// `access_revoked`) when the watcher's login ends, their account is locked
+/// or deleted, or they lose `sessions.watch`. Nothing the watcher sends reaches the desktop.
 #[utoipa::path(get, operation_id = "watch_desktop", path = "/sessions/{id}/desktop/watch", tag = "sessions",
     params(("id" = uuid::Uuid, Path, description = "Session id")),
     responses((status = 101, description = "Switching to the desktop watch WebSocket"),
@@ -88,6 +90,9 @@ async fn run(
         ));
         first.push(snapshot.screen);
     }
+    // Watching needs `sessions.watch` for as long as it lasts: a lock, a
+    // logout or the permission taken away closes the watch, as for terminals.
+    let mut standing = caller.standing(&state, Some(Permission::SessionsWatch));
     let mut ping = tokio::time::interval(state.config.ws_ping_interval);
     ping.reset();
     let mut last_heard = Instant::now();
@@ -107,6 +112,12 @@ async fn run(
                     WatchEvent::Removed { by } => break 'relay Some(json!({ "type": "removed", "by": by })),
                     // A desktop's registry stream carries nothing; its pictures come below.
                     WatchEvent::Output(_) | WatchEvent::Repaint { .. } => {}
+                },
+                now = standing.recheck() => if let Err(why) = now {
+                    tracing::info!(reason = %why, "desktop watcher's access ended");
+                    let mut msg = lost_notice(&why);
+                    msg["type"] = json!("ended");
+                    break 'relay Some(msg);
                 },
                 change = changes.recv() => {
                     let msg = match change {
@@ -147,7 +158,8 @@ async fn run(
         .record(event(&caller, id, action::WATCH_STOP).details(owner))
         .await;
     if let Some(last) = last {
-        farewell(&mut tx, last, 1000, "ended").await;
+        let code = last["reason"].as_str().unwrap_or("ended").to_owned();
+        farewell(&mut tx, last, 1000, &code).await;
         linger(&mut rx).await;
     }
 }

@@ -58,7 +58,7 @@ impl Caller {
     /// request (a feed, a watch or join socket): it says when the login
     /// stops being valid or `require` is no longer held, so the stream can
     /// close instead of outliving the access it was opened with.
-    pub(crate) fn standing(&self, state: &AppState, require: Option<Permission>) -> Standing {
+    pub fn standing(&self, state: &AppState, require: Option<Permission>) -> Standing {
         state.access.standing(
             SecretString::from(self.token.expose_secret().to_owned()),
             self.principal.user_id,
@@ -98,7 +98,7 @@ impl FromRequestParts<AppState> for Caller {
 /// Why a stream closes because its caller's standing was lost: the end
 /// reason (`user_locked` for a locked or deleted account, `access_revoked`
 /// for a login that ended or a permission taken away) and a sentence for them.
-pub(crate) fn lost_notice(lost: &Lost) -> serde_json::Value {
+pub fn lost_notice(lost: &Lost) -> serde_json::Value {
     let reason = if lost.account_locked() {
         EndReason::UserLocked
     } else {

@@ -288,3 +288,113 @@ async fn a_watcher_sees_the_current_desktop_first_then_the_same_changes_and_cann
         "{audit:?}"
     );
 }
+
+/// The next `ended` message, painting frames on the way.
+async fn ended(desk: &mut Desktop) -> serde_json::Value {
+    loop {
+        match desk.control().await {
+            Some(msg) if msg["type"] == "ended" => return msg,
+            Some(_) => {}
+            None => panic!("closed without saying why"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn locking_logging_out_or_taking_sessions_watch_away_closes_a_desktop_watch() {
+    let xvnc = Xvnc::start(PASSWORD).await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let (ops, conn) = desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", PASSWORD).await;
+    let aud1 = gw.user(&admin, "aud1", "auditor").await;
+    let aud2 = gw.user(&admin, "aud2", "auditor").await;
+    let aud3 = gw.user(&admin, "aud3", "auditor").await;
+    let aud4 = gw.user(&admin, "aud4", "auditor").await;
+    let mut desk = Desktop::open(&gw, &ops, &conn).await;
+    assert!(
+        desk.until(Duration::from_secs(10), |d| d.white_pixels() > 10_000)
+            .await
+    );
+    let id = desk.session_id.clone();
+    let mut locked = Desktop::watch(&gw, &aud1, &id).await;
+    let mut demoted = Desktop::watch(&gw, &aud2, &id).await;
+    let mut logged_out = Desktop::watch(&gw, &aud3, &id).await;
+    let mut still = Desktop::watch(&gw, &aud4, &id).await;
+
+    let aud1_id = gw.user_id(&admin, "aud1").await;
+    let (status, body) = gw
+        .post(Some(&admin), &format!("/users/{aud1_id}/lock"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let msg = ended(&mut locked).await;
+    assert_eq!(msg["reason"], "user_locked", "{msg}");
+    assert_eq!(msg["message"], "your account was locked");
+    assert!(locked.control().await.is_none(), "the watch closes");
+
+    let aud2_id = gw.user_id(&admin, "aud2").await;
+    let path = format!("/users/{aud2_id}");
+    let (status, _) = gw
+        .patch(Some(&admin), &path, json!({ "roles": ["user"] }))
+        .await;
+    assert_eq!(status, 200);
+    let msg = ended(&mut demoted).await;
+    assert_eq!(msg["reason"], "access_revoked", "{msg}");
+    assert_eq!(
+        msg["message"],
+        "you no longer hold the sessions.watch permission"
+    );
+
+    let (status, _) = gw.post(Some(&aud3), "/auth/logout", json!({})).await;
+    assert_eq!(status, 204);
+    let msg = ended(&mut logged_out).await;
+    assert_eq!(msg["reason"], "access_revoked", "{msg}");
+
+    // The desktop, and the watcher who kept their access, go on: a
+    // change the owner makes still reaches them.
+    let before = still.screen.clone();
+    desk.send(json!({ "type": "pointer", "x": 100, "y": 100, "buttons": 0 }))
+        .await;
+    desk.type_line("echo still-watched").await;
+    assert!(
+        still
+            .until(Duration::from_secs(10), |w| w.screen != before)
+            .await,
+        "the remaining watcher stopped seeing the desktop"
+    );
+    assert_eq!(gw.sessions(&admin, "vnc").await["total"], 1);
+}
+
+#[tokio::test]
+async fn locking_or_deleting_the_owner_closes_their_desktop_as_user_locked() {
+    let xvnc = Xvnc::start(PASSWORD).await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let (ops, conn) = desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", PASSWORD).await;
+    let mut desk = Desktop::open(&gw, &ops, &conn).await;
+    let mut watcher = Desktop::watch(&gw, &admin, &desk.session_id).await;
+    let ops_id = gw.user_id(&admin, "ops1").await;
+    let (status, body) = gw
+        .post(Some(&admin), &format!("/users/{ops_id}/lock"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let msg = ended(&mut desk).await;
+    assert_eq!(msg["reason"], "user_locked", "{msg}");
+    assert_eq!(msg["by"], "admin", "{msg}");
+    assert!(desk.control().await.is_none(), "the desktop closes");
+    // Its watcher is told the session ended.
+    assert_eq!(ended(&mut watcher).await["reason"], "user_locked");
+    let row = gw.ended_history(&admin, &desk.session_id).await;
+    assert_eq!(row["end_reason"], "user_locked");
+
+    // A deleted owner's desktop ends the same way.
+    let (status, _) = gw
+        .post(Some(&admin), &format!("/users/{ops_id}/unlock"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let ops = gw.login("ops1", "ops1-password").await;
+    let mut desk = Desktop::open(&gw, &ops, &conn).await;
+    let (status, _) = gw.delete(Some(&admin), &format!("/users/{ops_id}")).await;
+    assert_eq!(status, 204);
+    let msg = ended(&mut desk).await;
+    assert_eq!(msg["reason"], "user_locked", "{msg}");
+}
