@@ -18,6 +18,7 @@ import { SharedWithMe } from "./pages/shared";
 import { Profile } from "./pages/profile";
 import { TerminalPage } from "./pages/terminal";
 import { WatchPage } from "./pages/watch";
+import { DesktopWatchPage } from "./pages/desktop-watch";
 import "./style.css";
 
 function useRoute(): string {
@@ -75,6 +76,8 @@ function App() {
   if (desktop) return <DesktopPage connectionId={desktop[1]} />;
   const watch = route.match(/^\/watch\/([0-9a-f-]+)$/);
   if (watch) return <WatchPage sessionId={watch[1]} />;
+  const watchDesktop = route.match(/^\/watch-desktop\/([0-9a-f-]+)$/);
+  if (watchDesktop) return <DesktopWatchPage sessionId={watchDesktop[1]} />;
   const joining = route.match(/^\/join\/([0-9a-f-]+)$/);
   if (joining) return <WatchPage sessionId={joining[1]} join />;
 

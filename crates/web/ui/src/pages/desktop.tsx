@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 
 import { type Participant, endedText } from "../api";
 import { COMBOS, keysymOf } from "../desktop/keysym";
+import { painter } from "../desktop/screen";
 
 type Control =
   | { type: "desktop"; session: string; connection: string; recording?: boolean }
@@ -38,32 +39,19 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
 
   useEffect(() => {
     const cv = canvas.current!;
-    const ctx = cv.getContext("2d")!;
+    const screen = painter(cv);
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/api/v1/connections/${connectionId}/desktop`);
     ws.binaryType = "arraybuffer";
     socket.current = ws;
     let finished = false;
-    // Frames decode asynchronously; painting them in arrival order keeps
-    // a later change from being overwritten by an earlier one.
-    let painted: Promise<void> = Promise.resolve();
     const send = (msg: object) => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
     };
 
     ws.onmessage = (ev) => {
       if (typeof ev.data !== "string") {
-        const buf = ev.data as ArrayBuffer;
-        const head = new DataView(buf, 0, 8);
-        const x = head.getUint16(0);
-        const y = head.getUint16(2);
-        const png = new Blob([buf.slice(8)], { type: "image/png" });
-        const bitmap = createImageBitmap(png);
-        painted = painted.then(async () => {
-          const img = await bitmap;
-          ctx.drawImage(img, x, y);
-          img.close();
-        }, () => undefined);
+        screen.paint(ev.data as ArrayBuffer);
         return;
       }
       const msg = JSON.parse(ev.data) as Control;
@@ -72,8 +60,7 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
         document.title = `${msg.connection} · Gatehouse`;
         cv.focus();
       } else if (msg.type === "size") {
-        cv.width = msg.width;
-        cv.height = msg.height;
+        screen.resize(msg.width, msg.height);
       } else if (msg.type === "clipboard") {
         navigator.clipboard?.writeText(msg.text).catch(() => undefined);
       } else if (msg.type === "warning") {

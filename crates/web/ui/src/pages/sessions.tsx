@@ -19,6 +19,9 @@ import {
   tunnelTraffic,
 } from "../api";
 
+/** Protocols whose sessions are desktops: watched on a canvas, not a terminal. */
+const DESKTOPS = ["vnc", "rdp"];
+
 const ROW_HEIGHT = 36;
 /** A session as a card on a phone: fixed height, so the list stays virtualised. */
 const CARD_HEIGHT = 178;
@@ -426,7 +429,7 @@ export function ActiveSessions({ me }: { me: Me }) {
   const actions = (s: Session) => (
     <>
       {mayWatch && (
-        <a href={`#/watch/${s.id}`} target="_blank" rel="noopener" aria-label={`Watch ${s.user}'s session on ${s.connection.name}`}>
+        <a href={`#/${DESKTOPS.includes(s.protocol) ? "watch-desktop" : "watch"}/${s.id}`} target="_blank" rel="noopener" aria-label={`Watch ${s.user}'s session on ${s.connection.name}`}>
           Watch
         </a>
       )}
