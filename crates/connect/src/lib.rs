@@ -164,18 +164,20 @@ impl Opener {
         spec: &TargetSpec,
         terminal: Option<Terminal>,
     ) -> Result<SessionHandle, OpenError> {
-        self.register_as(who, spec, terminal, true).await
+        self.register_as(who, spec, terminal).await
     }
 
-    /// [`register`](Self::register) for a front end whose sessions the
-    /// registry's recorder cannot record (a desktop's pictures are not
-    /// terminal text): never recorded there, whatever the connection says.
-    pub async fn register_unrecorded(
+    /// [`register`](Self::register) for a desktop: recorded as its
+    /// connection's settings say, its size in pixels taken from its first
+    /// key frame (see [`SessionHandle::record_picture`]) rather than a
+    /// terminal's.
+    pub async fn register_desktop(
         &self,
         who: Requester<'_>,
         spec: &TargetSpec,
     ) -> Result<SessionHandle, OpenError> {
-        self.register_as(who, spec, None, false).await
+        let unknown = Terminal { cols: 0, rows: 0 };
+        self.register_as(who, spec, Some(unknown)).await
     }
 
     async fn register_as(
@@ -183,7 +185,6 @@ impl Opener {
         who: Requester<'_>,
         spec: &TargetSpec,
         terminal: Option<Terminal>,
-        recordable: bool,
     ) -> Result<SessionHandle, OpenError> {
         let connection = &spec.connection;
         let limits = self
@@ -221,7 +222,7 @@ impl Opener {
             target: spec.display(),
             // A TCP tunnel's contents are never recorded (issue 18): no
             // empty recording beside its history row either.
-            recording: recordable && recording.recording && connection.protocol() != Protocol::Tcp,
+            recording: recording.recording && connection.protocol() != Protocol::Tcp,
             record_input: recording.record_input,
             limits,
             terminal,

@@ -26,6 +26,15 @@ use crate::vnc::{IDLE_REQUEST, UPDATE_INTERVAL};
 /// and unbounded; a browser paste can be megabytes).
 const MAX_CLIPBOARD: usize = 64 * 1024;
 
+/// How often a recorded desktop writes its whole screen (a key frame) when
+/// it has changed: a seek in the replay paints the last key frame before
+/// the time and the regions after it, so this bounds the regions one seek
+/// paints to ten seconds' worth.
+const KEY_FRAME_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+/// Nor more than this many bytes of regions between key frames: a busy
+/// screen's ten seconds can be megabytes, all of which a seek would decode.
+const KEY_FRAME_BYTES: usize = 2 << 20;
+
 /// An accepted desktop request, before its session exists.
 pub(crate) struct Desktop {
     pub(crate) state: AppState,
@@ -73,7 +82,7 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
             return;
         }
     };
-    let handle = match opener.register_unrecorded(who, &spec).await {
+    let handle = match opener.register_desktop(who, &spec).await {
         Ok(handle) => handle,
         Err(e) => {
             let error = json!({ "type": "error", "code": e.code(), "message": e.to_string() });
@@ -85,7 +94,7 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
     tracing::Span::current().record("session", tracing::field::display(handle.id()));
     let hello = json!({
         "type": "desktop", "session": handle.id(), "connection": spec.connection.name,
-        "protocol": spec.connection.protocol(), "recording": false,
+        "protocol": spec.connection.protocol(), "recording": handle.recorded(),
     });
     // Watchers find the desktop from here until the session is over.
     let (listed, mut requests) = live.add(handle.id());
@@ -97,6 +106,8 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         awaiting: true,
         last_request: Instant::now(),
         watchers: broadcast::channel(WATCH_BUFFER).0,
+        since_key: None,
+        last_key: Instant::now(),
     };
     let reason = match relay.send(Message::Text(hello.to_string().into())).await {
         Ok(()) => relay.run(&mut rx, &mut requests, &state).await,
@@ -140,6 +151,10 @@ struct Relay {
     last_request: Instant,
     /// What the owner is shown (frames and sizes), for watchers.
     watchers: broadcast::Sender<Message>,
+    /// Bytes of regions recorded since the last key frame; `None` when the
+    /// screen has not changed since it.
+    since_key: Option<usize>,
+    last_key: Instant,
 }
 
 impl Relay {
@@ -220,6 +235,8 @@ impl Relay {
         match event {
             VncEvent::SetResolution(screen) => {
                 self.fb = Framebuffer::new(screen.width, screen.height);
+                // A new size starts from a key frame of its own.
+                self.record_key_frame();
                 let (width, height) = self.fb.size();
                 let size = json!({ "type": "size", "width": width, "height": height });
                 let size = Message::Text(size.to_string().into());
@@ -259,15 +276,36 @@ impl Relay {
                     continue;
                 }
                 self.handle.count_output(frame.len());
+                if self.handle.recorded() {
+                    self.handle.record_picture(&frame, false);
+                    self.since_key = Some(self.since_key.unwrap_or(0) + frame.len());
+                }
                 let frame = Message::Binary(frame);
                 self.fan_out(&frame);
                 self.send(frame).await?;
             }
         }
+        if self.since_key.is_some_and(|bytes| {
+            bytes >= KEY_FRAME_BYTES || self.last_key.elapsed() >= KEY_FRAME_EVERY
+        }) {
+            self.record_key_frame();
+        }
         if !self.awaiting || self.last_request.elapsed() >= IDLE_REQUEST {
             self.request(X11Event::Refresh).await?;
         }
         Ok(())
+    }
+
+    /// Records the whole screen as a key frame, when the session is recorded.
+    fn record_key_frame(&mut self) {
+        let (width, height) = self.fb.size();
+        if !self.handle.recorded() || width == 0 || height == 0 {
+            return;
+        }
+        self.handle
+            .record_picture(&self.fb.encode(self.fb.whole()), true);
+        self.since_key = None;
+        self.last_key = Instant::now();
     }
 
     async fn request(&mut self, event: X11Event) -> Result<(), EndReason> {

@@ -2,6 +2,14 @@
 //! per event, `[seconds, code, data]`, with codes `"o"` (output), `"i"`
 //! (input), `"r"` (resize, `"COLSxROWS"`) and `"m"` (marker).
 //!
+//! A desktop's recording is the same file with two more codes: `"k"`, a
+//! key frame (the whole screen), and `"f"`, a changed region, each the
+//! base64 of the picture the desktop tab is sent (`x`, `y`, `width`,
+//! `height` as big-endian `u16`, then a PNG). Its header's `gatehouse`
+//! object says `"screen": "desktop"` and its size is the screen's in
+//! pixels. A player seeks to the last key frame before a time and paints
+//! the regions after it.
+//!
 //! Event data is a JSON string, so it must be valid UTF-8; terminal bytes
 //! arrive in arbitrary chunks that may split a multibyte character.
 //! [`Utf8Carry`] holds back such an incomplete tail and prefixes it to the
@@ -48,6 +56,10 @@ pub enum Kind {
     Resize,
     /// A marker (Gatehouse writes one when the size limit stops a recording).
     Marker,
+    /// A desktop's whole screen (base64 of a region header and a PNG).
+    KeyFrame,
+    /// A changed region of a desktop's screen (as [`Kind::KeyFrame`]).
+    Frame,
 }
 
 impl Kind {
@@ -58,6 +70,8 @@ impl Kind {
             Kind::Input => "i",
             Kind::Resize => "r",
             Kind::Marker => "m",
+            Kind::KeyFrame => "k",
+            Kind::Frame => "f",
         }
     }
 
@@ -67,6 +81,8 @@ impl Kind {
             "i" => Kind::Input,
             "r" => Kind::Resize,
             "m" => Kind::Marker,
+            "k" => Kind::KeyFrame,
+            "f" => Kind::Frame,
             _ => return None,
         })
     }

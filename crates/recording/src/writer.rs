@@ -5,8 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::borrow::Cow;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use serde_json::json;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -198,6 +202,15 @@ impl Recorder {
         if self.input {
             self.send(Kind::Input, Bytes::copy_from_slice(data));
         }
+    }
+
+    /// A desktop's picture: a changed region, or with `key` the whole
+    /// screen (a player seeks to the last key frame before a time). The
+    /// first key frame of a recording whose size is not known yet gives the
+    /// header its size and marks it a desktop's.
+    pub fn frame(&self, picture: &Bytes, key: bool) {
+        let kind = if key { Kind::KeyFrame } else { Kind::Frame };
+        self.send(kind, picture.clone());
     }
 
     /// The terminal's new size.
@@ -406,10 +419,18 @@ impl Writer {
                 write_header(&mut sink, &mut pending);
                 continue;
             }
+            if let Some(header) = pending.as_mut()
+                && kind == Kind::KeyFrame
+                && let Some((width, height)) = picture_size(&data)
+            {
+                desktop_header(header, width, height);
+            }
             write_header(&mut sink, &mut pending);
             let data = match kind {
                 Kind::Output => output.push(&data),
                 Kind::Input => input.push(&data),
+                // Pictures are binary: base64 keeps each one a JSON string.
+                Kind::KeyFrame | Kind::Frame => Cow::Owned(BASE64.encode(&data)),
                 _ => String::from_utf8_lossy(&data),
             };
             if data.is_empty() {
@@ -475,6 +496,22 @@ fn write_header(sink: &mut Sink, pending: &mut Option<Header>) {
         // Serializing a header into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut sink.buf, &header);
         sink.buf.push(b'\n');
+    }
+}
+
+/// A desktop picture's width and height (its region header's).
+fn picture_size(data: &[u8]) -> Option<(u16, u16)> {
+    let at = |i: usize| Some(u16::from_be_bytes([*data.get(i)?, *data.get(i + 1)?]));
+    Some((at(4)?, at(6)?))
+}
+
+/// Makes a header a desktop's: its size in pixels, no terminal type.
+fn desktop_header(header: &mut Header, width: u16, height: u16) {
+    header.width = width;
+    header.height = height;
+    header.env = None;
+    if let Some(Value::Object(fields)) = header.gatehouse.as_mut() {
+        fields.insert("screen".into(), Value::from("desktop"));
     }
 }
 

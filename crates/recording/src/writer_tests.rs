@@ -222,3 +222,38 @@ async fn output_that_shrinks_in_the_file_is_not_cut_by_what_it_weighed_on_the_wi
     assert_eq!(last.kind, Kind::Marker);
     assert!(last.data.contains("waited for the disk"), "{}", last.data);
 }
+
+#[tokio::test]
+async fn a_desktop_recording_takes_its_size_from_the_first_key_frame_and_keeps_pictures_exact() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let config = RecordingConfig::new(dir.path(), 1 << 20);
+    let no_size = RecordingMeta {
+        cols: 0,
+        rows: 0,
+        ..meta(false)
+    };
+    // A region header (x, y, width, height) and bytes that are no UTF-8.
+    let key = Bytes::from_static(&[0, 0, 0, 0, 3, 32, 2, 88, 0x89, b'P', 0xff, 0]);
+    let region = Bytes::from_static(&[0, 10, 0, 20, 0, 4, 0, 4, 0xfe, 1, 2]);
+    let (summary, rec) = record_with(&config, no_size, |r| {
+        r.frame(&key, true);
+        r.frame(&region, false);
+    })
+    .await;
+    assert_eq!((rec.header.width, rec.header.height), (800, 600));
+    assert_eq!(rec.header.env, None);
+    assert_eq!(rec.header.gatehouse.as_ref().unwrap()["screen"], "desktop");
+    let decode = |e: &cast::Event| {
+        base64::engine::general_purpose::STANDARD
+            .decode(&e.data)
+            .unwrap()
+    };
+    assert_eq!(rec.events.len(), 2);
+    assert_eq!(rec.events[0].kind, Kind::KeyFrame);
+    assert_eq!(decode(&rec.events[0]), key);
+    assert_eq!(rec.events[1].kind, Kind::Frame);
+    assert_eq!(decode(&rec.events[1]), region);
+    // Pictures are not text: nothing of them goes to the search index.
+    assert_eq!(summary.text, "");
+}

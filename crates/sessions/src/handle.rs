@@ -146,6 +146,15 @@ impl SessionHandle {
         crate::ForwardGuard::new(self.entry.clone(), self.registry.clone(), kind, destination)
     }
 
+    /// Records a desktop's picture when the session is recorded: a changed
+    /// region, or with `key` the whole screen. A desktop's front end counts
+    /// and fans out its pictures itself; the registry only records them.
+    pub fn record_picture(&self, picture: &Bytes, key: bool) {
+        if let Some(recorder) = &self.entry.recorder {
+            recorder.frame(picture, key);
+        }
+    }
+
     /// Records the terminal's new size (watchers and the recording follow it).
     pub fn resized(&self, cols: u16, rows: u16) {
         if let Some(recorder) = &self.entry.recorder {

@@ -46,6 +46,12 @@ pub(super) async fn run(cmd: HistoryCommand) -> anyhow::Result<()> {
                 .get_text(&format!("/history/{id}/recording"), &[])
                 .await?;
             let rec = cast::read(&text).context("the gateway sent a recording it cannot read")?;
+            let desktop = rec.header.gatehouse.as_ref().map(|g| &g["screen"]);
+            if desktop.is_some_and(|s| s == "desktop") {
+                bail!(
+                    "session {id} is a desktop: its recording is pictures, replayed in the browser (History → Replay)"
+                );
+            }
             play(&rec, speed, max_idle).await
         }
     }
@@ -66,7 +72,7 @@ async fn play(rec: &cast::Recording, speed: f64, max_idle: f64) -> anyhow::Resul
         match event.kind {
             Kind::Output => out.write_all(event.data.as_bytes())?,
             Kind::Marker => writeln!(out, "\r\n[gatehouse: {}]\r", event.data)?,
-            Kind::Input | Kind::Resize => {}
+            Kind::Input | Kind::Resize | Kind::KeyFrame | Kind::Frame => {}
         }
     }
     out.flush()?;

@@ -2,6 +2,8 @@
 //! through the gateway's desktop WebSocket as the browser's page reaches
 //! it — typed into, listed, limited and ended like every session.
 
+mod replay;
+
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -162,8 +164,10 @@ async fn an_untouched_desktop_is_warned_and_ended_as_idle() {
     .await;
     let admin = gw.admin().await;
     let (ops, conn) = desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", PASSWORD).await;
-    let mut desk = Desktop::open(&gw, &ops, &conn).await;
+    // Before the session exists, so the bound below holds however long
+    // the gateway takes to greet the tab (a busy machine: 200 ms and more).
     let opened = Instant::now();
+    let mut desk = Desktop::open(&gw, &ops, &conn).await;
     let mut warned = false;
     let ended = loop {
         match desk.control().await {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, before, test } from "node:test";
 
-import { launch, loggedIn } from "./browser.mjs";
+import { base, launch, loggedIn } from "./browser.mjs";
 
 const file = process.env.DESKTOP_FILE;
 if (!file) throw new Error("DESKTOP_FILE is not set: run through `cargo test` (tests/it/desktops.rs)");
@@ -66,6 +66,8 @@ test("a desktop opens from My connections and takes typed keys", async () => {
     ops.page.getByRole("link", { name: /lab-desktop/ }).click(),
   ]);
   await desk.waitForFunction(() => document.title === "lab-desktop · Gatehouse");
+  // Recorded, as connections are by default; the tab says so.
+  await desk.locator(".session-bar .recorded").filter({ hasText: "Recorded" }).waitFor();
   const deadline = Date.now() + 15_000;
   while ((await whitePixels(desk)) < 10_000) {
     if (Date.now() > deadline) throw new Error("the xterm never appeared on the canvas");
@@ -152,5 +154,51 @@ test("an administrator watches a desktop from Active Sessions and sees it change
   await ended.waitFor();
   assert.match(await ended.innerText(), /ended|closed/i);
   await ops.context.close();
+  await admin.context.close();
+});
+
+test("a desktop's recording replays from History, and seeks back and forth", async () => {
+  const admin = await loggedIn(browser, "admin", process.env.GATEHOUSE_ADMIN_PASSWORD);
+  const page = admin.page;
+  // The sessions above have ended; their recordings complete a moment later.
+  const replay = page.getByRole("link", { name: /Replay ops1's session on lab-desktop/ }).first();
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    await page.goto(`${base}/#/history`);
+    await page.getByRole("heading", { name: "History" }).waitFor();
+    if (await replay.count()) break;
+    if (Date.now() > deadline) throw new Error("no replayable desktop session in History");
+    await page.waitForTimeout(500);
+  }
+  await replay.click();
+  await page.locator("canvas.replay-desktop").waitFor();
+  const slider = page.getByRole("slider", { name: "Position" });
+  await page.waitForFunction(() => Number(document.querySelector("input[aria-label=Position]")?.getAttribute("max")) > 0);
+  const pause = page.getByRole("button", { name: "Pause" });
+  if (await pause.count()) await pause.click();
+  const end = await slider.getAttribute("max");
+
+  /** Seeks, then waits until the canvas shows what `ok` wants. */
+  const seekUntil = async (to, ok, what) => {
+    await slider.fill(String(to));
+    const until = Date.now() + 10_000;
+    for (;;) {
+      const white = await whitePixels(page);
+      if (ok(white)) return picture(page);
+      if (Date.now() > until) throw new Error(`after seeking to ${to}: ${what} (white pixels: ${white})`);
+      await page.waitForTimeout(100);
+    }
+  };
+  // The end: the xterm, painted from the key frame and the regions after it.
+  const atEnd = await seekUntil(end, (w) => w > 10_000, "the xterm is not shown at the end");
+  // Back to the start: the screen before the xterm was drawn.
+  await seekUntil(0, (w) => w < 1_000, "the start still shows the xterm");
+  // And forward again to the same picture.
+  await slider.fill(String(end));
+  const until = Date.now() + 10_000;
+  while ((await picture(page)) !== atEnd) {
+    if (Date.now() > until) throw new Error("seeking to the end again shows another picture");
+    await page.waitForTimeout(100);
+  }
   await admin.context.close();
 });

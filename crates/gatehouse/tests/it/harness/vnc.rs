@@ -232,29 +232,12 @@ impl Desktop {
     }
 
     fn paint(&mut self, frame: &[u8]) {
-        let at = |i: usize| usize::from(u16::from_be_bytes([frame[i], frame[i + 1]]));
-        let (x, y) = (at(0), at(2));
-        let decoder = png::Decoder::new(std::io::Cursor::new(&frame[8..]));
-        let mut reader = decoder.read_info().expect("a PNG frame");
-        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut buf).expect("a PNG frame");
-        let (w, h) = (info.width as usize, info.height as usize);
-        assert!(
-            x + w <= self.width && y + h <= self.height,
-            "frame inside the screen"
-        );
-        for row in 0..h {
-            let dst = ((y + row) * self.width + x) * 3;
-            self.screen[dst..dst + w * 3].copy_from_slice(&buf[row * w * 3..(row + 1) * w * 3]);
-        }
+        paint(&mut self.screen, self.width, self.height, frame);
     }
 
     /// How many pixels of the screen are white (an xterm's background).
     pub fn white_pixels(&self) -> usize {
-        self.screen
-            .chunks_exact(3)
-            .filter(|px| px.iter().all(|c| *c > 240))
-            .count()
+        white_pixels(&self.screen)
     }
 
     /// Reads (and paints) until `done` holds for the screen.
@@ -291,4 +274,29 @@ impl Desktop {
         }
         self.key(0xff0d).await;
     }
+}
+
+/// Paints one desktop picture (a region header, then a PNG) into an RGB
+/// `screen` of `width` x `height` pixels.
+pub fn paint(screen: &mut [u8], width: usize, height: usize, frame: &[u8]) {
+    let at = |i: usize| usize::from(u16::from_be_bytes([frame[i], frame[i + 1]]));
+    let (x, y) = (at(0), at(2));
+    let decoder = png::Decoder::new(std::io::Cursor::new(&frame[8..]));
+    let mut reader = decoder.read_info().expect("a PNG frame");
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).expect("a PNG frame");
+    let (w, h) = (info.width as usize, info.height as usize);
+    assert!(x + w <= width && y + h <= height, "frame inside the screen");
+    for row in 0..h {
+        let dst = ((y + row) * width + x) * 3;
+        screen[dst..dst + w * 3].copy_from_slice(&buf[row * w * 3..(row + 1) * w * 3]);
+    }
+}
+
+/// How many pixels of an RGB screen are white (an xterm's background).
+pub fn white_pixels(screen: &[u8]) -> usize {
+    screen
+        .chunks_exact(3)
+        .filter(|px| px.iter().all(|c| *c > 240))
+        .count()
 }

@@ -30,6 +30,7 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
   const [now, setNow] = useState(Date.now());
   const [people, setPeople] = useState<Participant[]>([]);
   const [name, setName] = useState("");
+  const [recorded, setRecorded] = useState(false);
 
   useEffect(() => {
     if (!warning) return;
@@ -57,6 +58,7 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
       const msg = JSON.parse(ev.data) as Control;
       if (msg.type === "desktop") {
         setName(msg.connection);
+        setRecorded(!!msg.recording);
         document.title = `${msg.connection} · Gatehouse`;
         cv.focus();
       } else if (msg.type === "size") {
@@ -151,6 +153,11 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
       {!banner && (
         <div class="session-bar">
           <strong>{name}</strong>
+          {recorded && (
+            <span class="recorded" title="This session is recorded for audit">
+              <span aria-hidden="true">● </span>Recorded
+            </span>
+          )}
           {watchers.length > 0 && (
             <span role="status" class="watched">
               Watched by {watchers.join(", ")}

@@ -1,12 +1,14 @@
 // Replaying a session's recording (audit.view): the gateway serves the
 // asciicast file (and audits the replay); xterm.js renders it. A web
-// application's recording is its request log, shown as a table instead.
+// application's recording is its request log, shown as a table instead; a
+// desktop's is pictures, painted on a canvas with the same controls.
 
 import { Terminal } from "@xterm/xterm";
 import "@xterm/xterm/css/xterm.css";
 import { useEffect, useMemo, useReducer, useRef, useState } from "preact/hooks";
 
 import { ApiError, api, apiText, duration, type HistoryRow, localTime, reasonText } from "../api";
+import { DesktopPlayer, isDesktop } from "../desktop/player";
 import { type Cast, Player, parseCast } from "../player";
 import { type LogRow, isRequestLog, logRows } from "../requestlog";
 import { RequestLogTable } from "./request-log";
@@ -54,7 +56,7 @@ function Details({ row }: { row: HistoryRow }) {
 }
 
 /** Space plays or pauses, ← and → step back and forward, unless a control has the keyboard. */
-function useKeys(player: () => Player | null, refresh: () => void) {
+function useKeys(player: () => Player | DesktopPlayer | null, refresh: () => void) {
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const p = player();
@@ -76,7 +78,9 @@ function useKeys(player: () => Player | null, refresh: () => void) {
 export function ReplayPage({ sessionId, text }: { sessionId: string; text?: string }) {
   const frame = useRef<HTMLDivElement>(null);
   const host = useRef<HTMLDivElement>(null);
-  const player = useRef<Player | null>(null);
+  const player = useRef<Player | DesktopPlayer | null>(null);
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const [desktop, setDesktop] = useState(false);
   const [, bump] = useReducer((n: number) => n + 1, 0);
   const refresh = () => bump(undefined);
   const [title, setTitle] = useState("Loading the recording…");
@@ -106,6 +110,13 @@ export function ReplayPage({ sessionId, text }: { sessionId: string; text?: stri
         setTitle(`${cast.header.title ?? sessionId}${when ? ` · ${when}` : ""}`);
         if (isRequestLog(cast)) {
           setLog(logRows(cast));
+          return;
+        }
+        if (isDesktop(cast)) {
+          setDesktop(true);
+          const p = new DesktopPlayer(canvas.current!, cast, refresh);
+          player.current = p;
+          p.play();
           return;
         }
         const p = new Player(term, cast, refresh);
@@ -221,7 +232,8 @@ export function ReplayPage({ sessionId, text }: { sessionId: string; text?: stri
         </button>
       </div>
       <div class="replay-body">
-        <div class="replay-screen" ref={host} hidden={!!log} />
+        <div class="replay-screen" ref={host} hidden={!!log || desktop} />
+        <canvas class="desktop-screen replay-desktop" ref={canvas} hidden={!desktop} aria-label="Recorded desktop" />
         {row && <Details row={row} />}
       </div>
       <p class="muted hint">Keys: Space plays or pauses; ← and → move {STEP} seconds.</p>
