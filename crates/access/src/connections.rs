@@ -213,6 +213,12 @@ pub struct ConnectionInfo {
     /// Web application settings; shown to administrators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpInfo>,
+    /// VNC: whether text pasted in the browser reaches the desktop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clipboard_to_desktop: Option<bool>,
+    /// VNC: whether text copied on the desktop reaches the browser.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clipboard_from_desktop: Option<bool>,
     /// Users granted directly; shown to administrators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users: Option<Vec<String>>,
@@ -469,6 +475,8 @@ impl Access {
                 inject: http.inject.clone(),
                 identity_header: http.identity_header.clone(),
             }),
+            clipboard_to_desktop: c.target.vnc().map(|vnc| vnc.clipboard_to_desktop),
+            clipboard_from_desktop: c.target.vnc().map(|vnc| vnc.clipboard_from_desktop),
             users: if admin {
                 Some(self.usernames(&c.users).await?)
             } else {

@@ -35,6 +35,25 @@ const KEY_FRAME_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// screen's ten seconds can be megabytes, all of which a seek would decode.
 const KEY_FRAME_BYTES: usize = 2 << 20;
 
+/// Which way text may cross between the browser's clipboard and the
+/// desktop's: each direction can be switched off per connection (a
+/// data-loss policy), and the gateway enforces it whatever the tab does.
+#[derive(Clone, Copy, Debug)]
+struct Clipboard {
+    to_desktop: bool,
+    from_desktop: bool,
+}
+
+impl Clipboard {
+    fn of(spec: &TargetSpec) -> Self {
+        let vnc = spec.connection.target.vnc();
+        Clipboard {
+            to_desktop: vnc.is_some_and(|v| v.clipboard_to_desktop),
+            from_desktop: vnc.is_some_and(|v| v.clipboard_from_desktop),
+        }
+    }
+}
+
 /// An accepted desktop request, before its session exists.
 pub(crate) struct Desktop {
     pub(crate) state: AppState,
@@ -92,9 +111,11 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         }
     };
     tracing::Span::current().record("session", tracing::field::display(handle.id()));
+    let clipboard = Clipboard::of(&spec);
     let hello = json!({
         "type": "desktop", "session": handle.id(), "connection": spec.connection.name,
         "protocol": spec.connection.protocol(), "recording": handle.recorded(),
+        "clipboard": { "to_desktop": clipboard.to_desktop, "from_desktop": clipboard.from_desktop },
     });
     // Watchers find the desktop from here until the session is over.
     let (listed, mut requests) = live.add(handle.id());
@@ -102,6 +123,7 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         tx,
         client,
         handle,
+        clipboard,
         fb: Framebuffer::new(0, 0),
         awaiting: true,
         last_request: Instant::now(),
@@ -145,6 +167,8 @@ struct Relay {
     tx: Tx,
     client: VncClient,
     handle: SessionHandle,
+    /// The connection's clipboard switches: browser to desktop, and back.
+    clipboard: Clipboard,
     fb: Framebuffer,
     /// Whether an update request is outstanding at the target.
     awaiting: bool,
@@ -251,6 +275,8 @@ impl Relay {
                 self.awaiting = false;
                 self.fb.copy(region(dst), region(src));
             }
+            // Copying from the desktop is switched off: the text goes nowhere.
+            VncEvent::Text(_) if !self.clipboard.from_desktop => {}
             VncEvent::Text(text) => {
                 let text: String = text.chars().take(MAX_CLIPBOARD).collect();
                 let clip = json!({ "type": "clipboard", "text": text });
@@ -344,6 +370,13 @@ impl Relay {
                     y.min(height.saturating_sub(1)),
                 );
                 X11Event::PointerEvent((x, y, buttons).into())
+            }
+            Control::Clipboard { .. } if !self.clipboard.to_desktop => {
+                let off = json!({
+                    "type": "error", "code": "clipboard_off",
+                    "message": "pasting into this desktop is switched off for its connection",
+                });
+                return self.send(Message::Text(off.to_string().into())).await;
             }
             Control::Clipboard { text } => {
                 if text.chars().count() > MAX_CLIPBOARD {

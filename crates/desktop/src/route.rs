@@ -24,10 +24,14 @@ const READ_BUFFER: usize = 4 * 1024;
 /// screen. Binary messages from the gateway are changed regions of the
 /// screen: `x`, `y`, `width`, `height` as big-endian `u16`, then the region
 /// as a PNG image. Text messages are JSON: out, `desktop` first (session,
-/// connection), `size` whenever the screen's size changes, `clipboard`,
-/// `participants`, `warning`, `error` and `ended` (who ended the session
-/// and why); in, `key` (`keysym`, `down`), `pointer` (`x`, `y`, `buttons`
-/// as the RFB mask), `clipboard` (`text`), `refresh` and `keep_alive`.
+/// connection, `recording`, and `clipboard`: which directions the
+/// connection allows), `size` whenever the screen's size changes,
+/// `clipboard`, `participants`, `warning`, `error` and `ended` (who ended
+/// the session and why); in, `key` (`keysym`, `down`), `pointer` (`x`, `y`,
+/// `buttons` as the RFB mask), `clipboard` (`text`), `refresh` and
+/// `keep_alive`. With a clipboard direction switched off, the desktop's
+/// copies are not sent and a paste is answered with the error
+/// `clipboard_off`.
 #[utoipa::path(get, operation_id = "open_desktop", path = "/connections/{id}/desktop", tag = "sessions",
     params(("id" = uuid::Uuid, Path, description = "Connection id")),
     responses((status = 101, description = "Switching to the desktop WebSocket"),

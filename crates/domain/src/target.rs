@@ -99,6 +99,19 @@ pub struct VncTarget {
     pub host: String,
     /// Port (5900 + display, usually).
     pub port: u16,
+    /// Whether text pasted in the browser reaches the desktop's clipboard
+    /// (on unless a data-loss policy says otherwise).
+    #[serde(default = "on")]
+    pub clipboard_to_desktop: bool,
+    /// Whether text copied on the desktop reaches the browser's clipboard.
+    #[serde(default = "on")]
+    pub clipboard_from_desktop: bool,
+}
+
+/// Clipboard directions are on unless switched off (and were before the
+/// switches existed: stored targets without them keep working as they did).
+fn on() -> bool {
+    true
 }
 
 impl VncTarget {
@@ -248,6 +261,20 @@ pub enum Injection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vnc_target_stored_before_the_clipboard_switches_keeps_both_directions_on() {
+        let stored = r#"{"protocol":"vnc","host":"lab","port":5901}"#;
+        let Target::Vnc(vnc) = serde_json::from_str(stored).unwrap() else {
+            panic!("a vnc target")
+        };
+        assert!(vnc.clipboard_to_desktop && vnc.clipboard_from_desktop);
+        let off = r#"{"protocol":"vnc","host":"lab","port":5901,"clipboard_to_desktop":false}"#;
+        let Target::Vnc(vnc) = serde_json::from_str(off).unwrap() else {
+            panic!("a vnc target")
+        };
+        assert!(!vnc.clipboard_to_desktop && vnc.clipboard_from_desktop);
+    }
 
     #[test]
     fn targets_are_stored_tagged_by_protocol() {

@@ -66,7 +66,9 @@ impl InjectCredential {
 /// `redact_query`, `inject` and `identity_header`. A `tcp` connection (any
 /// TCP service, reached through `gatehouse tunnel`) takes `host` and `port`
 /// and no secret. A `vnc` connection (a graphical desktop) takes `host`,
-/// `port` (default 5900) and `password`. Secrets are never returned.
+/// `port` (default 5900), `password`, and optionally
+/// `clipboard_to_desktop` and `clipboard_from_desktop` (both on by default;
+/// switch a direction off for a data-loss policy). Secrets are never returned.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
@@ -113,6 +115,10 @@ pub struct CreateConnection {
     inject: Option<InjectCredential>,
     /// HTTP: a header naming the gateway user to the app, e.g. `X-Gatehouse-User`.
     identity_header: Option<String>,
+    /// VNC: let text pasted in the browser reach the desktop (default `true`).
+    clipboard_to_desktop: Option<bool>,
+    /// VNC: let text copied on the desktop reach the browser (default `true`).
+    clipboard_from_desktop: Option<bool>,
     /// Users granted the connection.
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
@@ -128,6 +134,7 @@ const SSH: &[Protocol] = &[Protocol::Ssh];
 const HTTP: &[Protocol] = &[Protocol::Http];
 const SSH_TCP_VNC: &[Protocol] = &[Protocol::Ssh, Protocol::Tcp, Protocol::Vnc];
 const SSH_VNC: &[Protocol] = &[Protocol::Ssh, Protocol::Vnc];
+const VNC: &[Protocol] = &[Protocol::Vnc];
 
 /// A protocol-specific field of a request: its name, the protocols that
 /// take it, and whether the request gives it.
@@ -146,7 +153,7 @@ fn only_fields_of(protocol: Protocol, fields: &[Field]) -> Result<(), String> {
 
 impl CreateConnection {
     /// The protocol-specific fields this request gives.
-    fn fields(&self) -> [Field; 15] {
+    fn fields(&self) -> [Field; 17] {
         [
             ("host", SSH_TCP_VNC, self.host.is_some()),
             ("port", SSH_TCP_VNC, self.port.is_some()),
@@ -163,6 +170,16 @@ impl CreateConnection {
             ("redact_query", HTTP, self.redact_query),
             ("inject", HTTP, self.inject.is_some()),
             ("identity_header", HTTP, self.identity_header.is_some()),
+            (
+                "clipboard_to_desktop",
+                VNC,
+                self.clipboard_to_desktop.is_some(),
+            ),
+            (
+                "clipboard_from_desktop",
+                VNC,
+                self.clipboard_from_desktop.is_some(),
+            ),
         ]
     }
 
@@ -224,6 +241,8 @@ impl CreateConnection {
                 let target = Target::Vnc(VncTarget {
                     host: host.trim().to_owned(),
                     port: self.port.unwrap_or(5900),
+                    clipboard_to_desktop: self.clipboard_to_desktop.unwrap_or(true),
+                    clipboard_from_desktop: self.clipboard_from_desktop.unwrap_or(true),
                 });
                 Ok((target, Some(password)))
             }
@@ -392,6 +411,10 @@ pub struct UpdateConnection {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, nullable)]
     identity_header: Option<Option<String>>,
+    /// VNC: let text pasted in the browser reach the desktop.
+    clipboard_to_desktop: Option<bool>,
+    /// VNC: let text copied on the desktop reach the browser.
+    clipboard_from_desktop: Option<bool>,
     /// Replaces the users granted the connection.
     #[schema(value_type = Option<Vec<String>>)]
     users: Option<Vec<Username>>,
@@ -502,6 +525,16 @@ pub async fn update(
         json!(true),
         ssh_secret.is_some() || inject_secret.is_some(),
     );
+    note(
+        "clipboard_to_desktop",
+        json!(req.clipboard_to_desktop),
+        req.clipboard_to_desktop.is_some(),
+    );
+    note(
+        "clipboard_from_desktop",
+        json!(req.clipboard_from_desktop),
+        req.clipboard_from_desktop.is_some(),
+    );
     note("users", json!(req.users), req.users.is_some());
     note("roles", json!(req.roles), req.roles.is_some());
     let changes_target = details.len() > 1
@@ -513,7 +546,7 @@ pub async fn update(
         })
         || ssh_secret.is_some();
     let auth = ssh_secret.as_ref().map(|(auth, _)| *auth);
-    let fields: [Field; 15] = [
+    let fields: [Field; 17] = [
         ("host", SSH_TCP_VNC, req.host.is_some()),
         ("port", SSH_TCP_VNC, req.port.is_some()),
         ("username", SSH, username.is_some()),
@@ -529,6 +562,16 @@ pub async fn update(
         ("redact_query", HTTP, req.redact_query.is_some()),
         ("inject", HTTP, inject.is_some()),
         ("identity_header", HTTP, req.identity_header.is_some()),
+        (
+            "clipboard_to_desktop",
+            VNC,
+            req.clipboard_to_desktop.is_some(),
+        ),
+        (
+            "clipboard_from_desktop",
+            VNC,
+            req.clipboard_from_desktop.is_some(),
+        ),
     ];
     let edit: gatehouse_access::TargetEdit = Box::new(move |target: &mut Target| {
         only_fields_of(target.protocol(), &fields)?;
@@ -570,6 +613,12 @@ pub async fn update(
                 }
                 if let Some(port) = req.port {
                     vnc.port = port;
+                }
+                if let Some(on) = req.clipboard_to_desktop {
+                    vnc.clipboard_to_desktop = on;
+                }
+                if let Some(on) = req.clipboard_from_desktop {
+                    vnc.clipboard_from_desktop = on;
                 }
             }
             Target::Http(http) => {

@@ -2,6 +2,7 @@
 //! through the gateway's desktop WebSocket as the browser's page reaches
 //! it — typed into, listed, limited and ended like every session.
 
+mod clipboard;
 mod replay;
 
 use std::time::{Duration, Instant};

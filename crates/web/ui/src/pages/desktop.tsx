@@ -10,7 +10,13 @@ import { COMBOS, keysymOf } from "../desktop/keysym";
 import { painter } from "../desktop/screen";
 
 type Control =
-  | { type: "desktop"; session: string; connection: string; recording?: boolean }
+  | {
+      type: "desktop";
+      session: string;
+      connection: string;
+      recording?: boolean;
+      clipboard?: { to_desktop: boolean; from_desktop: boolean };
+    }
   | { type: "size"; width: number; height: number }
   | { type: "clipboard"; text: string }
   | { type: "warning"; reason: "idle_timeout" | "max_duration"; seconds_left: number }
@@ -46,6 +52,8 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
     ws.binaryType = "arraybuffer";
     socket.current = ws;
     let finished = false;
+    // The connection's clipboard switches (the gateway enforces them too).
+    let pasteAllowed = true;
     const send = (msg: object) => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
     };
@@ -59,6 +67,7 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
       if (msg.type === "desktop") {
         setName(msg.connection);
         setRecorded(!!msg.recording);
+        pasteAllowed = msg.clipboard?.to_desktop ?? true;
         document.title = `${msg.connection} · Gatehouse`;
         cv.focus();
       } else if (msg.type === "size") {
@@ -76,7 +85,7 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
         finished = true;
         setWarning(null);
         setBanner({ text: endedText(msg.reason, msg.by, msg.message), kind: "ended" });
-      } else if (msg.type === "error" && msg.code === "bad_message") {
+      } else if (msg.type === "error" && (msg.code === "bad_message" || msg.code === "clipboard_off")) {
         console.warn("gatehouse:", msg.message);
       } else if (msg.type === "error") {
         finished = true;
@@ -120,7 +129,7 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
     };
     const onPaste = (e: ClipboardEvent) => {
       const text = e.clipboardData?.getData("text/plain");
-      if (text) send({ type: "clipboard", text });
+      if (text && pasteAllowed) send({ type: "clipboard", text });
     };
     const noMenu = (e: Event) => e.preventDefault();
     cv.addEventListener("mousemove", onMouse);
