@@ -11,10 +11,14 @@
 //! other way. Because the gateway holds the whole picture, one browser
 //! client serves any desktop protocol, and a watcher (`watch.rs`, through
 //! the [`live`] table) starts from the current screen and then gets the
-//! owner's own stream, input dropped. Input is the session's activity (a
-//! changing screen is not a user at work), and ending the session closes
-//! the target's connection at once and tells the browser who ended it and
-//! why.
+//! owner's own stream, input dropped, for as long as the watcher's login
+//! and `sessions.watch` hold. A recorded desktop's pictures go to its
+//! session's recording through the handle: key frames of the whole screen
+//! and the regions between them, so a replay can seek. The clipboard
+//! crosses only in the directions the connection allows. Input is the
+//! session's activity (a changing screen is not a user at work), and
+//! ending the session closes the target's connection at once and tells
+//! the browser who ended it and why.
 
 mod framebuffer;
 mod live;
