@@ -133,3 +133,54 @@ async fn a_desktop_on_a_connection_not_recorded_leaves_no_recording() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_seek_from_the_ten_second_key_frame_paints_the_same_screen() {
+    let xvnc = Xvnc::start(PASSWORD).await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let (ops, conn) = desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", PASSWORD).await;
+    let mut desk = Desktop::open(&gw, &ops, &conn).await;
+    type_when_ready(&mut desk, "echo before-the-key-frame").await;
+    // Past the key frame interval (waiting in steps: a read alone gives
+    // up after 10 s of an unchanging screen), then a change after it.
+    for _ in 0..2 {
+        desk.until(Duration::from_millis(5500), |_| false).await;
+    }
+    desk.type_line("echo after-the-key-frame").await;
+    desk.until(Duration::from_secs(1), |_| false).await;
+    let seen = desk.screen.clone();
+    let id = desk.session_id.clone();
+    drop(desk);
+    gw.ended_history(&admin, &id).await;
+    gw.recordings_complete().await;
+
+    let rec = gw.recording(&admin, &id).await;
+    let keys: Vec<usize> = (0..rec.events.len())
+        .filter(|&i| rec.events[i].kind == Kind::KeyFrame)
+        .collect();
+    assert!(keys.len() >= 2, "key frames at {keys:?}");
+    let last_key = *keys.last().unwrap();
+    assert!(
+        rec.events[last_key].time >= 10.0,
+        "the second key frame came after {} s",
+        rec.events[last_key].time
+    );
+    // What a seek does: the last key frame on a blank screen, then the
+    // regions after it. It ends on the same screen as playing from the start.
+    let from_key = Recording {
+        header: rec.header.clone(),
+        events: rec.events[last_key..].to_vec(),
+        truncated_tail: false,
+    };
+    let (_, sought) = replay(&from_key).pop().unwrap();
+    let (_, played) = replay(&rec).pop().unwrap();
+    assert!(
+        sought == played,
+        "a seek from the key frame paints another screen"
+    );
+    assert!(
+        played == seen,
+        "the replay does not end on the user's screen"
+    );
+}
