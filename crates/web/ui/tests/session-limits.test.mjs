@@ -21,6 +21,7 @@ test("a connection's idle limit and a role's maximum duration are set in the UI 
   await page.getByRole("link", { name: "Connections", exact: true }).click();
   await page.getByRole("row").filter({ hasText: "prod-db" }).getByRole("button", { name: "Edit" }).click();
   let form = page.getByRole("form", { name: "Edit prod-db" });
+  await form.locator("button[type=submit]:not([disabled])").waitFor();
   const idle = form.getByLabel("Idle limit", { exact: true });
   assert.equal(await idle.inputValue(), "", "no limit yet");
   await idle.fill("45");
@@ -36,7 +37,8 @@ test("a connection's idle limit and a role's maximum duration are set in the UI 
   // The form shows the stored limit when opened again.
   await page.getByRole("row").filter({ hasText: "prod-db" }).getByRole("button", { name: "Edit" }).click();
   form = page.getByRole("form", { name: "Edit prod-db" });
-  await form.getByLabel("Idle limit: unit").and(page.locator("select")).waitFor();
+  // Save is enabled once the connection's stored settings have loaded.
+  await form.locator("button[type=submit]:not([disabled])").waitFor();
   assert.equal(await form.getByLabel("Idle limit", { exact: true }).inputValue(), "45");
   assert.equal(await form.getByLabel("Idle limit: unit").inputValue(), "1");
   await form.getByRole("button", { name: "Cancel" }).click();

@@ -1,3 +1,4 @@
+import { Fragment } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
 import { api, type Connection, type User } from "../api";
@@ -154,18 +155,23 @@ export function AdminConnections() {
         {protocol === "http" ? <HttpFields e={e} /> : <SshFields e={e} />}
         <Picker name="users" label="Users" options={grantees.users} initial={e?.users} />
         <Picker name="roles" label="Roles" options={grantees.roles} initial={e?.roles} />
-        <label>
-          <input type="checkbox" name="recording" defaultChecked={recording?.recording ?? true} />{" "}
-          {protocol === "http" ? "Record the request log" : "Record sessions"}
-        </label>
-        {protocol === "ssh" && (
-          <label title="Captures everything typed, including passwords typed at prompts">
-            <input type="checkbox" name="record_input" defaultChecked={recording?.record_input ?? false} /> Record
-            keystrokes too
+        {/* Keyed by whether the stored settings have loaded: inputs take their
+            default values when they mount, so they mount again once the
+            connection's own settings arrive (else a save would clear them). */}
+        <Fragment key={ready ? "loaded" : "loading"}>
+          <label>
+            <input type="checkbox" name="recording" defaultChecked={recording?.recording ?? true} />{" "}
+            {protocol === "http" ? "Record the request log" : "Record sessions"}
           </label>
-        )}
-        <LimitField scope="connection" name="idle_timeout_seconds" label="Idle limit" seconds={limits?.idle_timeout_seconds ?? null} />
-        <LimitField scope="connection" name="max_session_seconds" label="Maximum duration" seconds={limits?.max_session_seconds ?? null} />
+          {protocol === "ssh" && (
+            <label title="Captures everything typed, including passwords typed at prompts">
+              <input type="checkbox" name="record_input" defaultChecked={recording?.record_input ?? false} /> Record
+              keystrokes too
+            </label>
+          )}
+          <LimitField scope="connection" name="idle_timeout_seconds" label="Idle limit" seconds={limits?.idle_timeout_seconds ?? null} />
+          <LimitField scope="connection" name="max_session_seconds" label="Maximum duration" seconds={limits?.max_session_seconds ?? null} />
+        </Fragment>
         <button type="submit" disabled={!ready}>
           {e ? "Save changes" : "Create connection"}
         </button>

@@ -99,7 +99,7 @@ function endsIn(s: Session, now: number): number | null {
 export function frontEnd(s: Session): string {
   const told = s.detail?.front_end;
   if (typeof told === "string") return told;
-  return { http: "web app", tcp: "tunnel", ssh: "ssh" }[s.protocol] ?? s.protocol;
+  return { http: "web app", tcp: "tunnel", ssh: "ssh", vnc: "desktop" }[s.protocol] ?? s.protocol;
 }
 
 /** A web application session's activity, for its target cell: "12 requests · GET /x 200". */
