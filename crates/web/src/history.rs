@@ -39,10 +39,10 @@ fn search_param(name: &str, value: Option<String>) -> Result<Option<String>, Api
 }
 
 /// A point in time as a query parameter: RFC 3339 with its offset, e.g.
-/// `2026-11-28T00:00:00+01:00` (a browser sends its local midnight).
+/// `2026-11-28T00:00:00+01:00` (a browser sends its local midnight). An
+/// empty value is not a time either: leave the parameter out for no bound.
 fn time_param(name: &str, value: Option<String>) -> Result<Option<OffsetDateTime>, ApiError> {
     value
-        .filter(|v| !v.trim().is_empty())
         .map(|v| {
             OffsetDateTime::parse(v.trim(), &Rfc3339).map_err(|_| {
                 ApiError::invalid(format!(
