@@ -117,7 +117,7 @@ export function History({ me }: { me: Me }) {
           </thead>
           <tbody>
             {page?.items.map((h) => (
-              <tr key={h.id}>
+              <tr key={h.id} data-session={h.id}>
                 <td>{h.user}</td>
                 <td>{h.connection.name}</td>
                 <td>{h.client_addr}</td>
