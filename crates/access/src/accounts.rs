@@ -21,7 +21,7 @@ pub struct UserUpdate {
 
 /// The store's refusal to take the admin role from its last holder, said
 /// for people.
-fn last_admin(e: StoreError, user: &UserRecord) -> AccessError {
+pub(crate) fn last_admin(e: StoreError, user: &UserRecord) -> AccessError {
     match e {
         StoreError::LastHolder(_) => AccessError::Invalid(format!(
             "{} is the last enabled user with the admin role; make another user an admin first",
@@ -160,6 +160,11 @@ impl Access {
         client_addr: &str,
     ) -> Result<UserRecord> {
         let (attempt, user) = self.login_candidate(username, client_addr).await?;
+        if let Some(directory) = self.directory_for(user.as_ref()) {
+            return self
+                .directory_login(directory, attempt, username, user, password)
+                .await;
+        }
         let ok =
             passwords::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
         match user {

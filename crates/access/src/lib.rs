@@ -13,6 +13,8 @@
 
 mod accounts;
 mod connections;
+mod directory;
+mod directory_login;
 mod limits;
 pub mod passwords;
 mod principal;
@@ -31,6 +33,7 @@ pub use connections::{
     ConnectionInfo, ConnectionUpdateRequest, HttpInfo, NewConnectionRequest, TargetEdit,
     TargetSpec, check_target, fingerprint,
 };
+pub use directory::{Directory, DirectoryError, LdapConfig};
 pub use principal::Principal;
 pub use secrets::{SecretBox, SecretKeyError};
 pub use standing::{Lost, Standing};
@@ -70,6 +73,9 @@ pub enum AccessError {
     /// A stored secret could not be opened (wrong key?).
     #[error("a stored secret could not be decrypted")]
     Sealed,
+    /// The login directory (LDAP) could not be asked: try again later.
+    #[error("the login directory cannot be reached; try again later")]
+    DirectoryUnavailable,
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
@@ -102,6 +108,11 @@ pub struct Access {
     /// The same changes, only those made on this node: what a cluster
     /// passes on to the others (whose own arrive through `changes` alone).
     local_changes: tokio::sync::broadcast::Sender<Option<gatehouse_domain::UserId>>,
+    /// The LDAP directory passwords are checked against, if configured.
+    directory: Option<Arc<Directory>>,
+    /// Users whose roles a directory login just narrowed: their live
+    /// sessions are checked again (see [`Access::subscribe_narrowed`]).
+    narrowed: tokio::sync::broadcast::Sender<gatehouse_domain::UserId>,
 }
 
 impl Access {
@@ -115,7 +126,15 @@ impl Access {
             throttle: Arc::default(),
             changes: tokio::sync::broadcast::channel(standing::CHANGES).0,
             local_changes: tokio::sync::broadcast::channel(standing::CHANGES).0,
+            directory: None,
+            narrowed: tokio::sync::broadcast::channel(standing::CHANGES).0,
         }
+    }
+
+    /// Checks passwords of accounts that are not local against `directory`.
+    pub fn with_directory(mut self, directory: Directory) -> Self {
+        self.directory = Some(Arc::new(directory));
+        self
     }
 
     /// The store underneath.

@@ -132,6 +132,11 @@ impl From<AccessError> for ApiError {
             AccessError::Busy(busy) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", busy.to_string())
             }
+            AccessError::DirectoryUnavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "directory_unavailable",
+                "The login directory (LDAP) cannot be reached. Try again later.",
+            ),
             AccessError::Sealed => Self::internal("a connection secret could not be decrypted"),
             AccessError::Store(e) => Self::internal(e),
         }
