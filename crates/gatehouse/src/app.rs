@@ -104,7 +104,12 @@ impl Application {
                 .context("GATEHOUSE_SECRET_KEY")?,
             None => SecretBox::load_or_create(&config.data_dir.join("secret.key"))?,
         };
-        let access = Access::new(store.clone(), secrets, config.token_ttl);
+        let mut access = Access::new(store.clone(), secrets, config.token_ttl);
+        if let Some(ldap) = &config.ldap {
+            let directory = gatehouse_access::Directory::new(ldap.clone())
+                .map_err(|e| anyhow::anyhow!("[ldap] {e}"))?;
+            access = access.with_directory(directory);
+        }
         let from_env = admin_password.is_some();
         let admin = match access.bootstrap_admin(admin_password).await? {
             None => AdminBootstrap::Existing,
@@ -281,6 +286,7 @@ impl Application {
             self.config.session_warning,
             state.shutdown.clone(),
         );
+        let directory = crate::directory::spawn_revoker(state.clone());
         let sweeper = self.config.recording_retention.map(|retention| {
             gatehouse_audit::recordings::spawn_sweeper(
                 state.audit.clone(),
@@ -340,6 +346,7 @@ impl Application {
         let _ = ssh.await;
         let _ = updates.await;
         let _ = policies.await;
+        let _ = directory.await;
         if let Some(sweeper) = sweeper {
             let _ = sweeper.await;
         }

@@ -70,6 +70,8 @@ pub struct Config {
     pub recording_retention: Option<Duration>,
     /// How often expired recordings are looked for.
     pub retention_interval: Duration,
+    /// LDAP login (`[ldap]`; `None`: local passwords only).
+    pub ldap: Option<gatehouse_access::LdapConfig>,
 }
 
 impl Default for Config {
@@ -101,6 +103,7 @@ impl Default for Config {
             recording_max_bytes: 64 << 20,
             recording_retention: None,
             retention_interval: Duration::from_secs(3600),
+            ldap: None,
         }
     }
 }
@@ -132,6 +135,7 @@ pub struct FileConfig {
     session_warning_seconds: Option<u64>,
     recording_max_bytes: Option<u64>,
     recording_retention_days: Option<u64>,
+    ldap: Option<gatehouse_access::LdapConfig>,
 }
 
 /// Values from flags or their environment variables (clap merges those two).
@@ -246,6 +250,7 @@ impl Config {
                 .filter(|d| *d > 0)
                 .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
             retention_interval: d.retention_interval,
+            ldap: f.ldap,
         };
         config.check_transport()?;
         Ok(config)

@@ -6,5 +6,6 @@ pub mod app;
 pub mod cli;
 pub mod client;
 pub mod config;
+mod directory;
 pub mod node;
 mod private_dir;

@@ -66,6 +66,8 @@ impl Conn {
                     AccessError::AccountLocked => "account_locked",
                     AccessError::Throttled(_) => "throttled",
                     AccessError::Busy(_) => "busy",
+                    AccessError::DirectoryUnavailable => "directory_unavailable",
+                    AccessError::Forbidden(_) => "no_role",
                     _ => "error",
                 };
                 // Every refusal leaves a line in the log as well as the audit.
@@ -73,7 +75,10 @@ impl Conn {
                     AccessError::BadCredentials | AccessError::AccountLocked => {
                         tracing::info!(peer = %self.peer, %method, reason, "SSH login refused")
                     }
-                    AccessError::Throttled(_) | AccessError::Busy(_) => {
+                    AccessError::Throttled(_)
+                    | AccessError::Busy(_)
+                    | AccessError::DirectoryUnavailable
+                    | AccessError::Forbidden(_) => {
                         tracing::warn!(peer = %self.peer, %method, reason, "SSH login refused")
                     }
                     _ => tracing::error!(peer = %self.peer, error = %e, "SSH login check failed"),
@@ -111,6 +116,14 @@ impl Conn {
     }
 
     async fn check_password(&mut self, user: &str, password: &str, method: &str) -> Auth {
+        // A password the directory checks is audited as method `ldap`.
+        let method = match LoginName::parse(user) {
+            Some(login) => match self.front.access.password_method(login.user.as_str()).await {
+                "ldap" => "ldap",
+                _ => method,
+            },
+            None => method,
+        };
         let outcome = match LoginName::parse(user) {
             None => Err(AccessError::BadCredentials),
             Some(login) => self

@@ -208,6 +208,8 @@ pub async fn login(
     jar: CookieJar,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    // Asked before the login, which may create a directory account.
+    let method = state.access.password_method(&req.username).await;
     match state.access.login(&req.username, req.password, &addr).await {
         Ok((token, principal)) => {
             state
@@ -215,7 +217,8 @@ pub async fn login(
                 .record(
                     Event::new(action::LOGIN)
                         .actor(principal.username.as_str())
-                        .client_addr(&addr),
+                        .client_addr(&addr)
+                        .details(json!({ "method": method })),
                 )
                 .await;
             let cookie = Cookie::build((COOKIE, token.expose_secret().to_owned()))
@@ -241,7 +244,7 @@ pub async fn login(
                 Ok(Some(name)) => json!(name),
                 _ => json!("unknown user"),
             };
-            let mut details = json!({ "username": username });
+            let mut details = json!({ "username": username, "method": method });
             if matches!(e, AccessError::Busy(_)) {
                 details["busy"] = json!(true);
             }
@@ -250,6 +253,12 @@ pub async fn login(
             }
             if matches!(e, AccessError::Throttled(_)) {
                 details["throttled"] = json!(true);
+            }
+            if matches!(e, AccessError::DirectoryUnavailable) {
+                details["directory_unavailable"] = json!(true);
+            }
+            if let AccessError::Forbidden(why) = &e {
+                details["refused"] = json!(why);
             }
             state
                 .audit
