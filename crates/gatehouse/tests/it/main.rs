@@ -18,6 +18,7 @@ mod faults;
 mod feed;
 mod finding;
 mod history_filters;
+mod ldap;
 mod limits;
 mod native_ssh;
 mod operations;

@@ -3,6 +3,7 @@
 //! REST with bearer tokens, terminal WebSockets, Server-Sent Events.
 
 pub mod httpbin;
+pub mod ldap;
 pub mod postgres;
 pub mod sshd;
 pub mod terminal;

@@ -24,9 +24,9 @@ use crate::harness::{Sshd, TestGateway, eventually};
 /// A person's OpenSSH client set up for the gateway: their own key pair,
 /// and a known_hosts file holding the gateway's host key as the API
 /// publishes it — so host key checking is strict, never skipped.
-struct Client {
-    dir: tempfile::TempDir,
-    port: u16,
+pub(crate) struct Client {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) port: u16,
 }
 
 impl Client {
@@ -46,7 +46,7 @@ impl Client {
     }
 
     /// A client whose key the gateway does not know.
-    async fn unregistered(gw: &TestGateway, token: &str) -> Client {
+    pub(crate) async fn unregistered(gw: &TestGateway, token: &str) -> Client {
         let dir = tempfile::tempdir().unwrap();
         let made = std::process::Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -75,7 +75,7 @@ impl Client {
     }
 
     /// Options every invocation shares: no user config, strict host keys.
-    fn options(&self) -> Vec<String> {
+    pub(crate) fn options(&self) -> Vec<String> {
         let known = self.dir.path().join("known_hosts");
         [
             "-F",
@@ -109,7 +109,7 @@ impl Client {
 
     /// `ssh` logging in by password only (`method`: `password` or
     /// `keyboard-interactive`), typed by an askpass helper.
-    fn ssh_with_password(
+    pub(crate) fn ssh_with_password(
         &self,
         login: &str,
         password: &str,
@@ -155,7 +155,7 @@ impl Client {
     }
 }
 
-async fn run(mut cmd: Command) -> (Option<i32>, String, String) {
+pub(crate) async fn run(mut cmd: Command) -> (Option<i32>, String, String) {
     let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
         .await
         .expect("ssh finished in time")
