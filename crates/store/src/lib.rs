@@ -26,6 +26,7 @@ macro_rules! on_pool {
     };
 }
 
+mod approvals;
 mod audit;
 mod batch;
 mod connections;
@@ -46,6 +47,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use time::OffsetDateTime;
 
+pub use approvals::ApprovalRecord;
 pub use audit::{AuditQuery, AuditRecord, AuditSession, NewAuditEvent};
 pub use batch::Write;
 pub use connections::{ConnectionRecord, ConnectionUpdate, NewConnection};
@@ -228,6 +230,8 @@ pub(crate) fn like_pattern(q: &str) -> String {
 
 #[cfg(test)]
 mod admin_tests;
+#[cfg(test)]
+mod approvals_tests;
 #[cfg(test)]
 mod nodes_tests;
 #[cfg(test)]
