@@ -12,6 +12,7 @@
 //! or permission is taken away ([`Lost`]).
 
 mod accounts;
+mod approvals;
 mod connections;
 mod directory;
 mod directory_login;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use gatehouse_store::{Store, StoreError};
 
 pub use accounts::UserUpdate;
+pub use approvals::{ApprovalView, Decision};
 pub use connections::{
     ConnectionInfo, ConnectionUpdateRequest, HttpInfo, NewConnectionRequest, TargetEdit,
     TargetSpec, check_target, fingerprint,
