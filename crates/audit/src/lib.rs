@@ -58,6 +58,12 @@ pub mod action {
     pub const SSH_LOGIN_FAILED: &str = "auth.ssh_login_failed";
     /// A native SSH client logged in.
     pub const SSH_LOGIN: &str = "auth.ssh_login";
+    /// An SSH login of a user with no password was shown an approval link.
+    pub const SSH_LOGIN_APPROVAL_REQUESTED: &str = "ssh_login.approval_requested";
+    /// The user approved their SSH login in the browser.
+    pub const SSH_LOGIN_APPROVED: &str = "ssh_login.approved";
+    /// The user denied their SSH login, or nobody decided before it expired.
+    pub const SSH_LOGIN_DENIED: &str = "ssh_login.denied";
     /// A native SSH client asked for something refused (a forward, a subsystem).
     pub const SSH_REFUSED: &str = "ssh.refused";
     /// A native SSH client opened a port forward through a session.

@@ -304,6 +304,17 @@ impl Application {
                 access: state.access.clone(),
                 audit: state.audit.clone(),
                 opener: state.opener(),
+                approval: self
+                    .config
+                    .ssh_approval
+                    .then(|| gatehouse_sshd::ApprovalLinks {
+                        base_url: self.config.public_url.clone().unwrap_or_else(|| {
+                            let tls = self.tls.is_some() || self.config.insecure_http;
+                            let scheme = if tls { "https" } else { "http" };
+                            format!("{scheme}://{}", self.http_addr)
+                        }),
+                        ttl: self.config.ssh_approval_ttl,
+                    }),
             },
             state.shutdown.clone(),
         ));

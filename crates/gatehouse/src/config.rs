@@ -72,6 +72,13 @@ pub struct Config {
     pub retention_interval: Duration,
     /// LDAP login (`[ldap]`; `None`: local passwords only).
     pub ldap: Option<gatehouse_access::LdapConfig>,
+    /// SSH login approval links for users with no password (SSO accounts).
+    pub ssh_approval: bool,
+    /// How long an approval link stays usable.
+    pub ssh_approval_ttl: Duration,
+    /// The address people reach the web UI at (`https://gw.example.com`),
+    /// for links the gateway prints; `None`: the HTTP listener's address.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -104,6 +111,10 @@ impl Default for Config {
             recording_retention: None,
             retention_interval: Duration::from_secs(3600),
             ldap: None,
+            ssh_approval: false,
+            // Under the SSH listener's 60 s login grace.
+            ssh_approval_ttl: Duration::from_secs(50),
+            public_url: None,
         }
     }
 }
@@ -136,6 +147,9 @@ pub struct FileConfig {
     recording_max_bytes: Option<u64>,
     recording_retention_days: Option<u64>,
     ldap: Option<gatehouse_access::LdapConfig>,
+    ssh_approval: Option<bool>,
+    ssh_approval_seconds: Option<u64>,
+    public_url: Option<String>,
 }
 
 /// Values from flags or their environment variables (clap merges those two).
@@ -251,6 +265,10 @@ impl Config {
                 .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
             retention_interval: d.retention_interval,
             ldap: f.ldap,
+            ssh_approval: f.ssh_approval.unwrap_or(d.ssh_approval),
+            ssh_approval_ttl: secs(f.ssh_approval_seconds, d.ssh_approval_ttl)
+                .clamp(Duration::from_secs(10), Duration::from_secs(55)),
+            public_url: f.public_url,
         };
         config.check_transport()?;
         Ok(config)

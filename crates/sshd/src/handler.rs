@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ctx::Ctx;
 use crate::login::LoginName;
-use crate::{Front, channel, forward, tcp};
+use crate::{Front, approval, channel, forward, tcp};
 
 /// The russh handler of one client connection.
 pub(crate) struct Conn {
@@ -28,6 +28,8 @@ pub(crate) struct Conn {
     login: Option<(LoginName, Principal)>,
     logged_in: CancellationToken,
     ctx: Option<Arc<Ctx>>,
+    /// An approval link shown, waiting for the client's Enter.
+    approval: Option<approval::Pending>,
 }
 
 impl Conn {
@@ -39,6 +41,7 @@ impl Conn {
             login: None,
             logged_in: CancellationToken::new(),
             ctx: None,
+            approval: None,
         }
     }
 
@@ -225,7 +228,21 @@ impl russh::server::Handler for Conn {
         _submethods: &str,
         response: Option<Response<'a>>,
     ) -> Result<Auth, Self::Error> {
+        if let Some(pending) = self.approval.take() {
+            let (outcome, how) = approval::wait(&self.front, pending).await;
+            let details = json!({ "approval": how });
+            return Ok(self.conclude(user, "approval", outcome, details).await);
+        }
         let Some(mut response) = response else {
+            // No password to check: an approval link instead (if on).
+            if let Some((pending, shown)) = approval::start(&self.front, user, &self.peer).await {
+                self.approval = Some(pending);
+                return Ok(Auth::Partial {
+                    name: "Gatehouse".into(),
+                    instructions: shown.instructions.into(),
+                    prompts: vec![(shown.prompt.into(), true)].into(),
+                });
+            }
             return Ok(Auth::Partial {
                 name: "Gatehouse".into(),
                 instructions: "".into(),

@@ -16,6 +16,7 @@
 //! Ending the session from anywhere writes the reason into the user's
 //! terminal and closes their connection.
 
+mod approval;
 mod channel;
 mod ciphers;
 mod ctx;
@@ -42,6 +43,7 @@ use russh::keys::PrivateKey;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use approval::ApprovalLinks;
 pub use ciphers::Ciphers;
 
 /// What the SSH front end needs from the rest of the gateway.
@@ -53,6 +55,8 @@ pub struct Front {
     pub audit: Audit,
     /// Opens sessions (dial, pin, limits, registry).
     pub opener: Opener,
+    /// SSH login approval links (`None`: off).
+    pub approval: Option<ApprovalLinks>,
 }
 
 /// How long a client may take to log in.
