@@ -10,6 +10,7 @@
 //! [`serve`] runs it on plain HTTP or, given a [`tls::Certificate`], on
 //! HTTPS with HTTP/2.
 
+pub mod approvals;
 pub mod auth;
 pub mod connections;
 mod enforce;
@@ -135,6 +136,9 @@ pub fn api_with(extra: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::op
         .routes(routes!(profile::keys, profile::add_key))
         .routes(routes!(profile::remove_key))
         .routes(routes!(profile::gateway))
+        .routes(routes!(approvals::get))
+        .routes(routes!(approvals::approve))
+        .routes(routes!(approvals::deny))
         .routes(routes!(users::create, users::list))
         .routes(routes!(users::update, users::delete))
         .routes(routes!(users::lock))

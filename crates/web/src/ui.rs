@@ -23,6 +23,16 @@ pub(crate) async fn serve(uri: Uri) -> Response {
     if path.starts_with("/api/") {
         return ApiError::not_found("no such endpoint").into_response();
     }
+    // An SSH login's approval link (printed to the SSH client): the page
+    // lives in the hash-routed UI.
+    if let Some(id) = path.strip_prefix("/approve/")
+        && !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return axum::response::Redirect::to(&format!("/#/approve/{id}")).into_response();
+    }
     let file = match path.trim_start_matches('/') {
         "" | "index.html" => "index.html",
         other => other,

@@ -54,6 +54,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/profile/keys", "post"),
         ("/api/v1/profile/keys/{id}", "delete"),
         ("/api/v1/gateway", "get"),
+        ("/api/v1/ssh-approvals/{id}", "get"),
+        ("/api/v1/ssh-approvals/{id}/approve", "post"),
+        ("/api/v1/ssh-approvals/{id}/deny", "post"),
         ("/api/v1/connections/{id}/desktop", "get"),
         ("/api/v1/sessions/{id}/desktop/watch", "get"),
     ];
@@ -65,7 +68,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        34,
+        37,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
@@ -173,7 +176,7 @@ async fn every_operation_is_unique_described_and_lists_its_error_answers() {
             }
         }
     }
-    assert_eq!(ids.len(), 41);
+    assert_eq!(ids.len(), 44);
 }
 
 #[tokio::test]

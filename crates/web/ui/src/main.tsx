@@ -6,6 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 
 import { api, can, type Me } from "./api";
 import { AdminConnections } from "./pages/admin-connections";
+import { ApprovePage } from "./pages/approve";
 import { AdminUsers } from "./pages/admin-users";
 import { Audit } from "./pages/audit";
 import { Connections } from "./pages/connections";
@@ -65,7 +66,8 @@ function App() {
         return;
       }
       setMe(m);
-      location.hash = "#/connections";
+      // An SSH login's approval link stays where it was.
+      if (!location.hash.startsWith("#/approve/")) location.hash = "#/connections";
     };
     return <Login onLogin={onLogin} />;
   }
@@ -96,9 +98,11 @@ function App() {
     ["/admin/connections", "Connections", can(me, "connections.manage")],
     ["/admin/audit", "Audit log", can(me, "audit.view")],
   ];
+  const approve = route.match(/^\/approve\/([A-Za-z0-9_-]+)$/);
   const replay = route.match(/^\/replay\/([0-9a-f-]+)(?:\?text=(.*))?$/);
   let page;
   if (replay) page = <ReplayPage sessionId={replay[1]} text={replay[2] ? decodeURIComponent(replay[2]) : undefined} />;
+  else if (approve) page = <ApprovePage id={approve[1]} />;
   else if (route === "/sessions") page = <ActiveSessions me={me} />;
   else if (route === "/history") page = <History me={me} />;
   else if (route === "/shared") page = <SharedWithMe />;
