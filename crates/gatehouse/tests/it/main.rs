@@ -9,6 +9,7 @@ mod harness;
 mod accounts;
 mod admin;
 mod api_contract;
+mod approvals;
 mod browser;
 mod cli;
 mod cluster;
