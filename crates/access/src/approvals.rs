@@ -10,9 +10,7 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gatehouse_domain::Username;
+use gatehouse_domain::{ApprovalId, Username};
 use gatehouse_store::{ApprovalRecord, UserRecord};
 use time::OffsetDateTime;
 
@@ -84,11 +82,9 @@ impl Access {
         if user.disabled || has_password(self, &user) {
             return Ok(None);
         }
-        let mut raw = [0u8; 18];
-        aws_lc_rs::rand::fill(&mut raw).expect("system random source");
         let now = OffsetDateTime::now_utc();
         let request = ApprovalRecord {
-            id: URL_SAFE_NO_PAD.encode(raw),
+            id: ApprovalId::new().to_string(),
             user_id: user.id,
             client_addr: client_addr.to_owned(),
             connection: connection.map(str::to_owned),

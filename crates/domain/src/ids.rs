@@ -65,6 +65,11 @@ uuid_id!(
     SessionId
 );
 uuid_id!(
+    /// Identifies an SSH login waiting for its user's approval: the last
+    /// part of the approval link (random, 122 bits).
+    ApprovalId
+);
+uuid_id!(
     /// Identifies a public key a user registered for native SSH logins.
     SshKeyId
 );

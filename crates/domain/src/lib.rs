@@ -12,7 +12,7 @@ mod permissions;
 mod session;
 mod target;
 
-pub use ids::{ConnectionId, SessionId, SshKeyId, UserId};
+pub use ids::{ApprovalId, ConnectionId, SessionId, SshKeyId, UserId};
 pub use names::{ConnectionName, NameError, RoleName, TargetAddr, Username};
 pub use permissions::{BuiltinRole, Permission};
 pub use session::{EndReason, Protocol};

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use gatehouse_access::ApprovalView;
 use gatehouse_audit::{Event, action};
+use gatehouse_domain::ApprovalId;
 use serde_json::json;
 
 use crate::AppState;
@@ -17,21 +18,26 @@ use crate::error::{ApiError, ApiPath};
 /// when, and its status (`pending`, `approved`, `denied`, `expired`).
 /// Another user's is `403`.
 #[utoipa::path(get, operation_id = "get_ssh_approval", path = "/ssh-approvals/{id}", tag = "auth",
-    params(("id" = String, Path, description = "The request's id, from the link")),
+    params(("id" = uuid::Uuid, Path, description = "The request's id, from the link")),
     responses((status = 200, description = "The login request", body = ApprovalView),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<ApprovalId>,
 ) -> Result<Json<ApprovalView>, ApiError> {
-    Ok(Json(state.access.approval(&caller.principal, &id).await?))
+    Ok(Json(
+        state
+            .access
+            .approval(&caller.principal, &id.to_string())
+            .await?,
+    ))
 }
 
 /// Approve your pending SSH login: the waiting client is let in.
 #[utoipa::path(post, operation_id = "approve_ssh_login", path = "/ssh-approvals/{id}/approve", tag = "auth",
-    params(("id" = String, Path, description = "The request's id, from the link")),
+    params(("id" = uuid::Uuid, Path, description = "The request's id, from the link")),
     responses((status = 200, description = "Approved", body = ApprovalView),
               (status = 400, description = "Already decided or expired", body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
@@ -39,14 +45,14 @@ pub async fn get(
 pub async fn approve(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<ApprovalId>,
 ) -> Result<Json<ApprovalView>, ApiError> {
-    decide(state, caller, id, true).await
+    decide(state, caller, id.to_string(), true).await
 }
 
 /// Deny your pending SSH login: the waiting client is refused.
 #[utoipa::path(post, operation_id = "deny_ssh_login", path = "/ssh-approvals/{id}/deny", tag = "auth",
-    params(("id" = String, Path, description = "The request's id, from the link")),
+    params(("id" = uuid::Uuid, Path, description = "The request's id, from the link")),
     responses((status = 200, description = "Denied", body = ApprovalView),
               (status = 400, description = "Already decided or expired", body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
@@ -54,9 +60,9 @@ pub async fn approve(
 pub async fn deny(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<ApprovalId>,
 ) -> Result<Json<ApprovalView>, ApiError> {
-    decide(state, caller, id, false).await
+    decide(state, caller, id.to_string(), false).await
 }
 
 async fn decide(

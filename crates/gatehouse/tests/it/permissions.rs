@@ -250,13 +250,13 @@ async fn every_operation_in_the_openapi_document_enforces_its_permission_for_eve
         // checks another user's is 403); an unknown one is nobody's.
         Row::new(M::GET, "/ssh-approvals/{id}", [404, 404, 404, 401])
             .on("an unknown login request")
-            .each_at(|_| "/ssh-approvals/no-such-request".into()),
+            .each_at(|_| "/ssh-approvals/00000000-0000-4000-8000-000000000000".into()),
         Row::new(M::POST, "/ssh-approvals/{id}/approve", [404, 404, 404, 401])
             .on("an unknown login request")
-            .each_at(|_| "/ssh-approvals/no-such-request/approve".into()),
+            .each_at(|_| "/ssh-approvals/00000000-0000-4000-8000-000000000000/approve".into()),
         Row::new(M::POST, "/ssh-approvals/{id}/deny", [404, 404, 404, 401])
             .on("an unknown login request")
-            .each_at(|_| "/ssh-approvals/no-such-request/deny".into()),
+            .each_at(|_| "/ssh-approvals/00000000-0000-4000-8000-000000000000/deny".into()),
         Row::new(M::GET, "/users", [200, 403, 403, 401]),
         Row::new(M::POST, "/users", [201, 403, 403, 401]).each_body(|i| {
             json!({ "username": format!("new-{}", CALLERS[i]), "password": "long-enough-pw", "roles": ["user"] })
