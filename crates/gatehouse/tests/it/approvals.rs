@@ -248,3 +248,21 @@ async fn people_with_a_password_are_asked_for_it_not_shown_a_link() {
     let requested: Vec<Value> = gw.audit(&admin, "ssh_login.approval_requested").await;
     assert!(requested.is_empty(), "{requested:?}");
 }
+
+#[tokio::test]
+async fn the_approval_page_in_chromium_shows_the_login_and_approves_it() {
+    let (gw, _sshd, _admin, sso) = setup(Duration::from_secs(50)).await;
+    let client = Client::unregistered(&gw, &sso).await;
+    let (ssh, prompts) = ssh_waiting(&client, "sso1:box", &["echo via-browser"]);
+    let id = link_id(&prompts).await;
+    let link = format!("http://{}/approve/{id}", gw.addr);
+    crate::browser::node_test_with(
+        &gw,
+        "approve.test.mjs",
+        &[("APPROVAL_LINK", link), ("SSO_TOKEN", sso.clone())],
+    )
+    .await;
+    let (code, stdout, stderr) = finish(ssh).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "via-browser");
+}

@@ -42,10 +42,10 @@ export function ApprovePage({ id }: { id: string }) {
           {request.status === "pending" ? (
             <p>
               Approve only a login you started yourself just now.{" "}
-              <button type="button" onClick={() => decide("approve")}>
+              <button type="button" class="primary" onClick={() => decide("approve")}>
                 Approve
               </button>{" "}
-              <button type="button" class="secondary" onClick={() => decide("deny")}>
+              <button type="button" onClick={() => decide("deny")}>
                 Deny
               </button>
             </p>
