@@ -386,6 +386,30 @@ mod tests {
     }
 
     #[test]
+    fn an_ldap_section_and_approval_links_come_from_the_file() {
+        let c = merged(
+            "ssh_approval = true\nssh_approval_seconds = 30\npublic_url = \"https://gw.example.com\"\n\
+             [ldap]\nurl = \"ldaps://ldap.example.com\"\nuser_dn = \"uid={username},ou=people,dc=x\"\n\
+             group_search_base = \"ou=groups,dc=x\"\n[ldap.roles]\nops-admins = \"admin\"\n",
+            Overrides::default(),
+        )
+        .unwrap();
+        let ldap = c.ldap.unwrap();
+        assert_eq!(ldap.url, "ldaps://ldap.example.com");
+        assert_eq!(ldap.roles["ops-admins"], "admin");
+        assert!(c.ssh_approval);
+        assert_eq!(c.ssh_approval_ttl, Duration::from_secs(30));
+        assert_eq!(c.public_url.as_deref(), Some("https://gw.example.com"));
+        // Off by default; a link may not outlive the SSH login grace.
+        let d = merged("ssh_approval_seconds = 600\n", Overrides::default()).unwrap();
+        assert!(!d.ssh_approval && d.ldap.is_none());
+        assert_eq!(d.ssh_approval_ttl, Duration::from_secs(55));
+        assert!(
+            toml::from_str::<FileConfig>("[ldap]\nurl = \"ldap://x\"\nuser = \"x\"\n").is_err()
+        );
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_errors() {
         assert!(toml::from_str::<FileConfig>("htpp = \"x\"").is_err());
     }
