@@ -252,3 +252,22 @@ async fn a_directory_that_is_down_or_silent_refuses_logins_promptly() {
         "{failed:?}"
     );
 }
+
+#[tokio::test]
+async fn users_found_by_a_service_account_search_log_in_too() {
+    let slapd = Slapd::start().await;
+    slapd.person("frank", "frank-directory-pw").await;
+    slapd.group("staff", &["frank"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ldap::search_config(&slapd, &dir.path().join("ldap-password"));
+    let gw = TestGateway::spawn_with(move |c| c.ldap = Some(config)).await;
+
+    let (status, body) = try_login(&gw, "frank", "frank-directory-pw").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["username"], "frank");
+    let (status, _) = try_login(&gw, "frank", "not-franks-password").await;
+    assert_eq!(status, 401);
+    // The search finds nobody for a name that is not a person's uid.
+    let (status, _) = try_login(&gw, "staff", "frank-directory-pw").await;
+    assert_eq!(status, 401);
+}

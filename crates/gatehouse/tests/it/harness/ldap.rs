@@ -162,3 +162,22 @@ pub fn config(slapd: &Slapd) -> gatehouse_access::LdapConfig {
     );
     toml::from_str(&text).unwrap()
 }
+
+/// The same directory found by search: `(uid={username})` under
+/// `ou=people`, as a service account (the directory's root DN here) whose
+/// password is read from `password_file`.
+pub fn search_config(
+    slapd: &Slapd,
+    password_file: &std::path::Path,
+) -> gatehouse_access::LdapConfig {
+    std::fs::write(password_file, format!("{ROOT_PW}\n")).unwrap();
+    let text = format!(
+        "url = \"{}\"\ntimeout_seconds = 2\nuser_search_base = \"ou=people,{BASE}\"\n\
+         user_search_filter = \"(&(objectClass=inetOrgPerson)(uid={{username}}))\"\n\
+         bind_dn = \"{ROOT_DN}\"\nbind_password_file = \"{}\"\n\
+         group_search_base = \"ou=groups,{BASE}\"\n[roles]\nops = \"admin\"\nstaff = \"user\"\n",
+        slapd.url(),
+        password_file.display()
+    );
+    toml::from_str(&text).unwrap()
+}
