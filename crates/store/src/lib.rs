@@ -37,6 +37,7 @@ mod limits;
 mod live;
 mod nodes;
 mod recordings;
+mod second_factor;
 mod tokens;
 mod users;
 
@@ -57,6 +58,7 @@ pub use limits::{LimitSettings, RoleRecord};
 pub use live::ReapedNode;
 pub use nodes::NodeRecord;
 pub use recordings::{RecordingDone, RecordingInfo, RecordingSettings};
+pub use second_factor::SecondFactorRecord;
 pub use users::{NewUser, UserChange, UserRecord};
 
 /// What can go wrong talking to the store.
@@ -236,6 +238,8 @@ mod approvals_tests;
 mod nodes_tests;
 #[cfg(test)]
 mod recordings_tests;
+#[cfg(test)]
+mod second_factor_tests;
 #[cfg(test)]
 mod testdb;
 #[cfg(test)]
