@@ -53,6 +53,15 @@ impl Access {
         client_addr: &str,
     ) -> Result<(SecretString, Principal)> {
         let user = self.check_password(username, password, client_addr).await?;
+        // An account with a second factor logs in through `login_step`.
+        if self.needs_code(&user).await? {
+            return Err(AccessError::SecondFactorRequired);
+        }
+        self.open_login(user).await
+    }
+
+    /// Opens a login session for `user`, whose credentials were checked.
+    pub(crate) async fn open_login(&self, user: UserRecord) -> Result<(SecretString, Principal)> {
         let mut raw = [0u8; 32];
         aws_lc_rs::rand::fill(&mut raw).expect("system random source");
         let token = URL_SAFE_NO_PAD.encode(raw);
@@ -96,6 +105,10 @@ impl Access {
         client_addr: &str,
     ) -> Result<Principal> {
         let user = self.check_password(username, password, client_addr).await?;
+        // An account with a second factor logs in through `password_step`.
+        if self.needs_code(&user).await? {
+            return Err(AccessError::SecondFactorRequired);
+        }
         self.principal(user).await
     }
 
@@ -153,7 +166,7 @@ impl Access {
         Ok(key.is_some_and(|k| k.user_id == user.id))
     }
 
-    async fn check_password(
+    pub(crate) async fn check_password(
         &self,
         username: &str,
         password: SecretString,

@@ -19,6 +19,7 @@ mod directory_login;
 mod limits;
 pub mod passwords;
 mod principal;
+mod second_factor;
 mod secrets;
 mod ssh_keys;
 mod standing;
@@ -37,6 +38,9 @@ pub use connections::{
 };
 pub use directory::{Directory, DirectoryError, LdapConfig};
 pub use principal::Principal;
+pub use second_factor::{
+    CodeLogin, Enrolment, LoginStep, PENDING_TTL, PasswordStep, RECOVERY_CODES, SecondFactorStatus,
+};
 pub use secrets::{SecretBox, SecretKeyError};
 pub use standing::{Lost, Standing};
 
@@ -53,6 +57,16 @@ pub enum AccessError {
     /// who proved they know the password learns that the account is locked.
     #[error("this account is locked")]
     AccountLocked,
+    /// The right password for an account that logs in with a second
+    /// factor, through a call that cannot ask for one.
+    #[error("this account logs in with a second factor")]
+    SecondFactorRequired,
+    /// A wrong verification code, or one already used.
+    #[error("wrong or already used verification code")]
+    BadCode,
+    /// A login waiting for its code expired or was already completed.
+    #[error("this login has expired or was already completed; log in again")]
+    LoginExpired,
     /// Authenticated, but not allowed.
     #[error("{0}")]
     Forbidden(String),

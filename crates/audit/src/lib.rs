@@ -96,6 +96,18 @@ pub mod action {
     pub const RECORDING_DOWNLOAD: &str = "recording.download";
     /// A recording passed its retention and was deleted.
     pub const RECORDING_EXPIRED: &str = "recording.expired";
+    /// A right password; the login waits for its second factor's code.
+    pub const LOGIN_PENDING: &str = "auth.login_pending";
+    /// A user switched their second factor on (enrolment confirmed).
+    pub const SECOND_FACTOR_ENABLE: &str = "second_factor.enable";
+    /// A user switched their second factor off, with a code.
+    pub const SECOND_FACTOR_DISABLE: &str = "second_factor.disable";
+    /// An administrator removed a user's second factor.
+    pub const SECOND_FACTOR_RESET: &str = "second_factor.reset";
+    /// A login used up one of its recovery codes.
+    pub const RECOVERY_CODE_USED: &str = "second_factor.recovery_code_used";
+    /// A role's second-factor requirement changed.
+    pub const ROLE_SECOND_FACTOR: &str = "role.second_factor";
 }
 
 /// One audit event being built.

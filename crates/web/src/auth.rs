@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use gatehouse_access::{AccessError, Lost, Principal, Standing};
+use gatehouse_access::{AccessError, LoginStep, Lost, Principal, Standing};
 use gatehouse_audit::{Event, action};
 use gatehouse_domain::{EndReason, Permission, UserId, Username};
 use secrecy::{ExposeSecret, SecretString};
@@ -190,15 +190,57 @@ pub struct LoginResponse {
     token: String,
     /// The logged-in user.
     user: Me,
+    /// The ten one-time recovery codes of a second factor enrolled by this
+    /// login, shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovery_codes: Option<Vec<String>>,
+}
+
+/// The answer to a completed login: audited, the session cookie set, the
+/// token and the user in the body.
+pub(crate) async fn logged_in(
+    state: &AppState,
+    jar: CookieJar,
+    addr: &str,
+    token: SecretString,
+    principal: &Principal,
+    recovery_codes: Option<Vec<String>>,
+    details: serde_json::Value,
+) -> Response {
+    state
+        .audit
+        .record(
+            Event::new(action::LOGIN)
+                .actor(principal.username.as_str())
+                .client_addr(addr)
+                .details(details),
+        )
+        .await;
+    let cookie = Cookie::build((COOKIE, token.expose_secret().to_owned()))
+        .http_only(true)
+        .secure(state.config.secure_cookies)
+        .same_site(SameSite::Strict)
+        .path("/")
+        .max_age(time::Duration::try_from(state.config.token_ttl).unwrap_or(time::Duration::DAY))
+        .build();
+    let body = LoginResponse {
+        token: token.expose_secret().to_owned(),
+        user: Me::from(principal),
+        recovery_codes,
+    };
+    (jar.add(cookie), Json(body)).into_response()
 }
 
 /// Log in with a username and password. A wrong username or password is
 /// `401 bad_credentials`; the right password for a locked account is
 /// `403 account_locked`. After five failures for one username from one
 /// address, each further attempt must wait (`429 too_many_attempts`),
-/// twice as long each time.
+/// twice as long each time. For an account with a second factor (or whose
+/// role requires one) the right password is answered `202` with a pending
+/// token, and `POST /auth/login/code` completes the login.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest, security(()),
     responses((status = 200, description = "Logged in: the token (also set as the session cookie) and the user", body = LoginResponse),
+              (status = 202, description = "The password was right; a second-factor code must follow", body = crate::second_factor::PendingLogin),
               (status = 401, description = "Wrong username or password (`bad_credentials`)", body = crate::error::ErrorBody),
               (status = 403, description = "The account is locked (`account_locked`)", body = crate::error::ErrorBody),
               (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
@@ -210,32 +252,16 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     // Asked before the login, which may create a directory account.
     let method = state.access.password_method(&req.username).await;
-    match state.access.login(&req.username, req.password, &addr).await {
-        Ok((token, principal)) => {
-            state
-                .audit
-                .record(
-                    Event::new(action::LOGIN)
-                        .actor(principal.username.as_str())
-                        .client_addr(&addr)
-                        .details(json!({ "method": method })),
-                )
-                .await;
-            let cookie = Cookie::build((COOKIE, token.expose_secret().to_owned()))
-                .http_only(true)
-                .secure(state.config.secure_cookies)
-                .same_site(SameSite::Strict)
-                .path("/")
-                .max_age(
-                    time::Duration::try_from(state.config.token_ttl).unwrap_or(time::Duration::DAY),
-                )
-                .build();
-            let body = LoginResponse {
-                token: token.expose_secret().to_owned(),
-                user: Me::from(&principal),
-            };
-            Ok((jar.add(cookie), Json(body)).into_response())
+    match state
+        .access
+        .login_step(&req.username, req.password, &addr)
+        .await
+    {
+        Ok(LoginStep::Done(token, principal)) => {
+            let details = json!({ "method": method });
+            Ok(logged_in(&state, jar, &addr, token, &principal, None, details).await)
         }
+        Ok(step) => crate::second_factor::pending_response(&state, &addr, step).await,
         Err(e) => {
             // The account's name when the typed one names an account;
             // otherwise not what was typed (often a password in the

@@ -113,6 +113,9 @@ impl From<AccessError> for ApiError {
                 "account_locked",
                 "This account is locked. Ask an administrator to unlock it.",
             ),
+            e @ (AccessError::SecondFactorRequired
+            | AccessError::BadCode
+            | AccessError::LoginExpired) => crate::second_factor::error(e),
             AccessError::Forbidden(m) => Self::forbidden(m),
             AccessError::Invalid(m) => Self::invalid(m),
             AccessError::Conflict(what) => Self::new(

@@ -21,6 +21,7 @@ pub mod observe;
 mod openapi;
 pub mod profile;
 pub mod recordings;
+pub mod second_factor;
 pub mod sessions;
 pub mod sharing;
 pub mod terminal;
@@ -133,6 +134,13 @@ pub fn api_with(extra: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::op
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(second_factor::login_code))
+        .routes(routes!(second_factor::status))
+        .routes(routes!(second_factor::enrol))
+        .routes(routes!(second_factor::confirm))
+        .routes(routes!(second_factor::disable))
+        .routes(routes!(second_factor::reset))
+        .routes(routes!(second_factor::set_role))
         .routes(routes!(profile::keys, profile::add_key))
         .routes(routes!(profile::remove_key))
         .routes(routes!(profile::gateway))

@@ -29,6 +29,7 @@ mod private_data;
 mod recordings;
 mod restart;
 mod revoking;
+mod second_factor;
 mod sharing;
 mod target_account;
 mod terminal;
