@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use gatehouse_access::{AccessError, Principal};
+use gatehouse_access::{AccessError, PasswordStep, Principal};
 use gatehouse_audit::{Event, action};
 use russh::keys::HashAlg;
 use russh::server::{
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ctx::Ctx;
 use crate::login::LoginName;
+use crate::second_factor::{self, AwaitingCode};
 use crate::{Front, approval, channel, forward, tcp};
 
 /// The russh handler of one client connection.
@@ -26,6 +27,8 @@ pub(crate) struct Conn {
     gone: CancellationToken,
     /// Who logged in, once someone did.
     login: Option<(LoginName, Principal)>,
+    /// A right password waiting for its second factor's code.
+    awaiting_code: Option<AwaitingCode>,
     logged_in: CancellationToken,
     ctx: Option<Arc<Ctx>>,
     /// An approval link shown, waiting for the client's Enter.
@@ -39,6 +42,7 @@ impl Conn {
             peer,
             gone,
             login: None,
+            awaiting_code: None,
             logged_in: CancellationToken::new(),
             ctx: None,
             approval: None,
@@ -71,11 +75,16 @@ impl Conn {
                     AccessError::Busy(_) => "busy",
                     AccessError::DirectoryUnavailable => "directory_unavailable",
                     AccessError::Forbidden(_) => "no_role",
+                    AccessError::BadCode => "second_factor",
+                    AccessError::SecondFactorRequired => "second_factor_not_enrolled",
                     _ => "error",
                 };
                 // Every refusal leaves a line in the log as well as the audit.
                 match &e {
-                    AccessError::BadCredentials | AccessError::AccountLocked => {
+                    AccessError::BadCredentials
+                    | AccessError::AccountLocked
+                    | AccessError::BadCode
+                    | AccessError::SecondFactorRequired => {
                         tracing::info!(peer = %self.peer, %method, reason, "SSH login refused")
                     }
                     AccessError::Throttled(_)
@@ -129,16 +138,25 @@ impl Conn {
         };
         let outcome = match LoginName::parse(user) {
             None => Err(AccessError::BadCredentials),
-            Some(login) => self
-                .front
-                .access
-                .password_principal(
-                    login.user.as_str(),
-                    SecretString::from(password.to_owned()),
-                    &self.peer,
-                )
-                .await
-                .map(|p| (login, p)),
+            Some(login) => {
+                let step = self
+                    .front
+                    .access
+                    .password_step(
+                        login.user.as_str(),
+                        SecretString::from(password.to_owned()),
+                        &self.peer,
+                    )
+                    .await;
+                match step {
+                    Ok(PasswordStep::Done(p)) => Ok((login, p)),
+                    Ok(PasswordStep::Code(p)) => {
+                        self.awaiting_code = Some(AwaitingCode::new(user, login, p));
+                        return second_factor::ask(method);
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         };
         self.conclude(user, method, outcome, json!({})).await
     }
@@ -228,6 +246,23 @@ impl russh::server::Handler for Conn {
         _submethods: &str,
         response: Option<Response<'a>>,
     ) -> Result<Auth, Self::Error> {
+        if self.awaiting_code.as_ref().is_some_and(|a| a.is_for(user)) {
+            let Some(mut response) = response else {
+                return Ok(second_factor::prompt());
+            };
+            let code = response
+                .next()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let Some(awaiting) = self.awaiting_code.take() else {
+                return Ok(second_factor::prompt());
+            };
+            let outcome = awaiting.check(&self.front, &code, &self.peer).await;
+            let details = json!({ "stage": "second_factor" });
+            return Ok(self
+                .conclude(user, "keyboard-interactive", outcome, details)
+                .await);
+        }
         if let Some(pending) = self.approval.take() {
             let (outcome, how) = approval::wait(&self.front, pending).await;
             let details = json!({ "approval": how });

@@ -27,6 +27,7 @@ pub mod host_key;
 mod login;
 mod menu;
 mod preauth;
+mod second_factor;
 mod shards;
 mod tcp;
 mod transfer;

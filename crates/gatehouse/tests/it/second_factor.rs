@@ -4,12 +4,14 @@
 //! computed from the enrolled secret with totp-rs, as an authenticator app
 //! would.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio::process::Command;
 
-use crate::harness::TestGateway;
+use crate::harness::{Sshd, TestGateway};
 
 /// An authenticator app holding one enrolled secret.
 pub(crate) struct Authenticator(totp_rs::Totp);
@@ -334,4 +336,111 @@ async fn a_role_that_requires_a_second_factor_makes_its_holders_enrol_at_login()
     assert_eq!(status, 200, "no longer required, none enrolled");
     let changes = gw.audit(&admin, "role.second_factor").await;
     assert_eq!(changes.len(), 2, "{changes:?}");
+}
+
+/// `ssh` to the gateway as `login`, typing `password` and then `code` at
+/// whatever prompts come (an askpass helper that reads the prompt).
+fn ssh(
+    gw_port: u16,
+    known_hosts: &std::path::Path,
+    login: &str,
+    answers: &std::path::Path,
+) -> Command {
+    let mut cmd = Command::new("ssh");
+    cmd.args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=yes"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .args([
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+            "-o",
+            "NumberOfPasswordPrompts=1",
+            "-p",
+            &gw_port.to_string(),
+        ])
+        .arg(format!("{login}@127.0.0.1"))
+        .arg("echo in-$((20+22))")
+        .env("SSH_ASKPASS", answers)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+fn askpass(dir: &std::path::Path, password: &str, code: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("askpass-{code}"));
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in\n  *'Verification code'*) echo '{code}' ;;\n  *) echo '{password}' ;;\nesac\n"
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn native_ssh_asks_for_the_code_after_the_password() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let (app, _) = enrolled(&gw, &admin, "ops1").await;
+    gw.ssh_connection(&admin, &sshd, "box", &["ops1"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, info) = gw.get(Some(&admin), "/gateway").await;
+    let (addr, _) = gw.ssh();
+    let known = dir.path().join("known_hosts");
+    let line = format!(
+        "[127.0.0.1]:{} {}\n",
+        addr.port(),
+        info["ssh"]["host_key"].as_str().unwrap()
+    );
+    std::fs::write(&known, line).unwrap();
+    let run = |answers: std::path::PathBuf| {
+        let cmd = ssh(addr.port(), &known, "ops1:box", &answers);
+        async move {
+            let mut cmd = cmd;
+            let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+                .await
+                .expect("ssh finished in time")
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+
+    // The right password and a wrong code: refused, and audited so.
+    let (status, stdout, stderr) = run(askpass(dir.path(), "ops1-password", "000000")).await;
+    assert_eq!(status, Some(255), "{stdout} {stderr}");
+    assert!(!stdout.contains("in-42"));
+    let failures = gw.audit(&admin, "auth.ssh_login_failed").await;
+    assert!(
+        failures
+            .iter()
+            .any(|e| e["details"]["reason"] == "second_factor"),
+        "{failures:?}"
+    );
+
+    // The right password and the next code: in.
+    let next = app.code(1);
+    let (status, stdout, stderr) = run(askpass(dir.path(), "ops1-password", &next)).await;
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "in-42");
+
+    // The same code again: refused.
+    let (status, stdout, _) = run(askpass(dir.path(), "ops1-password", &next)).await;
+    assert_eq!(status, Some(255));
+    assert!(!stdout.contains("in-42"));
+
+    // A wrong password never reaches the code prompt.
+    let (status, _, _) = run(askpass(dir.path(), "a-wrong-guess", &app.code(0))).await;
+    assert_eq!(status, Some(255));
+    let logins = gw.audit(&admin, "auth.ssh_login").await;
+    assert_eq!(logins.len(), 1, "{logins:?}");
 }
