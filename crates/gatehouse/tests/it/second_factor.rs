@@ -444,3 +444,30 @@ async fn native_ssh_asks_for_the_code_after_the_password() {
     let logins = gw.audit(&admin, "auth.ssh_login").await;
     assert_eq!(logins.len(), 1, "{logins:?}");
 }
+
+#[tokio::test]
+async fn the_cli_logs_in_with_a_code() {
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let (app, _) = enrolled(&gw, &admin, "ops1").await;
+    let login = |code: String| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        cmd.args(["login", "--user", "ops1"])
+            .env("GATEHOUSE_URL", gw.url("").trim_end_matches("/api/v1"))
+            .env("GATEHOUSE_PASSWORD", "ops1-password")
+            .env("GATEHOUSE_CODE", code)
+            .stdin(Stdio::null());
+        cmd
+    };
+    let out = login("000000".into()).output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("wrong or already used"),
+        "{out:?}"
+    );
+    let out = login(app.code(1)).output().await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let token = String::from_utf8(out.stdout).unwrap();
+    let (status, me) = gw.get(Some(token.trim()), "/auth/me").await;
+    assert_eq!((status.as_u16(), &me["username"]), (200, &json!("ops1")));
+}
