@@ -471,3 +471,27 @@ async fn the_cli_logs_in_with_a_code() {
     let (status, me) = gw.get(Some(token.trim()), "/auth/me").await;
     assert_eq!((status.as_u16(), &me["username"]), (200, &json!("ops1")));
 }
+
+#[tokio::test]
+async fn enrolment_and_login_with_a_code_in_the_browser() {
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    gw.user(&admin, "ops1", "user").await;
+    let (status, _) = gw
+        .put(
+            &admin,
+            "/roles/auditor/second-factor",
+            json!({ "required": true }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = gw
+        .post(
+            Some(&admin),
+            "/users",
+            json!({ "username": "eve", "password": "eve-password", "roles": ["auditor"] }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    crate::browser::node_test_with(&gw, "second-factor.test.mjs", &[]).await;
+}

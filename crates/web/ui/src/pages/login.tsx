@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 
 import { ApiError, api, type Me } from "../api";
+import { CodeStep, type PendingLogin } from "./second-factor";
 
 /** Where to go after logging in: the `next` query parameter, if it is a path
  * on this gateway (`/apps/launch/grafana`, where an app host sent a browser
@@ -22,6 +23,7 @@ export function nextPath(search: string): string | null {
 export function Login({ onLogin }: { onLogin: (me: Me) => void }) {
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
+  const [pending, setPending] = useState<PendingLogin | null>(null);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -29,11 +31,12 @@ export function Login({ onLogin }: { onLogin: (me: Me) => void }) {
     setBusy(true);
     setError("");
     try {
-      const resp = await api<{ user: Me }>("POST", "/auth/login", {
+      const resp = await api<{ user: Me } | PendingLogin>("POST", "/auth/login", {
         username: form.get("username"),
         password: form.get("password"),
       });
-      onLogin(resp.user);
+      if ("pending" in resp) setPending(resp);
+      else onLogin(resp.user);
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) setError("Invalid username or password.");
       else setError(err instanceof Error ? err.message : String(err));
@@ -42,6 +45,17 @@ export function Login({ onLogin }: { onLogin: (me: Me) => void }) {
     }
   };
 
+  if (pending)
+    return (
+      <CodeStep
+        step={pending}
+        onLogin={onLogin}
+        onRestart={(why) => {
+          setPending(null);
+          setError(why);
+        }}
+      />
+    );
   return (
     <main class="login">
       <form onSubmit={submit} aria-labelledby="login-title">

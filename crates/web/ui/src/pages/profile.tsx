@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { api, type Connection, localTime, type Me } from "../api";
+import { SecondFactor } from "./second-factor";
 
 interface SshKey {
   id: string;
@@ -100,6 +101,7 @@ export function Profile({ me }: { me: Me }) {
         </tbody>
       </table>
       {keys.length === 0 && <p class="muted">No keys yet.</p>}
+      <SecondFactor />
     </section>
   );
 }
