@@ -86,7 +86,10 @@ impl ApiClient {
             .as_str()
             .unwrap_or("no error message");
         let code = body["error"]["code"].as_str().unwrap_or("unknown");
-        if status == reqwest::StatusCode::UNAUTHORIZED && self.token.is_none() {
+        if status == reqwest::StatusCode::UNAUTHORIZED
+            && self.token.is_none()
+            && code == "unauthenticated"
+        {
             bail!(
                 "{message} ({code}); set GATEHOUSE_TOKEN or pass --token (get one with `gatehouse login`)"
             );
