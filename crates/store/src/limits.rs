@@ -35,6 +35,9 @@ fn from_db(v: Option<i64>) -> Option<u64> {
     v.and_then(|s| u64::try_from(s).ok()).filter(|s| *s > 0)
 }
 
+/// A role's row: name, built in, idle and duration limits, second factor required.
+type RoleRow = (String, bool, Option<i64>, Option<i64>, bool);
+
 /// A role with what it allows and the session limits it sets.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RoleRecord {
@@ -46,21 +49,24 @@ pub struct RoleRecord {
     pub permissions: Vec<gatehouse_domain::Permission>,
     /// Session limits for its members.
     pub limits: LimitSettings,
+    /// Its members must log in with a second factor.
+    pub require_second_factor: bool,
 }
 
 impl Store {
     /// Every role with its permissions and limits.
     pub async fn list_roles(&self) -> Result<Vec<RoleRecord>> {
-        let rows: Vec<(String, bool, Option<i64>, Option<i64>)> = on_pool!(self, |pool| {
+        let rows: Vec<RoleRow> = on_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT r.name, r.builtin, l.idle_timeout_seconds, l.max_session_seconds
+                "SELECT r.name, r.builtin, l.idle_timeout_seconds, l.max_session_seconds,
+                    r.require_second_factor
              FROM roles r LEFT JOIN role_limits l ON l.role = r.name ORDER BY r.name",
             )
             .fetch_all(pool)
             .await?
         });
         let mut roles = Vec::with_capacity(rows.len());
-        for (name, builtin, idle, max) in rows {
+        for (name, builtin, idle, max, require_second_factor) in rows {
             let perms: Vec<(String,)> = on_pool!(self, |pool| {
                 sqlx::query_as(
                     "SELECT permission FROM role_permissions WHERE role = $1 ORDER BY permission",
@@ -80,6 +86,7 @@ impl Store {
                     idle_timeout_seconds: from_db(idle),
                     max_session_seconds: from_db(max),
                 },
+                require_second_factor,
             });
         }
         Ok(roles)

@@ -97,6 +97,15 @@ async fn a_role_can_require_a_second_factor(store: Store) {
     store.set_role_second_factor(&admin, true).await.unwrap();
     assert!(store.second_factor_required(boss.id).await.unwrap());
     assert!(!store.second_factor_required(ops.id).await.unwrap());
+    let listed = store.list_roles().await.unwrap();
+    let flags: Vec<(&str, bool)> = listed
+        .iter()
+        .map(|r| (r.name.as_str(), r.require_second_factor))
+        .collect();
+    assert_eq!(
+        flags,
+        [("admin", true), ("auditor", false), ("user", false)]
+    );
     let nobody = RoleName::parse("nobody").unwrap();
     assert!(matches!(
         store.set_role_second_factor(&nobody, true).await,

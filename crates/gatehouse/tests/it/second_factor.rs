@@ -478,14 +478,6 @@ async fn enrolment_and_login_with_a_code_in_the_browser() {
     let admin = gw.admin().await;
     gw.user(&admin, "ops1", "user").await;
     let (status, _) = gw
-        .put(
-            &admin,
-            "/roles/auditor/second-factor",
-            json!({ "required": true }),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = gw
         .post(
             Some(&admin),
             "/users",
@@ -494,4 +486,7 @@ async fn enrolment_and_login_with_a_code_in_the_browser() {
         .await;
     assert_eq!(status, 201);
     crate::browser::node_test_with(&gw, "second-factor.test.mjs", &[]).await;
+    // What the administrator did in the browser is in the audit.
+    assert_eq!(gw.audit(&admin, "role.second_factor").await.len(), 1);
+    assert_eq!(gw.audit(&admin, "second_factor.reset").await.len(), 1);
 }

@@ -83,6 +83,18 @@ test("a user adds an authenticator on the profile page and then logs in with a c
   await fresh.close();
 });
 
+test("an administrator requires a second factor of the auditor role on the Users page", async () => {
+  const { context, page } = await loggedIn(browser, "admin", process.env.GATEHOUSE_ADMIN_PASSWORD);
+  await page.getByRole("link", { name: "Users" }).click();
+  const auditor = page.getByRole("checkbox", { name: "auditor must use a second factor" });
+  assert.equal(await auditor.isChecked(), false);
+  await auditor.check();
+  await page.getByRole("status").filter({ hasText: "Holders of auditor now log in with a second factor" }).waitFor();
+  assert.equal(await auditor.isChecked(), true);
+  assert.equal(await page.getByRole("checkbox", { name: "admin must use a second factor" }).isChecked(), false);
+  await context.close();
+});
+
 test("a user whose role requires a second factor enrols on the login page before anything else", async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
   const page = await context.newPage();
@@ -102,4 +114,23 @@ test("a user whose role requires a second factor enrols on the login page before
   await page.getByRole("button", { name: "Continue" }).click();
   await page.getByRole("heading", { name: "My connections" }).waitFor();
   await context.close();
+});
+
+test("an administrator resets a user's second factor; the user enrols anew at the next login", async () => {
+  const { context, page } = await loggedIn(browser, "admin", process.env.GATEHOUSE_ADMIN_PASSWORD);
+  await page.getByRole("link", { name: "Users" }).click();
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.getByRole("button", { name: "Reset eve's second factor" }).click();
+  await page.getByRole("status").filter({ hasText: "Removed eve's second factor." }).waitFor();
+  await context.close();
+
+  const fresh = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const login = await fresh.newPage();
+  await login.goto(base);
+  await login.getByLabel("Username").fill("eve");
+  await login.getByLabel("Password").fill("eve-password");
+  await login.getByRole("button", { name: "Log in" }).click();
+  await login.getByText("Your role requires a second factor.").waitFor();
+  await assertQrShown(login);
+  await fresh.close();
 });

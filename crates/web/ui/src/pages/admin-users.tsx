@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 
 import { api, type PageOf, type Session, type User } from "../api";
 import { RoleLimits } from "./limits";
+import { ResetSecondFactor } from "./second-factor";
 
 const ROLES = ["admin", "auditor", "user"];
 
@@ -115,6 +116,7 @@ export function AdminUsers() {
               <th>{r}</th>
             ))}
             <th>Status</th>
+            <th>Second factor</th>
           </tr>
         </thead>
         <tbody>
@@ -136,6 +138,9 @@ export function AdminUsers() {
                   {u.disabled ? `Unlock ${u.username}` : `Lock ${u.username}`}
                 </button>
                 {u.disabled && <span class="muted"> locked</span>}
+              </td>
+              <td>
+                <ResetSecondFactor username={u.username} id={u.id} onDone={setMessage} />
               </td>
             </tr>
           ))}

@@ -5,6 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { api, duration } from "../api";
+import { RoleSecondFactor } from "./second-factor";
 
 /** A connection's or a role's limits, in seconds; `null` is none. */
 export interface Limits {
@@ -19,6 +20,7 @@ interface Role {
   builtin: boolean;
   permissions: string[];
   limits: Limits;
+  require_second_factor: boolean;
 }
 
 const UNITS: [string, number][] = [
@@ -132,6 +134,14 @@ export function RoleLimits() {
           <LimitField scope={r.name} name="idle_timeout_seconds" label="Idle limit" seconds={r.limits.idle_timeout_seconds} />
           <LimitField scope={r.name} name="max_session_seconds" label="Maximum duration" seconds={r.limits.max_session_seconds} />
           <button type="submit">Save {r.name}'s limits</button>
+          <RoleSecondFactor
+            role={r.name}
+            required={r.require_second_factor}
+            onDone={(note) => {
+              setMessage(note);
+              reload();
+            }}
+          />
         </form>
       ))}
     </section>

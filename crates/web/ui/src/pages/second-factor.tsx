@@ -249,3 +249,58 @@ export function SecondFactor() {
     </section>
   );
 }
+
+/** Whether a role's holders must log in with a second factor (`users.manage`):
+ * a checkbox in the role's row on the Users page, saved when changed. */
+export function RoleSecondFactor({
+  role,
+  required,
+  onDone,
+}: {
+  role: string;
+  required: boolean;
+  onDone: (note: string) => void;
+}) {
+  // Shown as ticked at once, and as stored once the answer comes.
+  const [ticked, setTicked] = useState(required);
+  useEffect(() => setTicked(required), [required]);
+  const set = async (on: boolean) => {
+    setTicked(on);
+    try {
+      await api("PUT", `/roles/${encodeURIComponent(role)}/second-factor`, { required: on });
+      onDone(
+        on
+          ? `Holders of ${role} now log in with a second factor; those without one add it at their next login.`
+          : `Holders of ${role} may log in without a second factor.`,
+      );
+    } catch (err) {
+      setTicked(!on);
+      onDone(message(err));
+    }
+  };
+  return (
+    <label class="check">
+      <input type="checkbox" checked={ticked} onChange={(e) => set((e.target as HTMLInputElement).checked)} />
+      {`${role} must use a second factor`}
+    </label>
+  );
+}
+
+/** An administrator removes a user's authenticator (a lost phone). */
+export function ResetSecondFactor({ username, id, onDone }: { username: string; id: string; onDone: (note: string) => void }) {
+  const reset = async () => {
+    if (!confirm(`Remove ${username}'s second factor? They can log in with their password alone (or must add a new one, if a role requires it).`))
+      return;
+    try {
+      await api("DELETE", `/users/${id}/second-factor`);
+      onDone(`Removed ${username}'s second factor.`);
+    } catch (err) {
+      onDone(message(err));
+    }
+  };
+  return (
+    <button type="button" onClick={reset} aria-label={`Reset ${username}'s second factor`}>
+      Reset
+    </button>
+  );
+}
