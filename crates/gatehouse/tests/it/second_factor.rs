@@ -345,6 +345,7 @@ fn ssh(
     known_hosts: &std::path::Path,
     login: &str,
     answers: &std::path::Path,
+    methods: &str,
 ) -> Command {
     let mut cmd = Command::new("ssh");
     cmd.args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=yes"])
@@ -356,7 +357,7 @@ fn ssh(
             "-o",
             "PubkeyAuthentication=no",
             "-o",
-            "PreferredAuthentications=password,keyboard-interactive",
+            &format!("PreferredAuthentications={methods}"),
             "-o",
             "NumberOfPasswordPrompts=1",
             "-p",
@@ -387,7 +388,7 @@ async fn native_ssh_asks_for_the_code_after_the_password() {
     let sshd = Sshd::start().await;
     let gw = TestGateway::spawn().await;
     let admin = gw.admin().await;
-    let (app, _) = enrolled(&gw, &admin, "ops1").await;
+    let (app, recovery) = enrolled(&gw, &admin, "ops1").await;
     gw.ssh_connection(&admin, &sshd, "box", &["ops1"]).await;
     let dir = tempfile::tempdir().unwrap();
     let (_, info) = gw.get(Some(&admin), "/gateway").await;
@@ -399,8 +400,8 @@ async fn native_ssh_asks_for_the_code_after_the_password() {
         info["ssh"]["host_key"].as_str().unwrap()
     );
     std::fs::write(&known, line).unwrap();
-    let run = |answers: std::path::PathBuf| {
-        let cmd = ssh(addr.port(), &known, "ops1:box", &answers);
+    let run_as = |answers: std::path::PathBuf, methods: &str| {
+        let cmd = ssh(addr.port(), &known, "ops1:box", &answers, methods);
         async move {
             let mut cmd = cmd;
             let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
@@ -414,6 +415,7 @@ async fn native_ssh_asks_for_the_code_after_the_password() {
             )
         }
     };
+    let run = |answers: std::path::PathBuf| run_as(answers, "password,keyboard-interactive");
 
     // The right password and a wrong code: refused, and audited so.
     let (status, stdout, stderr) = run(askpass(dir.path(), "ops1-password", "000000")).await;
@@ -441,8 +443,24 @@ async fn native_ssh_asks_for_the_code_after_the_password() {
     // A wrong password never reaches the code prompt.
     let (status, _, _) = run(askpass(dir.path(), "a-wrong-guess", &app.code(0))).await;
     assert_eq!(status, Some(255));
+
+    // The password typed at a keyboard-interactive prompt: the code is the
+    // next prompt in the same exchange (here a recovery code, used once).
+    let spare = &recovery[0];
+    let answers = askpass(dir.path(), "ops1-password", spare);
+    let (status, stdout, stderr) = run_as(answers.clone(), "keyboard-interactive").await;
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "in-42");
+    let (status, _, _) = run_as(answers, "keyboard-interactive").await;
+    assert_eq!(status, Some(255), "a recovery code works once");
+    assert_eq!(
+        gw.audit(&admin, "second_factor.recovery_code_used")
+            .await
+            .len(),
+        1
+    );
     let logins = gw.audit(&admin, "auth.ssh_login").await;
-    assert_eq!(logins.len(), 1, "{logins:?}");
+    assert_eq!(logins.len(), 2, "{logins:?}");
 }
 
 #[tokio::test]
