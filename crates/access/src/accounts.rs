@@ -287,6 +287,7 @@ impl Access {
         // deletes the login tokens when the account is locked or its
         // password changes (`login` looks again after inserting its token).
         let admin = RoleName::parse(BuiltinRole::Admin.name()).expect("valid name");
+        let new_password = password_hash.is_some();
         let change = UserChange {
             roles: update.roles,
             disabled: update.disabled,
@@ -296,6 +297,10 @@ impl Access {
             .change_user(id, &change, Some(&admin))
             .await
             .map_err(|e| last_admin(e, &user))?;
+        // A login past the old password but not yet past its code ends too.
+        if new_password {
+            self.store.delete_pending_logins(id).await?;
+        }
         // Streams opened by this user look again: a lock, a revoked login or
         // a lost permission closes them.
         self.access_changed(Some(id));

@@ -237,6 +237,18 @@ impl Store {
         row.map(|(id,)| parse("user id", &id)).transpose()
     }
 
+    /// Forgets every pending login of `user` (a new password, a reset).
+    pub async fn delete_pending_logins(&self, user: UserId) -> Result<u64> {
+        let done = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM pending_logins WHERE user_id = $1")
+                .bind(user.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done)
+    }
+
     /// Uses up a pending login; `false` if it was already used or expired.
     pub async fn take_pending_login(&self, token_hash: &[u8]) -> Result<bool> {
         let done = on_pool!(self, |pool| {

@@ -249,6 +249,28 @@ async fn wrong_codes_are_throttled_like_passwords() {
 }
 
 #[tokio::test]
+async fn a_login_waiting_for_its_code_ends_when_the_password_changes() {
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let (app, _) = enrolled(&gw, &admin, "ops1").await;
+    let (_, step, _) = password(&gw, "ops1", "ops1-password").await;
+    let id = gw.user_id(&admin, "ops1").await;
+    let (status, _) = gw
+        .patch(
+            Some(&admin),
+            &format!("/users/{id}"),
+            json!({ "password": "a-new-password" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = code(&gw, &step["pending"], &app.code(1)).await;
+    assert_eq!(
+        (status.as_u16(), &body["error"]["code"]),
+        (401, &json!("login_expired"))
+    );
+}
+
+#[tokio::test]
 async fn a_role_that_requires_a_second_factor_makes_its_holders_enrol_at_login() {
     let gw = TestGateway::spawn().await;
     let admin = gw.admin().await;
