@@ -22,6 +22,7 @@ mod principal;
 mod second_factor;
 mod secrets;
 mod ssh_keys;
+pub mod sso;
 mod standing;
 mod throttle;
 

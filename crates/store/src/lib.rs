@@ -38,6 +38,7 @@ mod live;
 mod nodes;
 mod recordings;
 mod second_factor;
+mod sso;
 mod tokens;
 mod users;
 
@@ -59,6 +60,7 @@ pub use live::ReapedNode;
 pub use nodes::NodeRecord;
 pub use recordings::{RecordingDone, RecordingInfo, RecordingSettings};
 pub use second_factor::SecondFactorRecord;
+pub use sso::SsoPending;
 pub use users::{NewUser, UserChange, UserRecord};
 
 /// What can go wrong talking to the store.
