@@ -35,11 +35,11 @@ pub struct SsoIdentity<'a> {
     pub create_users: bool,
 }
 
-/// A single sign-on login: the token, the principal, and whether the
-/// account's roles changed (sessions that depended on lost ones must end).
+/// A single sign-on login: the principal, and whether the account's
+/// roles changed (sessions that depended on lost ones must end). The
+/// caller opens the login with [`Access::sso_token`] (a browser) or
+/// [`Access::sso_handoff`] (the CLI).
 pub struct SsoLogin {
-    /// The login token (cookie or bearer).
-    pub token: SecretString,
     /// Who logged in, with the roles just set.
     pub principal: Principal,
     /// The account was created by this login.
@@ -50,6 +50,13 @@ pub struct SsoLogin {
 
 fn refused(message: impl Into<String>) -> AccessError {
     AccessError::Forbidden(message.into())
+}
+
+/// A role the provider's mapping names that this gateway does not have.
+fn missing_role(what: String) -> AccessError {
+    refused(format!(
+        "your groups map to {what}, which this gateway does not have; ask its administrators"
+    ))
 }
 
 impl Access {
@@ -106,7 +113,11 @@ impl Access {
                             id.provider,
                             id.subject,
                         )
-                        .await?
+                        .await
+                        .map_err(|e| match e {
+                            StoreError::NotFound(what) => missing_role(what),
+                            other => other.into(),
+                        })?
                 }
                 None => {
                     return Err(refused(format!(
@@ -120,7 +131,6 @@ impl Access {
             return Err(AccessError::AccountLocked);
         }
         let roles_before = self.set_sso_roles(&user, id.roles).await?;
-        let token = self.issue_token(user.id).await?;
         let user = self
             .store
             .user_by_id(user.id)
@@ -128,7 +138,6 @@ impl Access {
             .ok_or(AccessError::Unauthenticated)?;
         let principal = self.principal(user).await?;
         Ok(SsoLogin {
-            token,
             principal,
             created,
             roles_before,
@@ -163,6 +172,7 @@ impl Access {
                     "{} is the last administrator and your groups no longer make you one; another administrator is needed first",
                     user.username
                 )),
+                StoreError::NotFound(what) => missing_role(what),
                 other => other.into(),
             })?;
         // Streams and sessions that depended on a lost role look again.
@@ -170,7 +180,8 @@ impl Access {
         Ok(Some(user.roles.clone()))
     }
 
-    async fn issue_token(&self, user: UserId) -> Result<SecretString> {
+    /// Opens a login session (a token) for an account a provider vouched for.
+    pub async fn sso_token(&self, user: UserId) -> Result<SecretString> {
         let token = random_token();
         let expires = OffsetDateTime::now_utc() + self.token_ttl;
         self.store
@@ -215,7 +226,7 @@ impl Access {
             Some(_) => return Err(AccessError::AccountLocked),
             None => return Err(AccessError::BadCredentials),
         };
-        let token = self.issue_token(user.id).await?;
+        let token = self.sso_token(user.id).await?;
         Ok((token, self.principal(user).await?))
     }
 

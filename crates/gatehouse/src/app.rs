@@ -178,6 +178,11 @@ impl Application {
                     host_key: gatehouse_sshd::host_key::public_openssh(&host_key),
                     host_key_fingerprint: gatehouse_sshd::host_key::fingerprint(&host_key),
                 }),
+                sso: gatehouse_web::sso::SsoSettings {
+                    providers: gatehouse_oidc::Providers::new(config.oidc.clone()),
+                    public_url: config.public_url.clone(),
+                    https: config.tls.is_some() || config.insecure_http,
+                },
                 ..WebConfig::default()
             }),
             shutdown: CancellationToken::new(),

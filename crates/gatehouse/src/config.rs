@@ -76,8 +76,11 @@ pub struct Config {
     pub ssh_approval: bool,
     /// How long an approval link stays usable.
     pub ssh_approval_ttl: Duration,
-    /// The address people reach the web UI at (`https://gw.example.com`),
-    /// for links the gateway prints; `None`: the HTTP listener's address.
+    /// OpenID Connect providers for single sign-on (`[[oidc]]` tables).
+    pub oidc: Vec<gatehouse_oidc::ProviderSettings>,
+    /// The address people reach the web UI at (`https://gw.example.com`):
+    /// for links the gateway prints (`None`: the HTTP listener's address)
+    /// and providers' redirects back (`None`: the request's host).
     pub public_url: Option<String>,
 }
 
@@ -114,6 +117,7 @@ impl Default for Config {
             ssh_approval: false,
             // Under the SSH listener's 60 s login grace.
             ssh_approval_ttl: Duration::from_secs(50),
+            oidc: Vec::new(),
             public_url: None,
         }
     }
@@ -150,6 +154,7 @@ pub struct FileConfig {
     ssh_approval: Option<bool>,
     ssh_approval_seconds: Option<u64>,
     public_url: Option<String>,
+    oidc: Option<Vec<crate::sso_config::OidcFile>>,
 }
 
 /// Values from flags or their environment variables (clap merges those two).
@@ -268,6 +273,7 @@ impl Config {
             ssh_approval: f.ssh_approval.unwrap_or(d.ssh_approval),
             ssh_approval_ttl: secs(f.ssh_approval_seconds, d.ssh_approval_ttl)
                 .clamp(Duration::from_secs(10), Duration::from_secs(55)),
+            oidc: crate::sso_config::providers(f.oidc.unwrap_or_default())?,
             public_url: f.public_url,
         };
         config.check_transport()?;

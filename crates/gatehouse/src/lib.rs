@@ -9,3 +9,4 @@ pub mod config;
 mod directory;
 pub mod node;
 mod private_dir;
+pub mod sso_config;

@@ -187,9 +187,9 @@ impl From<&Principal> for Me {
 pub struct LoginResponse {
     /// Send as `Authorization: Bearer <token>`; the same token is set as
     /// the browser's HttpOnly session cookie.
-    token: String,
+    pub(crate) token: String,
     /// The logged-in user.
-    user: Me,
+    pub(crate) user: Me,
     /// The ten one-time recovery codes of a second factor enrolled by this
     /// login, shown this once.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -216,13 +216,7 @@ pub(crate) async fn logged_in(
                 .details(details),
         )
         .await;
-    let cookie = Cookie::build((COOKIE, token.expose_secret().to_owned()))
-        .http_only(true)
-        .secure(state.config.secure_cookies)
-        .same_site(SameSite::Strict)
-        .path("/")
-        .max_age(time::Duration::try_from(state.config.token_ttl).unwrap_or(time::Duration::DAY))
-        .build();
+    let cookie = session_cookie(state, &token);
     let body = LoginResponse {
         token: token.expose_secret().to_owned(),
         user: Me::from(principal),
@@ -297,6 +291,18 @@ pub async fn login(
             Err(e.into())
         }
     }
+}
+
+/// The browser's session cookie carrying `token`: what every way of
+/// logging in sets.
+pub(crate) fn session_cookie(state: &AppState, token: &SecretString) -> Cookie<'static> {
+    Cookie::build((COOKIE, token.expose_secret().to_owned()))
+        .http_only(true)
+        .secure(state.config.secure_cookies)
+        .same_site(SameSite::Strict)
+        .path("/")
+        .max_age(time::Duration::try_from(state.config.token_ttl).unwrap_or(time::Duration::DAY))
+        .build()
 }
 
 /// Log out: the token (and cookie) stop working.

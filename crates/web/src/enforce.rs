@@ -38,13 +38,17 @@ pub(crate) async fn revoke_unauthorized(
     state: &AppState,
     caller: &Caller,
 ) -> Result<Vec<SessionId>, ApiError> {
+    revoke_unauthorized_as(state, &actor(caller)).await
+}
+
+/// [`revoke_unauthorized`] for a change no API caller made (a single
+/// sign-on login that changed its user's roles).
+pub(crate) async fn revoke_unauthorized_as(
+    state: &AppState,
+    actor: &Actor<'_>,
+) -> Result<Vec<SessionId>, ApiError> {
     if let Some(cluster) = &state.cluster {
-        cluster
-            .access_revoked(caller.name(), &caller.client_addr)
-            .await;
+        cluster.access_revoked(actor.name, actor.client_addr).await;
     }
-    Ok(
-        policy::revoke_unauthorized(&state.access, &state.registry, &state.audit, &actor(caller))
-            .await?,
-    )
+    Ok(policy::revoke_unauthorized(&state.access, &state.registry, &state.audit, actor).await?)
 }

@@ -24,6 +24,7 @@ pub mod recordings;
 pub mod second_factor;
 pub mod sessions;
 pub mod sharing;
+pub mod sso;
 pub mod terminal;
 pub mod tls;
 mod ui;
@@ -70,6 +71,8 @@ pub struct WebConfig {
     pub recordings_dir: Option<std::path::PathBuf>,
     /// The SSH listener, shown to users so they can reach and verify it.
     pub ssh: Option<profile::SshListener>,
+    /// OpenID Connect providers for single sign-on (none by default).
+    pub sso: sso::SsoSettings,
 }
 
 impl Default for WebConfig {
@@ -84,6 +87,7 @@ impl Default for WebConfig {
             session_limits: gatehouse_store::LimitSettings::default(),
             recordings_dir: None,
             ssh: None,
+            sso: sso::SsoSettings::default(),
         }
     }
 }
@@ -141,6 +145,10 @@ pub fn api_with(extra: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::op
         .routes(routes!(second_factor::disable))
         .routes(routes!(second_factor::reset))
         .routes(routes!(second_factor::set_role))
+        .routes(routes!(sso::providers))
+        .routes(routes!(sso::start))
+        .routes(routes!(sso::callback))
+        .routes(routes!(sso::exchange))
         .routes(routes!(profile::keys, profile::add_key))
         .routes(routes!(profile::remove_key))
         .routes(routes!(profile::gateway))
