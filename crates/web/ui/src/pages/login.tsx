@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 
 import { ApiError, api, type Me } from "../api";
 import { CodeStep, type PendingLogin } from "./second-factor";
+import { SsoButtons } from "./sso";
 
 /** Where to go after logging in: the `next` query parameter, if it is a path
  * on this gateway (`/apps/launch/grafana`, where an app host sent a browser
@@ -76,6 +77,7 @@ export function Login({ onLogin }: { onLogin: (me: Me) => void }) {
         <button type="submit" disabled={busy}>
           Log in
         </button>
+        <SsoButtons />
       </form>
     </main>
   );
