@@ -11,8 +11,14 @@ use crate::client::ApiClient;
 #[derive(clap::Args, Debug)]
 pub(super) struct LoginArgs {
     /// The username.
-    #[arg(long, short)]
-    user: String,
+    #[arg(long, short, required_unless_present = "sso")]
+    user: Option<String>,
+    /// Log in through this single sign-on provider in the browser instead.
+    #[arg(long, value_name = "NAME", conflicts_with = "user")]
+    sso: Option<String>,
+    /// With --sso: only print the address to open, do not run xdg-open.
+    #[arg(long, requires = "sso")]
+    no_browser: bool,
     /// The gateway's base URL.
     #[arg(long, env = "GATEHOUSE_URL", default_value = "http://127.0.0.1:8080")]
     server: String,
@@ -35,15 +41,19 @@ fn secret(variable: &str, prompt: &str) -> anyhow::Result<String> {
 }
 
 pub(super) async fn run(args: LoginArgs) -> anyhow::Result<()> {
-    let password = secret(
-        "GATEHOUSE_PASSWORD",
-        &format!("Password for {}: ", args.user),
-    )?;
+    let user = match (args.user, args.sso) {
+        (_, Some(provider)) => {
+            return super::login_sso::run(&args.server, &provider, !args.no_browser).await;
+        }
+        (Some(user), None) => user,
+        (None, None) => anyhow::bail!("give --user or --sso"),
+    };
+    let password = secret("GATEHOUSE_PASSWORD", &format!("Password for {user}: "))?;
     let client = ApiClient::new(&args.server, None);
     let mut resp: Value = client
         .post(
             "/auth/login",
-            &json!({ "username": args.user, "password": password }),
+            &json!({ "username": user, "password": password }),
         )
         .await?;
     // A second factor: the password step answered with a pending login.
@@ -58,8 +68,7 @@ pub(super) async fn run(args: LoginArgs) -> anyhow::Result<()> {
                 .await?;
         }
         Some(_) => anyhow::bail!(
-            "{} must add an authenticator first: log in once in the browser",
-            args.user
+            "{user} must add an authenticator first: log in once in the browser"
         ),
         None => {}
     }

@@ -5,6 +5,7 @@
 mod history;
 mod logging;
 mod login;
+mod login_sso;
 mod serve;
 mod sessions;
 mod ssh;
