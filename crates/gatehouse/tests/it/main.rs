@@ -31,6 +31,7 @@ mod restart;
 mod revoking;
 mod second_factor;
 mod sharing;
+mod sso;
 mod target_account;
 mod terminal;
 mod tls;

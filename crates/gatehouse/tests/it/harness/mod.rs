@@ -4,6 +4,7 @@
 
 pub mod httpbin;
 pub mod ldap;
+pub mod oidc;
 pub mod postgres;
 pub mod sshd;
 pub mod terminal;
