@@ -23,6 +23,10 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/profile/second-factor/disable", "post"),
         ("/api/v1/users/{id}/second-factor", "delete"),
         ("/api/v1/roles/{name}/second-factor", "put"),
+        ("/api/v1/auth/providers", "get"),
+        ("/api/v1/auth/oidc/{name}/start", "get"),
+        ("/api/v1/auth/oidc/{name}/callback", "get"),
+        ("/api/v1/auth/oidc/token", "post"),
         ("/api/v1/users", "get"),
         ("/api/v1/users", "post"),
         ("/api/v1/users/{id}", "patch"),
@@ -75,7 +79,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        44,
+        48,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
@@ -183,7 +187,7 @@ async fn every_operation_is_unique_described_and_lists_its_error_answers() {
             }
         }
     }
-    assert_eq!(ids.len(), 51);
+    assert_eq!(ids.len(), 55);
 }
 
 #[tokio::test]

@@ -237,6 +237,15 @@ async fn every_operation_in_the_openapi_document_enforces_its_permission_for_eve
         Row::new(M::POST, "/auth/logout", [204, 204, 204, 401]).with_tokens(fresh_tokens.clone()),
         Row::new(M::GET, "/auth/me", [200, 200, 200, 401]),
         Row::new(M::GET, "/gateway", [200, 200, 200, 401]),
+        // Single sign-on needs no login (it is how one logs in); this
+        // gateway has no provider, so the flow's steps find none.
+        Row::new(M::GET, "/auth/providers", [200, 200, 200, 200]),
+        Row::new(M::GET, "/auth/oidc/{name}/start", [404, 404, 404, 404])
+            .at("/auth/oidc/nosuch/start"),
+        Row::new(M::GET, "/auth/oidc/{name}/callback", [404, 404, 404, 404])
+            .at("/auth/oidc/nosuch/callback?state=forged&code=forged"),
+        Row::new(M::POST, "/auth/oidc/token", [400, 400, 400, 400])
+            .body(json!({ "code": "forged", "verifier": "forged" })),
         Row::new(M::GET, "/profile/keys", [200, 200, 200, 401]),
         Row::new(M::POST, "/profile/keys", [201, 201, 201, 401])
             .each_body(|i| json!({ "name": "new", "public_key": new_keys[i] })),
