@@ -225,3 +225,13 @@ async fn focus_rings_borders_and_glyphs_are_legible_in_both_themes() {
     assert_eq!(status, 200);
     node_test(&gw, "contrast.test.mjs").await;
 }
+
+/// Issue 22: the login page's "Log in with …" button, the provider's own
+/// pages, and back logged in with the mapped role; a refusal page for
+/// groups that map to no role.
+#[tokio::test]
+async fn single_sign_on_from_the_login_page_in_the_browser() {
+    let (gw, _op) =
+        crate::sso::with_provider(true, &[("alice", &["ops-admins"]), ("bob", &["sales"])]).await;
+    node_test(&gw, "sso.test.mjs").await;
+}
