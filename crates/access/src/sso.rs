@@ -255,8 +255,8 @@ mod tests {
     #[test]
     fn the_challenge_is_rfc_7636_s256() {
         assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-1B0K0mOnQxmq7YoXUcnqfP2Ls8mg3w"),
-            "E9Melhoofx1IQ4Kbo0MnD7kO4vMkqvYSTcfuT0xh1n0"
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 }

@@ -171,6 +171,8 @@ pub struct CallbackQuery {
     error: Option<String>,
     /// Its explanation.
     error_description: Option<String>,
+    /// The issuer that answered (RFC 9207), when the provider says.
+    iss: Option<String>,
 }
 
 /// The provider's redirect back: checks the state, exchanges the code,
@@ -246,6 +248,18 @@ pub async fn callback(
         )
         .await;
     };
+    // RFC 9207: an answer that names another issuer is another provider's
+    // (a mix-up), whatever its code.
+    if let Some(iss) = &query.iss
+        && iss.trim_end_matches('/') != provider.settings().issuer.trim_end_matches('/')
+    {
+        return refuse(
+            "wrong_issuer",
+            format!("The answer came from another identity provider ({iss})."),
+            None,
+        )
+        .await;
+    }
     if let Some(error) = &query.error {
         let said = query.error_description.as_deref().unwrap_or(error);
         return refuse(
