@@ -83,8 +83,10 @@ pub struct StartQuery {
     /// A path on this gateway to open once logged in (default `/`).
     next: Option<String>,
     /// `gatehouse login --sso`'s loopback port (with `cli_challenge`).
+    #[param(minimum = 1, maximum = 65535)]
     cli_port: Option<u16>,
     /// base64url SHA-256 of the CLI's secret verifier (43 characters).
+    #[param(pattern = "^[A-Za-z0-9_-]{43}$")]
     cli_challenge: Option<String>,
 }
 
@@ -200,7 +202,12 @@ pub async fn callback(
         .providers
         .get(&name)
         .ok_or_else(|| ApiError::not_found(format!("single sign-on provider {name}")))?;
-    let refuse = |reason: &'static str, message: String, username: Option<String>| {
+    // `cli`: the loopback port of `gatehouse login --sso`, once the
+    // sign-in is known to be its: the CLI is told too, rather than waiting.
+    let refuse = |reason: &'static str,
+                  message: String,
+                  username: Option<String>,
+                  cli: Option<i32>| {
         let state = state.clone();
         let name = name.clone();
         let addr = addr.clone();
@@ -223,6 +230,12 @@ pub async fn callback(
             } else {
                 StatusCode::FORBIDDEN
             };
+            if let Some(port) = cli {
+                return Ok(redirect(&format!(
+                    "http://127.0.0.1:{port}/callback?error={}",
+                    percent_encode(&message)
+                )));
+            }
             Ok(page(status, "Sign-in refused", &message))
         }
     };
@@ -230,6 +243,7 @@ pub async fn callback(
         return refuse(
             "no_state",
             "This sign-in link carries no state. Start again from the login page.".into(),
+            None,
             None,
         )
         .await;
@@ -245,6 +259,7 @@ pub async fn callback(
             "unknown_state",
             "This sign-in is unknown, expired or already used (wrong state). Start again from the login page.".into(),
             None,
+            None,
         )
         .await;
     };
@@ -257,6 +272,7 @@ pub async fn callback(
             "wrong_issuer",
             format!("The answer came from another identity provider ({iss})."),
             None,
+            pending.cli_port,
         )
         .await;
     }
@@ -266,6 +282,7 @@ pub async fn callback(
             "provider_refused",
             format!("The identity provider refused the sign-in: {said}"),
             None,
+            pending.cli_port,
         )
         .await;
     }
@@ -274,6 +291,7 @@ pub async fn callback(
             "no_code",
             "The identity provider sent no code.".into(),
             None,
+            pending.cli_port,
         )
         .await;
     };
@@ -294,7 +312,7 @@ pub async fn callback(
                 OidcError::TokenInvalid(_) => "token_invalid",
                 OidcError::NoUsername(_) => "no_username",
             };
-            return refuse(reason, e.to_string(), None).await;
+            return refuse(reason, e.to_string(), None, pending.cli_port).await;
         }
     };
     let settings = provider.settings();
@@ -325,6 +343,7 @@ pub async fn callback(
                 "no_role_or_account",
                 message,
                 Some(identity.username.to_string()),
+                pending.cli_port,
             )
             .await;
         }
@@ -333,6 +352,7 @@ pub async fn callback(
                 "account_locked",
                 "This account is locked.".into(),
                 Some(identity.username.to_string()),
+                pending.cli_port,
             )
             .await;
         }
@@ -483,6 +503,20 @@ fn redirect(url: &str) -> Response {
     }
     no_store(&mut resp);
     resp
+}
+
+/// `s` as a URL query value: unreserved characters as they are, the rest
+/// as `%XX` bytes.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn no_store(resp: &mut Response) {

@@ -23,9 +23,12 @@ use crate::client::ApiClient;
 /// How long the person has to finish signing in.
 const WAIT: Duration = Duration::from_secs(300);
 
+/// What the gateway sends the browser back with: a one-time code, or why
+/// it refused the sign-in.
 #[derive(Deserialize)]
 struct Callback {
     code: Option<String>,
+    error: Option<String>,
 }
 
 pub(super) async fn run(server: &str, provider: &str, open_browser: bool) -> anyhow::Result<()> {
@@ -54,23 +57,29 @@ pub(super) async fn run(server: &str, provider: &str, open_browser: bool) -> any
             .spawn();
     }
 
-    let (codes, mut received) = mpsc::channel::<String>(1);
+    let (codes, mut received) = mpsc::channel::<Result<String, String>>(1);
     let app = axum::Router::new().route(
         "/callback",
         axum::routing::get(move |Query(cb): Query<Callback>| {
             let codes = codes.clone();
             async move {
-                match cb.code {
-                    Some(code) => {
-                        let _ = codes.try_send(code);
-                        Html(
-                            "<!doctype html><title>Gatehouse</title>\
-                             <p>You are logged in to Gatehouse on the command line. You can close this tab.</p>",
-                        )
+                let page = |text: &str| {
+                    Html(format!(
+                        "<!doctype html><title>Gatehouse</title><p>{}</p>",
+                        text.replace('&', "&amp;").replace('<', "&lt;")
+                    ))
+                };
+                match (cb.code, cb.error) {
+                    (Some(code), _) => {
+                        let _ = codes.try_send(Ok(code));
+                        page("You are logged in to Gatehouse on the command line. You can close this tab.")
                     }
-                    None => Html(
-                        "<!doctype html><title>Gatehouse</title><p>No code arrived: try again.</p>",
-                    ),
+                    (None, Some(error)) => {
+                        let shown = page(&format!("Sign-in refused: {error}"));
+                        let _ = codes.try_send(Err(error));
+                        shown
+                    }
+                    (None, None) => page("No code arrived: try again."),
                 }
             }
         }),
@@ -86,7 +95,8 @@ pub(super) async fn run(server: &str, provider: &str, open_browser: bool) -> any
     let _ = server_task.await;
     let code = code
         .context("timed out waiting for the browser to come back (5 minutes)")?
-        .context("the loopback listener stopped")?;
+        .context("the loopback listener stopped")?
+        .map_err(|refused| anyhow::anyhow!("the gateway refused the sign-in: {refused}"))?;
 
     let client = ApiClient::new(server, None);
     let resp: Value = client

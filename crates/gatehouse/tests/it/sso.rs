@@ -310,9 +310,10 @@ async fn without_create_users_only_an_existing_account_may_sign_in() {
     assert_eq!(status, 401);
 }
 
-#[tokio::test]
-async fn gatehouse_login_sso_gets_a_token_through_the_browser_flow() {
-    let (gw, _op) = with_provider(true, &[("dana", &["ops"])]).await;
+/// Runs `gatehouse login --sso` against `gw` and plays `user`'s browser on
+/// the address it prints: the CLI's output, and the loopback URL the
+/// gateway sent the browser to.
+async fn cli_sso_login(gw: &TestGateway, user: &str) -> (std::process::Output, String) {
     let mut cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(["login", "--sso", NAME, "--no-browser"])
         .env("GATEHOUSE_URL", format!("http://{}", gw.addr))
@@ -333,27 +334,44 @@ async fn gatehouse_login_sso_gets_a_token_through_the_browser_flow() {
     .await
     .unwrap();
     assert!(url.contains("cli_challenge="), "{url}");
+    // The rest of what the CLI says, for the caller.
+    let said = tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = stderr.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
 
     // The browser: the provider's forms, then the gateway, then the CLI's
-    // loopback address, with a one-time code and never the token.
+    // loopback address.
     let mut loopback = None;
-    let done = walk(&url, "dana", |u| {
-        if u.starts_with("http://127.0.0.1:") && u.contains("/callback?code=") {
+    let done = walk(&url, user, |u| {
+        if u.starts_with("http://127.0.0.1:") && u.contains("/callback?") {
             loopback = Some(u.to_owned());
         }
         false
     })
     .await;
     assert_eq!(done.status, 200, "{}", done.body);
-    assert!(done.body.contains("You are logged in"), "{}", done.body);
     let loopback = loopback.expect("the gateway sent the browser to the CLI");
 
-    let out = tokio::time::timeout(Duration::from_secs(20), cli.wait_with_output())
+    let mut out = tokio::time::timeout(Duration::from_secs(20), cli.wait_with_output())
         .await
-        .unwrap()
+        .expect("the CLI ends once the browser is back")
         .unwrap();
+    out.stderr = said.await.unwrap().into_bytes();
+    (out, loopback)
+}
+
+#[tokio::test]
+async fn gatehouse_login_sso_gets_a_token_through_the_browser_flow() {
+    let (gw, _op) = with_provider(true, &[("dana", &["ops"])]).await;
+    let (out, loopback) = cli_sso_login(&gw, "dana").await;
     assert!(out.status.success(), "{out:?}");
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(loopback.contains("code="), "{loopback}");
     assert!(!loopback.contains(&token), "the token travelled in a URL");
     let (status, me) = gw.get(Some(&token), "/auth/me").await;
     assert_eq!(status, 200);
@@ -370,4 +388,20 @@ async fn gatehouse_login_sso_gets_a_token_through_the_browser_flow() {
         .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "invalid_grant");
+}
+
+/// A refusal reaches the CLI too: it says why and fails at once instead of
+/// waiting for a code that will not come.
+#[tokio::test]
+async fn gatehouse_login_sso_says_why_the_gateway_refused() {
+    let (gw, _op) = with_provider(true, &[("erin", &["sales"])]).await;
+    let (out, loopback) = cli_sso_login(&gw, "erin").await;
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty(), "no token: {out:?}");
+    assert!(loopback.contains("error="), "{loopback}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("your groups give you no role on this gateway"),
+        "{said}"
+    );
 }

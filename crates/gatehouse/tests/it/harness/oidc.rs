@@ -84,10 +84,20 @@ impl OidcProvider {
             )
             .env("ACCOUNTS", serde_json::to_string(&accounts).unwrap())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("node (scripts/prerequisites installs it, and npm the UI's oidc-provider)");
+        // Its errors are shown with the test's output; its start-up
+        // warnings (a dev adapter, dev interactions, Node 20) are not news.
+        let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = errors.next_line().await {
+                if !line.starts_with("oidc-provider WARNING") {
+                    eprintln!("oidc-provider: {line}");
+                }
+            }
+        });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         tokio::time::timeout(Duration::from_secs(20), async {
             while let Some(line) = lines.next_line().await.unwrap() {
