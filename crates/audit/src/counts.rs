@@ -41,12 +41,15 @@ pub(crate) fn recorded(summary: &gatehouse_recording::Summary) {
     }
 }
 
-/// Refused logins by method: `web` (the login page and API), or the SSH
-/// listener's method (`password`, `publickey`, …; `refused` for a client
-/// turned away before authenticating).
+/// Refused logins by method: `web` (the login page and API), `oidc` (single
+/// sign-on), or the SSH listener's method (`password`, `publickey`, …;
+/// `refused` for a client turned away before authenticating).
 pub(crate) fn audited(event: &NewAuditEvent) {
     let method = match event.action.as_str() {
-        action::LOGIN_FAILED => "web".to_owned(),
+        action::LOGIN_FAILED => match event.details.get("method").and_then(|m| m.as_str()) {
+            Some("oidc") => "oidc".to_owned(),
+            _ => "web".to_owned(),
+        },
         action::SSH_LOGIN_FAILED => match event.details.get("method").and_then(|m| m.as_str()) {
             Some(m) => format!("ssh_{}", m.chars().take(32).collect::<String>()),
             None => "ssh_refused".to_owned(),

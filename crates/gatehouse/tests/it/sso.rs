@@ -209,6 +209,21 @@ async fn refusals_are_pages_that_say_why() {
             "{reason} audited: {reasons:?}"
         );
     }
+    // And counted, by method, for operators.
+    let metrics = gw
+        .http()
+        .get(format!("http://{}/metrics", gw.addr))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gatehouse_login_failures_total{method=\"oidc\"}"),
+        "{metrics}"
+    );
 }
 
 fn query_param(url: &str, name: &str) -> String {
