@@ -23,7 +23,7 @@ export function SsoButtons() {
   if (providers.length === 0) return null;
   const next = nextPath(location.search) ?? "/" + location.hash;
   return (
-    <div class="sso" aria-label="Single sign-on">
+    <div class="sso" role="group" aria-label="Single sign-on">
       {providers.map((p) => (
         <a key={p.name} class="button" href={`${p.start_url}?next=${encodeURIComponent(next)}`}>
           Log in with {p.display_name}
