@@ -275,6 +275,12 @@ impl Access {
         let not_found = || AccessError::NotFound(format!("user {id}"));
         let user = self.store.user_by_id(id).await?.ok_or_else(not_found)?;
         let password_hash = match update.password {
+            Some(_) if self.store.is_sso_user(id).await? => {
+                return Err(AccessError::Invalid(format!(
+                    "{} signs in through single sign-on and has no gateway password",
+                    user.username
+                )));
+            }
             Some(password) => {
                 passwords::check_policy(&password).map_err(AccessError::Invalid)?;
                 Some(passwords::hash(password).await?)

@@ -70,6 +70,15 @@ async fn a_first_sso_login_creates_the_account_with_the_mapped_roles_and_no_pass
         .find(|u| u["username"] == "alice")
         .unwrap();
     assert_eq!(alice["roles"], json!(["admin"]));
+    // Nor can an administrator give it one.
+    let (status, body) = gw
+        .patch(
+            Some(&admin),
+            &format!("/users/{}", alice["id"].as_str().unwrap()),
+            json!({ "password": "a-long-enough-password" }),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
 
     // An SSO account has no gateway password: nothing logs in as it.
     for password in ["", "!sso", "any"] {
