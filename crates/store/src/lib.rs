@@ -242,6 +242,7 @@ mod nodes_tests;
 mod recordings_tests;
 #[cfg(test)]
 mod second_factor_tests;
+#[cfg(test)]
 mod sso_tests;
 #[cfg(test)]
 mod testdb;
