@@ -193,7 +193,7 @@ pub struct LoginResponse {
     /// The ten one-time recovery codes of a second factor enrolled by this
     /// login, shown this once.
     #[serde(skip_serializing_if = "Option::is_none")]
-    recovery_codes: Option<Vec<String>>,
+    pub(crate) recovery_codes: Option<Vec<String>>,
 }
 
 /// The answer to a completed login: audited, the session cookie set, the

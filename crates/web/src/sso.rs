@@ -434,6 +434,7 @@ pub async fn exchange(
             Ok(Json(LoginResponse {
                 token: token.expose_secret().to_owned(),
                 user: Me::from(&principal),
+                recovery_codes: None,
             }))
         }
         Err(AccessError::BadCredentials) => Err(ApiError::new(
