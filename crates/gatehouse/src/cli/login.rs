@@ -67,9 +67,9 @@ pub(super) async fn run(args: LoginArgs) -> anyhow::Result<()> {
                 )
                 .await?;
         }
-        Some(_) => anyhow::bail!(
-            "{user} must add an authenticator first: log in once in the browser"
-        ),
+        Some(_) => {
+            anyhow::bail!("{user} must add an authenticator first: log in once in the browser")
+        }
         None => {}
     }
     let token = resp["token"]
