@@ -158,6 +158,11 @@ impl Access {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    /// The secret key's box: also what signs requests between nodes.
+    pub fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -26,7 +27,20 @@ pub enum SecretKeyError {
 #[derive(Clone)]
 pub struct SecretBox {
     key: Arc<LessSafeKey>,
+    /// Signs and checks requests between gateway nodes (derived from the
+    /// same key, never the encryption key itself).
+    nodes: Arc<hmac::Key>,
+    /// Names the key without revealing it (see [`SecretBox::fingerprint`]).
+    fingerprint: Arc<str>,
 }
+
+/// What the node-channel key is derived with (HMAC-SHA256 of this label
+/// under the secret key): a MAC made with it can never be confused with
+/// anything else the key does.
+const NODE_CHANNEL_LABEL: &[u8] = b"gatehouse node channel v1";
+
+/// What the published fingerprint is derived with.
+const FINGERPRINT_LABEL: &[u8] = b"gatehouse key fingerprint v1";
 
 impl std::fmt::Debug for SecretBox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,8 +59,21 @@ impl SecretBox {
 
     fn from_bytes(bytes: &[u8]) -> Result<Self, SecretKeyError> {
         let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SecretKeyError::Malformed)?;
+        let root = hmac::Key::new(hmac::HMAC_SHA256, bytes);
+        let nodes = hmac::Key::new(
+            hmac::HMAC_SHA256,
+            hmac::sign(&root, NODE_CHANNEL_LABEL).as_ref(),
+        );
+        // 16 bytes of a one-way function of the key: enough to tell two
+        // keys apart, useless for finding the key.
+        let fingerprint: String = hmac::sign(&root, FINGERPRINT_LABEL).as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Ok(Self {
             key: Arc::new(LessSafeKey::new(key)),
+            nodes: Arc::new(nodes),
+            fingerprint: fingerprint.into(),
         })
     }
 
@@ -82,6 +109,24 @@ impl SecretBox {
         sealed
     }
 
+    /// A name for this key that other nodes can compare with theirs
+    /// (hex, derived one-way; it reveals nothing of the key).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// A MAC over `message` for a request to another gateway node: only a
+    /// node holding the same secret key can make or check it.
+    pub fn sign_for_nodes(&self, message: &[u8]) -> Vec<u8> {
+        hmac::sign(&self.nodes, message).as_ref().to_vec()
+    }
+
+    /// Whether `tag` is [`SecretBox::sign_for_nodes`] of `message` under
+    /// this key (compared in constant time).
+    pub fn verify_from_node(&self, message: &[u8], tag: &[u8]) -> bool {
+        hmac::verify(&self.nodes, message, tag).is_ok()
+    }
+
     /// Decrypts what [`SecretBox::seal`] produced; `None` if it was sealed
     /// under another key or tampered with.
     pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
@@ -103,4 +148,26 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(contents)
+}
+
+#[cfg(test)]
+mod node_key_tests {
+    use super::*;
+
+    fn key(byte: u8) -> SecretBox {
+        SecretBox::from_base64(&STANDARD.encode([byte; 32])).unwrap()
+    }
+
+    #[test]
+    fn nodes_with_the_same_key_share_a_fingerprint_and_accept_each_others_macs() {
+        let (a, b, other) = (key(7), key(7), key(8));
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), other.fingerprint());
+        assert_eq!(a.fingerprint().len(), 32);
+        let tag = a.sign_for_nodes(b"GET\n/x\n1");
+        assert!(b.verify_from_node(b"GET\n/x\n1", &tag));
+        assert!(!b.verify_from_node(b"GET\n/y\n1", &tag));
+        assert!(!other.verify_from_node(b"GET\n/x\n1", &tag));
+        assert!(!b.verify_from_node(b"GET\n/x\n1", &tag[..16]));
+    }
 }

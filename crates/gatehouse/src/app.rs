@@ -118,7 +118,9 @@ impl Application {
         };
         // Before closing "our" open rows: on a shared database the name
         // must be ours, not a live node's.
-        let node = crate::node::NodeLease::claim(&store, &config.node).await?;
+        let node =
+            crate::node::NodeLease::claim(&store, &config.node, access.secrets().fingerprint())
+                .await?;
         let export =
             gatehouse_audit::export::Export::start(gatehouse_audit::export::ExportConfig {
                 file: config.audit_file.clone(),
@@ -215,6 +217,12 @@ impl Application {
             .await
             .with_context(|| format!("listening on {}", config.http))?;
         let http_addr = listener.local_addr()?;
+        if let Some(node) = &node {
+            let url =
+                crate::node::internal_url(config.cluster_url.as_deref(), http_addr, tls.is_some());
+            node.publish_url(&url, state.access.secrets().fingerprint())
+                .await?;
+        }
         let operations = match config.metrics_listen {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)

@@ -33,6 +33,9 @@ pub struct Config {
     pub ssh_ciphers: gatehouse_sshd::Ciphers,
     /// This node's name in session records.
     pub node: String,
+    /// The URL other nodes reach this one at (cluster only; `None`: derived
+    /// from the HTTP listener's address).
+    pub cluster_url: Option<String>,
     /// Web applications are published on `{connection}.{apps_domain}`.
     pub apps_domain: String,
     /// The operations listener: `/metrics`, `/healthz` and `/readyz`
@@ -95,6 +98,7 @@ impl Default for Config {
             ssh: SocketAddr::from(([127, 0, 0, 1], 2222)),
             ssh_ciphers: gatehouse_sshd::Ciphers::default(),
             node: "gw-1".into(),
+            cluster_url: None,
             // Browsers resolve *.localhost to loopback: a fresh start needs no DNS.
             apps_domain: "apps.localhost".into(),
             metrics_listen: None,
@@ -136,6 +140,7 @@ pub struct FileConfig {
     ssh: Option<SocketAddr>,
     ssh_ciphers: Option<Vec<String>>,
     node: Option<String>,
+    cluster_url: Option<String>,
     apps_domain: Option<String>,
     metrics_listen: Option<SocketAddr>,
     audit_file: Option<PathBuf>,
@@ -176,6 +181,8 @@ pub struct Overrides {
     pub ssh: Option<SocketAddr>,
     /// `--node` / `GATEHOUSE_NODE`.
     pub node: Option<String>,
+    /// `--cluster-url` / `GATEHOUSE_CLUSTER_URL`.
+    pub cluster_url: Option<String>,
     /// `--apps-domain` / `GATEHOUSE_APPS_DOMAIN`.
     pub apps_domain: Option<String>,
     /// `--metrics-listen` / `GATEHOUSE_METRICS_LISTEN`.
@@ -232,6 +239,11 @@ impl Config {
             ssh: o.ssh.or(f.ssh).unwrap_or(d.ssh),
             ssh_ciphers,
             node: o.node.or(f.node).unwrap_or(d.node),
+            cluster_url: o
+                .cluster_url
+                .or(f.cluster_url)
+                .map(|u| u.trim().trim_end_matches('/').to_owned())
+                .filter(|u| !u.is_empty()),
             apps_domain: o
                 .apps_domain
                 .or(f.apps_domain)

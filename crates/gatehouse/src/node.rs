@@ -18,6 +18,26 @@ pub const HEARTBEAT: Duration = Duration::from_secs(3);
 /// issue allows for `node_lost`.
 pub const STALE_AFTER: Duration = Duration::from_secs(10);
 
+/// The URL other nodes reach this one at: `configured` (`--cluster-url`)
+/// or the HTTP listener's own address. A listener on every interface
+/// (`0.0.0.0`) names no address others can use: loopback is published and
+/// a warning says to set `--cluster-url`.
+pub fn internal_url(configured: Option<&str>, http: std::net::SocketAddr, tls: bool) -> String {
+    if let Some(url) = configured {
+        return url.to_owned();
+    }
+    let scheme = if tls { "https" } else { "http" };
+    let mut addr = http;
+    if addr.ip().is_unspecified() {
+        tracing::warn!(
+            %http,
+            "the HTTP listener is on every interface: set --cluster-url so other nodes can reach this one to watch or replay its sessions"
+        );
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("{scheme}://{addr}")
+}
+
 /// This process's hold on its node's row.
 #[derive(Clone, Debug)]
 pub struct NodeLease {
@@ -30,8 +50,64 @@ pub struct NodeLease {
 impl NodeLease {
     /// Claims `name` in a shared database: if another process holds it, it
     /// is given [`STALE_AFTER`] (and a beat more) to show it is alive,
-    /// which a process killed moments ago does not. `None` on SQLite.
-    pub async fn claim(store: &Store, name: &str) -> anyhow::Result<Option<NodeLease>> {
+    /// which a process killed moments ago does not. Then publishes this
+    /// node's secret key fingerprint and refuses to join (giving the row
+    /// back) if another node's differs: such a node could not open the
+    /// secrets the others sealed, nor talk to them. `None` on SQLite.
+    pub async fn claim(
+        store: &Store,
+        name: &str,
+        key_fingerprint: &str,
+    ) -> anyhow::Result<Option<NodeLease>> {
+        let Some(lease) = Self::claim_name(store, name).await? else {
+            return Ok(None);
+        };
+        lease
+            .store
+            .set_node_link(name, &lease.instance, None, key_fingerprint)
+            .await
+            .context("publishing this node's key fingerprint")?;
+        // Published first, then compared: of two nodes starting at once
+        // with different keys, each sees the other's and neither joins.
+        let links = store
+            .node_links()
+            .await
+            .context("reading the other nodes' key fingerprints")?;
+        let differ: Vec<String> = links
+            .into_iter()
+            .filter(|l| l.name != name)
+            .filter(|l| {
+                l.key_fingerprint
+                    .as_deref()
+                    .is_some_and(|f| f != key_fingerprint)
+            })
+            .map(|l| l.name)
+            .collect();
+        if !differ.is_empty() {
+            lease.release().await;
+            anyhow::bail!(
+                "this node's secret key differs from the one node(s) {} use on this database \
+                 (key fingerprint {key_fingerprint}): every node must share the same \
+                 GATEHOUSE_SECRET_KEY (or secret.key file), or it cannot open the connection \
+                 secrets the others sealed nor talk to them",
+                differ.join(", ")
+            );
+        }
+        Ok(Some(lease))
+    }
+
+    /// Publishes the URL other nodes reach this one's internal channel at.
+    pub async fn publish_url(&self, url: &str, key_fingerprint: &str) -> anyhow::Result<()> {
+        let published = self
+            .store
+            .set_node_link(&self.name, &self.instance, Some(url), key_fingerprint)
+            .await
+            .context("publishing this node's URL")?;
+        anyhow::ensure!(published, "this node's row was taken over while starting");
+        Ok(())
+    }
+
+    async fn claim_name(store: &Store, name: &str) -> anyhow::Result<Option<NodeLease>> {
         if store.backend() != Backend::Postgres {
             return Ok(None);
         }

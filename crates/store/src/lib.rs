@@ -57,7 +57,7 @@ pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};
 pub use keys::SshKeyRecord;
 pub use limits::{LimitSettings, RoleRecord};
 pub use live::ReapedNode;
-pub use nodes::NodeRecord;
+pub use nodes::{NodeLink, NodeRecord};
 pub use recordings::{RecordingDone, RecordingInfo, RecordingSettings};
 pub use second_factor::SecondFactorRecord;
 pub use sso::SsoPending;

@@ -113,3 +113,66 @@ impl Store {
             .collect())
     }
 }
+
+/// How another node is reached and which key it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeLink {
+    /// The node's name.
+    pub name: String,
+    /// Its internal channel's base URL, once it published one.
+    pub url: Option<String>,
+    /// Its secret key's fingerprint, once it published one.
+    pub key_fingerprint: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LinkRow {
+    name: String,
+    url: Option<String>,
+    key_fingerprint: Option<String>,
+}
+
+impl Store {
+    /// Publishes node `name`'s (run `instance`) key fingerprint and, when
+    /// given, how other nodes reach it (else the URL stays as it was).
+    /// False if the row is no longer this run's.
+    pub async fn set_node_link(
+        &self,
+        name: &str,
+        instance: &str,
+        url: Option<&str>,
+        key_fingerprint: &str,
+    ) -> Result<bool> {
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE nodes SET url = COALESCE($1, url), key_fingerprint = $2
+                 WHERE name = $3 AND instance = $4",
+            )
+            .bind(url)
+            .bind(key_fingerprint)
+            .bind(name)
+            .bind(instance)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// How every node holding a row is reached, by name.
+    pub async fn node_links(&self) -> Result<Vec<NodeLink>> {
+        let rows: Vec<LinkRow> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT name, url, key_fingerprint FROM nodes ORDER BY name")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| NodeLink {
+                name: r.name,
+                url: r.url,
+                key_fingerprint: r.key_fingerprint,
+            })
+            .collect())
+    }
+}

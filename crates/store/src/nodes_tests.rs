@@ -124,3 +124,52 @@ async fn a_dead_nodes_sessions_are_reaped_once_and_its_published_rows_go(store: 
 }
 
 on_both_backends!(a_dead_nodes_sessions_are_reaped_once_and_its_published_rows_go);
+
+async fn a_node_publishes_its_url_and_key_fingerprint_for_the_others(store: Store) {
+    let t0 = OffsetDateTime::now_utc();
+    assert!(store.claim_node("gw-1", "run-a", t0, STALE).await.unwrap());
+    assert!(store.claim_node("gw-2", "run-x", t0, STALE).await.unwrap());
+    assert!(
+        store
+            .set_node_link("gw-1", "run-a", None, "f1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_node_link("gw-1", "run-a", Some("http://10.0.0.1:8080"), "f1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_node_link("gw-1", "run-a", None, "f1")
+            .await
+            .unwrap()
+    );
+    // Only the run holding the row may speak for it.
+    assert!(
+        !store
+            .set_node_link("gw-2", "run-other", Some("http://evil"), "f2")
+            .await
+            .unwrap()
+    );
+    let links = store.node_links().await.unwrap();
+    assert_eq!(
+        links,
+        [
+            NodeLink {
+                name: "gw-1".into(),
+                url: Some("http://10.0.0.1:8080".into()),
+                key_fingerprint: Some("f1".into()),
+            },
+            NodeLink {
+                name: "gw-2".into(),
+                url: None,
+                key_fingerprint: None,
+            },
+        ]
+    );
+}
+
+on_both_backends!(a_node_publishes_its_url_and_key_fingerprint_for_the_others);

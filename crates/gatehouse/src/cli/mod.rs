@@ -94,6 +94,10 @@ pub struct ServeArgs {
     /// This node's name in session records [default: gw-1].
     #[arg(long, env = "GATEHOUSE_NODE")]
     node: Option<String>,
+    /// The URL other nodes reach this one's HTTP listener at, for watching
+    /// and replaying across nodes [default: derived from --http].
+    #[arg(long, env = "GATEHOUSE_CLUSTER_URL", value_name = "URL")]
+    cluster_url: Option<String>,
     /// Web applications are published on CONNECTION.DOMAIN [default: apps.localhost].
     #[arg(long, env = "GATEHOUSE_APPS_DOMAIN", value_name = "DOMAIN")]
     apps_domain: Option<String>,

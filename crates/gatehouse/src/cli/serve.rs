@@ -20,6 +20,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             insecure_http: args.insecure_http,
             ssh: args.ssh,
             node: args.node,
+            cluster_url: args.cluster_url,
             apps_domain: args.apps_domain,
             metrics_listen: args.metrics_listen,
             audit_file: args.audit_file,

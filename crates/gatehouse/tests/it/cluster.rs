@@ -1,5 +1,7 @@
 //! Several gateway nodes on one real PostgreSQL (issue 20).
 
+mod keys;
+
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -11,11 +13,22 @@ use crate::harness::{ADMIN_PASSWORD, TestGateway, eventually, test_config};
 use crate::restart::GatewayProcess;
 use crate::tunnels::Tunnel;
 
-/// A gateway named `node` on the PostgreSQL database `url`.
-async fn node(url: &str, node: &str) -> TestGateway {
+/// The secret key the in-process nodes of a test share (base64 of 32 bytes).
+pub(super) const SHARED_KEY: &str = "c2hhcmVkLWNsdXN0ZXIta2V5LWZvci10ZXN0cy0zMiE=";
+
+/// A gateway named `node` on the PostgreSQL database `url`, holding the
+/// secret key every node of the test shares.
+pub(super) async fn node(url: &str, node: &str) -> TestGateway {
+    node_with_key(url, node, SHARED_KEY).await
+}
+
+/// [`node`] with its own secret `key` file.
+pub(super) async fn node_with_key(url: &str, node: &str, key: &str) -> TestGateway {
     let url = url.to_owned();
     let node = node.to_owned();
+    let key = key.to_owned();
     TestGateway::spawn_with(move |c| {
+        std::fs::write(c.data_dir.join("secret.key"), key).unwrap();
         c.database_url = Some(SecretString::from(url));
         c.node = node;
     })
