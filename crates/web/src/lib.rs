@@ -17,6 +17,7 @@ mod enforce;
 pub mod error;
 pub mod history;
 pub mod limits;
+pub mod nodes;
 pub mod observe;
 mod openapi;
 pub mod profile;
@@ -212,6 +213,7 @@ pub fn router_with(state: AppState, extra: OpenApiRouter<AppState>) -> Router {
     )
     .route("/metrics", get(observe::metrics_page))
     .merge(observe::health_routes())
+    .merge(nodes::routes())
     .fallback(ui::serve)
     .method_not_allowed_fallback(error::method_not_allowed)
     .layer(axum::middleware::from_fn(observe::time_requests))

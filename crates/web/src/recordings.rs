@@ -103,20 +103,32 @@ pub async fn recording(
         .history_entry(id)
         .await?
         .ok_or_else(missing)?;
-    let info = row.recording.ok_or_else(missing)?;
-    let dir = state.config.recordings_dir.as_ref().ok_or_else(missing)?;
-    // The path comes from our own database, but never leave the folder.
-    if info.path.contains("..") || info.path.starts_with('/') {
-        return Err(ApiError::internal(
-            "a recording path is not inside the recordings folder",
-        ));
-    }
-    let file = match tokio::fs::File::open(dir.join(&info.path)).await {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
-        Err(e) => return Err(ApiError::internal(e)),
+    let info = row.recording.as_ref().ok_or_else(missing)?;
+    let (bytes, body) = if state.cluster.is_some() && row.node != state.registry.node() {
+        // Written by another node, into its own folder: fetched from it (issue 20).
+        crate::nodes::fetch_recording(&state, &row.node, id).await?
+    } else {
+        let dir = state.config.recordings_dir.as_ref().ok_or_else(missing)?;
+        // The path comes from our own database, but never leave the folder.
+        if info.path.contains("..") || info.path.starts_with('/') {
+            return Err(ApiError::internal(
+                "a recording path is not inside the recordings folder",
+            ));
+        }
+        let file = match tokio::fs::File::open(dir.join(&info.path)).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+            Err(e) => return Err(ApiError::internal(e)),
+        };
+        let bytes = file.metadata().await.map_err(ApiError::internal)?.len();
+        // Streamed: a recording may be as large as the size limit allows. A
+        // live session's file still grows: send what it held when opened, so
+        // the body matches its length.
+        (
+            bytes,
+            Body::from_stream(ReaderStream::new(file.take(bytes))),
+        )
     };
-    let bytes = file.metadata().await.map_err(ApiError::internal)?.len();
     let download = p.download.unwrap_or(false);
     let what = if download {
         action::RECORDING_DOWNLOAD
@@ -135,15 +147,12 @@ pub async fn recording(
                 ),
         )
         .await;
-    // Streamed: a recording may be as large as the size limit allows. A
-    // live session's file still grows: send what it held when opened, so
-    // the body matches its length.
     let mut response = (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(CAST_TYPE)),
             (header::CONTENT_LENGTH, HeaderValue::from(bytes)),
         ],
-        Body::from_stream(ReaderStream::new(file.take(bytes))),
+        body,
     )
         .into_response();
     if download {

@@ -1,5 +1,6 @@
 //! Several gateway nodes on one real PostgreSQL (issue 20).
 
+mod across;
 mod keys;
 
 use std::time::Duration;
