@@ -257,6 +257,46 @@ impl HistoryWriter {
 /// The most lifecycle messages written in one transaction.
 const MAX_BATCH: usize = 1024;
 
+/// How long a batch waits for a database that cannot be reached (restarting,
+/// failing over, a network blip) before it is given up and logged: long
+/// enough for a restart, short enough that a stop with the database gone
+/// does not hang for ever. Meanwhile later lifecycle messages queue up in
+/// the (unbounded) lifecycle channel, in order.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// [`Store::write_batch`], tried again while the database is unavailable
+/// (for up to [`PATIENCE`]). Retrying keeps history to one row per session
+/// even if a batch did commit just before its connection dropped: the
+/// row's key refuses a second start (the batch then goes row by row) and an
+/// end only closes a row still open. Audit events of such a batch would be
+/// written twice: a rarer harm than losing them.
+async fn write_batch_patiently(
+    store: &Store,
+    writes: &[Write],
+) -> gatehouse_store::Result<Vec<bool>> {
+    let started = tokio::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(100);
+    let mut warned = false;
+    loop {
+        match store.write_batch(writes).await {
+            Err(e) if e.is_unavailable() && started.elapsed() < PATIENCE => {
+                if !warned {
+                    tracing::warn!(error = %e, rows = writes.len(), "the database is unavailable: history waits and tries again");
+                    warned = true;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(2));
+            }
+            result => {
+                if warned && result.is_ok() {
+                    tracing::info!(rows = writes.len(), waited = ?started.elapsed(), "history written after the database came back");
+                }
+                return result;
+            }
+        }
+    }
+}
+
 /// Writes a batch in one transaction; if that fails, row by row, so one bad
 /// row costs only itself.
 async fn write_all(audit: &Audit, writes: Vec<Write>) {
@@ -264,7 +304,7 @@ async fn write_all(audit: &Audit, writes: Vec<Write>) {
     if writes.is_empty() {
         return;
     }
-    let results = match store.write_batch(&writes).await {
+    let results = match write_batch_patiently(store, &writes).await {
         Ok(changed) => writes
             .iter()
             .zip(changed)

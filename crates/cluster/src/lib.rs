@@ -26,6 +26,7 @@ mod reap;
 mod remote;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -89,6 +90,14 @@ struct Inner {
     refresh: Notify,
     /// End calls waiting for their owner's answer.
     pending: Mutex<HashMap<Uuid, oneshot::Sender<Vec<SessionId>>>>,
+    /// Set when the database was lost: the next publish writes every live
+    /// session again, not only what changed (what was published before
+    /// may be gone, e.g. after a failover to a replica that lagged).
+    republish: AtomicBool,
+    /// When this node last failed to reach the database. Other nodes'
+    /// heartbeats failed then too, so none is counted dead until they had
+    /// time to beat again (see [`Cluster::database_steady`]).
+    database_failed_at: Mutex<Option<tokio::time::Instant>>,
 }
 
 /// The tasks a running [`Cluster`] spawned.
@@ -132,6 +141,8 @@ impl Cluster {
                 notes: Mutex::default(),
                 refresh: Notify::new(),
                 pending: Mutex::default(),
+                republish: AtomicBool::new(false),
+                database_failed_at: Mutex::default(),
             }),
         };
         if left > 0 {
@@ -153,6 +164,28 @@ impl Cluster {
     /// This node's name.
     pub fn node(&self) -> &str {
         &self.inner.node
+    }
+
+    /// Notes that the database could not be reached just now.
+    fn database_failed(&self) {
+        *lock(&self.inner.database_failed_at) = Some(tokio::time::Instant::now());
+    }
+
+    /// Whether this node has reached the database for a whole stale period
+    /// since it last failed to: only then is a stale heartbeat a dead node's
+    /// rather than one that could not write during the same outage.
+    fn database_steady(&self) -> bool {
+        lock(&self.inner.database_failed_at).is_none_or(|at| at.elapsed() >= self.inner.stale_after)
+    }
+
+    /// Asks the next publish to write every live session again.
+    fn republish_all(&self) {
+        self.inner.republish.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a full publish was asked for (and clears the request).
+    fn take_republish(&self) -> bool {
+        self.inner.republish.swap(false, Ordering::SeqCst)
     }
 
     /// Ends sessions other nodes relay: `sessions` are `(owner node, id)`.

@@ -41,8 +41,12 @@ pub(crate) async fn run(cluster: Cluster, mut listener: PgListener, stop: Cancel
             Ok(notice) => cluster.dispatch(&notice),
             // sqlx reconnects (and listens again) on the next recv; what
             // was sent meanwhile is caught up by the periodic re-read.
+            // Whatever this node published may have been lost with the
+            // database (a failover): it is written again in full.
             Err(e) => {
                 tracing::warn!(error = %e, "lost the cluster's LISTEN connection; reconnecting");
+                cluster.database_failed();
+                cluster.republish_all();
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 cluster.inner.refresh.notify_one();
             }

@@ -90,12 +90,14 @@ fn note(published: &mut Published, ev: SessionEvent) {
 async fn publish(cluster: &Cluster, published: &mut Published) {
     let (live, _) = cluster.inner.registry.subscribe(Visibility::All);
     let live: HashMap<SessionId, SessionView> = live.into_iter().map(|s| (s.id, s)).collect();
+    let everything = cluster.take_republish();
     let mut upserts = Vec::new();
     for (id, view) in &live {
-        if published
-            .sessions
-            .get(id)
-            .is_some_and(|old| same(old, view))
+        if !everything
+            && published
+                .sessions
+                .get(id)
+                .is_some_and(|old| same(old, view))
         {
             continue;
         }
@@ -124,6 +126,12 @@ async fn publish(cluster: &Cluster, published: &mut Published) {
         .await
     {
         tracing::warn!(error = %e, "could not publish this node's sessions");
+        if e.is_unavailable() {
+            cluster.database_failed();
+        }
+        if everything {
+            cluster.republish_all();
+        }
         return;
     }
     let notes = removed

@@ -33,6 +33,12 @@ pub(crate) async fn run(cluster: Cluster, stop: CancellationToken) {
 impl Cluster {
     async fn reap(&self) {
         let inner = &self.inner;
+        if !self.database_steady() {
+            tracing::debug!(
+                "the database was unreachable a moment ago: not counting stale heartbeats yet"
+            );
+            return;
+        }
         let now = OffsetDateTime::now_utc();
         let reaped = match inner
             .store
@@ -42,6 +48,9 @@ impl Cluster {
             Ok(reaped) => reaped,
             Err(e) => {
                 tracing::warn!(error = %e, "could not look for dead nodes");
+                if e.is_unavailable() {
+                    self.database_failed();
+                }
                 return;
             }
         };

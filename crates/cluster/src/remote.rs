@@ -65,8 +65,12 @@ impl Cluster {
             .await
         {
             Ok(rows) => rows,
+            // The last picture stays: dashboards keep what they show.
             Err(e) => {
                 tracing::warn!(error = %e, "could not read other nodes' sessions");
+                if e.is_unavailable() {
+                    self.database_failed();
+                }
                 return;
             }
         };

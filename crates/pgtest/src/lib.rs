@@ -83,6 +83,13 @@ fn init_and_start(bin: &Path, root: &Path) -> u16 {
         ],
     );
     let port = free_port();
+    start_server(bin, root, port);
+    port
+}
+
+/// pg_ctl start of the cluster in `root` on `port`.
+fn start_server(bin: &Path, root: &str, port: u16) {
+    let data = format!("{root}/data");
     let options = format!(
         "-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
     );
@@ -100,7 +107,6 @@ fn init_and_start(bin: &Path, root: &Path) -> u16 {
             "start",
         ],
     );
-    port
 }
 
 impl Postgres {
@@ -150,6 +156,34 @@ impl Postgres {
                 watchdog: Some(watchdog),
             }
         })
+    }
+
+    /// Stops the server as an operator's restart does (`pg_ctl stop -m
+    /// fast`: open connections are cut); [`Postgres::start_again`] brings
+    /// it back on the same port with the same data.
+    pub fn stop(&self) {
+        let data = self.root.join("data");
+        as_postgres(
+            &self.bin,
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().expect("UTF-8 temp path"),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+
+    /// Starts a server [`Postgres::stop`] stopped, on its port.
+    pub fn start_again(&self) {
+        start_server(
+            &self.bin,
+            self.root.to_str().expect("UTF-8 temp path"),
+            self.port,
+        );
     }
 
     /// A URL for database `name` as the superuser `postgres`.

@@ -87,6 +87,29 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached, or was shutting down or
+    /// starting up (PostgreSQL restarted, the network dropped): the same
+    /// write may well succeed a little later. Not a refused or bad query.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::Protocol(_) => true,
+            // SQLSTATE class 08 (connection exception) and 57P01-57P03
+            // (admin shutdown, crash shutdown, cannot connect now).
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            _ => false,
+        }
+    }
+}
+
 /// Shorthand for store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

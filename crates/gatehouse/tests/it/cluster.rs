@@ -1,6 +1,7 @@
 //! Several gateway nodes on one real PostgreSQL (issue 20).
 
 mod across;
+mod healing;
 mod keys;
 
 use std::time::Duration;
@@ -146,7 +147,7 @@ async fn each_node_heartbeats_its_own_row_and_a_live_nodes_name_is_refused() {
 
 /// A TCP echo server on loopback: the lightest real target a tunnel
 /// session can carry.
-async fn echo_server() -> std::net::SocketAddr {
+pub(super) async fn echo_server() -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -161,7 +162,7 @@ async fn echo_server() -> std::net::SocketAddr {
 }
 
 /// A client through `tunnel`, after one echoed round trip.
-async fn client(tunnel: &Tunnel) -> tokio::net::TcpStream {
+pub(super) async fn client(tunnel: &Tunnel) -> tokio::net::TcpStream {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(tunnel.local).await.unwrap();
     stream.write_all(b"ping\n").await.unwrap();
@@ -176,7 +177,7 @@ async fn client(tunnel: &Tunnel) -> tokio::net::TcpStream {
 
 /// Waits until the client's socket is closed by the far side; false if it
 /// is still open after `limit`.
-async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+pub(super) async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
     use tokio::io::AsyncReadExt;
     let mut buf = [0u8; 64];
     tokio::time::timeout(limit, async {
