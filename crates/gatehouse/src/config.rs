@@ -373,6 +373,27 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_url_comes_from_the_file_or_a_flag_without_a_trailing_slash() {
+        let file: FileConfig =
+            toml::from_str("cluster_url = \"https://gw-1.internal:8443/\"\n").unwrap();
+        let c = Config::merge(file, Overrides::default()).unwrap();
+        assert_eq!(c.cluster_url.as_deref(), Some("https://gw-1.internal:8443"));
+        let file: FileConfig = toml::from_str("cluster_url = \"http://a:1\"\n").unwrap();
+        let flag = Overrides {
+            cluster_url: Some("http://b:2".into()),
+            ..Default::default()
+        };
+        let c = Config::merge(file, flag).unwrap();
+        assert_eq!(c.cluster_url.as_deref(), Some("http://b:2"));
+        let blank = Overrides {
+            cluster_url: Some("  ".into()),
+            ..Default::default()
+        };
+        let c = Config::merge(FileConfig::default(), blank).unwrap();
+        assert_eq!(c.cluster_url, None, "derived from the HTTP listener");
+    }
+
+    #[test]
     fn recording_keys_set_the_size_limit_and_retention_in_days() {
         let file: FileConfig =
             toml::from_str("recording_max_bytes = 1048576\nrecording_retention_days = 30\n")

@@ -183,3 +183,26 @@ impl NodeLease {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::internal_url;
+
+    #[test]
+    fn the_internal_url_is_the_configured_one_or_the_listeners_own() {
+        let addr = |s: &str| s.parse().unwrap();
+        assert_eq!(
+            internal_url(Some("https://gw-1.internal"), addr("127.0.0.1:80"), false),
+            "https://gw-1.internal"
+        );
+        assert_eq!(
+            internal_url(None, addr("10.0.0.5:8443"), true),
+            "https://10.0.0.5:8443"
+        );
+        // Every interface names no address: loopback (and a warning).
+        assert_eq!(
+            internal_url(None, addr("0.0.0.0:8080"), false),
+            "http://127.0.0.1:8080"
+        );
+    }
+}
