@@ -37,8 +37,23 @@ use utoipa_axum::routes;
 /// The table of live desktops rides along as an extension: it belongs to
 /// this front end, not to the state every front end shares.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    routes_and_internal().0
+}
+
+/// [`routes`], and the internal route another gateway node watches this
+/// node's desktops through (issue 20; outside `/api/v1` and its document),
+/// sharing one table of live desktops.
+pub fn routes_and_internal() -> (OpenApiRouter<AppState>, axum::Router<AppState>) {
+    let live = live::LiveDesktops::default();
+    let api = OpenApiRouter::new()
         .routes(routes!(route::open))
         .routes(routes!(watch::watch))
-        .layer(Extension(live::LiveDesktops::default()))
+        .layer(Extension(live.clone()));
+    let internal = axum::Router::new()
+        .route(
+            "/internal/v1/sessions/{id}/desktop/watch",
+            axum::routing::get(watch::internal),
+        )
+        .layer(Extension(live));
+    (api, internal)
 }

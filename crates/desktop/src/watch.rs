@@ -6,12 +6,14 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
+use gatehouse_access::{Lost, Standing};
 use gatehouse_audit::{Event, action};
-use gatehouse_domain::{Permission, SessionId};
+use gatehouse_domain::{Permission, Protocol, SessionId};
 use gatehouse_sessions::WatchEvent;
 use gatehouse_web::AppState;
 use gatehouse_web::auth::{Caller, lost_notice};
-use gatehouse_web::error::{ApiError, ApiPath};
+use gatehouse_web::error::{ApiError, ApiPath, ApiQuery};
+use gatehouse_web::nodes::{FromNode, Watching, watch_remote};
 use gatehouse_web::terminal::{Tx, farewell, linger};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
@@ -42,26 +44,93 @@ pub(crate) async fn watch(
 ) -> Result<Response, ApiError> {
     caller.principal.require(Permission::SessionsWatch)?;
     if !live.contains(id) {
+        // Another node's desktop: relayed from that node (issue 20).
+        let remote = state.cluster.as_ref().and_then(|c| c.remote_session(id));
+        if let Some(remote) = remote.filter(|s| s.protocol == Protocol::Vnc) {
+            return watch_remote(state, caller, id, remote.node, "desktop/watch", ws).await;
+        }
         return Err(ApiError::not_found(format!("no live desktop session {id}")));
     }
     let ws = ws.map_err(|r| ApiError::new(r.status(), "websocket_required", r.body_text()))?;
     Ok(ws
         .max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| run(state, live, caller, id, socket)))
+        .on_upgrade(move |socket| run(state, live, Viewer::Caller(caller), id, socket)))
 }
 
-#[tracing::instrument(name = "desktop_watch", skip_all, fields(user = %caller.name(), session = %id))]
+/// The same stream for another node's watcher: that node checked their
+/// permission (and rechecks it), audits the watch and proxies this stream.
+pub(crate) async fn internal(
+    State(state): State<AppState>,
+    Extension(live): Extension<LiveDesktops>,
+    _from: FromNode,
+    ApiPath(id): ApiPath<SessionId>,
+    ApiQuery(who): ApiQuery<Watching>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    if !live.contains(id) {
+        return Err(ApiError::not_found(format!("no live desktop session {id}")));
+    }
+    let ws = ws.map_err(|r| ApiError::new(r.status(), "websocket_required", r.body_text()))?;
+    Ok(ws
+        .max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| run(state, live, Viewer::ForNode(who), id, socket)))
+}
+
+/// Who watches: a caller of this node, or another node's (vouched for).
+enum Viewer {
+    Caller(Caller),
+    ForNode(Watching),
+}
+
+impl Viewer {
+    fn name(&self) -> &str {
+        match self {
+            Viewer::Caller(c) => c.name(),
+            Viewer::ForNode(w) => &w.user,
+        }
+    }
+
+    fn client_addr(&self) -> &str {
+        match self {
+            Viewer::Caller(c) => &c.client_addr,
+            Viewer::ForNode(w) => &w.client_addr,
+        }
+    }
+
+    /// Audits `act` here, for a caller of this node (another node's watch
+    /// is audited where it was asked for).
+    async fn audit(&self, state: &AppState, id: SessionId, act: &str, owner: &Value) {
+        if let Viewer::Caller(caller) = self {
+            state
+                .audit
+                .record(event(caller, id, act).details(owner.clone()))
+                .await;
+        }
+    }
+}
+
+/// The watcher's standing, if this node checks it; else never a change.
+async fn recheck(standing: &mut Option<Standing>) -> Result<(), Lost> {
+    match standing {
+        Some(standing) => standing.recheck().await.map(|_| ()),
+        None => std::future::pending().await,
+    }
+}
+
+#[tracing::instrument(name = "desktop_watch", skip_all, fields(user = %viewer.name(), session = %id))]
 async fn run(
     state: AppState,
     live: LiveDesktops,
-    caller: Caller,
+    viewer: Viewer,
     id: SessionId,
     socket: WebSocket,
 ) {
     let (mut tx, mut rx) = socket.split();
     // Listed as a participant (the owner's tab shows who watches) first,
     // then the screen, so the owner is never watched unknowingly.
-    let watcher = state.registry.watch(id, caller.name(), &caller.client_addr);
+    let watcher = state
+        .registry
+        .watch(id, viewer.name(), viewer.client_addr());
     let snapshot = match watcher {
         Some(_) => live.snapshot(id).await,
         None => None,
@@ -73,10 +142,7 @@ async fn run(
         return;
     };
     let owner = json!({ "owner": watcher.owner() });
-    state
-        .audit
-        .record(event(&caller, id, action::WATCH_START).details(owner.clone()))
-        .await;
+    viewer.audit(&state, id, action::WATCH_START, &owner).await;
     let (width, height) = snapshot.size;
     let hello = json!({
         "type": "watching", "id": id, "user": watcher.owner(), "mode": "observer",
@@ -92,7 +158,10 @@ async fn run(
     }
     // Watching needs `sessions.watch` for as long as it lasts: a lock, a
     // logout or the permission taken away closes the watch, as for terminals.
-    let mut standing = caller.standing(&state, Some(Permission::SessionsWatch));
+    let mut standing = match &viewer {
+        Viewer::Caller(caller) => Some(caller.standing(&state, Some(Permission::SessionsWatch))),
+        Viewer::ForNode(_) => None,
+    };
     let mut ping = tokio::time::interval(state.config.ws_ping_interval);
     ping.reset();
     let mut last_heard = Instant::now();
@@ -113,7 +182,7 @@ async fn run(
                     // A desktop's registry stream carries nothing; its pictures come below.
                     WatchEvent::Output(_) | WatchEvent::Repaint { .. } => {}
                 },
-                now = standing.recheck() => if let Err(why) = now {
+                now = recheck(&mut standing) => if let Err(why) = now {
                     tracing::info!(reason = %why, "desktop watcher's access ended");
                     let mut msg = lost_notice(&why);
                     msg["type"] = json!("ended");
@@ -153,10 +222,7 @@ async fn run(
         }
     };
     drop(watcher);
-    state
-        .audit
-        .record(event(&caller, id, action::WATCH_STOP).details(owner))
-        .await;
+    viewer.audit(&state, id, action::WATCH_STOP, &owner).await;
     if let Some(last) = last {
         let code = last["reason"].as_str().unwrap_or("ended").to_owned();
         farewell(&mut tx, last, 1000, &code).await;

@@ -342,10 +342,11 @@ impl Application {
                 ..Default::default()
             },
         );
-        let app = apps.serve_with(gatehouse_web::router_with(
-            self.state,
-            gatehouse_tunnel::routes().merge(gatehouse_desktop::routes()),
-        ));
+        let (desktops, desktops_internal) = gatehouse_desktop::routes_and_internal();
+        let app = apps.serve_with(
+            gatehouse_web::router_with(self.state, gatehouse_tunnel::routes().merge(desktops))
+                .merge(desktops_internal.with_state(state.clone())),
+        );
         let server = tokio::spawn(gatehouse_web::serve_app(
             self.listener,
             app,

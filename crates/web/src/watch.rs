@@ -48,7 +48,7 @@ pub async fn watch(
     if state.registry.get(id).is_none() {
         // Another node's session: relayed from that node (issue 20).
         if let Some(remote) = state.cluster.as_ref().and_then(|c| c.remote_session(id)) {
-            return crate::nodes::watch_remote(state, caller, id, remote.node, ws).await;
+            return crate::nodes::watch_remote(state, caller, id, remote.node, "watch", ws).await;
         }
         return Err(ApiError::not_found(format!("no live session {id}")));
     }

@@ -12,11 +12,11 @@ use serde_json::json;
 use crate::harness::vnc::{self, Desktop, Xvnc};
 use crate::harness::{TestGateway, eventually};
 
-const PASSWORD: &str = "vnc-pw-1";
+pub(crate) const PASSWORD: &str = "vnc-pw-1";
 
 /// A gateway, a user `ops1` and a vnc connection `name` to `xvnc` with
 /// `password`, granted to them; ops1's token and the connection's id.
-async fn desktop_for_ops1(
+pub(crate) async fn desktop_for_ops1(
     gw: &TestGateway,
     admin: &str,
     xvnc: &Xvnc,
@@ -32,7 +32,7 @@ async fn desktop_for_ops1(
 }
 
 /// Waits until the xterm shows (its white background), then types `line`.
-async fn type_when_ready(desk: &mut Desktop, line: &str) {
+pub(crate) async fn type_when_ready(desk: &mut Desktop, line: &str) {
     let shown = desk
         .until(Duration::from_secs(10), |d| d.white_pixels() > 10_000)
         .await;
@@ -295,7 +295,7 @@ async fn a_watcher_sees_the_current_desktop_first_then_the_same_changes_and_cann
 }
 
 /// The next `ended` message, painting frames on the way.
-async fn ended(desk: &mut Desktop) -> serde_json::Value {
+pub(crate) async fn ended(desk: &mut Desktop) -> serde_json::Value {
     loop {
         match desk.control().await {
             Some(msg) if msg["type"] == "ended" => return msg,

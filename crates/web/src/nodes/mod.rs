@@ -29,8 +29,9 @@ use time::OffsetDateTime;
 use crate::AppState;
 use crate::error::ApiError;
 
-pub(crate) use relay::{fetch_recording, watch_remote};
-pub use serve::routes;
+pub(crate) use relay::fetch_recording;
+pub use relay::watch_remote;
+pub use serve::{Watching, routes};
 
 /// The sending node's name.
 const NODE: HeaderName = HeaderName::from_static("x-gatehouse-node");

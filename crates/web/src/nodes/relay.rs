@@ -53,14 +53,18 @@ async fn node_url(state: &AppState, node: &str) -> Result<String, ApiError> {
         .ok_or_else(|| unreachable(node, "it published no URL (not running?)"))
 }
 
-/// Watches session `id`, which node `owner` relays: connects to the owner
-/// first (so a session that ended meanwhile is a plain `404`), then
-/// upgrades the caller's socket and proxies the owner's stream to it.
-pub(crate) async fn watch_remote(
+/// Watches session `id`, which node `owner` relays, through the owner's
+/// `/internal/v1/sessions/{id}/{stream}` (`watch`, or a front end's own,
+/// e.g. `desktop/watch`): connects to the owner first (so a session that
+/// ended meanwhile is a plain `404`), then upgrades the caller's socket and
+/// proxies the owner's stream to it. The caller's `sessions.watch` was
+/// checked; it is rechecked for as long as the watch lasts.
+pub async fn watch_remote(
     state: AppState,
     caller: Caller,
     id: SessionId,
     owner: String,
+    stream: &str,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let ws = ws.map_err(|r| ApiError::new(r.status(), "websocket_required", r.body_text()))?;
@@ -70,7 +74,7 @@ pub(crate) async fn watch_remote(
         client_addr: caller.client_addr.clone(),
     };
     let query = serde_urlencoded::to_string(&who).map_err(ApiError::internal)?;
-    let path = format!("/internal/v1/sessions/{id}/watch?{query}");
+    let path = format!("/internal/v1/sessions/{id}/{stream}?{query}");
     let ws_base = match base.strip_prefix("https://") {
         Some(rest) => format!("wss://{rest}"),
         None => format!("ws://{}", base.trim_start_matches("http://")),

@@ -31,14 +31,14 @@ pub fn routes() -> Router<AppState> {
         .route("/internal/v1/recordings/{id}", get(recording))
 }
 
-/// Who watches, as the asking node vouches.
+/// Who watches, as the asking node vouches (the query of an internal watch).
 #[derive(Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Watching {
+pub struct Watching {
     /// The watcher's user name (shown among the participants).
-    pub(super) user: String,
+    pub user: String,
     /// Where the watcher connects from (to the asking node).
-    pub(super) client_addr: String,
+    pub client_addr: String,
 }
 
 /// A watch stream of a session this node relays, for another node's
