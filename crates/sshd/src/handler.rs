@@ -180,6 +180,12 @@ impl Conn {
     }
 }
 
+// russh keeps the future of every handler method inline in the
+// connection's own future, which lives as long as the connection: its size
+// is that of the largest method's future. Methods that await the store, the
+// audit log or a dial to the target (deep futures, several KiB each) are
+// boxed, so an idle connection holds none of that; the box lives only while
+// the method runs.
 impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
@@ -191,7 +197,7 @@ impl russh::server::Handler for Conn {
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        Ok(self.check_password(user, password, "password").await)
+        Ok(Box::pin(self.check_password(user, password, "password")).await)
     }
 
     /// Refuses a key that is not the user's before the client signs with
@@ -202,23 +208,26 @@ impl russh::server::Handler for Conn {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        let fingerprint = offer.public_key.fingerprint(HashAlg::Sha256).to_string();
-        let theirs = match LoginName::parse(user) {
-            None => Ok(false),
-            Some(login) => {
-                self.front
-                    .access
-                    .offers_own_key(login.user.as_str(), &fingerprint)
-                    .await
-            }
-        };
-        let outcome = match theirs {
-            Ok(true) => return Ok(Auth::Accept),
-            Ok(false) => Err(AccessError::BadCredentials),
-            Err(e) => Err(e),
-        };
-        let details = json!({ "fingerprint": fingerprint, "stage": "offered" });
-        Ok(self.conclude(user, "publickey", outcome, details).await)
+        Box::pin(async move {
+            let fingerprint = offer.public_key.fingerprint(HashAlg::Sha256).to_string();
+            let theirs = match LoginName::parse(user) {
+                None => Ok(false),
+                Some(login) => {
+                    self.front
+                        .access
+                        .offers_own_key(login.user.as_str(), &fingerprint)
+                        .await
+                }
+            };
+            let outcome = match theirs {
+                Ok(true) => return Ok(Auth::Accept),
+                Ok(false) => Err(AccessError::BadCredentials),
+                Err(e) => Err(e),
+            };
+            let details = json!({ "fingerprint": fingerprint, "stage": "offered" });
+            Ok(self.conclude(user, "publickey", outcome, details).await)
+        })
+        .await
     }
 
     async fn auth_publickey(
@@ -226,18 +235,21 @@ impl russh::server::Handler for Conn {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        let fingerprint = key.public_key.fingerprint(HashAlg::Sha256).to_string();
-        let outcome = match LoginName::parse(user) {
-            None => Err(AccessError::BadCredentials),
-            Some(login) => self
-                .front
-                .access
-                .key_principal(login.user.as_str(), &fingerprint, &self.peer)
-                .await
-                .map(|p| (login, p)),
-        };
-        let details = json!({ "fingerprint": fingerprint });
-        Ok(self.conclude(user, "publickey", outcome, details).await)
+        Box::pin(async move {
+            let fingerprint = key.public_key.fingerprint(HashAlg::Sha256).to_string();
+            let outcome = match LoginName::parse(user) {
+                None => Err(AccessError::BadCredentials),
+                Some(login) => self
+                    .front
+                    .access
+                    .key_principal(login.user.as_str(), &fingerprint, &self.peer)
+                    .await
+                    .map(|p| (login, p)),
+            };
+            let details = json!({ "fingerprint": fingerprint });
+            Ok(self.conclude(user, "publickey", outcome, details).await)
+        })
+        .await
     }
 
     async fn auth_keyboard_interactive<'a>(
@@ -246,51 +258,55 @@ impl russh::server::Handler for Conn {
         _submethods: &str,
         response: Option<Response<'a>>,
     ) -> Result<Auth, Self::Error> {
-        if self.awaiting_code.as_ref().is_some_and(|a| a.is_for(user)) {
+        Box::pin(async move {
+            if self.awaiting_code.as_ref().is_some_and(|a| a.is_for(user)) {
+                let Some(mut response) = response else {
+                    return Ok(second_factor::prompt());
+                };
+                let code = response
+                    .next()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                let Some(awaiting) = self.awaiting_code.take() else {
+                    return Ok(second_factor::prompt());
+                };
+                let outcome = awaiting.check(&self.front, &code, &self.peer).await;
+                let details = json!({ "stage": "second_factor" });
+                return Ok(self
+                    .conclude(user, "keyboard-interactive", outcome, details)
+                    .await);
+            }
+            if let Some(pending) = self.approval.take() {
+                let (outcome, how) = approval::wait(&self.front, pending).await;
+                let details = json!({ "approval": how });
+                return Ok(self.conclude(user, "approval", outcome, details).await);
+            }
             let Some(mut response) = response else {
-                return Ok(second_factor::prompt());
+                // No password to check: an approval link instead (if on).
+                if let Some((pending, shown)) = approval::start(&self.front, user, &self.peer).await
+                {
+                    self.approval = Some(pending);
+                    return Ok(Auth::Partial {
+                        name: "Gatehouse".into(),
+                        instructions: shown.instructions.into(),
+                        prompts: vec![(shown.prompt.into(), true)].into(),
+                    });
+                }
+                return Ok(Auth::Partial {
+                    name: "Gatehouse".into(),
+                    instructions: "".into(),
+                    prompts: vec![("Password: ".into(), false)].into(),
+                });
             };
-            let code = response
+            let password = response
                 .next()
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
-            let Some(awaiting) = self.awaiting_code.take() else {
-                return Ok(second_factor::prompt());
-            };
-            let outcome = awaiting.check(&self.front, &code, &self.peer).await;
-            let details = json!({ "stage": "second_factor" });
-            return Ok(self
-                .conclude(user, "keyboard-interactive", outcome, details)
-                .await);
-        }
-        if let Some(pending) = self.approval.take() {
-            let (outcome, how) = approval::wait(&self.front, pending).await;
-            let details = json!({ "approval": how });
-            return Ok(self.conclude(user, "approval", outcome, details).await);
-        }
-        let Some(mut response) = response else {
-            // No password to check: an approval link instead (if on).
-            if let Some((pending, shown)) = approval::start(&self.front, user, &self.peer).await {
-                self.approval = Some(pending);
-                return Ok(Auth::Partial {
-                    name: "Gatehouse".into(),
-                    instructions: shown.instructions.into(),
-                    prompts: vec![(shown.prompt.into(), true)].into(),
-                });
-            }
-            return Ok(Auth::Partial {
-                name: "Gatehouse".into(),
-                instructions: "".into(),
-                prompts: vec![("Password: ".into(), false)].into(),
-            });
-        };
-        let password = response
-            .next()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        Ok(self
-            .check_password(user, &password, "keyboard-interactive")
-            .await)
+            Ok(self
+                .check_password(user, &password, "keyboard-interactive")
+                .await)
+        })
+        .await
     }
 
     async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
@@ -299,15 +315,15 @@ impl russh::server::Handler for Conn {
             return Ok(());
         };
         tracing::info!(user = %ctx.principal.username, peer = %ctx.peer, "SSH login");
-        self.front
-            .audit
-            .record(
+        Box::pin(
+            self.front.audit.record(
                 Event::new(action::SSH_LOGIN)
                     .actor(ctx.principal.username.as_str())
                     .client_addr(&ctx.peer)
                     .details(json!({ "connection": ctx.connection })),
-            )
-            .await;
+            ),
+        )
+        .await;
         if let Some(connection) = ctx.connection.clone() {
             // Dial while the client asks for its channel and pty: the
             // target is ready sooner.
@@ -368,7 +384,7 @@ impl russh::server::Handler for Conn {
         let Some(ctx) = self.ctx(session) else {
             return Ok(false);
         };
-        match forward::remote(ctx, address, *port).await {
+        match Box::pin(forward::remote(ctx, address, *port)).await {
             Some(bound) => {
                 *port = bound;
                 Ok(true)
@@ -386,7 +402,7 @@ impl russh::server::Handler for Conn {
         let Some(ctx) = self.ctx(session) else {
             return Ok(false);
         };
-        Ok(forward::cancel_remote(ctx, address, port).await)
+        Ok(Box::pin(forward::cancel_remote(ctx, address, port)).await)
     }
 
     // Requests answered at once are answered here, not by the channel's
@@ -446,24 +462,27 @@ impl russh::server::Handler for Conn {
         let Some(ctx) = self.ctx(session) else {
             return Ok(false);
         };
-        // Like port forwards, only where the connection allows it (and so
-        // only with the connection named at login, not from the menu).
-        let allowed = match &ctx.connection {
-            Some(connection) => ctx
-                .gate(connection)
-                .await
-                .is_ok_and(|gate| gate.allow_forwarding),
-            None => false,
-        };
-        if allowed {
-            ctx.agents
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(channel);
-        } else {
-            ctx.refused("port_forwarding", json!({ "kind": "agent" }))
-                .await;
-        }
-        Ok(allowed)
+        Box::pin(async move {
+            // Like port forwards, only where the connection allows it (and so
+            // only with the connection named at login, not from the menu).
+            let allowed = match &ctx.connection {
+                Some(connection) => ctx
+                    .gate(connection)
+                    .await
+                    .is_ok_and(|gate| gate.allow_forwarding),
+                None => false,
+            };
+            if allowed {
+                ctx.agents
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(channel);
+            } else {
+                ctx.refused("port_forwarding", json!({ "kind": "agent" }))
+                    .await;
+            }
+            Ok(allowed)
+        })
+        .await
     }
 }
