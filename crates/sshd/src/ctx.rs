@@ -40,22 +40,24 @@ impl Ctx {
     /// later channels share it (or its failure). A client connection has
     /// one gate, so asking for another connection fails.
     pub(crate) async fn gate(&self, connection: &ConnectionName) -> Result<Arc<Gate>, String> {
-        let (opened_for, gate) = self
-            .gate
-            .get_or_init(|| async {
-                let gate = Gate::open(
-                    &self.front,
-                    &self.principal,
-                    &self.peer,
-                    connection,
-                    self.client.clone(),
-                    self.gone.clone(),
-                )
-                .await
-                .map_err(|e| e.0);
-                (connection.clone(), gate)
-            })
-            .await;
+        // Boxed: opening a gate (a store lookup, the dial and the target's
+        // handshake) is a deep future, and the channel's task awaits this
+        // one for the whole session; unboxed, every idle session would
+        // carry its size (6 KiB) until it ends.
+        let (opened_for, gate) = Box::pin(self.gate.get_or_init(|| async {
+            let gate = Gate::open(
+                &self.front,
+                &self.principal,
+                &self.peer,
+                connection,
+                self.client.clone(),
+                self.gone.clone(),
+            )
+            .await
+            .map_err(|e| e.0);
+            (connection.clone(), gate)
+        }))
+        .await;
         if opened_for != connection {
             return Err(format!(
                 "this SSH connection is already for {opened_for}; connect again for {connection}"
