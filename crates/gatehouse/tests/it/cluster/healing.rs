@@ -60,6 +60,22 @@ async fn live_ids(gw: &TestGateway, admin: &str) -> Vec<String> {
         .collect()
 }
 
+/// `/readyz`'s status and body.
+async fn readiness(gw: &TestGateway) -> (u16, Value) {
+    let resp = reqwest::get(format!("http://{}/readyz", gw.addr))
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+/// `/healthz`'s status.
+async fn health(gw: &TestGateway) -> u16 {
+    let resp = reqwest::get(format!("http://{}/healthz", gw.addr))
+        .await
+        .unwrap();
+    resp.status().as_u16()
+}
+
 #[tokio::test]
 async fn a_postgresql_restart_under_live_sessions_loses_nothing_and_the_feed_heals() {
     // A server of this test's own: the shared one serves other tests.
@@ -130,6 +146,12 @@ async fn a_postgresql_restart_under_live_sessions_loses_nothing_and_the_feed_hea
     // connection (10 s): no heartbeat, publish or history write gets through.
     tokio::time::sleep(OUTAGE).await;
     all_echo(&mut clients).await;
+    // A load balancer asking A meanwhile hears it is not ready (its store
+    // does not answer), though it is alive and its sessions relay.
+    let ready = readiness(&a).await;
+    assert_eq!(ready.0, 503, "{}", ready.1);
+    assert_eq!(ready.1["error"]["code"], "not_ready");
+    assert_eq!(health(&a).await, 200);
     {
         let pg = pg.clone();
         tokio::task::spawn_blocking(move || pg.start_again())
@@ -141,6 +163,14 @@ async fn a_postgresql_restart_under_live_sessions_loses_nothing_and_the_feed_hea
         down.elapsed()
     );
     all_echo(&mut clients).await;
+    // Ready again once the store answers.
+    let ready = eventually(Duration::from_secs(15), || async {
+        let ready = readiness(&a).await;
+        (ready.0 == 200).then_some(ready.1)
+    })
+    .await
+    .expect("A is ready again after PostgreSQL came back");
+    assert_eq!(ready, json!({ "status": "ready" }));
 
     // Which session ended: the one B no longer holds.
     let gone = eventually(Duration::from_secs(20), || async {
