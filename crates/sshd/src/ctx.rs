@@ -41,9 +41,9 @@ impl Ctx {
     /// one gate, so asking for another connection fails.
     pub(crate) async fn gate(&self, connection: &ConnectionName) -> Result<Arc<Gate>, String> {
         // Boxed: opening a gate (a store lookup, the dial and the target's
-        // handshake) is a deep future, and the channel's task awaits this
-        // one for the whole session; unboxed, every idle session would
-        // carry its size (6 KiB) until it ends.
+        // handshake) is a deep future, and an async caller keeps room for
+        // the largest future it awaits for as long as it lives; unboxed, the
+        // channel's task carried those 6 KiB for the whole session.
         let (opened_for, gate) = Box::pin(self.gate.get_or_init(|| async {
             let gate = Gate::open(
                 &self.front,
