@@ -15,6 +15,14 @@ interface RecordingSettings {
 
 const DEFAULT_RECORDING: RecordingSettings = { recording: true, record_input: false };
 
+/** A connection's stored settings that its form edits; `id` null for a new one. */
+interface StoredSettings {
+  id: string | null;
+  recording: RecordingSettings;
+  limits: Limits;
+}
+const NEW_SETTINGS: StoredSettings = { id: null, recording: DEFAULT_RECORDING, limits: NO_LIMITS };
+
 /** The names of every user and role, for the grant pickers; `null` when
  * the caller may not list them (`users.manage`): then names are typed. */
 function useGrantees(): { users: string[] | null; roles: string[] | null } {
@@ -53,24 +61,32 @@ export function AdminConnections() {
   const [generation, setGeneration] = useState(0);
   const [message, setMessage] = useState("");
   const grantees = useGrantees();
-  // The recording settings of the connection being edited (defaults for a new one).
-  const [recording, setRecording] = useState<RecordingSettings | null>(DEFAULT_RECORDING);
-  // Its session limits likewise (none for a new one).
-  const [limits, setLimits] = useState<Limits | null>(NO_LIMITS);
+  // The stored recording settings and session limits of the connection being
+  // edited (defaults for a new one), with the connection they belong to: on the
+  // render right after Edit is clicked they are still the previous form's, and
+  // the form must not count them as loaded (a save then would overwrite the
+  // connection's limits with another form's).
+  const [stored, setStored] = useState<StoredSettings>(NEW_SETTINGS);
   useEffect(() => {
     if (!editing) {
-      setRecording(DEFAULT_RECORDING);
-      setLimits(NO_LIMITS);
+      setStored(NEW_SETTINGS);
       return;
     }
-    setRecording(null);
-    setLimits(null);
-    api<RecordingSettings>("GET", `/connections/${editing.id}/recording`).then(setRecording, (e) =>
-      setMessage(String(e)),
+    let current = true;
+    Promise.all([
+      api<RecordingSettings>("GET", `/connections/${editing.id}/recording`),
+      api<Limits>("GET", `/connections/${editing.id}/limits`),
+    ]).then(
+      ([recording, limits]) => current && setStored({ id: editing.id, recording, limits }),
+      (e) => setMessage(String(e)),
     );
-    api<Limits>("GET", `/connections/${editing.id}/limits`).then(setLimits, (e) => setMessage(String(e)));
+    return () => {
+      current = false;
+    };
   }, [editing]);
-  const ready = !!recording && !!limits;
+  const ready = stored.id === (editing?.id ?? null);
+  const recording = ready ? stored.recording : null;
+  const limits = ready ? stored.limits : null;
   const reload = () =>
     api<Connection[]>("GET", "/connections?all=true").then(setConnections, (e) => setMessage(String(e)));
   useEffect(() => {
