@@ -14,7 +14,9 @@
 //!   answers theirs ([`listen`]);
 //! - it **reaps dead nodes**: a node whose heartbeat is stale has its
 //!   history closed as `node_lost` and its sessions removed everywhere
-//!   ([`reap`]).
+//!   ([`reap`]);
+//! - it remembers the **nonces** of signed internal requests until they
+//!   expire, so none is accepted twice ([`replay`]).
 //!
 //! PostgreSQL is the only shared thing; on SQLite there is one node and no
 //! [`Cluster`].
@@ -24,6 +26,7 @@ mod messages;
 mod publish;
 mod reap;
 mod remote;
+mod replay;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::messages::{Change, EndNote};
+pub use crate::replay::{MAX_NONCES, NonceUse};
 
 /// How long a node asking another to end sessions waits for the answer
 /// before counting them missing (the owner is dead or unreachable; the
@@ -98,6 +102,8 @@ struct Inner {
     /// heartbeats failed then too, so none is counted dead until they had
     /// time to beat again (see [`Cluster::database_steady`]).
     database_failed_at: Mutex<Option<tokio::time::Instant>>,
+    /// Nonces of the signed internal requests this node accepted.
+    nonces: replay::Nonces,
 }
 
 /// The tasks a running [`Cluster`] spawned.
@@ -143,6 +149,7 @@ impl Cluster {
                 pending: Mutex::default(),
                 republish: AtomicBool::new(false),
                 database_failed_at: Mutex::default(),
+                nonces: replay::Nonces::default(),
             }),
         };
         if left > 0 {

@@ -123,8 +123,8 @@ async fn a_session_on_one_node_is_watched_ended_and_replayed_from_another() {
 }
 
 /// The signed text, as a node signs it (crates/web/src/nodes).
-fn signed(path: &str, time: i64, from: &str, to: &str) -> String {
-    format!("gatehouse-node-request\nGET\n{path}\n{time}\n{from}\n{to}")
+fn signed(path: &str, time: i64, nonce: &str, from: &str, to: &str) -> String {
+    format!("gatehouse-node-request\nGET\n{path}\n{time}\n{nonce}\n{from}\n{to}")
 }
 
 async fn internal_channel_refuses_what_another_node_did_not_sign(
@@ -147,10 +147,12 @@ async fn internal_channel_refuses_what_another_node_did_not_sign(
     };
     let sign = |key: &str, time: i64, to: &str| {
         let secrets = gatehouse_access::SecretBox::from_base64(key).unwrap();
-        let mac = secrets.sign_for_nodes(signed(&path, time, "gw-a", to).as_bytes());
+        let nonce = uuid::Uuid::new_v4().to_string();
+        let mac = secrets.sign_for_nodes(signed(&path, time, &nonce, "gw-a", to).as_bytes());
         vec![
             ("x-gatehouse-node", "gw-a".to_owned()),
             ("x-gatehouse-time", time.to_string()),
+            ("x-gatehouse-nonce", nonce),
             (
                 "x-gatehouse-mac",
                 base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac),
@@ -159,10 +161,23 @@ async fn internal_channel_refuses_what_another_node_did_not_sign(
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     // Signed by A with the shared key, for B (which wrote it), now: served.
-    let (status, body) = get(b, sign(SHARED_KEY, now, "gw-b")).await;
+    let good = sign(SHARED_KEY, now, "gw-b");
+    let (status, body) = get(b, good.clone()).await;
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&body).contains("after-watch-25"));
+    // The same signed request again, well within its window: a replay.
+    let replayed = good.clone();
+    // Another nonce under the old MAC: the nonce is signed too.
+    let mut renonced = good;
+    renonced[2].1 = uuid::Uuid::new_v4().to_string();
+    let unnonced: Vec<_> = sign(SHARED_KEY, now, "gw-b")
+        .into_iter()
+        .filter(|(name, _)| *name != "x-gatehouse-nonce")
+        .collect();
     let refusals = [
+        ("replayed", b, replayed),
+        ("another nonce than signed", b, renonced),
+        ("no nonce", b, unnonced),
         ("unsigned", b, vec![]),
         (
             "another key",
