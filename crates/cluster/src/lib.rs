@@ -5,8 +5,9 @@
 //!   (at each start and end, and a roll-up of activity once a second when
 //!   something changed — never a write per keystroke) and says so with
 //!   `NOTIFY` ([`publish`]);
-//! - it keeps **other nodes' sessions** in memory, re-read from the table
-//!   when a node says they changed (and every few seconds regardless), and
+//! - it keeps **other nodes' sessions** in memory, reading from the table
+//!   only the rows a node says it changed (and checking every few seconds
+//!   for a missed notice), and
 //!   turns the differences into the registry's own [`SessionEvent`]s, so
 //!   list, search and the live feed merge them with the local ones
 //!   ([`remote`]);
@@ -90,6 +91,10 @@ struct Inner {
     events: broadcast::Sender<SessionEvent>,
     /// How remote sessions ended, waiting for the refresh that drops them.
     notes: Mutex<HashMap<SessionId, EndNote>>,
+    /// What the refresher is to read next.
+    wanted: Mutex<remote::Wanted>,
+    /// The latest change read of each other node.
+    marks: Mutex<HashMap<String, i64>>,
     /// Wakes the refresher.
     refresh: Notify,
     /// End calls waiting for their owner's answer.
@@ -145,6 +150,8 @@ impl Cluster {
                 remote: RwLock::default(),
                 events: broadcast::channel(EVENT_BUFFER).0,
                 notes: Mutex::default(),
+                wanted: Mutex::default(),
+                marks: Mutex::default(),
                 refresh: Notify::new(),
                 pending: Mutex::default(),
                 republish: AtomicBool::new(false),
@@ -152,12 +159,13 @@ impl Cluster {
                 nonces: replay::Nonces::default(),
             }),
         };
-        if left > 0 {
-            cluster.announce_changed(Vec::new()).await;
-        }
+        // Readers drop what they cached of a previous run and read this
+        // one's rows from scratch (its change sequence starts anew).
+        tracing::debug!(left, "withdrew what a previous run published");
+        cluster.announce_changed(Vec::new(), None).await;
         // Listening first, so no notice sent after the first read is missed.
         let listener = listen::connect(&cluster).await?;
-        cluster.refresh().await;
+        cluster.read_everything().await;
         let handles = vec![
             tokio::spawn(listen::run(cluster.clone(), listener, stop.clone())),
             tokio::spawn(remote::run(cluster.clone(), stop.clone())),
@@ -309,16 +317,18 @@ impl Cluster {
         }
     }
 
-    /// Tells the other nodes this node's rows changed; `ended` says how.
-    async fn announce_changed(&self, ended: Vec<EndNote>) {
-        self.announce_changed_for(&self.inner.node.clone(), ended)
+    /// Tells the other nodes this node's rows changed, up to its change
+    /// `seq` (`None`: read them all again); `ended` says how some ended.
+    async fn announce_changed(&self, ended: Vec<EndNote>, seq: Option<i64>) {
+        self.announce_changed_for(&self.inner.node.clone(), ended, seq)
             .await;
     }
 
-    async fn announce_changed_for(&self, node: &str, ended: Vec<EndNote>) {
+    async fn announce_changed_for(&self, node: &str, ended: Vec<EndNote>, seq: Option<i64>) {
         if ended.is_empty() {
             let changed = messages::Changed {
                 node: node.to_owned(),
+                seq,
                 ended,
             };
             self.send(messages::SESSIONS, &changed).await;
@@ -327,6 +337,7 @@ impl Cluster {
         for chunk in ended.chunks(messages::NOTES) {
             let changed = messages::Changed {
                 node: node.to_owned(),
+                seq,
                 ended: chunk.to_vec(),
             };
             self.send(messages::SESSIONS, &changed).await;

@@ -40,7 +40,7 @@ pub(crate) async fn run(cluster: Cluster, mut listener: PgListener, stop: Cancel
         match notice {
             Ok(notice) => cluster.dispatch(&notice),
             // sqlx reconnects (and listens again) on the next recv; what
-            // was sent meanwhile is caught up by the periodic re-read.
+            // was sent meanwhile is caught up by a full re-read.
             // Whatever this node published may have been lost with the
             // database (a failover): it is written again in full.
             Err(e) => {
@@ -48,7 +48,7 @@ pub(crate) async fn run(cluster: Cluster, mut listener: PgListener, stop: Cancel
                 cluster.database_failed();
                 cluster.republish_all();
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                cluster.inner.refresh.notify_one();
+                cluster.want_all();
             }
         }
     }
@@ -68,7 +68,7 @@ impl Cluster {
                         notes.insert(note.id, note);
                     }
                     drop(notes);
-                    self.inner.refresh.notify_one();
+                    self.want(&changed.node, changed.seq);
                 }
                 Ok(_) => {}
                 Err(e) => bad(e),

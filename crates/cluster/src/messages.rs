@@ -33,10 +33,14 @@ pub(crate) struct EndNote {
     pub(crate) message: Option<String>,
 }
 
-/// [`SESSIONS`]: `node`'s rows changed; `ended` says how some ended.
+/// [`SESSIONS`]: `node`'s rows changed, up to its change `seq` (`None`:
+/// they were deleted or rewritten whole, read them all again); `ended`
+/// says how some ended.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Changed {
     pub(crate) node: String,
+    #[serde(default)]
+    pub(crate) seq: Option<i64>,
     #[serde(default)]
     pub(crate) ended: Vec<EndNote>,
 }

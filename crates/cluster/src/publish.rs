@@ -18,12 +18,29 @@ use crate::messages::EndNote;
 /// How often activity is rolled up to the shared table.
 pub(crate) const ROLL_UP: Duration = Duration::from_secs(1);
 
+/// How long an ended session's tombstone stays for the readers: they read
+/// every node's changes at least every few seconds (and from scratch after
+/// any failure), so a minute is ample.
+const TOMBSTONE_KEEP_MICROS: i64 = 60_000_000;
+
 /// What this node last published.
 #[derive(Default)]
 struct Published {
     sessions: HashMap<SessionId, SessionView>,
     /// Ends seen on the registry's feed, not yet published.
     ended: HashMap<SessionId, EndNote>,
+    /// The change sequence of the last publish.
+    seq: i64,
+}
+
+impl Published {
+    /// The next change sequence: the clock in microseconds, so a
+    /// restarted node's changes follow its previous run's, and always past
+    /// the last (the clock may step back).
+    fn next_seq(&self) -> i64 {
+        let now = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
+        i64::try_from(now).unwrap_or(i64::MAX).max(self.seq + 1)
+    }
 }
 
 /// Publishes until `stop`, then once more (the registry has drained).
@@ -68,6 +85,8 @@ pub(crate) async fn run(cluster: Cluster, stop: CancellationToken) {
     {
         tracing::warn!(error = %e, "could not withdraw this node's sessions");
     }
+    // The tombstones went too: readers drop whatever they still hold.
+    cluster.announce_changed(Vec::new(), None).await;
 }
 
 fn note(published: &mut Published, ev: SessionEvent) {
@@ -119,10 +138,18 @@ async fn publish(cluster: &Cluster, published: &mut Published) {
     }
     let removed_text: Vec<String> = removed.iter().map(ToString::to_string).collect();
     let now = OffsetDateTime::now_utc();
+    let seq = published.next_seq();
     if let Err(e) = cluster
         .inner
         .store
-        .publish_live_sessions(&cluster.inner.node, &upserts, &removed_text, now)
+        .publish_live_sessions(
+            &cluster.inner.node,
+            &upserts,
+            &removed_text,
+            now,
+            seq,
+            seq - TOMBSTONE_KEEP_MICROS,
+        )
         .await
     {
         tracing::warn!(error = %e, "could not publish this node's sessions");
@@ -140,7 +167,8 @@ async fn publish(cluster: &Cluster, published: &mut Published) {
         .collect();
     published.ended.clear();
     published.sessions = live;
-    cluster.announce_changed(notes).await;
+    published.seq = seq;
+    cluster.announce_changed(notes, Some(seq)).await;
 }
 
 /// Whether two pictures of a session differ only by the passing of time

@@ -85,7 +85,7 @@ impl Cluster {
                     message: None,
                 })
                 .collect();
-            self.announce_changed_for(&node.name, notes).await;
+            self.announce_changed_for(&node.name, notes, None).await;
         }
     }
 }

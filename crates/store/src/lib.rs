@@ -56,7 +56,7 @@ pub use connections::{ConnectionRecord, ConnectionUpdate, NewConnection};
 pub use history::{HistoryEnd, HistoryQuery, HistoryRecord, HistoryStart};
 pub use keys::SshKeyRecord;
 pub use limits::{LimitSettings, RoleRecord};
-pub use live::ReapedNode;
+pub use live::{LiveRow, ReapedNode};
 pub use nodes::{NodeLink, NodeRecord};
 pub use recordings::{RecordingDone, RecordingInfo, RecordingSettings};
 pub use second_factor::SecondFactorRecord;

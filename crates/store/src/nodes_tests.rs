@@ -61,11 +61,11 @@ async fn a_dead_nodes_sessions_are_reaped_once_and_its_published_rows_go(store: 
         .unwrap();
     let pic = |id: SessionId| (id.to_string(), format!("{{\"id\":\"{id}\"}}"));
     store
-        .publish_live_sessions("gw-1", &[pic(lost)], &[], t0)
+        .publish_live_sessions("gw-1", &[pic(lost)], &[], t0, 1, 0)
         .await
         .unwrap();
     store
-        .publish_live_sessions("gw-2", &[pic(kept)], &[], t0)
+        .publish_live_sessions("gw-2", &[pic(kept)], &[], t0, 1, 0)
         .await
         .unwrap();
     // gw-2 sees gw-1's session, and gw-2's own roll-up cannot take it over.
@@ -74,7 +74,7 @@ async fn a_dead_nodes_sessions_are_reaped_once_and_its_published_rows_go(store: 
         [("gw-1".to_owned(), pic(lost).1)]
     );
     store
-        .publish_live_sessions("gw-2", &[(lost.to_string(), "{}".into())], &[], t0)
+        .publish_live_sessions("gw-2", &[(lost.to_string(), "{}".into())], &[], t0, 2, 0)
         .await
         .unwrap();
     assert_eq!(
@@ -124,6 +124,85 @@ async fn a_dead_nodes_sessions_are_reaped_once_and_its_published_rows_go(store: 
 }
 
 on_both_backends!(a_dead_nodes_sessions_are_reaped_once_and_its_published_rows_go);
+
+async fn readers_get_only_what_a_node_changed_since_their_last_read(store: Store) {
+    let t0 = OffsetDateTime::now_utc();
+    let id = |n: u128| format!("00000000-0000-4000-8000-{n:012}");
+    let pic = |n: u128, v: &str| (id(n), format!("{{\"v\":\"{v}\"}}"));
+    let row = |node: &str, n: u128, view: Option<&str>, seq: i64| LiveRow {
+        node: node.into(),
+        id: id(n),
+        view: view.map(|v| format!("{{\"v\":\"{v}\"}}")),
+        seq,
+    };
+    store
+        .publish_live_sessions("gw-1", &[pic(1, "a"), pic(2, "a")], &[], t0, 10, 0)
+        .await
+        .unwrap();
+    store
+        .publish_live_sessions("gw-2", &[pic(3, "a")], &[], t0, 5, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.live_session_marks("gw-3").await.unwrap(),
+        [("gw-1".to_owned(), 10), ("gw-2".to_owned(), 5)]
+    );
+    // One update and one end: only those two rows, the end a tombstone.
+    store
+        .publish_live_sessions("gw-1", &[pic(2, "b")], &[id(1)], t0, 11, 0)
+        .await
+        .unwrap();
+    let mut changes = store.live_session_changes("gw-1", 10).await.unwrap();
+    changes.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(
+        changes,
+        [row("gw-1", 1, None, 11), row("gw-1", 2, Some("b"), 11)]
+    );
+    assert!(
+        store
+            .live_session_changes("gw-1", 11)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A full read has the tombstone too; the plain list does not.
+    assert_eq!(
+        store.live_sessions_full("gw-3", None).await.unwrap().len(),
+        3
+    );
+    assert_eq!(
+        store
+            .live_sessions_full("gw-3", Some("gw-2"))
+            .await
+            .unwrap(),
+        [row("gw-2", 3, Some("a"), 5)]
+    );
+    assert!(
+        store
+            .live_sessions_full("gw-2", Some("gw-2"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.live_sessions_elsewhere("gw-2").await.unwrap().len(),
+        1
+    );
+    // Tombstones older than the owner says are forgotten; live rows stay.
+    store
+        .publish_live_sessions("gw-1", &[], &[], t0, 12, 12)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .live_sessions_full("gw-3", Some("gw-1"))
+            .await
+            .unwrap(),
+        [row("gw-1", 2, Some("b"), 11)]
+    );
+}
+
+on_both_backends!(readers_get_only_what_a_node_changed_since_their_last_read);
 
 async fn a_node_publishes_its_url_and_key_fingerprint_for_the_others(store: Store) {
     let t0 = OffsetDateTime::now_utc();
