@@ -1,6 +1,7 @@
 //! Several gateway nodes on one real PostgreSQL (issue 20).
 
 mod across;
+mod browser;
 mod desktops;
 mod healing;
 mod keys;
