@@ -8,8 +8,12 @@
 //!   closing — for one session (many rounds) and for 1,000 spread over
 //!   the three nodes (one call), p50/p99;
 //! - **list and search across nodes**: `GET /sessions?limit=50` and a
-//!   search on every node while the three hold as many sessions as fit
-//!   (30,000 = 10,000 a node in a full run).
+//!   search on every node while the three hold 30,000 sessions (10,000 a
+//!   node). The client sockets of those are held by copies of this bench
+//!   (re-executed as *holders*, [`HOLDER`]), at most [`PER_HOLDER`] each:
+//!   one process may not open more files than the open-file limit (20,000
+//!   here, and raising it is refused), and each node holds one socket per
+//!   session, so it needs 10,000 and some.
 //!
 //! Writes `$BENCH_CLUSTER_RESULTS` (default `bench/CLUSTER.md`) and prints
 //! it. Run through `BENCH_ONLY=cluster bench/run` (as root: the PostgreSQL
@@ -62,26 +66,99 @@ impl Counts {
     }
 }
 
-/// 30,000 (10,000 a node), or as many as the open-file limit lets this
-/// process hold (one socket per session here, one in its gateway), or
-/// `BENCH_CLUSTER_SESSIONS` if fewer.
+/// 30,000 (10,000 a node), or `BENCH_CLUSTER_SESSIONS`.
 fn most_sessions() -> usize {
-    let limit: usize = std::process::Command::new("sh")
+    std::env::var("BENCH_CLUSTER_SESSIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(30_000)
+}
+
+/// Set in a holder's environment: `BASE TOKEN CONNECTION COUNT`.
+const HOLDER: &str = "BENCH_CLUSTER_HOLD";
+
+/// Sessions one holder process opens at most: well under the open-file
+/// limit of 20,000, with room for the runtime's own files.
+const PER_HOLDER: usize = 10_000;
+
+/// This process's open-file limit.
+fn open_file_limit() -> usize {
+    std::process::Command::new("sh")
         .args(["-c", "ulimit -n"])
         .output()
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
-        .unwrap_or(20_000);
-    let fit = 30_000.min(limit.saturating_sub(256));
-    std::env::var("BENCH_CLUSTER_SESSIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .map_or(fit, |n: usize| n.min(fit))
+        .unwrap_or(1024)
+}
+
+/// A holder: opens its sessions on one node, says `held N` on stdout, and
+/// keeps them until its stdin closes (the bench ended or died).
+async fn hold(spec: &str) {
+    let mut parts = spec.split(' ');
+    let (Some(base), Some(token), Some(conn), Some(count)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        panic!("{HOLDER}: BASE TOKEN CONNECTION COUNT");
+    };
+    let count: usize = count.parse().unwrap();
+    let node = Node {
+        _child: None,
+        pid: 0,
+        base: base.to_owned(),
+    };
+    let held = open_many(std::slice::from_ref(&node), &[0], token, conn, count).await;
+    println!("held {}", held.len());
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 64];
+    while tokio::io::AsyncReadExt::read(&mut stdin, &mut buf)
+        .await
+        .is_ok_and(|n| n > 0)
+    {}
+}
+
+/// Holder processes, each keeping up to [`PER_HOLDER`] sessions open.
+struct Holders {
+    children: Vec<Child>,
+}
+
+/// Opens `n` sessions spread evenly over `nodes` in holder processes, at
+/// once; returns when every holder holds its share.
+async fn hold_many(nodes: &[Node], token: &str, conn: &str, n: usize) -> Holders {
+    let per_holder = PER_HOLDER.min(open_file_limit().saturating_sub(512)).max(1);
+    let mut children = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let mut share = n / nodes.len() + usize::from(i < n % nodes.len());
+        while share > 0 {
+            let take = share.min(per_holder);
+            share -= take;
+            let child = Command::new(std::env::current_exe().unwrap())
+                .env(HOLDER, format!("{} {token} {conn} {take}", node.base))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            children.push(child);
+        }
+    }
+    for child in &mut children {
+        let out = child.stdout.take().unwrap();
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(out));
+        let line = lines.next_line().await.unwrap().unwrap_or_default();
+        assert!(line.starts_with("held "), "a holder failed: {line:?}");
+    }
+    Holders { children }
+}
+
+/// How many files `pid` has open.
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
 /// One gateway process.
 struct Node {
-    _child: Child,
+    _child: Option<Child>,
+    pid: u32,
     base: String,
 }
 
@@ -122,7 +199,8 @@ async fn start_node(url: &str, name: &str, key: &str) -> (tempfile::TempDir, Nod
     (
         dir,
         Node {
-            _child: child,
+            pid: child.id().unwrap_or(0),
+            _child: Some(child),
             base,
         },
     )
@@ -226,6 +304,9 @@ async fn open_many(
 
 #[tokio::main]
 async fn main() {
+    if let Ok(spec) = std::env::var(HOLDER) {
+        return hold(&spec).await;
+    }
     let n = Counts::from_env();
     let pg = tokio::task::spawn_blocking(gatehouse_pgtest::Postgres::start)
         .await
@@ -327,12 +408,14 @@ async fn main() {
         n.list_sessions
     );
     let opened = Instant::now();
-    let _held = open_many(&nodes, &[0, 1, 2], &token, &conn, n.list_sessions).await;
+    let holders = hold_many(&nodes, &token, &conn, n.list_sessions).await;
+    let all_open = opened.elapsed();
     let mut listed_after = Vec::new();
     for node in &nodes {
         until_listed(&http, node, &token, n.list_sessions).await;
         listed_after.push(opened.elapsed());
     }
+    let node_files: Vec<usize> = nodes.iter().map(|node| open_files(node.pid)).collect();
     let mut lists = Samples::default();
     let mut searches = Samples::default();
     for round in 0..n.list_rounds {
@@ -368,7 +451,9 @@ async fn main() {
          | … A's answer | {} | {:.1} ms | {:.1} ms | |\n\
          | `GET /sessions?limit=50` on any node at {ls} sessions (a third per node) | {} | {:.1} ms | {:.1} ms | |\n\
          | search (`q=NODE`, a third match) on any node at {ls} sessions | {} | {:.1} ms | {:.1} ms | |\n\n\
-         Every node listed all {ls} sessions {listed} after the first was opened.\n",
+         Every node listed all {ls} sessions {listed} after the first was opened \
+         (all were open after {all_open:.1} s); {holders} holder processes held the client sockets, and the nodes \
+         had {files} files open.\n",
         one.len(),
         one.p50_ms(),
         one.p99_ms(),
@@ -405,6 +490,13 @@ async fn main() {
         },
         many = n.many,
         ls = n.list_sessions,
+        all_open = all_open.as_secs_f64(),
+        holders = holders.children.len(),
+        files = node_files
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" / "),
         listed = listed_after
             .iter()
             .map(|d| format!("{:.1} s", ms(*d) / 1e3))
@@ -417,6 +509,7 @@ async fn main() {
     });
     std::fs::write(&out, table).unwrap();
     eprintln!("cluster: wrote {out}");
+    drop(holders);
     drop(nodes);
     drop(dirs);
 }
