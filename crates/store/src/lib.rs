@@ -276,3 +276,5 @@ mod sso_tests;
 mod testdb;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod user_names_tests;

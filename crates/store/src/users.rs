@@ -245,6 +245,32 @@ impl Store {
         Ok(users)
     }
 
+    /// Up to `limit` names of enabled users, other than `except`, that start
+    /// with `prefix` (exactly: names are stored lowercase), by name. Only the
+    /// names: this answers people who may not list users (share suggestions).
+    pub async fn enabled_usernames_starting_with(
+        &self,
+        prefix: &Username,
+        except: UserId,
+        limit: i64,
+    ) -> Result<Vec<Username>> {
+        let rows: Vec<(String,)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT username FROM users
+                 WHERE substr(username, 1, length($1)) = $1 AND NOT disabled AND id <> $2
+                 ORDER BY username LIMIT $3",
+            )
+            .bind(prefix.as_str())
+            .bind(except.to_string())
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(name,)| parse("username", &name))
+            .collect()
+    }
+
     /// Replaces the user's roles. Fails with `NotFound` if the user or a
     /// role does not exist, changing nothing.
     pub async fn set_user_roles(&self, id: UserId, roles: &[RoleName]) -> Result<()> {

@@ -178,6 +178,7 @@ pub fn api_with(extra: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::op
         .routes(routes!(watch::join))
         .routes(routes!(sharing::share))
         .routes(routes!(sharing::unshare))
+        .routes(routes!(sharing::suggestions))
         .routes(routes!(sharing::shared))
         .routes(routes!(sharing::remove_participant))
         .routes(routes!(recordings::settings, recordings::set_settings))

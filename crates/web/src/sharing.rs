@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 
 /// Whom to share a session with, and how.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -67,6 +67,72 @@ pub async fn share(
         )
         .await;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// The shortest prefix that is looked up: one character would page through
+/// the directory too easily.
+const MIN_PREFIX: usize = 2;
+/// The most names one lookup answers: enough to pick from while typing, too
+/// few to read the directory out.
+const MAX_SUGGESTIONS: i64 = 10;
+
+/// What the owner has typed so far.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestionParams {
+    /// The start of a user name, at least 2 characters (case-insensitive).
+    #[param(
+        min_length = 2,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )]
+    q: String,
+}
+
+/// Names to share a session with.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ShareSuggestions {
+    /// Up to 10 names of active (not locked) users starting with the prefix,
+    /// by name; never the caller.
+    #[schema(value_type = Vec<String>)]
+    users: Vec<Username>,
+}
+
+/// Names to suggest while the owner types whom to share their live session
+/// with: only the session's owner may ask (as only they may share it), and
+/// the answer is at most 10 names of active users that start with 2 or more
+/// typed characters — names only, never ids or other fields, and never the
+/// whole directory.
+#[utoipa::path(get, path = "/sessions/{id}/share/suggestions", tag = "sessions",
+    params(("id" = uuid::Uuid, Path, description = "Session id"), SuggestionParams),
+    responses((status = 200, description = "Names starting with the prefix", body = ShareSuggestions),
+              (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn suggestions(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+    ApiQuery(p): ApiQuery<SuggestionParams>,
+) -> Result<Json<ShareSuggestions>, ApiError> {
+    let session = visible(&state, &caller, id)?;
+    if session.user_id != caller.principal.user_id {
+        return Err(ApiError::forbidden("only the session's owner may share it"));
+    }
+    let prefix = Username::parse(&p.q)
+        .ok()
+        .filter(|q| q.as_str().len() >= MIN_PREFIX)
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "q must be the first {MIN_PREFIX} or more characters of a user name"
+            ))
+        })?;
+    let users = state
+        .access
+        .store()
+        .enabled_usernames_starting_with(&prefix, caller.principal.user_id, MAX_SUGGESTIONS)
+        .await?;
+    Ok(Json(ShareSuggestions { users }))
 }
 
 /// Whose invitation to withdraw.

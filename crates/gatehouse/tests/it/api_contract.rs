@@ -70,6 +70,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/ssh-approvals/{id}/deny", "post"),
         ("/api/v1/connections/{id}/desktop", "get"),
         ("/api/v1/sessions/{id}/desktop/watch", "get"),
+        ("/api/v1/sessions/{id}/share/suggestions", "get"),
     ];
     for (path, method) in expected {
         assert!(
@@ -79,7 +80,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        48,
+        49,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
@@ -187,7 +188,7 @@ async fn every_operation_is_unique_described_and_lists_its_error_answers() {
             }
         }
     }
-    assert_eq!(ids.len(), 55);
+    assert_eq!(ids.len(), 56);
 }
 
 #[tokio::test]

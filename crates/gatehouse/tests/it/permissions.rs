@@ -367,6 +367,9 @@ async fn every_operation_in_the_openapi_document_enforces_its_permission_for_eve
             .on("the user's session")
             .at(format!("/sessions/{ops_session}/share"))
             .body(json!({ "user": "kim", "mode": "observer" })),
+        Row::new(M::GET, "/sessions/{id}/share/suggestions", [403, 403, 200, 401])
+            .on("the user's session")
+            .at(format!("/sessions/{ops_session}/share/suggestions?q=ki")),
         Row::new(M::POST, "/sessions/{id}/unshare", [204, 403, 204, 401])
             .on("invitations to the user's session")
             .at(format!("/sessions/{ops_session}/unshare"))

@@ -355,3 +355,70 @@ async fn only_someone_with_sessions_end_removes_a_watching_supervisor() {
     owner.run("echo still-$((5*5))").await;
     owner.expect("still-25").await;
 }
+
+/// Share suggestions (issue 21): a plain owner gets the names of active users
+/// starting with what they typed — a few names, nothing else — while nobody
+/// else may ask about their session.
+#[tokio::test]
+async fn a_plain_owner_gets_share_suggestions_by_prefix_and_nobody_else_does() {
+    let sshd = Sshd::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let dev = gw.user(&admin, "dev2", "user").await;
+    for name in ["devon", "dexter", "opsie"] {
+        gw.user(&admin, name, "user").await;
+    }
+    for i in 0..12 {
+        gw.user(&admin, &format!("many{i:02}"), "user").await;
+    }
+    gw.user(&admin, "devlocked", "user").await;
+    let locked = gw.user_id(&admin, "devlocked").await;
+    let (status, body) = gw
+        .post(Some(&admin), &format!("/users/{locked}/lock"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let conn = gw.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;
+    let owner = Terminal::open(&gw, &ops, &conn).await;
+    let id = owner.session_id.clone();
+    let suggest = |token: String, q: &'static str| {
+        let gw = &gw;
+        let id = id.clone();
+        async move {
+            gw.get(
+                Some(&token),
+                &format!("/sessions/{id}/share/suggestions?q={q}"),
+            )
+            .await
+        }
+    };
+
+    let (status, body) = suggest(ops.clone(), "DEV").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({ "users": ["dev2", "devon"] }),
+        "active users by prefix, the locked one left out, names only"
+    );
+    let (_, body) = suggest(ops.clone(), "op").await;
+    assert_eq!(body, json!({ "users": ["opsie"] }), "never the caller");
+    let (_, body) = suggest(ops.clone(), "ma").await;
+    assert_eq!(body["users"].as_array().unwrap().len(), 10, "{body}");
+    assert_eq!(body["users"][0], "many00");
+    for short in ["d", "", "%25", "d%25", "_e"] {
+        let (status, body) = suggest(ops.clone(), short).await;
+        assert_eq!(status, 400, "q={short}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+    }
+
+    // Someone else's session: invisible to a plain user, and seeing it
+    // (sessions.view) is not owning it.
+    assert_eq!(suggest(dev, "de").await.0, 404);
+    let (status, body) = suggest(admin.clone(), "de").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    let (status, _) = gw
+        .get(None, &format!("/sessions/{id}/share/suggestions?q=de"))
+        .await;
+    assert_eq!(status, 401);
+}

@@ -1,7 +1,8 @@
-// Sharing from the terminal tab: the owner shares with a colleague who may
-// type, the colleague joins from "Shared with me" and types into the shell,
-// the owner removes them again while the session goes on, and withdraws a
-// new invitation before it is used.
+// Sharing from the terminal tab: the owner types the start of a colleague's
+// name and is offered it, shares with them so they may type, the colleague
+// joins from "Shared with me" and types into the shell, the owner removes
+// them again while the session goes on, and withdraws a new invitation
+// before it is used.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
@@ -23,6 +24,12 @@ test("an owner shares a session, the invitee types into it, and is removed", asy
 
   await terminal.getByRole("button", { name: "Share" }).click();
   const dialog = terminal.getByRole("dialog");
+  // ops1 may not list users and this browser never shared before: the
+  // gateway suggests the names that start with what is typed.
+  await dialog.getByLabel("User").pressSequentially("de");
+  const suggested = dialog.locator("datalist#share-users option");
+  await suggested.first().waitFor({ state: "attached" });
+  assert.deepEqual(await suggested.evaluateAll((os) => os.map((o) => o.value)), ["dev2"]);
   await dialog.getByLabel("User").fill("dev2");
   await dialog.getByLabel("Access").selectOption("interactive");
   await dialog.getByRole("button", { name: "Share" }).click();

@@ -7,7 +7,7 @@ import { Terminal } from "@xterm/xterm";
 import "@xterm/xterm/css/xterm.css";
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import { type Connection, type Participant, type User, api, endedText } from "../api";
+import { type Connection, type Participant, api, endedText } from "../api";
 
 /** Names this browser shared sessions with before: the first suggestions. */
 const SHARED_WITH = "gatehouse.shared-with";
@@ -43,8 +43,6 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
   const [invited, setInvited] = useState<{ user: string; mode: string }[]>([]);
   const [connection, setConnection] = useState<string | null>(null);
   const [suggestions, setSuggestions] = useState<string[]>([]);
-  // Every account name, where the caller may list users (administrators).
-  const directory = useRef<string[] | null>(null);
   const shareDialog = useRef<HTMLDialogElement>(null);
   const socket = useRef<WebSocket | null>(null);
 
@@ -177,19 +175,25 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
     }
     setSharing(false);
   };
-  // Suggestions as the name is typed: people shared with before, then the
-  // user directory where the caller may read it.
+  // Suggestions as the name is typed: people this browser shared with before,
+  // then the gateway's answer for the typed prefix (2+ characters; it names
+  // at most 10 active users, and only to the session's owner).
   const suggest = (e: Event) => {
-    const typed = (e.target as HTMLInputElement).value.trim().toLowerCase();
-    if (directory.current === null) {
-      directory.current = [];
-      api<User[]>("GET", "/users").then(
-        (users) => (directory.current = users.filter((u) => !u.disabled).map((u) => u.username)),
-        () => undefined,
-      );
-    }
-    const names = [...new Set([...sharedBefore(), ...directory.current])];
-    setSuggestions(names.filter((u) => u.toLowerCase().includes(typed)).slice(0, 10));
+    const input = e.target as HTMLInputElement;
+    const typed = input.value.trim().toLowerCase();
+    const before = sharedBefore().filter((u) => u.toLowerCase().startsWith(typed));
+    setSuggestions(before.slice(0, 10));
+    if (typed.length < 2 || !sessionId) return;
+    api<{ users: string[] }>("GET", `/sessions/${sessionId}/share/suggestions?q=${encodeURIComponent(typed)}`).then(
+      ({ users }) => {
+        // Answers can arrive out of order: only the one for what the input
+        // holds now may replace the list.
+        if (input.value.trim().toLowerCase() !== typed) return;
+        setSuggestions([...new Set([...before, ...users])].slice(0, 10));
+      },
+      // Not a name's start (400) or the session just ended: no suggestions.
+      () => undefined,
+    );
   };
   // Removing someone who joined by invitation withdraws the invitation too.
   const remove = (p: Participant) =>
