@@ -50,7 +50,8 @@ type ColumnKey =
 interface Column {
   key: ColumnKey;
   label: string;
-  /** Share of the width left after the fixed columns, and the least it gets. */
+  /** Share of the width left after the fixed columns, and the least it gets
+   * for its cells (its header may need more: see `headerMins`). */
   weight: number;
   min: number;
   /** Shown until the chooser hides it. */
@@ -62,9 +63,9 @@ const COLUMNS: Column[] = [
   { key: "connection", label: "Connection", weight: 11, min: 90, shown: true },
   { key: "front_end", label: "Front end", weight: 8, min: 85, shown: true },
   { key: "protocol", label: "Protocol", weight: 6, min: 60, shown: false },
-  { key: "client_addr", label: "Client address", weight: 10, min: 100, shown: true },
+  { key: "client_addr", label: "Client address", weight: 10, min: 92, shown: true },
   { key: "target", label: "Target", weight: 11, min: 90, shown: true },
-  { key: "started_at", label: "Active since", weight: 8, min: 100, shown: true },
+  { key: "started_at", label: "Active since", weight: 8, min: 92, shown: true },
   { key: "idle", label: "Idle", weight: 6, min: 55, shown: true },
   // Wide enough for "ends in 46s" whole: the words say what the tint does.
   { key: "ends_in", label: "Ends in", weight: 10, min: 104, shown: true },
@@ -74,6 +75,38 @@ const COLUMNS: Column[] = [
   { key: "node", label: "Node", weight: 6, min: 55, shown: true },
   { key: "id", label: "Session id", weight: 9, min: 76, shown: true },
 ];
+
+/** The sort arrows; where a column is narrow, one goes to the next line. */
+const SORTED_DOWN = " ▼";
+const SORTED_UP = " ▲";
+/** A header cell's side padding (8px each side, style.css) and a pixel for
+ * rounding between canvas and layout (widths are rounded up already). */
+const HEADER_SLACK = 16 + 1;
+
+/** The least width each column needs for its header to read whole on at
+ * most two lines in the headers' own `font`, a sort arrow included: the
+ * narrowest split of its words and arrow into two lines (or one). A browser
+ * filling lines greedily at that width never needs a third. Two lines, not
+ * one: the room one-line headers would take at 1280–1440 px is better spent
+ * on the cells. */
+function headerMins(font: string): Map<ColumnKey, number> {
+  const mins = new Map<ColumnKey, number>();
+  const ctx = document.createElement("canvas").getContext("2d");
+  if (!ctx) return mins;
+  ctx.font = font;
+  const width = (text: string) => ctx.measureText(text).width;
+  const arrow = (width(SORTED_DOWN) >= width(SORTED_UP) ? SORTED_DOWN : SORTED_UP).trim();
+  for (const c of COLUMNS) {
+    const tokens = [...c.label.split(" "), arrow];
+    let best = Infinity;
+    for (let k = 1; k <= tokens.length; k++) {
+      const lines = [tokens.slice(0, k).join(" "), tokens.slice(k).join(" ")];
+      best = Math.min(best, Math.max(...lines.map(width)));
+    }
+    mins.set(c.key, Math.ceil(best) + HEADER_SLACK);
+  }
+  return mins;
+}
 
 /** The columns a person hid, remembered in this browser. */
 const HIDDEN_COLUMNS = "gatehouse.sessions.hidden-columns";
@@ -230,6 +263,8 @@ export function ActiveSessions({ me }: { me: Me }) {
   const [detail, setDetail] = useState<string | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
   const dialog = useRef<HTMLDialogElement>(null);
+  // What each header needs to read whole, once its font is known.
+  const [labelMins, setLabelMins] = useState<Map<ColumnKey, number> | null>(null);
   const endsAll = can(me, "sessions.end");
   const mayWatch = can(me, "sessions.watch");
   const seesAll = can(me, "sessions.view");
@@ -246,6 +281,18 @@ export function ActiveSessions({ me }: { me: Me }) {
     observer.observe(el);
     return () => observer.disconnect();
   }, []);
+  // Measured once the table (not the phone's cards) is drawn, and again when
+  // the fonts have loaded: the widths then stay put.
+  const cards = box.width < CARDS_BELOW;
+  useEffect(() => {
+    if (cards || labelMins) return;
+    const measure = () => {
+      const head = scroller.current?.querySelector("thead button.sort");
+      if (head) setLabelMins(headerMins(getComputedStyle(head).font));
+    };
+    measure();
+    document.fonts?.ready.then(measure);
+  }, [cards]);
   // A notice goes away by itself.
   useEffect(() => {
     if (!notice) return;
@@ -278,7 +325,6 @@ export function ActiveSessions({ me }: { me: Me }) {
     return list;
   }, [version, wordsKey, sort]);
 
-  const cards = box.width < CARDS_BELOW;
   const height = cards ? CARD_HEIGHT : ROW_HEIGHT;
   const first = Math.max(0, Math.floor(scrollTop / height) - OVERSCAN);
   const last = Math.min(rows.length, Math.ceil((scrollTop + box.height) / height) + OVERSCAN);
@@ -292,7 +338,8 @@ export function ActiveSessions({ me }: { me: Me }) {
   // the rows: nothing jumps while the list scrolls, updates or is searched.
   const columns = COLUMNS.filter((c) => !hidden.has(c.key));
   const fixed = (showEnd ? CHECK_WIDTH : 0) + ACTIONS_WIDTH;
-  const widths = share(columns, Math.max(0, box.width - fixed));
+  const needs = columns.map((c) => ({ ...c, min: Math.max(c.min, labelMins?.get(c.key) ?? 0) }));
+  const widths = share(needs, Math.max(0, box.width - fixed));
   const tableWidth = fixed + widths.reduce((a, b) => a + b, 0);
 
   const toggle = (id: string) => {
@@ -574,7 +621,7 @@ export function ActiveSessions({ me }: { me: Me }) {
                   <th aria-sort={sort.key === c.key ? (sort.desc ? "descending" : "ascending") : "none"} title={c.label}>
                     <button type="button" class="sort" onClick={() => sortBy(c.key)}>
                       {c.label}
-                      {sort.key === c.key ? (sort.desc ? " ▼" : " ▲") : ""}
+                      {sort.key === c.key ? (sort.desc ? SORTED_DOWN : SORTED_UP) : ""}
                     </button>
                   </th>
                 ))}
