@@ -18,15 +18,17 @@ interface Gateway {
 
 /** The keys this user logs in with from their own ssh, and how to reach the listener. */
 export function Profile({ me }: { me: Me }) {
-  const [keys, setKeys] = useState<SshKey[]>([]);
+  // Each `null` until it arrives: an empty list or a missing listener is
+  // said only once the gateway said so.
+  const [keys, setKeys] = useState<SshKey[] | null>(null);
   const [gateway, setGateway] = useState<Gateway | null>(null);
-  const [connections, setConnections] = useState<Connection[]>([]);
+  const [connections, setConnections] = useState<Connection[] | null>(null);
   const [message, setMessage] = useState("");
   const reload = () => api<SshKey[]>("GET", "/profile/keys").then(setKeys, (e) => setMessage(String(e)));
   useEffect(() => {
     reload();
     api<Gateway>("GET", "/gateway").then(setGateway, () => undefined);
-    api<Connection[]>("GET", "/connections").then(setConnections, () => undefined);
+    api<Connection[]>("GET", "/connections").then(setConnections, () => setConnections([]));
   }, []);
 
   const add = async (e: Event) => {
@@ -50,11 +52,11 @@ export function Profile({ me }: { me: Me }) {
 
   const ssh = gateway?.ssh;
   const host = location.hostname;
-  const example = connections[0]?.name ?? "CONNECTION";
+  const example = connections?.[0]?.name ?? "CONNECTION";
   return (
     <section>
       <h1>SSH keys</h1>
-      {ssh ? (
+      {gateway === null || connections === null ? null : ssh ? (
         <p>
           Use your own ssh, scp or sftp: <code class="mono">ssh -p {ssh.port} {me.username}:{example}@{host}</code>, or{" "}
           <code class="mono">ssh -p {ssh.port} {me.username}@{host}</code> to pick from a menu. The gateway's host key is{" "}
@@ -85,7 +87,7 @@ export function Profile({ me }: { me: Me }) {
           </tr>
         </thead>
         <tbody>
-          {keys.map((k) => (
+          {keys?.map((k) => (
             <tr key={k.id}>
               <td>{k.name}</td>
               <td class="mono">{k.fingerprint}</td>
@@ -100,7 +102,7 @@ export function Profile({ me }: { me: Me }) {
           ))}
         </tbody>
       </table>
-      {keys.length === 0 && <p class="muted">No keys yet.</p>}
+      {keys?.length === 0 && <p class="muted">No keys yet.</p>}
       <SecondFactor />
     </section>
   );

@@ -199,6 +199,8 @@ function useLiveSessions() {
   const [version, setVersion] = useState(0);
   const [live, setLive] = useState(false);
   const [lastEnded, setLastEnded] = useState<EndedSession | null>(null);
+  // Whether the feed's snapshot arrived: until then no list is known, not an empty one.
+  const loaded = useRef(false);
 
   useEffect(() => {
     let frame = 0;
@@ -212,6 +214,7 @@ function useLiveSessions() {
     feed.addEventListener("snapshot", (e) => {
       const { items } = JSON.parse((e as MessageEvent).data) as { items: Session[] };
       sessions.current = new Map(items.map((s) => [s.id, s]));
+      loaded.current = true;
       setLive(true);
       changed();
     });
@@ -242,11 +245,11 @@ function useLiveSessions() {
       cancelAnimationFrame(frame);
     };
   }, []);
-  return { sessions: sessions.current, version, live, lastEnded };
+  return { sessions: sessions.current, version, live, lastEnded, loaded: loaded.current };
 }
 
 export function ActiveSessions({ me }: { me: Me }) {
-  const { sessions, version, live, lastEnded } = useLiveSessions();
+  const { sessions, version, live, lastEnded, loaded } = useLiveSessions();
   const [query, setQuery] = useState("");
   const [sort, setSort] = useState<{ key: ColumnKey; desc: boolean }>({ key: "started_at", desc: true });
   const [selected, setSelected] = useState<Set<string>>(new Set());
@@ -654,7 +657,9 @@ export function ActiveSessions({ me }: { me: Me }) {
             </tbody>
           </table>
         )}
-        {rows.length === 0 && <p class="empty">{sessions.size === 0 ? "No live sessions." : "No session matches the search."}</p>}
+        {rows.length === 0 && (
+          <p class="empty">{!loaded ? "Loading sessions…" : sessions.size === 0 ? "No live sessions." : "No session matches the search."}</p>
+        )}
       </div>
       <dialog ref={dialog} onClose={() => setConfirming(false)} aria-labelledby="end-title">
         <form method="dialog" onSubmit={endSelected}>
