@@ -91,6 +91,19 @@ async function openTerminal(who, name) {
   return tab;
 }
 
+/** What shows on each page once its data arrived: the checks below read the
+ * page with its (long) names on it, never before. */
+const LOADED = {
+  "/connections": (page) => page.locator("ul.cards li").first(),
+  "/sessions": (page) => page.locator("[data-session]").first(),
+  "/shared": (page) => page.getByText("No live session is shared with you."),
+  "/history": (page) => page.getByRole("navigation", { name: "History pages" }),
+  "/profile": (page) => page.getByLabel("Gateway host key fingerprint"),
+  "/admin/users": (page) => page.getByRole("cell", { name: longUser, exact: true }),
+  "/admin/connections": (page) => page.getByRole("cell", { name: longConnection, exact: true }),
+  "/admin/audit": (page) => page.getByRole("navigation", { name: "Audit pages" }),
+};
+
 const ADMIN_PAGES = [
   ["/connections", "My connections"],
   ["/sessions", "Active Sessions"],
@@ -139,8 +152,7 @@ test("every page fits the viewport at 1440×900 and 390×844", async () => {
       for (const [route, heading] of pages) {
         await who.page.goto(`${base}/#${route}`);
         await who.page.getByRole("heading", { name: heading, exact: true }).first().waitFor();
-        if (route === "/sessions") await who.page.locator("[data-session]").first().waitFor();
-        else await who.page.waitForTimeout(300); // the page's data arrives
+        await LOADED[route](who.page).waitFor();
         assert.deepEqual(await overflowing(who.page), [], `${route} at ${width}px`);
       }
     }
@@ -162,8 +174,7 @@ test("axe-core finds nothing serious or critical on any page, light or dark", as
       for (const [route, heading] of pages) {
         await who.page.goto(`${base}/#${route}`);
         await who.page.getByRole("heading", { name: heading, exact: true }).first().waitFor();
-        if (route === "/sessions") await who.page.locator("[data-session]").first().waitFor();
-        else await who.page.waitForTimeout(300);
+        await LOADED[route](who.page).waitFor();
         for (const f of await axeFindings(who.page)) found.push(`${route} (${scheme}): ${f}`);
       }
     }
