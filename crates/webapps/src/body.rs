@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -108,17 +108,45 @@ impl Drop for Exchange {
 /// The status logged for a request abandoned before its response (nginx's convention).
 pub(crate) const CLIENT_CLOSED_REQUEST: u16 = 499;
 
-/// Resolves once `stop` is cancelled; polled before every frame so a quiet body
-/// (a long poll, a slow drip) is still cut at once.
-fn stop_signal(stop: CancellationToken) -> Pin<Box<WaitForCancellationFutureOwned>> {
-    Box::pin(stop.cancelled_owned())
+/// A body's end signal: checked before every frame, and waited on only
+/// when the body has nothing to give, so a quiet body (a long poll, a slow
+/// drip) is still cut at once. A body that is read without waiting (a small
+/// response that came with its headers) never joins the token's waiters,
+/// which costs an allocation and the token's lock to join and leave.
+pub(crate) struct StopSignal {
+    token: CancellationToken,
+    waiting: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+}
+
+impl StopSignal {
+    pub(crate) fn new(token: CancellationToken) -> Self {
+        Self {
+            token,
+            waiting: None,
+        }
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// After the body returned `Pending`: whether the session stopped
+    /// meanwhile; if not, `cx` is woken when it does.
+    fn stopped_while_waiting(&mut self, cx: &mut Context<'_>) -> bool {
+        let token = &self.token;
+        self.waiting
+            .get_or_insert_with(|| Box::pin(token.clone().cancelled_owned()))
+            .as_mut()
+            .poll(cx)
+            .is_ready()
+    }
 }
 
 /// The browser's request body on its way to the target.
 pub(crate) struct RequestBody<B> {
     inner: B,
     exchange: Arc<Exchange>,
-    stop: Pin<Box<WaitForCancellationFutureOwned>>,
+    stop: StopSignal,
 }
 
 impl<B> RequestBody<B> {
@@ -126,7 +154,7 @@ impl<B> RequestBody<B> {
         Self {
             inner,
             exchange,
-            stop: stop_signal(stop),
+            stop: StopSignal::new(stop),
         }
     }
 }
@@ -143,10 +171,16 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if self.stop.as_mut().poll(cx).is_ready() {
+        if self.stop.is_stopped() {
             return Poll::Ready(Some(Err(Stopped.into())));
         }
-        match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+        let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) else {
+            if self.stop.stopped_while_waiting(cx) {
+                return Poll::Ready(Some(Err(Stopped.into())));
+            }
+            return Poll::Pending;
+        };
+        match frame {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     self.exchange.count_in(data.len());
@@ -173,7 +207,7 @@ pub(crate) struct ResponseBody {
     inner: Incoming,
     exchange: Arc<Exchange>,
     status: u16,
-    stop: Pin<Box<WaitForCancellationFutureOwned>>,
+    stop: StopSignal,
 }
 
 impl ResponseBody {
@@ -187,7 +221,7 @@ impl ResponseBody {
             inner,
             exchange,
             status,
-            stop: stop_signal(stop),
+            stop: StopSignal::new(stop),
         }
     }
 }
@@ -200,11 +234,18 @@ impl Body for ResponseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if self.stop.as_mut().poll(cx).is_ready() {
+        if self.stop.is_stopped() {
             self.exchange.finish(self.status, false, Outcome::Cut);
             return Poll::Ready(Some(Err(Stopped.into())));
         }
-        match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+        let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) else {
+            if self.stop.stopped_while_waiting(cx) {
+                self.exchange.finish(self.status, false, Outcome::Cut);
+                return Poll::Ready(Some(Err(Stopped.into())));
+            }
+            return Poll::Pending;
+        };
+        match frame {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     self.exchange.count_out(data.len());

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
@@ -30,15 +31,12 @@ const POOL_MAX_IDLE_PER_HOST: usize = 32;
 type OutBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 type PooledClient = Client<Connector, OutBody>;
 
-/// The pooled client to use for a target: plain targets share one; https
-/// targets share one per (verify, extra CA) pair.
+/// The pooled client to use for an https target: one per (verify, extra
+/// CA) pair (plain targets share [`Proxy`]'s own).
 #[derive(Clone, PartialEq, Eq, Hash)]
-enum ClientKey {
-    Plain,
-    Tls {
-        verify: bool,
-        ca_pem: Option<String>,
-    },
+struct ClientKey {
+    verify: bool,
+    ca_pem: Option<String>,
 }
 
 /// The reverse-proxy engine: forwards browsers' requests to published apps over
@@ -46,6 +44,9 @@ enum ClientKey {
 pub struct Proxy {
     connect_timeout: Duration,
     response_timeout: Duration,
+    /// The client for plain `http` targets, which every such app shares:
+    /// made once, so their requests take no lock to find it.
+    plain: PooledClient,
     /// One entry per distinct TLS setting among the published apps, so it grows
     /// with the number of connections, not with traffic.
     clients: Mutex<HashMap<ClientKey, PooledClient>>,
@@ -60,6 +61,7 @@ impl Proxy {
         Self {
             connect_timeout,
             response_timeout,
+            plain: pooled(None, connect_timeout),
             clients: Mutex::new(HashMap::new()),
         }
     }
@@ -144,7 +146,8 @@ impl Proxy {
             None
         };
 
-        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let root = PathAndQuery::from_static("/");
+        let path_and_query = parts.uri.path_and_query().unwrap_or(&root);
         parts.uri = up.target_uri(path_and_query).ok_or_else(|| {
             ProxyError::BadRequest(format!(
                 "cannot forward the request target {path_and_query}"
@@ -215,30 +218,20 @@ impl Proxy {
 
     /// The pooled client for `up`'s TLS settings, made on first use.
     fn client(&self, up: &Upstream) -> Result<PooledClient, ProxyError> {
-        let key = if up.is_https() {
-            ClientKey::Tls {
-                verify: up.tls_verify,
-                ca_pem: up.ca_pem.clone().filter(|_| up.tls_verify),
-            }
-        } else {
-            ClientKey::Plain
+        if !up.is_https() {
+            return Ok(self.plain.clone());
+        }
+        let key = ClientKey {
+            verify: up.tls_verify,
+            ca_pem: up.ca_pem.clone().filter(|_| up.tls_verify),
         };
         if let Some(client) = self.lock_clients().get(&key) {
             return Ok(client.clone());
         }
         // Built outside the lock: reading the platform's CA bundle the first time
         // must not hold up requests to other apps.
-        let tls = match &key {
-            ClientKey::Plain => None,
-            ClientKey::Tls { verify, ca_pem } => {
-                Some(Arc::new(tls_config(*verify, ca_pem.as_deref())?))
-            }
-        };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-            .build(Connector::new(tls, self.connect_timeout));
+        let tls = tls_config(key.verify, key.ca_pem.as_deref())?;
+        let client = pooled(Some(Arc::new(tls)), self.connect_timeout);
         Ok(self.lock_clients().entry(key).or_insert(client).clone())
     }
 
@@ -248,6 +241,15 @@ impl Proxy {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// A keep-alive pool of connections to targets: TLS ones with `tls`.
+fn pooled(tls: Option<Arc<rustls::ClientConfig>>, connect_timeout: Duration) -> PooledClient {
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+        .build(Connector::new(tls, connect_timeout))
 }
 
 /// Maps the pooled client's error to what the browser is told.

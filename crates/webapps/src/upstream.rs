@@ -1,6 +1,6 @@
 //! Where and how to reach one published app.
 
-use http::uri::{Authority, Scheme};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderName, Uri};
 use secrecy::SecretString;
 
@@ -154,9 +154,23 @@ impl Upstream {
     }
 
     /// The target URI for a request the browser sent for `path_and_query`.
-    pub(crate) fn target_uri(&self, path_and_query: &str) -> Option<Uri> {
-        if !path_and_query.starts_with('/') {
+    ///
+    /// Without a base path the request's own path and query are reused as
+    /// they are (a reference count, not a copy to format and parse again).
+    pub(crate) fn target_uri(&self, path_and_query: &PathAndQuery) -> Option<Uri> {
+        if !path_and_query.as_str().starts_with('/') {
             return None;
+        }
+        if self.base_path.is_empty() {
+            let mut parts = http::uri::Parts::default();
+            parts.scheme = Some(if self.https {
+                Scheme::HTTPS
+            } else {
+                Scheme::HTTP
+            });
+            parts.authority = Some(self.authority().clone());
+            parts.path_and_query = Some(path_and_query.clone());
+            return Uri::from_parts(parts).ok();
         }
         let uri = format!(
             "{}://{}{}{}",
