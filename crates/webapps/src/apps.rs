@@ -23,7 +23,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use base64::Engine;
@@ -150,6 +149,10 @@ struct AppSession {
     name: ConnectionName,
     place: Place,
     upstream: Upstream,
+    /// Cancelled when the session ends: cuts every request's response and
+    /// WebSocket. One for the session, not one per request (a child token
+    /// per request locked the session's token to join and leave its tree).
+    stop: tokio_util::sync::CancellationToken,
     username: String,
     redact_query: bool,
     requests: AtomicU64,
@@ -179,21 +182,75 @@ impl WebApps {
     /// `gateway` with this front end in front of it: requests to an app
     /// host go to the app, the rest to the gateway, which gains
     /// `/apps/launch/{name}`.
+    ///
+    /// The choice is made before any routing: an app request is proxied
+    /// without matching the gateway's routes or passing through its
+    /// layers (a middleware on the gateway's routes cost every proxied
+    /// request a route lookup, a clone of the matched route's service and
+    /// state, and a boxed `Next`).
     pub fn serve_with(self, gateway: Router) -> Router {
         let launch = Router::new()
             .route("/apps/launch/{name}", get(launch))
             .with_state(self.clone());
-        gateway
-            .merge(launch)
-            .layer(axum::middleware::from_fn_with_state(self, dispatch))
+        Router::new().fallback_service(Dispatch {
+            apps: self,
+            gateway: gateway.merge(launch),
+        })
     }
 
     /// The connection an app host names, if the host is an app host.
     fn app_name(&self, headers: &HeaderMap, uri: &Uri) -> Option<String> {
-        let host = strip_port(&authority(headers, uri)?).to_ascii_lowercase();
-        let name = host.strip_suffix(&self.inner.config.apps_domain)?;
-        let name = name.strip_suffix('.')?;
-        (!name.is_empty() && !name.contains('.')).then(|| name.to_owned())
+        let host = match headers.get(header::HOST) {
+            Some(host) => host.to_str().ok()?,
+            None => uri.authority()?.as_str(),
+        };
+        let host = strip_port(host).as_bytes();
+        let domain = self.inner.config.apps_domain.as_bytes();
+        // `{name}.{apps_domain}`, the domain in any case.
+        let dot = host.len().checked_sub(domain.len() + 1)?;
+        if host[dot] != b'.' || !host[dot + 1..].eq_ignore_ascii_case(domain) {
+            return None;
+        }
+        let name = std::str::from_utf8(&host[..dot]).ok()?;
+        (!name.is_empty() && !name.contains('.')).then(|| name.to_ascii_lowercase())
+    }
+}
+
+/// The service in front of the gateway's router: app requests to
+/// [`WebApps`], the rest to the gateway.
+#[derive(Clone)]
+struct Dispatch {
+    apps: WebApps,
+    gateway: Router,
+}
+
+impl tower_service::Service<Request> for Dispatch {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send + 'static>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let app = match self.apps.app_name(req.headers(), req.uri()) {
+            Some(name) => Some((name, Place::Host)),
+            None => path_app(req.uri().path()).map(|name| (name, Place::Path)),
+        };
+        match app {
+            Some((name, place)) => {
+                let apps = self.apps.clone();
+                Box::pin(async move { Ok(apps.app_request(name, place, req).await) })
+            }
+            // A router is always ready.
+            None => Box::pin(self.gateway.call(req)),
+        }
     }
 }
 
@@ -221,17 +278,6 @@ fn strip_port(host: &str) -> &str {
         return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
     }
     host.split(':').next().unwrap_or(host)
-}
-
-/// Sends app-host requests to the app, everything else to the gateway.
-async fn dispatch(State(apps): State<WebApps>, req: Request, next: Next) -> Response {
-    if let Some(name) = apps.app_name(req.headers(), req.uri()) {
-        return apps.app_request(name, Place::Host, req).await;
-    }
-    if let Some(name) = path_app(req.uri().path()) {
-        return apps.app_request(name, Place::Path, req).await;
-    }
-    next.run(req).await
 }
 
 /// The app a gateway path names: `/apps/{name}/…`, but not `/apps/launch/…`.
@@ -351,18 +397,15 @@ async fn launch(
 
 impl WebApps {
     /// A request to the app host of connection `name`.
+    ///
+    /// A live session's request is forwarded with nothing copied or built
+    /// on the way: the cookie is looked up where it lies in the headers.
     async fn app_request(&self, name: String, place: Place, req: Request) -> Response {
-        let headers = req.headers().clone();
-        let uri = req.uri().clone();
-        let home = match place {
-            Place::Host => self.gateway_home(&headers, &uri),
-            Place::Path => String::new(),
-        };
-        if req.uri().path() == format!("{}.gatehouse/enter", place.root(&name)) {
+        if is_enter(req.uri().path(), place, &name) {
+            let home = self.home(place, req.headers(), req.uri());
             return self.enter(&name, place, &home, req).await;
         }
-        let token = app_cookie(&headers);
-        if let Some(token) = &token {
+        if let Some(token) = app_cookie(req.headers()) {
             let session = lock(&self.inner.sessions).get(token).cloned();
             if let Some(session) = session.filter(|s| s.name.as_str() == name && s.place == place) {
                 return self.forward(session, req).await;
@@ -371,22 +414,21 @@ impl WebApps {
                 && ended.name.as_str() == name
                 && ended.place == place
             {
-                return pages::ended(&headers, ended.name.as_str(), &ended.message, &home);
+                let home = self.home(place, req.headers(), req.uri());
+                return pages::ended(req.headers(), ended.name.as_str(), &ended.message, &home);
             }
         }
+        let headers = req.headers();
         // No session here: what is no web application published here is a
         // 404, any other request goes to log in through the gateway.
         match ConnectionName::parse(&name) {
             Ok(parsed) if self.is_app(&parsed, place).await => {}
-            _ => return pages::not_found(&headers, &name),
+            _ => return pages::not_found(headers, &name),
         }
-        let next = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
-        let launch = format!("{home}/apps/launch/{name}?next={}", urlencode(&next));
-        if pages::wants_html(&headers) && req.method() == http::Method::GET {
+        let next = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let home = self.home(place, headers, req.uri());
+        let launch = format!("{home}/apps/launch/{name}?next={}", urlencode(next));
+        if pages::wants_html(headers) && req.method() == http::Method::GET {
             Redirect::to(&launch).into_response()
         } else {
             pages::json_error(
@@ -394,6 +436,15 @@ impl WebApps {
                 "app_login_required",
                 &format!("Open {name} through the gateway first: {launch}"),
             )
+        }
+    }
+
+    /// Where the gateway's own pages are, as seen from `place`: another
+    /// origin from an app host, this one under a path.
+    fn home(&self, place: Place, headers: &HeaderMap, uri: &Uri) -> String {
+        match place {
+            Place::Host => self.gateway_home(headers, uri),
+            Place::Path => String::new(),
         }
     }
 
@@ -512,11 +563,13 @@ impl WebApps {
             .http()
             .is_some_and(|h| h.redact_query);
         let token = token();
+        let stop = handle.end_signal();
         let session = Arc::new(AppSession {
             handle,
             name: spec.connection.name.clone(),
             place: ticket.place,
             upstream,
+            stop,
             username: ticket.principal.username.to_string(),
             redact_query,
             requests: AtomicU64::new(0),
@@ -600,23 +653,30 @@ impl WebApps {
 
     /// Proxies one request of a live session.
     async fn forward(&self, session: Arc<AppSession>, req: Request) -> Response {
-        let headers = req.headers().clone();
+        // What an error page needs of the request, taken before it is sent on.
+        let html = pages::wants_html(req.headers());
         let client = client_ip(&req).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let public_host = authority(&headers, req.uri()).unwrap_or_default();
+        let public_host = match req.headers().get(header::HOST) {
+            Some(host) => host.clone(),
+            None => req
+                .uri()
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+                .unwrap_or(HeaderValue::from_static("")),
+        };
         session.request_started();
         let meter: Arc<dyn Meter> = Arc::new(SessionMeter(Arc::downgrade(&session)));
-        let stop = session.handle.end_signal();
         let result = self
             .inner
             .proxy
             .forward(
                 &session.upstream,
-                &public_host,
+                public_host.to_str().unwrap_or_default(),
                 self.inner.config.public_scheme,
                 client,
                 req,
                 meter,
-                stop,
+                session.stop.clone(),
             )
             .await;
         match result {
@@ -641,7 +701,7 @@ impl WebApps {
                         )
                         .await;
                 }
-                pages::error(&headers, status, error.code(), &message)
+                pages::error_for(html, status, error.code(), &message)
             }
         }
     }
@@ -801,7 +861,7 @@ fn client_ip(req: &Request) -> Option<IpAddr> {
 }
 
 /// The app session cookie's value, if the request has one.
-fn app_cookie(headers: &HeaderMap) -> Option<String> {
+fn app_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -809,8 +869,23 @@ fn app_cookie(headers: &HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .find_map(|kv| {
             let (k, v) = kv.trim().split_once('=')?;
-            (k == APP_COOKIE).then(|| v.to_owned())
+            (k == APP_COOKIE).then_some(v)
         })
+}
+
+/// Whether `path` is where `place`'s tickets are redeemed:
+/// `/.gatehouse/enter` on an app host, `/apps/{name}/.gatehouse/enter` under a path.
+fn is_enter(path: &str, place: Place, name: &str) -> bool {
+    const ENTER: &str = ".gatehouse/enter";
+    match place {
+        Place::Host => path.strip_prefix('/') == Some(ENTER),
+        Place::Path => {
+            path.strip_prefix("/apps/")
+                .and_then(|rest| rest.strip_prefix(name))
+                .and_then(|rest| rest.strip_prefix('/'))
+                == Some(ENTER)
+        }
+    }
 }
 
 /// 256 random bits, URL-safe.

@@ -36,7 +36,12 @@ pub(crate) fn error(
     code: &str,
     message: &str,
 ) -> Response {
-    if wants_html(headers) {
+    error_for(wants_html(headers), status, code, message)
+}
+
+/// An error as a page (`html`, see [`wants_html`]) or JSON.
+pub(crate) fn error_for(html: bool, status: StatusCode, code: &str, message: &str) -> Response {
+    if html {
         page(
             status,
             status.canonical_reason().unwrap_or("Error"),
