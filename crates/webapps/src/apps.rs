@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +54,9 @@ const ENDED_KEPT: Duration = Duration::from_secs(3600);
 const ENDED_MAX: usize = 10_000;
 /// At most this many unredeemed tickets wait at once.
 const TICKETS_MAX: usize = 10_000;
+/// A session's counters reach Active Sessions at most this long after a
+/// request changed them (which sends changes once a second).
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
 /// How the gateway publishes web applications.
 #[derive(Clone, Debug)]
@@ -160,6 +163,14 @@ struct AppSession {
     websockets: AtomicI64,
     /// Milliseconds since `opened` of the last request.
     last_request_ms: AtomicU64,
+    /// The last finished request, until it is published.
+    last_request: Mutex<Option<LastRequest>>,
+    /// Milliseconds since `opened` of the last publish.
+    published_ms: AtomicU64,
+    /// Counters changed since the last publish: the watch task publishes
+    /// them within [`PUBLISH_EVERY`].
+    unpublished: AtomicBool,
+    publish_later: tokio::sync::Notify,
     opened: Instant,
 }
 
@@ -576,6 +587,10 @@ impl WebApps {
             in_flight: AtomicI64::new(0),
             websockets: AtomicI64::new(0),
             last_request_ms: AtomicU64::new(0),
+            last_request: Mutex::new(None),
+            published_ms: AtomicU64::new(0),
+            unpublished: AtomicBool::new(false),
+            publish_later: tokio::sync::Notify::new(),
             opened: Instant::now(),
         });
         session.publish();
@@ -595,6 +610,16 @@ impl WebApps {
                 .max(Duration::from_millis(100));
             tokio::select! {
                 _ = stop.cancelled() => break,
+                () = session.publish_later.notified() => {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        () = tokio::time::sleep(PUBLISH_EVERY) => {
+                            if session.unpublished.load(Ordering::Acquire) {
+                                session.publish();
+                            }
+                        }
+                    }
+                }
                 _ = tokio::time::sleep(check) => {
                     let last = Duration::from_millis(session.last_request_ms.load(Ordering::Relaxed));
                     let quiet_for = session.opened.elapsed().saturating_sub(last);
@@ -713,11 +738,32 @@ impl AppSession {
         self.last_request_ms
             .fetch_max(self.opened.elapsed().as_millis() as u64, Ordering::Relaxed);
         self.handle.keep_alive();
-        self.publish();
+        self.publish_soon();
     }
 
-    /// Tells Active Sessions the counters.
+    /// Tells Active Sessions the counters now if they were not told for
+    /// [`PUBLISH_EVERY`], else leaves them to the session's watch task.
+    /// Active Sessions is sent changes once a second anyway; publishing on
+    /// every request (four details, each its own lock and key) was a
+    /// share of every proxied request's cost.
+    fn publish_soon(&self) {
+        let now = self.opened.elapsed().as_millis() as u64;
+        let last = self.published_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= PUBLISH_EVERY.as_millis() as u64
+            && self
+                .published_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.publish();
+        } else if !self.unpublished.swap(true, Ordering::AcqRel) {
+            self.publish_later.notify_one();
+        }
+    }
+
+    /// Tells Active Sessions the counters and the last request.
     fn publish(&self) {
+        self.unpublished.store(false, Ordering::Release);
         self.handle
             .set_detail("requests", json!(self.requests.load(Ordering::Relaxed)));
         self.handle.set_detail(
@@ -728,6 +774,10 @@ impl AppSession {
             "websockets",
             json!(self.websockets.load(Ordering::Relaxed).max(0)),
         );
+        let last = lock(&self.last_request).take();
+        if let Some(line) = last {
+            self.handle.set_detail("last_request", json!(line));
+        }
     }
 }
 
@@ -769,15 +819,44 @@ impl Meter for SessionMeter {
         {
             entry.path = format!("{path}?…");
         }
-        let line = format!("{} {} {}", entry.method, entry.path, entry.status);
-        session.handle.set_detail("last_request", json!(line));
-        session.publish();
         let mut json = serde_json::to_vec(&entry).unwrap_or_default();
         json.extend_from_slice(b"\r\n");
         session.handle.record_log(&Bytes::from(json));
         if entry.outcome == Outcome::Error {
-            tracing::debug!(session = %session.handle.id(), %line, "app request failed");
+            tracing::debug!(
+                session = %session.handle.id(),
+                method = %entry.method,
+                path = %entry.path,
+                status = entry.status,
+                "app request failed"
+            );
         }
+        // The line Active Sessions shows is made when it is published.
+        *lock(&session.last_request) = Some(LastRequest {
+            method: entry.method,
+            path: entry.path,
+            status: entry.status,
+        });
+        session.publish_soon();
+    }
+}
+
+/// The request Active Sessions shows last, kept as it came until it is shown.
+struct LastRequest {
+    method: String,
+    path: String,
+    status: u16,
+}
+
+impl std::fmt::Display for LastRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.method, self.path, self.status)
+    }
+}
+
+impl serde::Serialize for LastRequest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
