@@ -211,8 +211,8 @@ impl WebApps {
 
     /// The connection an app host names, if the host is an app host.
     fn app_name(&self, headers: &HeaderMap, uri: &Uri) -> Option<String> {
-        let host = match headers.get(header::HOST) {
-            Some(host) => host.to_str().ok()?,
+        let host = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+            Some(host) => host,
             None => uri.authority()?.as_str(),
         };
         let host = strip_port(host).as_bytes();
@@ -681,7 +681,10 @@ impl WebApps {
         // What an error page needs of the request, taken before it is sent on.
         let html = pages::wants_html(req.headers());
         let client = client_ip(&req).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let public_host = match req.headers().get(header::HOST) {
+        // The app host the browser used: its `Host`, or for HTTP/2 the URI's
+        // authority (see [`authority`]), kept as the header value it came in.
+        let host = req.headers().get(header::HOST);
+        let public_host = match host.filter(|h| h.to_str().is_ok()) {
             Some(host) => host.clone(),
             None => req
                 .uri()
