@@ -228,10 +228,12 @@ async fn a_postgresql_restart_under_live_sessions_loses_nothing_and_the_feed_hea
         assert!(closed_within(stream, Duration::from_secs(10)).await);
     }
 
-    // History has every session exactly once, each with its true end.
+    // History has every session exactly once, each with its true end. The
+    // ends reached during the outage are written by the history writer's
+    // retries (for up to 60 s), which a loaded machine slows.
     let mut expected: Vec<String> = all.clone();
     expected.push(new_id.clone());
-    let rows = eventually(Duration::from_secs(10), || async {
+    let rows = eventually(Duration::from_secs(30), || async {
         let (_, body) = a.get(Some(&admin), "/history?limit=1000").await;
         let rows = body["items"].as_array()?.clone();
         (rows.len() >= expected.len() && rows.iter().all(|r| !r["ended_at"].is_null()))
