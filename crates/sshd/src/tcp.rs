@@ -14,7 +14,6 @@
 //! are never recorded.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -80,8 +79,16 @@ struct TcpTunnel {
     /// Cancelled when the tunnel ends: every stream closes.
     stop: CancellationToken,
     streams: TaskTracker,
-    open: AtomicUsize,
-    total: AtomicU64,
+    /// Open and total forwarded connections: counted and shown under one
+    /// lock, so the last count shown is the last count made (two streams
+    /// publishing at once once left a stale total in the history row).
+    counts: Mutex<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    open: usize,
+    total: u64,
 }
 
 impl TcpTunnel {
@@ -94,15 +101,17 @@ impl TcpTunnel {
         !self.stop.is_cancelled()
     }
 
-    /// Shows the connections in Active Sessions, as `gatehouse tunnel` does.
-    fn publish(&self) {
-        let (open, total) = (
-            self.open.load(Ordering::Relaxed),
-            self.total.load(Ordering::Relaxed),
-        );
+    /// Counts a forwarded connection opened (`+1`) or closed (`-1`) and
+    /// shows the counts in Active Sessions, as `gatehouse tunnel` does.
+    fn count(&self, change: isize) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if change > 0 {
+            counts.total += 1;
+        }
+        counts.open = counts.open.saturating_add_signed(change);
         self.with_session(|h| {
-            h.set_detail("open_connections", json!(open));
-            h.set_detail("total_connections", json!(total));
+            h.set_detail("open_connections", json!(counts.open));
+            h.set_detail("total_connections", json!(counts.total));
         });
     }
 }
@@ -154,14 +163,11 @@ pub(crate) async fn local(
         }
     };
     reply.accept().await;
-    tunnel.open.fetch_add(1, Ordering::Relaxed);
-    tunnel.total.fetch_add(1, Ordering::Relaxed);
-    tunnel.publish();
+    tunnel.count(1);
     let t = tunnel.clone();
     tunnel.streams.spawn(async move {
         relay(&t, channel, tcp).await;
-        t.open.fetch_sub(1, Ordering::Relaxed);
-        t.publish();
+        t.count(-1);
     });
 }
 
@@ -250,10 +256,9 @@ async fn open(ctx: Arc<Ctx>, spec: TargetSpec, addr: TargetAddr) -> Opened {
         handle: RwLock::new(Some(handle)),
         stop: CancellationToken::new(),
         streams: TaskTracker::new(),
-        open: AtomicUsize::new(0),
-        total: AtomicU64::new(0),
+        counts: Mutex::new(Counts::default()),
     });
-    tunnel.publish();
+    tunnel.count(0);
     tokio::spawn(watch(ctx, tunnel.clone()));
     Ok(tunnel)
 }
