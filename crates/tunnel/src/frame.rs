@@ -9,6 +9,14 @@
 //! `Close` at the end of every stream — after both `Eof`s, or with an
 //! error (`{"code", "message"}` as JSON) when the target could not be
 //! reached or failed — so the client knows when to forget the id.
+//!
+//! Each stream has its own flow-control window in each direction
+//! (credit-based, as SSH channels have): a sender starts with
+//! [`crate::flow::WINDOW`] bytes of credit per stream (the gateway's
+//! `tunnel` hello names it) and sends `Data` only within its credit; the
+//! receiver returns credit with `Credit` (a big-endian `u32` byte count)
+//! as it writes the bytes to its side's socket. One stream whose reader
+//! stalls so stops only itself, never the tunnel's other streams.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
@@ -23,6 +31,7 @@ const OPEN: u8 = 1;
 const DATA: u8 = 2;
 const EOF: u8 = 3;
 const CLOSE: u8 = 4;
+const CREDIT: u8 = 5;
 
 /// One message of the tunnel's framing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +44,9 @@ pub enum Frame {
     Eof(u32),
     /// The stream is over; with the reason when it failed.
     Close(u32, Option<StreamError>),
+    /// The receiver wrote this many more of the stream's bytes out: the
+    /// sender may send as many more.
+    Credit(u32, u32),
 }
 
 /// Why a stream failed, e.g. `target_unreachable`.
@@ -55,7 +67,11 @@ impl Frame {
     /// The stream the frame belongs to.
     pub fn stream(&self) -> u32 {
         match self {
-            Frame::Open(id) | Frame::Data(id, _) | Frame::Eof(id) | Frame::Close(id, _) => *id,
+            Frame::Open(id)
+            | Frame::Data(id, _)
+            | Frame::Eof(id)
+            | Frame::Close(id, _)
+            | Frame::Credit(id, _) => *id,
         }
     }
 
@@ -70,6 +86,7 @@ impl Frame {
                 let json = serde_json::to_vec(error).unwrap_or_default();
                 return header(CLOSE, *id, &json);
             }
+            Frame::Credit(id, bytes) => return header(CREDIT, *id, &bytes.to_be_bytes()),
         };
         header(kind, self.stream(), payload)
     }
@@ -107,6 +124,10 @@ impl Frame {
             CLOSE => serde_json::from_slice(&payload)
                 .map(|error| Frame::Close(id, Some(error)))
                 .map_err(|_| BadFrame("close reason is not JSON")),
+            CREDIT => match <[u8; 4]>::try_from(&payload[..]) {
+                Ok(bytes) => Ok(Frame::Credit(id, u32::from_be_bytes(bytes))),
+                Err(_) => Err(BadFrame("credit is not four bytes")),
+            },
             _ => Err(BadFrame("unknown kind")),
         }
     }
@@ -136,6 +157,7 @@ mod tests {
             Frame::Eof(0),
             Frame::Close(3, None),
             Frame::Close(3, Some(error)),
+            Frame::Credit(9, 1 << 20),
         ] {
             assert_eq!(Frame::decode(frame.encode()), Ok(frame));
         }
@@ -150,6 +172,8 @@ mod tests {
             &[1, 0, 0, 0, 1, 9][..],
             &[9, 0, 0, 0, 1][..],
             &[4, 0, 0, 0, 1, b'x'][..],
+            &[5, 0, 0, 0, 1, 0, 0, 1][..],
+            &[5, 0, 0, 0, 1][..],
         ] {
             assert!(
                 Frame::decode(Bytes::copy_from_slice(bad)).is_err(),

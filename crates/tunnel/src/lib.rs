@@ -9,10 +9,13 @@
 //! frames back from a writer task; each TCP connection is a stream task
 //! (`stream.rs`) that dials the target and relays bytes both ways, counted
 //! on the session (bytes, activity for the idle limit) and shown in its
-//! detail (open and total connections, the client program). Ending the
+//! detail (open and total connections, the client program). Each stream
+//! has its own flow-control window both ways ([`flow`]), so a client that
+//! stops reading one connection does not stall the others. Ending the
 //! session aborts every stream at once and tells the client who ended it
 //! and why. Contents are never recorded.
 
+pub mod flow;
 pub mod frame;
 mod relay;
 mod route;

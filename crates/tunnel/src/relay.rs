@@ -19,6 +19,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
+use crate::flow::{WINDOW, Window};
 use crate::frame::{Frame, StreamError};
 use crate::stream::{self, Chunk, Dial};
 
@@ -26,10 +27,13 @@ use crate::stream::{self, Chunk, Dial};
 /// target socket and a task, and a client must not open them without end.
 pub(crate) const MAX_STREAMS: usize = 1024;
 /// Bytes from the client waiting to be written to targets, across all the
-/// tunnel's connections. A target that reads slowly holds the client back
-/// (the tunnel stops reading) instead of the gateway buffering for it;
-/// 4 MiB keeps a fast link busy while the writers catch up.
-const IN_FLIGHT: usize = 4 * 1024 * 1024;
+/// tunnel's connections: the hard bound on what the gateway holds for one
+/// tunnel. Each stream's window ([`WINDOW`]) keeps a well-behaved client
+/// within its share, so a stream whose target reads slowly holds back only
+/// that stream; when the sum reaches this bound (eight stalled streams, or
+/// a client that ignores its credit) the tunnel stops reading altogether
+/// instead of the gateway buffering more.
+const IN_FLIGHT: usize = 8 * WINDOW as usize;
 /// Messages waiting for the client's WebSocket (each at most one frame,
 /// 32 KiB): the streams wait when it is full, so a client that stops
 /// reading stops its targets being read, not the gateway's memory.
@@ -54,6 +58,8 @@ struct Stream {
     /// `None` once the client sent `Eof`: the target's write side is shut
     /// when what was queued is written.
     to_target: Option<mpsc::UnboundedSender<Chunk>>,
+    /// The stream's credit toward the client.
+    window: Arc<Window>,
     abort: AbortHandle,
 }
 
@@ -88,7 +94,7 @@ pub(crate) async fn run(tunnel: Tunnel, socket: WebSocket) {
     handle.set_detail("program", json!(program));
     let hello = json!({
         "type": "tunnel", "session": handle.id(), "connection": spec.connection.name,
-        "target": spec.display(), "recorded": false,
+        "target": spec.display(), "recorded": false, "window": WINDOW,
     });
     let _ = tx.send(Message::Text(hello.to_string().into())).await;
 
@@ -210,9 +216,10 @@ async fn read_loop(
                             continue;
                         }
                         let (to_target, from_client) = mpsc::unbounded_channel();
-                        let task = stream::run(id, dial.clone(), handle.clone(), from_client, out.clone(), gone_tx.clone());
+                        let window = Arc::new(Window::new(WINDOW.into()));
+                        let task = stream::run(id, dial.clone(), handle.clone(), from_client, window.clone(), out.clone(), gone_tx.clone());
                         let abort = streams.tasks.spawn(task);
-                        streams.open.insert(id, Stream { to_target: Some(to_target), abort });
+                        streams.open.insert(id, Stream { to_target: Some(to_target), window, abort });
                         streams.total += 1;
                         publish(handle, streams);
                     }
@@ -227,6 +234,11 @@ async fn read_loop(
                         };
                         let Ok(permit) = permit else { return EndReason::Error };
                         let _ = to_target.send(Chunk { data, _permit: permit });
+                    }
+                    Frame::Credit(id, bytes) => {
+                        if let Some(stream) = streams.open.get(&id) {
+                            stream.window.grant(bytes.into());
+                        }
                     }
                     Frame::Eof(id) => {
                         if let Some(stream) = streams.open.get_mut(&id) {

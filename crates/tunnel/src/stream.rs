@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
+use crate::flow::{Drained, Window};
 use crate::frame::{Frame, MAX_DATA, StreamError};
 
 /// What every stream of a tunnel dials, and who it audits a failure as.
@@ -37,11 +38,14 @@ pub(crate) async fn run(
     dial: Arc<Dial>,
     handle: Arc<SessionHandle>,
     from_client: mpsc::UnboundedReceiver<Chunk>,
+    window: Arc<Window>,
     out: mpsc::Sender<Message>,
     gone: mpsc::UnboundedSender<u32>,
 ) {
     let error = match connect(&dial).await {
-        Ok(tcp) => relay(id, tcp, &handle, from_client, &out).await.err(),
+        Ok(tcp) => relay(id, tcp, &handle, from_client, &window, &out)
+            .await
+            .err(),
         Err(error) => Some(error),
     };
     let _ = out
@@ -81,22 +85,30 @@ async fn connect(dial: &Dial) -> Result<TcpStream, StreamError> {
 }
 
 /// Relays until both sides have finished sending (each `Eof` passed on) or
-/// one fails.
+/// one fails: the client's bytes written to the target, credit returned
+/// as they are; the target read only as far as the client's credit goes.
 async fn relay(
     id: u32,
     tcp: TcpStream,
     handle: &SessionHandle,
     mut from_client: mpsc::UnboundedReceiver<Chunk>,
+    window: &Window,
     out: &mpsc::Sender<Message>,
 ) -> Result<(), StreamError> {
     let (mut read, mut write) = tcp.into_split();
+    let closed = |_| failed("tunnel_closed", "the tunnel closed");
     let up = async {
+        let mut drained = Drained::default();
         while let Some(chunk) = from_client.recv().await {
             write
                 .write_all(&chunk.data)
                 .await
                 .map_err(|e| failed("target_closed", e))?;
             handle.record_transfer(chunk.data.len(), 0);
+            if let Some(credit) = drained.wrote(chunk.data.len()) {
+                let frame = Frame::Credit(id, credit).encode();
+                out.send(Message::Binary(frame)).await.map_err(closed)?;
+            }
         }
         // The client sent Eof: so does the target's side of the connection.
         write
@@ -107,22 +119,22 @@ async fn relay(
     let down = async {
         let mut buf = vec![0; MAX_DATA];
         loop {
+            let credit = window.take(MAX_DATA).await;
             let n = read
-                .read(&mut buf)
+                .read(&mut buf[..credit])
                 .await
                 .map_err(|e| failed("target_closed", e))?;
+            window.grant((credit - n) as u64);
             if n == 0 {
                 break;
             }
             handle.record_transfer(0, n);
             let frame = Frame::data(id, &buf[..n]);
-            out.send(Message::Binary(frame))
-                .await
-                .map_err(|_| failed("tunnel_closed", "the tunnel closed"))?;
+            out.send(Message::Binary(frame)).await.map_err(closed)?;
         }
         out.send(Message::Binary(Frame::Eof(id).encode()))
             .await
-            .map_err(|_| failed("tunnel_closed", "the tunnel closed"))
+            .map_err(closed)
     };
     tokio::try_join!(up, down).map(|_| ())
 }

@@ -8,10 +8,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use gatehouse_tunnel::flow::{Drained, Window};
 use gatehouse_tunnel::frame::{Frame, MAX_DATA};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,9 +25,6 @@ use tokio_tungstenite::tungstenite::Message;
 use super::ServerArgs;
 use crate::client::ApiClient;
 
-/// Frames waiting for one local client to read: it slows the tunnel
-/// rather than the CLI buffering without end.
-const LOCAL_QUEUE: usize = 16;
 /// Frames waiting for the gateway.
 const OUT_QUEUE: usize = 64;
 
@@ -47,6 +46,15 @@ pub(super) struct TunnelArgs {
 enum Down {
     Data(Bytes),
     Eof,
+}
+
+/// One local connection, as the tunnel's loop sees it.
+struct Local {
+    /// What the gateway sent it, at most one window ahead of its writes
+    /// (the gateway sends only within the credit it returns).
+    down: mpsc::UnboundedSender<Down>,
+    /// Its credit toward the gateway.
+    window: Arc<Window>,
 }
 
 pub(super) async fn run(args: TunnelArgs) -> anyhow::Result<()> {
@@ -75,6 +83,9 @@ pub(super) async fn run(args: TunnelArgs) -> anyhow::Result<()> {
     if hello["type"] != "tunnel" {
         bail!("{}", describe_end(&hello));
     }
+    // Each stream's flow-control window; a gateway that names none has no
+    // flow control and is sent no credit.
+    let window = hello["window"].as_u64();
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -102,7 +113,7 @@ pub(super) async fn run(args: TunnelArgs) -> anyhow::Result<()> {
         }
     });
     let (gone_tx, mut gone_rx) = mpsc::unbounded_channel::<u32>();
-    let mut locals: HashMap<u32, mpsc::Sender<Down>> = HashMap::new();
+    let mut locals: HashMap<u32, Local> = HashMap::new();
     let mut tasks = JoinSet::new();
     let mut next_id: u32 = 0;
     let outcome = loop {
@@ -117,12 +128,14 @@ pub(super) async fn run(args: TunnelArgs) -> anyhow::Result<()> {
                 let _ = tcp.set_nodelay(true);
                 next_id = next_id.wrapping_add(1);
                 let id = next_id;
-                let (down_tx, down_rx) = mpsc::channel(LOCAL_QUEUE);
-                locals.insert(id, down_tx);
+                let (down_tx, down_rx) = mpsc::unbounded_channel();
+                let credit = Arc::new(window.map_or_else(Window::unlimited, Window::new));
+                locals.insert(id, Local { down: down_tx, window: credit.clone() });
                 if out_tx.send(Message::Binary(Frame::Open(id).encode())).await.is_err() {
                     break Err(anyhow::anyhow!("the tunnel closed"));
                 }
-                tasks.spawn(serve_local(id, tcp, down_rx, out_tx.clone(), gone_tx.clone()));
+                let flow = Flow { window: credit, returns_credit: window.is_some() };
+                tasks.spawn(serve_local(id, tcp, down_rx, flow, out_tx.clone(), gone_tx.clone()));
             }
             Some(id) = gone_rx.recv() => {
                 locals.remove(&id);
@@ -130,14 +143,21 @@ pub(super) async fn run(args: TunnelArgs) -> anyhow::Result<()> {
             }
             msg = stream.next() => match msg {
                 Some(Ok(Message::Binary(data))) => match Frame::decode(data) {
+                    // Never waits for a local client: one that stops
+                    // reading stops getting credit, not the tunnel.
                     Ok(Frame::Data(id, data)) => {
                         if let Some(local) = locals.get(&id) {
-                            let _ = local.send(Down::Data(data)).await;
+                            let _ = local.down.send(Down::Data(data));
                         }
                     }
                     Ok(Frame::Eof(id)) => {
                         if let Some(local) = locals.get(&id) {
-                            let _ = local.send(Down::Eof).await;
+                            let _ = local.down.send(Down::Eof);
+                        }
+                    }
+                    Ok(Frame::Credit(id, bytes)) => {
+                        if let Some(local) = locals.get(&id) {
+                            local.window.grant(bytes.into());
                         }
                     }
                     Ok(Frame::Close(id, error)) => {
@@ -179,12 +199,22 @@ pub(super) async fn run(args: TunnelArgs) -> anyhow::Result<()> {
     outcome.map_err(|e| anyhow::anyhow!("tunnel to {}: {e}", args.connection))
 }
 
+/// A local connection's flow control.
+struct Flow {
+    /// Its credit toward the gateway.
+    window: Arc<Window>,
+    /// Whether the gateway takes credit back (it named a window).
+    returns_credit: bool,
+}
+
 /// Relays one local connection as stream `id` until the gateway closes
-/// it (after writing what it sent) or the local side fails.
+/// it (after writing what it sent) or the local side fails: reads only as
+/// far as its credit goes, and returns credit as it writes.
 async fn serve_local(
     id: u32,
     tcp: TcpStream,
-    mut down: mpsc::Receiver<Down>,
+    mut down: mpsc::UnboundedReceiver<Down>,
+    flow: Flow,
     out: mpsc::Sender<Message>,
     gone: mpsc::UnboundedSender<u32>,
 ) {
@@ -192,7 +222,11 @@ async fn serve_local(
     let up = async {
         let mut buf = vec![0; MAX_DATA];
         loop {
-            let (frame, done) = match read.read(&mut buf).await {
+            let credit = flow.window.take(MAX_DATA).await;
+            let got = read.read(&mut buf[..credit]).await;
+            flow.window
+                .grant((credit - *got.as_ref().unwrap_or(&0)) as u64);
+            let (frame, done) = match got {
                 Ok(0) => (Frame::Eof(id), Some(false)),
                 Ok(n) => (Frame::Data(id, Bytes::copy_from_slice(&buf[..n])), None),
                 // Broken on our side: the gateway drops the stream, and so do we.
@@ -209,11 +243,22 @@ async fn serve_local(
         std::future::pending::<()>().await;
     };
     let down = async {
+        let mut drained = Drained::default();
         while let Some(msg) = down.recv().await {
             let written = match msg {
-                Down::Data(data) => write.write_all(&data).await,
-                Down::Eof => write.shutdown().await,
+                Down::Data(data) => write.write_all(&data).await.map(|()| data.len()),
+                Down::Eof => write.shutdown().await.map(|()| 0),
             };
+            let credit = match written {
+                Ok(n) => drained.wrote(n).filter(|_| flow.returns_credit),
+                Err(_) => None,
+            };
+            if let Some(credit) = credit {
+                let frame = Frame::Credit(id, credit).encode();
+                if out.send(Message::Binary(frame)).await.is_err() {
+                    break;
+                }
+            }
             if written.is_err() {
                 let _ = out
                     .send(Message::Binary(Frame::Close(id, None).encode()))

@@ -311,6 +311,69 @@ async fn echo_round_trip_and_100_parallel_connections_in_one_tunnel() {
     assert!(row["recording"].is_null(), "{row}");
 }
 
+/// A local client that writes without end and never reads: the echo
+/// target's answers back up to it. Returns how much it got written.
+fn stalled_client(tcp: TcpStream) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let written = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = written.clone();
+    tokio::spawn(async move {
+        let (_read, mut write) = tcp.into_split();
+        let block = vec![1u8; 64 * 1024];
+        while write.write_all(&block).await.is_ok() {
+            counter.fetch_add(block.len() as u64, Ordering::Relaxed);
+        }
+    });
+    written
+}
+
+#[tokio::test]
+async fn a_connection_whose_client_stops_reading_holds_up_no_other() {
+    use std::sync::atomic::Ordering;
+    let echo = echo_server().await;
+    let (gw, admin, ops) = setup("echo", echo).await;
+    let tunnel = Tunnel::open(&gw, &ops, "echo", &[]).await;
+
+    let stalled = TcpStream::connect(tunnel.local).await.unwrap();
+    let written = stalled_client(stalled);
+    // Until its stream's windows and the sockets' buffers are full: no
+    // progress for half a second.
+    let mut last = 0;
+    let mut settled = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = written.load(Ordering::Relaxed);
+        if now > 0 && now == last {
+            settled = true;
+            break;
+        }
+        last = now;
+    }
+    assert!(settled, "the stalled client never stopped writing");
+
+    // Another connection of the same tunnel moves 16 MiB both ways.
+    let payload: Vec<u8> = (0..16u32 << 20).map(|n| (n % 251) as u8).collect();
+    let back = tokio::time::timeout(
+        Duration::from_secs(60),
+        round_trip(tunnel.local, payload.clone()),
+    )
+    .await
+    .expect("the stalled connection held up the other one");
+    assert!(back == payload, "16 MiB came back different");
+
+    // The stalled one stays held back, not buffered: what it wrote fits
+    // in its stream's windows and the sockets' buffers along the way.
+    let held = written.load(Ordering::Relaxed);
+    assert!(
+        held <= FLOOD_BOUND,
+        "the stalled connection got {} MiB in",
+        held >> 20
+    );
+    let live = session(&gw, &admin, |s| s["detail"]["total_connections"] == 2).await;
+    assert_eq!(live["detail"]["open_connections"], 1, "{live}");
+    drop(tunnel);
+}
+
 #[tokio::test]
 async fn a_refused_target_port_is_a_clear_error_and_audited() {
     let (gw, admin, ops) = setup("closed", free_port()).await;
@@ -424,8 +487,9 @@ async fn raw_tunnel(gw: &TestGateway, token: &str, name: &str) -> Ws {
 }
 
 /// What the gateway may hold for one flooded tunnel before the flood
-/// stops: its 4 MiB in-flight budget or its 64-frame queue, plus what the
-/// kernel buffers on the sockets either side (a few MiB each on loopback).
+/// stops: its 16 MiB in-flight bound (a client that ignores its credit)
+/// or one stream's 2 MiB window, plus what the kernel buffers on the
+/// sockets either side (a few MiB each on loopback).
 /// Without the bounds a flood moves hundreds of MiB in the time allowed.
 const FLOOD_BOUND: u64 = 48 << 20;
 const FLOOD_TIME: Duration = Duration::from_secs(3);
