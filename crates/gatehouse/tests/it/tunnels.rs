@@ -228,6 +228,60 @@ async fn a_locked_users_tunnel_ends() {
     assert!(stderr.contains("user_locked"), "{stderr}");
 }
 
+/// Limits apply to a tunnel as to any session: bytes either way are its
+/// activity, `gatehouse tunnel` prints the idle warning, and at the limit
+/// it stops with the reason.
+#[tokio::test]
+async fn an_idle_tunnel_is_warned_then_ended_and_bytes_keep_it_alive() {
+    let echo = echo_server().await;
+    let gw = TestGateway::spawn_with(|c| {
+        c.session_warning = Duration::from_secs(2);
+        c.policy_interval = Duration::from_millis(100);
+    })
+    .await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let id = gw
+        .connection(
+            &admin,
+            json!({ "name": "echo", "protocol": "tcp", "host": "127.0.0.1", "port": echo.port(), "users": ["ops1"] }),
+        )
+        .await;
+    let (status, body) = gw
+        .put(
+            &admin,
+            &format!("/connections/{id}/limits"),
+            json!({ "idle_timeout_seconds": 3 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut tunnel = Tunnel::open(&gw, &ops, "echo", &[]).await;
+    let opened = Instant::now();
+    while opened.elapsed() < Duration::from_secs(5) {
+        assert_eq!(round_trip(tunnel.local, b"busy".to_vec()).await, b"busy");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(
+        tunnel.child.try_wait().unwrap().is_none(),
+        "a tunnel moving bytes ended as idle"
+    );
+    let live = session(&gw, &admin, |s| s["user"] == "ops1").await;
+    let quiet = Instant::now();
+    let (ok, stderr) = tunnel.stopped(Duration::from_secs(8)).await;
+    let waited = quiet.elapsed();
+    assert!(!ok);
+    assert!(
+        stderr.contains("unless it is used") && stderr.contains("idle_timeout"),
+        "{stderr}"
+    );
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(6),
+        "ended {waited:?} after the last bytes"
+    );
+    let row = gw.ended_history(&admin, live["id"].as_str().unwrap()).await;
+    assert_eq!(row["end_reason"], "idle_timeout", "{row}");
+}
+
 /// An echo server of the test's own: every connection gets back what it sends.
 async fn echo_server() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -4,6 +4,7 @@
 //! ended like `gatehouse tunnel`'s.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use tokio::net::{TcpListener, TcpStream};
 
@@ -26,17 +27,33 @@ async fn echo_server() -> SocketAddr {
 
 /// A gateway, ops1 with a registered key, and tcp connection `echo`.
 async fn setup() -> (TestGateway, String, Client, SocketAddr) {
+    let (gw, admin, client, echo, _) = setup_limited(json!({})).await;
+    (gw, admin, client, echo)
+}
+
+/// [`setup`] with `limits` on `echo` (`PUT /connections/{id}/limits`),
+/// checked every 100 ms and warned 2 s ahead; also `echo`'s id.
+async fn setup_limited(limits: Value) -> (TestGateway, String, Client, SocketAddr, String) {
     let echo = echo_server().await;
-    let gw = TestGateway::spawn().await;
+    let gw = TestGateway::spawn_with(|c| {
+        c.session_warning = Duration::from_secs(2);
+        c.policy_interval = Duration::from_millis(100);
+    })
+    .await;
     let admin = gw.admin().await;
     let ops = gw.user(&admin, "ops1", "user").await;
-    gw.connection(
-        &admin,
-        json!({ "name": "echo", "protocol": "tcp", "host": "127.0.0.1", "port": echo.port(), "users": ["ops1"] }),
-    )
-    .await;
+    let id = gw
+        .connection(
+            &admin,
+            json!({ "name": "echo", "protocol": "tcp", "host": "127.0.0.1", "port": echo.port(), "users": ["ops1"] }),
+        )
+        .await;
+    let (status, body) = gw
+        .put(&admin, &format!("/connections/{id}/limits"), limits)
+        .await;
+    assert_eq!(status, 200, "{body}");
     let client = Client::registered(&gw, &ops).await;
-    (gw, admin, client, echo)
+    (gw, admin, client, echo, id)
 }
 
 /// `ssh -N -L LOCAL:forward ops1@gw`, once its local end listens.
@@ -218,4 +235,110 @@ async fn a_forward_to_a_wrong_port_or_an_ungranted_name_is_refused_and_audited()
         "{whys:?}"
     );
     assert_eq!(gw.sessions(&admin, "").await["total"], 0);
+}
+
+/// Waits (up to `limit`) for `ssh` to exit; whether it failed, and its stderr.
+async fn exited(ssh: &mut Child, limit: Duration) -> (bool, String) {
+    let status = tokio::time::timeout(limit, ssh.wait())
+        .await
+        .expect("ssh was not disconnected")
+        .unwrap();
+    let mut stderr = String::new();
+    ssh.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    (!status.success(), stderr)
+}
+
+/// Whether `tcp` was dropped (EOF or reset) within a few seconds.
+async fn dropped(tcp: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut buf)).await;
+    matches!(read, Ok(Ok(0)) | Ok(Err(_)))
+}
+
+/// An `ssh -N` client has no terminal, so the idle warning reaches it
+/// nowhere (it is in Active Sessions as `ends_in_seconds`); bytes either
+/// way count as activity, and at the limit the forwarded connections drop
+/// and the disconnect message carries the reason.
+#[tokio::test]
+async fn an_idle_ssh_tunnel_ends_as_idle_timeout_and_the_client_is_told_why() {
+    let (gw, admin, client, echo, _) = setup_limited(json!({ "idle_timeout_seconds": 3 })).await;
+    let (mut ssh, local) = forward(&client, &format!("echo:{}", echo.port())).await;
+    let mut tcp = TcpStream::connect(("127.0.0.1", local)).await.unwrap();
+    // Bytes every second keep it alive past its idle limit.
+    let opened = Instant::now();
+    while opened.elapsed() < Duration::from_secs(5) {
+        assert_eq!(echo_once(&mut tcp, b"busy\n").await, b"busy\n");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let live = gw.sessions(&admin, "echo").await["items"][0].clone();
+    assert_eq!(live["idle_timeout_seconds"], 3, "{live}");
+    assert!(
+        ssh.try_wait().unwrap().is_none(),
+        "a tunnel moving bytes ended as idle"
+    );
+
+    let quiet = Instant::now();
+    assert!(
+        dropped(&mut tcp).await,
+        "the forwarded connection stayed open"
+    );
+    let (failed, stderr) = exited(&mut ssh, Duration::from_secs(5)).await;
+    let waited = quiet.elapsed();
+    assert!(failed);
+    assert!(stderr.contains("Session ended: idle_timeout"), "{stderr}");
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(6),
+        "ended {waited:?} after the last bytes"
+    );
+    let row = gw.ended_history(&admin, live["id"].as_str().unwrap()).await;
+    assert_eq!(row["end_reason"], "idle_timeout", "{row}");
+    assert_eq!(
+        row["end_message"], "no input for 3s (idle limit set by connection echo)",
+        "{row}"
+    );
+    assert_eq!(gw.sessions(&admin, "").await["total"], 0);
+}
+
+#[tokio::test]
+async fn an_ssh_tunnel_ends_at_its_maximum_duration_however_busy() {
+    let (gw, admin, client, echo, _) = setup_limited(json!({ "max_session_seconds": 3 })).await;
+    let (mut ssh, local) = forward(&client, &format!("echo:{}", echo.port())).await;
+    let opened = Instant::now();
+    let mut tcp = TcpStream::connect(("127.0.0.1", local)).await.unwrap();
+    let live = eventually(Duration::from_secs(10), || async {
+        gw.sessions(&admin, "echo").await["items"][0]
+            .get("id")
+            .cloned()
+    })
+    .await
+    .expect("the tunnel is listed");
+    // Busy all along: the limit ends it anyway.
+    let mut ended = false;
+    while opened.elapsed() < Duration::from_secs(8) {
+        if echo_once(&mut tcp, b"busy\n").await != b"busy\n" {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        ended,
+        "the forwarded connection outlived the tunnel's limit"
+    );
+    let (failed, stderr) = exited(&mut ssh, Duration::from_secs(5)).await;
+    let waited = opened.elapsed();
+    assert!(failed);
+    assert!(stderr.contains("Session ended: max_duration"), "{stderr}");
+    assert!(
+        waited >= Duration::from_millis(2500) && waited < Duration::from_secs(8),
+        "ended after {waited:?}"
+    );
+    let row = gw.ended_history(&admin, live.as_str().unwrap()).await;
+    assert_eq!(row["end_reason"], "max_duration", "{row}");
+    assert!(TcpStream::connect(("127.0.0.1", local)).await.is_err());
 }
