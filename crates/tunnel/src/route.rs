@@ -31,9 +31,13 @@ pub struct TunnelParams {
 
 /// Open a TCP tunnel to a `tcp` connection, as a WebSocket. One tunnel is
 /// one session carrying many TCP connections: binary messages are frames
-/// (kind byte `1` open, `2` data, `3` end of data, `4` close; a big-endian
-/// `u32` stream id; the payload), text messages are JSON (`tunnel` first,
-/// `warning`, and `ended` with who ended the session and why).
+/// (kind byte `1` open, `2` data, `3` end of data, `4` close, `5` credit; a
+/// big-endian `u32` stream id; the payload), text messages are JSON
+/// (`tunnel` first, naming each stream's flow-control `window` in bytes;
+/// `warning`; and `ended` with who ended the session and why). Each side
+/// sends a stream's data only within its credit: the window to start
+/// with, plus what the other side returned in credit frames (a big-endian
+/// `u32` byte count) as it wrote the stream's bytes out.
 #[utoipa::path(get, operation_id = "open_tunnel", path = "/connections/{id}/tunnel", tag = "sessions",
     params(("id" = uuid::Uuid, Path, description = "Connection id"), TunnelParams),
     responses((status = 101, description = "Switching to the tunnel WebSocket"),
