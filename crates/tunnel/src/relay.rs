@@ -35,9 +35,10 @@ pub(crate) const MAX_STREAMS: usize = 1024;
 /// instead of the gateway buffering more.
 const IN_FLIGHT: usize = 8 * WINDOW as usize;
 /// Messages waiting for the client's WebSocket (each at most one frame,
-/// 32 KiB): the streams wait when it is full, so a client that stops
-/// reading stops its targets being read, not the gateway's memory.
-const OUT_QUEUE: usize = 64;
+/// 256 KiB, so 4 MiB at most): the streams wait when it is full, so a
+/// client that stops reading stops its targets being read, not the
+/// gateway's memory.
+const OUT_QUEUE: usize = 16;
 
 /// An accepted tunnel request, before its session exists.
 pub(crate) struct Tunnel {

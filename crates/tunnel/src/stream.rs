@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::ws::Message;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use gatehouse_access::{Principal, TargetSpec};
 use gatehouse_connect::{Opener, Requester, action};
 use gatehouse_domain::TargetAddr;
@@ -117,19 +117,21 @@ async fn relay(
             .map_err(|e| failed("target_closed", e))
     };
     let down = async {
-        let mut buf = vec![0; MAX_DATA];
+        // Read in place after the frame's header: no copy, and the buffer
+        // is reused once the frame before is written out.
+        let mut buf = BytesMut::new();
         loop {
             let credit = window.take(MAX_DATA).await;
+            Frame::start_data(&mut buf, id);
             let n = read
-                .read(&mut buf[..credit])
+                .read_buf(&mut (&mut buf).limit(credit))
                 .await
                 .map_err(|e| failed("target_closed", e))?;
             window.grant((credit - n) as u64);
-            if n == 0 {
+            let Some(frame) = Frame::finish_data(&mut buf) else {
                 break;
-            }
+            };
             handle.record_transfer(0, n);
-            let frame = Frame::data(id, &buf[..n]);
             out.send(Message::Binary(frame)).await.map_err(closed)?;
         }
         out.send(Message::Binary(Frame::Eof(id).encode()))

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use gatehouse_tunnel::flow::{Drained, Window};
 use gatehouse_tunnel::frame::{Frame, MAX_DATA};
@@ -25,8 +25,8 @@ use tokio_tungstenite::tungstenite::Message;
 use super::ServerArgs;
 use crate::client::ApiClient;
 
-/// Frames waiting for the gateway.
-const OUT_QUEUE: usize = 64;
+/// Frames waiting for the gateway (each at most 256 KiB).
+const OUT_QUEUE: usize = 16;
 
 #[derive(clap::Args, Debug)]
 pub(super) struct TunnelArgs {
@@ -116,9 +116,12 @@ pub(super) async fn run(args: TunnelArgs) -> anyhow::Result<()> {
     let mut locals: HashMap<u32, Local> = HashMap::new();
     let mut tasks = JoinSet::new();
     let mut next_id: u32 = 0;
+    // Made once: the loop turns once per frame.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     let outcome = loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut ctrl_c => {
                 let _ = out_tx.send(Message::Close(None)).await;
                 eprintln!("gatehouse: tunnel closed");
                 break Ok(());
@@ -220,19 +223,24 @@ async fn serve_local(
 ) {
     let (mut read, mut write) = tcp.into_split();
     let up = async {
-        let mut buf = vec![0; MAX_DATA];
+        // Read in place after the frame's header: no copy.
+        let mut buf = BytesMut::new();
         loop {
             let credit = flow.window.take(MAX_DATA).await;
-            let got = read.read(&mut buf[..credit]).await;
+            Frame::start_data(&mut buf, id);
+            let got = read.read_buf(&mut (&mut buf).limit(credit)).await;
             flow.window
                 .grant((credit - *got.as_ref().unwrap_or(&0)) as u64);
             let (frame, done) = match got {
-                Ok(0) => (Frame::Eof(id), Some(false)),
-                Ok(n) => (Frame::Data(id, Bytes::copy_from_slice(&buf[..n])), None),
+                Ok(0) => (Frame::Eof(id).encode(), Some(false)),
+                Ok(_) => match Frame::finish_data(&mut buf) {
+                    Some(frame) => (frame, None),
+                    None => continue,
+                },
                 // Broken on our side: the gateway drops the stream, and so do we.
-                Err(_) => (Frame::Close(id, None), Some(true)),
+                Err(_) => (Frame::Close(id, None).encode(), Some(true)),
             };
-            if out.send(Message::Binary(frame.encode())).await.is_err() || done == Some(true) {
+            if out.send(Message::Binary(frame)).await.is_err() || done == Some(true) {
                 return;
             }
             if done.is_some() {

@@ -542,8 +542,9 @@ async fn raw_tunnel(gw: &TestGateway, token: &str, name: &str) -> Ws {
 
 /// What the gateway may hold for one flooded tunnel before the flood
 /// stops: its 16 MiB in-flight bound (a client that ignores its credit)
-/// or one stream's 2 MiB window, plus what the kernel buffers on the
-/// sockets either side (a few MiB each on loopback).
+/// or one stream's 2 MiB window and its 4 MiB queue to the client, plus
+/// what the kernel buffers on the sockets either side (a few MiB each on
+/// loopback).
 /// Without the bounds a flood moves hundreds of MiB in the time allowed.
 const FLOOD_BOUND: u64 = 48 << 20;
 const FLOOD_TIME: Duration = Duration::from_secs(3);
