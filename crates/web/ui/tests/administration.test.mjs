@@ -149,3 +149,65 @@ test("a user registers an SSH key on their profile and sees the gateway's host k
   await page.getByRole("status").filter({ hasText: "is not an OpenSSH public key" }).waitFor();
   await admin.context.close();
 });
+
+test("a TCP service and a VNC desktop are created and edited from the Connections page", async () => {
+  const admin = await loggedIn(browser, "admin", env("GATEHOUSE_ADMIN_PASSWORD"));
+  const page = admin.page;
+  const connection = (name) =>
+    page.evaluate(
+      async (n) => (await (await fetch("/api/v1/connections?all=true")).json()).find((c) => c.name === n),
+      name,
+    );
+
+  await page.getByRole("link", { name: "Connections", exact: true }).click();
+  const form = page.getByRole("form", { name: "Create a connection" });
+  await form.locator("button[type=submit]:not([disabled])").waitFor();
+  await form.getByLabel("Protocol").selectOption("tcp");
+  await form.getByLabel("Name").fill("prod-pg");
+  await form.getByLabel("Host", { exact: true }).fill("10.0.0.5");
+  await form.getByLabel("Port").fill("5432");
+  assert.equal(await form.getByLabel("Account").count(), 0, "a TCP service has no account");
+  assert.equal(await form.getByLabel("Record sessions").count(), 0, "a tunnel's contents are never recorded");
+  await form.getByRole("button", { name: "Create connection" }).click();
+  await page.getByRole("status").filter({ hasText: "Saved prod-pg." }).waitFor();
+  const pg = await connection("prod-pg");
+  assert.deepEqual([pg.protocol, pg.host, pg.port], ["tcp", "10.0.0.5", 5432]);
+
+  await form.getByLabel("Protocol").selectOption("vnc");
+  await form.getByLabel("Name").fill("lab-desktop");
+  await form.getByLabel("Host", { exact: true }).fill("10.0.0.6");
+  assert.equal(await form.getByLabel("Port").inputValue(), "5900", "VNC's port by default");
+  await form.getByLabel("Port").fill("5901");
+  await form.getByLabel("VNC password").fill("vnc-secret-1");
+  assert.equal(await form.getByLabel("Paste from the browser to the desktop").isChecked(), true);
+  await form.getByLabel("Copy from the desktop to the browser").uncheck();
+  await form.getByRole("button", { name: "Create connection" }).click();
+  await page.getByRole("status").filter({ hasText: "Saved lab-desktop." }).waitFor();
+  const desktop = await connection("lab-desktop");
+  assert.deepEqual(
+    [desktop.protocol, desktop.host, desktop.port, desktop.clipboard_to_desktop, desktop.clipboard_from_desktop],
+    ["vnc", "10.0.0.6", 5901, true, false],
+  );
+  assert.doesNotMatch(JSON.stringify(desktop), /vnc-secret-1/, "the password is write-only");
+
+  // Each opens in its own protocol's fields, with what was stored.
+  await page.getByRole("row").filter({ hasText: "prod-pg" }).getByRole("button", { name: "Edit" }).click();
+  let edit = page.getByRole("form", { name: "Edit prod-pg" });
+  await edit.locator("button[type=submit]:not([disabled])").waitFor();
+  assert.equal(await edit.getByLabel("Port").inputValue(), "5432");
+  assert.equal(await edit.getByLabel("Account").count(), 0);
+  await edit.getByRole("button", { name: "Cancel" }).click();
+
+  await page.getByRole("row").filter({ hasText: "lab-desktop" }).getByRole("button", { name: "Edit" }).click();
+  edit = page.getByRole("form", { name: "Edit lab-desktop" });
+  await edit.locator("button[type=submit]:not([disabled])").waitFor();
+  assert.equal(await edit.getByLabel("Port").inputValue(), "5901");
+  assert.equal(await edit.getByLabel("Copy from the desktop to the browser").isChecked(), false);
+  await edit.getByLabel("Copy from the desktop to the browser").check();
+  await edit.getByRole("button", { name: "Save changes" }).click();
+  // Saved: the form is back to creating a connection.
+  await edit.waitFor({ state: "detached" });
+  const changed = await connection("lab-desktop");
+  assert.deepEqual([changed.port, changed.clipboard_from_desktop], [5901, true]);
+  await admin.context.close();
+});

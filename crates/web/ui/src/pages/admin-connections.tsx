@@ -50,8 +50,40 @@ function sshBody(d: FormData): Record<string, unknown> {
   return body;
 }
 
-/** Create, edit, grant and delete connections (SSH servers and web
- * applications). Secrets are write-only. */
+/** The fields of a tcp connection (a service reached through `gatehouse tunnel` or `ssh -L`). */
+function tcpBody(d: FormData): Record<string, unknown> {
+  return { host: d.get("host"), port: Number(d.get("port")) };
+}
+
+/** The fields of a vnc connection; a blank password keeps the stored one. */
+function vncBody(d: FormData): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    host: d.get("host"),
+    port: Number(d.get("port") || 5900),
+    clipboard_to_desktop: d.get("clipboard_to_desktop") === "on",
+    clipboard_from_desktop: d.get("clipboard_from_desktop") === "on",
+  };
+  const password = String(d.get("secret") ?? "");
+  if (password) body.password = password;
+  return body;
+}
+
+/** The protocol-specific fields of a create or edit request. */
+function protocolBody(protocol: Protocol, d: FormData, editing: Connection | null): Record<string, unknown> {
+  switch (protocol) {
+    case "http":
+      return httpBody(d, editing?.http);
+    case "tcp":
+      return tcpBody(d);
+    case "vnc":
+      return vncBody(d);
+    default:
+      return sshBody(d);
+  }
+}
+
+/** Create, edit, grant and delete connections (SSH servers, web
+ * applications, TCP services and VNC desktops). Secrets are write-only. */
 export function AdminConnections() {
   const [connections, setConnections] = useState<Connection[]>([]);
   const [editing, setEditing] = useState<Connection | null>(null);
@@ -104,7 +136,7 @@ export function AdminConnections() {
       newLimits = limitsFrom(d);
       body = {
         name: d.get("name"),
-        ...(protocol === "http" ? httpBody(d, editing?.http) : sshBody(d)),
+        ...protocolBody(protocol, d, editing),
         users: d.getAll("users").map(String),
         roles: d.getAll("roles").map(String),
       };
@@ -112,7 +144,7 @@ export function AdminConnections() {
       setMessage(err instanceof Error ? err.message : String(err));
       return;
     }
-    if (!editing && protocol === "http") body.protocol = "http";
+    if (!editing && protocol !== "ssh") body.protocol = protocol;
     const settings: RecordingSettings = {
       recording: d.get("recording") === "on",
       record_input: d.get("record_input") === "on",
@@ -121,10 +153,12 @@ export function AdminConnections() {
       const saved = editing
         ? await api<Connection>("PATCH", `/connections/${editing.id}`, body)
         : await api<Connection>("POST", "/connections", body);
+      // A tunnel's contents are never recorded: it has no recording settings to save.
       if (
-        !recording ||
+        protocol !== "tcp" &&
+        (!recording ||
         settings.recording !== recording.recording ||
-        settings.record_input !== recording.record_input
+          settings.record_input !== recording.record_input)
       ) {
         await api("PUT", `/connections/${saved.id}/recording`, settings);
       }
@@ -166,19 +200,31 @@ export function AdminConnections() {
           >
             <option value="ssh">SSH</option>
             <option value="http">Web application</option>
+            <option value="tcp">TCP service (tunnel)</option>
+            <option value="vnc">Desktop (VNC)</option>
           </select>
         </label>
-        {protocol === "http" ? <HttpFields e={e} /> : <SshFields e={e} />}
+        {protocol === "http" ? (
+          <HttpFields e={e} />
+        ) : protocol === "tcp" ? (
+          <TcpFields e={e} />
+        ) : protocol === "vnc" ? (
+          <VncFields e={e} />
+        ) : (
+          <SshFields e={e} />
+        )}
         <Picker name="users" label="Users" options={grantees.users} initial={e?.users} />
         <Picker name="roles" label="Roles" options={grantees.roles} initial={e?.roles} />
         {/* Keyed by whether the stored settings have loaded: inputs take their
             default values when they mount, so they mount again once the
             connection's own settings arrive (else a save would clear them). */}
         <Fragment key={ready ? "loaded" : "loading"}>
-          <label>
-            <input type="checkbox" name="recording" defaultChecked={recording?.recording ?? true} />{" "}
-            {protocol === "http" ? "Record the request log" : "Record sessions"}
-          </label>
+          {protocol !== "tcp" && (
+            <label>
+              <input type="checkbox" name="recording" defaultChecked={recording?.recording ?? true} />{" "}
+              {protocol === "http" ? "Record the request log" : "Record sessions"}
+            </label>
+          )}
           {protocol === "ssh" && (
             <label title="Captures everything typed, including passwords typed at prompts">
               <input type="checkbox" name="record_input" defaultChecked={recording?.record_input ?? false} /> Record
@@ -243,6 +289,46 @@ export function AdminConnections() {
         </tbody>
       </table>
     </section>
+  );
+}
+
+/** The form fields of a TCP service (`e`: the one being edited). */
+function TcpFields({ e }: { e: Connection | null }) {
+  return (
+    <>
+      <label>
+        Host <input name="host" required defaultValue={e?.host} />
+      </label>
+      <label>
+        Port <input name="port" type="number" required min={1} max={65535} defaultValue={e ? String(e.port) : undefined} />
+      </label>
+    </>
+  );
+}
+
+/** The form fields of a VNC desktop (`e`: the one being edited). */
+function VncFields({ e }: { e: Connection | null }) {
+  return (
+    <>
+      <label>
+        Host <input name="host" required defaultValue={e?.host} />
+      </label>
+      <label>
+        Port <input name="port" type="number" min={1} max={65535} defaultValue={String(e?.port ?? 5900)} />
+      </label>
+      <label>
+        {e ? "New VNC password (blank keeps the stored one)" : "VNC password"}
+        <input name="secret" type="password" required={!e} autocomplete="off" />
+      </label>
+      <label>
+        <input name="clipboard_to_desktop" type="checkbox" defaultChecked={e?.clipboard_to_desktop ?? true} /> Paste from
+        the browser to the desktop
+      </label>
+      <label>
+        <input name="clipboard_from_desktop" type="checkbox" defaultChecked={e?.clipboard_from_desktop ?? true} /> Copy
+        from the desktop to the browser
+      </label>
+    </>
   );
 }
 
