@@ -157,7 +157,7 @@ export function AdminConnections() {
       if (
         protocol !== "tcp" &&
         (!recording ||
-        settings.recording !== recording.recording ||
+          settings.recording !== recording.recording ||
           settings.record_input !== recording.record_input)
       ) {
         await api("PUT", `/connections/${saved.id}/recording`, settings);
