@@ -20,6 +20,22 @@ use crate::tunnels::Tunnel;
 /// The secret key the in-process nodes of a test share (base64 of 32 bytes).
 pub(super) const SHARED_KEY: &str = "c2hhcmVkLWNsdXN0ZXIta2V5LWZvci10ZXN0cy0zMiE=";
 
+/// A database of its own on the shared PostgreSQL, for one test's nodes.
+pub(super) async fn fresh_database() -> String {
+    let pg = Postgres::shared();
+    tokio::task::spawn_blocking(|| pg.create_database())
+        .await
+        .unwrap()
+}
+
+/// Two nodes, `gw-a` and `gw-b`, on a [`fresh_database`], and its URL.
+pub(super) async fn two_nodes() -> (TestGateway, TestGateway, String) {
+    let url = fresh_database().await;
+    let a = node(&url, "gw-a").await;
+    let b = node(&url, "gw-b").await;
+    (a, b, url)
+}
+
 /// A gateway named `node` on the PostgreSQL database `url`, holding the
 /// secret key every node of the test shares.
 pub(super) async fn node(url: &str, node: &str) -> TestGateway {
@@ -41,10 +57,7 @@ pub(super) async fn node_with_key(url: &str, node: &str, key: &str) -> TestGatew
 
 #[tokio::test]
 async fn nodes_on_one_postgres_share_accounts_and_keep_one_admin_between_them() {
-    let pg = Postgres::shared();
-    let url = tokio::task::spawn_blocking(|| pg.create_database())
-        .await
-        .unwrap();
+    let url = fresh_database().await;
     let a = node(&url, "gw-a").await;
     // The second node finds the administrator the first one created.
     let b = node(&url, "gw-b").await;
@@ -107,12 +120,7 @@ async fn nodes_on_one_postgres_share_accounts_and_keep_one_admin_between_them() 
 
 #[tokio::test]
 async fn each_node_heartbeats_its_own_row_and_a_live_nodes_name_is_refused() {
-    let pg = Postgres::shared();
-    let url = tokio::task::spawn_blocking(|| pg.create_database())
-        .await
-        .unwrap();
-    let a = node(&url, "gw-a").await;
-    let b = node(&url, "gw-b").await;
+    let (a, b, url) = two_nodes().await;
     let store = gatehouse_store::Store::connect(&url).await.unwrap();
     let names = |nodes: Vec<gatehouse_store::NodeRecord>| {
         nodes.into_iter().map(|n| n.name).collect::<Vec<_>>()
@@ -247,10 +255,7 @@ async fn node_process(
 #[tokio::test]
 async fn three_node_processes_show_one_active_sessions_view_end_each_others_sessions_and_reap_a_killed_one()
  {
-    let pg = Postgres::shared();
-    let url = tokio::task::spawn_blocking(|| pg.create_database())
-        .await
-        .unwrap();
+    let url = fresh_database().await;
     // The secret key every node shares, made by a first throwaway start.
     let key_dir = tempfile::tempdir().unwrap();
     gatehouse_access::SecretBox::load_or_create(&key_dir.path().join("secret.key")).unwrap();

@@ -8,20 +8,14 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::json;
 
-use super::{SHARED_KEY, node};
-use crate::harness::postgres::Postgres;
+use super::{SHARED_KEY, two_nodes};
 use crate::harness::{Sshd, Terminal, TestGateway, eventually};
 use crate::watching::Watch;
 
 #[tokio::test]
 async fn a_session_on_one_node_is_watched_ended_and_replayed_from_another() {
     let sshd = Sshd::start().await;
-    let pg = Postgres::shared();
-    let url = tokio::task::spawn_blocking(|| pg.create_database())
-        .await
-        .unwrap();
-    let a = node(&url, "gw-a").await;
-    let b = node(&url, "gw-b").await;
+    let (a, b, _) = two_nodes().await;
     let admin = a.admin().await;
     let ops = a.user(&admin, "ops1", "user").await;
     let auditor = a.user(&admin, "aud1", "auditor").await;

@@ -3,20 +3,14 @@
 
 use std::time::Duration;
 
-use super::node;
+use super::two_nodes;
 use crate::browser::node_test_with;
-use crate::harness::postgres::Postgres;
 use crate::harness::{Sshd, Terminal, eventually};
 
 #[tokio::test]
 async fn an_admin_on_one_node_watches_and_ends_in_the_browser_a_session_another_relays() {
     let sshd = Sshd::start().await;
-    let pg = Postgres::shared();
-    let url = tokio::task::spawn_blocking(|| pg.create_database())
-        .await
-        .unwrap();
-    let a = node(&url, "gw-a").await;
-    let b = node(&url, "gw-b").await;
+    let (a, b, _) = two_nodes().await;
     let admin = a.admin().await;
     let ops = a.user(&admin, "ops1", "user").await;
     let conn = a.ssh_connection(&admin, &sshd, "prod-db", &["ops1"]).await;

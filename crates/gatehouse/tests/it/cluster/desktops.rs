@@ -5,21 +5,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::node;
+use super::two_nodes;
 use crate::desktops::{PASSWORD, desktop_for_ops1, ended, type_when_ready};
 use crate::harness::eventually;
-use crate::harness::postgres::Postgres;
 use crate::harness::vnc::{Desktop, Xvnc};
 
 #[tokio::test]
 async fn a_desktop_on_one_node_is_watched_and_ended_from_another() {
     let xvnc = Xvnc::start(PASSWORD).await;
-    let pg = Postgres::shared();
-    let url = tokio::task::spawn_blocking(|| pg.create_database())
-        .await
-        .unwrap();
-    let a = node(&url, "gw-a").await;
-    let b = node(&url, "gw-b").await;
+    let (a, b, _) = two_nodes().await;
     let admin = a.admin().await;
     let (ops, conn) = desktop_for_ops1(&a, &admin, &xvnc, "lab-desktop", PASSWORD).await;
     let mut desk = Desktop::open(&b, &ops, &conn).await;

@@ -2,8 +2,7 @@
 
 use secrecy::SecretString;
 
-use super::{SHARED_KEY, node};
-use crate::harness::postgres::Postgres;
+use super::{SHARED_KEY, fresh_database, node};
 use crate::harness::test_config;
 
 /// Another 32-byte key, base64.
@@ -11,10 +10,7 @@ const OTHER_KEY: &str = "YW5vdGhlci1rZXktdGhhdC1kb2VzLW5vdC1tYXRjaCE=";
 
 #[tokio::test]
 async fn a_node_started_with_another_secret_key_is_refused_and_leaves_no_row() {
-    let pg = Postgres::shared();
-    let url = tokio::task::spawn_blocking(|| pg.create_database())
-        .await
-        .unwrap();
+    let url = fresh_database().await;
     let _a = node(&url, "gw-a").await;
     let store = gatehouse_store::Store::connect(&url).await.unwrap();
 
