@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 use tokio::time::{Instant, MissedTickBehavior};
 use vnc::{VncClient, VncEvent, X11Event};
 
-use crate::framebuffer::{Framebuffer, Region};
+use crate::framebuffer::{Framebuffer, PACK_AFTER, Region};
 use crate::live::{LiveDesktops, Requests, Snapshot, WATCH_BUFFER};
 use crate::vnc::{IDLE_REQUEST, UPDATE_INTERVAL};
 
@@ -310,6 +310,9 @@ impl Relay {
                 self.fan_out(&frame);
                 self.send(frame).await?;
             }
+        } else {
+            // A still screen is held packed until it changes or is read.
+            self.fb.pack_when_still(PACK_AFTER);
         }
         if self.since_key.is_some_and(|bytes| {
             bytes >= KEY_FRAME_BYTES || self.last_key.elapsed() >= KEY_FRAME_EVERY
