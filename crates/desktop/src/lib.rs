@@ -21,7 +21,9 @@
 //! the browser who ended it and why.
 
 mod framebuffer;
+mod join;
 mod live;
+mod paste;
 mod relay;
 mod route;
 mod vnc;
@@ -48,6 +50,7 @@ pub fn routes_and_internal() -> (OpenApiRouter<AppState>, axum::Router<AppState>
     let api = OpenApiRouter::new()
         .routes(routes!(route::open))
         .routes(routes!(watch::watch))
+        .routes(routes!(join::join))
         .layer(Extension(live.clone()));
     let internal = axum::Router::new()
         .route(

@@ -19,12 +19,12 @@ use tokio::time::{Instant, MissedTickBehavior};
 use vnc::{VncClient, VncEvent, X11Event};
 
 use crate::framebuffer::{Framebuffer, PACK_AFTER, Region};
-use crate::live::{LiveDesktops, Requests, Snapshot, WATCH_BUFFER};
+use crate::live::{Inputs, LiveDesktops, ParticipantInput, Requests, Snapshot, WATCH_BUFFER};
 use crate::vnc::{IDLE_REQUEST, UPDATE_INTERVAL};
 
 /// The longest clipboard text passed either way (RFB cut text is Latin-1
 /// and unbounded; a browser paste can be megabytes).
-const MAX_CLIPBOARD: usize = 64 * 1024;
+pub(crate) const MAX_CLIPBOARD: usize = 64 * 1024;
 
 /// How often a recorded desktop writes its whole screen (a key frame) when
 /// it has changed: a seek in the replay paints the last key frame before
@@ -39,9 +39,9 @@ const KEY_FRAME_BYTES: usize = 2 << 20;
 /// desktop's: each direction can be switched off per connection (a
 /// data-loss policy), and the gateway enforces it whatever the tab does.
 #[derive(Clone, Copy, Debug)]
-struct Clipboard {
-    to_desktop: bool,
-    from_desktop: bool,
+pub(crate) struct Clipboard {
+    pub(crate) to_desktop: bool,
+    pub(crate) from_desktop: bool,
 }
 
 impl Clipboard {
@@ -118,7 +118,7 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         "clipboard": { "to_desktop": clipboard.to_desktop, "from_desktop": clipboard.from_desktop },
     });
     // Watchers find the desktop from here until the session is over.
-    let (listed, mut requests) = live.add(handle.id());
+    let (listed, mut requests, mut shared_input) = live.add(handle.id(), clipboard);
     let mut relay = Relay {
         tx,
         client,
@@ -132,7 +132,11 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         last_key: Instant::now(),
     };
     let reason = match relay.send(Message::Text(hello.to_string().into())).await {
-        Ok(()) => relay.run(&mut rx, &mut requests, &state).await,
+        Ok(()) => {
+            relay
+                .run(&mut rx, &mut requests, &mut shared_input, &state)
+                .await
+        }
         Err(reason) => reason,
     };
     let Relay {
@@ -188,6 +192,7 @@ impl Relay {
         &mut self,
         rx: &mut gatehouse_web::terminal::Rx,
         requests: &mut Requests,
+        shared_input: &mut Inputs,
         state: &AppState,
     ) -> EndReason {
         let mut ping = tokio::time::interval(state.config.ws_ping_interval);
@@ -219,6 +224,7 @@ impl Relay {
                     });
                     Ok(())
                 }
+                Some(input) = shared_input.recv() => self.on_participant(input).await,
                 Ok(()) = participants.changed() => {
                     // The owner sees who else is on their desktop.
                     let people = participants.borrow_and_update().clone();
@@ -364,6 +370,33 @@ impl Relay {
                 return self.send(Message::Text(error.to_string().into())).await;
             }
         };
+        let control = match control {
+            Control::Clipboard { text } => match crate::paste::paste(self.clipboard, text) {
+                Ok(control) => control,
+                Err(refusal) => return self.send(Message::Text(refusal.to_string().into())).await,
+            },
+            Control::Refresh => {
+                self.fb.mark_all();
+                return self.request(X11Event::FullRefresh).await;
+            }
+            Control::KeepAlive => {
+                self.handle.keep_alive();
+                return Ok(());
+            }
+            control => control,
+        };
+        self.on_input(control, text.len()).await
+    }
+
+    /// Passes an interactive participant's key, pointer or clipboard event
+    /// on, as the owner's own (`join.rs` checked it with
+    /// [`paste`](crate::paste::paste), as the owner's paste is checked).
+    async fn on_participant(&mut self, input: ParticipantInput) -> Result<(), EndReason> {
+        self.on_input(input.control, input.bytes).await
+    }
+
+    /// Sends a key, pointer or (checked) clipboard event to the target.
+    async fn on_input(&mut self, control: Control, bytes: usize) -> Result<(), EndReason> {
         let event = match control {
             Control::Key { keysym, down } => X11Event::KeyEvent((keysym, down).into()),
             Control::Pointer { x, y, buttons } => {
@@ -374,33 +407,11 @@ impl Relay {
                 );
                 X11Event::PointerEvent((x, y, buttons).into())
             }
-            Control::Clipboard { .. } if !self.clipboard.to_desktop => {
-                let off = json!({
-                    "type": "error", "code": "clipboard_off",
-                    "message": "pasting into this desktop is switched off for its connection",
-                });
-                return self.send(Message::Text(off.to_string().into())).await;
-            }
-            Control::Clipboard { text } => {
-                if text.chars().count() > MAX_CLIPBOARD {
-                    let error = json!({ "type": "error", "code": "bad_message", "message": "clipboard text is too long" });
-                    return self.send(Message::Text(error.to_string().into())).await;
-                }
-                // RFB cut text is Latin-1: what it cannot carry is dropped.
-                let latin1: String = text.chars().filter(|c| (*c as u32) < 256).collect();
-                X11Event::CopyText(latin1)
-            }
-            Control::Refresh => {
-                self.fb.mark_all();
-                return self.request(X11Event::FullRefresh).await;
-            }
-            Control::KeepAlive => {
-                self.handle.keep_alive();
-                return Ok(());
-            }
+            Control::Clipboard { text } => X11Event::CopyText(text),
+            Control::Refresh | Control::KeepAlive => return Ok(()),
         };
         // Input is activity: the idle limit counts from the last of it.
-        self.handle.record_transfer(text.len(), 0);
+        self.handle.record_transfer(bytes, 0);
         self.input(event).await?;
         if !self.awaiting {
             // Ask for the change this input makes before the next tick.

@@ -236,18 +236,18 @@ async fn run(
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Sends `msg` within [`SEND_TIMEOUT`].
-async fn send_in_time(tx: &mut Tx, msg: Message) -> Result<(), ()> {
+pub(crate) async fn send_in_time(tx: &mut Tx, msg: Message) -> Result<(), ()> {
     match tokio::time::timeout(SEND_TIMEOUT, tx.send(msg)).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }
 }
 
-fn text(value: Value) -> Message {
+pub(crate) fn text(value: Value) -> Message {
     Message::Text(value.to_string().into())
 }
 
-fn event(caller: &Caller, id: SessionId, act: &str) -> Event {
+pub(crate) fn event(caller: &Caller, id: SessionId, act: &str) -> Event {
     Event::new(act)
         .actor(caller.name())
         .target(id.to_string())

@@ -70,6 +70,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/ssh-approvals/{id}/deny", "post"),
         ("/api/v1/connections/{id}/desktop", "get"),
         ("/api/v1/sessions/{id}/desktop/watch", "get"),
+        ("/api/v1/sessions/{id}/desktop/join", "get"),
         ("/api/v1/sessions/{id}/share/suggestions", "get"),
     ];
     for (path, method) in expected {
@@ -80,7 +81,7 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert_eq!(
         paths.len(),
-        49,
+        50,
         "paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
@@ -188,7 +189,7 @@ async fn every_operation_is_unique_described_and_lists_its_error_answers() {
             }
         }
     }
-    assert_eq!(ids.len(), 56);
+    assert_eq!(ids.len(), 57);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 mod clipboard;
 mod replay;
+mod sharing;
 
 use std::time::{Duration, Instant};
 

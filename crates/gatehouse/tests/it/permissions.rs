@@ -363,6 +363,9 @@ async fn every_operation_in_the_openapi_document_enforces_its_permission_for_eve
         Row::new(M::GET, "/sessions/{id}/join", [404, 101, 404, 401])
             .on("a session shared with the auditor only")
             .at(format!("/sessions/{ops_session}/join")),
+        Row::new(M::GET, "/sessions/{id}/desktop/join", [404, 404, 404, 401])
+            .on("a session shared with the auditor that is not a desktop")
+            .at(format!("/sessions/{ops_session}/desktop/join")),
         Row::new(M::POST, "/sessions/{id}/share", [403, 403, 204, 401])
             .on("the user's session")
             .at(format!("/sessions/{ops_session}/share"))

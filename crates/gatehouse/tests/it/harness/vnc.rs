@@ -163,8 +163,17 @@ impl Desktop {
 
     /// Watches desktop session `session` read-only (`sessions.watch`).
     pub async fn watch(gw: &TestGateway, token: &str, session: &str) -> Desktop {
+        Self::participate(gw, token, session, "watch").await
+    }
+
+    /// Joins desktop session `session`, which its owner shared with the caller.
+    pub async fn join(gw: &TestGateway, token: &str, session: &str) -> Desktop {
+        Self::participate(gw, token, session, "join").await
+    }
+
+    async fn participate(gw: &TestGateway, token: &str, session: &str, how: &str) -> Desktop {
         let mut req = gw
-            .ws_url(&format!("/sessions/{session}/desktop/watch"))
+            .ws_url(&format!("/sessions/{session}/desktop/{how}"))
             .into_client_request()
             .unwrap();
         req.headers_mut()
@@ -172,7 +181,7 @@ impl Desktop {
         let (ws, _) =
             tokio_tungstenite::connect_async_tls_with_config(req, None, true, gw.ws_connector())
                 .await
-                .expect("watch upgrade");
+                .expect("participant upgrade");
         let mut watcher = Self::attach(ws, "watching").await;
         watcher.session_id = session.to_owned();
         watcher
