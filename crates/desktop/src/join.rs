@@ -291,6 +291,10 @@ mod tests {
         assert!(
             matches!(heard(paste, true, closed), Heard::Reply(r) if r["code"] == "clipboard_off")
         );
+        let euro = r#"{"type":"clipboard","text":"5 €"}"#;
+        assert!(
+            matches!(heard(euro, true, OPEN), Heard::Reply(r) if r["code"] == "clipboard_not_latin1")
+        );
         assert!(matches!(heard("{", true, OPEN), Heard::Reply(r) if r["code"] == "bad_message"));
     }
 }

@@ -1,6 +1,14 @@
 //! A paste from the browser, the owner's or an interactive participant's,
-//! checked once for both: the connection's switch and its size. RFB cut
-//! text is Latin-1: what it cannot carry is dropped.
+//! checked once for both: the connection's switch, its size, and what the
+//! RFB wire can carry. `ClientCutText` and `ServerCutText`
+//! carry Latin-1 (ISO 8859-1), one byte per character, while the browser's
+//! clipboard is Unicode. Text from the desktop is therefore always
+//! representable (every Latin-1 byte is the Unicode character of the same
+//! number); text to the desktop is refused whole, with a notice naming what
+//! cannot cross, when it holds anything outside Latin-1 — a paste that
+//! silently lost its `€` or its quotation marks would be worse than none.
+//! The bytes themselves are read and written by `vendor/vnc-rs` (patched:
+//! the published crate decoded cut text as UTF-8 and sent it as UTF-8).
 
 use serde_json::{Value, json};
 
@@ -20,7 +28,73 @@ pub(crate) fn paste(clipboard: Clipboard, text: String) -> Result<Control, Value
             json!({ "type": "error", "code": "bad_message", "message": "clipboard text is too long" }),
         );
     }
-    // RFB cut text is Latin-1: what it cannot carry is dropped.
-    let latin1: String = text.chars().filter(|c| u32::from(*c) < 256).collect();
-    Ok(Control::Clipboard { text: latin1 })
+    match check(&text) {
+        Ok(()) => Ok(Control::Clipboard { text }),
+        Err(message) => {
+            Err(json!({ "type": "error", "code": "clipboard_not_latin1", "message": message }))
+        }
+    }
+}
+
+/// The most characters a refusal names.
+const NAMED: usize = 5;
+
+/// `Ok` when all of `text` can cross to the desktop as Latin-1; else the
+/// notice for the user, naming the first characters that cannot.
+fn check(text: &str) -> Result<(), String> {
+    let mut outside: Vec<char> = Vec::new();
+    for c in text.chars().filter(|c| u32::from(*c) > 0xff) {
+        if !outside.contains(&c) {
+            outside.push(c);
+        }
+        if outside.len() > NAMED {
+            break;
+        }
+    }
+    if outside.is_empty() {
+        return Ok(());
+    }
+    let more = if outside.len() > NAMED { ", …" } else { "" };
+    let named: Vec<String> = outside
+        .iter()
+        .take(NAMED)
+        .map(|c| format!("“{c}” (U+{:04X})", u32::from(*c)))
+        .collect();
+    Err(format!(
+        "nothing was pasted: a VNC desktop's clipboard carries only Latin-1 text, and this has {}{more}",
+        named.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin1_text_crosses_whole() {
+        for text in [
+            "plain ascii",
+            "café crème, naïve, ½ × ¼, ©®, ß, ÿ",
+            "tab\tand\nnewline",
+            "",
+        ] {
+            assert_eq!(check(text), Ok(()), "{text}");
+        }
+        let every: String = (0..=255u8).map(char::from).collect();
+        assert_eq!(check(&every), Ok(()));
+    }
+
+    #[test]
+    fn text_outside_latin1_is_refused_naming_what_cannot_cross() {
+        let refused = check("costs 5 € — “quoted”").unwrap_err();
+        assert!(refused.starts_with("nothing was pasted"), "{refused}");
+        assert!(refused.contains("“€” (U+20AC)"), "{refused}");
+        assert!(refused.contains("(U+2014)"), "{refused}");
+        assert!(refused.contains("(U+201C)"), "{refused}");
+        // Each character named once, and only the first few.
+        let refused = check("€€€ 日本語のテキスト").unwrap_err();
+        assert_eq!(refused.matches("U+20AC").count(), 1, "{refused}");
+        assert!(refused.ends_with(", …"), "{refused}");
+        assert!(check("emoji 🙂").is_err());
+    }
 }

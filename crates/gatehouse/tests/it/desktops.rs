@@ -3,6 +3,7 @@
 //! it — typed into, listed, limited and ended like every session.
 
 mod clipboard;
+mod latin1;
 mod replay;
 mod sharing;
 

@@ -75,6 +75,9 @@ impl Xvnc {
                 .args(["-geometry", "100x30+0+0"])
                 .env("DISPLAY", format!(":{display}"))
                 .env("SHELL", "/bin/sh")
+                // UTF-8 whatever the test's own locale: what the clipboard
+                // tests paste and copy is then the same bytes everywhere.
+                .env("LC_ALL", "C.UTF-8")
                 .current_dir(dir.path())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
