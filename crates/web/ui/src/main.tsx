@@ -80,6 +80,8 @@ function App() {
   if (watch) return <WatchPage sessionId={watch[1]} />;
   const watchDesktop = route.match(/^\/watch-desktop\/([0-9a-f-]+)$/);
   if (watchDesktop) return <DesktopWatchPage sessionId={watchDesktop[1]} />;
+  const joinDesktop = route.match(/^\/join-desktop\/([0-9a-f-]+)$/);
+  if (joinDesktop) return <DesktopWatchPage sessionId={joinDesktop[1]} join />;
   const joining = route.match(/^\/join\/([0-9a-f-]+)$/);
   if (joining) return <WatchPage sessionId={joining[1]} join />;
 

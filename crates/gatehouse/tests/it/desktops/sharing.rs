@@ -205,3 +205,20 @@ async fn ending_a_shared_desktop_ends_the_owner_and_every_participant_with_the_r
         .await;
     assert_eq!(status, 404, "an ended desktop cannot be joined");
 }
+
+#[tokio::test]
+async fn a_desktop_shared_in_the_browser_is_joined_typed_into_and_the_participant_removed() {
+    let xvnc = Xvnc::start(PASSWORD).await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", PASSWORD).await;
+    gw.user(&admin, "kim", "user").await;
+    let file = xvnc.path("typed-by-participant");
+    crate::browser::node_test_with(
+        &gw,
+        "desktop-sharing.test.mjs",
+        &[("DESKTOP_FILE", file.display().to_string())],
+    )
+    .await;
+    assert!(file.exists());
+}

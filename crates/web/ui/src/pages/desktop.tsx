@@ -2,12 +2,16 @@
 // that change (a header of x, y, width, height, then a PNG); this page paints
 // them on a canvas scaled to the tab, and sends keys, pointer and clipboard
 // back as JSON. When the session ends the tab says who ended it and why.
+// The owner shares the desktop from here as a terminal is shared, and sees
+// who watches or joined.
 
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { type Participant, endedText } from "../api";
-import { COMBOS, keysymOf } from "../desktop/keysym";
+import { attachInput, sendCombo } from "../desktop/input";
+import { COMBOS } from "../desktop/keysym";
 import { painter } from "../desktop/screen";
+import { ShareControls } from "./share-controls";
 
 type Control =
   | {
@@ -25,9 +29,6 @@ type Control =
   | { type: "error"; code: string; message: string }
   | { type: "ended"; reason: string; by: string | null; message: string | null };
 
-/** RFB button mask bits of the browser's mouse buttons (left, middle, right). */
-const BUTTON_BITS = [1, 2, 4];
-
 export function DesktopPage({ connectionId }: { connectionId: string }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const socket = useRef<WebSocket | null>(null);
@@ -37,6 +38,9 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
   const [people, setPeople] = useState<Participant[]>([]);
   const [name, setName] = useState("");
   const [recorded, setRecorded] = useState(false);
+  const [sessionId, setSessionId] = useState<string | null>(null);
+  // A refused paste, told in the tab (not only in the console).
+  const [notice, setNotice] = useState("");
 
   useEffect(() => {
     if (!warning) return;
@@ -66,6 +70,7 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
       const msg = JSON.parse(ev.data) as Control;
       if (msg.type === "desktop") {
         setName(msg.connection);
+        setSessionId(msg.session);
         setRecorded(!!msg.recording);
         pasteAllowed = msg.clipboard?.to_desktop ?? true;
         document.title = `${msg.connection} · Gatehouse`;
@@ -85,7 +90,9 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
         finished = true;
         setWarning(null);
         setBanner({ text: endedText(msg.reason, msg.by, msg.message), kind: "ended" });
-      } else if (msg.type === "error" && (msg.code === "bad_message" || msg.code === "clipboard_off")) {
+      } else if (msg.type === "error" && msg.code.startsWith("clipboard_")) {
+        setNotice(msg.message);
+      } else if (msg.type === "error" && msg.code === "bad_message") {
         console.warn("gatehouse:", msg.message);
       } else if (msg.type === "error") {
         finished = true;
@@ -96,52 +103,9 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
       if (!finished) setBanner({ text: "Connection to the gateway lost", kind: "error" });
     };
 
-    // The canvas is scaled to the tab; the desktop wants its own pixels.
-    let buttons = 0;
-    const pointer = (e: MouseEvent) => {
-      const r = cv.getBoundingClientRect();
-      const scale = Math.min(r.width / cv.width, r.height / cv.height) || 1;
-      const left = r.left + (r.width - cv.width * scale) / 2;
-      const top = r.top + (r.height - cv.height * scale) / 2;
-      const x = Math.max(0, Math.min(cv.width - 1, Math.floor((e.clientX - left) / scale)));
-      const y = Math.max(0, Math.min(cv.height - 1, Math.floor((e.clientY - top) / scale)));
-      return { x, y };
-    };
-    const onMouse = (e: MouseEvent) => {
-      e.preventDefault();
-      if (e.type === "mousedown") cv.focus();
-      buttons = 0;
-      for (let i = 0; i < 3; i++) if (e.buttons & (1 << i)) buttons |= BUTTON_BITS[[0, 2, 1][i]];
-      send({ type: "pointer", ...pointer(e), buttons });
-    };
-    const onWheel = (e: WheelEvent) => {
-      e.preventDefault();
-      const at = pointer(e);
-      const bit = e.deltaY < 0 ? 8 : 16;
-      send({ type: "pointer", ...at, buttons: buttons | bit });
-      send({ type: "pointer", ...at, buttons });
-    };
-    const onKey = (e: KeyboardEvent) => {
-      const keysym = keysymOf(e);
-      if (keysym === null) return;
-      e.preventDefault();
-      send({ type: "key", keysym, down: e.type === "keydown" });
-    };
-    const onPaste = (e: ClipboardEvent) => {
-      const text = e.clipboardData?.getData("text/plain");
-      if (text && pasteAllowed) send({ type: "clipboard", text });
-    };
-    const noMenu = (e: Event) => e.preventDefault();
-    cv.addEventListener("mousemove", onMouse);
-    cv.addEventListener("mousedown", onMouse);
-    cv.addEventListener("mouseup", onMouse);
-    cv.addEventListener("wheel", onWheel, { passive: false });
-    cv.addEventListener("contextmenu", noMenu);
-    cv.addEventListener("keydown", onKey);
-    cv.addEventListener("keyup", onKey);
-    document.addEventListener("paste", onPaste);
+    const detach = attachInput(cv, send, () => pasteAllowed);
     return () => {
-      document.removeEventListener("paste", onPaste);
+      detach();
       ws.close();
     };
   }, [connectionId]);
@@ -149,13 +113,11 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
   const combo = (keys: number[]) => {
     const ws = socket.current;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    for (const keysym of keys) ws.send(JSON.stringify({ type: "key", keysym, down: true }));
-    for (const keysym of [...keys].reverse()) ws.send(JSON.stringify({ type: "key", keysym, down: false }));
+    sendCombo((msg) => ws.send(JSON.stringify(msg)), keys);
     canvas.current?.focus();
   };
   const stayConnected = () => socket.current?.send(JSON.stringify({ type: "keep_alive" }));
   const secondsLeft = warning ? Math.max(0, Math.ceil((warning.deadline - now) / 1000)) : 0;
-  const watchers = [...new Set(people.map((p) => p.user))];
 
   return (
     <div class="terminal-page desktop-page">
@@ -167,11 +129,7 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
               <span aria-hidden="true">● </span>Recorded
             </span>
           )}
-          {watchers.length > 0 && (
-            <span role="status" class="watched">
-              Watched by {watchers.join(", ")}
-            </span>
-          )}
+          {sessionId && <ShareControls sessionId={sessionId} people={people} />}
           {Object.entries(COMBOS).map(([label, keys]) => (
             <button type="button" onClick={() => combo(keys)}>
               {label}
@@ -189,6 +147,14 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
               Stay connected
             </button>
           )}
+        </div>
+      )}
+      {notice && !banner && (
+        <div class="banner info" role="status">
+          {notice}{" "}
+          <button type="button" class="small" onClick={() => setNotice("")}>
+            Dismiss
+          </button>
         </div>
       )}
       {banner && (

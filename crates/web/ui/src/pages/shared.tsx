@@ -2,6 +2,9 @@ import { useEffect, useState } from "preact/hooks";
 
 import { api, type Session, since } from "../api";
 
+/** Protocols whose sessions are desktops, joined on a canvas. */
+const DESKTOPS = ["vnc", "rdp"];
+
 interface Shared {
   session: Session;
   mode: "observer" | "interactive";
@@ -26,7 +29,7 @@ export function SharedWithMe() {
       <ul class="cards">
         {list?.map(({ session: s, mode }) => (
           <li key={s.id}>
-            <a class="card" href={`#/join/${s.id}`} target="_blank" rel="noopener" aria-label={`Join ${s.user}'s session on ${s.connection.name}`}>
+            <a class="card" href={`#/${DESKTOPS.includes(s.protocol) ? "join-desktop" : "join"}/${s.id}`} target="_blank" rel="noopener" aria-label={`Join ${s.user}'s session on ${s.connection.name}`}>
               <strong>
                 {s.user} on {s.connection.name}
               </strong>
