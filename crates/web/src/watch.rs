@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use gatehouse_access::{Lost, Standing};
 use gatehouse_audit::{Event, action};
-use gatehouse_domain::{Permission, SessionId};
+use gatehouse_domain::{Permission, Protocol, SessionId};
 use gatehouse_sessions::{Input, ParticipantMode, Typist, WatchEvent};
 use serde_json::json;
 use tokio::time::Instant;
@@ -75,9 +75,17 @@ pub async fn join(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let shared = state.registry.shared_with(caller.principal.user_id);
-    if !shared.iter().any(|(s, _)| s.id == id) {
+    let Some((session, _)) = shared.iter().find(|(s, _)| s.id == id) else {
         return Err(ApiError::not_found(format!(
             "no live session {id} is shared with you"
+        )));
+    };
+    // A desktop's participants join through its own endpoint, which relays
+    // its pictures and sends their input to it; here they would see nothing
+    // and their bytes would reach no target.
+    if matches!(session.protocol, Protocol::Vnc) {
+        return Err(ApiError::not_found(format!(
+            "session {id} is a desktop: join it at /sessions/{id}/desktop/join"
         )));
     }
     let ws = ws.map_err(|r| ApiError::new(r.status(), "websocket_required", r.body_text()))?;

@@ -70,6 +70,17 @@ async fn a_shared_desktop_takes_an_interactive_participants_keys_drops_an_observ
     share(&gw, &ops, &id, "kim", "interactive").await;
     share(&gw, &ops, &id, "lee", "observer").await;
 
+    // A terminal's join would show nothing of a desktop: it points here.
+    let (status, body) = gw.get(Some(&kim), &format!("/sessions/{id}/join")).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/desktop/join"),
+        "{body}"
+    );
+
     // Each starts from the current screen: the xterm is there at once.
     let mut typist = Desktop::join(&gw, &kim, &id).await;
     assert_eq!(typist.controls[0]["mode"], "interactive");
