@@ -134,6 +134,21 @@ async fn a_shared_desktop_takes_an_interactive_participants_keys_drops_an_observ
         !from_lee.exists(),
         "the read-only participant's input reached the desktop"
     );
+    // Their paste too: the desktop's clipboard, pasted into the xterm by
+    // their middle click.
+    let pasted = xvnc.path("pasted-by-participant");
+    typist
+        .send(json!({ "type": "clipboard", "text": format!("touch {}\n", pasted.display()) }))
+        .await;
+    for buttons in [0, 2, 0] {
+        typist
+            .send(json!({ "type": "pointer", "x": 100, "y": 100, "buttons": buttons }))
+            .await;
+    }
+    assert!(
+        appears(&pasted).await,
+        "the interactive participant's paste never reached the desktop"
+    );
     // The owner removes kim: their view closes at once saying by whom,
     // their keys stop, and the invitation is gone.
     let pid = people.iter().find(|p| p["user"] == "kim").unwrap()["id"]
