@@ -42,6 +42,9 @@ export function attachInput(cv: HTMLCanvasElement, send: (msg: object) => void, 
     send({ type: "key", keysym, down: e.type === "keydown" });
   };
   const onPaste = (e: ClipboardEvent) => {
+    // A paste into a field of the page (the Share dialog's user name) is
+    // that field's, not the desktop's.
+    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement) return;
     const text = e.clipboardData?.getData("text/plain");
     if (text && pasteAllowed()) send({ type: "clipboard", text });
   };
