@@ -51,7 +51,7 @@ impl Xvnc {
         // try others until one starts (tests run in parallel).
         for _ in 0..20 {
             let display = 300 + (rand_u32() % 600);
-            if std::path::Path::new(&format!("/tmp/.X{display}-lock")).exists() {
+            if display_held(display) {
                 continue;
             }
             let addr = free_port();
@@ -311,4 +311,19 @@ pub fn white_pixels(screen: &[u8]) -> usize {
         .chunks_exact(3)
         .filter(|px| px.iter().all(|c| *c > 240))
         .count()
+}
+
+/// Whether an X server holds `display`: its lock file names a process that
+/// is alive. A server killed with its test (the harness kills on drop)
+/// leaves its lock behind, and Xvnc itself replaces a lock whose process is
+/// gone, so such a display is free; counting it as held would use up the
+/// displays of a machine that has run the tests many times.
+fn display_held(display: u32) -> bool {
+    match std::fs::read_to_string(format!("/tmp/.X{display}-lock")) {
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        Ok(pid) => match pid.trim().parse::<u32>() {
+            Ok(pid) => std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            Err(_) => true,
+        },
+    }
 }
