@@ -335,6 +335,40 @@ impl Encrypted {
         Ok(false)
     }
 
+    /// Counts `len` bytes of data received on `channel` against the window
+    /// granted to the peer, to be returned as the application reads them
+    /// ([`Self::return_window`]; Gatehouse patch).
+    pub fn debit_window(&mut self, channel: ChannelId, len: usize) {
+        if let Some(channel) = self.channels.get_mut(&channel) {
+            let len = u32::try_from(len).unwrap_or(u32::MAX);
+            channel.sender_window_size = channel.sender_window_size.saturating_sub(len);
+        }
+    }
+
+    /// Returns up to `amount` bytes of window on `channel`, which its
+    /// application has read, never granting more than `target` in all
+    /// (Gatehouse patch).
+    pub fn return_window(
+        &mut self,
+        channel: ChannelId,
+        amount: u32,
+        target: u32,
+    ) -> Result<(), crate::Error> {
+        if let Some(channel) = self.channels.get_mut(&channel) {
+            let amount = amount.min(target.saturating_sub(channel.sender_window_size));
+            if amount == 0 {
+                return Ok(());
+            }
+            push_packet!(self.write, {
+                self.write.push(msg::CHANNEL_WINDOW_ADJUST);
+                channel.recipient_channel.encode(&mut self.write)?;
+                amount.encode(&mut self.write)?;
+            });
+            channel.sender_window_size += amount;
+        }
+        Ok(())
+    }
+
     fn flush_channel(
         write: &mut Vec<u8>,
         channel: &mut ChannelParams,

@@ -1,3 +1,5 @@
+use tokio::sync::mpsc::error::TrySendError;
+
 use crate::boxed_mpsc::Sender;
 
 use super::WindowSizeRef;
@@ -5,7 +7,7 @@ use crate::ChannelMsg;
 
 /// A handle to the [`super::Channel`]'s to be able to transmit messages
 /// to it and update it's `window_size`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ChannelRef {
     pub(super) sender: Sender<ChannelMsg>,
     pub(super) window_size: WindowSizeRef,
@@ -21,6 +23,18 @@ impl ChannelRef {
 
     pub(crate) fn window_size(&self) -> &WindowSizeRef {
         &self.window_size
+    }
+
+    /// Queues incoming data for the channel's reader, waiting only when
+    /// the queue is full (Gatehouse patch: the session's read loop must
+    /// not stop for one channel; the window bounds what the queue holds,
+    /// see [`super::queue_capacity`]). False when the reader is gone.
+    pub(crate) async fn deliver(&self, msg: ChannelMsg) -> bool {
+        match self.sender.try_send(msg) {
+            Ok(()) => true,
+            Err(TrySendError::Full(msg)) => self.sender.send(msg).await.is_ok(),
+            Err(TrySendError::Closed(_)) => false,
+        }
     }
 }
 

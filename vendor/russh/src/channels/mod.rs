@@ -1,4 +1,5 @@
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -117,6 +118,70 @@ pub enum ChannelMsg {
 pub(crate) struct WindowSizeRef {
     value: Arc<Mutex<u32>>,
     notifier: Arc<Notify>,
+    /// The other direction: what the channel's reader has consumed of the
+    /// window we granted the peer (Gatehouse patch).
+    pub(crate) read: Arc<ReadWindow>,
+}
+
+/// Bytes of a channel's incoming data that its application has taken
+/// off the channel's queue and that the session has not yet returned
+/// to the peer as window (Gatehouse patch). The session returns window
+/// as the application reads, not as packets arrive, so a peer stops
+/// sending to a channel whose reader has stopped, and the queue never
+/// holds more than the window.
+#[derive(Debug, Default)]
+pub(crate) struct ReadWindow {
+    consumed: AtomicU32,
+    /// The session to wake, and how many consumed bytes are worth a
+    /// `CHANNEL_WINDOW_ADJUST`; set by the session when it first queues
+    /// data for the channel (until then nothing is counted).
+    wake: OnceLock<(Arc<Notify>, u32)>,
+}
+
+impl ReadWindow {
+    /// Called by the session before it queues data for the channel.
+    pub(crate) fn attach(&self, session: &Arc<Notify>, threshold: u32) {
+        self.wake
+            .get_or_init(|| (Arc::clone(session), threshold.max(1)));
+    }
+
+    /// The reader took `msg` off the queue: counts its data, and wakes
+    /// the session when the count reaches the threshold.
+    pub(crate) fn taken(&self, msg: &ChannelMsg) {
+        let len = match msg {
+            ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => data.len(),
+            _ => return,
+        };
+        let Some((session, threshold)) = self.wake.get() else {
+            return;
+        };
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        let before = self.consumed.fetch_add(len, Ordering::AcqRel);
+        if before < *threshold && before.saturating_add(len) >= *threshold {
+            session.notify_one();
+        }
+    }
+
+    /// What the session should return to the peer now: everything
+    /// consumed once it reaches the threshold (the count restarts at
+    /// zero, so the next crossing wakes the session again), else 0.
+    pub(crate) fn take_returnable(&self) -> u32 {
+        match self.wake.get() {
+            Some((_, threshold)) if self.consumed.load(Ordering::Acquire) >= *threshold => {
+                self.consumed.swap(0, Ordering::AcqRel)
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// How many messages a channel's queue holds: the configured size, or
+/// enough for a full window of 1 KiB packets (Gatehouse patch). The
+/// session hands data to the queue without waiting; only a peer sending
+/// a window's worth of smaller packets to a channel that is not read can
+/// fill it, and then the session waits for the reader as before.
+pub(crate) fn queue_capacity(configured: usize, window_size: u32) -> usize {
+    configured.max(window_size as usize / 1024)
 }
 
 impl WindowSizeRef {
@@ -125,6 +190,7 @@ impl WindowSizeRef {
         Self {
             value: Arc::new(Mutex::new(initial)),
             notifier,
+            read: Arc::default(),
         }
     }
 
@@ -145,6 +211,7 @@ impl WindowSizeRef {
 /// Allows you to read from a channel without borrowing the session
 pub struct ChannelReadHalf {
     pub(crate) receiver: Receiver<ChannelMsg>,
+    pub(crate) read_window: Arc<ReadWindow>,
 }
 
 impl std::fmt::Debug for ChannelReadHalf {
@@ -156,7 +223,11 @@ impl std::fmt::Debug for ChannelReadHalf {
 impl ChannelReadHalf {
     /// Awaits an incoming [`ChannelMsg`], this method returns [`None`] if the channel has been closed.
     pub async fn wait(&mut self) -> Option<ChannelMsg> {
-        self.receiver.recv().await
+        let msg = self.receiver.recv().await;
+        if let Some(msg) = &msg {
+            self.read_window.taken(msg);
+        }
+        msg
     }
 
     /// Make a reader for the [`Channel`] to receive [`ChannelMsg::Data`]
@@ -470,7 +541,10 @@ impl<S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static> Channel<S> {
     ) -> (Self, ChannelRef) {
         let (tx, rx) = crate::boxed_mpsc::channel(channel_buffer_size);
         let window_size = WindowSizeRef::new(window_size);
-        let read_half = ChannelReadHalf { receiver: rx };
+        let read_half = ChannelReadHalf {
+            receiver: rx,
+            read_window: window_size.read.clone(),
+        };
         let write_half = ChannelWriteHalf {
             id,
             sender,

@@ -595,20 +595,23 @@ impl Session {
                 if !self.common.is_established_channel(channel_num) {
                     return Ok(());
                 }
+                // Gatehouse patch: window returned as the reader takes the
+                // data (see `ReadWindow`), on arrival when none reads it.
+                let queued = self
+                    .queue_data(channel_num, ChannelMsg::Data { data: data.clone() })
+                    .await;
                 let target = self.common.config.window_size;
                 #[allow(clippy::collapsible_if)]
                 if let Some(ref mut enc) = self.common.encrypted {
-                    if enc.adjust_window_size(channel_num, &data, target)? {
+                    if queued {
+                        enc.debit_window(channel_num, data.len());
+                    } else if enc.adjust_window_size(channel_num, &data, target)? {
                         let next_window =
                             client.adjust_window(channel_num, self.target_window_size);
                         if next_window > 0 {
                             self.target_window_size = next_window
                         }
                     }
-                }
-
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    let _ = chan.send(ChannelMsg::Data { data: data.clone() }).await;
                 }
 
                 client.data(channel_num, &data, self).await
@@ -622,25 +625,23 @@ impl Session {
                 if !self.common.is_established_channel(channel_num) {
                     return Ok(());
                 }
+                let msg = ChannelMsg::ExtendedData {
+                    ext: extended_code,
+                    data: data.clone(),
+                };
+                let queued = self.queue_data(channel_num, msg).await;
                 let target = self.common.config.window_size;
                 #[allow(clippy::collapsible_if)]
                 if let Some(ref mut enc) = self.common.encrypted {
-                    if enc.adjust_window_size(channel_num, &data, target)? {
+                    if queued {
+                        enc.debit_window(channel_num, data.len());
+                    } else if enc.adjust_window_size(channel_num, &data, target)? {
                         let next_window =
                             client.adjust_window(channel_num, self.target_window_size);
                         if next_window > 0 {
                             self.target_window_size = next_window
                         }
                     }
-                }
-
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    let _ = chan
-                        .send(ChannelMsg::ExtendedData {
-                            ext: extended_code,
-                            data: data.clone(),
-                        })
-                        .await;
                 }
 
                 client
@@ -862,7 +863,10 @@ impl Session {
                     self.inbound_channel_sender.clone(),
                     channel_params.recipient_maximum_packet_size,
                     channel_params.recipient_window_size,
-                    self.common.config.channel_buffer_size,
+                    crate::channels::queue_capacity(
+                        self.common.config.channel_buffer_size,
+                        self.common.config.window_size,
+                    ),
                 );
 
                 let pending = crate::PendingChannelOpen {

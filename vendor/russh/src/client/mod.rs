@@ -92,6 +92,9 @@ pub struct Session {
     receiver: Receiver<Msg>,
     sender: UnboundedSender<Reply>,
     channels: HashMap<ChannelId, ChannelRef>,
+    /// Woken when a channel's reader has consumed enough to return window
+    /// (Gatehouse patch, see `ReadWindow`).
+    read_windows: Arc<tokio::sync::Notify>,
     target_window_size: u32,
     pending_reads: Vec<Vec<u8>>,
     pending_len: u32,
@@ -752,6 +755,7 @@ impl<H: Handler> Handle<H> {
                 }) => {
                     window_size_ref.grow(window_size).await;
 
+                    let read_window = window_size_ref.read.clone();
                     return Ok(Channel {
                         write_half: ChannelWriteHalf {
                             id,
@@ -759,7 +763,10 @@ impl<H: Handler> Handle<H> {
                             max_packet_size,
                             window_size: window_size_ref,
                         },
-                        read_half: ChannelReadHalf { receiver },
+                        read_half: ChannelReadHalf {
+                            receiver,
+                            read_window,
+                        },
                     });
                 }
                 Some(ChannelMsg::OpenFailure(reason)) => {
@@ -1234,7 +1241,9 @@ where
             config.maximum_packet_size
         );
     }
-    let channel_buffer_size = config.channel_buffer_size;
+    // Gatehouse patch: the queues of channels the client opens
+    let channel_buffer_size =
+        crate::channels::queue_capacity(config.channel_buffer_size, config.window_size);
     let mut session = Session::new(
         config.window_size,
         CommonSession {
@@ -1330,6 +1339,7 @@ impl Session {
             inbound_channel_sender,
             inbound_channel_receiver,
             channels: HashMap::new(),
+            read_windows: Default::default(),
             pending_reads: Vec::new(),
             pending_len: 0,
             open_global_requests: VecDeque::new(),
@@ -1386,6 +1396,42 @@ impl Session {
         }
     }
 
+    /// Returns to the server the window its channels' readers have
+    /// consumed (Gatehouse patch, see `ReadWindow`).
+    fn return_read_windows(&mut self) -> Result<(), crate::Error> {
+        let Some(enc) = self.common.encrypted.as_mut() else {
+            return Ok(());
+        };
+        for (id, chan) in &self.channels {
+            let consumed = chan.window_size().read.take_returnable();
+            if consumed > 0 {
+                enc.return_window(*id, consumed, self.common.config.window_size)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues incoming data for its channel's reader; false when the
+    /// channel has no reader (Gatehouse patch, see `ReadWindow`).
+    fn queue_data(
+        &self,
+        channel: ChannelId,
+        msg: ChannelMsg,
+    ) -> impl Future<Output = bool> + Send + 'static {
+        let chan = self.channels.get(&channel).map(|chan| {
+            chan.window_size()
+                .read
+                .attach(&self.read_windows, self.common.config.window_size / 8);
+            chan.clone()
+        });
+        async move {
+            match chan {
+                Some(chan) => chan.deliver(msg).await,
+                None => false,
+            }
+        }
+    }
+
     async fn run_inner<H: Handler + Send, R: AsyncRead + AsyncWrite + Unpin + Send>(
         &mut self,
         stream_read: SshRead<ReadHalf<R>>,
@@ -1416,6 +1462,7 @@ impl Session {
 
         let reading = start_reading(stream_read, buffer, opening_cipher);
         pin!(reading);
+        let read_windows = self.read_windows.clone();
 
         #[allow(clippy::panic)] // false positive in select! macro
         while !self.common.disconnected {
@@ -1492,6 +1539,9 @@ impl Session {
                 () = &mut inactivity_timer => {
                     debug!("timeout");
                     return Err(crate::Error::InactivityTimeout.into());
+                }
+                () = read_windows.notified(), if !self.kex.active() => {
+                    self.return_read_windows()?;
                 }
                 msg = self.receiver.recv(), if can_receive_outbound => {
                     self.drain_priority_msgs()?;

@@ -859,6 +859,7 @@ mod tests {
             pending_reads: Vec::new(),
             pending_len: 0,
             channels: std::collections::HashMap::new(),
+            read_windows: Default::default(),
             open_global_requests: std::collections::VecDeque::new(),
             kex: SessionKexState::Idle,
         }
@@ -1489,9 +1490,31 @@ impl Session {
                 map_err!(ensure_end(r))?;
                 let target = self.target_window_size;
 
+                // Gatehouse patch: data queued for the channel's reader
+                // gets its window back as the reader takes it
+                // (`return_read_windows`), not on arrival; without a
+                // reader, on arrival as before.
+                let queued = match self.channels.get(&channel_num) {
+                    Some(chan) => {
+                        chan.window_size()
+                            .read
+                            .attach(&self.read_windows, target / 8);
+                        let msg = match ext {
+                            Some(ext) => ChannelMsg::ExtendedData {
+                                ext,
+                                data: data.clone(),
+                            },
+                            None => ChannelMsg::Data { data: data.clone() },
+                        };
+                        chan.deliver(msg).await
+                    }
+                    None => false,
+                };
                 #[allow(clippy::collapsible_if)]
                 if let Some(ref mut enc) = self.common.encrypted {
-                    if enc.adjust_window_size(channel_num, &data, target)? {
+                    if queued {
+                        enc.debit_window(channel_num, data.len());
+                    } else if enc.adjust_window_size(channel_num, &data, target)? {
                         let window = handler.adjust_window(channel_num, self.target_window_size);
                         if window > 0 {
                             self.target_window_size = window
@@ -1500,21 +1523,8 @@ impl Session {
                 }
                 self.flush()?;
                 if let Some(ext) = ext {
-                    if let Some(chan) = self.channels.get(&channel_num) {
-                        chan.send(ChannelMsg::ExtendedData {
-                            ext,
-                            data: data.clone(),
-                        })
-                        .await
-                        .unwrap_or(())
-                    }
                     handler.extended_data(channel_num, ext, &data, self).await
                 } else {
-                    if let Some(chan) = self.channels.get(&channel_num) {
-                        chan.send(ChannelMsg::Data { data: data.clone() })
-                            .await
-                            .unwrap_or(())
-                    }
                     handler.data(channel_num, &data, self).await
                 }
             }
@@ -2058,7 +2068,10 @@ impl Session {
             self.sender.sender.clone(),
             channel_params.recipient_maximum_packet_size,
             channel_params.recipient_window_size,
-            self.common.config.channel_buffer_size,
+            crate::channels::queue_capacity(
+                self.common.config.channel_buffer_size,
+                self.common.config.window_size,
+            ),
         );
 
         let pending = PendingChannelOpen {

@@ -1111,7 +1111,11 @@ where
     let handle = server::session::Handle {
         priority_sender,
         sender,
-        channel_buffer_size: config.channel_buffer_size,
+        // Gatehouse patch: the queues of channels the server opens
+        channel_buffer_size: crate::channels::queue_capacity(
+            config.channel_buffer_size,
+            config.window_size,
+        ),
     };
 
     let common = read_ssh_id(config, &mut stream).await?;
@@ -1124,6 +1128,7 @@ where
         pending_reads: Vec::new(),
         pending_len: 0,
         channels: HashMap::new(),
+        read_windows: Default::default(),
         open_global_requests: VecDeque::new(),
         kex: SessionKexState::Idle,
     };

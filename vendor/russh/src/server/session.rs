@@ -27,6 +27,9 @@ pub struct Session {
     pub(crate) pending_reads: Vec<Vec<u8>>,
     pub(crate) pending_len: u32,
     pub(crate) channels: HashMap<ChannelId, ChannelRef>,
+    /// Woken when a channel's reader has consumed enough to return window
+    /// (Gatehouse patch, see `ReadWindow`).
+    pub(crate) read_windows: Arc<tokio::sync::Notify>,
     pub(crate) open_global_requests: VecDeque<GlobalRequestResponse>,
     pub(crate) kex: SessionKexState<ServerKex>,
 }
@@ -407,6 +410,7 @@ impl Handle {
                 }) => {
                     window_size_ref.grow(window_size).await;
 
+                    let read_window = window_size_ref.read.clone();
                     return Ok(Channel {
                         write_half: ChannelWriteHalf {
                             id,
@@ -414,7 +418,10 @@ impl Handle {
                             max_packet_size,
                             window_size: window_size_ref,
                         },
-                        read_half: ChannelReadHalf { receiver },
+                        read_half: ChannelReadHalf {
+                            receiver,
+                            read_window,
+                        },
                     });
                 }
                 Some(ChannelMsg::OpenFailure(reason)) => {
@@ -660,6 +667,7 @@ impl Session {
         let reading = start_reading(stream_read, buffer, opening_cipher);
         pin!(reading);
         let mut is_reading = None;
+        let read_windows = self.read_windows.clone();
 
         #[allow(clippy::panic)] // false positive in macro
         while !self.common.disconnected {
@@ -780,6 +788,9 @@ impl Session {
                     debug!("timeout");
                     return Err(crate::Error::InactivityTimeout.into());
                 }
+                () = read_windows.notified(), if !self.kex.active() => {
+                    self.return_read_windows()?;
+                }
                 msg = self.priority_receiver.recv(), if !self.kex.active() => {
                     match msg {
                         Some(msg) => self.dispatch_msg(msg)?,
@@ -866,6 +877,21 @@ impl Session {
             }
         }
 
+        Ok(())
+    }
+
+    /// Returns to the peer the window its channels' readers have consumed
+    /// (Gatehouse patch, see `ReadWindow`).
+    fn return_read_windows(&mut self) -> Result<(), Error> {
+        let Some(enc) = self.common.encrypted.as_mut() else {
+            return Ok(());
+        };
+        for (id, chan) in &self.channels {
+            let consumed = chan.window_size().read.take_returnable();
+            if consumed > 0 {
+                enc.return_window(*id, consumed, self.target_window_size)?;
+            }
+        }
         Ok(())
     }
 
@@ -1670,6 +1696,7 @@ mod tests {
             pending_reads: Vec::new(),
             pending_len: 0,
             channels: HashMap::new(),
+            read_windows: Default::default(),
             open_global_requests: VecDeque::new(),
             kex: SessionKexState::Idle,
         }

@@ -363,14 +363,11 @@ async fn an_ssh_tunnel_ends_at_its_maximum_duration_however_busy() {
 
 /// The `ssh -L` twin of `tunnels::a_connection_whose_client_stops_reading_holds_up_no_other`.
 /// Target to client, each channel has its own window (OpenSSH returns it
-/// as it writes to the local socket); client to target it does not yet:
-/// the vendored russh returns window as packets arrive, not as they are
-/// consumed, and hands them to the channel's bounded queue inside its one
-/// reading loop, so a channel whose target stops reading stops the whole
-/// SSH connection (memory stays bounded). Ignored until russh grants
-/// window on consumption.
+/// as it writes to the local socket); client to target too: the vendored
+/// russh returns a channel's window as the gateway reads the channel, not
+/// as packets arrive, and queues packets without waiting (vendor/README.md),
+/// so a channel whose target stops reading stops only itself.
 #[tokio::test]
-#[ignore = "russh adjusts channel windows on receipt: a stalled channel stalls its SSH connection"]
 async fn an_ssh_forward_whose_client_stops_reading_holds_up_no_other() {
     let (_gw, _admin, client, echo) = setup().await;
     let (_ssh, local) = forward(&client, &format!("echo:{}", echo.port())).await;
