@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::harness::httpbin::free_port;
 use crate::harness::postgres::Postgres;
+use crate::harness::tcp::{EchoConnection, echo_server};
 use crate::harness::{TestGateway, eventually};
 
 /// A running `gatehouse tunnel`: its local address and its stderr.
@@ -233,28 +234,8 @@ async fn a_locked_users_tunnel_ends() {
 /// it stops with the reason.
 #[tokio::test]
 async fn an_idle_tunnel_is_warned_then_ended_and_bytes_keep_it_alive() {
-    let echo = echo_server().await;
-    let gw = TestGateway::spawn_with(|c| {
-        c.session_warning = Duration::from_secs(2);
-        c.policy_interval = Duration::from_millis(100);
-    })
-    .await;
-    let admin = gw.admin().await;
-    let ops = gw.user(&admin, "ops1", "user").await;
-    let id = gw
-        .connection(
-            &admin,
-            json!({ "name": "echo", "protocol": "tcp", "host": "127.0.0.1", "port": echo.port(), "users": ["ops1"] }),
-        )
-        .await;
-    let (status, body) = gw
-        .put(
-            &admin,
-            &format!("/connections/{id}/limits"),
-            json!({ "idle_timeout_seconds": 3 }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let EchoConnection { gw, admin, ops, .. } =
+        EchoConnection::start(json!({ "idle_timeout_seconds": 3 })).await;
     let mut tunnel = Tunnel::open(&gw, &ops, "echo", &[]).await;
     let opened = Instant::now();
     while opened.elapsed() < Duration::from_secs(5) {
@@ -280,21 +261,6 @@ async fn an_idle_tunnel_is_warned_then_ended_and_bytes_keep_it_alive() {
     );
     let row = gw.ended_history(&admin, live["id"].as_str().unwrap()).await;
     assert_eq!(row["end_reason"], "idle_timeout", "{row}");
-}
-
-/// An echo server of the test's own: every connection gets back what it sends.
-async fn echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = tcp.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    addr
 }
 
 /// Sends `payload`, half-closes, and reads everything back.

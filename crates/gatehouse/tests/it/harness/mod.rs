@@ -7,6 +7,7 @@ pub mod ldap;
 pub mod oidc;
 pub mod postgres;
 pub mod sshd;
+pub mod tcp;
 pub mod terminal;
 pub mod tls;
 pub mod vnc;

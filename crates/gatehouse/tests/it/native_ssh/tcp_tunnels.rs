@@ -6,24 +6,10 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use super::*;
-
-/// An echo server of the test's own: every connection gets back what it sends.
-async fn echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = tcp.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    addr
-}
+use crate::harness::tcp::EchoConnection;
 
 /// A gateway, ops1 with a registered key, and tcp connection `echo`.
 async fn setup() -> (TestGateway, String, Client, SocketAddr) {
@@ -34,24 +20,13 @@ async fn setup() -> (TestGateway, String, Client, SocketAddr) {
 /// [`setup`] with `limits` on `echo` (`PUT /connections/{id}/limits`),
 /// checked every 100 ms and warned 2 s ahead; also `echo`'s id.
 async fn setup_limited(limits: Value) -> (TestGateway, String, Client, SocketAddr, String) {
-    let echo = echo_server().await;
-    let gw = TestGateway::spawn_with(|c| {
-        c.session_warning = Duration::from_secs(2);
-        c.policy_interval = Duration::from_millis(100);
-    })
-    .await;
-    let admin = gw.admin().await;
-    let ops = gw.user(&admin, "ops1", "user").await;
-    let id = gw
-        .connection(
-            &admin,
-            json!({ "name": "echo", "protocol": "tcp", "host": "127.0.0.1", "port": echo.port(), "users": ["ops1"] }),
-        )
-        .await;
-    let (status, body) = gw
-        .put(&admin, &format!("/connections/{id}/limits"), limits)
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let EchoConnection {
+        gw,
+        admin,
+        ops,
+        echo,
+        id,
+    } = EchoConnection::start(limits).await;
     let client = Client::registered(&gw, &ops).await;
     (gw, admin, client, echo, id)
 }
