@@ -68,6 +68,16 @@ pub fn check_target(target: &Target) -> std::result::Result<(), String> {
         Target::Http(http) => check_http(http),
         Target::Tcp(tcp) => tcp.addr().map(|_| ()).map_err(|e| e.to_string()),
         Target::Vnc(vnc) => vnc.addr().map(|_| ()).map_err(|e| e.to_string()),
+        Target::Rdp(rdp) => {
+            rdp.addr().map_err(|e| e.to_string())?;
+            if rdp.username.trim().is_empty() || rdp.username.len() > 128 {
+                return Err("username must be 1 to 128 characters".into());
+            }
+            if rdp.domain.as_ref().is_some_and(|d| d.len() > 128) {
+                return Err("domain must be at most 128 characters".into());
+            }
+            Ok(())
+        }
     }
 }
 
@@ -149,7 +159,7 @@ fn needs_secret(target: &Target) -> bool {
         // The native client authenticates itself to the target.
         Target::Tcp(_) => false,
         // The gateway authenticates to the desktop itself.
-        Target::Vnc(_) => true,
+        Target::Vnc(_) | Target::Rdp(_) => true,
     }
 }
 
@@ -196,9 +206,19 @@ pub struct ConnectionInfo {
     /// in to the app and takes them there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_url: Option<String>,
-    /// SSH: account on the target; shown to administrators only.
+    /// SSH and RDP: account on the target; shown to administrators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// RDP: the account's domain; shown to administrators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// RDP: SHA-256 fingerprint of the pinned TLS certificate
+    /// (`SHA256:…`); shown to administrators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_fingerprint: Option<String>,
+    /// RDP: where the pinned certificate came from; shown to administrators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_source: Option<HostKeySource>,
     /// SSH: password or private key; shown to administrators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<SshAuth>,
@@ -213,10 +233,10 @@ pub struct ConnectionInfo {
     /// Web application settings; shown to administrators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpInfo>,
-    /// VNC: whether text pasted in the browser reaches the desktop.
+    /// VNC and RDP: whether text pasted in the browser reaches the desktop.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clipboard_to_desktop: Option<bool>,
-    /// VNC: whether text copied on the desktop reaches the browser.
+    /// VNC and RDP: whether text copied on the desktop reaches the browser.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clipboard_from_desktop: Option<bool>,
     /// Users granted directly; shown to administrators only.
@@ -268,6 +288,7 @@ impl Access {
                 Target::Http(_) => "inject needs its secret (password or value)".into(),
                 Target::Tcp(_) => "a tcp connection takes no secret".into(),
                 Target::Vnc(_) => "give the VNC password".into(),
+                Target::Rdp(_) => "give the RDP account's password".into(),
             }));
         }
         let users = self.user_ids(&req.users).await?;
@@ -421,6 +442,12 @@ impl Access {
     pub async fn pin_host_key(&self, id: ConnectionId, key: &str) -> Result<bool> {
         Ok(self.store.pin_host_key(id, key).await?)
     }
+
+    /// Pins an RDP server's certificate fingerprint seen on first use;
+    /// false if one was pinned meanwhile.
+    pub async fn pin_certificate(&self, id: ConnectionId, fingerprint: &str) -> Result<bool> {
+        Ok(self.store.pin_host_key(id, fingerprint).await?)
+    }
 }
 
 /// The SHA-256 fingerprint of an OpenSSH public key line, as `ssh-keygen -l`
@@ -452,7 +479,9 @@ impl Access {
             Target::Http(http) => http_host_port(&http.url),
             Target::Tcp(tcp) => (tcp.host.clone(), tcp.port),
             Target::Vnc(vnc) => (vnc.host.clone(), vnc.port),
+            Target::Rdp(rdp) => (rdp.host.clone(), rdp.port),
         };
+        let rdp = c.target.rdp().filter(|_| admin);
         Ok(ConnectionInfo {
             id: c.id,
             name: c.name.clone(),
@@ -461,7 +490,12 @@ impl Access {
             port,
             publish: c.target.http().map(|http| http.publish),
             app_url: c.target.http().map(|_| format!("/apps/launch/{}", c.name)),
-            username: ssh.map(|ssh| ssh.username.clone()),
+            username: ssh
+                .map(|ssh| ssh.username.clone())
+                .or_else(|| rdp.map(|rdp| rdp.username.clone())),
+            domain: rdp.and_then(|rdp| rdp.domain.clone()),
+            certificate_fingerprint: rdp.and_then(|rdp| rdp.cert.clone()),
+            certificate_source: rdp.and_then(|rdp| rdp.cert_source),
             auth: ssh.map(|ssh| ssh.auth),
             host_key_fingerprint: ssh.and_then(|ssh| ssh.host_key.as_deref().and_then(fingerprint)),
             host_key_source: ssh.and_then(|ssh| ssh.host_key_source),
@@ -475,8 +509,8 @@ impl Access {
                 inject: http.inject.clone(),
                 identity_header: http.identity_header.clone(),
             }),
-            clipboard_to_desktop: c.target.vnc().map(|vnc| vnc.clipboard_to_desktop),
-            clipboard_from_desktop: c.target.vnc().map(|vnc| vnc.clipboard_from_desktop),
+            clipboard_to_desktop: c.target.clipboard().map(|(to, _)| to),
+            clipboard_from_desktop: c.target.clipboard().map(|(_, from)| from),
             users: if admin {
                 Some(self.usernames(&c.users).await?)
             } else {

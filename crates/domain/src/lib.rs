@@ -17,6 +17,6 @@ pub use names::{ConnectionName, NameError, RoleName, TargetAddr, Username};
 pub use permissions::{BuiltinRole, Permission};
 pub use session::{EndReason, Protocol};
 pub use target::{
-    HostHeader, HostKeySource, HttpTarget, Injection, Publish, SshAuth, SshTarget, Target,
-    TcpTarget, VncTarget,
+    HostHeader, HostKeySource, HttpTarget, Injection, Publish, RdpTarget, SshAuth, SshTarget,
+    Target, TcpTarget, VncTarget,
 };

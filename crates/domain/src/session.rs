@@ -14,6 +14,8 @@ pub enum Protocol {
     Tcp,
     /// A graphical desktop (VNC) shown in a browser tab.
     Vnc,
+    /// A graphical desktop (RDP) shown in a browser tab.
+    Rdp,
 }
 
 impl Protocol {
@@ -24,11 +26,18 @@ impl Protocol {
             Protocol::Http => "http",
             Protocol::Tcp => "tcp",
             Protocol::Vnc => "vnc",
+            Protocol::Rdp => "rdp",
         }
     }
 
     /// Every protocol.
-    pub const ALL: [Protocol; 4] = [Protocol::Ssh, Protocol::Http, Protocol::Tcp, Protocol::Vnc];
+    pub const ALL: [Protocol; 5] = [
+        Protocol::Ssh,
+        Protocol::Http,
+        Protocol::Tcp,
+        Protocol::Vnc,
+        Protocol::Rdp,
+    ];
 
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Self> {

@@ -25,6 +25,9 @@ pub enum Target {
     /// A VNC server whose screen the gateway shows in a browser tab; the
     /// sealed secret is its VNC password.
     Vnc(VncTarget),
+    /// An RDP server whose screen the gateway shows in a browser tab; the
+    /// sealed secret is the account's password.
+    Rdp(RdpTarget),
 }
 
 impl Target {
@@ -35,6 +38,7 @@ impl Target {
             Target::Http(_) => Protocol::Http,
             Target::Tcp(_) => Protocol::Tcp,
             Target::Vnc(_) => Protocol::Vnc,
+            Target::Rdp(_) => Protocol::Rdp,
         }
     }
 
@@ -53,6 +57,10 @@ impl Target {
             ),
             Target::Vnc(vnc) => vnc.addr().map_or_else(
                 |_| format!("{}:{}", vnc.host, vnc.port),
+                |addr| addr.to_string(),
+            ),
+            Target::Rdp(rdp) => rdp.addr().map_or_else(
+                |_| format!("{}:{}", rdp.host, rdp.port),
                 |addr| addr.to_string(),
             ),
         }
@@ -88,6 +96,61 @@ impl Target {
             Target::Vnc(vnc) => Some(vnc),
             _ => None,
         }
+    }
+
+    /// The RDP settings, if this is an RDP target.
+    pub fn rdp(&self) -> Option<&RdpTarget> {
+        match self {
+            Target::Rdp(rdp) => Some(rdp),
+            _ => None,
+        }
+    }
+
+    /// Which ways a desktop's clipboard text may cross, `(to the desktop,
+    /// from the desktop)`; `None` for a target that is not a desktop.
+    pub fn clipboard(&self) -> Option<(bool, bool)> {
+        match self {
+            Target::Vnc(v) => Some((v.clipboard_to_desktop, v.clipboard_from_desktop)),
+            Target::Rdp(r) => Some((r.clipboard_to_desktop, r.clipboard_from_desktop)),
+            _ => None,
+        }
+    }
+}
+
+/// An RDP server: the gateway dials it, checks its TLS certificate against
+/// the pinned one (RDP servers' certificates are self-signed, so they are
+/// pinned like SSH host keys, not verified by a CA), logs in as `username`
+/// with the sealed password, and shows its screen to the user's browser.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RdpTarget {
+    /// Host name or IP address.
+    pub host: String,
+    /// Port (3389 usually).
+    pub port: u16,
+    /// Account on the target.
+    pub username: String,
+    /// The account's Windows domain, if any.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// The pinned certificate's SHA-256 fingerprint (`SHA256:` and
+    /// unpadded base64 of the DER's digest); `None` until first use.
+    #[serde(default)]
+    pub cert: Option<String>,
+    /// Where the pinned certificate came from.
+    #[serde(default)]
+    pub cert_source: Option<HostKeySource>,
+    /// Whether text pasted in the browser reaches the desktop's clipboard.
+    #[serde(default = "on")]
+    pub clipboard_to_desktop: bool,
+    /// Whether text copied on the desktop reaches the browser's clipboard.
+    #[serde(default = "on")]
+    pub clipboard_from_desktop: bool,
+}
+
+impl RdpTarget {
+    /// The checked address to dial.
+    pub fn addr(&self) -> Result<TargetAddr, crate::NameError> {
+        TargetAddr::new(&self.host, self.port)
     }
 }
 
@@ -318,5 +381,18 @@ mod tests {
         assert_eq!(vnc.protocol(), Protocol::Vnc);
         assert_eq!(vnc.display(), "lab1:5901");
         assert_eq!(Protocol::parse("vnc"), Some(Protocol::Vnc));
+
+        let rdp: Target = serde_json::from_str(
+            r#"{"protocol":"rdp","host":"win1","port":3389,"username":"ops"}"#,
+        )
+        .unwrap();
+        assert_eq!(rdp.protocol(), Protocol::Rdp);
+        assert_eq!(rdp.display(), "win1:3389");
+        let Target::Rdp(win) = &rdp else {
+            panic!("not rdp: {rdp:?}")
+        };
+        assert_eq!((win.domain.as_deref(), win.cert.as_deref()), (None, None));
+        assert_eq!(rdp.clipboard(), Some((true, true)));
+        assert_eq!(Protocol::parse("rdp"), Some(Protocol::Rdp));
     }
 }

@@ -301,8 +301,9 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Pins an SSH target's host key on first use. Returns false (and
-    /// changes nothing) if a key was pinned meanwhile.
+    /// Pins an SSH target's host key, or an RDP target's certificate
+    /// fingerprint, on first use. Returns false (and changes nothing) if one
+    /// was pinned meanwhile.
     pub async fn pin_host_key(&self, id: ConnectionId, key: &str) -> Result<bool> {
         // Read, change, and write back only if the stored document is still
         // the one read (the same compare-and-set as `update_connection`),
@@ -318,14 +319,17 @@ impl Store {
             let Some((was,)) = row else { return Ok(false) };
             let mut target: Target = serde_json::from_str(&was)
                 .map_err(|e| StoreError::Corrupt(format!("target of connection {id}: {e}")))?;
-            let Target::Ssh(ssh) = &mut target else {
-                return Ok(false);
+            // An SSH host key, or an RDP server's certificate fingerprint.
+            let (pinned, source) = match &mut target {
+                Target::Ssh(ssh) => (&mut ssh.host_key, &mut ssh.host_key_source),
+                Target::Rdp(rdp) => (&mut rdp.cert, &mut rdp.cert_source),
+                _ => return Ok(false),
             };
-            if ssh.host_key.is_some() {
+            if pinned.is_some() {
                 return Ok(false);
             }
-            ssh.host_key = Some(key.to_owned());
-            ssh.host_key_source = Some(HostKeySource::FirstUse);
+            *pinned = Some(key.to_owned());
+            *source = Some(HostKeySource::FirstUse);
             let done = on_pool!(self, |pool| {
                 sqlx::query(
                     "UPDATE connections SET target = $1, updated_at = $2 WHERE id = $3 AND target = $4",

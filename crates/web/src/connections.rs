@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use gatehouse_access::{ConnectionInfo, ConnectionUpdateRequest, NewConnectionRequest};
 use gatehouse_audit::{Event, action};
 use gatehouse_domain::{
-    ConnectionId, ConnectionName, HostHeader, HttpTarget, Injection, Protocol, Publish, RoleName,
-    SshAuth, SshTarget, Target, TcpTarget, Username, VncTarget,
+    ConnectionId, ConnectionName, HostHeader, HttpTarget, Injection, Protocol, Publish, RdpTarget,
+    RoleName, SshAuth, SshTarget, Target, TcpTarget, Username, VncTarget,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
@@ -68,23 +68,34 @@ impl InjectCredential {
 /// and no secret. A `vnc` connection (a graphical desktop) takes `host`,
 /// `port` (default 5900), `password`, and optionally
 /// `clipboard_to_desktop` and `clipboard_from_desktop` (both on by default;
-/// switch a direction off for a data-loss policy). Secrets are never returned.
+/// switch a direction off for a data-loss policy). An `rdp` connection (a
+/// Windows or xrdp desktop) takes `host`, `port` (default 3389),
+/// `username`, `password`, and optionally `domain`, `certificate` (the
+/// server's pinned certificate fingerprint; without it, the one seen on
+/// first connection is pinned) and the two clipboard switches. Secrets are
+/// never returned.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
     /// Unique name users see: letters, digits, `.`, `_`, `-`.
     #[schema(value_type = String)]
     name: ConnectionName,
-    /// `ssh` (the default), `http`, `tcp` or `vnc`.
+    /// `ssh` (the default), `http`, `tcp`, `vnc` or `rdp`.
     #[serde(default = "default_protocol")]
     protocol: Protocol,
     /// SSH and TCP: target host name or IP address.
     host: Option<String>,
     /// SSH: target port (default 22); TCP: target port (required).
     port: Option<u16>,
-    /// SSH: account on the target.
+    /// SSH and RDP: account on the target.
     username: Option<String>,
-    /// SSH: password for the account; VNC: the VNC password.
+    /// RDP: the account's Windows domain.
+    domain: Option<String>,
+    /// RDP: the server's TLS certificate fingerprint, `SHA256:` and
+    /// unpadded base64 of the SHA-256 of its DER. Without it, the
+    /// certificate seen on first connection is pinned.
+    certificate: Option<String>,
+    /// SSH and RDP: password for the account; VNC: the VNC password.
     #[schema(value_type = Option<String>, format = Password)]
     password: Option<SecretString>,
     /// SSH: unencrypted OpenSSH private key for the account.
@@ -115,9 +126,9 @@ pub struct CreateConnection {
     inject: Option<InjectCredential>,
     /// HTTP: a header naming the gateway user to the app, e.g. `X-Gatehouse-User`.
     identity_header: Option<String>,
-    /// VNC: let text pasted in the browser reach the desktop (default `true`).
+    /// VNC and RDP: let text pasted in the browser reach the desktop (default `true`).
     clipboard_to_desktop: Option<bool>,
-    /// VNC: let text copied on the desktop reach the browser (default `true`).
+    /// VNC and RDP: let text copied on the desktop reach the browser (default `true`).
     clipboard_from_desktop: Option<bool>,
     /// Users granted the connection.
     #[serde(default)]
@@ -132,9 +143,11 @@ pub struct CreateConnection {
 /// The protocols that take a field.
 const SSH: &[Protocol] = &[Protocol::Ssh];
 const HTTP: &[Protocol] = &[Protocol::Http];
-const SSH_TCP_VNC: &[Protocol] = &[Protocol::Ssh, Protocol::Tcp, Protocol::Vnc];
-const SSH_VNC: &[Protocol] = &[Protocol::Ssh, Protocol::Vnc];
-const VNC: &[Protocol] = &[Protocol::Vnc];
+const SSH_TCP_DESKTOP: &[Protocol] = &[Protocol::Ssh, Protocol::Tcp, Protocol::Vnc, Protocol::Rdp];
+const SSH_DESKTOP: &[Protocol] = &[Protocol::Ssh, Protocol::Vnc, Protocol::Rdp];
+const SSH_RDP: &[Protocol] = &[Protocol::Ssh, Protocol::Rdp];
+const RDP: &[Protocol] = &[Protocol::Rdp];
+const DESKTOP: &[Protocol] = &[Protocol::Vnc, Protocol::Rdp];
 
 /// A protocol-specific field of a request: its name, the protocols that
 /// take it, and whether the request gives it.
@@ -153,12 +166,14 @@ fn only_fields_of(protocol: Protocol, fields: &[Field]) -> Result<(), String> {
 
 impl CreateConnection {
     /// The protocol-specific fields this request gives.
-    fn fields(&self) -> [Field; 17] {
+    fn fields(&self) -> [Field; 19] {
         [
-            ("host", SSH_TCP_VNC, self.host.is_some()),
-            ("port", SSH_TCP_VNC, self.port.is_some()),
-            ("username", SSH, self.username.is_some()),
-            ("password", SSH_VNC, self.password.is_some()),
+            ("host", SSH_TCP_DESKTOP, self.host.is_some()),
+            ("port", SSH_TCP_DESKTOP, self.port.is_some()),
+            ("username", SSH_RDP, self.username.is_some()),
+            ("domain", RDP, self.domain.is_some()),
+            ("certificate", RDP, self.certificate.is_some()),
+            ("password", SSH_DESKTOP, self.password.is_some()),
             ("private_key", SSH, self.private_key.is_some()),
             ("host_key", SSH, self.host_key.is_some()),
             ("allow_forwarding", SSH, self.allow_forwarding),
@@ -172,12 +187,12 @@ impl CreateConnection {
             ("identity_header", HTTP, self.identity_header.is_some()),
             (
                 "clipboard_to_desktop",
-                VNC,
+                DESKTOP,
                 self.clipboard_to_desktop.is_some(),
             ),
             (
                 "clipboard_from_desktop",
-                VNC,
+                DESKTOP,
                 self.clipboard_from_desktop.is_some(),
             ),
         ]
@@ -241,6 +256,36 @@ impl CreateConnection {
                 let target = Target::Vnc(VncTarget {
                     host: host.trim().to_owned(),
                     port: self.port.unwrap_or(5900),
+                    clipboard_to_desktop: self.clipboard_to_desktop.unwrap_or(true),
+                    clipboard_from_desktop: self.clipboard_from_desktop.unwrap_or(true),
+                });
+                Ok((target, Some(password)))
+            }
+            Protocol::Rdp => {
+                let host = self
+                    .host
+                    .ok_or_else(|| ApiError::invalid("host is required"))?;
+                let username = self
+                    .username
+                    .ok_or_else(|| ApiError::invalid("username is required"))?;
+                let password = self
+                    .password
+                    .filter(|p| !p.expose_secret().is_empty())
+                    .ok_or_else(|| ApiError::invalid("password is required"))?;
+                let cert = self
+                    .certificate
+                    .as_deref()
+                    .map(certificate_fingerprint)
+                    .transpose()?;
+                let target = Target::Rdp(RdpTarget {
+                    host: host.trim().to_owned(),
+                    port: self.port.unwrap_or(3389),
+                    username: target_username(&username)?,
+                    domain: rdp_domain(self.domain.as_deref())?,
+                    cert_source: cert
+                        .as_ref()
+                        .map(|_| gatehouse_domain::HostKeySource::Administrator),
+                    cert,
                     clipboard_to_desktop: self.clipboard_to_desktop.unwrap_or(true),
                     clipboard_from_desktop: self.clipboard_from_desktop.unwrap_or(true),
                 });
@@ -328,6 +373,36 @@ fn target_username(username: &str) -> Result<String, ApiError> {
     Ok(username.to_owned())
 }
 
+/// An RDP certificate fingerprint as given by an administrator: `SHA256:`
+/// and 43 characters of unpadded base64 (what the gateway pins and shows).
+fn certificate_fingerprint(given: &str) -> Result<String, ApiError> {
+    let given = given.trim();
+    let b64 = given.strip_prefix("SHA256:").unwrap_or_default();
+    if b64.len() != 43
+        || !b64
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    {
+        return Err(ApiError::invalid(
+            "certificate must be a SHA-256 fingerprint: SHA256: and 43 base64 characters",
+        ));
+    }
+    Ok(given.to_owned())
+}
+
+/// An RDP account's domain, trimmed; empty is none.
+fn rdp_domain(domain: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(domain) = domain.map(str::trim).filter(|d| !d.is_empty()) else {
+        return Ok(None);
+    };
+    if domain.len() > 128 || domain.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "domain must be 1–128 printable characters",
+        ));
+    }
+    Ok(Some(domain.to_owned()))
+}
+
 /// An SSH secret from at most one of a password and a private key
 /// (checked to be usable); `None` if neither was given.
 fn ssh_secret(
@@ -375,6 +450,16 @@ pub struct UpdateConnection {
     port: Option<u16>,
     /// A new account on the target.
     username: Option<String>,
+    /// RDP: a new domain; `null` or empty removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    domain: Option<Option<String>>,
+    /// RDP: a certificate fingerprint pins that certificate as given by the
+    /// administrator; `null` forgets the pinned one, so the next session
+    /// pins the certificate it sees on first use.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    certificate: Option<Option<String>>,
     /// A new password for the account (replaces the stored secret).
     #[schema(value_type = Option<String>, format = Password)]
     password: Option<SecretString>,
@@ -411,9 +496,9 @@ pub struct UpdateConnection {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, nullable)]
     identity_header: Option<Option<String>>,
-    /// VNC: let text pasted in the browser reach the desktop.
+    /// VNC and RDP: let text pasted in the browser reach the desktop.
     clipboard_to_desktop: Option<bool>,
-    /// VNC: let text copied on the desktop reach the browser.
+    /// VNC and RDP: let text copied on the desktop reach the browser.
     clipboard_from_desktop: Option<bool>,
     /// Replaces the users granted the connection.
     #[schema(value_type = Option<Vec<String>>)]
@@ -439,6 +524,16 @@ pub async fn update(
     ApiJson(req): ApiJson<UpdateConnection>,
 ) -> Result<Json<ConnectionInfo>, ApiError> {
     let username = req.username.as_deref().map(target_username).transpose()?;
+    let domain = req
+        .domain
+        .as_ref()
+        .map(|d| rdp_domain(d.as_deref()))
+        .transpose()?;
+    let certificate = match &req.certificate {
+        Some(Some(given)) => Some(Some(certificate_fingerprint(given)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
     let ssh_secret = ssh_secret(req.password, req.private_key)?;
     let host_key = match req.host_key {
         Some(Some(key)) => Some(Some(
@@ -471,6 +566,8 @@ pub async fn update(
     );
     note("port", json!(req.port), req.port.is_some());
     note("username", json!(username), username.is_some());
+    note("domain", json!(domain), domain.is_some());
+    note("certificate", json!(certificate), certificate.is_some());
     note(
         "auth",
         json!(ssh_secret.as_ref().map(|(auth, _)| auth)),
@@ -546,11 +643,13 @@ pub async fn update(
         })
         || ssh_secret.is_some();
     let auth = ssh_secret.as_ref().map(|(auth, _)| *auth);
-    let fields: [Field; 17] = [
-        ("host", SSH_TCP_VNC, req.host.is_some()),
-        ("port", SSH_TCP_VNC, req.port.is_some()),
-        ("username", SSH, username.is_some()),
-        ("password", SSH_VNC, auth == Some(SshAuth::Password)),
+    let fields: [Field; 19] = [
+        ("host", SSH_TCP_DESKTOP, req.host.is_some()),
+        ("port", SSH_TCP_DESKTOP, req.port.is_some()),
+        ("username", SSH_RDP, username.is_some()),
+        ("domain", RDP, domain.is_some()),
+        ("certificate", RDP, certificate.is_some()),
+        ("password", SSH_DESKTOP, auth == Some(SshAuth::Password)),
         ("private_key", SSH, auth == Some(SshAuth::PrivateKey)),
         ("host_key", SSH, host_key.is_some()),
         ("allow_forwarding", SSH, req.allow_forwarding.is_some()),
@@ -564,12 +663,12 @@ pub async fn update(
         ("identity_header", HTTP, req.identity_header.is_some()),
         (
             "clipboard_to_desktop",
-            VNC,
+            DESKTOP,
             req.clipboard_to_desktop.is_some(),
         ),
         (
             "clipboard_from_desktop",
-            VNC,
+            DESKTOP,
             req.clipboard_from_desktop.is_some(),
         ),
     ];
@@ -619,6 +718,32 @@ pub async fn update(
                 }
                 if let Some(on) = req.clipboard_from_desktop {
                     vnc.clipboard_from_desktop = on;
+                }
+            }
+            Target::Rdp(rdp) => {
+                if let Some(host) = req.host {
+                    rdp.host = host.trim().to_owned();
+                }
+                if let Some(port) = req.port {
+                    rdp.port = port;
+                }
+                if let Some(username) = username {
+                    rdp.username = username;
+                }
+                if let Some(domain) = domain {
+                    rdp.domain = domain;
+                }
+                if let Some(cert) = certificate {
+                    rdp.cert_source = cert
+                        .as_ref()
+                        .map(|_| gatehouse_domain::HostKeySource::Administrator);
+                    rdp.cert = cert;
+                }
+                if let Some(on) = req.clipboard_to_desktop {
+                    rdp.clipboard_to_desktop = on;
+                }
+                if let Some(on) = req.clipboard_from_desktop {
+                    rdp.clipboard_from_desktop = on;
                 }
             }
             Target::Http(http) => {

@@ -85,7 +85,7 @@ export interface HttpSettings {
 export interface Connection {
   id: string;
   name: string;
-  protocol: "ssh" | "http" | "tcp" | "vnc";
+  protocol: "ssh" | "http" | "tcp" | "vnc" | "rdp";
   /** The target's host (for a web application: its URL's host). */
   host: string;
   port: number;
@@ -98,6 +98,11 @@ export interface Connection {
   auth?: "password" | "private_key";
   host_key_fingerprint?: string;
   host_key_source?: "administrator" | "first_use";
+  /** RDP: the account's domain. */
+  domain?: string;
+  /** RDP: the pinned certificate's fingerprint (`SHA256:…`). */
+  certificate_fingerprint?: string;
+  certificate_source?: "administrator" | "first_use";
   users?: string[];
   roles?: string[];
   allow_forwarding: boolean;

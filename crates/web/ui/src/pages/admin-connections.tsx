@@ -3,6 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 
 import { api, type Connection, type User } from "../api";
 import { HttpFields, httpBody, httpSummary } from "./connection-http";
+import { RdpFields, rdpBody } from "./connection-rdp";
 import { LimitField, type Limits, NO_LIMITS, limitsFrom, sameLimits } from "./limits";
 import { Picker } from "./picker";
 
@@ -77,6 +78,8 @@ function protocolBody(protocol: Protocol, d: FormData, editing: Connection | nul
       return tcpBody(d);
     case "vnc":
       return vncBody(d);
+    case "rdp":
+      return rdpBody(d);
     default:
       return sshBody(d);
   }
@@ -202,6 +205,7 @@ export function AdminConnections() {
             <option value="http">Web application</option>
             <option value="tcp">TCP service (tunnel)</option>
             <option value="vnc">Desktop (VNC)</option>
+            <option value="rdp">Desktop (RDP)</option>
           </select>
         </label>
         {protocol === "http" ? (
@@ -210,6 +214,8 @@ export function AdminConnections() {
           <TcpFields e={e} />
         ) : protocol === "vnc" ? (
           <VncFields e={e} />
+        ) : protocol === "rdp" ? (
+          <RdpFields e={e} />
         ) : (
           <SshFields e={e} />
         )}
@@ -267,8 +273,8 @@ export function AdminConnections() {
                 {http ? (
                   <td>{http.settings}</td>
                 ) : (
-                  <td class="mono" title={c.host_key_source ?? "not pinned yet"}>
-                    {c.host_key_fingerprint ?? "pinned on first use"}
+                  <td class="mono" title={(c.host_key_source ?? c.certificate_source) ?? "not pinned yet"}>
+                    {(c.host_key_fingerprint ?? c.certificate_fingerprint) ?? "pinned on first use"}
                   </td>
                 )}
                 <td>
