@@ -25,6 +25,7 @@ mod join;
 mod live;
 mod paste;
 mod relay;
+mod remote;
 mod route;
 mod vnc;
 mod watch;

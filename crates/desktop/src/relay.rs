@@ -16,11 +16,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use tokio::time::{Instant, MissedTickBehavior};
-use vnc::{VncClient, VncEvent, X11Event};
 
-use crate::framebuffer::{Framebuffer, PACK_AFTER, Region};
+use crate::framebuffer::{Framebuffer, PACK_AFTER};
 use crate::live::{Inputs, LiveDesktops, ParticipantInput, Requests, Snapshot, WATCH_BUFFER};
-use crate::vnc::{IDLE_REQUEST, UPDATE_INTERVAL};
+use crate::remote::{Event, Input, Remote};
+use crate::vnc::UPDATE_INTERVAL;
 
 /// The longest clipboard text passed either way (RFB cut text is Latin-1
 /// and unbounded; a browser paste can be megabytes).
@@ -45,11 +45,13 @@ pub(crate) struct Clipboard {
 }
 
 impl Clipboard {
-    fn of(spec: &TargetSpec) -> Self {
-        let vnc = spec.connection.target.vnc();
+    /// What the connection allows, of what the desktop can do.
+    fn of(spec: &TargetSpec, remote: &Remote) -> Self {
+        let (to, from) = spec.connection.target.clipboard().unwrap_or_default();
+        let can = remote.has_clipboard();
         Clipboard {
-            to_desktop: vnc.is_some_and(|v| v.clipboard_to_desktop),
-            from_desktop: vnc.is_some_and(|v| v.clipboard_from_desktop),
+            to_desktop: to && can,
+            from_desktop: from && can,
         }
     }
 }
@@ -93,7 +95,7 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         principal: &caller.principal,
         client_addr: &caller.client_addr,
     };
-    let client = match crate::vnc::dial(&opener, who, &spec).await {
+    let client = match Remote::dial(&opener, who, &spec).await {
         Ok(client) => client,
         Err(e) => {
             let error = json!({ "type": "error", "code": e.code(), "message": e.to_string() });
@@ -106,12 +108,12 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         Err(e) => {
             let error = json!({ "type": "error", "code": e.code(), "message": e.to_string() });
             farewell(&mut tx, error, 1011, e.code()).await;
-            let _ = client.close().await;
+            client.close().await;
             return;
         }
     };
     tracing::Span::current().record("session", tracing::field::display(handle.id()));
-    let clipboard = Clipboard::of(&spec);
+    let clipboard = Clipboard::of(&spec, &client);
     let hello = json!({
         "type": "desktop", "session": handle.id(), "connection": spec.connection.name,
         "protocol": spec.connection.protocol(), "recording": handle.recorded(),
@@ -125,8 +127,6 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         handle,
         clipboard,
         fb: Framebuffer::new(0, 0),
-        awaiting: true,
-        last_request: Instant::now(),
         watchers: broadcast::channel(WATCH_BUFFER).0,
         since_key: None,
         last_key: Instant::now(),
@@ -149,8 +149,7 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
     drop(listed);
     tracing::debug!(reason = %request.reason, "closing desktop");
     // The target's connection closes at once, not after the farewell.
-    let _ = client.close().await;
-    drop(client);
+    client.close().await;
     let code = if request.reason == EndReason::Error {
         1011
     } else {
@@ -169,14 +168,11 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
 
 struct Relay {
     tx: Tx,
-    client: VncClient,
+    client: Remote,
     handle: SessionHandle,
     /// The connection's clipboard switches: browser to desktop, and back.
     clipboard: Clipboard,
     fb: Framebuffer,
-    /// Whether an update request is outstanding at the target.
-    awaiting: bool,
-    last_request: Instant,
     /// What the owner is shown (frames and sizes), for watchers.
     watchers: broadcast::Sender<Message>,
     /// Bytes of regions recorded since the last key frame; `None` when the
@@ -207,7 +203,7 @@ impl Relay {
             // input is sent only once this select has dropped that wait.
             let step = tokio::select! {
                 _ = self.handle.ended() => return EndReason::Error,
-                event = self.client.recv_event() => match event {
+                event = self.client.recv(&mut self.fb) => match event {
                     Ok(event) => self.on_event(event).await,
                     Err(e) => {
                         tracing::info!(error = %e, "the desktop closed");
@@ -260,42 +256,27 @@ impl Relay {
         }
     }
 
-    /// Applies one event from the target.
-    async fn on_event(&mut self, event: VncEvent) -> Result<(), EndReason> {
+    /// Applies one event from the target (its pixels are in the framebuffer).
+    async fn on_event(&mut self, event: Event) -> Result<(), EndReason> {
         match event {
-            VncEvent::SetResolution(screen) => {
-                self.fb = Framebuffer::new(screen.width, screen.height);
+            Event::Resized => {
                 // A new size starts from a key frame of its own.
                 self.record_key_frame();
                 let (width, height) = self.fb.size();
                 let size = json!({ "type": "size", "width": width, "height": height });
                 let size = Message::Text(size.to_string().into());
                 self.fan_out(&size);
-                return self.send(size).await;
-            }
-            VncEvent::RawImage(rect, data) => {
-                self.awaiting = false;
-                self.fb.paint(region(rect), &data);
-            }
-            VncEvent::Copy(dst, src) => {
-                self.awaiting = false;
-                self.fb.copy(region(dst), region(src));
+                self.send(size).await
             }
             // Copying from the desktop is switched off: the text goes nowhere.
-            VncEvent::Text(_) if !self.clipboard.from_desktop => {}
-            VncEvent::Text(text) => {
+            Event::Clipboard(_) if !self.clipboard.from_desktop => Ok(()),
+            Event::Clipboard(text) => {
                 let text: String = text.chars().take(MAX_CLIPBOARD).collect();
                 let clip = json!({ "type": "clipboard", "text": text });
-                return self.send(Message::Text(clip.to_string().into())).await;
+                self.send(Message::Text(clip.to_string().into())).await
             }
-            VncEvent::Error(e) => {
-                tracing::info!(error = %e, "the desktop failed");
-                return Err(EndReason::TargetClosed);
-            }
-            // Not asked for (JPEG, cursor shapes, layouts) or nothing to show (bell).
-            _ => {}
+            Event::Painted | Event::Nothing => Ok(()),
         }
-        Ok(())
     }
 
     /// Sends the regions changed since the last flush, and asks the target
@@ -325,10 +306,14 @@ impl Relay {
         }) {
             self.record_key_frame();
         }
-        if !self.awaiting || self.last_request.elapsed() >= IDLE_REQUEST {
-            self.request(X11Event::Refresh).await?;
-        }
-        Ok(())
+        let ticked = tokio::select! {
+            ticked = self.client.tick() => ticked,
+            _ = self.handle.ended() => return Err(EndReason::Error),
+        };
+        ticked.map_err(|e| {
+            tracing::info!(error = %e, "the desktop took no more requests");
+            EndReason::TargetClosed
+        })
     }
 
     /// Records the whole screen as a key frame, when the session is recorded.
@@ -343,16 +328,10 @@ impl Relay {
         self.last_key = Instant::now();
     }
 
-    async fn request(&mut self, event: X11Event) -> Result<(), EndReason> {
-        self.awaiting = true;
-        self.last_request = Instant::now();
-        self.input(event).await
-    }
-
     /// Sends input to the target unless the session ends first.
-    async fn input(&self, event: X11Event) -> Result<(), EndReason> {
+    async fn input(&mut self, input: Input) -> Result<(), EndReason> {
         tokio::select! {
-            sent = self.client.input(event) => sent.map_err(|e| {
+            sent = self.client.input(input) => sent.map_err(|e| {
                 tracing::info!(error = %e, "the desktop took no more input");
                 EndReason::TargetClosed
             }),
@@ -377,7 +356,7 @@ impl Relay {
             },
             Control::Refresh => {
                 self.fb.mark_all();
-                return self.request(X11Event::FullRefresh).await;
+                return self.input(Input::Refresh).await;
             }
             Control::KeepAlive => {
                 self.handle.keep_alive();
@@ -397,27 +376,22 @@ impl Relay {
 
     /// Sends a key, pointer or (checked) clipboard event to the target.
     async fn on_input(&mut self, control: Control, bytes: usize) -> Result<(), EndReason> {
-        let event = match control {
-            Control::Key { keysym, down } => X11Event::KeyEvent((keysym, down).into()),
+        let input = match control {
+            Control::Key { keysym, down } => Input::Key { keysym, down },
             Control::Pointer { x, y, buttons } => {
                 let (width, height) = self.fb.size();
                 let (x, y) = (
                     x.min(width.saturating_sub(1)),
                     y.min(height.saturating_sub(1)),
                 );
-                X11Event::PointerEvent((x, y, buttons).into())
+                Input::Pointer { x, y, buttons }
             }
-            Control::Clipboard { text } => X11Event::CopyText(text),
+            Control::Clipboard { text } => Input::Clipboard(text),
             Control::Refresh | Control::KeepAlive => return Ok(()),
         };
         // Input is activity: the idle limit counts from the last of it.
         self.handle.record_transfer(bytes, 0);
-        self.input(event).await?;
-        if !self.awaiting {
-            // Ask for the change this input makes before the next tick.
-            self.request(X11Event::Refresh).await?;
-        }
-        Ok(())
+        self.input(input).await
     }
 
     /// Passes what the owner is shown to the watchers. A watcher that falls
@@ -435,15 +409,6 @@ impl Relay {
             sent = self.tx.send(msg) => sent.map_err(|_| EndReason::ClientClosed),
             _ = self.handle.ended() => Err(EndReason::Error),
         }
-    }
-}
-
-fn region(r: vnc::Rect) -> Region {
-    Region {
-        x: r.x,
-        y: r.y,
-        width: r.width,
-        height: r.height,
     }
 }
 

@@ -1,5 +1,7 @@
 //! Reaching a VNC connection's target: dial, authenticate with the stored
-//! password (the user never learns it), and start the RFB client.
+//! password (the user never learns it), and start the RFB client; then
+//! the RFB side of a desktop session ([`VncDesktop`]): paint what the
+//! server sends into the framebuffer, ask it for updates, and pass input.
 
 use std::time::Duration;
 
@@ -7,7 +9,11 @@ use gatehouse_access::TargetSpec;
 use gatehouse_connect::{OpenError, Opener, Requester, action};
 use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
-use vnc::{PixelFormat, VncClient, VncConnector, VncEncoding, VncError};
+use tokio::time::Instant;
+use vnc::{PixelFormat, VncClient, VncConnector, VncEncoding, VncError, VncEvent, X11Event};
+
+use crate::framebuffer::{Framebuffer, Region};
+use crate::remote::{Event, Input};
 
 /// Dials the VNC target of `spec` and logs in with its stored password;
 /// a failure is audited and comes back as the error the client is told.
@@ -102,3 +108,93 @@ fn classify(error: &VncError) -> (&'static str, String) {
 pub(crate) const UPDATE_INTERVAL: Duration = Duration::from_millis(33);
 /// The longest the gateway waits before asking again when nothing changed.
 pub(crate) const IDLE_REQUEST: Duration = Duration::from_secs(1);
+
+/// A logged-in RFB session and whether it owes us an update.
+pub(crate) struct VncDesktop {
+    client: VncClient,
+    /// Whether an update request is outstanding at the target.
+    awaiting: bool,
+    last_request: Instant,
+}
+
+impl VncDesktop {
+    pub(crate) fn new(client: VncClient) -> Self {
+        VncDesktop {
+            client,
+            awaiting: true,
+            last_request: Instant::now(),
+        }
+    }
+
+    /// The next event from the server, painted into `fb`.
+    pub(crate) async fn recv(&mut self, fb: &mut Framebuffer) -> Result<Event, String> {
+        let event = self.client.recv_event().await.map_err(|e| e.to_string())?;
+        Ok(match event {
+            VncEvent::SetResolution(screen) => {
+                *fb = Framebuffer::new(screen.width, screen.height);
+                Event::Resized
+            }
+            VncEvent::RawImage(rect, data) => {
+                self.awaiting = false;
+                fb.paint(region(rect), &data);
+                Event::Painted
+            }
+            VncEvent::Copy(dst, src) => {
+                self.awaiting = false;
+                fb.copy(region(dst), region(src));
+                Event::Painted
+            }
+            VncEvent::Text(text) => Event::Clipboard(text),
+            VncEvent::Error(e) => return Err(e),
+            // Not asked for (JPEG, cursor shapes, layouts) or nothing to show (bell).
+            _ => Event::Nothing,
+        })
+    }
+
+    /// Asks for changes when none are asked for (or nothing came for a while).
+    pub(crate) async fn tick(&mut self) -> Result<(), String> {
+        if !self.awaiting || self.last_request.elapsed() >= IDLE_REQUEST {
+            self.request(X11Event::Refresh).await?;
+        }
+        Ok(())
+    }
+
+    async fn request(&mut self, event: X11Event) -> Result<(), String> {
+        self.awaiting = true;
+        self.last_request = Instant::now();
+        self.client.input(event).await.map_err(|e| e.to_string())
+    }
+
+    /// Passes the browser's input, then asks for the change it makes.
+    pub(crate) async fn input(&mut self, input: Input) -> Result<(), String> {
+        let event = match input {
+            Input::Key { keysym, down } => X11Event::KeyEvent((keysym, down).into()),
+            Input::Pointer { x, y, buttons } => X11Event::PointerEvent((x, y, buttons).into()),
+            // RFB cut text is Latin-1: what it cannot carry is dropped.
+            Input::Clipboard(text) => {
+                X11Event::CopyText(text.chars().filter(|c| (*c as u32) < 256).collect())
+            }
+            Input::Refresh => return self.request(X11Event::FullRefresh).await,
+        };
+        self.client.input(event).await.map_err(|e| e.to_string())?;
+        if !self.awaiting {
+            // Ask for the change this input makes before the next tick.
+            self.request(X11Event::Refresh).await?;
+        }
+        Ok(())
+    }
+
+    /// Closes the connection to the server.
+    pub(crate) async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+fn region(r: vnc::Rect) -> Region {
+    Region {
+        x: r.x,
+        y: r.y,
+        width: r.width,
+        height: r.height,
+    }
+}
