@@ -137,6 +137,23 @@ impl Framebuffer {
         self.mark(clipped);
     }
 
+    /// Paints region `r` of `image` (RGBA rows of `image_width` pixels, as
+    /// an RDP decoder keeps a whole screen) at the same place here.
+    pub(crate) fn paint_from(&mut self, r: Region, image: &[u8], image_width: u16) {
+        let Some(clipped) = self.clip(r) else { return };
+        let stride = usize::from(image_width) * 4;
+        let row_bytes = usize::from(clipped.width) * 4;
+        for row in 0..usize::from(clipped.height) {
+            let src = (usize::from(clipped.y) + row) * stride + usize::from(clipped.x) * 4;
+            let Some(line) = image.get(src..src + row_bytes) else {
+                break;
+            };
+            let dst = self.offset(clipped.x, clipped.y + row as u16);
+            self.pixels[dst..dst + row_bytes].copy_from_slice(line);
+        }
+        self.mark(clipped);
+    }
+
     /// Copies the pixels at `src` to `dst` (RFB CopyRect: a window moved or
     /// text scrolled), overlapping or not.
     pub(crate) fn copy(&mut self, dst: Region, src: Region) {

@@ -1,10 +1,13 @@
-//! The desktop front end: graphical desktops (VNC) in a browser tab.
+//! The desktop front end: graphical desktops (VNC and RDP) in a browser tab.
 //!
 //! A desktop is one gateway session: one authenticated WebSocket,
 //! `GET /api/v1/connections/{id}/desktop` ([`routes`], in `route.rs`). The
-//! gateway itself is the VNC client (`vnc.rs`, with the `vnc-rs` crate): it
-//! logs in with the connection's stored password, so the user never learns
-//! it, and keeps the screen in a [`framebuffer`] of its own. The session
+//! gateway itself is the desktop's client — VNC with the `vnc-rs` crate
+//! (`vnc.rs`), RDP with IronRDP's crates (`rdp.rs`, keys as scancodes in
+//! `scancode.rs`, the server's certificate pinned on first use), both behind
+//! one [`remote`] seam: it logs in with the connection's stored password,
+//! so the user never learns it, and keeps the screen in a [`framebuffer`]
+//! of its own. The session
 //! loop (`relay.rs`) paints what the target sends into that framebuffer and
 //! sends the browser only the regions that changed, as PNG pictures a
 //! canvas draws natively; the browser's keys, pointer and clipboard go the
@@ -24,9 +27,11 @@ mod framebuffer;
 mod join;
 mod live;
 mod paste;
+mod rdp;
 mod relay;
 mod remote;
 mod route;
+mod scancode;
 mod vnc;
 mod watch;
 

@@ -1,17 +1,20 @@
-//! The remote desktop a session loop talks to, whatever its protocol (VNC,
-//! `vnc.rs`, so far). Each paints what its server sends into the
+//! The remote desktop a session loop talks to, whatever its protocol: VNC
+//! (`vnc.rs`) or RDP (`rdp.rs`). Each paints what its server sends into the
 //! relay's framebuffer and says what happened ([`Event`]); each takes the
 //! browser's input ([`Input`]). The relay knows no protocol.
 
 use gatehouse_access::TargetSpec;
 use gatehouse_connect::{OpenError, Opener, Requester};
+use gatehouse_domain::Protocol;
 
 use crate::framebuffer::Framebuffer;
+use crate::rdp::{self, RdpDesktop};
 use crate::vnc::VncDesktop;
 
 /// What the remote desktop did to the framebuffer, or sent.
 pub(crate) enum Event {
-    /// The screen has a new size: the framebuffer was replaced.
+    /// The screen has a new size: the framebuffer was replaced (and, for
+    /// RDP, painted whole).
     Resized,
     /// Pixels were painted; they are marked dirty in the framebuffer.
     Painted,
@@ -36,6 +39,11 @@ pub(crate) enum Input {
 /// A logged-in remote desktop.
 pub(crate) enum Remote {
     Vnc(Box<VncDesktop>),
+    Rdp {
+        desktop: Box<RdpDesktop>,
+        /// Whether the relay was told the screen's size yet.
+        sized: bool,
+    },
 }
 
 impl Remote {
@@ -45,11 +53,19 @@ impl Remote {
         who: Requester<'_>,
         spec: &TargetSpec,
     ) -> Result<Remote, OpenError> {
+        if spec.connection.protocol() == Protocol::Rdp {
+            let desktop = rdp::dial(opener, who, spec).await?;
+            return Ok(Remote::Rdp {
+                desktop: Box::new(desktop),
+                sized: false,
+            });
+        }
         let client = crate::vnc::dial(opener, who, spec).await?;
         Ok(Remote::Vnc(Box::new(VncDesktop::new(client))))
     }
 
-    /// Whether text can cross the desktop's clipboard at all.
+    /// Whether text can cross the desktop's clipboard at all (the RDP
+    /// clipboard channel is not built yet).
     pub(crate) fn has_clipboard(&self) -> bool {
         matches!(self, Remote::Vnc(_))
     }
@@ -58,14 +74,29 @@ impl Remote {
     pub(crate) async fn recv(&mut self, fb: &mut Framebuffer) -> Result<Event, String> {
         match self {
             Remote::Vnc(vnc) => vnc.recv(fb).await,
+            Remote::Rdp { desktop, sized } => {
+                if !*sized {
+                    *sized = true;
+                    let (width, height) = desktop.size();
+                    *fb = Framebuffer::new(width, height);
+                    desktop.paint_all(fb);
+                    return Ok(Event::Resized);
+                }
+                match desktop.recv(fb).await? {
+                    rdp::Change::None => Ok(Event::Nothing),
+                    rdp::Change::Painted => Ok(Event::Painted),
+                    rdp::Change::Closed(why) => Err(why),
+                }
+            }
         }
     }
 
     /// Called at every frame tick, after the changes were sent: VNC asks
-    /// its server for more.
+    /// its server for more (RDP servers push theirs).
     pub(crate) async fn tick(&mut self) -> Result<(), String> {
         match self {
             Remote::Vnc(vnc) => vnc.tick().await,
+            Remote::Rdp { .. } => Ok(()),
         }
     }
 
@@ -73,6 +104,12 @@ impl Remote {
     pub(crate) async fn input(&mut self, input: Input) -> Result<(), String> {
         match self {
             Remote::Vnc(vnc) => vnc.input(input).await,
+            Remote::Rdp { desktop, .. } => match input {
+                Input::Key { keysym, down } => desktop.key(keysym, down).await,
+                Input::Pointer { x, y, buttons } => desktop.pointer(x, y, buttons).await,
+                Input::Clipboard(_) => Ok(()),
+                Input::Refresh => desktop.refresh().await,
+            },
         }
     }
 
@@ -80,6 +117,7 @@ impl Remote {
     pub(crate) async fn close(self) {
         match self {
             Remote::Vnc(vnc) => vnc.close().await,
+            Remote::Rdp { desktop, .. } => desktop.close().await,
         }
     }
 }

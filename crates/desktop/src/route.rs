@@ -46,9 +46,9 @@ pub(crate) async fn open(
 ) -> Result<Response, ApiError> {
     // Permission first: nobody without a grant gets as far as the target.
     let spec = state.access.target_for(&caller.principal, id).await?;
-    if spec.connection.protocol() != Protocol::Vnc {
+    if !matches!(spec.connection.protocol(), Protocol::Vnc | Protocol::Rdp) {
         return Err(ApiError::invalid(format!(
-            "{} is a {} connection: only vnc connections open as desktops",
+            "{} is a {} connection: only vnc and rdp connections open as desktops",
             spec.connection.name,
             spec.connection.protocol()
         )));

@@ -46,7 +46,8 @@ pub(crate) async fn watch(
     if !live.contains(id) {
         // Another node's desktop: relayed from that node (issue 20).
         let remote = state.cluster.as_ref().and_then(|c| c.remote_session(id));
-        if let Some(remote) = remote.filter(|s| s.protocol == Protocol::Vnc) {
+        if let Some(remote) = remote.filter(|s| matches!(s.protocol, Protocol::Vnc | Protocol::Rdp))
+        {
             return watch_remote(state, caller, id, remote.node, "desktop/watch", ws).await;
         }
         return Err(ApiError::not_found(format!("no live desktop session {id}")));

@@ -38,7 +38,7 @@ export function Connections() {
       <ul class="cards">
         {shown?.map((c) => {
           const app = c.protocol === "http" && c.app_url;
-          const desktop = c.protocol === "vnc";
+          const desktop = c.protocol === "vnc" || c.protocol === "rdp";
           return (
             <li key={c.id}>
               <a class="card" href={app || (desktop ? `#/desktop/${c.id}` : `#/terminal/${c.id}`)} target="_blank" rel="noopener">

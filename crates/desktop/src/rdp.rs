@@ -1,0 +1,644 @@
+//! Reaching an RDP connection's target with IronRDP: dial, TLS with the
+//! server's certificate pinned (on first use, like an SSH host key: RDP
+//! servers' certificates are self-signed, so no CA vouches for them), log
+//! in with the stored password over CredSSP (the user never learns it),
+//! then decode the server's graphics into a picture the relay copies into
+//! its framebuffer, and turn the browser's input into fast-path events.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use gatehouse_access::TargetSpec;
+use gatehouse_connect::{OpenError, Opener, Requester, action};
+use ironrdp_connector::{ClientConnector, ConnectionOutcome, ConnectorErrorKind, Credentials};
+use ironrdp_graphics::image_processing::PixelFormat;
+use ironrdp_input::{Database, MouseButton, MousePosition, Operation, WheelRotations};
+use ironrdp_pdu::input::fast_path::FastPathInputEvent;
+use ironrdp_session::image::DecodedImage;
+use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput};
+use ironrdp_tokio::TokioFramed;
+use ironrdp_tokio::bytes::BytesMut;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, aws_lc_rs};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::framebuffer::{Framebuffer, Region};
+use crate::scancode;
+
+type Framed = TokioFramed<TlsStream<TcpStream>>;
+
+/// The screen size asked for before the browser's is known. The relay's
+/// framebuffer takes whatever size the server grants.
+const DESKTOP: (u16, u16) = (1280, 800);
+
+/// A logged-in RDP session: the server's picture as IronRDP decodes it,
+/// and the state of the keys and buttons the browser holds down.
+pub(crate) struct RdpDesktop {
+    framed: Framed,
+    stage: ActiveStage,
+    image: DecodedImage,
+    input: Database,
+    /// The last RFB button mask from the browser, to send only changes.
+    buttons: u8,
+    /// What the server allows for a full repaint.
+    refresh_rect: bool,
+    suppress_output: bool,
+    /// Frames for the server not yet written: the relay may drop a wait
+    /// half-way (its select), and a frame half-written must go on from
+    /// where it stopped, never again from its start.
+    out: BytesMut,
+}
+
+/// What the server's frames changed, for the relay.
+pub(crate) enum Change {
+    /// Nothing the browser sees.
+    None,
+    /// These regions of the picture were painted into the framebuffer.
+    Painted,
+    /// The server ended the session, with its reason.
+    Closed(String),
+}
+
+/// Dials the RDP target of `spec`, pins or checks its certificate, and logs
+/// in; a failure is audited and comes back as the error the client is told.
+pub(crate) async fn dial(
+    opener: &Opener,
+    who: Requester<'_>,
+    spec: &TargetSpec,
+) -> Result<RdpDesktop, OpenError> {
+    let fail = |audit: &'static str, code: &'static str, message: String| async move {
+        opener.failed(who, spec, audit, code, message).await
+    };
+    let failed = action::SESSION_FAILED;
+    let Some(target) = spec.connection.target.rdp() else {
+        return Err(fail(
+            failed,
+            "bad_target",
+            "the connection has no RDP target".into(),
+        )
+        .await);
+    };
+    let Ok(addr) = target.addr() else {
+        return Err(fail(
+            failed,
+            "bad_target",
+            "the RDP target's address is not valid".into(),
+        )
+        .await);
+    };
+    let Some(password) = spec.secret.clone() else {
+        return Err(fail(
+            failed,
+            "bad_target",
+            "the connection has no RDP password".into(),
+        )
+        .await);
+    };
+    let timeout = opener.settings().connect_timeout;
+    let attempt = async {
+        let tcp = match tokio::time::timeout(timeout, TcpStream::connect(addr.to_string())).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => {
+                return Err((
+                    failed,
+                    "target_unreachable",
+                    format!("cannot reach {addr}: {e}"),
+                ));
+            }
+            Err(_) => {
+                return Err((
+                    failed,
+                    "target_timeout",
+                    format!("{addr} did not answer within {timeout:?}"),
+                ));
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let client_addr = tcp
+            .local_addr()
+            .map_err(|e| (failed, "target_error", format!("{addr}: {e}")))?;
+        let config = connector_config(
+            target.username.clone(),
+            password.expose_secret().to_owned(),
+            target.domain.clone(),
+        );
+        let login = async {
+            let mut framed = TokioFramed::new(tcp);
+            let mut connector = ClientConnector::new(config, client_addr);
+            let upgrade = ironrdp_tokio::connect_begin(&mut framed, &mut connector)
+                .await
+                .map_err(|e| classify(&e))?;
+            let tcp = framed.into_inner_no_leftover();
+            let (tls, der) = tls_upgrade(tcp, &target.host).await.map_err(|e| {
+                (
+                    failed,
+                    "target_error",
+                    format!("TLS with {addr} failed: {e}"),
+                )
+            })?;
+            let presented = fingerprint(&der);
+            if let Some(pinned) = target.cert.as_deref().filter(|p| *p != presented) {
+                return Err((
+                    action::HOST_KEY_MISMATCH,
+                    "certificate_mismatch",
+                    format!("the target's certificate changed: expected {pinned}, got {presented}"),
+                ));
+            }
+            let public_key = public_key(&der).map_err(|e| {
+                (
+                    failed,
+                    "target_error",
+                    format!("the server's certificate: {e}"),
+                )
+            })?;
+            let upgraded = ironrdp_tokio::mark_as_upgraded(upgrade, &mut connector);
+            let mut framed = TokioFramed::new(tls);
+            let outcome = ironrdp_tokio::connect_finalize(
+                upgraded,
+                connector,
+                &mut framed,
+                &mut NoKerberos,
+                ironrdp_connector::ServerName::new(target.host.clone()),
+                public_key,
+                None,
+            )
+            .await
+            .map_err(|e| classify(&e))?;
+            let ConnectionOutcome::Connected(result) = outcome else {
+                return Err((
+                    failed,
+                    "target_error",
+                    "the RDP server redirected the session elsewhere (not supported)".into(),
+                ));
+            };
+            Ok((framed, result, presented))
+        };
+        match tokio::time::timeout(timeout, login).await {
+            Ok(done) => done,
+            Err(_) => Err((
+                failed,
+                "target_timeout",
+                format!("{addr} did not finish the RDP handshake within {timeout:?}"),
+            )),
+        }
+    };
+    let result = tokio::select! {
+        r = attempt => r,
+        _ = opener.shutdown().cancelled() => return Err(OpenError::ShuttingDown),
+    };
+    let (framed, result, presented) = match result {
+        Ok(done) => done,
+        Err((audit, code, message)) => return Err(fail(audit, code, message).await),
+    };
+    if target.cert.is_none() {
+        pin(opener, who, spec, &presented).await;
+    }
+    let (width, height) = (result.desktop_size.width, result.desktop_size.height);
+    let (refresh_rect, suppress_output) =
+        (result.refresh_rect_support, result.suppress_output_support);
+    let stage = ActiveStageBuilder {
+        static_channels: result.static_channels,
+        user_channel_id: result.user_channel_id,
+        io_channel_id: result.io_channel_id,
+        message_channel_id: result.message_channel_id,
+        share_id: result.share_id,
+        compression_type: result.compression_type,
+        enable_server_pointer: result.enable_server_pointer,
+        pointer_software_rendering: result.pointer_software_rendering,
+    }
+    .build();
+    Ok(RdpDesktop {
+        framed,
+        stage,
+        image: DecodedImage::new(PixelFormat::RgbA32, width, height),
+        input: Database::new(),
+        buttons: 0,
+        refresh_rect,
+        suppress_output,
+        out: BytesMut::new(),
+    })
+}
+
+/// Pins the certificate seen on first use, and audits it as SSH front ends
+/// audit a pinned host key.
+async fn pin(opener: &Opener, who: Requester<'_>, spec: &TargetSpec, presented: &str) {
+    let connection = &spec.connection;
+    match opener
+        .access()
+        .pin_certificate(connection.id, presented)
+        .await
+    {
+        Ok(true) => {
+            opener
+                .audit()
+                .record(
+                    gatehouse_audit::Event::new(action::HOST_KEY_PINNED)
+                        .actor(who.principal.username.as_str())
+                        .target(connection.name.as_str())
+                        .details(json!({ "protocol": "rdp", "fingerprint": presented })),
+                )
+                .await
+        }
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "could not pin the RDP certificate"),
+    }
+}
+
+/// The IronRDP settings for a session as `username`: a plain desktop at
+/// [`DESKTOP`]'s size, 32-bit colour, no sound, drives or printers.
+fn connector_config(
+    username: String,
+    password: String,
+    domain: Option<String>,
+) -> ironrdp_connector::Config {
+    use ironrdp_pdu::gcc::{ConnectionType, KeyboardType};
+    use ironrdp_pdu::rdp::capability_sets::{MajorPlatformType, RailSupportLevel};
+    use ironrdp_pdu::rdp::client_info::{PerformanceFlags, TimezoneInfo};
+    ironrdp_connector::Config {
+        desktop_size: ironrdp_connector::DesktopSize {
+            width: DESKTOP.0,
+            height: DESKTOP.1,
+        },
+        monitor_layout: None,
+        desktop_scale_factor: 0,
+        desktop_physical_size: None,
+        desktop_orientation: None,
+        device_scale_factor: None,
+        monitor_extended_layout: None,
+        relative_mouse_input: false,
+        enable_tls: true,
+        enable_credssp: true,
+        enable_standard_rdp_security: false,
+        credentials: Credentials::UsernamePassword { username, password },
+        domain,
+        client_build: 0,
+        client_name: "gatehouse".to_owned(),
+        keyboard_type: KeyboardType::IBM_ENHANCED,
+        keyboard_subtype: 0,
+        keyboard_functional_keys_count: 12,
+        keyboard_layout: 0x0409,
+        connection_type: ConnectionType::Lan,
+        ime_file_name: String::new(),
+        // RemoteFX: the codec IronRDP decodes best and servers (Windows,
+        // FreeRDP) send most; without a codec, servers fall back to
+        // legacy bitmaps, some of whose 32-bit variants IronRDP cannot read.
+        bitmap: Some(ironrdp_connector::BitmapConfig {
+            lossy_compression: true,
+            color_depth: 32,
+            codecs: ironrdp_pdu::rdp::capability_sets::client_codecs_capabilities(&["remotefx:on"])
+                .unwrap_or_default(),
+        }),
+        dig_product_id: String::new(),
+        client_dir: "C:\\Windows\\System32\\mstscax.dll".to_owned(),
+        alternate_shell: String::new(),
+        work_dir: String::new(),
+        remote_application_mode: false,
+        rail_support_level: RailSupportLevel::empty(),
+        platform: MajorPlatformType::UNIX,
+        hardware_id: None,
+        request_data: None,
+        // The gateway holds the password: a server that shows a login
+        // screen after TLS (no NLA) logs the account in at once.
+        autologon: true,
+        enable_audio_playback: false,
+        enable_audio_capture: false,
+        performance_flags: PerformanceFlags::default(),
+        license_cache: None,
+        timezone_info: TimezoneInfo::default(),
+        compression_type: None,
+        // The pointer is drawn by the browser's own cursor, not into the picture.
+        enable_server_pointer: false,
+        pointer_software_rendering: true,
+        multitransport_flags: None,
+        support_dyn_vc_gfx_protocol: false,
+    }
+}
+
+/// A stable code and a message for a failed RDP login.
+fn classify(e: &ironrdp_connector::ConnectorError) -> (&'static str, &'static str, String) {
+    let failed = action::SESSION_FAILED;
+    match e.kind() {
+        ConnectorErrorKind::Credssp(_) | ConnectorErrorKind::AccessDenied => (
+            failed,
+            "target_auth_failed",
+            format!("the RDP server refused the stored credentials: {e}"),
+        ),
+        _ => (failed, "target_error", format!("RDP handshake failed: {e}")),
+    }
+}
+
+/// Kerberos is not offered: CredSSP falls back to NTLM, which needs no
+/// network beyond the RDP connection itself.
+struct NoKerberos;
+
+impl ironrdp_tokio::NetworkClient for NoKerberos {
+    async fn send(
+        &mut self,
+        _request: &ironrdp_connector::sspi::generator::NetworkRequest,
+    ) -> ironrdp_connector::ConnectorResult<Vec<u8>> {
+        Err(ironrdp_connector::general_err!(
+            "the gateway does not reach a Kerberos KDC for RDP"
+        ))
+    }
+}
+
+/// The certificate fingerprint the gateway pins and shows: `SHA256:` and
+/// unpadded base64 of the SHA-256 of the certificate's DER.
+pub(crate) fn fingerprint(der: &[u8]) -> String {
+    let digest = ::aws_lc_rs::digest::digest(&::aws_lc_rs::digest::SHA256, der);
+    format!("SHA256:{}", STANDARD_NO_PAD.encode(digest.as_ref()))
+}
+
+/// The subject public key CredSSP binds its exchange to.
+fn public_key(der: &[u8]) -> Result<Vec<u8>, String> {
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(der).map_err(|e| e.to_string())?;
+    cert.tbs_certificate()
+        .subject_public_key_info()
+        .subject_public_key
+        .as_bytes()
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| "its public key is not whole bytes".to_owned())
+}
+
+/// TLS over the negotiated connection, any certificate accepted (it is
+/// pinned by the caller); returns the stream and the certificate's DER.
+async fn tls_upgrade(
+    tcp: TcpStream,
+    host: &str,
+) -> Result<(TlsStream<TcpStream>, Vec<u8>), String> {
+    let provider = Arc::new(aws_lc_rs::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned(provider)))
+        .with_no_client_auth();
+    // CredSSP does not support TLS session resumption.
+    config.resumption = rustls::client::Resumption::disabled();
+    let name = ServerName::try_from(host.to_owned())
+        .or_else(|_| ServerName::try_from("rdp.invalid".to_owned()))
+        .map_err(|e| e.to_string())?;
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let der = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .map(|cert| cert.to_vec())
+        .ok_or("the server sent no certificate")?;
+    Ok((tls, der))
+}
+
+/// Accepts any certificate for any name: the caller compares it with the
+/// pinned one. The handshake's signatures are still checked, so the server
+/// holds the key of the certificate it sent.
+#[derive(Debug)]
+struct Pinned(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+impl RdpDesktop {
+    /// The server's screen size.
+    pub(crate) fn size(&self) -> (u16, u16) {
+        (self.image.width(), self.image.height())
+    }
+
+    /// Reads one frame from the server, answers what it asks, and paints
+    /// what it draws into `fb`. Cancel-safe: a frame half read stays
+    /// buffered for the next call.
+    pub(crate) async fn recv(&mut self, fb: &mut Framebuffer) -> Result<Change, String> {
+        self.drain().await?;
+        let (action, frame) = self.framed.read_pdu().await.map_err(|e| e.to_string())?;
+        let outputs = self
+            .stage
+            .process(&mut self.image, action, &frame, None)
+            .map_err(|e| {
+                let head = &frame[..frame.len().min(24)];
+                tracing::debug!(?action, len = frame.len(), ?head, error = ?e, "an RDP frame failed");
+                e.to_string()
+            })?;
+        let mut change = Change::None;
+        for out in outputs {
+            match out {
+                ActiveStageOutput::ResponseFrame(reply) => self.out.extend_from_slice(&reply),
+                ActiveStageOutput::GraphicsUpdate(r) => {
+                    self.copy_into(fb, r.left, r.top, r.right, r.bottom);
+                    change = Change::Painted;
+                }
+                ActiveStageOutput::Terminate(reason) => {
+                    return Ok(Change::Closed(reason.to_string()));
+                }
+                ActiveStageOutput::DeactivateAll => {
+                    // A reactivation (the server changed the desktop's size)
+                    // is not followed yet: end rather than show a stale screen.
+                    return Ok(Change::Closed(
+                        "the server restarted the session's display (not supported yet)".into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        self.drain().await?;
+        Ok(change)
+    }
+
+    /// Copies the inclusive rectangle from IronRDP's picture into `fb`.
+    fn copy_into(&self, fb: &mut Framebuffer, left: u16, top: u16, right: u16, bottom: u16) {
+        let (width, height) = self.size();
+        if left > right || top > bottom || right >= width || bottom >= height {
+            return;
+        }
+        let r = Region {
+            x: left,
+            y: top,
+            width: right - left + 1,
+            height: bottom - top + 1,
+        };
+        fb.paint_from(r, self.image.data(), width);
+    }
+
+    /// The whole picture into `fb` (a new framebuffer of its size).
+    pub(crate) fn paint_all(&self, fb: &mut Framebuffer) {
+        let (width, height) = self.size();
+        if width > 0 && height > 0 {
+            self.copy_into(fb, 0, 0, width - 1, height - 1);
+        }
+    }
+
+    /// Queues `frame` and writes what is queued.
+    async fn write(&mut self, frame: &[u8]) -> Result<(), String> {
+        self.out.extend_from_slice(frame);
+        self.drain().await
+    }
+
+    /// Writes the queued frames. Cancel-safe: `write_buf` takes from the
+    /// queue only what it wrote.
+    async fn drain(&mut self) -> Result<(), String> {
+        use tokio::io::AsyncWriteExt;
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let (stream, _) = self.framed.get_inner_mut();
+        while !self.out.is_empty() {
+            stream
+                .write_buf(&mut self.out)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        stream.flush().await.map_err(|e| e.to_string())
+    }
+
+    /// Sends input events, if any, to the server.
+    async fn send(&mut self, events: &[FastPathInputEvent]) -> Result<(), String> {
+        let outputs = self
+            .stage
+            .process_fastpath_input(&mut self.image, events)
+            .map_err(|e| e.to_string())?;
+        for out in outputs {
+            if let ActiveStageOutput::ResponseFrame(frame) = out {
+                self.write(&frame).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A key pressed or released, as an X11 keysym.
+    pub(crate) async fn key(&mut self, keysym: u32, down: bool) -> Result<(), String> {
+        let op = match scancode::of(keysym) {
+            Some(code) if down => Operation::KeyPressed(code),
+            Some(code) => Operation::KeyReleased(code),
+            None => {
+                let Some(c) = unicode(keysym) else {
+                    return Ok(());
+                };
+                if down {
+                    Operation::UnicodeKeyPressed(c)
+                } else {
+                    Operation::UnicodeKeyReleased(c)
+                }
+            }
+        };
+        let events = self.input.apply([op]);
+        self.send(&events).await
+    }
+
+    /// The pointer at `(x, y)` with the RFB button mask `buttons` (1 left,
+    /// 2 middle, 4 right; 8 and 16 a wheel step up and down).
+    pub(crate) async fn pointer(&mut self, x: u16, y: u16, buttons: u8) -> Result<(), String> {
+        let mut ops = vec![Operation::MouseMove(MousePosition { x, y })];
+        for (bit, button) in [
+            (1, MouseButton::Left),
+            (2, MouseButton::Middle),
+            (4, MouseButton::Right),
+        ] {
+            match (self.buttons & bit != 0, buttons & bit != 0) {
+                (false, true) => ops.push(Operation::MouseButtonPressed(button)),
+                (true, false) => ops.push(Operation::MouseButtonReleased(button)),
+                _ => {}
+            }
+        }
+        // A wheel step is a press of its bit (the release that follows is nothing).
+        for (bit, units) in [(8, 120), (16, -120)] {
+            if buttons & bit != 0 && self.buttons & bit == 0 {
+                ops.push(Operation::WheelRotations(WheelRotations {
+                    is_vertical: true,
+                    rotation_units: units,
+                }));
+            }
+        }
+        self.buttons = buttons;
+        let events = self.input.apply(ops);
+        self.send(&events).await
+    }
+
+    /// Asks the server to paint the whole screen again, where it says it
+    /// can (Refresh Rect or Suppress Output).
+    pub(crate) async fn refresh(&mut self) -> Result<(), String> {
+        let (width, height) = self.size();
+        let frames = self
+            .stage
+            .request_full_redraw(width, height, self.refresh_rect, self.suppress_output)
+            .map_err(|e| e.to_string())?;
+        for frame in frames {
+            self.write(&frame).await?;
+        }
+        Ok(())
+    }
+
+    /// Says goodbye to the server, releasing every key and button first.
+    pub(crate) async fn close(mut self) {
+        let released = self.input.release_all();
+        let _ = self.send(&released).await;
+        if let Ok(outputs) = self.stage.graceful_shutdown() {
+            for out in outputs {
+                if let ActiveStageOutput::ResponseFrame(frame) = out {
+                    let _ = self.write(&frame).await;
+                }
+            }
+        }
+    }
+}
+
+/// The character a keysym with no US key types: Latin-1 keysyms are the
+/// character's code, Unicode ones are `0x0100_0000` plus it.
+fn unicode(keysym: u32) -> Option<char> {
+    match keysym {
+        0xa0..=0xff => char::from_u32(keysym),
+        0x0100_0000..=0x0110_ffff => char::from_u32(keysym - 0x0100_0000),
+        _ => None,
+    }
+}
