@@ -4,6 +4,7 @@
 
 mod clipboard;
 mod latin1;
+mod rdp;
 mod replay;
 mod sharing;
 

@@ -6,6 +6,7 @@ pub mod httpbin;
 pub mod ldap;
 pub mod oidc;
 pub mod postgres;
+pub mod rdp;
 pub mod sshd;
 pub mod tcp;
 pub mod terminal;

@@ -1,0 +1,247 @@
+//! RDP desktops: FreeRDP's shadow server over Xvfb with an `xterm`, logged
+//! in to by the gateway (IronRDP) with the stored password, reached through
+//! the same desktop WebSocket as VNC — typed into, listed, ended, and its
+//! certificate pinned on first use and checked after.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::type_when_ready;
+use crate::harness::rdp::RdpServer;
+use crate::harness::vnc::{self, Desktop};
+use crate::harness::{TestGateway, eventually};
+
+const USER: &str = "ops";
+const PASSWORD: &str = "rdp-pw-1";
+
+/// A user `ops1` and an rdp connection `name` to `server`, granted to
+/// them; ops1's token and the connection's id.
+async fn rdp_for_ops1(
+    gw: &TestGateway,
+    admin: &str,
+    server: &RdpServer,
+    name: &str,
+) -> (String, String) {
+    let ops = gw.user(admin, "ops1", "user").await;
+    let body = json!({
+        "name": name, "protocol": "rdp", "host": "127.0.0.1", "port": server.addr.port(),
+        "username": USER, "password": PASSWORD, "users": ["ops1"],
+    });
+    (ops, gw.connection(admin, body).await)
+}
+
+/// The connection `id` as an administrator lists it.
+async fn connection(gw: &TestGateway, admin: &str, id: &str) -> Value {
+    let (_, all) = gw.get(Some(admin), "/connections?all=true").await;
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no connection {id}: {all}"))
+}
+
+#[tokio::test]
+async fn typing_into_an_rdp_desktop_runs_the_command_and_ending_it_closes_it() {
+    let server = RdpServer::start(USER, PASSWORD).await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let (ops, conn) = rdp_for_ops1(&gw, &admin, &server, "win-desktop").await;
+
+    // The user never learns the password.
+    let (_, listed) = gw.get(Some(&ops), "/connections").await;
+    assert_eq!(listed[0]["protocol"], "rdp", "{listed}");
+    assert!(!listed.to_string().contains(PASSWORD), "{listed}");
+    assert!(connection(&gw, &admin, &conn).await["certificate_fingerprint"].is_null());
+
+    let mut desk = Desktop::open(&gw, &ops, &conn).await;
+    assert!(
+        desk.until(Duration::from_secs(10), |d| d.width == 1024
+            && d.height == 768)
+            .await,
+        "the desktop's size arrives: {:?}\n{}",
+        desk.controls,
+        server.log()
+    );
+    let shown = desk
+        .until(Duration::from_secs(10), |d| d.white_pixels() > 10_000)
+        .await;
+    assert!(
+        shown,
+        "the xterm never appeared: {:?}\n{}",
+        desk.controls,
+        server.log()
+    );
+    // Typed relative to the xterm's directory: the temp dir's name has
+    // capitals, which take a Shift key press (a browser sends one; this
+    // test types bare keysyms).
+    let marker = server.path("typed-through-rdp");
+    type_when_ready(&mut desk, "touch typed-through-rdp").await;
+    let appeared = eventually(Duration::from_secs(10), || async {
+        marker.exists().then_some(())
+    })
+    .await;
+    assert!(
+        appeared.is_some(),
+        "the typed command did not run\n{}",
+        server.log()
+    );
+
+    let listed = gw.sessions(&admin, "rdp").await;
+    assert_eq!(listed["total"], 1, "{listed}");
+    let row = &listed["items"][0];
+    assert_eq!(row["protocol"], "rdp");
+    assert_eq!(row["user"], "ops1");
+    assert_eq!(row["target"], format!("127.0.0.1:{}", server.addr.port()));
+    assert!(row["bytes_to_client"].as_u64().unwrap() > 1000, "{row}");
+
+    // The certificate seen is pinned, and the pin is audited.
+    let pinned = connection(&gw, &admin, &conn).await;
+    let fingerprint = pinned["certificate_fingerprint"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        fingerprint.starts_with("SHA256:") && fingerprint.len() == 50,
+        "{pinned}"
+    );
+    assert_eq!(pinned["certificate_source"], "first_use");
+    let pins = gw.audit(&admin, "connection.host_key_pinned").await;
+    assert!(
+        pins.iter().any(|e| e["target"] == "win-desktop"
+            && e["details"]["fingerprint"] == fingerprint.as_str()
+            && e["details"]["protocol"] == "rdp"),
+        "{pins:?}"
+    );
+
+    let (status, body) = gw
+        .post(
+            Some(&admin),
+            "/sessions/end",
+            json!({ "ids": [desk.session_id], "reason": "patching the server" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ended = loop {
+        match desk.control().await {
+            Some(msg) if msg["type"] == "ended" => break msg,
+            Some(_) => {}
+            None => panic!("closed without saying why"),
+        }
+    };
+    assert_eq!(ended["reason"], "ended_by_admin");
+    assert_eq!(ended["by"], "admin");
+    assert_eq!(ended["message"], "patching the server");
+    assert!(desk.control().await.is_none(), "the socket closes");
+    let row = gw.ended_history(&admin, &desk.session_id).await;
+    assert_eq!(row["end_reason"], "ended_by_admin");
+    assert_eq!(row["protocol"], "rdp");
+
+    // The same server again: its pinned certificate is accepted.
+    let mut again = Desktop::open(&gw, &ops, &conn).await;
+    assert!(
+        again
+            .until(Duration::from_secs(10), |d| d.white_pixels() > 10_000)
+            .await,
+        "a second session with the pinned certificate: {:?}",
+        again.controls
+    );
+}
+
+#[tokio::test]
+async fn an_rdp_server_whose_certificate_changed_is_refused_and_audited() {
+    let server = RdpServer::start(USER, PASSWORD).await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let (ops, conn) = rdp_for_ops1(&gw, &admin, &server, "win-desktop").await;
+    // Another certificate than the server's is pinned (as if the server's
+    // had changed since, or someone stands in between).
+    let other = format!("SHA256:{}", "A".repeat(43));
+    let (status, body) = gw
+        .patch(
+            Some(&admin),
+            &format!("/connections/{conn}"),
+            json!({ "certificate": other }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["certificate_source"], "administrator", "{body}");
+
+    let mut ws = vnc::connect(&gw, &ops, &conn).await.expect("upgrade");
+    let error = crate::harness::terminal::next_control(&mut ws)
+        .await
+        .expect("an error message");
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["code"], "certificate_mismatch", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(&other) && message.contains("changed"),
+        "{error}"
+    );
+    assert_eq!(gw.sessions(&admin, "").await["total"], 0);
+
+    let refusals = gw.audit(&admin, "connection.host_key_mismatch").await;
+    let refusal = refusals
+        .iter()
+        .find(|e| e["target"] == "win-desktop")
+        .unwrap_or_else(|| panic!("no audit row: {refusals:?}"));
+    assert_eq!(refusal["actor"], "ops1");
+    assert_eq!(refusal["details"]["code"], "certificate_mismatch");
+    // The pin stays what the administrator gave.
+    let kept = connection(&gw, &admin, &conn).await;
+    assert_eq!(kept["certificate_fingerprint"], other.as_str());
+}
+
+#[tokio::test]
+async fn rdp_connections_take_their_own_fields_and_never_show_the_password() {
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let create = |body: Value| {
+        let gw = &gw;
+        let admin = admin.clone();
+        async move { gw.post(Some(&admin), "/connections", body).await }
+    };
+    let (status, body) = create(json!({
+        "name": "win1", "protocol": "rdp", "host": "10.0.0.40", "username": "svc",
+        "domain": "CORP", "password": "rdp-secret-9",
+    }))
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["protocol"], "rdp");
+    assert_eq!(body["port"], 3389, "the default port");
+    assert_eq!(body["username"], "svc");
+    assert_eq!(body["domain"], "CORP");
+    assert_eq!(body["clipboard_to_desktop"], true);
+    assert!(!body.to_string().contains("rdp-secret-9"), "{body}");
+
+    for (bad, says) in [
+        (
+            json!({ "name": "w2", "protocol": "rdp", "host": "h", "password": "p" }),
+            "username",
+        ),
+        (
+            json!({ "name": "w3", "protocol": "rdp", "host": "h", "username": "u" }),
+            "password",
+        ),
+        (
+            json!({ "name": "w4", "protocol": "rdp", "host": "h", "username": "u", "password": "p",
+                    "certificate": "ssh-ed25519 AAAA" }),
+            "SHA-256",
+        ),
+        (
+            json!({ "name": "w5", "protocol": "vnc", "host": "h", "password": "p", "domain": "CORP" }),
+            "domain does not apply to vnc",
+        ),
+        (
+            json!({ "name": "w6", "protocol": "rdp", "host": "h", "username": "u", "password": "p",
+                    "private_key": "k" }),
+            "private_key does not apply to rdp",
+        ),
+    ] {
+        let (status, body) = create(bad.clone()).await;
+        assert_eq!(status, 400, "{bad} → {body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{bad} → {body}");
+    }
+}
