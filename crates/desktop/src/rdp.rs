@@ -134,7 +134,7 @@ pub(crate) async fn dial(
             let mut connector = ClientConnector::new(config, client_addr);
             let upgrade = ironrdp_tokio::connect_begin(&mut framed, &mut connector)
                 .await
-                .map_err(|e| classify(&e))?;
+                .map_err(|e| classify(&e, false))?;
             let tcp = framed.into_inner_no_leftover();
             let (tls, der) = tls_upgrade(tcp, &target.host).await.map_err(|e| {
                 (
@@ -170,7 +170,7 @@ pub(crate) async fn dial(
                 None,
             )
             .await
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| classify(&e, true))?;
             let ConnectionOutcome::Connected(result) = outcome else {
                 return Err((
                     failed,
@@ -321,8 +321,12 @@ fn connector_config(
     }
 }
 
-/// A stable code and a message for a failed RDP login.
-fn classify(e: &ironrdp_connector::ConnectorError) -> (&'static str, &'static str, String) {
+/// A stable code and a message for a failed RDP login; `logging_in` is
+/// whether it failed after TLS, while the credentials were being checked.
+fn classify(
+    e: &ironrdp_connector::ConnectorError,
+    logging_in: bool,
+) -> (&'static str, &'static str, String) {
     let failed = action::SESSION_FAILED;
     match e.kind() {
         ConnectorErrorKind::Credssp(_) | ConnectorErrorKind::AccessDenied => (
@@ -330,8 +334,32 @@ fn classify(e: &ironrdp_connector::ConnectorError) -> (&'static str, &'static st
             "target_auth_failed",
             format!("the RDP server refused the stored credentials: {e}"),
         ),
+        // Windows answers a wrong password with a CredSSP error (above);
+        // FreeRDP and others just hang up in the middle of the login.
+        _ if logging_in && hung_up(e) => (
+            failed,
+            "target_auth_failed",
+            "the RDP server closed the connection while checking the stored credentials \
+             (a wrong password, or an account it does not allow)"
+                .into(),
+        ),
         _ => (failed, "target_error", format!("RDP handshake failed: {e}")),
     }
+}
+
+/// Whether `e` comes from the server closing the connection.
+fn hung_up(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(error) = source {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// Kerberos is not offered: CredSSP falls back to NTLM, which needs no

@@ -245,3 +245,44 @@ async fn rdp_connections_take_their_own_fields_and_never_show_the_password() {
         assert!(message.contains(says), "{bad} → {body}");
     }
 }
+
+#[tokio::test]
+async fn a_wrong_stored_rdp_password_is_a_clear_error_and_audited() {
+    let server = RdpServer::start(USER, PASSWORD).await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let (ops, conn) = rdp_for_ops1(&gw, &admin, &server, "win-desktop").await;
+    let (status, body) = gw
+        .patch(
+            Some(&admin),
+            &format!("/connections/{conn}"),
+            json!({ "password": "not-the-pw" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let mut ws = vnc::connect(&gw, &ops, &conn).await.expect("upgrade");
+    let error = crate::harness::terminal::next_control(&mut ws)
+        .await
+        .expect("an error message");
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(
+        error["code"],
+        "target_auth_failed",
+        "{error}\n{}",
+        server.log()
+    );
+    assert_eq!(gw.sessions(&admin, "").await["total"], 0);
+    let failures = gw.audit(&admin, "session.failed").await;
+    let failure = failures
+        .iter()
+        .find(|e| e["target"] == "win-desktop")
+        .unwrap_or_else(|| panic!("no audit row: {failures:?}"));
+    assert_eq!(failure["actor"], "ops1");
+    assert_eq!(failure["details"]["code"], "target_auth_failed");
+    assert!(
+        !failures
+            .iter()
+            .any(|e| e.to_string().contains("not-the-pw"))
+    );
+}
