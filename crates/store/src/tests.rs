@@ -478,7 +478,31 @@ async fn a_deleted_user_takes_their_roles_tokens_and_grants_but_not_their_histor
     assert_eq!(rows[0].user, "ops1", "history keeps the name");
 }
 
+async fn an_rdp_certificate_is_pinned_once_on_first_use(store: Store) {
+    let target: Target = serde_json::from_value(serde_json::json!({
+        "protocol": "rdp", "host": "win1", "port": 3389, "username": "svc",
+    }))
+    .unwrap();
+    let conn = store
+        .create_connection(NewConnection {
+            name: ConnectionName::parse("win1").unwrap(),
+            target,
+            secret_sealed: Some(vec![1, 2, 3]),
+            users: vec![],
+            roles: vec![],
+        })
+        .await
+        .unwrap();
+    assert!(store.pin_host_key(conn.id, "SHA256:first").await.unwrap());
+    assert!(!store.pin_host_key(conn.id, "SHA256:second").await.unwrap());
+    let pinned = store.connection(conn.id).await.unwrap().unwrap();
+    let rdp = pinned.target.rdp().unwrap();
+    assert_eq!(rdp.cert.as_deref(), Some("SHA256:first"));
+    assert_eq!(rdp.cert_source, Some(HostKeySource::FirstUse));
+}
+
 on_both_backends!(
+    an_rdp_certificate_is_pinned_once_on_first_use,
     users_get_their_roles_permissions_and_names_are_unique,
     grants_reach_users_directly_and_through_roles,
     a_batch_writes_history_and_audit_in_one_go_and_ends_a_row_once,
