@@ -13,7 +13,7 @@ use gatehouse_access::TargetSpec;
 use gatehouse_connect::{OpenError, Opener, Requester, action};
 use ironrdp_connector::{ClientConnector, ConnectionOutcome, ConnectorErrorKind, Credentials};
 use ironrdp_graphics::image_processing::PixelFormat;
-use ironrdp_input::{Database, MouseButton, MousePosition, Operation, WheelRotations};
+use ironrdp_input::{Database, MouseButton, MousePosition, Operation, Scancode, WheelRotations};
 use ironrdp_pdu::input::fast_path::FastPathInputEvent;
 use ironrdp_session::image::DecodedImage;
 use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput};
@@ -584,9 +584,22 @@ impl RdpDesktop {
         Ok(())
     }
 
-    /// A key pressed or released, as an X11 keysym.
+    /// A key pressed or released, as an X11 keysym. A keysym typed with
+    /// Shift (a capital) that comes without the Shift key held — a
+    /// browser's synthetic keys, an on-screen keyboard — gets a Shift press
+    /// around it, so the server types the same character.
     pub(crate) async fn key(&mut self, keysym: u32, down: bool) -> Result<(), String> {
+        let shift_held = self.input.is_key_pressed(scancode::SHIFT)
+            || self.input.is_key_pressed(Scancode::from_u8(false, 0x36));
         let op = match scancode::of(keysym) {
+            Some(code) if down && !shift_held && scancode::shifted(keysym) => {
+                let events = self.input.apply([
+                    Operation::KeyPressed(scancode::SHIFT),
+                    Operation::KeyPressed(code),
+                    Operation::KeyReleased(scancode::SHIFT),
+                ]);
+                return self.send(&events).await;
+            }
             Some(code) if down => Operation::KeyPressed(code),
             Some(code) => Operation::KeyReleased(code),
             None => {

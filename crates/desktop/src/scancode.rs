@@ -55,6 +55,16 @@ pub(crate) fn of(keysym: u32) -> Option<Scancode> {
     Some(Scancode::from_u8(extended, code))
 }
 
+/// Whether `keysym` is typed with Shift on a US keyboard (a capital, or a
+/// symbol above a digit or punctuation key).
+pub(crate) fn shifted(keysym: u32) -> bool {
+    matches!(keysym, 0x41..=0x5a)
+        || u8::try_from(keysym).is_ok_and(|c| b"~!@#$%^&*()_+{}|:\"<>?".contains(&c))
+}
+
+/// The left Shift key.
+pub(crate) const SHIFT: Scancode = Scancode::from_u8(false, 0x2a);
+
 /// KP_1 … KP_9 from their offset.
 fn keypad(n: u32) -> u8 {
     const ROWS: [u8; 9] = [0x4f, 0x50, 0x51, 0x4b, 0x4c, 0x4d, 0x47, 0x48, 0x49];
@@ -120,6 +130,8 @@ mod tests {
         assert_eq!(code(0xffeb), (true, 0x5b), "Win");
         assert_eq!(code(0xffc9), (false, 0x58), "F12");
         assert_eq!(code(0xffb5), (false, 0x4c), "KP_5");
+        assert!(shifted(u32::from(b'T')) && shifted(u32::from(b'?')) && shifted(u32::from(b'"')));
+        assert!(!shifted(u32::from(b't')) && !shifted(u32::from(b'/')) && !shifted(0xff0d));
         assert!(of(0xe9).is_none(), "é is no US key: sent as Unicode");
         assert!(of(0x0100_20ac).is_none(), "€ neither");
     }
