@@ -286,3 +286,20 @@ async fn a_wrong_stored_rdp_password_is_a_clear_error_and_audited() {
             .any(|e| e.to_string().contains("not-the-pw"))
     );
 }
+
+#[tokio::test]
+async fn an_rdp_desktop_tab_in_the_browser_types_into_the_xterm() {
+    let server = RdpServer::start(USER, PASSWORD).await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    rdp_for_ops1(&gw, &admin, &server, "win-desktop").await;
+    // Capitals in the name: typed without a Shift key event, they still arrive.
+    let file = server.path("Typed-In-Chromium");
+    crate::browser::node_test_with(
+        &gw,
+        "rdp-desktop.test.mjs",
+        &[("DESKTOP_FILE", file.display().to_string())],
+    )
+    .await;
+    assert!(file.exists(), "{}", server.log());
+}
