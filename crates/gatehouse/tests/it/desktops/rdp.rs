@@ -115,6 +115,16 @@ async fn typing_into_an_rdp_desktop_runs_the_command_and_ending_it_closes_it() {
         "{pins:?}"
     );
 
+    // An administrator watches it as a VNC desktop is watched: the current
+    // screen first (the xterm with the command typed).
+    let mut watcher = Desktop::watch(&gw, &admin, &desk.session_id).await;
+    assert!(
+        watcher
+            .until(Duration::from_secs(5), |w| w.white_pixels() > 10_000)
+            .await,
+        "the watcher's first screen lacks the xterm"
+    );
+
     let (status, body) = gw
         .post(
             Some(&admin),
@@ -137,6 +147,15 @@ async fn typing_into_an_rdp_desktop_runs_the_command_and_ending_it_closes_it() {
     let row = gw.ended_history(&admin, &desk.session_id).await;
     assert_eq!(row["end_reason"], "ended_by_admin");
     assert_eq!(row["protocol"], "rdp");
+    // Recorded like every desktop: key frames of the whole screen first.
+    gw.recordings_complete().await;
+    let rec = gw.recording(&admin, &desk.session_id).await;
+    assert!(
+        rec.events
+            .iter()
+            .any(|e| matches!(e.kind, gatehouse_recording::cast::Kind::KeyFrame)),
+        "no key frame in the RDP session's recording"
+    );
 
     // The same server again: its pinned certificate is accepted.
     let mut again = Desktop::open(&gw, &ops, &conn).await;
