@@ -38,23 +38,27 @@ impl RdpServer {
             .expect("winpr-hash (Debian winpr-utils; run scripts/prerequisites)");
         assert!(hash.status.success(), "winpr-hash failed");
         std::fs::write(&sam, hash.stdout).unwrap();
-        // A display nobody holds (tests run in parallel).
-        for _ in 0..20 {
-            let display = 300 + (rand_u32() % 600);
-            if std::path::Path::new(&format!("/tmp/.X{display}-lock")).exists() {
-                continue;
-            }
+        // Xvfb picks a display nobody holds and says which (-displayfd):
+        // tests run in parallel, and /tmp keeps other runs' lock files.
+        for _ in 0..5 {
             let mut xvfb = Command::new("Xvfb")
-                .arg(format!(":{display}"))
-                .args(["-screen", "0", "1024x768x24", "-nolisten", "tcp"])
-                .stdout(Stdio::null())
+                .args([
+                    "-displayfd",
+                    "1",
+                    "-screen",
+                    "0",
+                    "1024x768x24",
+                    "-nolisten",
+                    "tcp",
+                ])
+                .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .kill_on_drop(true)
                 .spawn()
                 .expect("Xvfb (Debian xvfb; run scripts/prerequisites)");
-            if !display_up(display, &mut xvfb).await {
+            let Some(display) = display_of(&mut xvfb).await else {
                 continue;
-            }
+            };
             let xterm = Command::new("xterm")
                 .args(["-geometry", "100x30+0+0"])
                 .env("DISPLAY", format!(":{display}"))
@@ -111,19 +115,18 @@ impl RdpServer {
     }
 }
 
-/// Waits until X display `n` takes connections; false if Xvfb exited first.
-async fn display_up(n: u32, xvfb: &mut Child) -> bool {
-    let socket = format!("/tmp/.X11-unix/X{n}");
-    for _ in 0..100 {
-        if let Ok(Some(_)) = xvfb.try_wait() {
-            return false;
-        }
-        if std::path::Path::new(&socket).exists() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// The display Xvfb took, once it is ready (it writes the number when it
+/// accepts connections); `None` if it exited first.
+async fn display_of(xvfb: &mut Child) -> Option<u32> {
+    use tokio::io::AsyncBufReadExt;
+    let stdout = xvfb.stdout.take()?;
+    let mut line = String::new();
+    let mut stdout = tokio::io::BufReader::new(stdout);
+    let read = stdout.read_line(&mut line);
+    match tokio::time::timeout(Duration::from_secs(10), read).await {
+        Ok(Ok(n)) if n > 0 => line.trim().parse().ok(),
+        _ => None,
     }
-    false
 }
 
 /// Waits until `server` accepts on `addr`; false if it exited first.
@@ -138,10 +141,4 @@ async fn listening(addr: SocketAddr, server: &mut Child) -> bool {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
-}
-
-/// Enough randomness to spread parallel tests over displays.
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now()) as u32
 }
