@@ -407,7 +407,7 @@ async fn tls_upgrade(
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pinned(provider)))
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
         .with_no_client_auth();
     // CredSSP does not support TLS session resumption.
     config.resumption = rustls::client::Resumption::disabled();
@@ -432,9 +432,9 @@ async fn tls_upgrade(
 /// pinned one. The handshake's signatures are still checked, so the server
 /// holds the key of the certificate it sent.
 #[derive(Debug)]
-struct Pinned(Arc<CryptoProvider>);
+struct AnyCertificate(Arc<CryptoProvider>);
 
-impl ServerCertVerifier for Pinned {
+impl ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
