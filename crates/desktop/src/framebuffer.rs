@@ -149,7 +149,7 @@ impl Framebuffer {
                 break;
             };
             let dst = self.offset(clipped.x, clipped.y + row as u16);
-            self.pixels[dst..dst + row_bytes].copy_from_slice(line);
+            self.raw()[dst..dst + row_bytes].copy_from_slice(line);
         }
         self.mark(clipped);
     }
@@ -417,5 +417,10 @@ mod tests {
         screen[(usize::from(w) + 1) * 4..(usize::from(w) + 2) * 4].copy_from_slice(&[1, 2, 3, 4]);
         assert_eq!(fb.pixels, screen);
         assert_eq!(fb.take_dirty(), vec![region(1, 1, 1, 1)]);
+        // So does a paint from a whole-screen image, as RDP's decoder keeps.
+        assert!(fb.pack_when_still(Duration::ZERO));
+        fb.paint_from(region(2, 1, 1, 1), &screen, w);
+        assert_eq!(fb.pixels, screen);
+        assert_eq!(fb.take_dirty(), vec![region(2, 1, 1, 1)]);
     }
 }

@@ -83,7 +83,7 @@ pub async fn join(
     // A desktop's participants join through its own endpoint, which relays
     // its pictures and sends their input to it; here they would see nothing
     // and their bytes would reach no target.
-    if matches!(session.protocol, Protocol::Vnc) {
+    if matches!(session.protocol, Protocol::Vnc | Protocol::Rdp) {
         return Err(ApiError::not_found(format!(
             "session {id} is a desktop: join it at /sessions/{id}/desktop/join"
         )));
