@@ -21,6 +21,8 @@
 #[path = "../crates/gatehouse/tests/it/harness/mod.rs"]
 mod harness;
 
+#[path = "compare/desktop.rs"]
+mod desktop;
 #[path = "compare/http.rs"]
 mod http;
 #[path = "compare/light_target.rs"]
@@ -64,7 +66,7 @@ mod synthetic;
 
 /// Whether section `name` runs: all do unless `BENCH_ONLY` lists some
 /// (comma-separated: paths, end, memory, logins, sse, search, http, native,
-/// tunnels) — for
+/// tunnels, desktop) — for
 /// iterating.
 fn runs(name: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == name))
@@ -198,27 +200,46 @@ async fn main() {
     } else {
         None
     };
+    let desktops = if runs("desktop") {
+        let dir = tempfile::tempdir().unwrap();
+        let quick = std::env::var_os("BENCH_QUICK").is_some();
+        Some(desktop::measure(desktop::DesktopCounts::new(quick), dir.path()).await)
+    } else {
+        None
+    };
     let ssh = if SSH_SECTIONS.iter().any(|s| runs(s)) {
         Some(ssh_rows(&n).await)
     } else {
         None
     };
-    write_results(ssh, http.as_ref(), native.as_ref(), tunnels.as_ref());
+    write_results(
+        ssh,
+        http.as_ref(),
+        native.as_ref(),
+        tunnels.as_ref(),
+        desktops.as_ref(),
+    );
 }
 
 /// Writes the results: the SSH tables when they ran, else the file's old
-/// ones; the HTTP, native SSH and tunnel sections when they ran, else the
-/// file's old ones.
+/// ones; the HTTP, native SSH, tunnel and desktop sections when they ran,
+/// else the file's old ones.
 fn write_results(
     ssh: Option<String>,
     http: Option<&http::HttpFigures>,
     native: Option<&native::NativeFigures>,
     tunnels: Option<&tunnel::TunnelFigures>,
+    desktops: Option<&desktop::DesktopFigures>,
 ) {
     let out = std::env::var("BENCH_RESULTS").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/RESULTS.md").to_owned()
     });
-    if ssh.is_none() && http.is_none() && native.is_none() && tunnels.is_none() {
+    if ssh.is_none()
+        && http.is_none()
+        && native.is_none()
+        && tunnels.is_none()
+        && desktops.is_none()
+    {
         eprintln!("BENCH_ONLY named no section: nothing written");
         return;
     }
@@ -227,6 +248,10 @@ fn write_results(
         (http::HEADING, http.map(http::HttpFigures::render)),
         (native::HEADING, native.map(native::NativeFigures::render)),
         (tunnel::HEADING, tunnels.map(tunnel::TunnelFigures::render)),
+        (
+            desktop::HEADING,
+            desktops.map(desktop::DesktopFigures::render),
+        ),
     ];
     let mut doc = ssh.clone().unwrap_or_else(|| old.clone());
     for (heading, new) in sections {

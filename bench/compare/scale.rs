@@ -64,6 +64,12 @@ impl GatewayProcess {
         }
     }
 
+    /// Its data directory (recordings are under `recordings/`).
+    #[allow(dead_code)] // not every benchmark that includes this module uses it
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// The gateway's process id.
     pub fn pid(&self) -> u32 {
         self.child.id().unwrap()

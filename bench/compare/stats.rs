@@ -33,6 +33,12 @@ impl Samples {
     pub fn len(&self) -> usize {
         self.0.len()
     }
+
+    /// All the samples of `parts` in one set.
+    #[allow(dead_code)] // not every benchmark that includes this module uses it
+    pub fn merged(parts: &[Samples]) -> Samples {
+        Samples(parts.iter().flat_map(|s| s.0.iter().copied()).collect())
+    }
 }
 
 /// The median of a few throughput runs.
