@@ -217,6 +217,14 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
     }
     direct.close().await;
     socket.close().await;
+    for (path, rounds) in PATHS.iter().zip(&latency) {
+        let all = Samples::merged(rounds);
+        eprintln!(
+            "  {path}: p50 {:.1} ms, p99 {:.1} ms",
+            all.p50_ms(),
+            all.p99_ms()
+        );
+    }
 
     eprintln!("desktops: an idle and a busy screen through the gateway…");
     gw_clear(&mut desk.ws).await;
@@ -225,6 +233,14 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
     let busy = screen(&process, &mut desk.ws, n.window).await;
     gw_interrupt(&mut desk.ws).await;
     drop(desk);
+    for (what, s) in [("idle", &idle), ("busy", &busy)] {
+        eprintln!(
+            "  {what}: {:.1} KB/s, {:.1} batches/s, gateway CPU {:.2}%",
+            s.stream.bytes_per_sec() / 1e3,
+            s.stream.batches_per_sec(),
+            s.cpu * 100.0
+        );
+    }
 
     eprintln!(
         "desktops: {} idle sessions, each to its own Xvnc…",
@@ -250,38 +266,63 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
     let rss = process.rss_kib();
     let per = |base: u64| rss.saturating_sub(base) as f64 / n.idle_sessions as f64;
     let memory_kib = (per(cold_rss), per(warm_rss));
+    eprintln!(
+        "  {:.0} KiB per session (cold), {:.0} KiB (warm), {:.3}% of a core each",
+        memory_kib.0,
+        memory_kib.1,
+        idle_cpu * 100.0
+    );
     for r in readers {
         r.abort();
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     eprintln!("desktops: {} busy desktops at once…", n.busy_sessions);
-    let mut busy_desks = Vec::new();
+    // Each desktop is read from the moment it opens (a client that stops
+    // reading would be ended after 45 s unheard); the count starts for
+    // all of them at once when the last is busy.
+    let (start_tx, start_rx) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
+    let window = n.window;
+    let mut tasks = Vec::new();
     for conn in &conns[..n.busy_sessions] {
         let mut d = open_ready(&gw, &admin, conn).await;
         gw_line(&mut d.ws, BUSY).await;
-        busy_desks.push(d);
+        let mut start = start_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let t0 = loop {
+                if let Some(t0) = *start.borrow_and_update() {
+                    break t0;
+                }
+                drain_until(
+                    &mut d.ws,
+                    tokio::time::Instant::now() + Duration::from_millis(100),
+                )
+                .await;
+            };
+            drain_until(&mut d.ws, t0).await;
+            let s = count(&mut d.ws, window).await;
+            gw_interrupt(&mut d.ws).await;
+            s
+        }));
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let t0 = tokio::time::Instant::now() + Duration::from_secs(2);
+    start_tx.send(Some(t0)).unwrap();
+    tokio::time::sleep_until(t0).await;
     let many_load = loadavg();
     let cpu = process.cpu_time();
-    let started = Instant::now();
-    let window = n.window;
-    let tasks: Vec<_> = busy_desks
-        .into_iter()
-        .map(|mut d| {
-            tokio::spawn(async move {
-                let s = count(&mut d.ws, window).await;
-                gw_interrupt(&mut d.ws).await;
-                s
-            })
-        })
-        .collect();
+    tokio::time::sleep_until(t0 + window).await;
+    let many_cpu = (process.cpu_time() - cpu).as_secs_f64() / window.as_secs_f64();
     let mut many = Vec::new();
     for t in tasks {
         many.push(t.await.unwrap());
     }
-    let many_cpu = (process.cpu_time() - cpu).as_secs_f64() / started.elapsed().as_secs_f64();
+    eprintln!(
+        "  update batches/s: {:?}; gateway CPU {:.0}%",
+        many.iter()
+            .map(|s| s.batches_per_sec().round())
+            .collect::<Vec<_>>(),
+        many_cpu * 100.0
+    );
 
     eprintln!("desktops: a recorded minute of typing and of a busy screen…");
     let mut recordings = Vec::new();
@@ -313,6 +354,7 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
         let _ = d.ws.close(None).await;
         drop(d);
         let size = recording_size(process.data_dir(), &session).await;
+        eprintln!("  {what}: {size} bytes in {secs:.0} s");
         recordings.push((what, size, secs, load));
     }
     drop(gw);
