@@ -194,25 +194,25 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
     let mut socket = Rfb::connect(websockify(ws_port).await).await;
     let mut latency = vec![Vec::new(); PATHS.len()];
     let mut round_load = Vec::new();
+    // The three clients share one display, so every key's echo reaches
+    // all three: each client reads until its screen is quiet before its
+    // own key. Key by key, the paths take turns.
     for _ in 0..n.rounds {
         round_load.push(loadavg());
-        let mut s = Samples::default();
+        let mut s = vec![Samples::default(); PATHS.len()];
         for k in 0..n.keys {
             if k % 30 == 0 {
                 gw_clear(&mut desk.ws).await;
             }
-            s.push(gw_key(&mut desk.ws, key_for(k)).await);
+            quiet(&mut desk.ws).await;
+            s[0].push(gw_key(&mut desk.ws, key_for(k)).await);
+            direct.settle().await;
+            s[1].push(direct.key(key_for(k)).await);
+            socket.settle().await;
+            s[2].push(socket.key(key_for(k)).await);
         }
-        latency[0].push(s);
-        for (i, rfb) in [&mut direct, &mut socket].into_iter().enumerate() {
-            let mut s = Samples::default();
-            for k in 0..n.keys {
-                if k % 30 == 0 {
-                    rfb.clear().await;
-                }
-                s.push(rfb.key(key_for(k)).await);
-            }
-            latency[i + 1].push(s);
+        for (path, s) in latency.iter_mut().zip(s) {
+            path.push(s);
         }
     }
     direct.close().await;
@@ -452,8 +452,8 @@ async fn gw_interrupt(ws: &mut Ws) {
     panic!("the busy loop did not stop");
 }
 
-/// One timed key through the gateway: the key-down message sent, until the
-/// first region message arrives; then the release, and quiet again.
+/// One timed key through the gateway (its screen quiet): the key-down
+/// message sent, until the first region message arrives; then the release.
 async fn gw_key(ws: &mut Ws, keysym: u32) -> Duration {
     // A random phase against the gateway's 33 ms flush tick.
     tokio::time::sleep(Duration::from_millis(u64::from(jitter() % 33))).await;
@@ -467,7 +467,6 @@ async fn gw_key(ws: &mut Ws, keysym: u32) -> Duration {
         }
     };
     gw_key_event(ws, keysym, false).await;
-    quiet(ws).await;
     took
 }
 
@@ -650,9 +649,9 @@ impl Rfb {
         }
     }
 
-    /// One timed key: an update request outstanding, the key-down sent,
-    /// until the first update that changes pixels; then the release, and
-    /// quiet again.
+    /// One timed key (the screen settled): an update request outstanding,
+    /// the key-down sent, until the first update that changes pixels; then
+    /// the release.
     async fn key(&mut self, keysym: u32) -> Duration {
         tokio::time::sleep(Duration::from_millis(u64::from(jitter() % 33))).await;
         self.input(X11Event::Refresh).await;
@@ -667,21 +666,7 @@ impl Rfb {
             }
         };
         self.input(X11Event::KeyEvent((keysym, false).into())).await;
-        self.settle().await;
         took
-    }
-
-    /// Ctrl-U, then quiet.
-    async fn clear(&mut self) {
-        for (key, down) in [
-            (CONTROL, true),
-            (u32::from(b'u'), true),
-            (u32::from(b'u'), false),
-            (CONTROL, false),
-        ] {
-            self.input(X11Event::KeyEvent((key, down).into())).await;
-        }
-        self.settle().await;
     }
 
     async fn close(self) {
