@@ -53,6 +53,8 @@ const BUSY: &str = "while :; do ls -lR /usr; done";
 /// gateway flushes every 33 ms; the regions of one flush follow each other
 /// as fast as they are encoded).
 const BATCH_GAP: Duration = Duration::from_millis(16);
+/// The gateway's default recording cap (`recording_max_bytes`).
+const CAP: u64 = 64 << 20;
 /// X11 keysyms.
 const CONTROL: u32 = 0xffe3;
 const ENTER: u32 = 0xff0d;
@@ -146,11 +148,14 @@ pub struct DesktopFigures {
     /// The busy desktops at once: each session's stream, the gateway's CPU.
     many: Vec<Stream>,
     many_cpu: f64,
+    /// The whole machine's busy CPU meanwhile (all cores, in cores).
+    many_machine: f64,
     many_load: String,
     /// Recording bytes per minute: typing, then busy; whether the file
     /// reached the cap; the load.
     recordings: Vec<(&'static str, u64, f64, String)>,
-    record_secs: f64,
+    /// The busy recording's file size each second (seconds, bytes).
+    growth: Vec<(f64, u64)>,
 }
 
 /// Runs the section.
@@ -187,6 +192,41 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
     // connections created, settled.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let cold_rss = process.rss_kib();
+
+    eprintln!(
+        "desktops: {} idle sessions, each to its own Xvnc…",
+        n.idle_sessions
+    );
+    // A warm baseline too: one desktop opened and closed, settled.
+    drop(open_ready(&gw, &admin, &conns[1]).await);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let warm_rss = process.rss_kib();
+    let memory_load = loadavg();
+    let mut readers = Vec::new();
+    for conn in &conns[..n.idle_sessions] {
+        let d = open_ready(&gw, &admin, conn).await;
+        readers.push(tokio::spawn(drain(d.ws)));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cpu = process.cpu_time();
+    let started = Instant::now();
+    tokio::time::sleep(n.window).await;
+    let idle_cpu = (process.cpu_time() - cpu).as_secs_f64()
+        / started.elapsed().as_secs_f64()
+        / n.idle_sessions as f64;
+    let rss = process.rss_kib();
+    let per = |base: u64| rss.saturating_sub(base) as f64 / n.idle_sessions as f64;
+    let memory_kib = (per(cold_rss), per(warm_rss));
+    eprintln!(
+        "  {:.0} KiB per session (cold), {:.0} KiB (warm), {:.3}% of a core each",
+        memory_kib.0,
+        memory_kib.1,
+        idle_cpu * 100.0
+    );
+    for r in readers {
+        r.abort();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
 
     eprintln!("desktops: key press to changed pixels, the paths taking turns…");
     let mut desk = open_ready(&gw, &admin, &conns[0]).await;
@@ -242,41 +282,6 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
         );
     }
 
-    eprintln!(
-        "desktops: {} idle sessions, each to its own Xvnc…",
-        n.idle_sessions
-    );
-    // A warm baseline too: one desktop opened and closed, settled.
-    drop(open_ready(&gw, &admin, &conns[1]).await);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let warm_rss = process.rss_kib();
-    let memory_load = loadavg();
-    let mut readers = Vec::new();
-    for conn in &conns[..n.idle_sessions] {
-        let d = open_ready(&gw, &admin, conn).await;
-        readers.push(tokio::spawn(drain(d.ws)));
-    }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let cpu = process.cpu_time();
-    let started = Instant::now();
-    tokio::time::sleep(n.window).await;
-    let idle_cpu = (process.cpu_time() - cpu).as_secs_f64()
-        / started.elapsed().as_secs_f64()
-        / n.idle_sessions as f64;
-    let rss = process.rss_kib();
-    let per = |base: u64| rss.saturating_sub(base) as f64 / n.idle_sessions as f64;
-    let memory_kib = (per(cold_rss), per(warm_rss));
-    eprintln!(
-        "  {:.0} KiB per session (cold), {:.0} KiB (warm), {:.3}% of a core each",
-        memory_kib.0,
-        memory_kib.1,
-        idle_cpu * 100.0
-    );
-    for r in readers {
-        r.abort();
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-
     eprintln!("desktops: {} busy desktops at once…", n.busy_sessions);
     // Each desktop is read from the moment it opens (a client that stops
     // reading would be ended after 45 s unheard); the count starts for
@@ -310,8 +315,11 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
     tokio::time::sleep_until(t0).await;
     let many_load = loadavg();
     let cpu = process.cpu_time();
+    let machine = crate::proc_cpu::machine_busy();
     tokio::time::sleep_until(t0 + window).await;
     let many_cpu = (process.cpu_time() - cpu).as_secs_f64() / window.as_secs_f64();
+    let many_machine =
+        (crate::proc_cpu::machine_busy() - machine).as_secs_f64() / window.as_secs_f64();
     let mut many = Vec::new();
     for t in tasks {
         many.push(t.await.unwrap());
@@ -326,6 +334,7 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
 
     eprintln!("desktops: a recorded minute of typing and of a busy screen…");
     let mut recordings = Vec::new();
+    let mut growth: Vec<(f64, u64)> = Vec::new();
     for (what, conn) in [("typing", &conns[0]), ("busy screen", &conns[1])] {
         let load = loadavg();
         let mut d = open_ready(&gw, &admin, conn).await;
@@ -346,8 +355,20 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
             }
         } else {
             gw_line(&mut d.ws, BUSY).await;
-            let until = started + n.record;
-            drain_until(&mut d.ws, tokio::time::Instant::from_std(until)).await;
+            // The file's size every second, to see how fast it grows until
+            // the cap stops it.
+            let mut at = Duration::ZERO;
+            while at < n.record {
+                at += Duration::from_secs(1);
+                drain_until(&mut d.ws, tokio::time::Instant::from_std(started + at)).await;
+                let size = find(
+                    &process.data_dir().join("recordings"),
+                    &format!("{session}.cast"),
+                )
+                .and_then(|p| std::fs::metadata(p).ok())
+                .map_or(0, |m| m.len());
+                growth.push((started.elapsed().as_secs_f64(), size));
+            }
             gw_interrupt(&mut d.ws).await;
         }
         let secs = started.elapsed().as_secs_f64();
@@ -376,9 +397,10 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
         memory_load,
         many,
         many_cpu,
+        many_machine,
         many_load,
         recordings,
-        record_secs: n.record.as_secs_f64(),
+        growth,
     }
 }
 
@@ -895,7 +917,9 @@ impl DesktopFigures {
                 "### {} busy desktops at once\n\n\
                  Load {} at the start. Each session's update batches per second, lowest first: {}. \
                  Region messages per second: {}. To the browsers in all: {:.1} MB/s; \
-                 the gateway's CPU: {:.0}% of one core.\n",
+                 the gateway's CPU: {:.0}% of one core; the whole machine's busy CPU \
+                 (`/proc/stat`; the ten Xvnc servers, xterms and `ls` loops, the gateway, \
+                 the bench and other builders): {:.0}% of one core, of 200%.\n",
                 self.many.len(),
                 self.many_load,
                 fps.iter()
@@ -908,7 +932,8 @@ impl DesktopFigures {
                     .collect::<Vec<_>>()
                     .join(", "),
                 bytes / 1e6,
-                self.many_cpu * 100.0
+                self.many_cpu * 100.0,
+                self.many_machine * 100.0
             ),
         );
 
@@ -945,7 +970,33 @@ impl DesktopFigures {
                 ),
             );
         }
-        let _ = self.record_secs;
+        // The busy screen's rate before the cap: from the first second's
+        // size to the last below the cap.
+        let below: Vec<_> = self
+            .growth
+            .iter()
+            .filter(|(_, size)| *size < CAP * 95 / 100)
+            .collect();
+        if let (Some(first), Some(last)) = (below.first(), below.last())
+            && last.0 > first.0
+        {
+            let rate = (last.1 - first.1) as f64 / (last.0 - first.0);
+            let capped = self.growth.iter().find(|(_, size)| *size >= CAP * 95 / 100);
+            p(
+                &mut o,
+                format!(
+                    "\nThe busy recording grew {:.2} MB a second ({:.1} MB a minute) from {:.0} s to {:.0} s{}.",
+                    rate / 1e6,
+                    rate * 60.0 / 1e6,
+                    first.0,
+                    last.0,
+                    capped.map_or(String::new(), |(t, _)| format!(
+                        "; it reached the gateway's default cap of 64 MiB \
+                         (`recording_max_bytes`) at {t:.0} s, where recording stops"
+                    ))
+                ),
+            );
+        }
         p(&mut o, String::new());
 
         let min_fps = fps.first().copied().unwrap_or(0.0);
