@@ -47,8 +47,10 @@ const PASSWORD: &str = "bench-vnc-pw";
 const QUIET: Duration = Duration::from_millis(150);
 /// How long anything may take before the bench gives up.
 const WAIT: Duration = Duration::from_secs(10);
-/// The busy screen: an xterm scrolling without end.
-const BUSY: &str = "while :; do ls -lR /usr; done";
+/// The busy screen: an xterm scrolling until a file `stop` appears in its
+/// directory (a Ctrl-C alone may be read as typed while the shell is
+/// between two `ls`, and a loop left running would skew every later row).
+const BUSY: &str = "rm -f stop; while [ ! -e stop ]; do ls -lR /usr; done";
 /// Region messages further apart than this start a new update batch (the
 /// gateway flushes every 33 ms; the regions of one flush follow each other
 /// as fast as they are encoded).
@@ -271,7 +273,7 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
     let idle = screen(&process, &mut desk.ws, n.window).await;
     gw_line(&mut desk.ws, BUSY).await;
     let busy = screen(&process, &mut desk.ws, n.window).await;
-    gw_interrupt(&mut desk.ws).await;
+    gw_interrupt(&mut desk.ws, &xvncs[0].path("stop")).await;
     drop(desk);
     for (what, s) in [("idle", &idle), ("busy", &busy)] {
         eprintln!(
@@ -289,10 +291,11 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
     let (start_tx, start_rx) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
     let window = n.window;
     let mut tasks = Vec::new();
-    for conn in &conns[..n.busy_sessions] {
+    for (conn, xvnc) in conns[..n.busy_sessions].iter().zip(&xvncs) {
         let mut d = open_ready(&gw, &admin, conn).await;
         gw_line(&mut d.ws, BUSY).await;
         let mut start = start_rx.clone();
+        let stop = xvnc.path("stop");
         tasks.push(tokio::spawn(async move {
             let t0 = loop {
                 if let Some(t0) = *start.borrow_and_update() {
@@ -306,7 +309,7 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
             };
             drain_until(&mut d.ws, t0).await;
             let s = count(&mut d.ws, window).await;
-            gw_interrupt(&mut d.ws).await;
+            gw_interrupt(&mut d.ws, &stop).await;
             s
         }));
     }
@@ -335,7 +338,8 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
     eprintln!("desktops: a recorded minute of typing and of a busy screen…");
     let mut recordings = Vec::new();
     let mut growth: Vec<(f64, u64)> = Vec::new();
-    for (what, conn) in [("typing", &conns[0]), ("busy screen", &conns[1])] {
+    for (what, i) in [("typing", 0), ("busy screen", 1)] {
+        let conn = &conns[i];
         let load = loadavg();
         let mut d = open_ready(&gw, &admin, conn).await;
         let session = d.session_id.clone();
@@ -369,7 +373,7 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
                 .map_or(0, |m| m.len());
                 growth.push((started.elapsed().as_secs_f64(), size));
             }
-            gw_interrupt(&mut d.ws).await;
+            gw_interrupt(&mut d.ws, &xvncs[i].path("stop")).await;
         }
         let secs = started.elapsed().as_secs_f64();
         let _ = d.ws.close(None).await;
@@ -463,15 +467,38 @@ async fn gw_clear(ws: &mut Ws) {
     quiet(ws).await;
 }
 
-/// Ctrl-C until the screen settles (a busy loop stops).
-async fn gw_interrupt(ws: &mut Ws) {
-    for _ in 0..5 {
+/// Stops a busy loop: its `stop` file, then Ctrl-C (ending the `ls` at
+/// work) until the screen has been still for a second.
+async fn gw_interrupt(ws: &mut Ws, stop: &Path) {
+    std::fs::write(stop, b"").unwrap();
+    for _ in 0..10 {
         gw_ctrl(ws, u32::from(b'c')).await;
-        if settles(ws, Duration::from_secs(3)).await {
+        if still(ws, Duration::from_secs(1), Duration::from_secs(10)).await {
             return;
         }
     }
     panic!("the busy loop did not stop");
+}
+
+/// Reads until nothing arrives for `quiet`; false if that takes longer
+/// than `limit`.
+async fn still(ws: &mut Ws, quiet: Duration, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout(quiet, ws.next()).await {
+            Err(_) => return true,
+            Ok(Some(Ok(_))) => {}
+            Ok(other) => panic!("the desktop closed: {other:?}"),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+    }
+}
+
+/// Reads until nothing arrives for [`QUIET`].
+async fn quiet(ws: &mut Ws) {
+    assert!(still(ws, QUIET, WAIT).await, "the screen did not settle");
 }
 
 /// One timed key through the gateway (its screen quiet): the key-down
@@ -490,27 +517,6 @@ async fn gw_key(ws: &mut Ws, keysym: u32) -> Duration {
     };
     gw_key_event(ws, keysym, false).await;
     took
-}
-
-/// Reads until nothing arrives for [`QUIET`].
-async fn quiet(ws: &mut Ws) {
-    assert!(settles(ws, WAIT).await, "the screen did not settle");
-}
-
-/// Reads until nothing arrives for [`QUIET`]; false if that takes longer
-/// than `limit`.
-async fn settles(ws: &mut Ws, limit: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        match tokio::time::timeout(QUIET, ws.next()).await {
-            Err(_) => return true,
-            Ok(Some(Ok(_))) => {}
-            Ok(other) => panic!("the desktop closed: {other:?}"),
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-    }
 }
 
 /// Reads (and drops) whatever arrives until `until`.
