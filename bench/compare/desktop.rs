@@ -153,6 +153,11 @@ pub struct DesktopFigures {
     /// The whole machine's busy CPU meanwhile (all cores, in cores).
     many_machine: f64,
     many_load: String,
+    /// The same displays read by direct VNC clients instead; the
+    /// machine's CPU meanwhile; the load.
+    many_direct: Vec<Stream>,
+    direct_machine: f64,
+    direct_load: String,
     /// Recording bytes per minute: typing, then busy; whether the file
     /// reached the cap; the load.
     recordings: Vec<(&'static str, u64, f64, String)>,
@@ -291,11 +296,10 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
     let (start_tx, start_rx) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
     let window = n.window;
     let mut tasks = Vec::new();
-    for (conn, xvnc) in conns[..n.busy_sessions].iter().zip(&xvncs) {
+    for conn in &conns[..n.busy_sessions] {
         let mut d = open_ready(&gw, &admin, conn).await;
         gw_line(&mut d.ws, BUSY).await;
         let mut start = start_rx.clone();
-        let stop = xvnc.path("stop");
         tasks.push(tokio::spawn(async move {
             let t0 = loop {
                 if let Some(t0) = *start.borrow_and_update() {
@@ -309,7 +313,8 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
             };
             drain_until(&mut d.ws, t0).await;
             let s = count(&mut d.ws, window).await;
-            gw_interrupt(&mut d.ws, &stop).await;
+            // The loops run on for the direct clients below.
+            let _ = d.ws.close(None).await;
             s
         }));
     }
@@ -327,6 +332,45 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
     for t in tasks {
         many.push(t.await.unwrap());
     }
+    // The same ten busy displays read by ten direct VNC clients (the
+    // gateway's sessions closed): what the servers deliver on this machine
+    // without the gateway, asking for each update as soon as one arrives.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut rfbs = Vec::new();
+    for xvnc in &xvncs[..n.busy_sessions] {
+        rfbs.push(Rfb::connect_busy(TcpStream::connect(xvnc.addr).await.unwrap()).await);
+    }
+    let direct_load = loadavg();
+    let machine = crate::proc_cpu::machine_busy();
+    let started = Instant::now();
+    let tasks: Vec<_> = rfbs
+        .into_iter()
+        .zip(&xvncs)
+        .map(|(mut rfb, xvnc)| {
+            let stop = xvnc.path("stop");
+            tokio::spawn(async move {
+                let s = rfb.count(window).await;
+                rfb.stop(&stop).await;
+                rfb.close().await;
+                s
+            })
+        })
+        .collect();
+    tokio::time::sleep(window).await;
+    let direct_machine =
+        (crate::proc_cpu::machine_busy() - machine).as_secs_f64() / started.elapsed().as_secs_f64();
+    let mut many_direct = Vec::new();
+    for t in tasks {
+        many_direct.push(t.await.unwrap());
+    }
+    eprintln!(
+        "  direct: update batches/s {:?}; the machine's CPU {:.0}%",
+        many_direct
+            .iter()
+            .map(|s| s.batches_per_sec().round())
+            .collect::<Vec<_>>(),
+        direct_machine * 100.0
+    );
     eprintln!(
         "  update batches/s: {:?}; gateway CPU {:.0}%",
         many.iter()
@@ -403,6 +447,9 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
         many_cpu,
         many_machine,
         many_load,
+        many_direct,
+        direct_machine,
+        direct_load,
         recordings,
         growth,
     }
@@ -700,6 +747,97 @@ impl Rfb {
     async fn close(self) {
         let _ = self.client.close().await;
     }
+
+    /// Connects to a busy display: the first screen, without waiting for
+    /// it to settle.
+    async fn connect_busy<S>(stream: S) -> Rfb
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
+    {
+        let client = VncConnector::new(stream)
+            .set_auth_method(async { Ok(PASSWORD.to_owned()) })
+            .add_encoding(VncEncoding::Zrle)
+            .add_encoding(VncEncoding::CopyRect)
+            .add_encoding(VncEncoding::Raw)
+            .add_encoding(VncEncoding::DesktopSizePseudo)
+            .allow_shared(true)
+            .set_pixel_format(PixelFormat::rgba())
+            .build()
+            .unwrap()
+            .try_start()
+            .await
+            .unwrap()
+            .finish()
+            .unwrap();
+        Rfb {
+            client,
+            width: 0,
+            height: 0,
+            pixels: Vec::new(),
+        }
+    }
+
+    /// Counts the updates that arrive over `window`, asking for the next
+    /// as soon as one arrives (as noVNC does) and painting each.
+    async fn count(&mut self, window: Duration) -> Stream {
+        let started = Instant::now();
+        let until = started + window;
+        let mut s = Stream::default();
+        let mut last: Option<Instant> = None;
+        self.input(X11Event::Refresh).await;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let Some(event) = self.next(left).await else {
+                break;
+            };
+            if matches!(event, VncEvent::RawImage(..) | VncEvent::Copy(..)) {
+                let now = Instant::now();
+                s.regions += 1;
+                if last.is_none_or(|l| now - l >= BATCH_GAP) {
+                    s.batches += 1;
+                }
+                last = Some(now);
+                self.apply(event);
+                self.input(X11Event::Refresh).await;
+            } else {
+                self.apply(event);
+            }
+        }
+        s.secs = started.elapsed().as_secs_f64();
+        s
+    }
+
+    /// Stops a busy loop as [`gw_interrupt`] does, through this client.
+    async fn stop(&mut self, stop: &Path) {
+        std::fs::write(stop, b"").unwrap();
+        for _ in 0..10 {
+            for (key, down) in [
+                (CONTROL, true),
+                (u32::from(b'c'), true),
+                (u32::from(b'c'), false),
+                (CONTROL, false),
+            ] {
+                self.input(X11Event::KeyEvent((key, down).into())).await;
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                self.input(X11Event::Refresh).await;
+                match self.next(Duration::from_secs(1)).await {
+                    None => return,
+                    Some(event) => {
+                        self.apply(event);
+                    }
+                }
+                if Instant::now() >= deadline {
+                    break;
+                }
+            }
+        }
+        panic!("the busy loop did not stop");
+    }
 }
 
 /// A WebSocket to websockify (noVNC's transport, subprotocol `binary`),
@@ -917,6 +1055,12 @@ impl DesktopFigures {
         fps.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let regions: Vec<f64> = self.many.iter().map(Stream::regions_per_sec).collect();
         let bytes: f64 = self.many.iter().map(Stream::bytes_per_sec).sum();
+        let mut direct_fps: Vec<f64> = self
+            .many_direct
+            .iter()
+            .map(Stream::batches_per_sec)
+            .collect();
+        direct_fps.sort_by(|a, b| a.partial_cmp(b).unwrap());
         p(
             &mut o,
             format!(
@@ -925,7 +1069,11 @@ impl DesktopFigures {
                  Region messages per second: {}. To the browsers in all: {:.1} MB/s; \
                  the gateway's CPU: {:.0}% of one core; the whole machine's busy CPU \
                  (`/proc/stat`; the ten Xvnc servers, xterms and `ls` loops, the gateway, \
-                 the bench and other builders): {:.0}% of one core, of 200%.\n",
+                 the bench and other builders): {:.0}% of one core, of 200%.\n\n\
+                 Then the same ten busy displays read by ten direct VNC clients (`vnc-rs`, \
+                 asking for each update as soon as one arrives; the gateway's sessions closed), \
+                 load {} at the start: update batches per second, lowest first: {}; \
+                 the machine's busy CPU {:.0}% of one core.\n",
                 self.many.len(),
                 self.many_load,
                 fps.iter()
@@ -939,7 +1087,14 @@ impl DesktopFigures {
                     .join(", "),
                 bytes / 1e6,
                 self.many_cpu * 100.0,
-                self.many_machine * 100.0
+                self.many_machine * 100.0,
+                self.direct_load,
+                direct_fps
+                    .iter()
+                    .map(|f| format!("{f:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.direct_machine * 100.0
             ),
         );
 
