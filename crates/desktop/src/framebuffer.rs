@@ -17,10 +17,10 @@ const MAX_REGIONS: usize = 16;
 /// How long a screen stays unchanged before its pixels are packed: an
 /// idle desktop then holds its screen deflated (a few KiB to a few hundred
 /// for a desktop of windows and text) instead of 4 bytes a pixel (1.8 MiB
-/// at 800×600, 7.9 MiB at 1920×1080). Longer than the recording's key
-/// frame interval, so the key frame after a change is taken before the
-/// screen is packed.
-pub(crate) const PACK_AFTER: Duration = Duration::from_secs(15);
+/// at 800×600, 7.9 MiB at 1920×1080). Packing or unpacking an 800×600
+/// screen takes about a millisecond, so someone reading a still page for
+/// a while and then scrolling does not notice.
+pub(crate) const PACK_AFTER: Duration = Duration::from_secs(5);
 
 /// A rectangle of the screen, in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

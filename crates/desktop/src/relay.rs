@@ -130,6 +130,7 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         watchers: broadcast::channel(WATCH_BUFFER).0,
         since_key: None,
         last_key: Instant::now(),
+        last_flush: Instant::now(),
     };
     let reason = match relay.send(Message::Text(hello.to_string().into())).await {
         Ok(()) => {
@@ -179,6 +180,8 @@ struct Relay {
     /// screen has not changed since it.
     since_key: Option<usize>,
     last_key: Instant,
+    /// When regions were last sent (or found unchanged).
+    last_flush: Instant,
 }
 
 impl Relay {
@@ -275,13 +278,18 @@ impl Relay {
                 let clip = json!({ "type": "clipboard", "text": text });
                 self.send(Message::Text(clip.to_string().into())).await
             }
-            Event::Painted | Event::Nothing => Ok(()),
+            // The answer to the last request is whole: shown at once (a key
+            // echoes without waiting for the tick), but no more often than
+            // the tick would, so a busy screen still gets 30 a second at most.
+            Event::UpdateEnd if self.last_flush.elapsed() >= UPDATE_INTERVAL => self.flush().await,
+            Event::UpdateEnd | Event::Painted | Event::Nothing => Ok(()),
         }
     }
 
     /// Sends the regions changed since the last flush, and asks the target
     /// for more when it is not already asked.
     async fn flush(&mut self) -> Result<(), EndReason> {
+        self.last_flush = Instant::now();
         if self.fb.is_dirty() {
             for r in self.fb.take_dirty() {
                 let frame = self.fb.encode(r);

@@ -18,6 +18,9 @@ pub(crate) enum Event {
     Resized,
     /// Pixels were painted; they are marked dirty in the framebuffer.
     Painted,
+    /// One whole update from the server was painted (VNC answers each
+    /// request with one): it can be shown now rather than at the next tick.
+    UpdateEnd,
     /// Text the desktop copied to its clipboard.
     Clipboard(String),
     /// Nothing the browser sees.

@@ -144,6 +144,7 @@ impl VncDesktop {
                 fb.copy(region(dst), region(src));
                 Event::Painted
             }
+            VncEvent::UpdateEnd => Event::UpdateEnd,
             VncEvent::Text(text) => Event::Clipboard(text),
             VncEvent::Error(e) => return Err(e),
             // Not asked for (JPEG, cursor shapes, layouts) or nothing to show (bell).

@@ -77,6 +77,10 @@ pub enum VncEvent {
     /// Just ring a bell
     ///
     Bell,
+    /// The last rectangle of one FramebufferUpdate has been given (a
+    /// Gatehouse patch): a client that paces its screen by updates can
+    /// show this one now instead of guessing when it is whole.
+    UpdateEnd,
     /// Will be generated everytime the vncserver's clipboarded get updated
     ///
     /// Note that only Latin-1 character set is allowed
