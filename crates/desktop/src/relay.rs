@@ -180,7 +180,7 @@ struct Relay {
     /// screen has not changed since it.
     since_key: Option<usize>,
     last_key: Instant,
-    /// When regions were last sent (or found unchanged).
+    /// When regions were last sent.
     last_flush: Instant,
 }
 
@@ -289,8 +289,8 @@ impl Relay {
     /// Sends the regions changed since the last flush, and asks the target
     /// for more when it is not already asked.
     async fn flush(&mut self) -> Result<(), EndReason> {
-        self.last_flush = Instant::now();
         if self.fb.is_dirty() {
+            self.last_flush = Instant::now();
             for r in self.fb.take_dirty() {
                 let frame = self.fb.encode(r);
                 if frame.is_empty() {
