@@ -68,12 +68,53 @@ pub(crate) struct Framebuffer {
     width: u16,
     height: u16,
     /// The pixels; empty while they are packed.
-    pixels: Vec<u8>,
+    pixels: Pixels,
     /// The pixels, deflated after each byte less the one a pixel before it
     /// (runs of one colour become runs of zeros, which deflate well).
     packed: Option<Vec<u8>>,
     dirty: Vec<Region>,
     changed_at: Instant,
+}
+
+/// A screen's pixel memory. It is mapped on its own rather than taken from
+/// the heap, so a screen dropped (packed, resized or ended) gives its pages
+/// back to the system at once: glibc keeps a freed heap block of a
+/// screen's size for reuse, so an idle desktop's unpacked screen would
+/// stay in the gateway's memory after it was packed.
+enum Pixels {
+    Mapped(memmap2::MmapMut),
+    /// No screen yet, or no mapping to be had.
+    Heap(Vec<u8>),
+}
+
+impl Pixels {
+    fn zeroed(len: usize) -> Pixels {
+        match len {
+            0 => Pixels::Heap(Vec::new()),
+            _ => memmap2::MmapMut::map_anon(len)
+                .map(Pixels::Mapped)
+                .unwrap_or_else(|_| Pixels::Heap(vec![0; len])),
+        }
+    }
+}
+
+impl std::ops::Deref for Pixels {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Pixels::Mapped(map) => map,
+            Pixels::Heap(vec) => vec,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Pixels {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Pixels::Mapped(map) => map,
+            Pixels::Heap(vec) => vec,
+        }
+    }
 }
 
 impl Framebuffer {
@@ -83,7 +124,7 @@ impl Framebuffer {
         let mut fb = Self {
             width,
             height,
-            pixels: vec![0; usize::from(width) * usize::from(height) * 4],
+            pixels: Pixels::zeroed(usize::from(width) * usize::from(height) * 4),
             packed: None,
             dirty: Vec::new(),
             changed_at: Instant::now(),
@@ -187,24 +228,28 @@ impl Framebuffer {
     }
 
     /// The pixels to read or paint, unpacked first if they were packed.
-    fn raw(&mut self) -> &mut Vec<u8> {
+    fn raw(&mut self) -> &mut [u8] {
         if let Some(packed) = self.packed.take() {
             let len = usize::from(self.width) * usize::from(self.height) * 4;
-            self.pixels = match miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, len) {
-                Ok(mut pixels) if pixels.len() == len => {
-                    for i in 4..len {
-                        pixels[i] = pixels[i].wrapping_add(pixels[i - 4]);
-                    }
-                    pixels
+            let mut pixels = Pixels::zeroed(len);
+            let out = miniz_oxide::inflate::decompress_slice_iter_to_slice(
+                &mut pixels,
+                std::iter::once(packed.as_slice()),
+                false,
+                true,
+            );
+            if out == Ok(len) {
+                for i in 4..len {
+                    pixels[i] = pixels[i].wrapping_add(pixels[i - 4]);
                 }
+            } else {
                 // Only our own packing is ever unpacked; were it ever
                 // unreadable, a black screen sent whole again is honest.
-                _ => {
-                    self.dirty.clear();
-                    self.dirty.push(self.whole());
-                    vec![0; len]
-                }
-            };
+                pixels.fill(0);
+                self.dirty.clear();
+                self.dirty.push(self.whole());
+            }
+            self.pixels = pixels;
         }
         &mut self.pixels
     }
@@ -219,7 +264,7 @@ impl Framebuffer {
         if self.pixels.is_empty() || self.is_dirty() || self.changed_at.elapsed() < still {
             return false;
         }
-        let mut pixels = std::mem::take(&mut self.pixels);
+        let mut pixels = std::mem::replace(&mut self.pixels, Pixels::zeroed(0));
         for i in (4..pixels.len()).rev() {
             pixels[i] = pixels[i].wrapping_sub(pixels[i - 4]);
         }
@@ -352,9 +397,9 @@ mod tests {
         let mut fb = Framebuffer::new(1, 3);
         fb.paint(region(0, 0, 1, 3), &[1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
         fb.copy(region(0, 1, 1, 2), region(0, 0, 1, 2));
-        assert_eq!(fb.pixels, [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2]);
+        assert_eq!(*fb.pixels, [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2]);
         fb.copy(region(0, 0, 1, 2), region(0, 1, 1, 2));
-        assert_eq!(fb.pixels, [1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2]);
+        assert_eq!(*fb.pixels, [1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2]);
     }
 
     #[test]
@@ -410,17 +455,17 @@ mod tests {
             copy.paint(copy.whole(), &screen);
             copy.encode(whole)
         });
-        assert_eq!(fb.pixels, screen);
+        assert_eq!(*fb.pixels, *screen);
         assert!(fb.pack_when_still(Duration::ZERO));
         fb.paint(region(1, 1, 1, 1), &[1, 2, 3, 4]);
         assert!(fb.packed.is_none());
         screen[(usize::from(w) + 1) * 4..(usize::from(w) + 2) * 4].copy_from_slice(&[1, 2, 3, 4]);
-        assert_eq!(fb.pixels, screen);
+        assert_eq!(*fb.pixels, *screen);
         assert_eq!(fb.take_dirty(), vec![region(1, 1, 1, 1)]);
         // So does a paint from a whole-screen image, as RDP's decoder keeps.
         assert!(fb.pack_when_still(Duration::ZERO));
         fb.paint_from(region(2, 1, 1, 1), &screen, w);
-        assert_eq!(fb.pixels, screen);
+        assert_eq!(*fb.pixels, *screen);
         assert_eq!(fb.take_dirty(), vec![region(2, 1, 1, 1)]);
     }
 }
