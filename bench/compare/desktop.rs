@@ -1106,7 +1106,8 @@ impl DesktopFigures {
                  session over the baseline taken before any desktop opened, {warm:.0} KiB over a \
                  baseline taken after one desktop was opened and closed; the gateway's CPU over \
                  the idle window {cpu:.3}% of one core per session. An 800×600 screen's RGBA \
-                 framebuffer alone is {fb:.0} KiB.\n",
+                 framebuffer is {fb:.0} KiB while it changes; a screen still for 5 s is held \
+                 deflated.\n",
                 n = self.idle_n,
                 load = self.memory_load,
                 cold = self.memory_kib.0,
