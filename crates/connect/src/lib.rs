@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 pub mod policy;
+pub mod tls;
 
 use gatehouse_access::{Access, Principal, TargetSpec};
 pub use gatehouse_audit::action;

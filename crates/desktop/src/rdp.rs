@@ -10,6 +10,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use gatehouse_access::TargetSpec;
+use gatehouse_connect::tls::AcceptAnyCertificate;
 use gatehouse_connect::{OpenError, Opener, Requester, action};
 use ironrdp_connector::{ClientConnector, ConnectionOutcome, ConnectorErrorKind, Credentials};
 use ironrdp_graphics::image_processing::PixelFormat;
@@ -19,10 +20,9 @@ use ironrdp_session::image::DecodedImage;
 use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput};
 use ironrdp_tokio::TokioFramed;
 use ironrdp_tokio::bytes::BytesMut;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, aws_lc_rs};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::ClientConfig;
+use rustls::crypto::aws_lc_rs;
+use rustls::pki_types::ServerName;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio::net::TcpStream;
@@ -407,7 +407,7 @@ async fn tls_upgrade(
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate::new(provider)))
         .with_no_client_auth();
     // CredSSP does not support TLS session resumption.
     config.resumption = rustls::client::Resumption::disabled();
@@ -426,57 +426,6 @@ async fn tls_upgrade(
         .map(|cert| cert.to_vec())
         .ok_or("the server sent no certificate")?;
     Ok((tls, der))
-}
-
-/// Accepts any certificate for any name: the caller compares it with the
-/// pinned one. The handshake's signatures are still checked, so the server
-/// holds the key of the certificate it sent.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 impl RdpDesktop {
