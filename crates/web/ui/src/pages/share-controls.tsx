@@ -2,7 +2,8 @@
 // (watching, or allowed to type), Share (a user, read-only or may type),
 // Remove a participant, and Un-share an invitation nobody used yet. The
 // gateway's share routes are the same for every protocol; the desktop tab
-// uses these, the terminal tab has the same controls of its own.
+// uses these controls, and the terminal tab (laid out around its own bar)
+// the same state and actions through `useSharing`.
 
 import { useEffect, useRef, useState } from "preact/hooks";
 
@@ -20,13 +21,14 @@ const sharedBefore = (): string[] => {
   }
 };
 
-/** Who is on session `sessionId` besides its owner (`people`), with the
- * owner's controls; a note line for what happened last. */
-export function ShareControls({ sessionId, people }: { sessionId: string; people: Participant[] }) {
+/** The owner's sharing state and actions for session `sessionId` (none
+ * before the tab knows it): the Share dialog, its suggestions, invitations
+ * this tab made and has not withdrawn (an invitation nobody used yet shows
+ * nowhere else), and a note line for what happened last. Used by the
+ * terminal and desktop tabs alike. */
+export function useSharing(sessionId: string | null) {
   const [sharing, setSharing] = useState(false);
   const [note, setNote] = useState("");
-  // Invitations this tab made and has not withdrawn (an invitation nobody
-  // used yet shows nowhere else).
   const [invited, setInvited] = useState<{ user: string; mode: string }[]>([]);
   const [suggestions, setSuggestions] = useState<string[]>([]);
   const dialog = useRef<HTMLDialogElement>(null);
@@ -54,18 +56,22 @@ export function ShareControls({ sessionId, people }: { sessionId: string; people
     setSharing(false);
   };
   // Suggestions as the name is typed: people this browser shared with
-  // before, then the gateway's answer for 2+ typed characters.
+  // before, then the gateway's answer for the typed prefix (2+ characters;
+  // it names at most 10 active users, and only to the session's owner).
   const suggest = (e: Event) => {
     const input = e.target as HTMLInputElement;
     const typed = input.value.trim().toLowerCase();
     const before = sharedBefore().filter((u) => u.toLowerCase().startsWith(typed));
     setSuggestions(before.slice(0, 10));
-    if (typed.length < 2) return;
+    if (typed.length < 2 || !sessionId) return;
     api<{ users: string[] }>("GET", `/sessions/${sessionId}/share/suggestions?q=${encodeURIComponent(typed)}`).then(
       ({ users }) => {
+        // Answers can arrive out of order: only the one for what the input
+        // holds now may replace the list.
         if (input.value.trim().toLowerCase() !== typed) return;
         setSuggestions([...new Set([...before, ...users])].slice(0, 10));
       },
+      // Not a name's start (400) or the session just ended: no suggestions.
       () => undefined,
     );
   };
@@ -87,6 +93,13 @@ export function ShareControls({ sessionId, people }: { sessionId: string; people
     }
     setInvited((list) => list.filter((i) => i.user !== user));
   };
+  return { sharing, setSharing, note, invited, suggestions, dialog, share, suggest, remove, unshare };
+}
+
+/** Who is on session `sessionId` besides its owner (`people`), with the
+ * owner's controls; a note line for what happened last. */
+export function ShareControls({ sessionId, people }: { sessionId: string; people: Participant[] }) {
+  const { setSharing, note, invited, suggestions, dialog, share, suggest, remove, unshare } = useSharing(sessionId);
   const watchers = [...new Set(people.filter((p) => p.mode === "observer").map((p) => p.user))];
   const typists = [...new Set(people.filter((p) => p.mode === "interactive").map((p) => p.user))];
   const joined = new Set(people.map((p) => p.user));

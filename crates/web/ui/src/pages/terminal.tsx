@@ -8,17 +8,7 @@ import "@xterm/xterm/css/xterm.css";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { type Connection, type Participant, api, endedText } from "../api";
-
-/** Names this browser shared sessions with before: the first suggestions. */
-const SHARED_WITH = "gatehouse.shared-with";
-const sharedBefore = (): string[] => {
-  try {
-    const list = JSON.parse(localStorage.getItem(SHARED_WITH) ?? "[]");
-    return Array.isArray(list) ? list.filter((u) => typeof u === "string") : [];
-  } catch {
-    return [];
-  }
-};
+import { useSharing } from "./share-controls";
 
 type Control =
   | { type: "session"; id: string; recording?: boolean }
@@ -36,14 +26,18 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
   const [people, setPeople] = useState<Participant[]>([]);
   const [sessionId, setSessionId] = useState<string | null>(null);
   const [recorded, setRecorded] = useState(false);
-  const [sharing, setSharing] = useState(false);
-  const [shareNote, setShareNote] = useState("");
-  // Invitations this tab made and has not withdrawn (the owner's own record:
-  // an invitation nobody used yet shows nowhere else).
-  const [invited, setInvited] = useState<{ user: string; mode: string }[]>([]);
   const [connection, setConnection] = useState<string | null>(null);
-  const [suggestions, setSuggestions] = useState<string[]>([]);
-  const shareDialog = useRef<HTMLDialogElement>(null);
+  const {
+    setSharing,
+    note: shareNote,
+    invited,
+    suggestions,
+    dialog: shareDialog,
+    share,
+    suggest,
+    remove,
+    unshare,
+  } = useSharing(sessionId);
   const socket = useRef<WebSocket | null>(null);
 
   useEffect(() => {
@@ -154,63 +148,6 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
     };
   }, [connectionId]);
 
-  useEffect(() => {
-    const d = shareDialog.current;
-    if (!d) return;
-    if (sharing && !d.open) d.showModal();
-    if (!sharing && d.open) d.close();
-  }, [sharing]);
-  const share = async (e: Event) => {
-    e.preventDefault();
-    const data = new FormData(e.currentTarget as HTMLFormElement);
-    const user = String(data.get("user")).trim();
-    try {
-      const mode = String(data.get("mode"));
-      await api("POST", `/sessions/${sessionId}/share`, { user, mode });
-      setInvited((list) => [...list.filter((i) => i.user !== user), { user, mode }]);
-      localStorage.setItem(SHARED_WITH, JSON.stringify([user, ...sharedBefore().filter((u) => u !== user)].slice(0, 20)));
-      setShareNote(`Shared with ${user}: they find it under “Shared with me”.`);
-    } catch (err) {
-      setShareNote(err instanceof Error ? err.message : String(err));
-    }
-    setSharing(false);
-  };
-  // Suggestions as the name is typed: people this browser shared with before,
-  // then the gateway's answer for the typed prefix (2+ characters; it names
-  // at most 10 active users, and only to the session's owner).
-  const suggest = (e: Event) => {
-    const input = e.target as HTMLInputElement;
-    const typed = input.value.trim().toLowerCase();
-    const before = sharedBefore().filter((u) => u.toLowerCase().startsWith(typed));
-    setSuggestions(before.slice(0, 10));
-    if (typed.length < 2 || !sessionId) return;
-    api<{ users: string[] }>("GET", `/sessions/${sessionId}/share/suggestions?q=${encodeURIComponent(typed)}`).then(
-      ({ users }) => {
-        // Answers can arrive out of order: only the one for what the input
-        // holds now may replace the list.
-        if (input.value.trim().toLowerCase() !== typed) return;
-        setSuggestions([...new Set([...before, ...users])].slice(0, 10));
-      },
-      // Not a name's start (400) or the session just ended: no suggestions.
-      () => undefined,
-    );
-  };
-  // Removing someone who joined by invitation withdraws the invitation too.
-  const remove = (p: Participant) =>
-    api("POST", `/sessions/${sessionId}/participants/${p.id}/remove`).then(
-      () => setInvited((list) => list.filter((i) => i.user !== p.user)),
-      (err) => setShareNote(String(err)),
-    );
-  const unshare = async (user: string) => {
-    try {
-      await api("POST", `/sessions/${sessionId}/unshare`, { user });
-      setShareNote(`Invitation for ${user} withdrawn.`);
-    } catch (err) {
-      // Already gone (removed, or the account was deleted): nothing to withdraw.
-      setShareNote(err instanceof Error ? err.message : String(err));
-    }
-    setInvited((list) => list.filter((i) => i.user !== user));
-  };
   const watchers = people.filter((p) => p.mode === "observer").map((p) => p.user);
   const typists = people.filter((p) => p.mode === "interactive").map((p) => p.user);
 
