@@ -99,7 +99,8 @@ export function useSharing(sessionId: string | null) {
 /** Who is on session `sessionId` besides its owner (`people`), with the
  * owner's controls; a note line for what happened last. */
 export function ShareControls({ sessionId, people }: { sessionId: string; people: Participant[] }) {
-  const { setSharing, note, invited, suggestions, dialog, share, suggest, remove, unshare } = useSharing(sessionId);
+  const sharing = useSharing(sessionId);
+  const { setSharing, note, invited, remove, unshare } = sharing;
   const watchers = [...new Set(people.filter((p) => p.mode === "observer").map((p) => p.user))];
   const typists = [...new Set(people.filter((p) => p.mode === "interactive").map((p) => p.user))];
   const joined = new Set(people.map((p) => p.user));
@@ -139,32 +140,41 @@ export function ShareControls({ sessionId, people }: { sessionId: string; people
           {note}
         </span>
       )}
-      <dialog ref={dialog} onClose={() => setSharing(false)} aria-labelledby="share-title">
-        <form method="dialog" onSubmit={share}>
-          <h2 id="share-title">Share this session</h2>
-          <label>
-            User <input name="user" required list="share-users" autoComplete="off" onInput={suggest} />
-          </label>
-          <datalist id="share-users">
-            {suggestions.map((u) => (
-              <option value={u} />
-            ))}
-          </datalist>
-          <label>
-            Access
-            <select name="mode">
-              <option value="observer">Read-only</option>
-              <option value="interactive">May type</option>
-            </select>
-          </label>
-          <div class="actions">
-            <button type="button" onClick={() => setSharing(false)}>
-              Cancel
-            </button>
-            <button type="submit">Share</button>
-          </div>
-        </form>
-      </dialog>
+      <ShareDialog sharing={sharing} />
     </>
+  );
+}
+
+/** The Share dialog of [`useSharing`]'s state: a user (suggested as typed)
+ * and read-only or may type. */
+export function ShareDialog({ sharing }: { sharing: ReturnType<typeof useSharing> }) {
+  const { setSharing, suggestions, dialog, share, suggest } = sharing;
+  return (
+    <dialog ref={dialog} onClose={() => setSharing(false)} aria-labelledby="share-title">
+      <form method="dialog" onSubmit={share}>
+        <h2 id="share-title">Share this session</h2>
+        <label>
+          User <input name="user" required list="share-users" autoComplete="off" onInput={suggest} />
+        </label>
+        <datalist id="share-users">
+          {suggestions.map((u) => (
+            <option value={u} />
+          ))}
+        </datalist>
+        <label>
+          Access
+          <select name="mode">
+            <option value="observer">Read-only</option>
+            <option value="interactive">May type</option>
+          </select>
+        </label>
+        <div class="actions">
+          <button type="button" onClick={() => setSharing(false)}>
+            Cancel
+          </button>
+          <button type="submit">Share</button>
+        </div>
+      </form>
+    </dialog>
   );
 }

@@ -8,7 +8,7 @@ import "@xterm/xterm/css/xterm.css";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { type Connection, type Participant, api, endedText } from "../api";
-import { useSharing } from "./share-controls";
+import { ShareDialog, useSharing } from "./share-controls";
 
 type Control =
   | { type: "session"; id: string; recording?: boolean }
@@ -27,17 +27,8 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
   const [sessionId, setSessionId] = useState<string | null>(null);
   const [recorded, setRecorded] = useState(false);
   const [connection, setConnection] = useState<string | null>(null);
-  const {
-    setSharing,
-    note: shareNote,
-    invited,
-    suggestions,
-    dialog: shareDialog,
-    share,
-    suggest,
-    remove,
-    unshare,
-  } = useSharing(sessionId);
+  const sharing = useSharing(sessionId);
+  const { setSharing, note: shareNote, invited, remove, unshare } = sharing;
   const socket = useRef<WebSocket | null>(null);
 
   useEffect(() => {
@@ -246,32 +237,7 @@ export function TerminalPage({ connectionId }: { connectionId: string }) {
         )}
       </div>
       <div class="terminal-host" key="host" ref={host} />
-      <dialog key="share" ref={shareDialog} onClose={() => setSharing(false)} aria-labelledby="share-title">
-        <form method="dialog" onSubmit={share}>
-          <h2 id="share-title">Share this session</h2>
-          <label>
-            User <input name="user" required list="share-users" autoComplete="off" onInput={suggest} />
-          </label>
-          <datalist id="share-users">
-            {suggestions.map((u) => (
-              <option value={u} />
-            ))}
-          </datalist>
-          <label>
-            Access
-            <select name="mode">
-              <option value="observer">Read-only</option>
-              <option value="interactive">May type</option>
-            </select>
-          </label>
-          <div class="actions">
-            <button type="button" onClick={() => setSharing(false)}>
-              Cancel
-            </button>
-            <button type="submit">Share</button>
-          </div>
-        </form>
-      </dialog>
+      <ShareDialog key="share" sharing={sharing} />
     </div>
   );
 }
