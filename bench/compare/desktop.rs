@@ -631,28 +631,7 @@ impl Rfb {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
     {
-        // The gateway's own choices (crates/desktop/src/vnc.rs).
-        let client = VncConnector::new(stream)
-            .set_auth_method(async { Ok(PASSWORD.to_owned()) })
-            .add_encoding(VncEncoding::Zrle)
-            .add_encoding(VncEncoding::CopyRect)
-            .add_encoding(VncEncoding::Raw)
-            .add_encoding(VncEncoding::DesktopSizePseudo)
-            .allow_shared(true)
-            .set_pixel_format(PixelFormat::rgba())
-            .build()
-            .unwrap()
-            .try_start()
-            .await
-            .unwrap()
-            .finish()
-            .unwrap();
-        let mut rfb = Rfb {
-            client,
-            width: 0,
-            height: 0,
-            pixels: Vec::new(),
-        };
+        let mut rfb = Rfb::connect_busy(stream).await;
         rfb.settle().await;
         // The pointer over the xterm, as in the gateway's session.
         rfb.input(X11Event::PointerEvent((100, 100, 0).into()))
@@ -754,6 +733,7 @@ impl Rfb {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
     {
+        // The gateway's own choices (crates/desktop/src/vnc.rs).
         let client = VncConnector::new(stream)
             .set_auth_method(async { Ok(PASSWORD.to_owned()) })
             .add_encoding(VncEncoding::Zrle)
