@@ -109,6 +109,9 @@ struct Inner {
     database_failed_at: Mutex<Option<tokio::time::Instant>>,
     /// Nonces of the signed internal requests this node accepted.
     nonces: replay::Nonces,
+    /// Whether this node's LISTEN connection is up: while it is not, calls
+    /// and changes from other nodes do not reach it.
+    listening: AtomicBool,
 }
 
 /// The tasks a running [`Cluster`] spawned.
@@ -157,6 +160,7 @@ impl Cluster {
                 republish: AtomicBool::new(false),
                 database_failed_at: Mutex::default(),
                 nonces: replay::Nonces::default(),
+                listening: AtomicBool::new(true),
             }),
         };
         // Readers drop what they cached of a previous run and read this
@@ -179,6 +183,16 @@ impl Cluster {
     /// This node's name.
     pub fn node(&self) -> &str {
         &self.inner.node
+    }
+
+    /// Whether this node hears the other nodes (its LISTEN connection is
+    /// up): a node that does not is not ready for traffic.
+    pub fn listening(&self) -> bool {
+        self.inner.listening.load(Ordering::SeqCst)
+    }
+
+    fn set_listening(&self, listening: bool) {
+        self.inner.listening.store(listening, Ordering::SeqCst);
     }
 
     /// Notes that the database could not be reached just now.

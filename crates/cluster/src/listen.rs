@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 use crate::messages::{self, Change};
 use crate::{Cluster, lock};
 
+/// Who ends what a catch-up after a gap in listening finds unauthorized.
+const CATCH_UP_ACTOR: &str = "gatehouse";
+
 /// A listening connection, on every channel.
 pub(crate) async fn connect(cluster: &Cluster) -> Result<PgListener, StoreError> {
     let Some(pool) = cluster.inner.store.postgres_pool() else {
@@ -30,31 +33,111 @@ pub(crate) async fn connect(cluster: &Cluster) -> Result<PgListener, StoreError>
     Ok(listener)
 }
 
-/// Acts on notices until `stop`.
+/// How long to wait between attempts to listen again.
+const RELISTEN_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Acts on notices until `stop`. When the listening connection is lost
+/// (the database restarted, a failover), this node is marked not
+/// listening — `/readyz` says so, as End Sessions calls and access changes
+/// sent meanwhile do not reach it — and it connects and listens again, then
+/// catches up on what it may have missed.
 pub(crate) async fn run(cluster: Cluster, mut listener: PgListener, stop: CancellationToken) {
     loop {
+        // `try_recv` says `None` when the connection was lost: sqlx would
+        // reconnect on the next call by itself, silently, and what was sent
+        // in between would be missed without anyone knowing.
         let notice = tokio::select! {
             _ = stop.cancelled() => return,
-            got = listener.recv() => got,
+            got = listener.try_recv() => got,
         };
         match notice {
-            Ok(notice) => cluster.dispatch(&notice),
-            // sqlx reconnects (and listens again) on the next recv; what
-            // was sent meanwhile is caught up by a full re-read.
-            // Whatever this node published may have been lost with the
-            // database (a failover): it is written again in full.
-            Err(e) => {
-                tracing::warn!(error = %e, "lost the cluster's LISTEN connection; reconnecting");
+            Ok(Some(notice)) => cluster.dispatch(&notice),
+            Ok(None) | Err(_) => {
+                if let Err(e) = notice {
+                    tracing::warn!(error = %e, "lost the cluster's LISTEN connection; reconnecting");
+                } else {
+                    tracing::warn!("lost the cluster's LISTEN connection; reconnecting");
+                }
+                cluster.set_listening(false);
+                // Whatever this node published may have been lost with the
+                // database (a failover): it is written again in full.
                 cluster.database_failed();
                 cluster.republish_all();
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                cluster.want_all();
+                let Some(again) = relisten(&cluster, &stop).await else {
+                    return;
+                };
+                listener = again;
+                cluster.set_listening(true);
+                tracing::info!("listening to the cluster again");
+                cluster.catch_up().await;
+            }
+        }
+    }
+}
+
+/// Connects and listens again, retrying until it works or `stop`.
+async fn relisten(cluster: &Cluster, stop: &CancellationToken) -> Option<PgListener> {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            _ = tokio::time::sleep(RELISTEN_EVERY) => {}
+        }
+        match connect(cluster).await {
+            Ok(listener) => return Some(listener),
+            Err(e) => {
+                tracing::debug!(error = %e, "could not listen to the cluster yet");
+                cluster.database_failed();
             }
         }
     }
 }
 
 impl Cluster {
+    /// After a gap in listening: reads every other node's sessions again,
+    /// and re-checks this node's sessions against the access rules as they
+    /// stand now, since a lock or a revoked grant announced during the gap
+    /// was not heard. Sessions whose owner is now locked or deleted end as
+    /// `user_locked`, those that lost their grant as `access_revoked`.
+    async fn catch_up(&self) {
+        self.want_all();
+        let inner = &self.inner;
+        inner.access.changed_elsewhere(None);
+        let actor = Actor {
+            name: CATCH_UP_ACTOR,
+            client_addr: "",
+        };
+        let mut owners: Vec<_> = inner
+            .registry
+            .owners()
+            .into_iter()
+            .map(|(_, user, _)| user)
+            .collect();
+        owners.sort_unstable();
+        owners.dedup();
+        for user in owners {
+            let message = match inner.access.store().user_by_id(user).await {
+                Ok(Some(record)) if !record.disabled => continue,
+                Ok(Some(_)) => "your account was locked",
+                Ok(None) => "your account was deleted",
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not re-check a user after listening again");
+                    return;
+                }
+            };
+            let ended =
+                policy::end_user_sessions(&inner.registry, user, &actor, message.to_owned());
+            tracing::info!(
+                count = ended.len(),
+                "ended a locked user's sessions on catching up"
+            );
+        }
+        if let Err(e) =
+            policy::revoke_unauthorized(&inner.access, &inner.registry, &inner.audit, &actor).await
+        {
+            tracing::warn!(error = %e, "could not re-check grants after listening again");
+        }
+    }
+
     fn dispatch(&self, notice: &PgNotification) {
         let payload = notice.payload();
         let bad = |e: serde_json::Error| {

@@ -35,7 +35,7 @@ fn bin_dir() -> PathBuf {
     dirs.pop().expect("no initdb under /usr/lib/postgresql")
 }
 
-fn as_postgres(bin: &Path, tool: &str, args: &[&str]) {
+fn as_postgres(bin: &Path, tool: &str, args: &[&str]) -> String {
     let out = Command::new("runuser")
         .args(["-u", "postgres", "--"])
         .arg(bin.join(tool))
@@ -47,6 +47,7 @@ fn as_postgres(bin: &Path, tool: &str, args: &[&str]) {
         "{tool} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A TCP port nobody listens on now.
@@ -206,6 +207,33 @@ impl Postgres {
             &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", &name],
         );
         self.url(&name)
+    }
+
+    /// Runs `statement` with `psql` as the superuser in the database at
+    /// `url` (one from [`Postgres::create_database`]) and returns what it
+    /// printed, unaligned, without headers.
+    pub fn sql(&self, url: &str, statement: &str) -> String {
+        let name = url.rsplit('/').next().expect("a database URL");
+        let port = self.port.to_string();
+        as_postgres(
+            &self.bin,
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-d",
+                name,
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                statement,
+            ],
+        )
     }
 
     /// The server's log so far (for a failing test's message).

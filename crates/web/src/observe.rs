@@ -1,5 +1,6 @@
 //! What operators and their tools read: `/healthz` (the process answers),
-//! `/readyz` (the store answers and the gateway is not stopping) and
+//! `/readyz` (the store answers, in a cluster this node hears the others,
+//! and the gateway is not stopping) and
 //! `/metrics` in Prometheus's text format.
 //!
 //! Counters and histograms are recorded where things happen, through the
@@ -100,6 +101,9 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(state): State<AppState>) -> Response {
     if state.shutdown.is_cancelled() {
         return not_ready("the gateway is shutting down");
+    }
+    if state.cluster.as_ref().is_some_and(|c| !c.listening()) {
+        return not_ready("the gateway does not hear the other nodes of its cluster yet");
     }
     match tokio::time::timeout(STORE_CHECK, state.access.store().ping()).await {
         Ok(Ok(())) => Json(json!({ "status": "ready" })).into_response(),

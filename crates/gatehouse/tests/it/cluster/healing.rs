@@ -171,6 +171,16 @@ async fn a_postgresql_restart_under_live_sessions_loses_nothing_and_the_feed_hea
     .await
     .expect("A is ready again after PostgreSQL came back");
     assert_eq!(ready, json!({ "status": "ready" }));
+    // B too, once it hears the other nodes again: until its LISTEN
+    // connection is back, End Sessions calls sent to it would be lost, and
+    // it says so.
+    let ready = eventually(Duration::from_secs(15), || async {
+        let ready = readiness(&b).await;
+        (ready.0 == 200).then_some(ready.1)
+    })
+    .await
+    .expect("B is ready again after PostgreSQL came back");
+    assert_eq!(ready, json!({ "status": "ready" }));
 
     // Which session ended: the one B no longer holds.
     let gone = eventually(Duration::from_secs(20), || async {
@@ -254,4 +264,62 @@ async fn a_postgresql_restart_under_live_sessions_loses_nothing_and_the_feed_hea
         }
     }
     drop(tunnels);
+}
+
+#[tokio::test]
+async fn a_lock_no_node_heard_of_ends_the_users_sessions_once_the_nodes_listen_again() {
+    let (a, b, url) = super::two_nodes().await;
+    let admin = a.admin().await;
+    a.user(&admin, "ops1", "user").await;
+    let echo = echo_server().await;
+    a.connection(
+        &admin,
+        json!({ "name": "echo", "protocol": "tcp", "host": "127.0.0.1", "port": echo.port(), "users": ["ops1"] }),
+    )
+    .await;
+    let ops = a.login("ops1", "ops1-password").await;
+    let on_a = Tunnel::open(&a, &ops, "echo", &[]).await;
+    let on_b = Tunnel::open(&b, &ops, "echo", &[]).await;
+    let mut clients = vec![client(&on_a).await, client(&on_b).await];
+    all_echo(&mut clients).await;
+
+    // The lock is written while no node hears of it — as when it was made
+    // during a gap in their listening: straight to the database, no NOTIFY.
+    let pg = Postgres::shared();
+    pg.sql(
+        &url,
+        "UPDATE users SET disabled = true WHERE username = 'ops1'",
+    );
+    all_echo(&mut clients).await;
+    // Both nodes' LISTEN connections are cut, as a restart does. Each
+    // listens again and, not knowing what it missed, re-checks its
+    // sessions against the accounts as they stand.
+    let cut = pg.sql(
+        &url,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    );
+    assert_eq!(cut.trim(), "2", "one listening connection per node");
+    for stream in &mut clients {
+        assert!(closed_within(stream, Duration::from_secs(10)).await);
+    }
+    for gw in [&a, &b] {
+        let ready = eventually(Duration::from_secs(10), || async {
+            let ready = readiness(gw).await;
+            (ready.0 == 200).then_some(ready.1)
+        })
+        .await;
+        assert!(ready.is_some(), "a node listens again");
+    }
+    let rows = eventually(Duration::from_secs(10), || async {
+        let (_, body) = a.get(Some(&admin), "/history?limit=10").await;
+        let rows = body["items"].as_array()?.clone();
+        (rows.len() == 2 && rows.iter().all(|r| !r["ended_at"].is_null())).then_some(rows)
+    })
+    .await
+    .expect("both sessions end in history");
+    for row in rows {
+        assert_eq!(row["end_reason"], "user_locked", "{row}");
+    }
+    drop((on_a, on_b));
 }
