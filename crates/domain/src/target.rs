@@ -43,26 +43,36 @@ impl Target {
     }
 
     /// Where the target is, as shown to people and in history: `host:port`
-    /// for SSH and TCP, the URL for a web application.
+    /// for SSH, TCP and desktops, the URL for a web application.
     pub fn display(&self) -> String {
+        match (self, self.host_port()) {
+            (Target::Http(http), _) => http.url.clone(),
+            (_, Some((host, port))) => TargetAddr::new(host, port)
+                .map_or_else(|_| format!("{host}:{port}"), |addr| addr.to_string()),
+            (_, None) => String::new(),
+        }
+    }
+
+    /// The host and port of a target reached at one (every protocol but a
+    /// web application, which is a URL).
+    pub fn host_port(&self) -> Option<(&str, u16)> {
         match self {
-            Target::Ssh(ssh) => ssh.addr().map_or_else(
-                |_| format!("{}:{}", ssh.host, ssh.port),
-                |addr| addr.to_string(),
-            ),
-            Target::Http(http) => http.url.clone(),
-            Target::Tcp(tcp) => tcp.addr().map_or_else(
-                |_| format!("{}:{}", tcp.host, tcp.port),
-                |addr| addr.to_string(),
-            ),
-            Target::Vnc(vnc) => vnc.addr().map_or_else(
-                |_| format!("{}:{}", vnc.host, vnc.port),
-                |addr| addr.to_string(),
-            ),
-            Target::Rdp(rdp) => rdp.addr().map_or_else(
-                |_| format!("{}:{}", rdp.host, rdp.port),
-                |addr| addr.to_string(),
-            ),
+            Target::Ssh(t) => Some((&t.host, t.port)),
+            Target::Tcp(t) => Some((&t.host, t.port)),
+            Target::Vnc(t) => Some((&t.host, t.port)),
+            Target::Rdp(t) => Some((&t.host, t.port)),
+            Target::Http(_) => None,
+        }
+    }
+
+    /// [`Target::host_port`], to change.
+    pub fn host_port_mut(&mut self) -> Option<(&mut String, &mut u16)> {
+        match self {
+            Target::Ssh(t) => Some((&mut t.host, &mut t.port)),
+            Target::Tcp(t) => Some((&mut t.host, &mut t.port)),
+            Target::Vnc(t) => Some((&mut t.host, &mut t.port)),
+            Target::Rdp(t) => Some((&mut t.host, &mut t.port)),
+            Target::Http(_) => None,
         }
     }
 
@@ -112,6 +122,15 @@ impl Target {
         match self {
             Target::Vnc(v) => Some((v.clipboard_to_desktop, v.clipboard_from_desktop)),
             Target::Rdp(r) => Some((r.clipboard_to_desktop, r.clipboard_from_desktop)),
+            _ => None,
+        }
+    }
+
+    /// [`Target::clipboard`], to change.
+    pub fn clipboard_mut(&mut self) -> Option<(&mut bool, &mut bool)> {
+        match self {
+            Target::Vnc(v) => Some((&mut v.clipboard_to_desktop, &mut v.clipboard_from_desktop)),
+            Target::Rdp(r) => Some((&mut r.clipboard_to_desktop, &mut r.clipboard_from_desktop)),
             _ => None,
         }
     }

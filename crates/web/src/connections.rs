@@ -674,14 +674,24 @@ pub async fn update(
     ];
     let edit: gatehouse_access::TargetEdit = Box::new(move |target: &mut Target| {
         only_fields_of(target.protocol(), &fields)?;
+        if let Some((host, port)) = target.host_port_mut() {
+            if let Some(new) = req.host {
+                *host = new.trim().to_owned();
+            }
+            if let Some(new) = req.port {
+                *port = new;
+            }
+        }
+        if let Some((to_desktop, from_desktop)) = target.clipboard_mut() {
+            if let Some(on) = req.clipboard_to_desktop {
+                *to_desktop = on;
+            }
+            if let Some(on) = req.clipboard_from_desktop {
+                *from_desktop = on;
+            }
+        }
         match target {
             Target::Ssh(ssh) => {
-                if let Some(host) = req.host {
-                    ssh.host = host.trim().to_owned();
-                }
-                if let Some(port) = req.port {
-                    ssh.port = port;
-                }
                 if let Some(username) = username {
                     ssh.username = username;
                 }
@@ -698,35 +708,8 @@ pub async fn update(
                     ssh.allow_forwarding = allow;
                 }
             }
-            Target::Tcp(tcp) => {
-                if let Some(host) = req.host {
-                    tcp.host = host.trim().to_owned();
-                }
-                if let Some(port) = req.port {
-                    tcp.port = port;
-                }
-            }
-            Target::Vnc(vnc) => {
-                if let Some(host) = req.host {
-                    vnc.host = host.trim().to_owned();
-                }
-                if let Some(port) = req.port {
-                    vnc.port = port;
-                }
-                if let Some(on) = req.clipboard_to_desktop {
-                    vnc.clipboard_to_desktop = on;
-                }
-                if let Some(on) = req.clipboard_from_desktop {
-                    vnc.clipboard_from_desktop = on;
-                }
-            }
+            Target::Tcp(_) | Target::Vnc(_) => {}
             Target::Rdp(rdp) => {
-                if let Some(host) = req.host {
-                    rdp.host = host.trim().to_owned();
-                }
-                if let Some(port) = req.port {
-                    rdp.port = port;
-                }
                 if let Some(username) = username {
                     rdp.username = username;
                 }
@@ -738,12 +721,6 @@ pub async fn update(
                         .as_ref()
                         .map(|_| gatehouse_domain::HostKeySource::Administrator);
                     rdp.cert = cert;
-                }
-                if let Some(on) = req.clipboard_to_desktop {
-                    rdp.clipboard_to_desktop = on;
-                }
-                if let Some(on) = req.clipboard_from_desktop {
-                    rdp.clipboard_from_desktop = on;
                 }
             }
             Target::Http(http) => {

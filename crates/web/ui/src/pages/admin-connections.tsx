@@ -2,6 +2,7 @@ import { Fragment } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
 import { api, type Connection, type User } from "../api";
+import { AddressFields, ClipboardSwitches, addressBody, clipboardBody } from "./connection-fields";
 import { HttpFields, httpBody, httpSummary } from "./connection-http";
 import { RdpFields, rdpBody } from "./connection-rdp";
 import { LimitField, type Limits, NO_LIMITS, limitsFrom, sameLimits } from "./limits";
@@ -39,8 +40,7 @@ function useGrantees(): { users: string[] | null; roles: string[] | null } {
 /** The SSH fields of a create or edit request. */
 function sshBody(d: FormData): Record<string, unknown> {
   const body: Record<string, unknown> = {
-    host: d.get("host"),
-    port: Number(d.get("port") || 22),
+    ...addressBody(d, 22),
     username: d.get("username"),
     allow_forwarding: d.get("allow_forwarding") === "on",
   };
@@ -53,16 +53,14 @@ function sshBody(d: FormData): Record<string, unknown> {
 
 /** The fields of a tcp connection (a service reached through `gatehouse tunnel` or `ssh -L`). */
 function tcpBody(d: FormData): Record<string, unknown> {
-  return { host: d.get("host"), port: Number(d.get("port")) };
+  return addressBody(d);
 }
 
 /** The fields of a vnc connection; a blank password keeps the stored one. */
 function vncBody(d: FormData): Record<string, unknown> {
   const body: Record<string, unknown> = {
-    host: d.get("host"),
-    port: Number(d.get("port") || 5900),
-    clipboard_to_desktop: d.get("clipboard_to_desktop") === "on",
-    clipboard_from_desktop: d.get("clipboard_from_desktop") === "on",
+    ...addressBody(d, 5900),
+    ...clipboardBody(d),
   };
   const password = String(d.get("secret") ?? "");
   if (password) body.password = password;
@@ -302,12 +300,7 @@ export function AdminConnections() {
 function TcpFields({ e }: { e: Connection | null }) {
   return (
     <>
-      <label>
-        Host <input name="host" required defaultValue={e?.host} />
-      </label>
-      <label>
-        Port <input name="port" type="number" required min={1} max={65535} defaultValue={e ? String(e.port) : undefined} />
-      </label>
+      <AddressFields e={e} />
     </>
   );
 }
@@ -316,24 +309,12 @@ function TcpFields({ e }: { e: Connection | null }) {
 function VncFields({ e }: { e: Connection | null }) {
   return (
     <>
-      <label>
-        Host <input name="host" required defaultValue={e?.host} />
-      </label>
-      <label>
-        Port <input name="port" type="number" min={1} max={65535} defaultValue={String(e?.port ?? 5900)} />
-      </label>
+      <AddressFields e={e} defaultPort={5900} />
       <label>
         {e ? "New VNC password (blank keeps the stored one)" : "VNC password"}
         <input name="secret" type="password" required={!e} autocomplete="off" />
       </label>
-      <label>
-        <input name="clipboard_to_desktop" type="checkbox" defaultChecked={e?.clipboard_to_desktop ?? true} /> Paste from
-        the browser to the desktop
-      </label>
-      <label>
-        <input name="clipboard_from_desktop" type="checkbox" defaultChecked={e?.clipboard_from_desktop ?? true} /> Copy
-        from the desktop to the browser
-      </label>
+      <ClipboardSwitches e={e} />
     </>
   );
 }
@@ -342,12 +323,7 @@ function VncFields({ e }: { e: Connection | null }) {
 function SshFields({ e }: { e: Connection | null }) {
   return (
     <>
-      <label>
-        Host <input name="host" required defaultValue={e?.host} />
-      </label>
-      <label>
-        Port <input name="port" type="number" min={1} max={65535} defaultValue={String(e?.port ?? 22)} />
-      </label>
+      <AddressFields e={e} defaultPort={22} />
       <label>
         Account <input name="username" required defaultValue={e?.username} />
       </label>

@@ -4,17 +4,16 @@
 // unless a new one is typed.
 
 import type { Connection } from "../api";
+import { AddressFields, ClipboardSwitches, addressBody, clipboardBody } from "./connection-fields";
 
 /** The fields of an rdp connection; a blank password keeps the stored one,
  * a blank certificate keeps the pinned one (or pins on first use). */
 export function rdpBody(d: FormData): Record<string, unknown> {
   const body: Record<string, unknown> = {
-    host: d.get("host"),
-    port: Number(d.get("port") || 3389),
+    ...addressBody(d, 3389),
     username: d.get("username"),
     domain: String(d.get("domain") ?? "").trim(),
-    clipboard_to_desktop: d.get("clipboard_to_desktop") === "on",
-    clipboard_from_desktop: d.get("clipboard_from_desktop") === "on",
+    ...clipboardBody(d),
   };
   const password = String(d.get("secret") ?? "");
   if (password) body.password = password;
@@ -27,12 +26,7 @@ export function rdpBody(d: FormData): Record<string, unknown> {
 export function RdpFields({ e }: { e: Connection | null }) {
   return (
     <>
-      <label>
-        Host <input name="host" required defaultValue={e?.host} />
-      </label>
-      <label>
-        Port <input name="port" type="number" min={1} max={65535} defaultValue={String(e?.port ?? 3389)} />
-      </label>
+      <AddressFields e={e} defaultPort={3389} />
       <label>
         Account <input name="username" required defaultValue={e?.username} />
       </label>
@@ -47,14 +41,7 @@ export function RdpFields({ e }: { e: Connection | null }) {
         Certificate (blank: {e?.certificate_fingerprint ? "keep the pinned one" : "pin on first use"})
         <input name="certificate" placeholder="SHA256:…" />
       </label>
-      <label>
-        <input name="clipboard_to_desktop" type="checkbox" defaultChecked={e?.clipboard_to_desktop ?? true} /> Paste from
-        the browser to the desktop
-      </label>
-      <label>
-        <input name="clipboard_from_desktop" type="checkbox" defaultChecked={e?.clipboard_from_desktop ?? true} /> Copy
-        from the desktop to the browser
-      </label>
+      <ClipboardSwitches e={e} />
     </>
   );
 }
