@@ -189,7 +189,10 @@ export function ReplayPage({ sessionId, text }: { sessionId: string; text?: stri
             aria-label="Position"
             aria-keyshortcuts="Space ArrowLeft ArrowRight"
             min={0}
-            max={p ? p.duration : 0}
+            // The end rounded up to a whole step: a range's value snaps to
+            // its steps, so a max between two of them made the slider's end
+            // stop short, and the last changes (up to 0.1 s) never painted.
+            max={p ? Math.ceil(p.duration * 10) / 10 : 0}
             step={0.1}
             value={p ? p.position : 0}
             disabled={!p}
