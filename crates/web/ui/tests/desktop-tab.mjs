@@ -1,0 +1,99 @@
+// Shared by the desktop browser tests (desktop, rdp-desktop,
+// desktop-sharing): opening a desktop tab, reading its canvas, and typing
+// into the xterm on the real desktop server (Xvnc or FreeRDP's shadow
+// server). Every wait here polls what the page shows, never a fixed sleep.
+import { existsSync } from "node:fs";
+
+/** The tab that a click on the link named `link` in `session`'s page opens
+ * (a desktop from My connections, a watch from Active Sessions, a join). */
+export async function tabFrom(session, link) {
+  const [tab] = await Promise.all([
+    session.context.waitForEvent("page"),
+    session.page.getByRole("link", { name: link }).click(),
+  ]);
+  return tab;
+}
+
+/** How many near-white pixels the canvas shows (the xterm's background). */
+export const whitePixels = (page) =>
+  page.evaluate(() => {
+    const cv = document.querySelector("canvas.desktop-screen");
+    if (!cv || !cv.width) return 0;
+    const data = cv.getContext("2d").getImageData(0, 0, cv.width, cv.height).data;
+    let white = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i] > 240 && data[i + 1] > 240 && data[i + 2] > 240) white++;
+    return white;
+  });
+
+/** A fingerprint of the canvas's pixels: it changes when the picture does. */
+export const picture = (page) =>
+  page.evaluate(() => {
+    const cv = document.querySelector("canvas.desktop-screen");
+    if (!cv || !cv.width) return "";
+    const data = cv.getContext("2d").getImageData(0, 0, cv.width, cv.height).data;
+    let h = 2166136261;
+    for (let i = 0; i < data.length; i++) h = Math.imul(h ^ data[i], 16777619);
+    return `${cv.width}x${cv.height}:${h >>> 0}`;
+  });
+
+/** Waits until `page`'s canvas shows the xterm (its white background). */
+export async function untilXterm(page) {
+  const deadline = Date.now() + 15_000;
+  while ((await whitePixels(page)) < 10_000) {
+    if (Date.now() > deadline) throw new Error("the xterm never appeared on the canvas");
+    await page.waitForTimeout(100);
+  }
+}
+
+/** Where desktop pixel (x, y) is on the page: the canvas is scaled to fit. */
+export const onPage = (page, x, y) =>
+  page.evaluate(([x, y]) => {
+    const cv = document.querySelector("canvas.desktop-screen");
+    const r = cv.getBoundingClientRect();
+    const scale = Math.min(r.width / cv.width, r.height / cv.height);
+    const left = r.left + (r.width - cv.width * scale) / 2;
+    const top = r.top + (r.height - cv.height * scale) / 2;
+    return { x: left + x * scale, y: top + y * scale };
+  }, [x, y]);
+
+/** Clicks on the xterm: keys go to the window under the pointer (there is
+ * no window manager). */
+export async function pointAtXterm(page) {
+  const at = await onPage(page, 100, 100);
+  await page.mouse.click(at.x, at.y);
+}
+
+/** Clicks on the xterm, then types `text` and, unless `enter` is false, Enter. */
+export async function typeIntoXterm(page, text, { enter = true } = {}) {
+  await pointAtXterm(page);
+  await page.keyboard.type(text);
+  if (enter) await page.keyboard.press("Enter");
+}
+
+/** Waits until `file` exists: what typing `touch file` did on the desktop. */
+export async function untilFile(page, file, what = "typing in the tab") {
+  const until = Date.now() + 10_000;
+  while (!existsSync(file)) {
+    if (Date.now() > until) throw new Error(`${what} did not create ${file}`);
+    await page.waitForTimeout(100);
+  }
+}
+
+/** Waits until `page`'s picture is other than `before`. */
+export async function untilChanged(page, before, what) {
+  const deadline = Date.now() + 10_000;
+  while ((await picture(page)) === before) {
+    if (Date.now() > deadline) throw new Error(`${what}: the canvas never changed`);
+    await page.waitForTimeout(100);
+  }
+}
+
+/** Waits until both pages' pictures settle to the same screen; that picture. */
+export async function settledAlike(a, b, what) {
+  for (let i = 0; i < 50; i++) {
+    await a.waitForTimeout(200);
+    const mine = await picture(a);
+    if (mine === (await picture(b))) return mine;
+  }
+  throw new Error(`${what}: the two pictures never matched`);
+}
