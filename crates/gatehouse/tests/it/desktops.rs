@@ -17,8 +17,20 @@ use crate::harness::{TestGateway, eventually};
 
 pub(crate) const PASSWORD: &str = "vnc-pw-1";
 
-/// A gateway, a user `ops1` and a vnc connection `name` to `xvnc` with
-/// `password`, granted to them; ops1's token and the connection's id.
+/// A user `ops1` and the connection `body` describes (VNC or RDP), granted
+/// to them; ops1's token and the connection's id.
+pub(crate) async fn granted_to_ops1(
+    gw: &TestGateway,
+    admin: &str,
+    mut body: serde_json::Value,
+) -> (String, String) {
+    let ops = gw.user(admin, "ops1", "user").await;
+    body["users"] = json!(["ops1"]);
+    (ops, gw.connection(admin, body).await)
+}
+
+/// A user `ops1` and a vnc connection `name` to `xvnc` with `password`,
+/// granted to them; ops1's token and the connection's id.
 pub(crate) async fn desktop_for_ops1(
     gw: &TestGateway,
     admin: &str,
@@ -26,12 +38,11 @@ pub(crate) async fn desktop_for_ops1(
     name: &str,
     password: &str,
 ) -> (String, String) {
-    let ops = gw.user(admin, "ops1", "user").await;
     let body = json!({
         "name": name, "protocol": "vnc", "host": "127.0.0.1", "port": xvnc.addr.port(),
-        "password": password, "users": ["ops1"],
+        "password": password,
     });
-    (ops, gw.connection(admin, body).await)
+    granted_to_ops1(gw, admin, body).await
 }
 
 /// Waits until the xterm shows (its white background), then types `line`.
@@ -139,13 +150,7 @@ async fn ending_a_desktop_from_the_api_closes_it_with_the_reason() {
         .await;
     let returned = Instant::now();
     assert_eq!(status, 200, "{body}");
-    let ended = loop {
-        match desk.control().await {
-            Some(msg) if msg["type"] == "ended" => break msg,
-            Some(_) => {}
-            None => panic!("closed without saying why"),
-        }
-    };
+    let ended = ended(&mut desk).await;
     assert!(returned.elapsed() < Duration::from_secs(1));
     assert_eq!(ended["reason"], "ended_by_admin");
     assert_eq!(ended["by"], "admin");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::type_when_ready;
+use super::{ended, granted_to_ops1, type_when_ready};
 use crate::harness::rdp::RdpServer;
 use crate::harness::vnc::{self, Desktop};
 use crate::harness::{TestGateway, eventually};
@@ -23,12 +23,11 @@ async fn rdp_for_ops1(
     server: &RdpServer,
     name: &str,
 ) -> (String, String) {
-    let ops = gw.user(admin, "ops1", "user").await;
     let body = json!({
         "name": name, "protocol": "rdp", "host": "127.0.0.1", "port": server.addr.port(),
-        "username": USER, "password": PASSWORD, "users": ["ops1"],
+        "username": USER, "password": PASSWORD,
     });
-    (ops, gw.connection(admin, body).await)
+    granted_to_ops1(gw, admin, body).await
 }
 
 /// The connection `id` as an administrator lists it.
@@ -133,13 +132,7 @@ async fn typing_into_an_rdp_desktop_runs_the_command_and_ending_it_closes_it() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let ended = loop {
-        match desk.control().await {
-            Some(msg) if msg["type"] == "ended" => break msg,
-            Some(_) => {}
-            None => panic!("closed without saying why"),
-        }
-    };
+    let ended = ended(&mut desk).await;
     assert_eq!(ended["reason"], "ended_by_admin");
     assert_eq!(ended["by"], "admin");
     assert_eq!(ended["message"], "patching the server");
