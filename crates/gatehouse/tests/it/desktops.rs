@@ -162,21 +162,31 @@ async fn ending_a_desktop_from_the_api_closes_it_with_the_reason() {
     assert_eq!(row["protocol"], "vnc");
 }
 
-#[tokio::test]
-async fn an_untouched_desktop_is_warned_and_ended_as_idle() {
-    let xvnc = Xvnc::start(PASSWORD).await;
-    let gw = TestGateway::spawn_with(|c| {
+/// A gateway whose idle limit is 3 s, with the warning 2 s before.
+pub(crate) async fn gateway_with_idle_limit() -> TestGateway {
+    TestGateway::spawn_with(|c| {
         c.idle_timeout = Some(Duration::from_secs(3));
         c.session_warning = Duration::from_secs(2);
         c.policy_interval = Duration::from_millis(100);
     })
-    .await;
-    let admin = gw.admin().await;
-    let (ops, conn) = desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", PASSWORD).await;
-    // Before the session exists, so the bound below holds however long
-    // the gateway takes to greet the tab (a busy machine: 200 ms and more).
+    .await
+}
+
+/// Opens `conn` as `token` on a [`gateway_with_idle_limit`] and touches
+/// nothing: the tab is warned, then the desktop ends as idle 3 s after it
+/// opened, and `admin` finds that in History.
+pub(crate) async fn untouched_desktop_is_warned_then_ended(
+    gw: &TestGateway,
+    admin: &str,
+    token: &str,
+    conn: &str,
+) {
+    // Before the session exists, so the lower bound holds however long the
+    // gateway takes to greet the tab (a busy machine: 200 ms and more, an
+    // RDP log-on more); the upper bound counts from the greeting.
+    let opening = Instant::now();
+    let mut desk = Desktop::open(gw, token, conn).await;
     let opened = Instant::now();
-    let mut desk = Desktop::open(&gw, &ops, &conn).await;
     let mut warned = false;
     let ended = loop {
         match desk.control().await {
@@ -191,11 +201,22 @@ async fn an_untouched_desktop_is_warned_and_ended_as_idle() {
     };
     assert!(warned, "warned before the end");
     assert_eq!(ended["reason"], "idle_timeout");
-    let after = opened.elapsed();
+    let (least, most) = (opening.elapsed(), opened.elapsed());
     assert!(
-        after >= Duration::from_millis(2900) && after < Duration::from_secs(6),
-        "ended after {after:?}"
+        least >= Duration::from_millis(2900) && most < Duration::from_secs(6),
+        "ended {least:?} after opening, {most:?} after the greeting"
     );
+    let row = gw.ended_history(admin, &desk.session_id).await;
+    assert_eq!(row["end_reason"], "idle_timeout", "{row}");
+}
+
+#[tokio::test]
+async fn an_untouched_desktop_is_warned_and_ended_as_idle() {
+    let xvnc = Xvnc::start(PASSWORD).await;
+    let gw = gateway_with_idle_limit().await;
+    let admin = gw.admin().await;
+    let (ops, conn) = desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", PASSWORD).await;
+    untouched_desktop_is_warned_then_ended(&gw, &admin, &ops, &conn).await;
 }
 
 #[tokio::test]

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{ended, granted_to_ops1, type_when_ready};
+use super::{
+    ended, gateway_with_idle_limit, granted_to_ops1, type_when_ready,
+    untouched_desktop_is_warned_then_ended,
+};
 use crate::harness::rdp::RdpServer;
 use crate::harness::vnc::{self, Desktop};
 use crate::harness::{TestGateway, eventually};
@@ -297,6 +300,15 @@ async fn a_wrong_stored_rdp_password_is_a_clear_error_and_audited() {
             .iter()
             .any(|e| e.to_string().contains("not-the-pw"))
     );
+}
+
+#[tokio::test]
+async fn an_untouched_rdp_desktop_is_warned_and_ended_as_idle() {
+    let server = RdpServer::start(USER, PASSWORD).await;
+    let gw = gateway_with_idle_limit().await;
+    let admin = gw.admin().await;
+    let (ops, conn) = rdp_for_ops1(&gw, &admin, &server, "win-desktop").await;
+    untouched_desktop_is_warned_then_ended(&gw, &admin, &ops, &conn).await;
 }
 
 #[tokio::test]
