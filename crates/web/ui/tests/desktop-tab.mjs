@@ -4,6 +4,8 @@
 // server). Every wait here polls what the page shows, never a fixed sleep.
 import { existsSync } from "node:fs";
 
+import { base } from "./browser.mjs";
+
 /** The tab that a click on the link named `link` in `session`'s page opens
  * (a desktop from My connections, a watch from Active Sessions, a join). */
 export async function tabFrom(session, link) {
@@ -88,6 +90,15 @@ export async function untilChanged(page, before, what) {
   }
 }
 
+/** Waits until `page`'s picture is `want`. */
+export async function untilPicture(page, want, what, limit = 10_000) {
+  const deadline = Date.now() + limit;
+  while ((await picture(page)) !== want) {
+    if (Date.now() > deadline) throw new Error(what);
+    await page.waitForTimeout(100);
+  }
+}
+
 /** Waits until both pages' pictures settle to the same screen; that picture. */
 export async function settledAlike(a, b, what) {
   for (let i = 0; i < 50; i++) {
@@ -96,4 +107,26 @@ export async function settledAlike(a, b, what) {
     if (mine === (await picture(b))) return mine;
   }
   throw new Error(`${what}: the two pictures never matched`);
+}
+
+/** Reloads History until `replay` (a Replay link) is there — a recording
+ * completes a moment after its session ends — and opens it, paused: the
+ * Position slider and where it ends. */
+export async function replayFromHistory(page, replay) {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    await page.goto(`${base}/#/history`);
+    await page.getByRole("heading", { name: "History" }).waitFor();
+    await page.locator("tbody tr[data-session]").first().waitFor();
+    if (await replay.count()) break;
+    if (Date.now() > deadline) throw new Error("no replayable desktop session in History");
+    await page.waitForTimeout(500);
+  }
+  await replay.click();
+  await page.locator("canvas.replay-desktop").waitFor();
+  const slider = page.getByRole("slider", { name: "Position" });
+  await page.waitForFunction(() => Number(document.querySelector("input[aria-label=Position]")?.getAttribute("max")) > 0);
+  const pause = page.getByRole("button", { name: "Pause" });
+  if (await pause.count()) await pause.click();
+  return { slider, end: await slider.getAttribute("max") };
 }

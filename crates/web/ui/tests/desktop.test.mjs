@@ -5,8 +5,19 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { base, launch, loggedIn } from "./browser.mjs";
-import { picture, settledAlike, tabFrom, typeIntoXterm, untilChanged, untilFile, untilXterm, whitePixels } from "./desktop-tab.mjs";
+import { launch, loggedIn } from "./browser.mjs";
+import {
+  picture,
+  replayFromHistory,
+  settledAlike,
+  tabFrom,
+  typeIntoXterm,
+  untilChanged,
+  untilFile,
+  untilPicture,
+  untilXterm,
+  whitePixels,
+} from "./desktop-tab.mjs";
 
 const file = process.env.DESKTOP_FILE;
 if (!file) throw new Error("DESKTOP_FILE is not set: run through `cargo test` (tests/it/desktops.rs)");
@@ -81,23 +92,9 @@ test("an administrator watches a desktop from Active Sessions and sees it change
 test("a desktop's recording replays from History, and seeks back and forth", async () => {
   const admin = await loggedIn(browser, "admin", process.env.GATEHOUSE_ADMIN_PASSWORD);
   const page = admin.page;
-  // The sessions above have ended; their recordings complete a moment later.
+  // The sessions above have ended.
   const replay = page.getByRole("link", { name: /Replay ops1's session on lab-desktop/ }).first();
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    await page.goto(`${base}/#/history`);
-    await page.getByRole("heading", { name: "History" }).waitFor();
-    if (await replay.count()) break;
-    if (Date.now() > deadline) throw new Error("no replayable desktop session in History");
-    await page.waitForTimeout(500);
-  }
-  await replay.click();
-  await page.locator("canvas.replay-desktop").waitFor();
-  const slider = page.getByRole("slider", { name: "Position" });
-  await page.waitForFunction(() => Number(document.querySelector("input[aria-label=Position]")?.getAttribute("max")) > 0);
-  const pause = page.getByRole("button", { name: "Pause" });
-  if (await pause.count()) await pause.click();
-  const end = await slider.getAttribute("max");
+  const { slider, end } = await replayFromHistory(page, replay);
 
   /** Seeks, then waits until the canvas shows what `ok` wants. */
   const seekUntil = async (to, ok, what) => {
@@ -116,10 +113,6 @@ test("a desktop's recording replays from History, and seeks back and forth", asy
   await seekUntil(0, (w) => w < 1_000, "the start still shows the xterm");
   // And forward again to the same picture.
   await slider.fill(String(end));
-  const until = Date.now() + 10_000;
-  while ((await picture(page)) !== atEnd) {
-    if (Date.now() > until) throw new Error("seeking to the end again shows another picture");
-    await page.waitForTimeout(100);
-  }
+  await untilPicture(page, atEnd, "seeking to the end again shows another picture");
   await admin.context.close();
 });

@@ -1,11 +1,25 @@
 // An RDP desktop in a browser tab: the same tab as VNC's, opened from My
 // connections; the xterm on the real RDP server (FreeRDP's shadow server)
 // appears on the canvas and keys typed in the page — capitals included —
-// run a command there.
+// run a command there. An administrator watches it from Active Sessions and
+// sees the same change, ends it from there (the tab says who and why), and
+// replays it from History to the very screen the user left, typing shown.
+import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
 import { launch, loggedIn } from "./browser.mjs";
-import { tabFrom, typeIntoXterm, untilFile, untilXterm } from "./desktop-tab.mjs";
+import {
+  picture,
+  pointAtXterm,
+  replayFromHistory,
+  settledAlike,
+  tabFrom,
+  typeIntoXterm,
+  untilChanged,
+  untilFile,
+  untilPicture,
+  untilXterm,
+} from "./desktop-tab.mjs";
 
 const file = process.env.DESKTOP_FILE;
 if (!file) throw new Error("DESKTOP_FILE is not set: run through `cargo test` (tests/it/desktops/rdp.rs)");
@@ -26,4 +40,73 @@ test("an RDP desktop opens from My connections and takes typed keys, capitals in
   await typeIntoXterm(desk, `touch ${file}`);
   await untilFile(desk, file);
   await ops.context.close();
+});
+
+/** What the next two tests share: the watched session's id, and the
+ * owner's screen when it was ended (the typed command on it) and before. */
+const watched = { id: "", typed: "", before: "" };
+
+test("an administrator watches an RDP desktop from Active Sessions, sees the same change, and ends it", async () => {
+  const ops = await loggedIn(browser, "ops1", "ops1-password");
+  const admin = await loggedIn(browser, "admin", process.env.GATEHOUSE_ADMIN_PASSWORD);
+  const desk = await tabFrom(ops, /win-desktop/);
+  await untilXterm(desk);
+
+  await admin.page.getByRole("link", { name: "Active Sessions" }).click();
+  const row = admin.page.locator("tbody tr[data-session]").filter({ hasText: "win-desktop" });
+  await row.filter({ hasText: "rdp" }).waitFor();
+  watched.id = await row.first().getAttribute("data-session");
+  const watch = await tabFrom(admin, /Watch ops1's session on win-desktop/);
+  assert.match(watch.url(), /#\/watch-desktop\//);
+  await watch.getByRole("status").filter({ hasText: "Watching ops1's desktop (read-only)" }).waitFor();
+  // The current screen first: the xterm is there before anything changes.
+  await untilXterm(watch);
+  await desk.getByRole("status").filter({ hasText: "Watched by admin" }).waitFor();
+
+  // The owner types; the watcher's picture changes with it and settles to
+  // the owner's, pixel for pixel. (The pointer first, so that only the
+  // typing changes the picture.)
+  await pointAtXterm(desk);
+  watched.before = await settledAlike(watch, desk, "before typing, the watcher and the owner");
+  await typeIntoXterm(desk, "echo Watched-And-Replayed-42");
+  await untilChanged(watch, watched.before, "the owner typed");
+  watched.typed = await settledAlike(watch, desk, "after typing, the watcher and the owner");
+  assert.notEqual(watched.typed, watched.before);
+
+  // The administrator ends it from Active Sessions, with a message: the
+  // RDP tab says who ended it and why, and so does the watch.
+  await admin.page.getByRole("button", { name: "End ops1's session on win-desktop" }).click();
+  const dialog = admin.page.getByRole("dialog");
+  await dialog.getByRole("heading", { name: "End 1 session?" }).waitFor();
+  await dialog.getByLabel("Message to the users (optional)").fill("patching the server");
+  await dialog.getByRole("button", { name: "End 1 session" }).click();
+  const banner = desk.getByRole("alert").filter({ hasText: "Session ended by administrator admin" });
+  await banner.waitFor();
+  assert.match(await banner.innerText(), /patching the server/);
+  await watch.getByRole("alert").filter({ hasText: /ended/i }).waitFor();
+  // The ended tab keeps the last picture.
+  assert.equal(await picture(desk), watched.typed, "the ended tab lost its picture");
+  await ops.context.close();
+  await admin.context.close();
+});
+
+test("the RDP session's recording replays from History to the screen with the typed command", async () => {
+  assert.ok(watched.typed, "the session to replay was not recorded by the test before");
+  const admin = await loggedIn(browser, "admin", process.env.GATEHOUSE_ADMIN_PASSWORD);
+  const page = admin.page;
+  const replay = page
+    .locator(`tr[data-session="${watched.id}"]`)
+    .getByRole("link", { name: "Replay ops1's session on win-desktop" });
+  const { slider, end } = await replayFromHistory(page, replay);
+  // The end: the very screen the user and the watcher saw with the command typed.
+  await slider.fill(end);
+  await untilPicture(page, watched.typed, "the replay does not end on the screen with the typed command");
+  // Back to the start: the typing is not there yet.
+  await slider.fill("0");
+  await untilChanged(page, watched.typed, "seeking back to the start");
+  // Played (fast, idle stretches skipped), it comes to the typed command again.
+  await page.getByLabel("Speed").selectOption("4");
+  await page.getByRole("button", { name: "Play" }).click();
+  await untilPicture(page, watched.typed, "playing from the start never showed the typed command", 30_000);
+  await admin.context.close();
 });

@@ -311,8 +311,11 @@ async fn an_untouched_rdp_desktop_is_warned_and_ended_as_idle() {
     untouched_desktop_is_warned_then_ended(&gw, &admin, &ops, &conn).await;
 }
 
+/// In Chromium: typed into, watched from Active Sessions with the same
+/// change seen, ended from there (the tab says who and why), and replayed
+/// from History to the screen with the typed command.
 #[tokio::test]
-async fn an_rdp_desktop_tab_in_the_browser_types_into_the_xterm() {
+async fn an_rdp_desktop_in_the_browser_is_typed_into_watched_ended_and_replayed() {
     let server = RdpServer::start(USER, PASSWORD).await;
     let gw = TestGateway::spawn().await;
     let admin = gw.admin().await;
