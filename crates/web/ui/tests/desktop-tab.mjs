@@ -2,6 +2,7 @@
 // desktop-sharing): opening a desktop tab, reading its canvas, and typing
 // into the xterm on the real desktop server (Xvnc or FreeRDP's shadow
 // server). Every wait here polls what the page shows, never a fixed sleep.
+import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 
 import { base } from "./browser.mjs";
@@ -129,4 +130,19 @@ export async function replayFromHistory(page, replay) {
   const pause = page.getByRole("button", { name: "Pause" });
   if (await pause.count()) await pause.click();
   return { slider, end: await slider.getAttribute("max") };
+}
+
+/** The administrator `admin` (a loggedIn session on Active Sessions) opens
+ * Watch on ops1's session on `connection`, whose tab is `desk`: the watch
+ * page says it is read-only, shows the current screen (the xterm) at once,
+ * and the owner's tab says who watches. The watch page. */
+export async function watchFromActiveSessions(admin, desk, connection) {
+  const watch = await tabFrom(admin, `Watch ops1's session on ${connection}`);
+  assert.match(watch.url(), /#\/watch-desktop\//);
+  await watch.getByRole("status").filter({ hasText: "Watching ops1's desktop (read-only)" }).waitFor();
+  assert.equal(await watch.title(), "Gatehouse · watching ops1's desktop");
+  // The current screen first: the xterm is there before anything changes.
+  await untilXterm(watch);
+  await desk.getByRole("status").filter({ hasText: "Watched by admin" }).waitFor();
+  return watch;
 }

@@ -16,6 +16,7 @@ import {
   untilFile,
   untilPicture,
   untilXterm,
+  watchFromActiveSessions,
   whitePixels,
 } from "./desktop-tab.mjs";
 
@@ -57,13 +58,7 @@ test("an administrator watches a desktop from Active Sessions and sees it change
   await untilXterm(desk);
 
   await admin.page.getByRole("link", { name: "Active Sessions" }).click();
-  const watch = await tabFrom(admin, /Watch ops1's session on lab-desktop/);
-  assert.match(watch.url(), /#\/watch-desktop\//);
-  await watch.getByRole("status").filter({ hasText: "Watching ops1's desktop (read-only)" }).waitFor();
-  assert.equal(await watch.title(), "Gatehouse · watching ops1's desktop");
-  // The current screen first: the xterm is there before anything changes.
-  await untilXterm(watch);
-  await desk.getByRole("status").filter({ hasText: "Watched by admin" }).waitFor();
+  const watch = await watchFromActiveSessions(admin, desk, "lab-desktop");
 
   // The owner types; the watcher's picture changes with it.
   const before = await picture(watch);

@@ -19,6 +19,7 @@ import {
   untilFile,
   untilPicture,
   untilXterm,
+  watchFromActiveSessions,
 } from "./desktop-tab.mjs";
 
 const file = process.env.DESKTOP_FILE;
@@ -56,12 +57,7 @@ test("an administrator watches an RDP desktop from Active Sessions, sees the sam
   const row = admin.page.locator("tbody tr[data-session]").filter({ hasText: "win-desktop" });
   await row.filter({ hasText: "rdp" }).waitFor();
   watched.id = await row.first().getAttribute("data-session");
-  const watch = await tabFrom(admin, /Watch ops1's session on win-desktop/);
-  assert.match(watch.url(), /#\/watch-desktop\//);
-  await watch.getByRole("status").filter({ hasText: "Watching ops1's desktop (read-only)" }).waitFor();
-  // The current screen first: the xterm is there before anything changes.
-  await untilXterm(watch);
-  await desk.getByRole("status").filter({ hasText: "Watched by admin" }).waitFor();
+  const watch = await watchFromActiveSessions(admin, desk, "win-desktop");
 
   // The owner types; the watcher's picture changes with it and settles to
   // the owner's, pixel for pixel. (The pointer first, so that only the
