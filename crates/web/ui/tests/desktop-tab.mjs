@@ -146,3 +146,25 @@ export async function watchFromActiveSessions(admin, desk, connection) {
   await desk.getByRole("status").filter({ hasText: "Watched by admin" }).waitFor();
   return watch;
 }
+
+/** The id of ops1's session on `connection` as `admin`'s Active Sessions
+ * page lists it (its row's data-session). */
+export async function activeSessionId(admin, connection) {
+  const row = admin.page.locator("tbody tr[data-session]").filter({ hasText: connection });
+  await row.first().waitFor();
+  return row.first().getAttribute("data-session");
+}
+
+/** The administrator `admin` (on Active Sessions) ends ops1's session on
+ * `connection` with End on its row and `message`: the owner's tab `desk`
+ * says who ended it and why. */
+export async function endFromActiveSessions(admin, desk, connection, message) {
+  await admin.page.getByRole("button", { name: `End ops1's session on ${connection}` }).click();
+  const dialog = admin.page.getByRole("dialog");
+  await dialog.getByRole("heading", { name: "End 1 session?" }).waitFor();
+  await dialog.getByLabel("Message to the users (optional)").fill(message);
+  await dialog.getByRole("button", { name: "End 1 session" }).click();
+  const banner = desk.getByRole("alert").filter({ hasText: "Session ended by administrator admin" });
+  await banner.waitFor();
+  assert.match(await banner.innerText(), new RegExp(message));
+}

@@ -1,12 +1,16 @@
 // A VNC desktop in a browser tab: opened from My connections, the xterm on
 // the real Xvnc appears on the canvas, typed keys run a command, and a
 // wrong stored password is told in the tab. An administrator watches it
-// from Active Sessions on a canvas of their own.
+// from Active Sessions on a canvas of their own, ends one from there (the
+// tab says who and why), and replays the watched one from History to the
+// very screen with the typed text.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
 import { launch, loggedIn } from "./browser.mjs";
 import {
+  activeSessionId,
+  endFromActiveSessions,
   picture,
   replayFromHistory,
   settledAlike,
@@ -51,6 +55,10 @@ test("a wrong stored password is told in the tab", async () => {
   await ops.context.close();
 });
 
+/** The watched session's id, and its last screen (the typed text on it),
+ * which its replay below must end on. */
+const watched = { id: "", typed: "" };
+
 test("an administrator watches a desktop from Active Sessions and sees it change", async () => {
   const ops = await loggedIn(browser, "ops1", "ops1-password");
   const admin = await loggedIn(browser, "admin", process.env.GATEHOUSE_ADMIN_PASSWORD);
@@ -58,6 +66,7 @@ test("an administrator watches a desktop from Active Sessions and sees it change
   await untilXterm(desk);
 
   await admin.page.getByRole("link", { name: "Active Sessions" }).click();
+  watched.id = await activeSessionId(admin, "lab-desktop");
   const watch = await watchFromActiveSessions(admin, desk, "lab-desktop");
 
   // The owner types; the watcher's picture changes with it.
@@ -66,6 +75,7 @@ test("an administrator watches a desktop from Active Sessions and sees it change
   await untilChanged(watch, before, "the owner typed");
   // Both pictures settle to the same screen.
   const settled = await settledAlike(watch, desk, "the watcher and the owner");
+  watched.typed = settled;
   // Watching is read-only: keys typed on the watch page reach nothing, so
   // the picture stays as it is.
   await watch.locator("canvas.desktop-screen").click();
@@ -84,30 +94,40 @@ test("an administrator watches a desktop from Active Sessions and sees it change
   await admin.context.close();
 });
 
-test("a desktop's recording replays from History, and seeks back and forth", async () => {
+test("an administrator ends a desktop from Active Sessions; the tab says who and why", async () => {
+  const ops = await loggedIn(browser, "ops1", "ops1-password");
+  const admin = await loggedIn(browser, "admin", process.env.GATEHOUSE_ADMIN_PASSWORD);
+  const desk = await tabFrom(ops, /lab-desktop/);
+  await untilXterm(desk);
+  await admin.page.getByRole("link", { name: "Active Sessions" }).click();
+  await activeSessionId(admin, "lab-desktop");
+  await endFromActiveSessions(admin, desk, "lab-desktop", "patching the lab");
+  await ops.context.close();
+  await admin.context.close();
+});
+
+test("a desktop's recording replays from History to the typed text, and seeks back and forth", async () => {
+  assert.ok(watched.typed, "the session to replay was not recorded by the test before");
   const admin = await loggedIn(browser, "admin", process.env.GATEHOUSE_ADMIN_PASSWORD);
   const page = admin.page;
-  // The sessions above have ended.
-  const replay = page.getByRole("link", { name: /Replay ops1's session on lab-desktop/ }).first();
+  const replay = page
+    .locator(`tr[data-session="${watched.id}"]`)
+    .getByRole("link", { name: "Replay ops1's session on lab-desktop" });
   const { slider, end } = await replayFromHistory(page, replay);
 
-  /** Seeks, then waits until the canvas shows what `ok` wants. */
-  const seekUntil = async (to, ok, what) => {
-    await slider.fill(String(to));
-    const until = Date.now() + 10_000;
-    for (;;) {
-      const white = await whitePixels(page);
-      if (ok(white)) return picture(page);
-      if (Date.now() > until) throw new Error(`after seeking to ${to}: ${what} (white pixels: ${white})`);
-      await page.waitForTimeout(100);
-    }
-  };
-  // The end: the xterm, painted from the key frame and the regions after it.
-  const atEnd = await seekUntil(end, (w) => w > 10_000, "the xterm is not shown at the end");
+  // The end: the very screen the owner and the watcher saw, the typed text
+  // on it, painted from the key frame and the regions after it.
+  await slider.fill(end);
+  await untilPicture(page, watched.typed, "the replay does not end on the screen with the typed text");
   // Back to the start: the screen before the xterm was drawn.
-  await seekUntil(0, (w) => w < 1_000, "the start still shows the xterm");
+  await slider.fill("0");
+  const until = Date.now() + 10_000;
+  while ((await whitePixels(page)) >= 1_000) {
+    if (Date.now() > until) throw new Error("after seeking to the start, it still shows the xterm");
+    await page.waitForTimeout(100);
+  }
   // And forward again to the same picture.
-  await slider.fill(String(end));
-  await untilPicture(page, atEnd, "seeking to the end again shows another picture");
+  await slider.fill(end);
+  await untilPicture(page, watched.typed, "seeking to the end again shows another picture");
   await admin.context.close();
 });

@@ -9,6 +9,8 @@ import { after, before, test } from "node:test";
 
 import { launch, loggedIn } from "./browser.mjs";
 import {
+  activeSessionId,
+  endFromActiveSessions,
   picture,
   pointAtXterm,
   replayFromHistory,
@@ -54,9 +56,7 @@ test("an administrator watches an RDP desktop from Active Sessions, sees the sam
   await untilXterm(desk);
 
   await admin.page.getByRole("link", { name: "Active Sessions" }).click();
-  const row = admin.page.locator("tbody tr[data-session]").filter({ hasText: "win-desktop" });
-  await row.filter({ hasText: "rdp" }).waitFor();
-  watched.id = await row.first().getAttribute("data-session");
+  watched.id = await activeSessionId(admin, "win-desktop");
   const watch = await watchFromActiveSessions(admin, desk, "win-desktop");
 
   // The owner types; the watcher's picture changes with it and settles to
@@ -71,14 +71,7 @@ test("an administrator watches an RDP desktop from Active Sessions, sees the sam
 
   // The administrator ends it from Active Sessions, with a message: the
   // RDP tab says who ended it and why, and so does the watch.
-  await admin.page.getByRole("button", { name: "End ops1's session on win-desktop" }).click();
-  const dialog = admin.page.getByRole("dialog");
-  await dialog.getByRole("heading", { name: "End 1 session?" }).waitFor();
-  await dialog.getByLabel("Message to the users (optional)").fill("patching the server");
-  await dialog.getByRole("button", { name: "End 1 session" }).click();
-  const banner = desk.getByRole("alert").filter({ hasText: "Session ended by administrator admin" });
-  await banner.waitFor();
-  assert.match(await banner.innerText(), /patching the server/);
+  await endFromActiveSessions(admin, desk, "win-desktop", "patching the server");
   await watch.getByRole("alert").filter({ hasText: /ended/i }).waitFor();
   // The ended tab keeps the last picture.
   assert.equal(await picture(desk), watched.typed, "the ended tab lost its picture");
