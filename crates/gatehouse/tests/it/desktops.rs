@@ -103,22 +103,48 @@ async fn a_wrong_stored_vnc_password_is_a_clear_error_and_audited() {
     let admin = gw.admin().await;
     let (ops, conn) = desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", "not-the-pw").await;
 
-    let mut ws = vnc::connect(&gw, &ops, &conn).await.expect("upgrade");
+    refused_for_its_stored_password(
+        &gw,
+        &admin,
+        &ops,
+        (&conn, "lab-desktop"),
+        "password",
+        String::new,
+    )
+    .await;
+}
+
+/// Opens `conn`, whose stored password is `not-the-pw`, as ops1 (`token`):
+/// the tab is told `target_auth_failed` in words that say `says`, no session
+/// starts, and the audit log has ops1's failure on the connection (`name`),
+/// without the password. `server_log` is what the server said, for a
+/// failure's message.
+pub(crate) async fn refused_for_its_stored_password(
+    gw: &TestGateway,
+    admin: &str,
+    token: &str,
+    (conn, name): (&str, &str),
+    says: &str,
+    server_log: impl Fn() -> String,
+) {
+    let mut ws = vnc::connect(gw, token, conn).await.expect("upgrade");
     let error = crate::harness::terminal::next_control(&mut ws)
         .await
         .expect("an error message");
     assert_eq!(error["type"], "error", "{error}");
-    assert_eq!(error["code"], "target_auth_failed", "{error}");
-    assert!(
-        error["message"].as_str().unwrap().contains("password"),
-        "{error}"
+    assert_eq!(
+        error["code"],
+        "target_auth_failed",
+        "{error}\n{}",
+        server_log()
     );
-    assert_eq!(gw.sessions(&admin, "").await["total"], 0);
+    assert!(error["message"].as_str().unwrap().contains(says), "{error}");
+    assert_eq!(gw.sessions(admin, "").await["total"], 0);
 
-    let failures = gw.audit(&admin, "session.failed").await;
+    let failures = gw.audit(admin, "session.failed").await;
     let failure = failures
         .iter()
-        .find(|e| e["target"] == "lab-desktop")
+        .find(|e| e["target"] == name)
         .unwrap_or_else(|| panic!("no audit row: {failures:?}"));
     assert_eq!(failure["actor"], "ops1");
     assert_eq!(failure["details"]["code"], "target_auth_failed");

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{
-    ended, gateway_with_idle_limit, granted_to_ops1, type_when_ready,
-    untouched_desktop_is_warned_then_ended,
+    ended, gateway_with_idle_limit, granted_to_ops1, refused_for_its_stored_password,
+    type_when_ready, untouched_desktop_is_warned_then_ended,
 };
 use crate::harness::rdp::RdpServer;
 use crate::harness::vnc::{self, Desktop};
@@ -276,30 +276,15 @@ async fn a_wrong_stored_rdp_password_is_a_clear_error_and_audited() {
         .await;
     assert_eq!(status, 200, "{body}");
 
-    let mut ws = vnc::connect(&gw, &ops, &conn).await.expect("upgrade");
-    let error = crate::harness::terminal::next_control(&mut ws)
-        .await
-        .expect("an error message");
-    assert_eq!(error["type"], "error", "{error}");
-    assert_eq!(
-        error["code"],
-        "target_auth_failed",
-        "{error}\n{}",
-        server.log()
-    );
-    assert_eq!(gw.sessions(&admin, "").await["total"], 0);
-    let failures = gw.audit(&admin, "session.failed").await;
-    let failure = failures
-        .iter()
-        .find(|e| e["target"] == "win-desktop")
-        .unwrap_or_else(|| panic!("no audit row: {failures:?}"));
-    assert_eq!(failure["actor"], "ops1");
-    assert_eq!(failure["details"]["code"], "target_auth_failed");
-    assert!(
-        !failures
-            .iter()
-            .any(|e| e.to_string().contains("not-the-pw"))
-    );
+    refused_for_its_stored_password(
+        &gw,
+        &admin,
+        &ops,
+        (&conn, "win-desktop"),
+        "stored credentials",
+        || server.log(),
+    )
+    .await;
 }
 
 #[tokio::test]
