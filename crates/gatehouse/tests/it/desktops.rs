@@ -167,25 +167,37 @@ async fn ending_a_desktop_from_the_api_closes_it_with_the_reason() {
             .await
     );
 
+    ended_from_the_api(&gw, &admin, &mut desk, "vnc").await;
+}
+
+/// `admin` ends `desk`'s session from the API with a message: within a
+/// second the tab is told who ended it and why, its socket closes, and
+/// History has the reason and the `protocol`.
+pub(crate) async fn ended_from_the_api(
+    gw: &TestGateway,
+    admin: &str,
+    desk: &mut Desktop,
+    protocol: &str,
+) {
     let (status, body) = gw
         .post(
-            Some(&admin),
+            Some(admin),
             "/sessions/end",
-            json!({ "ids": [desk.session_id], "reason": "patching the lab" }),
+            json!({ "ids": [desk.session_id], "reason": "patching the host" }),
         )
         .await;
     let returned = Instant::now();
     assert_eq!(status, 200, "{body}");
-    let ended = ended(&mut desk).await;
+    let ended = ended(desk).await;
     assert!(returned.elapsed() < Duration::from_secs(1));
     assert_eq!(ended["reason"], "ended_by_admin");
     assert_eq!(ended["by"], "admin");
-    assert_eq!(ended["message"], "patching the lab");
+    assert_eq!(ended["message"], "patching the host");
     assert!(desk.control().await.is_none(), "the socket closes");
 
-    let row = gw.ended_history(&admin, &desk.session_id).await;
+    let row = gw.ended_history(admin, &desk.session_id).await;
     assert_eq!(row["end_reason"], "ended_by_admin");
-    assert_eq!(row["protocol"], "vnc");
+    assert_eq!(row["protocol"], protocol);
 }
 
 /// A gateway whose idle limit is 3 s, with the warning 2 s before.
@@ -326,19 +338,7 @@ async fn a_watcher_sees_the_current_desktop_first_then_the_same_changes_and_cann
         !from_watcher.exists(),
         "the watcher's typing reached the desktop"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        // Both pictures settle to the same screen, changed since before.
-        desk.until(Duration::from_millis(300), |_| false).await;
-        watcher.until(Duration::from_millis(300), |_| false).await;
-        if watcher.screen == desk.screen && watcher.screen != before {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the watcher never saw the owner's screen"
-        );
-    }
+    settle_alike(&mut desk, &mut watcher, &before).await;
 
     let audit = gw.audit(&admin, "session.watch_start").await;
     assert!(
@@ -347,6 +347,23 @@ async fn a_watcher_sees_the_current_desktop_first_then_the_same_changes_and_cann
             .any(|e| e["target"] == desk.session_id.as_str()),
         "{audit:?}"
     );
+}
+
+/// Reads both until the watcher's picture settles to the owner's, pixel
+/// for pixel, changed since `before`.
+pub(crate) async fn settle_alike(desk: &mut Desktop, watcher: &mut Desktop, before: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        desk.until(Duration::from_millis(300), |_| false).await;
+        watcher.until(Duration::from_millis(300), |_| false).await;
+        if watcher.screen == desk.screen && watcher.screen != before {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the watcher never saw the owner's screen"
+        );
+    }
 }
 
 /// The next `ended` message, painting frames on the way.

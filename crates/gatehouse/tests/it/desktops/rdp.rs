@@ -1,15 +1,19 @@
 //! RDP desktops: FreeRDP's shadow server over Xvfb with an `xterm`, logged
 //! in to by the gateway (IronRDP) with the stored password, reached through
-//! the same desktop WebSocket as VNC — typed into, listed, ended, and its
-//! certificate pinned on first use and checked after.
+//! the same desktop WebSocket as VNC — typed into, listed, watched, ended,
+//! limited, recorded to the screen the user saw, and its certificate pinned
+//! on first use and checked after. Each check VNC has too is one helper in
+//! `desktops.rs` that both call.
 
 use std::time::Duration;
 
+use gatehouse_recording::cast::Kind;
 use serde_json::{Value, json};
 
+use super::replay::replay;
 use super::{
-    ended, gateway_with_idle_limit, granted_to_ops1, refused_for_its_stored_password,
-    type_when_ready, untouched_desktop_is_warned_then_ended,
+    ended_from_the_api, gateway_with_idle_limit, granted_to_ops1, refused_for_its_stored_password,
+    settle_alike, type_when_ready, untouched_desktop_is_warned_then_ended,
 };
 use crate::harness::rdp::RdpServer;
 use crate::harness::vnc::{self, Desktop};
@@ -118,7 +122,8 @@ async fn typing_into_an_rdp_desktop_runs_the_command_and_ending_it_closes_it() {
     );
 
     // An administrator watches it as a VNC desktop is watched: the current
-    // screen first (the xterm with the command typed).
+    // screen first (the xterm with the command typed), then the same change
+    // the owner makes, pixel for pixel.
     let mut watcher = Desktop::watch(&gw, &admin, &desk.session_id).await;
     assert!(
         watcher
@@ -126,31 +131,21 @@ async fn typing_into_an_rdp_desktop_runs_the_command_and_ending_it_closes_it() {
             .await,
         "the watcher's first screen lacks the xterm"
     );
+    let before = watcher.screen.clone();
+    desk.type_line("echo watched-through-rdp").await;
+    settle_alike(&mut desk, &mut watcher, &before).await;
+    let seen = desk.screen.clone();
 
-    let (status, body) = gw
-        .post(
-            Some(&admin),
-            "/sessions/end",
-            json!({ "ids": [desk.session_id], "reason": "patching the server" }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let ended = ended(&mut desk).await;
-    assert_eq!(ended["reason"], "ended_by_admin");
-    assert_eq!(ended["by"], "admin");
-    assert_eq!(ended["message"], "patching the server");
-    assert!(desk.control().await.is_none(), "the socket closes");
-    let row = gw.ended_history(&admin, &desk.session_id).await;
-    assert_eq!(row["end_reason"], "ended_by_admin");
-    assert_eq!(row["protocol"], "rdp");
-    // Recorded like every desktop: key frames of the whole screen first.
+    ended_from_the_api(&gw, &admin, &mut desk, "rdp").await;
+    // Recorded like every desktop: key frames of the whole screen first,
+    // and the replay ends on the screen the user last saw, pixel for pixel.
     gw.recordings_complete().await;
     let rec = gw.recording(&admin, &desk.session_id).await;
+    assert_eq!(rec.events[0].kind, Kind::KeyFrame, "a key frame first");
+    let (_, last) = replay(&rec).pop().expect("pictures in the recording");
     assert!(
-        rec.events
-            .iter()
-            .any(|e| matches!(e.kind, gatehouse_recording::cast::Kind::KeyFrame)),
-        "no key frame in the RDP session's recording"
+        last == seen,
+        "the replay's last picture is not the user's screen"
     );
 
     // The same server again: its pinned certificate is accepted.

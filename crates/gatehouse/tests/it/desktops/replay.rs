@@ -13,7 +13,7 @@ use crate::harness::vnc::{Desktop, Xvnc, paint, white_pixels};
 use crate::harness::{TestGateway, eventually};
 
 /// The screens a replay shows after each event, from the start.
-fn replay(rec: &Recording) -> Vec<(f64, Vec<u8>)> {
+pub(crate) fn replay(rec: &Recording) -> Vec<(f64, Vec<u8>)> {
     let (width, height) = (
         usize::from(rec.header.width),
         usize::from(rec.header.height),
