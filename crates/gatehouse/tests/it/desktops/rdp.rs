@@ -123,7 +123,7 @@ async fn typing_into_an_rdp_desktop_runs_the_command_and_ending_it_closes_it() {
 
     // An administrator watches it as a VNC desktop is watched: the current
     // screen first (the xterm with the command typed), then the same change
-    // the owner makes, pixel for pixel.
+    // the owner makes, pixel for pixel, and cannot type.
     let mut watcher = Desktop::watch(&gw, &admin, &desk.session_id).await;
     assert!(
         watcher
@@ -131,8 +131,20 @@ async fn typing_into_an_rdp_desktop_runs_the_command_and_ending_it_closes_it() {
             .await,
         "the watcher's first screen lacks the xterm"
     );
+    // The watcher's keys go nowhere; the owner's, typed after, do.
+    watcher.type_line("touch from-the-watcher").await;
     let before = watcher.screen.clone();
-    desk.type_line("echo watched-through-rdp").await;
+    desk.type_line("touch while-watched").await;
+    let typed = server.path("while-watched");
+    eventually(Duration::from_secs(10), || async {
+        typed.exists().then_some(())
+    })
+    .await
+    .expect("the owner's command while watched ran");
+    assert!(
+        !server.path("from-the-watcher").exists(),
+        "the watcher's typing reached the desktop"
+    );
     settle_alike(&mut desk, &mut watcher, &before).await;
     let seen = desk.screen.clone();
 
