@@ -110,17 +110,21 @@ export async function settledAlike(a, b, what) {
   throw new Error(`${what}: the two pictures never matched`);
 }
 
-/** Reloads History until `replay` (a Replay link) is there — a recording
- * completes a moment after its session ends — and opens it, paused: the
+/** Reloads History until the Replay link of ops1's session `id` on
+ * `connection` is there — a recording completes a moment after its session
+ * ends — and opens it, paused; sought to the end, the replay must show the
+ * picture `last` (the owner's last screen, the typed text on it). The
  * Position slider and where it ends. */
-export async function replayFromHistory(page, replay) {
+export async function replayEndsOn(page, id, connection, last) {
+  assert.ok(last, "the session to replay was not recorded by the test before");
+  const replay = page.locator(`tr[data-session="${id}"]`).getByRole("link", { name: `Replay ops1's session on ${connection}` });
   const deadline = Date.now() + 15_000;
   for (;;) {
     await page.goto(`${base}/#/history`);
     await page.getByRole("heading", { name: "History" }).waitFor();
     await page.locator("tbody tr[data-session]").first().waitFor();
     if (await replay.count()) break;
-    if (Date.now() > deadline) throw new Error("no replayable desktop session in History");
+    if (Date.now() > deadline) throw new Error(`no replay of session ${id} in History`);
     await page.waitForTimeout(500);
   }
   await replay.click();
@@ -129,7 +133,11 @@ export async function replayFromHistory(page, replay) {
   await page.waitForFunction(() => Number(document.querySelector("input[aria-label=Position]")?.getAttribute("max")) > 0);
   const pause = page.getByRole("button", { name: "Pause" });
   if (await pause.count()) await pause.click();
-  return { slider, end: await slider.getAttribute("max") };
+  const end = await slider.getAttribute("max");
+  // Painted from the key frame and the regions after it, up to the very end.
+  await slider.fill(end);
+  await untilPicture(page, last, "the replay does not end on the owner's last screen (the typed text)");
+  return { slider, end };
 }
 
 /** The administrator `admin` (a loggedIn session on Active Sessions) opens

@@ -12,7 +12,7 @@ import {
   activeSessionId,
   endFromActiveSessions,
   picture,
-  replayFromHistory,
+  replayEndsOn,
   settledAlike,
   tabFrom,
   typeIntoXterm,
@@ -107,18 +107,10 @@ test("an administrator ends a desktop from Active Sessions; the tab says who and
 });
 
 test("a desktop's recording replays from History to the typed text, and seeks back and forth", async () => {
-  assert.ok(watched.typed, "the session to replay was not recorded by the test before");
   const admin = await loggedIn(browser, "admin", process.env.GATEHOUSE_ADMIN_PASSWORD);
   const page = admin.page;
-  const replay = page
-    .locator(`tr[data-session="${watched.id}"]`)
-    .getByRole("link", { name: "Replay ops1's session on lab-desktop" });
-  const { slider, end } = await replayFromHistory(page, replay);
-
-  // The end: the very screen the owner and the watcher saw, the typed text
-  // on it, painted from the key frame and the regions after it.
-  await slider.fill(end);
-  await untilPicture(page, watched.typed, "the replay does not end on the screen with the typed text");
+  // The end: the very screen the owner and the watcher saw, the typed text on it.
+  const { slider, end } = await replayEndsOn(page, watched.id, "lab-desktop", watched.typed);
   // Back to the start: the screen before the xterm was drawn.
   await slider.fill("0");
   const until = Date.now() + 10_000;

@@ -13,7 +13,7 @@ import {
   endFromActiveSessions,
   picture,
   pointAtXterm,
-  replayFromHistory,
+  replayEndsOn,
   settledAlike,
   tabFrom,
   typeIntoXterm,
@@ -80,16 +80,10 @@ test("an administrator watches an RDP desktop from Active Sessions, sees the sam
 });
 
 test("the RDP session's recording replays from History to the screen with the typed command", async () => {
-  assert.ok(watched.typed, "the session to replay was not recorded by the test before");
   const admin = await loggedIn(browser, "admin", process.env.GATEHOUSE_ADMIN_PASSWORD);
   const page = admin.page;
-  const replay = page
-    .locator(`tr[data-session="${watched.id}"]`)
-    .getByRole("link", { name: "Replay ops1's session on win-desktop" });
-  const { slider, end } = await replayFromHistory(page, replay);
   // The end: the very screen the user and the watcher saw with the command typed.
-  await slider.fill(end);
-  await untilPicture(page, watched.typed, "the replay does not end on the screen with the typed command");
+  const { slider } = await replayEndsOn(page, watched.id, "win-desktop", watched.typed);
   // Back to the start: the typing is not there yet.
   await slider.fill("0");
   await untilChanged(page, watched.typed, "seeking back to the start");
