@@ -23,6 +23,8 @@ mod harness;
 
 #[path = "compare/desktop.rs"]
 mod desktop;
+#[path = "compare/desktop_browser.rs"]
+mod desktop_browser;
 #[path = "compare/http.rs"]
 mod http;
 #[path = "compare/light_target.rs"]
@@ -66,7 +68,7 @@ mod synthetic;
 
 /// Whether section `name` runs: all do unless `BENCH_ONLY` lists some
 /// (comma-separated: paths, end, memory, logins, sse, search, http, native,
-/// tunnels, desktop) — for
+/// tunnels, desktop, desktop-browser) — for
 /// iterating.
 fn runs(name: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == name))
@@ -207,6 +209,12 @@ async fn main() {
     } else {
         None
     };
+    let browser = if runs("desktop-browser") {
+        let quick = std::env::var_os("BENCH_QUICK").is_some();
+        Some(desktop_browser::measure(desktop_browser::BrowserCounts::new(quick)).await)
+    } else {
+        None
+    };
     let ssh = if SSH_SECTIONS.iter().any(|s| runs(s)) {
         Some(ssh_rows(&n).await)
     } else {
@@ -218,18 +226,21 @@ async fn main() {
         native.as_ref(),
         tunnels.as_ref(),
         desktops.as_ref(),
+        browser.as_ref(),
     );
 }
 
 /// Writes the results: the SSH tables when they ran, else the file's old
 /// ones; the HTTP, native SSH, tunnel and desktop sections when they ran,
-/// else the file's old ones.
+/// else the file's old ones; the desktop section's Chromium subsection when
+/// it ran, else the file's old one.
 fn write_results(
     ssh: Option<String>,
     http: Option<&http::HttpFigures>,
     native: Option<&native::NativeFigures>,
     tunnels: Option<&tunnel::TunnelFigures>,
     desktops: Option<&desktop::DesktopFigures>,
+    browser: Option<&desktop_browser::BrowserFigures>,
 ) {
     let out = std::env::var("BENCH_RESULTS").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/RESULTS.md").to_owned()
@@ -239,6 +250,7 @@ fn write_results(
         && native.is_none()
         && tunnels.is_none()
         && desktops.is_none()
+        && browser.is_none()
     {
         eprintln!("BENCH_ONLY named no section: nothing written");
         return;
@@ -262,6 +274,14 @@ fn write_results(
         if let Some(section) = section {
             doc = http::splice(&doc, heading, &section);
         }
+    }
+    // The Chromium subsection lives inside the Desktops section, which
+    // `desktop` rewrites whole: put it back (or in) after.
+    let sub = browser
+        .map(desktop_browser::BrowserFigures::render)
+        .or_else(|| desktop_browser::section_of(&old).map(str::to_owned));
+    if let Some(sub) = sub {
+        doc = desktop_browser::splice(&doc, &sub);
     }
     println!("{doc}");
     std::fs::write(&out, doc).unwrap();
