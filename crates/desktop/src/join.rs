@@ -263,6 +263,7 @@ mod tests {
     const OPEN: Clipboard = Clipboard {
         to_desktop: true,
         from_desktop: true,
+        unicode: false,
     };
 
     #[test]
@@ -286,6 +287,7 @@ mod tests {
         let closed = Clipboard {
             to_desktop: false,
             from_desktop: true,
+            unicode: false,
         };
         let paste = r#"{"type":"clipboard","text":"ls"}"#;
         assert!(

@@ -28,6 +28,8 @@ mod join;
 mod live;
 mod paste;
 mod rdp;
+mod rdp_clipboard;
+mod rdp_display;
 mod relay;
 mod remote;
 mod route;

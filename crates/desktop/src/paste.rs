@@ -28,7 +28,13 @@ pub(crate) fn paste(clipboard: Clipboard, text: String) -> Result<Control, Value
             json!({ "type": "error", "code": "bad_message", "message": "clipboard text is too long" }),
         );
     }
-    match check(&text) {
+    // RDP's clipboard is UTF-16: anything crosses.
+    let checked = if clipboard.unicode {
+        Ok(())
+    } else {
+        check(&text)
+    };
+    match checked {
         Ok(()) => Ok(Control::Clipboard { text }),
         Err(message) => {
             Err(json!({ "type": "error", "code": "clipboard_not_latin1", "message": message }))

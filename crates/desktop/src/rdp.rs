@@ -30,11 +30,13 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::framebuffer::{Framebuffer, Region};
+use crate::rdp_clipboard::{self, RdpClipboard, Switches};
+use crate::rdp_display::{self, Display, Step};
 use crate::scancode;
 
 type Framed = TokioFramed<TlsStream<TcpStream>>;
 
-/// The screen size asked for before the browser's is known. The relay's
+/// The screen size asked for when the browser gave none. The relay's
 /// framebuffer takes whatever size the server grants.
 const DESKTOP: (u16, u16) = (1280, 800);
 
@@ -54,6 +56,10 @@ pub(crate) struct RdpDesktop {
     /// half-way (its select), and a frame half-written must go on from
     /// where it stopped, never again from its start.
     out: BytesMut,
+    /// The clipboard channel, unless both directions are switched off.
+    clipboard: Option<RdpClipboard>,
+    /// The tab's size, asked of the server (`rdp_display.rs`).
+    display: Display,
 }
 
 /// What the server's frames changed, for the relay.
@@ -62,16 +68,23 @@ pub(crate) enum Change {
     None,
     /// These regions of the picture were painted into the framebuffer.
     Painted,
+    /// The server reactivated the session at a new size: the picture is
+    /// new (and blank until the server paints it).
+    Resized,
+    /// Text the desktop copied (only when copying from it is allowed).
+    Clipboard(String),
     /// The server ended the session, with its reason.
     Closed(String),
 }
 
 /// Dials the RDP target of `spec`, pins or checks its certificate, and logs
-/// in; a failure is audited and comes back as the error the client is told.
+/// in, asking for the tab's `size` when it gave one; a failure is audited
+/// and comes back as the error the client is told.
 pub(crate) async fn dial(
     opener: &Opener,
     who: Requester<'_>,
     spec: &TargetSpec,
+    size: Option<(u16, u16)>,
 ) -> Result<RdpDesktop, OpenError> {
     let fail = |audit: &'static str, code: &'static str, message: String| async move {
         opener.failed(who, spec, audit, code, message).await
@@ -102,6 +115,15 @@ pub(crate) async fn dial(
         .await);
     };
     let timeout = opener.settings().connect_timeout;
+    let size = size.map_or(DESKTOP, |(w, h)| rdp_display::fit(w, h));
+    let (to_desktop, from_desktop) = spec.connection.target.clipboard().unwrap_or_default();
+    let (cliprdr, clipboard) = match rdp_clipboard::channel(Switches {
+        to_desktop,
+        from_desktop,
+    }) {
+        Some((channel, handle)) => (Some(channel), Some(handle)),
+        None => (None, None),
+    };
     let attempt = async {
         let tcp = match tokio::time::timeout(timeout, TcpStream::connect(addr.to_string())).await {
             Ok(Ok(tcp)) => tcp,
@@ -128,10 +150,15 @@ pub(crate) async fn dial(
             target.username.clone(),
             password.expose_secret().to_owned(),
             target.domain.clone(),
+            size,
         );
         let login = async {
             let mut framed = TokioFramed::new(tcp);
-            let mut connector = ClientConnector::new(config, client_addr);
+            let mut connector = ClientConnector::new(config, client_addr)
+                .with_static_channel(rdp_display::channel());
+            if let Some(cliprdr) = cliprdr {
+                connector.attach_static_channel(cliprdr);
+            }
             let upgrade = ironrdp_tokio::connect_begin(&mut framed, &mut connector)
                 .await
                 .map_err(|e| classify(&e, false))?;
@@ -203,6 +230,7 @@ pub(crate) async fn dial(
     let (width, height) = (result.desktop_size.width, result.desktop_size.height);
     let (refresh_rect, suppress_output) =
         (result.refresh_rect_support, result.suppress_output_support);
+    let display = Display::new(result.activation_factory.clone(), size);
     let stage = ActiveStageBuilder {
         static_channels: result.static_channels,
         user_channel_id: result.user_channel_id,
@@ -223,6 +251,8 @@ pub(crate) async fn dial(
         refresh_rect,
         suppress_output,
         out: BytesMut::new(),
+        clipboard,
+        display,
     })
 }
 
@@ -252,19 +282,20 @@ async fn pin(opener: &Opener, who: Requester<'_>, spec: &TargetSpec, presented: 
 }
 
 /// The IronRDP settings for a session as `username`: a plain desktop at
-/// [`DESKTOP`]'s size, 32-bit colour, no sound, drives or printers.
+/// `size`, 32-bit colour, no sound, drives or printers.
 fn connector_config(
     username: String,
     password: String,
     domain: Option<String>,
+    size: (u16, u16),
 ) -> ironrdp_connector::Config {
     use ironrdp_pdu::gcc::{ConnectionType, KeyboardType};
     use ironrdp_pdu::rdp::capability_sets::{MajorPlatformType, RailSupportLevel};
     use ironrdp_pdu::rdp::client_info::{PerformanceFlags, TimezoneInfo};
     ironrdp_connector::Config {
         desktop_size: ironrdp_connector::DesktopSize {
-            width: DESKTOP.0,
-            height: DESKTOP.1,
+            width: size.0,
+            height: size.1,
         },
         monitor_layout: None,
         desktop_scale_factor: 0,
@@ -278,7 +309,9 @@ fn connector_config(
         enable_standard_rdp_security: false,
         credentials: Credentials::UsernamePassword { username, password },
         domain,
-        client_build: 0,
+        // xrdp takes builds up to 419 for clients that cannot follow a
+        // resize (it then never restarts the display at the new size).
+        client_build: 18363,
         client_name: "gatehouse".to_owned(),
         keyboard_type: KeyboardType::IBM_ENHANCED,
         keyboard_subtype: 0,
@@ -439,6 +472,12 @@ impl RdpDesktop {
     /// buffered for the next call.
     pub(crate) async fn recv(&mut self, fb: &mut Framebuffer) -> Result<Change, String> {
         self.drain().await?;
+        if let Some(text) = self.clipboard.as_ref().and_then(RdpClipboard::take_copied) {
+            return Ok(Change::Clipboard(text));
+        }
+        if self.display.reactivating() {
+            return self.reactivate().await;
+        }
         let (action, frame) = self.framed.read_pdu().await.map_err(|e| e.to_string())?;
         let outputs = self
             .stage
@@ -460,17 +499,71 @@ impl RdpDesktop {
                     return Ok(Change::Closed(reason.to_string()));
                 }
                 ActiveStageOutput::DeactivateAll => {
-                    // A reactivation (the server changed the desktop's size)
-                    // is not followed yet: end rather than show a stale screen.
-                    return Ok(Change::Closed(
-                        "the server restarted the session's display (not supported yet)".into(),
-                    ));
+                    // The server resizes (or restarts) the display: the
+                    // reactivation is read by the next calls.
+                    self.display.deactivated();
                 }
                 _ => {}
             }
         }
+        self.answer_channels()?;
         self.drain().await?;
         Ok(change)
+    }
+
+    /// Queues what the clipboard and display channels have to send.
+    fn answer_channels(&mut self) -> Result<(), String> {
+        if let Some(clipboard) = &self.clipboard {
+            let frames = clipboard.pump(&mut self.stage)?;
+            self.out.extend_from_slice(&frames);
+        }
+        let frames = self.display.send_wanted(&mut self.stage)?;
+        self.out.extend_from_slice(&frames);
+        Ok(())
+    }
+
+    /// One frame of a reactivation; at its end, a new picture of the
+    /// server's new size.
+    async fn reactivate(&mut self) -> Result<Change, String> {
+        let step = self
+            .display
+            .step(&mut self.framed, &mut self.stage, &mut self.out)
+            .await?;
+        self.drain().await?;
+        let Step::Done(active) = step else {
+            return Ok(Change::None);
+        };
+        self.image = DecodedImage::new(PixelFormat::RgbA32, active.size.width, active.size.height);
+        self.refresh_rect = active.refresh_rect;
+        self.suppress_output = active.suppress_output;
+        tracing::debug!(
+            width = active.size.width,
+            height = active.size.height,
+            "the RDP display was reactivated"
+        );
+        Ok(Change::Resized)
+    }
+
+    /// Whether the clipboard channel was offered (one direction is allowed).
+    pub(crate) fn has_clipboard(&self) -> bool {
+        self.clipboard.is_some()
+    }
+
+    /// Text from the tab for the desktop's clipboard.
+    pub(crate) async fn paste(&mut self, text: String) -> Result<(), String> {
+        let Some(clipboard) = &self.clipboard else {
+            return Ok(());
+        };
+        let frames = clipboard.paste(&mut self.stage, text)?;
+        self.write(&frames).await
+    }
+
+    /// The tab is `width` x `height` now: asked of the server when it
+    /// takes a monitor layout (else the tab scales the picture).
+    pub(crate) async fn resize(&mut self, width: u16, height: u16) -> Result<(), String> {
+        self.display.want(width, height);
+        let frames = self.display.send_wanted(&mut self.stage)?;
+        self.write(&frames).await
     }
 
     /// Copies the inclusive rectangle from IronRDP's picture into `fb`.
@@ -519,8 +612,12 @@ impl RdpDesktop {
         stream.flush().await.map_err(|e| e.to_string())
     }
 
-    /// Sends input events, if any, to the server.
+    /// Sends input events, if any, to the server (none while it
+    /// reactivates the display: they would interleave with its sequence).
     async fn send(&mut self, events: &[FastPathInputEvent]) -> Result<(), String> {
+        if self.display.reactivating() {
+            return Ok(());
+        }
         let outputs = self
             .stage
             .process_fastpath_input(&mut self.image, events)

@@ -42,6 +42,8 @@ const KEY_FRAME_BYTES: usize = 2 << 20;
 pub(crate) struct Clipboard {
     pub(crate) to_desktop: bool,
     pub(crate) from_desktop: bool,
+    /// Whether any text crosses (RDP's UTF-16), not only Latin-1 (RFB's).
+    pub(crate) unicode: bool,
 }
 
 impl Clipboard {
@@ -52,6 +54,7 @@ impl Clipboard {
         Clipboard {
             to_desktop: to && can,
             from_desktop: from && can,
+            unicode: remote.unicode_clipboard(),
         }
     }
 }
@@ -62,6 +65,8 @@ pub(crate) struct Desktop {
     pub(crate) caller: Caller,
     pub(crate) spec: TargetSpec,
     pub(crate) live: LiveDesktops,
+    /// The tab's size when it opened, if it said (RDP starts at it).
+    pub(crate) size: Option<(u16, u16)>,
 }
 
 /// What a client sends in text messages.
@@ -79,6 +84,8 @@ pub(crate) enum Control {
     Refresh,
     /// "Stay connected" after an idle warning.
     KeepAlive,
+    /// The owner's tab has a new size (RDP desktops follow it).
+    Resize { width: u16, height: u16 },
 }
 
 #[tracing::instrument(name = "desktop", skip_all, fields(connection = %desktop.spec.connection.name, user = %desktop.caller.name(), session))]
@@ -89,13 +96,14 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         caller,
         spec,
         live,
+        size,
     } = desktop;
     let opener = state.opener();
     let who = Requester {
         principal: &caller.principal,
         client_addr: &caller.client_addr,
     };
-    let client = match Remote::dial(&opener, who, &spec).await {
+    let client = match Remote::dial(&opener, who, &spec, size).await {
         Ok(client) => client,
         Err(e) => {
             let error = json!({ "type": "error", "code": e.code(), "message": e.to_string() });
@@ -370,6 +378,15 @@ impl Relay {
                 self.handle.keep_alive();
                 return Ok(());
             }
+            Control::Resize { width, height } => {
+                return tokio::select! {
+                    sent = self.client.resize(width, height) => sent.map_err(|e| {
+                        tracing::info!(error = %e, "the desktop took no new size");
+                        EndReason::TargetClosed
+                    }),
+                    _ = self.handle.ended() => Err(EndReason::Error),
+                };
+            }
             control => control,
         };
         self.on_input(control, text.len()).await
@@ -395,7 +412,8 @@ impl Relay {
                 Input::Pointer { x, y, buttons }
             }
             Control::Clipboard { text } => Input::Clipboard(text),
-            Control::Refresh | Control::KeepAlive => return Ok(()),
+            // A participant's tab does not resize the owner's desktop.
+            Control::Refresh | Control::KeepAlive | Control::Resize { .. } => return Ok(()),
         };
         // Input is activity: the idle limit counts from the last of it.
         self.handle.record_transfer(bytes, 0);

@@ -50,14 +50,16 @@ pub(crate) enum Remote {
 }
 
 impl Remote {
-    /// Dials `spec`'s desktop and logs in; failures are audited.
+    /// Dials `spec`'s desktop and logs in; failures are audited. RDP
+    /// asks for the tab's `size` when it is known (VNC's is the server's).
     pub(crate) async fn dial(
         opener: &Opener,
         who: Requester<'_>,
         spec: &TargetSpec,
+        size: Option<(u16, u16)>,
     ) -> Result<Remote, OpenError> {
         if spec.connection.protocol() == Protocol::Rdp {
-            let desktop = rdp::dial(opener, who, spec).await?;
+            let desktop = rdp::dial(opener, who, spec, size).await?;
             return Ok(Remote::Rdp {
                 desktop: Box::new(desktop),
                 sized: false,
@@ -67,10 +69,28 @@ impl Remote {
         Ok(Remote::Vnc(Box::new(VncDesktop::new(client))))
     }
 
-    /// Whether text can cross the desktop's clipboard at all (the RDP
-    /// clipboard channel is not built yet).
+    /// Whether text can cross the desktop's clipboard at all (RDP offers
+    /// its clipboard channel only when a direction is allowed).
     pub(crate) fn has_clipboard(&self) -> bool {
-        matches!(self, Remote::Vnc(_))
+        match self {
+            Remote::Vnc(_) => true,
+            Remote::Rdp { desktop, .. } => desktop.has_clipboard(),
+        }
+    }
+
+    /// Whether text crosses as Unicode (RDP), rather than RFB's Latin-1.
+    pub(crate) fn unicode_clipboard(&self) -> bool {
+        matches!(self, Remote::Rdp { .. })
+    }
+
+    /// The tab is `width` x `height` now: RDP asks its server for that
+    /// size (when the server takes it); VNC keeps its size and the tab
+    /// scales it.
+    pub(crate) async fn resize(&mut self, width: u16, height: u16) -> Result<(), String> {
+        match self {
+            Remote::Vnc(_) => Ok(()),
+            Remote::Rdp { desktop, .. } => desktop.resize(width, height).await,
+        }
     }
 
     /// The next thing the desktop does; `Err` says why it closed. Cancel-safe.
@@ -88,6 +108,13 @@ impl Remote {
                 match desktop.recv(fb).await? {
                     rdp::Change::None => Ok(Event::Nothing),
                     rdp::Change::Painted => Ok(Event::Painted),
+                    rdp::Change::Resized => {
+                        let (width, height) = desktop.size();
+                        *fb = Framebuffer::new(width, height);
+                        desktop.paint_all(fb);
+                        Ok(Event::Resized)
+                    }
+                    rdp::Change::Clipboard(text) => Ok(Event::Clipboard(text)),
                     rdp::Change::Closed(why) => Err(why),
                 }
             }
@@ -110,7 +137,7 @@ impl Remote {
             Remote::Rdp { desktop, .. } => match input {
                 Input::Key { keysym, down } => desktop.key(keysym, down).await,
                 Input::Pointer { x, y, buttons } => desktop.pointer(x, y, buttons).await,
-                Input::Clipboard(_) => Ok(()),
+                Input::Clipboard(text) => desktop.paste(text).await,
                 Input::Refresh => desktop.refresh().await,
             },
         }

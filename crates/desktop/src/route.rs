@@ -8,7 +8,8 @@ use axum::response::Response;
 use gatehouse_domain::{ConnectionId, Protocol};
 use gatehouse_web::AppState;
 use gatehouse_web::auth::Caller;
-use gatehouse_web::error::{ApiError, ApiPath};
+use gatehouse_web::error::{ApiError, ApiPath, ApiQuery};
+use serde::Deserialize;
 
 use crate::live::LiveDesktops;
 use crate::relay::{self, Desktop};
@@ -19,7 +20,19 @@ pub(crate) const MAX_MESSAGE: usize = 256 * 1024;
 /// grows the buffer for itself.
 const READ_BUFFER: usize = 4 * 1024;
 
-/// Open a graphical desktop on a `vnc` connection, as a WebSocket. The
+/// The tab's size, in the desktop's URL.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TabSize {
+    /// The tab's width in pixels: an RDP desktop starts at this size
+    /// (fitted to 200–8192, an even width); VNC keeps its own and scales.
+    width: Option<u16>,
+    /// The tab's height in pixels (with `width`).
+    height: Option<u16>,
+}
+
+/// Open a graphical desktop on a `vnc` or `rdp` connection, as a WebSocket. The
 /// gateway logs in to the desktop with the stored password and keeps its
 /// screen. Binary messages from the gateway are changed regions of the
 /// screen: `x`, `y`, `width`, `height` as big-endian `u16`, then the region
@@ -28,12 +41,14 @@ const READ_BUFFER: usize = 4 * 1024;
 /// connection allows), `size` whenever the screen's size changes,
 /// `clipboard`, `participants`, `warning`, `error` and `ended` (who ended
 /// the session and why); in, `key` (`keysym`, `down`), `pointer` (`x`, `y`,
-/// `buttons` as the RFB mask), `clipboard` (`text`), `refresh` and
-/// `keep_alive`. With a clipboard direction switched off, the desktop's
+/// `buttons` as the RFB mask), `clipboard` (`text`), `refresh`,
+/// `keep_alive` and `resize` (`width`, `height`: the tab's new size, which
+/// an RDP server that supports display control takes, answering with a
+/// `size`). With a clipboard direction switched off, the desktop's
 /// copies are not sent and a paste is answered with the error
 /// `clipboard_off`.
 #[utoipa::path(get, operation_id = "open_desktop", path = "/connections/{id}/desktop", tag = "sessions",
-    params(("id" = uuid::Uuid, Path, description = "Connection id")),
+    params(("id" = uuid::Uuid, Path, description = "Connection id"), TabSize),
     responses((status = 101, description = "Switching to the desktop WebSocket"),
               (status = 400, body = gatehouse_web::error::ErrorBody), (status = 401, body = gatehouse_web::error::ErrorBody),
               (status = 403, body = gatehouse_web::error::ErrorBody), (status = 404, body = gatehouse_web::error::ErrorBody)))]
@@ -42,6 +57,7 @@ pub(crate) async fn open(
     Extension(live): Extension<LiveDesktops>,
     caller: Caller,
     ApiPath(id): ApiPath<ConnectionId>,
+    ApiQuery(tab): ApiQuery<TabSize>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     // Permission first: nobody without a grant gets as far as the target.
@@ -59,6 +75,7 @@ pub(crate) async fn open(
         caller,
         spec,
         live,
+        size: tab.width.zip(tab.height),
     };
     Ok(ws
         .max_message_size(MAX_MESSAGE)

@@ -106,9 +106,9 @@ export interface Connection {
   users?: string[];
   roles?: string[];
   allow_forwarding: boolean;
-  /** VNC: whether text pasted in the browser reaches the desktop. */
+  /** VNC and RDP: whether text pasted in the browser reaches the desktop. */
   clipboard_to_desktop?: boolean;
-  /** VNC: whether text copied on the desktop reaches the browser. */
+  /** VNC and RDP: whether text copied on the desktop reaches the browser. */
   clipboard_from_desktop?: boolean;
 }
 

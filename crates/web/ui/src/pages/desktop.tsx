@@ -52,7 +52,12 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
     const cv = canvas.current!;
     const screen = painter(cv);
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/api/v1/connections/${connectionId}/desktop`);
+    // The tab's size: an RDP desktop starts at it and follows it (VNC
+    // keeps its own and the canvas scales it).
+    const tabSize = () => ({ width: Math.round(cv.clientWidth), height: Math.round(cv.clientHeight) });
+    const start = tabSize();
+    const query = start.width > 0 && start.height > 0 ? `?width=${start.width}&height=${start.height}` : "";
+    const ws = new WebSocket(`${scheme}://${location.host}/api/v1/connections/${connectionId}/desktop${query}`);
     ws.binaryType = "arraybuffer";
     socket.current = ws;
     let finished = false;
@@ -104,7 +109,24 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
     };
 
     const detach = attachInput(cv, send, () => pasteAllowed);
+    // A resize is told once the tab has kept its size for a moment, not
+    // at every step of a window being dragged.
+    let settle: ReturnType<typeof setTimeout> | undefined;
+    let told = start;
+    const resized = new ResizeObserver(() => {
+      clearTimeout(settle);
+      settle = setTimeout(() => {
+        const now = tabSize();
+        if (now.width <= 0 || now.height <= 0) return;
+        if (now.width === told.width && now.height === told.height) return;
+        told = now;
+        send({ type: "resize", ...now });
+      }, 400);
+    });
+    resized.observe(cv);
     return () => {
+      clearTimeout(settle);
+      resized.disconnect();
       detach();
       ws.close();
     };
