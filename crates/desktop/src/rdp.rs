@@ -530,8 +530,23 @@ impl RdpDesktop {
             .step(&mut self.framed, &mut self.stage, &mut self.out)
             .await?;
         self.drain().await?;
-        let Step::Done(active) = step else {
-            return Ok(Change::None);
+        let active = match step {
+            Step::Pending => return Ok(Change::None),
+            Step::Channel(action, frame) => {
+                let outputs = self
+                    .stage
+                    .process(&mut self.image, action, &frame, None)
+                    .map_err(|e| e.to_string())?;
+                for out in outputs {
+                    if let ActiveStageOutput::ResponseFrame(reply) = out {
+                        self.out.extend_from_slice(&reply);
+                    }
+                }
+                self.answer_channels()?;
+                self.drain().await?;
+                return Ok(Change::None);
+            }
+            Step::Done(active) => active,
         };
         self.image = DecodedImage::new(PixelFormat::RgbA32, active.size.width, active.size.height);
         self.refresh_rect = active.refresh_rect;

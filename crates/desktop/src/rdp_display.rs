@@ -9,6 +9,7 @@
 //! without the channel keeps its size, and the tab scales the picture.
 
 use ironrdp_connector::DesktopSize;
+use ironrdp_connector::Sequence;
 use ironrdp_connector::connection_activation::{
     ConnectionActivationFactory, ConnectionActivationSequence, ConnectionActivationState,
 };
@@ -16,6 +17,7 @@ use ironrdp_core::WriteBuf;
 use ironrdp_displaycontrol::client::DisplayControlClient;
 use ironrdp_displaycontrol::pdu::MonitorLayoutEntry;
 use ironrdp_dvc::DrdynvcClient;
+use ironrdp_pdu::Action;
 use ironrdp_session::ActiveStage;
 use ironrdp_tokio::FramedRead;
 use ironrdp_tokio::bytes::BytesMut;
@@ -47,6 +49,9 @@ pub(crate) struct Activated {
 pub(crate) enum Step {
     /// More frames are needed.
     Pending,
+    /// A frame for a virtual channel (the clipboard, dynamic channels),
+    /// which the server may send in the middle: for the session to process.
+    Channel(Action, BytesMut),
     /// The desktop is active again, at this size.
     Done(Activated),
 }
@@ -84,7 +89,9 @@ impl Display {
 
     /// Reads and answers one frame of the reactivation; its answer goes to
     /// `out`. Cancel-safe: the frame is read whole (the framing buffers a
-    /// partial one) before the sequence steps.
+    /// partial one) before the sequence steps. Graphics of the old size
+    /// that arrive meanwhile (fast-path) are dropped; the new picture is
+    /// painted whole after.
     pub(crate) async fn step<S: FramedRead>(
         &mut self,
         framed: &mut ironrdp_tokio::Framed<S>,
@@ -94,9 +101,26 @@ impl Display {
         let Some(sequence) = self.reactivating.as_mut() else {
             return Ok(Step::Pending);
         };
-        ironrdp_tokio::single_sequence_step_read(framed, sequence, &mut self.buf)
-            .await
-            .map_err(|e| format!("reactivating the display: {e}"))?;
+        self.buf.clear();
+        let stepped = if sequence.next_pdu_hint().is_some() {
+            let (action, frame) = framed
+                .read_pdu()
+                .await
+                .map_err(|e| format!("reactivating the display: {e}"))?;
+            if matches!(action, Action::FastPath) {
+                return Ok(Step::Pending);
+            }
+            let io = sequence.io_channel_id();
+            let on_io = ironrdp_pdu::mcs::decode_send_data_indication(&frame)
+                .map_or(true, |data| data.channel_id == io);
+            if !on_io {
+                return Ok(Step::Channel(action, frame));
+            }
+            sequence.step(&frame, framed.last_read_at(), &mut self.buf)
+        } else {
+            sequence.step(&[], None, &mut self.buf)
+        };
+        stepped.map_err(|e| format!("reactivating the display: {e}"))?;
         out.extend_from_slice(self.buf.filled());
         self.buf.clear();
         let finished = match sequence.connection_activation_state() {
