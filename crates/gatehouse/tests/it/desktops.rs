@@ -7,6 +7,7 @@ mod latin1;
 mod rdp;
 mod replay;
 mod sharing;
+mod xrdp;
 
 use std::time::{Duration, Instant};
 

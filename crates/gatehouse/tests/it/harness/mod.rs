@@ -12,6 +12,7 @@ pub mod tcp;
 pub mod terminal;
 pub mod tls;
 pub mod vnc;
+pub mod xrdp;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -134,10 +134,12 @@ pub struct Desktop {
 
 /// Opens the desktop WebSocket; `Err` carries the HTTP status of a refused upgrade.
 pub async fn connect(gw: &TestGateway, token: &str, connection: &str) -> Result<Ws, u16> {
-    let mut req = gw
-        .ws_url(&format!("/connections/{connection}/desktop"))
-        .into_client_request()
-        .unwrap();
+    connect_at(gw, token, &format!("/connections/{connection}/desktop")).await
+}
+
+/// Opens the desktop WebSocket at `path` (with a query, say).
+pub async fn connect_at(gw: &TestGateway, token: &str, path: &str) -> Result<Ws, u16> {
+    let mut req = gw.ws_url(path).into_client_request().unwrap();
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     match tokio_tungstenite::connect_async_tls_with_config(req, None, true, gw.ws_connector()).await
@@ -161,6 +163,18 @@ impl Desktop {
         let ws = connect(gw, token, connection)
             .await
             .expect("desktop upgrade");
+        Self::attach(ws, "desktop").await
+    }
+
+    /// Opens `connection`'s desktop from a tab of `width` x `height`.
+    pub async fn open_sized(
+        gw: &TestGateway,
+        token: &str,
+        connection: &str,
+        (width, height): (u16, u16),
+    ) -> Desktop {
+        let path = format!("/connections/{connection}/desktop?width={width}&height={height}");
+        let ws = connect_at(gw, token, &path).await.expect("desktop upgrade");
         Self::attach(ws, "desktop").await
     }
 
