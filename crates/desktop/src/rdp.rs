@@ -39,6 +39,8 @@ type Framed = TokioFramed<TlsStream<TcpStream>>;
 /// The screen size asked for when the browser gave none. The relay's
 /// framebuffer takes whatever size the server grants.
 const DESKTOP: (u16, u16) = (1280, 800);
+/// The most input events held while the display reactivates.
+const HELD_INPUT: usize = 512;
 
 /// A logged-in RDP session: the server's picture as IronRDP decodes it,
 /// and the state of the keys and buttons the browser holds down.
@@ -60,6 +62,9 @@ pub(crate) struct RdpDesktop {
     clipboard: Option<RdpClipboard>,
     /// The tab's size, asked of the server (`rdp_display.rs`).
     display: Display,
+    /// Input that came while the server reactivated its display, sent
+    /// after (a key's release must not be lost, or the key sticks).
+    held: Vec<FastPathInputEvent>,
 }
 
 /// What the server's frames changed, for the relay.
@@ -253,6 +258,7 @@ pub(crate) async fn dial(
         out: BytesMut::new(),
         clipboard,
         display,
+        held: Vec::new(),
     })
 }
 
@@ -556,6 +562,11 @@ impl RdpDesktop {
             height = active.size.height,
             "the RDP display was reactivated"
         );
+        // What waited for the reactivation: input, and a newer size.
+        let held = std::mem::take(&mut self.held);
+        self.send(&held).await?;
+        self.answer_channels()?;
+        self.drain().await?;
         Ok(Change::Resized)
     }
 
@@ -627,10 +638,16 @@ impl RdpDesktop {
         stream.flush().await.map_err(|e| e.to_string())
     }
 
-    /// Sends input events, if any, to the server (none while it
+    /// Sends input events, if any, to the server (held while it
     /// reactivates the display: they would interleave with its sequence).
     async fn send(&mut self, events: &[FastPathInputEvent]) -> Result<(), String> {
         if self.display.reactivating() {
+            // Bounded: a reactivation takes a second; the rest is dropped.
+            let room = HELD_INPUT.saturating_sub(self.held.len());
+            self.held.extend(events.iter().take(room));
+            return Ok(());
+        }
+        if events.is_empty() {
             return Ok(());
         }
         let outputs = self

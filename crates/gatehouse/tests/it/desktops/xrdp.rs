@@ -153,15 +153,22 @@ async fn an_rdp_desktop_starts_at_the_tabs_size_and_follows_its_resizes() {
     );
     assert_eq!(gw.sessions(&admin, "rdp").await["total"], 1);
 
-    // And shrinks again: a second resize is followed as the first.
+    // And shrinks again, with keys typed at once: those that come while
+    // the server restarts its display are held and sent after, not lost.
     desk.send(json!({ "type": "resize", "width": 900, "height": 600 }))
         .await;
+    desk.type_line("touch typed-during-resize").await;
     let shrunk = next_size(&mut desk, Duration::from_secs(20)).await;
     assert_eq!(
         shrunk,
         Some((900, 600)),
         "{:?}\n{}",
         desk.controls,
+        server.log()
+    );
+    assert!(
+        written_or_exists(&server.work("typed-during-resize")).await,
+        "typing during the resize was lost\n{}",
         server.log()
     );
 
