@@ -499,6 +499,7 @@ impl RdpDesktop {
                 ActiveStageOutput::ResponseFrame(reply) => self.out.extend_from_slice(&reply),
                 ActiveStageOutput::GraphicsUpdate(r) => {
                     self.copy_into(fb, r.left, r.top, r.right, r.bottom);
+                    self.display.painted();
                     change = Change::Painted;
                 }
                 ActiveStageOutput::Terminate(reason) => {
@@ -588,6 +589,11 @@ impl RdpDesktop {
     /// takes a monitor layout (else the tab scales the picture).
     pub(crate) async fn resize(&mut self, width: u16, height: u16) -> Result<(), String> {
         self.display.want(width, height);
+        self.tick().await
+    }
+
+    /// At every frame tick: a size that had to wait goes out when it can.
+    pub(crate) async fn tick(&mut self) -> Result<(), String> {
         let frames = self.display.send_wanted(&mut self.stage)?;
         self.write(&frames).await
     }

@@ -7,6 +7,12 @@
 //! IronRDP's activation sequence, one frame per call so the session loop
 //! stays cancel-safe; the session then takes the new size. A server
 //! without the channel keeps its size, and the tab scales the picture.
+//!
+//! A size is asked only once the desktop has shown itself for [`SETTLE`]:
+//! xrdp 0.9 hangs up on a resize that comes while its display is still
+//! starting ("Can't attach to shared memory"), which a browser tab resized
+//! just after opening did about one time in ten. A size wanted earlier is
+//! sent at the first tick after.
 
 use ironrdp_connector::DesktopSize;
 use ironrdp_connector::Sequence;
@@ -21,6 +27,10 @@ use ironrdp_pdu::Action;
 use ironrdp_session::ActiveStage;
 use ironrdp_tokio::FramedRead;
 use ironrdp_tokio::bytes::BytesMut;
+use tokio::time::{Duration, Instant};
+
+/// How long the desktop shows itself before a new size is asked.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// The dynamic-channel client with the Display Control channel in it.
 pub(crate) fn channel() -> DrdynvcClient {
@@ -63,6 +73,9 @@ pub(crate) struct Display {
     /// The size the tab last asked for, and whether it was sent.
     wanted: Option<(u16, u16)>,
     sent: Option<(u16, u16)>,
+    /// When the server first painted since the session (or its last
+    /// reactivation) started.
+    shown: Option<Instant>,
     buf: WriteBuf,
 }
 
@@ -73,6 +86,7 @@ impl Display {
             reactivating: None,
             wanted: None,
             sent: Some(size),
+            shown: None,
             buf: WriteBuf::new(),
         }
     }
@@ -85,6 +99,12 @@ impl Display {
     /// The server deactivated the session: a reactivation follows.
     pub(crate) fn deactivated(&mut self) {
         self.reactivating = Some(self.factory.create());
+        self.shown = None;
+    }
+
+    /// The server painted: the display is up (see [`SETTLE`]).
+    pub(crate) fn painted(&mut self) {
+        self.shown.get_or_insert_with(Instant::now);
     }
 
     /// Reads and answers one frame of the reactivation; its answer goes to
@@ -178,7 +198,8 @@ impl Display {
         let Some(wanted) = self.wanted.filter(|w| Some(*w) != self.sent) else {
             return Ok(Vec::new());
         };
-        if self.reactivating() || stage.display_control_ready() != Some(true) {
+        let settled = self.shown.is_some_and(|at| at.elapsed() >= SETTLE);
+        if !settled || self.reactivating() || stage.display_control_ready() != Some(true) {
             return Ok(Vec::new());
         }
         let (width, height) = (u32::from(wanted.0), u32::from(wanted.1));

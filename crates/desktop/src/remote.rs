@@ -122,11 +122,12 @@ impl Remote {
     }
 
     /// Called at every frame tick, after the changes were sent: VNC asks
-    /// its server for more (RDP servers push theirs).
+    /// its server for more (RDP servers push theirs; RDP sends a size the
+    /// tab asked for when the server can take it).
     pub(crate) async fn tick(&mut self) -> Result<(), String> {
         match self {
             Remote::Vnc(vnc) => vnc.tick().await,
-            Remote::Rdp { .. } => Ok(()),
+            Remote::Rdp { desktop, .. } => desktop.tick().await,
         }
     }
 
