@@ -563,6 +563,16 @@ impl RdpDesktop {
             height = active.size.height,
             "the RDP display was reactivated"
         );
+        // The whole new screen, whatever the server painted while the
+        // sequence ran (dropped above) or thinks it painted.
+        let (width, height) = self.size();
+        let redraw = self
+            .stage
+            .request_full_redraw(width, height, self.refresh_rect, self.suppress_output)
+            .map_err(|e| e.to_string())?;
+        for frame in redraw {
+            self.out.extend_from_slice(&frame);
+        }
         // What waited for the reactivation: input, and a newer size.
         let held = std::mem::take(&mut self.held);
         self.send(&held).await?;
