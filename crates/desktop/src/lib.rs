@@ -4,7 +4,9 @@
 //! `GET /api/v1/connections/{id}/desktop` ([`routes`], in `route.rs`). The
 //! gateway itself is the desktop's client — VNC with the `vnc-rs` crate
 //! (`vnc.rs`), RDP with IronRDP's crates (`rdp.rs`, keys as scancodes in
-//! `scancode.rs`, the server's certificate pinned on first use), both behind
+//! `scancode.rs`, the server's certificate pinned on first use, the
+//! clipboard channel in `rdp_clipboard.rs`, and the tab's size asked of the
+//! server and followed in `rdp_display.rs`), both behind
 //! one [`remote`] seam: it logs in with the connection's stored password,
 //! so the user never learns it, and keeps the screen in a [`framebuffer`]
 //! of its own. The session
