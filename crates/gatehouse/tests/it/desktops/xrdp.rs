@@ -332,3 +332,40 @@ async fn an_rdp_desktop_tab_in_the_browser_takes_the_windows_size() {
     connection(&gw, &admin, &server, "linux-rdp", json!({})).await;
     crate::browser::node_test_with(&gw, "rdp-resize.test.mjs", &[]).await;
 }
+
+#[tokio::test]
+async fn a_resize_to_a_server_without_display_control_keeps_its_size_and_the_session() {
+    // FreeRDP's shadow server offers no Display Control channel: the
+    // desktop keeps the server's size (the tab scales it) and lives on.
+    let server = crate::harness::rdp::RdpServer::start("ops", "rdp-pw-1").await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let body = json!({
+        "name": "shadow", "protocol": "rdp", "host": "127.0.0.1", "port": server.addr.port(),
+        "username": "ops", "password": "rdp-pw-1", "users": ["ops1"],
+    });
+    let conn = gw.connection(&admin, body).await;
+    let mut desk = Desktop::open_sized(&gw, &ops, &conn, (800, 600)).await;
+    assert_eq!(
+        next_size(&mut desk, Duration::from_secs(10)).await,
+        Some((1024, 768)),
+        "the server's own size\n{}",
+        server.log()
+    );
+    type_when_ready(&mut desk, "touch before").await;
+    desk.send(json!({ "type": "resize", "width": 1280, "height": 720 }))
+        .await;
+    desk.type_line("touch after-resize-request").await;
+    assert!(
+        written_or_exists(&server.path("after-resize-request")).await,
+        "the session after a resize request\n{}",
+        server.log()
+    );
+    assert_eq!(gw.sessions(&admin, "rdp").await["total"], 1);
+    assert!(
+        !desk.controls.iter().skip(2).any(|c| c["type"] == "size"),
+        "no new size: {:?}",
+        desk.controls
+    );
+}
