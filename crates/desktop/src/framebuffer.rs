@@ -40,7 +40,7 @@ impl Region {
         u32::from(self.y) + u32::from(self.height)
     }
 
-    fn union(&self, other: &Region) -> Region {
+    pub(crate) fn union(&self, other: &Region) -> Region {
         let x = self.x.min(other.x);
         let y = self.y.min(other.y);
         Region {
@@ -51,7 +51,7 @@ impl Region {
         }
     }
 
-    fn overlaps(&self, other: &Region) -> bool {
+    pub(crate) fn overlaps(&self, other: &Region) -> bool {
         u32::from(self.x) < other.right()
             && u32::from(other.x) < self.right()
             && u32::from(self.y) < other.bottom()

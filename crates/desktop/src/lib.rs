@@ -19,7 +19,9 @@
 //! owner's own stream, input dropped, for as long as the watcher's login
 //! and `sessions.watch` hold. A recorded desktop's pictures go to its
 //! session's recording through the handle: key frames of the whole screen
-//! and the regions between them, so a replay can seek. The clipboard
+//! and the regions between them, so a replay can seek, coalesced to a pace
+//! the recording's size can bear (`pace.rs`: typing key by key, a busy
+//! screen about one screen a second). The clipboard
 //! crosses only in the directions the connection allows. Input is the
 //! session's activity (a changing screen is not a user at work), and
 //! ending the session closes the target's connection at once and tells
@@ -28,6 +30,7 @@
 mod framebuffer;
 mod join;
 mod live;
+mod pace;
 mod paste;
 mod rdp;
 mod rdp_clipboard;

@@ -17,23 +17,15 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::framebuffer::{Framebuffer, PACK_AFTER};
+use crate::framebuffer::{Framebuffer, PACK_AFTER, Region};
 use crate::live::{Inputs, LiveDesktops, ParticipantInput, Requests, Snapshot, WATCH_BUFFER};
+use crate::pace::Pace;
 use crate::remote::{Event, Input, Remote};
 use crate::vnc::UPDATE_INTERVAL;
 
 /// The longest clipboard text passed either way (RFB cut text is Latin-1
 /// and unbounded; a browser paste can be megabytes).
 pub(crate) const MAX_CLIPBOARD: usize = 64 * 1024;
-
-/// How often a recorded desktop writes its whole screen (a key frame) when
-/// it has changed: a seek in the replay paints the last key frame before
-/// the time and the regions after it, so this bounds the regions one seek
-/// paints to ten seconds' worth.
-const KEY_FRAME_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-/// Nor more than this many bytes of regions between key frames: a busy
-/// screen's ten seconds can be megabytes, all of which a seek would decode.
-const KEY_FRAME_BYTES: usize = 2 << 20;
 
 /// Which way text may cross between the browser's clipboard and the
 /// desktop's: each direction can be switched off per connection (a
@@ -136,8 +128,7 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         clipboard,
         fb: Framebuffer::new(0, 0),
         watchers: broadcast::channel(WATCH_BUFFER).0,
-        since_key: None,
-        last_key: Instant::now(),
+        pace: Pace::new(std::time::Instant::now()),
         last_flush: Instant::now(),
     };
     let reason = match relay.send(Message::Text(hello.to_string().into())).await {
@@ -148,6 +139,8 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         }
         Err(reason) => reason,
     };
+    // The last changes held back by the recording's pace are written.
+    relay.record(Vec::new(), true);
     let Relay {
         mut tx,
         client,
@@ -184,10 +177,8 @@ struct Relay {
     fb: Framebuffer,
     /// What the owner is shown (frames and sizes), for watchers.
     watchers: broadcast::Sender<Message>,
-    /// Bytes of regions recorded since the last key frame; `None` when the
-    /// screen has not changed since it.
-    since_key: Option<usize>,
-    last_key: Instant,
+    /// When the recording writes its pictures (`pace.rs`).
+    pace: Pace,
     /// When regions were last sent.
     last_flush: Instant,
 }
@@ -297,6 +288,7 @@ impl Relay {
     /// Sends the regions changed since the last flush, and asks the target
     /// for more when it is not already asked.
     async fn flush(&mut self) -> Result<(), EndReason> {
+        let mut sent = Vec::new();
         if self.fb.is_dirty() {
             self.last_flush = Instant::now();
             for r in self.fb.take_dirty() {
@@ -306,22 +298,17 @@ impl Relay {
                 }
                 self.handle.count_output(frame.len());
                 if self.handle.recorded() {
-                    self.handle.record_picture(&frame, false);
-                    self.since_key = Some(self.since_key.unwrap_or(0) + frame.len());
+                    sent.push((r, frame.clone()));
                 }
                 let frame = Message::Binary(frame);
                 self.fan_out(&frame);
                 self.send(frame).await?;
             }
-        } else {
+        } else if !self.pace.holds() {
             // A still screen is held packed until it changes or is read.
             self.fb.pack_when_still(PACK_AFTER);
         }
-        if self.since_key.is_some_and(|bytes| {
-            bytes >= KEY_FRAME_BYTES || self.last_key.elapsed() >= KEY_FRAME_EVERY
-        }) {
-            self.record_key_frame();
-        }
+        self.record(sent, false);
         let ticked = tokio::select! {
             ticked = self.client.tick() => ticked,
             _ = self.handle.ended() => return Err(EndReason::Error),
@@ -332,16 +319,50 @@ impl Relay {
         })
     }
 
+    /// Records the regions just sent (`sent`, as sent) at the recording's
+    /// pace: when it may write now, the regions held since it last wrote
+    /// are written, as the screen is now; `last` writes them whatever the
+    /// pace. Then a key frame, when one is due.
+    fn record(&mut self, sent: Vec<(Region, Bytes)>, last: bool) {
+        if !self.handle.recorded() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let due = self.pace.offer(sent.iter().map(|(r, _)| *r), now);
+        let due = due.or_else(|| (last && self.pace.holds()).then(|| self.pace.take()));
+        if let Some(regions) = due {
+            let mut bytes = 0;
+            if regions.iter().eq(sent.iter().map(|(r, _)| r)) {
+                // Nothing was held back: the pictures just sent are these.
+                for (_, frame) in &sent {
+                    self.handle.record_picture(frame, false);
+                    bytes += frame.len();
+                }
+            } else {
+                for r in regions {
+                    let frame = self.fb.encode(r);
+                    if !frame.is_empty() {
+                        self.handle.record_picture(&frame, false);
+                        bytes += frame.len();
+                    }
+                }
+            }
+            self.pace.wrote(bytes, now);
+        }
+        if !last && self.pace.key_due(now) {
+            self.record_key_frame();
+        }
+    }
+
     /// Records the whole screen as a key frame, when the session is recorded.
     fn record_key_frame(&mut self) {
         let (width, height) = self.fb.size();
         if !self.handle.recorded() || width == 0 || height == 0 {
             return;
         }
-        self.handle
-            .record_picture(&self.fb.encode(self.fb.whole()), true);
-        self.since_key = None;
-        self.last_key = Instant::now();
+        let frame = self.fb.encode(self.fb.whole());
+        self.handle.record_picture(&frame, true);
+        self.pace.keyed(frame.len(), std::time::Instant::now());
     }
 
     /// Sends input to the target unless the session ends first.
