@@ -230,28 +230,61 @@ impl Framebuffer {
     /// The pixels to read or paint, unpacked first if they were packed.
     fn raw(&mut self) -> &mut [u8] {
         if let Some(packed) = self.packed.take() {
-            let len = usize::from(self.width) * usize::from(self.height) * 4;
-            let mut pixels = Pixels::zeroed(len);
-            let out = miniz_oxide::inflate::decompress_slice_iter_to_slice(
-                &mut pixels,
-                std::iter::once(packed.as_slice()),
-                false,
-                true,
-            );
-            if out == Ok(len) {
-                for i in 4..len {
-                    pixels[i] = pixels[i].wrapping_add(pixels[i - 4]);
+            match self.unpack(&packed) {
+                Some(pixels) => self.pixels = pixels,
+                None => {
+                    // Only our own packing is ever unpacked; were it ever
+                    // unreadable, a black screen sent whole again is honest.
+                    self.pixels = Pixels::zeroed(self.len());
+                    self.dirty.clear();
+                    self.dirty.push(self.whole());
                 }
-            } else {
-                // Only our own packing is ever unpacked; were it ever
-                // unreadable, a black screen sent whole again is honest.
-                pixels.fill(0);
-                self.dirty.clear();
-                self.dirty.push(self.whole());
             }
-            self.pixels = pixels;
         }
         &mut self.pixels
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.width) * usize::from(self.height) * 4
+    }
+
+    /// `packed` unpacked; `None` if it does not unpack to the whole screen.
+    fn unpack(&self, packed: &[u8]) -> Option<Pixels> {
+        let len = self.len();
+        let mut pixels = Pixels::zeroed(len);
+        let out = miniz_oxide::inflate::decompress_slice_iter_to_slice(
+            &mut pixels,
+            std::iter::once(packed),
+            false,
+            true,
+        );
+        if out != Ok(len) {
+            return None;
+        }
+        for i in 4..len {
+            pixels[i] = pixels[i].wrapping_add(pixels[i - 4]);
+        }
+        Some(pixels)
+    }
+
+    /// Whether the pixels are packed now.
+    pub(crate) fn is_packed(&self) -> bool {
+        self.packed.is_some()
+    }
+
+    /// Calls `f` with the screen's RGBA pixels, leaving a packed screen
+    /// packed (it is unpacked into memory of its own for the call, black
+    /// if it were ever unreadable).
+    pub(crate) fn peek<T>(&self, f: impl FnOnce(&[u8]) -> T) -> T {
+        match &self.packed {
+            Some(packed) => {
+                let pixels = self
+                    .unpack(packed)
+                    .unwrap_or_else(|| Pixels::zeroed(self.len()));
+                f(&pixels)
+            }
+            None => f(&self.pixels),
+        }
     }
 
     /// Packs the pixels when nothing changed on the screen for `still`
@@ -462,8 +495,11 @@ mod tests {
         screen[(usize::from(w) + 1) * 4..(usize::from(w) + 2) * 4].copy_from_slice(&[1, 2, 3, 4]);
         assert_eq!(*fb.pixels, *screen);
         assert_eq!(fb.take_dirty(), vec![region(1, 1, 1, 1)]);
-        // So does a paint from a whole-screen image, as RDP's decoder keeps.
+        // Peeking at a packed screen reads its pixels and leaves it packed.
         assert!(fb.pack_when_still(Duration::ZERO));
+        assert!(fb.peek(|pixels| pixels == &screen[..]));
+        assert!(fb.is_packed());
+        // So does a paint from a whole-screen image, as RDP's decoder keeps.
         fb.paint_from(region(2, 1, 1, 1), &screen, w);
         assert_eq!(*fb.pixels, *screen);
         assert_eq!(fb.take_dirty(), vec![region(2, 1, 1, 1)]);

@@ -15,6 +15,7 @@ use gatehouse_connect::{OpenError, Opener, Requester, action};
 use ironrdp_connector::{ClientConnector, ConnectionOutcome, ConnectorErrorKind, Credentials};
 use ironrdp_graphics::image_processing::PixelFormat;
 use ironrdp_input::{Database, MouseButton, MousePosition, Operation, Scancode, WheelRotations};
+use ironrdp_pdu::geometry::ExclusiveRectangle;
 use ironrdp_pdu::input::fast_path::FastPathInputEvent;
 use ironrdp_session::image::DecodedImage;
 use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput};
@@ -47,7 +48,12 @@ const HELD_INPUT: usize = 512;
 pub(crate) struct RdpDesktop {
     framed: Framed,
     stage: ActiveStage,
+    /// IronRDP's picture (RGBA, 4 bytes a pixel): empty while the relay's
+    /// framebuffer is packed (a still screen), rebuilt from it when the
+    /// server next sends something (see [`RdpDesktop::shed`]).
     image: DecodedImage,
+    /// The screen's size, whether or not `image` holds it now.
+    screen: (u16, u16),
     input: Database,
     /// The last RFB button mask from the browser, to send only changes.
     buttons: u8,
@@ -251,6 +257,7 @@ pub(crate) async fn dial(
         framed,
         stage,
         image: DecodedImage::new(PixelFormat::RgbA32, width, height),
+        screen: (width, height),
         input: Database::new(),
         buttons: 0,
         refresh_rect,
@@ -470,7 +477,50 @@ async fn tls_upgrade(
 impl RdpDesktop {
     /// The server's screen size.
     pub(crate) fn size(&self) -> (u16, u16) {
-        (self.image.width(), self.image.height())
+        self.screen
+    }
+
+    /// Whether IronRDP's picture is dropped now.
+    fn is_shed(&self) -> bool {
+        self.image.data().is_empty() && self.screen.0 > 0 && self.screen.1 > 0
+    }
+
+    /// Drops IronRDP's picture of a still screen: the framebuffer holds
+    /// the same pixels, packed, so an idle desktop holds a few KiB instead
+    /// of two copies of its screen at 4 bytes a pixel. Input needs no
+    /// picture (the pointer is the browser's own, not drawn into it).
+    fn shed(&mut self) {
+        self.image = DecodedImage::new(PixelFormat::RgbA32, 0, 0);
+    }
+
+    /// Rebuilds IronRDP's picture from the framebuffer before a frame is
+    /// decoded into it: an update's rectangle can span pixels the update
+    /// does not draw, which must be the screen's, not black.
+    fn unshed(&mut self, fb: &Framebuffer) {
+        let (width, height) = self.screen;
+        let mut image = DecodedImage::new(PixelFormat::RgbA32, width, height);
+        if fb.size() == self.screen {
+            fb.peek(|pixels| {
+                // In bands of rows, so the copies IronRDP takes stay small.
+                let stride = usize::from(width) * 4;
+                for (i, band) in pixels.chunks(stride * 64).enumerate() {
+                    let top = (i * 64) as u16;
+                    let rect = ExclusiveRectangle {
+                        left: 0,
+                        top,
+                        right: width,
+                        bottom: top + (band.len() / stride) as u16,
+                    };
+                    if let Err(e) = self
+                        .stage
+                        .composite_rgba32(&mut image, [(rect, band.to_vec())])
+                    {
+                        tracing::debug!(error = %e, "the RDP picture was not rebuilt whole");
+                    }
+                }
+            });
+        }
+        self.image = image;
     }
 
     /// Reads one frame from the server, answers what it asks, and paints
@@ -484,7 +534,14 @@ impl RdpDesktop {
         if self.display.reactivating() {
             return self.reactivate().await;
         }
+        if fb.is_packed() && !self.is_shed() {
+            self.shed();
+        }
         let (action, frame) = self.framed.read_pdu().await.map_err(|e| e.to_string())?;
+        let shed = self.is_shed();
+        if shed {
+            self.unshed(fb);
+        }
         let outputs = self
             .stage
             .process(&mut self.image, action, &frame, None)
@@ -512,6 +569,10 @@ impl RdpDesktop {
                 }
                 _ => {}
             }
+        }
+        if shed && fb.is_packed() {
+            // Nothing was drawn: the screen is still, and so stays its memory.
+            self.shed();
         }
         self.answer_channels()?;
         self.drain().await?;
@@ -556,6 +617,7 @@ impl RdpDesktop {
             Step::Done(active) => active,
         };
         self.image = DecodedImage::new(PixelFormat::RgbA32, active.size.width, active.size.height);
+        self.screen = (active.size.width, active.size.height);
         self.refresh_rect = active.refresh_rect;
         self.suppress_output = active.suppress_output;
         tracing::debug!(
