@@ -13,9 +13,16 @@
 //!
 //! Then, through the gateway only: bandwidth and gateway CPU for an idle
 //! and a busy screen (an xterm scrolling `ls -lR /usr` in a loop), memory
-//! and CPU per idle desktop session (N sessions, each to its own Xvnc),
-//! ten busy desktops at once (each session's frames per second), and the
-//! size of one minute of recording, typing and busy.
+//! and CPU per idle desktop session (N sessions, each to its own Xvnc; and
+//! M RDP sessions, each to its own FreeRDP shadow server over Xvfb, in a
+//! gateway process of their own), ten busy desktops at once (each
+//! session's frames per second), and the size of one minute of recording,
+//! typing and busy.
+//!
+//! `BENCH_DESKTOP_ROWS=idle,rdp,recording` (any of `latency`, `screens`,
+//! `idle`, `rdp`, `many`, `recording`) runs only those rows and prints
+//! their figures instead of writing the section: for A/B runs of two
+//! builds (`BENCH_GATEWAY_BIN`) taking turns.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -30,6 +37,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use vnc::{PixelFormat, VncClient, VncConnector, VncEncoding, VncEvent, X11Event};
 
+use super::harness::rdp::RdpServer;
 use super::harness::terminal::Ws;
 use super::harness::vnc::{Desktop, Xvnc};
 use super::harness::{ADMIN_PASSWORD, TestGateway};
@@ -57,6 +65,9 @@ const BUSY: &str = "rm -f stop; while [ ! -e stop ]; do ls -lR /usr; done";
 const BATCH_GAP: Duration = Duration::from_millis(16);
 /// The gateway's default recording cap (`recording_max_bytes`).
 const CAP: u64 = 64 << 20;
+/// The account of every bench RDP server.
+const RDP_USER: &str = "bench";
+const RDP_PASSWORD: &str = "bench-rdp-pw";
 /// X11 keysyms.
 const CONTROL: u32 = 0xffe3;
 const ENTER: u32 = 0xff0d;
@@ -70,6 +81,9 @@ pub struct DesktopCounts {
     pub window: Duration,
     /// Idle sessions opened at once for the memory row.
     pub idle_sessions: usize,
+    /// Idle RDP sessions opened at once (each server is an Xvfb, an xterm
+    /// and a FreeRDP shadow server, heavier than an Xvnc).
+    pub rdp_sessions: usize,
     /// Busy desktops at once.
     pub busy_sessions: usize,
     /// How long each recording runs.
@@ -84,6 +98,7 @@ impl DesktopCounts {
                 keys: 20,
                 window: Duration::from_secs(5),
                 idle_sessions: 5,
+                rdp_sessions: 3,
                 busy_sessions: 10,
                 record: Duration::from_secs(15),
             }
@@ -93,6 +108,7 @@ impl DesktopCounts {
                 keys: 60,
                 window: Duration::from_secs(10),
                 idle_sessions: 20,
+                rdp_sessions: 10,
                 busy_sessions: 10,
                 record: Duration::from_secs(60),
             }
@@ -147,6 +163,7 @@ pub struct DesktopFigures {
     memory_kib: (f64, f64),
     idle_cpu: f64,
     memory_load: String,
+    rdp: Option<RdpIdle>,
     /// The busy desktops at once: each session's stream, the gateway's CPU.
     many: Vec<Stream>,
     many_cpu: f64,
@@ -163,6 +180,99 @@ pub struct DesktopFigures {
     recordings: Vec<(&'static str, u64, f64, String)>,
     /// The busy recording's file size each second (seconds, bytes).
     growth: Vec<(f64, u64)>,
+}
+
+/// Idle RDP sessions in a gateway process of their own.
+struct RdpIdle {
+    n: usize,
+    /// RSS per session (KiB) over the cold and the warm baseline, a second
+    /// after the last opened (its screen just painted) and once still.
+    fresh_kib: (f64, f64),
+    still_kib: (f64, f64),
+    cpu: f64,
+    load: String,
+}
+
+/// Whether row `name` runs (`BENCH_DESKTOP_ROWS`; all by default).
+fn row(name: &str) -> bool {
+    std::env::var("BENCH_DESKTOP_ROWS").map_or(true, |rows| rows.split(',').any(|r| r == name))
+}
+
+/// Opens an RDP desktop through the gateway and waits for its xterm.
+async fn rdp_ready(gw: &TestGateway, token: &str, conn: &str) -> Desktop {
+    let mut d = Desktop::open(gw, token, conn).await;
+    let shown = d.until(WAIT, |d| d.white_pixels() > 10_000).await;
+    assert!(shown, "the xterm never appeared on the RDP desktop");
+    quiet(&mut d.ws).await;
+    d
+}
+
+/// `n` idle RDP sessions, each to its own FreeRDP shadow server over Xvfb
+/// (the integration tests' harness: 1024×768, an xterm), through a
+/// gateway process of their own: its RSS per session over a cold baseline
+/// (before any desktop) and a warm one (one desktop opened and closed),
+/// just after they opened and once their screens were still for longer
+/// than the gateway's packing delay; its CPU per session over `window`.
+async fn rdp_idle(n: usize, window: Duration) -> RdpIdle {
+    eprintln!("desktops: {n} idle RDP sessions, each to its own FreeRDP shadow server…");
+    let mut servers = Vec::new();
+    for _ in 0..n {
+        servers.push(RdpServer::start(RDP_USER, RDP_PASSWORD).await);
+    }
+    let process = GatewayProcess::start(None).await;
+    let gw = TestGateway::remote(process.addr, None);
+    let admin = gw.login("admin", ADMIN_PASSWORD).await;
+    let mut conns = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        let body = json!({
+            "name": format!("rdp{i}"), "protocol": "rdp", "host": "127.0.0.1",
+            "port": server.addr.port(), "username": RDP_USER, "password": RDP_PASSWORD,
+            "users": ["admin"],
+        });
+        conns.push(gw.connection(&admin, body).await);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cold = process.rss_kib();
+    drop(rdp_ready(&gw, &admin, &conns[0]).await);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let warm = process.rss_kib();
+    let load = loadavg();
+    let mut readers = Vec::new();
+    for conn in &conns {
+        let d = rdp_ready(&gw, &admin, conn).await;
+        readers.push(tokio::spawn(drain(d.ws)));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let fresh = process.rss_kib();
+    // Still for longer than the gateway packs a screen after (5 s).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let cpu = process.cpu_time();
+    let started = Instant::now();
+    tokio::time::sleep(window).await;
+    let cpu = (process.cpu_time() - cpu).as_secs_f64() / started.elapsed().as_secs_f64() / n as f64;
+    let still = process.rss_kib();
+    let per = |rss: u64, base: u64| rss.saturating_sub(base) as f64 / n as f64;
+    let figures = RdpIdle {
+        n,
+        fresh_kib: (per(fresh, cold), per(fresh, warm)),
+        still_kib: (per(still, cold), per(still, warm)),
+        cpu,
+        load,
+    };
+    eprintln!(
+        "  RDP: {:.0} KiB per session just opened (cold), {:.0} KiB once still (cold), {:.0} KiB (warm), {:.3}% of a core each",
+        figures.fresh_kib.0,
+        figures.still_kib.0,
+        figures.still_kib.1,
+        cpu * 100.0
+    );
+    for r in readers {
+        r.abort();
+    }
+    drop(gw);
+    drop(process);
+    drop(servers);
+    figures
 }
 
 /// Runs the section.
@@ -195,194 +305,241 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
     ]));
     listening(&format!("127.0.0.1:{ws_port}")).await;
 
-    // The memory baseline before any desktop: admin logged in, the
-    // connections created, settled.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let cold_rss = process.rss_kib();
+    let (memory_kib, idle_cpu, memory_load) = if row("idle") {
+        // The memory baseline before any desktop: admin logged in, the
+        // connections created, settled.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let cold_rss = process.rss_kib();
 
-    eprintln!(
-        "desktops: {} idle sessions, each to its own Xvnc…",
-        n.idle_sessions
-    );
-    // A warm baseline too: one desktop opened and closed, settled.
-    drop(open_ready(&gw, &admin, &conns[1]).await);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let warm_rss = process.rss_kib();
-    let memory_load = loadavg();
-    let mut readers = Vec::new();
-    for conn in &conns[..n.idle_sessions] {
-        let d = open_ready(&gw, &admin, conn).await;
-        readers.push(tokio::spawn(drain(d.ws)));
-    }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let cpu = process.cpu_time();
-    let started = Instant::now();
-    tokio::time::sleep(n.window).await;
-    let idle_cpu = (process.cpu_time() - cpu).as_secs_f64()
-        / started.elapsed().as_secs_f64()
-        / n.idle_sessions as f64;
-    let rss = process.rss_kib();
-    let per = |base: u64| rss.saturating_sub(base) as f64 / n.idle_sessions as f64;
-    let memory_kib = (per(cold_rss), per(warm_rss));
-    eprintln!(
-        "  {:.0} KiB per session (cold), {:.0} KiB (warm), {:.3}% of a core each",
-        memory_kib.0,
-        memory_kib.1,
-        idle_cpu * 100.0
-    );
-    for r in readers {
-        r.abort();
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-
-    eprintln!("desktops: key press to changed pixels, the paths taking turns…");
-    let mut desk = open_ready(&gw, &admin, &conns[0]).await;
-    let mut direct = Rfb::connect(TcpStream::connect(xvncs[0].addr).await.unwrap()).await;
-    let mut socket = Rfb::connect(websockify(ws_port).await).await;
-    let mut latency = vec![Vec::new(); PATHS.len()];
-    let mut round_load = Vec::new();
-    // The three clients share one display, so every key's echo reaches
-    // all three: each client reads until its screen is quiet before its
-    // own key. Key by key, the paths take turns.
-    for _ in 0..n.rounds {
-        round_load.push(loadavg());
-        let mut s = vec![Samples::default(); PATHS.len()];
-        for k in 0..n.keys {
-            if k % 30 == 0 {
-                gw_clear(&mut desk.ws).await;
-            }
-            quiet(&mut desk.ws).await;
-            s[0].push(gw_key(&mut desk.ws, key_for(k)).await);
-            direct.settle().await;
-            s[1].push(direct.key(key_for(k)).await);
-            socket.settle().await;
-            s[2].push(socket.key(key_for(k)).await);
-        }
-        for (path, s) in latency.iter_mut().zip(s) {
-            path.push(s);
-        }
-    }
-    direct.close().await;
-    socket.close().await;
-    for (path, rounds) in PATHS.iter().zip(&latency) {
-        let all = Samples::merged(rounds);
         eprintln!(
-            "  {path}: p50 {:.1} ms, p99 {:.1} ms",
-            all.p50_ms(),
-            all.p99_ms()
+            "desktops: {} idle sessions, each to its own Xvnc…",
+            n.idle_sessions
         );
-    }
-
-    eprintln!("desktops: an idle and a busy screen through the gateway…");
-    gw_clear(&mut desk.ws).await;
-    let idle = screen(&process, &mut desk.ws, n.window).await;
-    gw_line(&mut desk.ws, BUSY).await;
-    let busy = screen(&process, &mut desk.ws, n.window).await;
-    gw_interrupt(&mut desk.ws, &xvncs[0].path("stop")).await;
-    drop(desk);
-    for (what, s) in [("idle", &idle), ("busy", &busy)] {
+        // A warm baseline too: one desktop opened and closed, settled.
+        drop(open_ready(&gw, &admin, &conns[1]).await);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let warm_rss = process.rss_kib();
+        let memory_load = loadavg();
+        let mut readers = Vec::new();
+        for conn in &conns[..n.idle_sessions] {
+            let d = open_ready(&gw, &admin, conn).await;
+            readers.push(tokio::spawn(drain(d.ws)));
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let cpu = process.cpu_time();
+        let started = Instant::now();
+        tokio::time::sleep(n.window).await;
+        let idle_cpu = (process.cpu_time() - cpu).as_secs_f64()
+            / started.elapsed().as_secs_f64()
+            / n.idle_sessions as f64;
+        let rss = process.rss_kib();
+        let per = |base: u64| rss.saturating_sub(base) as f64 / n.idle_sessions as f64;
+        let memory_kib = (per(cold_rss), per(warm_rss));
         eprintln!(
-            "  {what}: {:.1} KB/s, {:.1} batches/s, gateway CPU {:.2}%",
-            s.stream.bytes_per_sec() / 1e3,
-            s.stream.batches_per_sec(),
-            s.cpu * 100.0
+            "  {:.0} KiB per session (cold), {:.0} KiB (warm), {:.3}% of a core each",
+            memory_kib.0,
+            memory_kib.1,
+            idle_cpu * 100.0
         );
-    }
+        for r in readers {
+            r.abort();
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        (memory_kib, idle_cpu, memory_load)
+    } else {
+        ((0.0, 0.0), 0.0, String::new())
+    };
+    let rdp = if row("rdp") {
+        Some(rdp_idle(n.rdp_sessions, n.window).await)
+    } else {
+        None
+    };
 
-    eprintln!("desktops: {} busy desktops at once…", n.busy_sessions);
-    // Each desktop is read from the moment it opens (a client that stops
-    // reading would be ended after 45 s unheard); the count starts for
-    // all of them at once when the last is busy.
-    let (start_tx, start_rx) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
-    let window = n.window;
-    let mut tasks = Vec::new();
-    for conn in &conns[..n.busy_sessions] {
-        let mut d = open_ready(&gw, &admin, conn).await;
-        gw_line(&mut d.ws, BUSY).await;
-        let mut start = start_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let t0 = loop {
-                if let Some(t0) = *start.borrow_and_update() {
-                    break t0;
+    let (latency, round_load, idle, busy) = if row("latency") {
+        eprintln!("desktops: key press to changed pixels, the paths taking turns…");
+        let mut desk = open_ready(&gw, &admin, &conns[0]).await;
+        let mut direct = Rfb::connect(TcpStream::connect(xvncs[0].addr).await.unwrap()).await;
+        let mut socket = Rfb::connect(websockify(ws_port).await).await;
+        let mut latency = vec![Vec::new(); PATHS.len()];
+        let mut round_load = Vec::new();
+        // The three clients share one display, so every key's echo reaches
+        // all three: each client reads until its screen is quiet before its
+        // own key. Key by key, the paths take turns.
+        for _ in 0..n.rounds {
+            round_load.push(loadavg());
+            let mut s = vec![Samples::default(); PATHS.len()];
+            for k in 0..n.keys {
+                if k % 30 == 0 {
+                    gw_clear(&mut desk.ws).await;
                 }
-                drain_until(
-                    &mut d.ws,
-                    tokio::time::Instant::now() + Duration::from_millis(100),
-                )
-                .await;
-            };
-            drain_until(&mut d.ws, t0).await;
-            let s = count(&mut d.ws, window).await;
-            // The loops run on for the direct clients below.
-            let _ = d.ws.close(None).await;
-            s
-        }));
-    }
-    let t0 = tokio::time::Instant::now() + Duration::from_secs(2);
-    start_tx.send(Some(t0)).unwrap();
-    tokio::time::sleep_until(t0).await;
-    let many_load = loadavg();
-    let cpu = process.cpu_time();
-    let machine = crate::proc_cpu::machine_busy();
-    tokio::time::sleep_until(t0 + window).await;
-    let many_cpu = (process.cpu_time() - cpu).as_secs_f64() / window.as_secs_f64();
-    let many_machine =
-        (crate::proc_cpu::machine_busy() - machine).as_secs_f64() / window.as_secs_f64();
-    let mut many = Vec::new();
-    for t in tasks {
-        many.push(t.await.unwrap());
-    }
-    // The same ten busy displays read by ten direct VNC clients (the
-    // gateway's sessions closed): what the servers deliver on this machine
-    // without the gateway, asking for each update as soon as one arrives.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut rfbs = Vec::new();
-    for xvnc in &xvncs[..n.busy_sessions] {
-        rfbs.push(Rfb::connect_busy(TcpStream::connect(xvnc.addr).await.unwrap()).await);
-    }
-    let direct_load = loadavg();
-    let machine = crate::proc_cpu::machine_busy();
-    let started = Instant::now();
-    let tasks: Vec<_> = rfbs
-        .into_iter()
-        .zip(&xvncs)
-        .map(|(mut rfb, xvnc)| {
-            let stop = xvnc.path("stop");
-            tokio::spawn(async move {
-                let s = rfb.count(window).await;
-                rfb.stop(&stop).await;
-                rfb.close().await;
-                s
-            })
-        })
-        .collect();
-    tokio::time::sleep(window).await;
-    let direct_machine =
-        (crate::proc_cpu::machine_busy() - machine).as_secs_f64() / started.elapsed().as_secs_f64();
-    let mut many_direct = Vec::new();
-    for t in tasks {
-        many_direct.push(t.await.unwrap());
-    }
-    eprintln!(
-        "  direct: update batches/s {:?}; the machine's CPU {:.0}%",
-        many_direct
-            .iter()
-            .map(|s| s.batches_per_sec().round())
-            .collect::<Vec<_>>(),
-        direct_machine * 100.0
-    );
-    eprintln!(
-        "  update batches/s: {:?}; gateway CPU {:.0}%",
-        many.iter()
-            .map(|s| s.batches_per_sec().round())
-            .collect::<Vec<_>>(),
-        many_cpu * 100.0
-    );
+                quiet(&mut desk.ws).await;
+                s[0].push(gw_key(&mut desk.ws, key_for(k)).await);
+                direct.settle().await;
+                s[1].push(direct.key(key_for(k)).await);
+                socket.settle().await;
+                s[2].push(socket.key(key_for(k)).await);
+            }
+            for (path, s) in latency.iter_mut().zip(s) {
+                path.push(s);
+            }
+        }
+        direct.close().await;
+        socket.close().await;
+        for (path, rounds) in PATHS.iter().zip(&latency) {
+            let all = Samples::merged(rounds);
+            eprintln!(
+                "  {path}: p50 {:.1} ms, p99 {:.1} ms",
+                all.p50_ms(),
+                all.p99_ms()
+            );
+        }
 
-    eprintln!("desktops: a recorded minute of typing and of a busy screen…");
+        eprintln!("desktops: an idle and a busy screen through the gateway…");
+        gw_clear(&mut desk.ws).await;
+        let idle = screen(&process, &mut desk.ws, n.window).await;
+        gw_line(&mut desk.ws, BUSY).await;
+        let busy = screen(&process, &mut desk.ws, n.window).await;
+        gw_interrupt(&mut desk.ws, &xvncs[0].path("stop")).await;
+        drop(desk);
+        for (what, s) in [("idle", &idle), ("busy", &busy)] {
+            eprintln!(
+                "  {what}: {:.1} KB/s, {:.1} batches/s, gateway CPU {:.2}%",
+                s.stream.bytes_per_sec() / 1e3,
+                s.stream.batches_per_sec(),
+                s.cpu * 100.0
+            );
+        }
+        (latency, round_load, idle, busy)
+    } else {
+        let none = || Screen {
+            stream: Stream::default(),
+            cpu: 0.0,
+            load: String::new(),
+        };
+        (vec![Vec::new(); PATHS.len()], Vec::new(), none(), none())
+    };
+
+    let (many, many_cpu, many_machine, many_load, many_direct, direct_machine, direct_load) =
+        if row("many") {
+            eprintln!("desktops: {} busy desktops at once…", n.busy_sessions);
+            // Each desktop is read from the moment it opens (a client that stops
+            // reading would be ended after 45 s unheard); the count starts for
+            // all of them at once when the last is busy.
+            let (start_tx, start_rx) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
+            let window = n.window;
+            let mut tasks = Vec::new();
+            for conn in &conns[..n.busy_sessions] {
+                let mut d = open_ready(&gw, &admin, conn).await;
+                gw_line(&mut d.ws, BUSY).await;
+                let mut start = start_rx.clone();
+                tasks.push(tokio::spawn(async move {
+                    let t0 = loop {
+                        if let Some(t0) = *start.borrow_and_update() {
+                            break t0;
+                        }
+                        drain_until(
+                            &mut d.ws,
+                            tokio::time::Instant::now() + Duration::from_millis(100),
+                        )
+                        .await;
+                    };
+                    drain_until(&mut d.ws, t0).await;
+                    let s = count(&mut d.ws, window).await;
+                    // The loops run on for the direct clients below.
+                    let _ = d.ws.close(None).await;
+                    s
+                }));
+            }
+            let t0 = tokio::time::Instant::now() + Duration::from_secs(2);
+            start_tx.send(Some(t0)).unwrap();
+            tokio::time::sleep_until(t0).await;
+            let many_load = loadavg();
+            let cpu = process.cpu_time();
+            let machine = crate::proc_cpu::machine_busy();
+            tokio::time::sleep_until(t0 + window).await;
+            let many_cpu = (process.cpu_time() - cpu).as_secs_f64() / window.as_secs_f64();
+            let many_machine =
+                (crate::proc_cpu::machine_busy() - machine).as_secs_f64() / window.as_secs_f64();
+            let mut many = Vec::new();
+            for t in tasks {
+                many.push(t.await.unwrap());
+            }
+            // The same ten busy displays read by ten direct VNC clients (the
+            // gateway's sessions closed): what the servers deliver on this machine
+            // without the gateway, asking for each update as soon as one arrives.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let mut rfbs = Vec::new();
+            for xvnc in &xvncs[..n.busy_sessions] {
+                rfbs.push(Rfb::connect_busy(TcpStream::connect(xvnc.addr).await.unwrap()).await);
+            }
+            let direct_load = loadavg();
+            let machine = crate::proc_cpu::machine_busy();
+            let started = Instant::now();
+            let tasks: Vec<_> = rfbs
+                .into_iter()
+                .zip(&xvncs)
+                .map(|(mut rfb, xvnc)| {
+                    let stop = xvnc.path("stop");
+                    tokio::spawn(async move {
+                        let s = rfb.count(window).await;
+                        rfb.stop(&stop).await;
+                        rfb.close().await;
+                        s
+                    })
+                })
+                .collect();
+            tokio::time::sleep(window).await;
+            let direct_machine = (crate::proc_cpu::machine_busy() - machine).as_secs_f64()
+                / started.elapsed().as_secs_f64();
+            let mut many_direct = Vec::new();
+            for t in tasks {
+                many_direct.push(t.await.unwrap());
+            }
+            eprintln!(
+                "  direct: update batches/s {:?}; the machine's CPU {:.0}%",
+                many_direct
+                    .iter()
+                    .map(|s| s.batches_per_sec().round())
+                    .collect::<Vec<_>>(),
+                direct_machine * 100.0
+            );
+            eprintln!(
+                "  update batches/s: {:?}; gateway CPU {:.0}%",
+                many.iter()
+                    .map(|s| s.batches_per_sec().round())
+                    .collect::<Vec<_>>(),
+                many_cpu * 100.0
+            );
+            (
+                many,
+                many_cpu,
+                many_machine,
+                many_load,
+                many_direct,
+                direct_machine,
+                direct_load,
+            )
+        } else {
+            (
+                Vec::new(),
+                0.0,
+                0.0,
+                String::new(),
+                Vec::new(),
+                0.0,
+                String::new(),
+            )
+        };
+
     let mut recordings = Vec::new();
     let mut growth: Vec<(f64, u64)> = Vec::new();
-    for (what, i) in [("typing", 0), ("busy screen", 1)] {
+    if row("recording") {
+        eprintln!("desktops: a recorded minute of typing and of a busy screen…");
+    }
+    for (what, i) in [("typing", 0), ("busy screen", 1)]
+        .into_iter()
+        .filter(|_| row("recording"))
+    {
         let conn = &conns[i];
         let load = loadavg();
         let mut d = open_ready(&gw, &admin, conn).await;
@@ -443,6 +600,7 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
         memory_kib,
         idle_cpu,
         memory_load,
+        rdp,
         many,
         many_cpu,
         many_machine,
@@ -941,6 +1099,13 @@ impl DesktopFigures {
     /// The section, as Markdown.
     pub fn render(&self) -> String {
         let mut o = String::new();
+        if let Ok(rows) = std::env::var("BENCH_DESKTOP_ROWS") {
+            return format!(
+                "{HEADING}\n\nA partial run ({rows}, {} on commit {}): its figures went to \
+                 the standard error only.\n",
+                self.date, self.commit
+            );
+        }
         let p = |o: &mut String, s: String| {
             o.push_str(&s);
             o.push('\n');
@@ -1096,6 +1261,28 @@ impl DesktopFigures {
                 fb = 800.0 * 600.0 * 4.0 / 1024.0,
             ),
         );
+        if let Some(rdp) = &self.rdp {
+            p(
+                &mut o,
+                format!(
+                    "{n} idle RDP sessions, each to its own FreeRDP shadow server over Xvfb \
+                     (1024×768, an xterm; the integration tests' harness), in a gateway process \
+                     of their own (load {load}): RSS per session {fresh:.0} KiB over the cold \
+                     baseline a second after the last opened, {cold:.0} KiB once the screens were \
+                     still for 8 s ({warm:.0} KiB over the warm baseline); the gateway's CPU over \
+                     the idle window {cpu:.3}% of one core per session. A 1024×768 screen is \
+                     {fb:.0} KiB at 4 bytes a pixel, held twice while it changes (IronRDP's \
+                     picture and the framebuffer); a still one, once, deflated.\n",
+                    n = rdp.n,
+                    load = rdp.load,
+                    fresh = rdp.fresh_kib.0,
+                    cold = rdp.still_kib.0,
+                    warm = rdp.still_kib.1,
+                    cpu = rdp.cpu * 100.0,
+                    fb = 1024.0 * 768.0 * 4.0 / 1024.0,
+                ),
+            );
+        }
 
         p(
             &mut o,
@@ -1166,6 +1353,20 @@ impl DesktopFigures {
                 "idle desktop session ≤ 1% of a core".to_owned(),
                 format!("{:.3}%", self.idle_cpu * 100.0),
                 self.idle_cpu <= 0.01,
+            ),
+            (
+                "idle RDP session ≤ 2 MiB of gateway memory".to_owned(),
+                self.rdp.as_ref().map_or("not measured".to_owned(), |r| {
+                    format!("{:.2} MiB", r.still_kib.0 / 1024.0)
+                }),
+                self.rdp.as_ref().is_some_and(|r| r.still_kib.0 <= 2048.0),
+            ),
+            (
+                "idle RDP session ≤ 1% of a core".to_owned(),
+                self.rdp.as_ref().map_or("not measured".to_owned(), |r| {
+                    format!("{:.3}%", r.cpu * 100.0)
+                }),
+                self.rdp.as_ref().is_some_and(|r| r.cpu <= 0.01),
             ),
             (
                 format!("{} busy desktops each ≥ 10 frames/s", self.many.len()),

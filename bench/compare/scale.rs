@@ -29,14 +29,18 @@ pub struct GatewayProcess {
 }
 
 impl GatewayProcess {
-    /// Starts the release binary with a fresh data directory (and an SSH
+    /// Starts the release binary (or `$BENCH_GATEWAY_BIN`) with a fresh data directory (and an SSH
     /// listener on `ssh` when given); panics unless every listener answers
     /// within 10 s.
     pub async fn start(ssh: Option<SocketAddr>) -> GatewayProcess {
         let dir = tempfile::tempdir().unwrap();
         let port = super::harness::sshd::free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        // `BENCH_GATEWAY_BIN` runs another build instead (an A/B of two
+        // commits, taking turns on the same machine).
+        let bin = std::env::var_os("BENCH_GATEWAY_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_gatehouse").into());
+        let child = tokio::process::Command::new(bin)
             .arg("serve")
             .env("GATEHOUSE_DATA_DIR", dir.path())
             .env("GATEHOUSE_HTTP", addr.to_string())
