@@ -21,6 +21,8 @@ function bytesOf(base64: string): ArrayBuffer {
 
 export class DesktopPlayer {
   private times: number[] = [];
+  /** The indices of the gateway's notes (`m` events: the size limit reached, the writer behind). */
+  private readonly notes: number[];
   /** The next event to apply. */
   private next = 0;
   private pos = 0;
@@ -39,6 +41,7 @@ export class DesktopPlayer {
     this.screen = painter(canvas);
     canvas.width = cast.header.width;
     canvas.height = cast.header.height;
+    this.notes = cast.events.flatMap((e, i) => (e.code === "m" ? [i] : []));
     this.retime();
   }
 
@@ -107,6 +110,12 @@ export class DesktopPlayer {
 
   dispose() {
     this.pause();
+  }
+
+  /** The gateway's notes reached by now, oldest first: a recording stopped
+   * at its size limit says so where it stopped, as a terminal's replay does. */
+  get notices(): string[] {
+    return this.notes.filter((i) => this.times[i] <= this.pos).map((i) => this.cast.events[i].data);
   }
 
   /** A desktop's recording holds pictures, not text: nothing to find. */

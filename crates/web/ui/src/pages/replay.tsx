@@ -234,6 +234,12 @@ export function ReplayPage({ sessionId, text }: { sessionId: string; text?: stri
           Full screen
         </button>
       </div>
+        {p instanceof DesktopPlayer &&
+          p.notices.map((note) => (
+            <p class="banner ended replay-note" role="status">
+              [{note}]
+            </p>
+          ))}
       <div class="replay-body">
         <div class="replay-screen" ref={host} hidden={!!log || desktop} />
         <canvas class="desktop-screen replay-desktop" ref={canvas} hidden={!desktop} aria-label="Recorded desktop" />
