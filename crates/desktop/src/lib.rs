@@ -35,6 +35,7 @@ mod paste;
 mod rdp;
 mod rdp_clipboard;
 mod rdp_display;
+mod rdp_idle;
 mod relay;
 mod remote;
 mod route;

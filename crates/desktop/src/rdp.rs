@@ -15,7 +15,6 @@ use gatehouse_connect::{OpenError, Opener, Requester, action};
 use ironrdp_connector::{ClientConnector, ConnectionOutcome, ConnectorErrorKind, Credentials};
 use ironrdp_graphics::image_processing::PixelFormat;
 use ironrdp_input::{Database, MouseButton, MousePosition, Operation, Scancode, WheelRotations};
-use ironrdp_pdu::geometry::ExclusiveRectangle;
 use ironrdp_pdu::input::fast_path::FastPathInputEvent;
 use ironrdp_session::image::DecodedImage;
 use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput};
@@ -491,36 +490,14 @@ impl RdpDesktop {
     /// picture (the pointer is the browser's own, not drawn into it).
     fn shed(&mut self) {
         self.image = DecodedImage::new(PixelFormat::RgbA32, 0, 0);
+        tracing::debug!("the still screen's RDP picture dropped");
     }
 
     /// Rebuilds IronRDP's picture from the framebuffer before a frame is
-    /// decoded into it: an update's rectangle can span pixels the update
-    /// does not draw, which must be the screen's, not black.
+    /// decoded into it (see [`crate::rdp_idle::picture_of`]).
     fn unshed(&mut self, fb: &Framebuffer) {
-        let (width, height) = self.screen;
-        let mut image = DecodedImage::new(PixelFormat::RgbA32, width, height);
-        if fb.size() == self.screen {
-            fb.peek(|pixels| {
-                // In bands of rows, so the copies IronRDP takes stay small.
-                let stride = usize::from(width) * 4;
-                for (i, band) in pixels.chunks(stride * 64).enumerate() {
-                    let top = (i * 64) as u16;
-                    let rect = ExclusiveRectangle {
-                        left: 0,
-                        top,
-                        right: width,
-                        bottom: top + (band.len() / stride) as u16,
-                    };
-                    if let Err(e) = self
-                        .stage
-                        .composite_rgba32(&mut image, [(rect, band.to_vec())])
-                    {
-                        tracing::debug!(error = %e, "the RDP picture was not rebuilt whole");
-                    }
-                }
-            });
-        }
-        self.image = image;
+        self.image = crate::rdp_idle::picture_of(&mut self.stage, self.screen, fb);
+        tracing::debug!("the RDP picture rebuilt from the framebuffer");
     }
 
     /// Reads one frame from the server, answers what it asks, and paints
