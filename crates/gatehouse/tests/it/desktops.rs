@@ -5,6 +5,7 @@
 mod clipboard;
 mod latin1;
 mod rdp;
+mod rdp_idle;
 mod replay;
 mod sharing;
 mod xrdp;
