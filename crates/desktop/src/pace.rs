@@ -33,7 +33,7 @@ const BURST: f64 = 2.0;
 /// A key frame once the regions since the last one add up to this many key frames.
 const KEY_FRAME_SCREENS: usize = 8;
 /// And at least this often while the screen changes.
-pub(crate) const KEY_FRAME_EVERY: Duration = Duration::from_secs(60);
+pub(crate) const KEY_FRAME_EVERY: Duration = Duration::from_secs(10);
 /// Regions held apart before they merge into their bounding box (as the
 /// framebuffer's own list).
 const MAX_HELD: usize = 16;
