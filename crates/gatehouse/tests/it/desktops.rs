@@ -6,6 +6,7 @@ mod clipboard;
 mod latin1;
 mod rdp;
 mod rdp_idle;
+mod recording_pace;
 mod replay;
 mod sharing;
 mod xrdp;
