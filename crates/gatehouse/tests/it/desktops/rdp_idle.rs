@@ -34,7 +34,7 @@ async fn settle(desk: &mut Desktop) {
 }
 
 #[tokio::test]
-async fn an_rdp_desktop_typed_into_after_idling_shows_the_servers_exact_screen() {
+async fn an_rdp_desktop_typed_into_after_idling_shows_what_a_fresh_session_shows() {
     let server = RdpServer::start(USER, PASSWORD).await;
     let gw = TestGateway::spawn().await;
     let admin = gw.admin().await;
