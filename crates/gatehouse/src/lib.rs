@@ -2,6 +2,7 @@
 //! the assembled gateway ([`app::Application`]) and the command line
 //! ([`cli`]). `main` only parses flags and calls [`cli::run`].
 
+pub mod allocator;
 pub mod app;
 pub mod cli;
 pub mod client;

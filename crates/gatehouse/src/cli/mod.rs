@@ -36,6 +36,13 @@ pub struct ServerArgs {
     token: Option<String>,
 }
 
+impl Cli {
+    /// Whether this runs the gateway (rather than talking to one).
+    pub fn serves(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the gateway.

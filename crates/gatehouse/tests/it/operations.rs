@@ -455,3 +455,82 @@ fn the_grafana_dashboard_only_charts_metrics_the_gateway_records() {
         }
     }
 }
+
+/// The `GLIBC_TUNABLES` the running process `pid` was started with. glibc
+/// ends each tunable's value in place, with a NUL where a `:` was, so the
+/// pieces after the variable's first that name a `glibc.` tunable are its
+/// own, put back together.
+fn tunables_of(pid: u32) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let mut pieces = environ
+        .split(|b| *b == 0)
+        .map(|piece| String::from_utf8_lossy(piece).into_owned())
+        .skip_while(|piece| !piece.starts_with("GLIBC_TUNABLES="));
+    let mut tunables = pieces.next()?.strip_prefix("GLIBC_TUNABLES=")?.to_owned();
+    for piece in pieces.take_while(|piece| piece.starts_with("glibc.")) {
+        tunables = format!("{tunables}:{piece}");
+    }
+    Some(tunables)
+}
+
+/// Starts `gatehouse serve` with `tunables` (if any) as `GLIBC_TUNABLES`
+/// and returns the `GLIBC_TUNABLES` it runs with once it answers.
+async fn tunables_of_a_serving_gateway(tunables: Option<&str>) -> Option<String> {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
+        .args(["serve", "--data-dir"])
+        .arg(data.path())
+        .args([
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--ssh",
+            "127.0.0.1:0",
+        ])
+        .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env_remove("GLIBC_TUNABLES")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(tunables) = tunables {
+        command.env("GLIBC_TUNABLES", tunables);
+    }
+    let child = command.spawn().unwrap();
+    let gw = TestGateway::remote(format!("127.0.0.1:{port}").parse().unwrap(), None);
+    let up = eventually(Duration::from_secs(20), || async {
+        gw.http()
+            .get(gw.url("/healthz"))
+            .send()
+            .await
+            .ok()
+            .map(drop)
+    })
+    .await;
+    assert!(up.is_some(), "the gateway did not start");
+    tunables_of(child.id().unwrap())
+}
+
+#[tokio::test]
+async fn the_gateway_runs_with_glibcs_large_block_threshold_fixed_unless_the_operator_set_it() {
+    // Without a setting: large blocks (an idle RDP desktop's dropped
+    // picture) keep their own mappings, so freeing them gives them back.
+    assert_eq!(
+        tunables_of_a_serving_gateway(None).await.as_deref(),
+        Some("glibc.malloc.mmap_threshold=1048576")
+    );
+    // Other tunables are kept beside it.
+    assert_eq!(
+        tunables_of_a_serving_gateway(Some("glibc.malloc.arena_max=2"))
+            .await
+            .as_deref(),
+        Some("glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=1048576")
+    );
+    // An operator's own threshold wins.
+    assert_eq!(
+        tunables_of_a_serving_gateway(Some("glibc.malloc.mmap_threshold=4194304"))
+            .await
+            .as_deref(),
+        Some("glibc.malloc.mmap_threshold=4194304")
+    );
+}
