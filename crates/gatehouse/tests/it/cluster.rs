@@ -172,6 +172,21 @@ pub(super) async fn echo_server() -> std::net::SocketAddr {
 }
 
 /// A client through `tunnel`, after one echoed round trip.
+/// On `gw`'s database: the administrator's token, and `ops1`'s, who is
+/// granted the tcp connection `echo` to an [`echo_server`] of its own.
+pub(super) async fn echo_for_ops1(gw: &TestGateway) -> (String, String) {
+    let admin = gw.admin().await;
+    gw.user(&admin, "ops1", "user").await;
+    let echo = echo_server().await;
+    gw.connection(
+        &admin,
+        json!({ "name": "echo", "protocol": "tcp", "host": "127.0.0.1", "port": echo.port(), "users": ["ops1"] }),
+    )
+    .await;
+    let ops = gw.login("ops1", "ops1-password").await;
+    (admin, ops)
+}
+
 pub(super) async fn client(tunnel: &Tunnel) -> tokio::net::TcpStream {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(tunnel.local).await.unwrap();
@@ -264,15 +279,7 @@ async fn three_node_processes_show_one_active_sessions_view_end_each_others_sess
     let (_db, b) = node_process(&url, "gw-b", &key).await;
     let (dc, mut c) = node_process(&url, "gw-c", &key).await;
     let (a, b) = (&a.gw, &b.gw);
-    let admin = a.admin().await;
-    a.user(&admin, "ops1", "user").await;
-    let echo = echo_server().await;
-    a.connection(
-        &admin,
-        json!({ "name": "echo", "protocol": "tcp", "host": "127.0.0.1", "port": echo.port(), "users": ["ops1"] }),
-    )
-    .await;
-    let ops = a.login("ops1", "ops1-password").await;
+    let (admin, ops) = echo_for_ops1(a).await;
 
     // A session on each node; A's live feed sees B's within a second of B
     // listing it.
@@ -453,6 +460,7 @@ async fn three_node_processes_show_one_active_sessions_view_end_each_others_sess
     assert_eq!(status, 200, "{body}");
     let ops = a.login("ops1", "ops1-password").await;
     // Deleting a connection on A ends its sessions on B.
+    let echo = echo_server().await;
     let echo2 = a
         .connection(
             &admin,

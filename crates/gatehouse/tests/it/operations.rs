@@ -184,6 +184,22 @@ async fn metrics_count_sessions_ends_logins_dials_and_api_requests() {
     );
 }
 
+/// `gatehouse serve` on `data`, its API on `port`, SSH on any port.
+fn serve(data: &std::path::Path, port: u16) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .args([
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--ssh",
+            "127.0.0.1:0",
+        ])
+        .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PASSWORD);
+    command
+}
+
 /// Starts the real binary with `env` and stops it with SIGTERM; returns
 /// what it wrote to stdout and to stderr.
 async fn run_gateway_briefly(env: &[(&str, &str)]) -> (String, String) {
@@ -191,18 +207,8 @@ async fn run_gateway_briefly(env: &[(&str, &str)]) -> (String, String) {
     let out = tempfile::NamedTempFile::new().unwrap();
     let err = tempfile::NamedTempFile::new().unwrap();
     let port = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["serve", "--data-dir"])
-        .arg(data.path())
-        .args([
-            "--http",
-            &format!("127.0.0.1:{port}"),
-            "--ssh",
-            "127.0.0.1:0",
-            "--node",
-            "gw-logs",
-        ])
-        .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    let mut child = serve(data.path(), port)
+        .args(["--node", "gw-logs"])
         .env_remove("GATEHOUSE_LOG")
         .envs(env.iter().copied())
         .stdout(out.reopen().unwrap())
@@ -478,17 +484,8 @@ fn tunables_of(pid: u32) -> Option<String> {
 async fn tunables_of_a_serving_gateway(tunables: Option<&str>) -> Option<String> {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    let mut command = serve(data.path(), port);
     command
-        .args(["serve", "--data-dir"])
-        .arg(data.path())
-        .args([
-            "--http",
-            &format!("127.0.0.1:{port}"),
-            "--ssh",
-            "127.0.0.1:0",
-        ])
-        .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env_remove("GLIBC_TUNABLES")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{client, closed_within, echo_server, node};
+use super::{client, closed_within, echo_for_ops1, node};
 use crate::feed::Feed;
 use crate::harness::postgres::Postgres;
 use crate::harness::{TestGateway, eventually};
@@ -88,15 +88,7 @@ async fn a_postgresql_restart_under_live_sessions_loses_nothing_and_the_feed_hea
     };
     let a = node(&url, "gw-a").await;
     let b = node(&url, "gw-b").await;
-    let admin = a.admin().await;
-    a.user(&admin, "ops1", "user").await;
-    let echo = echo_server().await;
-    a.connection(
-        &admin,
-        json!({ "name": "echo", "protocol": "tcp", "host": "127.0.0.1", "port": echo.port(), "users": ["ops1"] }),
-    )
-    .await;
-    let ops = a.login("ops1", "ops1-password").await;
+    let (admin, ops) = echo_for_ops1(&a).await;
 
     // Half the sessions on each node.
     let opened = futures_util::future::join_all((0..SESSIONS).map(|i| {
@@ -269,15 +261,7 @@ async fn a_postgresql_restart_under_live_sessions_loses_nothing_and_the_feed_hea
 #[tokio::test]
 async fn a_lock_no_node_heard_of_ends_the_users_sessions_once_the_nodes_listen_again() {
     let (a, b, url) = super::two_nodes().await;
-    let admin = a.admin().await;
-    a.user(&admin, "ops1", "user").await;
-    let echo = echo_server().await;
-    a.connection(
-        &admin,
-        json!({ "name": "echo", "protocol": "tcp", "host": "127.0.0.1", "port": echo.port(), "users": ["ops1"] }),
-    )
-    .await;
-    let ops = a.login("ops1", "ops1-password").await;
+    let (admin, ops) = echo_for_ops1(&a).await;
     let on_a = Tunnel::open(&a, &ops, "echo", &[]).await;
     let on_b = Tunnel::open(&b, &ops, "echo", &[]).await;
     let mut clients = vec![client(&on_a).await, client(&on_b).await];
