@@ -1099,13 +1099,6 @@ impl DesktopFigures {
     /// The section, as Markdown.
     pub fn render(&self) -> String {
         let mut o = String::new();
-        if let Ok(rows) = std::env::var("BENCH_DESKTOP_ROWS") {
-            return format!(
-                "{HEADING}\n\nA partial run ({rows}, {} on commit {}): its figures went to \
-                 the standard error only.\n",
-                self.date, self.commit
-            );
-        }
         let p = |o: &mut String, s: String| {
             o.push_str(&s);
             o.push('\n');

@@ -30,7 +30,7 @@ pub struct GatewayProcess {
 
 impl GatewayProcess {
     /// Starts the release binary (or `$BENCH_GATEWAY_BIN`) with a fresh data directory (and an SSH
-    /// listener on `ssh` when given); panics unless every listener answers
+    /// listener on `ssh` when given, else on any free port); panics unless every listener answers
     /// within 10 s.
     pub async fn start(ssh: Option<SocketAddr>) -> GatewayProcess {
         let dir = tempfile::tempdir().unwrap();
@@ -46,7 +46,12 @@ impl GatewayProcess {
             .env("GATEHOUSE_HTTP", addr.to_string())
             .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("GATEHOUSE_LOG", "warn")
-            .envs(ssh.map(|a| ("GATEHOUSE_SSH", a.to_string())))
+            // Without one asked for, any free port: the default (2222)
+            // may be another gateway's of this run.
+            .env(
+                "GATEHOUSE_SSH",
+                ssh.map_or_else(|| "127.0.0.1:0".to_owned(), |a| a.to_string()),
+            )
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
