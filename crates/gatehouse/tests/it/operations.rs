@@ -216,17 +216,7 @@ async fn run_gateway_briefly(env: &[(&str, &str)]) -> (String, String) {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let gw = TestGateway::remote(format!("127.0.0.1:{port}").parse().unwrap(), None);
-    let up = eventually(Duration::from_secs(20), || async {
-        gw.http()
-            .get(gw.url("/openapi.json"))
-            .send()
-            .await
-            .ok()
-            .map(drop)
-    })
-    .await;
-    assert!(up.is_some(), "the gateway did not start");
+    let gw = TestGateway::started_on(port, None).await;
     // A failed target dial is logged with a warning.
     let admin = gw.admin().await;
     let conn = gw
@@ -494,17 +484,7 @@ async fn tunables_of_a_serving_gateway(tunables: Option<&str>) -> Option<String>
         command.env("GLIBC_TUNABLES", tunables);
     }
     let child = command.spawn().unwrap();
-    let gw = TestGateway::remote(format!("127.0.0.1:{port}").parse().unwrap(), None);
-    let up = eventually(Duration::from_secs(20), || async {
-        gw.http()
-            .get(gw.url("/healthz"))
-            .send()
-            .await
-            .ok()
-            .map(drop)
-    })
-    .await;
-    assert!(up.is_some(), "the gateway did not start");
+    TestGateway::started_on(port, None).await;
     tunables_of(child.id().unwrap())
 }
 

@@ -7,7 +7,7 @@ use serde_json::json;
 use tokio::process::{Child, Command};
 
 use crate::harness::sshd::{PASSWORD, TARGET_USER, free_port};
-use crate::harness::{ADMIN_PASSWORD, Sshd, Terminal, TestGateway, eventually};
+use crate::harness::{ADMIN_PASSWORD, Sshd, Terminal, TestGateway};
 
 /// The `gatehouse` binary running as a process of its own.
 pub(crate) struct GatewayProcess {
@@ -66,17 +66,7 @@ impl GatewayProcess {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let gw = TestGateway::remote(format!("127.0.0.1:{port}").parse().unwrap(), tls);
-        let up = eventually(Duration::from_secs(20), || async {
-            gw.http()
-                .get(gw.url("/openapi.json"))
-                .send()
-                .await
-                .ok()
-                .map(|_| ())
-        })
-        .await;
-        assert!(up.is_some(), "the gateway process did not start");
+        let gw = TestGateway::started_on(port, tls).await;
         GatewayProcess { child, gw, log }
     }
 

@@ -113,6 +113,26 @@ impl TestGateway {
         }
     }
 
+    /// [`TestGateway::remote`] for a gateway process just started on
+    /// `port` of loopback, once its API answers (within 20 s).
+    pub async fn started_on(port: u16, cert: Option<&std::path::Path>) -> TestGateway {
+        let gw = TestGateway::remote(format!("127.0.0.1:{port}").parse().unwrap(), cert);
+        let up = eventually(Duration::from_secs(20), || async {
+            gw.http()
+                .get(gw.url("/openapi.json"))
+                .send()
+                .await
+                .ok()
+                .map(drop)
+        })
+        .await;
+        assert!(
+            up.is_some(),
+            "the gateway process did not start on port {port}"
+        );
+        gw
+    }
+
     /// `https` for a gateway that serves TLS, else `http`.
     pub fn scheme(&self) -> &'static str {
         if self.tls.is_some() { "https" } else { "http" }
@@ -393,4 +413,19 @@ where
 /// A command's standard output as text.
 pub fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Waits until `server`, a process the harness started, accepts on `addr`;
+/// false if it exited first.
+pub(crate) async fn listening(addr: SocketAddr, server: &mut tokio::process::Child) -> bool {
+    for _ in 0..100 {
+        if let Ok(Some(_)) = server.try_wait() {
+            return false;
+        }
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }

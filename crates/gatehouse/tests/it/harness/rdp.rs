@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 use super::httpbin::free_port;
@@ -90,7 +89,7 @@ impl RdpServer {
                 .expect(
                     "freerdp-shadow-cli (Debian freerdp2-shadow-x11; run scripts/prerequisites)",
                 );
-            if !listening(addr, &mut server).await {
+            if !super::listening(addr, &mut server).await {
                 continue;
             }
             return RdpServer {
@@ -127,18 +126,4 @@ async fn display_of(xvfb: &mut Child) -> Option<u32> {
         Ok(Ok(n)) if n > 0 => line.trim().parse().ok(),
         _ => None,
     }
-}
-
-/// Waits until `server` accepts on `addr`; false if it exited first.
-async fn listening(addr: SocketAddr, server: &mut Child) -> bool {
-    for _ in 0..100 {
-        if let Ok(Some(_)) = server.try_wait() {
-            return false;
-        }
-        if TcpStream::connect(addr).await.is_ok() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }

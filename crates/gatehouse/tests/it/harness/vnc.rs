@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -68,7 +67,7 @@ impl Xvnc {
                 .kill_on_drop(true)
                 .spawn()
                 .expect("Xvnc (Debian tigervnc-standalone-server; run scripts/prerequisites)");
-            if !listening(addr, &mut server).await {
+            if !super::listening(addr, &mut server).await {
                 continue;
             }
             let xterm = Command::new("xterm")
@@ -98,20 +97,6 @@ impl Xvnc {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
-}
-
-/// Waits until `server` accepts on `addr`; false if it exited first.
-async fn listening(addr: SocketAddr, server: &mut Child) -> bool {
-    for _ in 0..100 {
-        if let Ok(Some(_)) = server.try_wait() {
-            return false;
-        }
-        if TcpStream::connect(addr).await.is_ok() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 /// Enough randomness to spread parallel tests over displays.

@@ -23,9 +23,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -142,7 +140,7 @@ impl XrdpServer {
             .kill_on_drop(true)
             .spawn()
             .expect("xrdp (Debian xrdp; run scripts/prerequisites)");
-        let up = listening(addr, &mut xrdp).await;
+        let up = super::listening(addr, &mut xrdp).await;
         let server = XrdpServer {
             addr,
             dir,
@@ -242,18 +240,4 @@ fn processes_of(uid: u32) -> Vec<u32> {
             (e.metadata().ok()?.uid() == uid).then_some(pid)
         })
         .collect()
-}
-
-/// Waits until `server` accepts on `addr`; false if it exited first.
-async fn listening(addr: SocketAddr, server: &mut Child) -> bool {
-    for _ in 0..100 {
-        if let Ok(Some(_)) = server.try_wait() {
-            return false;
-        }
-        if TcpStream::connect(addr).await.is_ok() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
