@@ -29,7 +29,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -207,6 +207,22 @@ async fn rdp_ready(gw: &TestGateway, token: &str, conn: &str) -> Desktop {
     d
 }
 
+/// A release gateway process with a connection for each of `bodies`
+/// (granted to `admin`): the process, a client of it, the administrator's
+/// token and the connections' ids.
+async fn gateway_with(
+    bodies: impl Iterator<Item = Value>,
+) -> (GatewayProcess, TestGateway, String, Vec<String>) {
+    let process = GatewayProcess::start(None).await;
+    let gw = TestGateway::remote(process.addr, None);
+    let admin = gw.login("admin", ADMIN_PASSWORD).await;
+    let mut conns = Vec::new();
+    for body in bodies {
+        conns.push(gw.connection(&admin, body).await);
+    }
+    (process, gw, admin, conns)
+}
+
 /// `n` idle RDP sessions, each to its own FreeRDP shadow server over Xvfb
 /// (the integration tests' harness: 1024×768, an xterm), through a
 /// gateway process of their own: its RSS per session over a cold baseline
@@ -219,18 +235,15 @@ async fn rdp_idle(n: usize, window: Duration) -> RdpIdle {
     for _ in 0..n {
         servers.push(RdpServer::start(RDP_USER, RDP_PASSWORD).await);
     }
-    let process = GatewayProcess::start(None).await;
-    let gw = TestGateway::remote(process.addr, None);
-    let admin = gw.login("admin", ADMIN_PASSWORD).await;
-    let mut conns = Vec::new();
-    for (i, server) in servers.iter().enumerate() {
-        let body = json!({
-            "name": format!("rdp{i}"), "protocol": "rdp", "host": "127.0.0.1",
-            "port": server.addr.port(), "username": RDP_USER, "password": RDP_PASSWORD,
-            "users": ["admin"],
-        });
-        conns.push(gw.connection(&admin, body).await);
-    }
+    let (process, gw, admin, conns) =
+        gateway_with(servers.iter().enumerate().map(|(i, server)| {
+            json!({
+                "name": format!("rdp{i}"), "protocol": "rdp", "host": "127.0.0.1",
+                "port": server.addr.port(), "username": RDP_USER, "password": RDP_PASSWORD,
+                "users": ["admin"],
+            })
+        }))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let cold = process.rss_kib();
     drop(rdp_ready(&gw, &admin, &conns[0]).await);
@@ -286,17 +299,13 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
     for _ in 0..displays {
         xvncs.push(Xvnc::start(PASSWORD).await);
     }
-    let process = GatewayProcess::start(None).await;
-    let gw = TestGateway::remote(process.addr, None);
-    let admin = gw.login("admin", ADMIN_PASSWORD).await;
-    let mut conns = Vec::new();
-    for (i, x) in xvncs.iter().enumerate() {
-        let body = json!({
+    let (process, gw, admin, conns) = gateway_with(xvncs.iter().enumerate().map(|(i, x)| {
+        json!({
             "name": format!("desk{i}"), "protocol": "vnc", "host": "127.0.0.1",
             "port": x.addr.port(), "password": PASSWORD, "users": ["admin"],
-        });
-        conns.push(gw.connection(&admin, body).await);
-    }
+        })
+    }))
+    .await;
     // websockify in front of the first display, as noVNC would reach it.
     let ws_port = super::harness::sshd::free_port();
     let _websockify = spawn(Command::new("websockify").args([

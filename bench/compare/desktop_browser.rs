@@ -349,13 +349,7 @@ impl BrowserFigures {
 /// added when the file has none either).
 pub fn splice(doc: &str, section: &str) -> String {
     let section = format!("{}\n", section.trim_end());
-    if let Some(start) = doc.find(HEADING) {
-        let rest = &doc[start + HEADING.len()..];
-        let end = [rest.find("\n### "), rest.find("\n## ")]
-            .into_iter()
-            .flatten()
-            .min()
-            .map_or(doc.len(), |i| start + HEADING.len() + i + 1);
+    if let Some((start, end)) = bounds(doc) {
         let gap = if end < doc.len() { "\n" } else { "" };
         return format!("{}{section}{gap}{}", &doc[..start], &doc[end..]);
     }
@@ -377,6 +371,12 @@ pub fn splice(doc: &str, section: &str) -> String {
 
 /// This subsection of a results file, if it has one.
 pub fn section_of(doc: &str) -> Option<&str> {
+    bounds(doc).map(|(start, end)| &doc[start..end])
+}
+
+/// Where this subsection starts and ends in `doc` (up to the next heading
+/// of its level or above, or the end).
+fn bounds(doc: &str) -> Option<(usize, usize)> {
     let start = doc.find(HEADING)?;
     let rest = &doc[start + HEADING.len()..];
     let end = [rest.find("\n### "), rest.find("\n## ")]
@@ -384,7 +384,7 @@ pub fn section_of(doc: &str) -> Option<&str> {
         .flatten()
         .min()
         .map_or(doc.len(), |i| start + HEADING.len() + i + 1);
-    Some(&doc[start..end])
+    Some((start, end))
 }
 
 /// The 1-, 5- and 15-minute load averages.

@@ -67,11 +67,7 @@ async fn a_busy_desktop_is_recorded_at_a_pace_far_below_what_the_browser_gets_an
     desk.type_line("echo the-end").await;
     watch_for(&mut desk, Duration::from_secs(1)).await;
     let seen = desk.screen.clone();
-    let id = desk.session_id.clone();
-    drop(desk);
-    gw.ended_history(&admin, &id).await;
-    gw.recordings_complete().await;
-    let row = gw.ended_history(&admin, &id).await;
+    let (id, row) = desk.close_recorded(&gw, &admin).await;
 
     let rec = gw.recording(&admin, &id).await;
     let pictures: Vec<_> = rec
@@ -128,11 +124,7 @@ async fn a_busy_desktop_reaching_the_size_limit_ends_its_recording_with_the_mark
     })
     .await;
     assert!(ran.is_some(), "the desktop stopped taking input");
-    let id = desk.session_id.clone();
-    drop(desk);
-    gw.ended_history(&admin, &id).await;
-    gw.recordings_complete().await;
-    let row = gw.ended_history(&admin, &id).await;
+    let (id, row) = desk.close_recorded(&gw, &admin).await;
 
     assert_eq!(row["recording"]["truncated"], true, "{row}");
     let bytes = row["recording"]["bytes"].as_u64().unwrap();

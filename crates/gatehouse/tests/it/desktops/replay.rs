@@ -57,12 +57,8 @@ async fn a_desktop_session_is_recorded_and_replays_to_what_the_user_saw() {
     // Let the screen settle, then end the session as its user.
     desk.until(Duration::from_secs(1), |_| false).await;
     let seen = desk.screen.clone();
-    let id = desk.session_id.clone();
-    drop(desk);
-    gw.ended_history(&admin, &id).await;
-    gw.recordings_complete().await;
+    let (id, row) = desk.close_recorded(&gw, &admin).await;
 
-    let row = gw.ended_history(&admin, &id).await;
     assert!(
         row["recording"].is_object(),
         "the history row names its recording: {row}"
@@ -150,10 +146,7 @@ async fn a_seek_from_the_ten_second_key_frame_paints_the_same_screen() {
     desk.type_line("echo after-the-key-frame").await;
     desk.until(Duration::from_secs(1), |_| false).await;
     let seen = desk.screen.clone();
-    let id = desk.session_id.clone();
-    drop(desk);
-    gw.ended_history(&admin, &id).await;
-    gw.recordings_complete().await;
+    let (id, _) = desk.close_recorded(&gw, &admin).await;
 
     let rec = gw.recording(&admin, &id).await;
     let keys: Vec<usize> = (0..rec.events.len())

@@ -143,6 +143,18 @@ pub enum Received {
 }
 
 impl Desktop {
+    /// Closes the tab as its user does, and waits until the session's end
+    /// is in history and its recording is complete; returns the session's
+    /// id and its history row (seen by `admin`).
+    pub async fn close_recorded(self, gw: &TestGateway, admin: &str) -> (String, Value) {
+        let id = self.session_id.clone();
+        drop(self);
+        gw.ended_history(admin, &id).await;
+        gw.recordings_complete().await;
+        let row = gw.ended_history(admin, &id).await;
+        (id, row)
+    }
+
     /// Opens `connection`'s desktop and waits for the session to start.
     pub async fn open(gw: &TestGateway, token: &str, connection: &str) -> Desktop {
         let ws = connect(gw, token, connection)
