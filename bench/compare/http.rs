@@ -5,7 +5,9 @@
 //! - **gatehouse**: oha → the gateway's app host (a live app session's
 //!   cookie) → the target.
 //!
-//! The target is nginx serving static files (`compare/nginx.rs`). Each
+//! The target is nginx serving static files (`compare/nginx.rs`); uploads
+//! go to a sink of the bench's own ([`Sink`]), as nginx has no handler that
+//! reads a request body and drops it. Each
 //! round runs every measure on every path in turn, so a slow spell on the
 //! shared machine hits one round's paths alike; ratios are taken within a
 //! round and the median of the rounds' ratios is the figure.
@@ -24,6 +26,8 @@ use super::stats::median;
 
 /// The connection the gateway publishes the target as.
 const APP: &str = "app";
+/// The connection the gateway publishes the upload sink as.
+const SINK_APP: &str = "sink";
 
 /// How many of everything.
 #[derive(Clone)]
@@ -36,7 +40,7 @@ pub struct HttpCounts {
     pub rps_requests: usize,
     /// Connections at once for the requests/s run.
     pub concurrency: usize,
-    /// The bulk download's size.
+    /// The bulk download's size, and the bulk upload's.
     pub bulk_bytes: u64,
 }
 
@@ -90,10 +94,14 @@ pub struct PathRound {
     /// The whole machine's busy CPU per GB downloaded (oha, the target,
     /// the proxy and anything else running), seconds.
     pub machine_cpu_per_gb: f64,
+    /// Bulk upload, bytes per second.
+    pub upload: f64,
+    /// The proxy's CPU per GB uploaded, seconds.
+    pub cpu_per_gb_up: Option<f64>,
 }
 
 /// The gateway's resident memory, sampled every 20 ms during one bulk
-/// download through it, KiB.
+/// download or upload through it, KiB.
 #[derive(Clone, Debug)]
 pub struct RssSpan {
     pub min: u64,
@@ -108,7 +116,9 @@ pub struct HttpFigures {
     pub rounds: Vec<[PathRound; 3]>,
     /// One per gateway bulk download.
     pub rss: Vec<RssSpan>,
-    /// The gateway's RSS before the first and after the last download, KiB.
+    /// One per gateway bulk upload.
+    pub rss_up: Vec<RssSpan>,
+    /// The gateway's RSS before the first download and after the last upload, KiB.
     pub rss_before: u64,
     pub rss_after: u64,
     /// Date, versions, load: the section may be written into a file whose
@@ -128,12 +138,43 @@ pub async fn measure(counts: HttpCounts) -> HttpFigures {
     let load_start = super::report::sh("cat /proc/loadavg");
     let dir = tempfile::tempdir().unwrap();
     let target = Nginx::target(&dir.path().join("target"), counts.bulk_bytes).await;
-    let proxy = Nginx::proxy(&dir.path().join("proxy"), target.addr).await;
+    let sink = Sink::start().await;
+    let proxy = Nginx::proxy(&dir.path().join("proxy"), target.addr, sink.addr).await;
     let ssh: SocketAddr = format!("127.0.0.1:{}", super::harness::sshd::free_port())
         .parse()
         .unwrap();
     let gateway = GatewayProcess::start(Some(ssh)).await;
-    let cookie = open_app(gateway.addr, target.addr).await;
+    let cookie = open_app(gateway.addr, APP, target.addr).await;
+    let sink_cookie = open_app(gateway.addr, SINK_APP, sink.addr).await;
+    // What every upload sends: a sparse file (its holes read as zeros),
+    // which oha reads into memory before it starts the clock.
+    let upload_body = dir.path().join("upload.bin");
+    std::fs::File::create(&upload_body)
+        .unwrap()
+        .set_len(counts.bulk_bytes)
+        .unwrap();
+    let post = |cookie: Option<&str>| {
+        let mut args: Vec<String> = vec!["-m".into(), "POST".into(), "-D".into()];
+        args.push(upload_body.display().to_string());
+        if let Some(cookie) = cookie {
+            args.extend(app_args(SINK_APP, gateway.addr.port(), cookie));
+        }
+        args
+    };
+    let uploads = [
+        Way {
+            base: format!("http://{}", sink.addr),
+            args: post(None),
+        },
+        Way {
+            base: format!("http://{}", proxy.addr),
+            args: post(None),
+        },
+        Way {
+            base: format!("http://{SINK_APP}.apps.localhost:{}", gateway.addr.port()),
+            args: post(Some(&sink_cookie)),
+        },
+    ];
     let ways = [
         Way {
             base: format!("http://{}", target.addr),
@@ -147,15 +188,7 @@ pub async fn measure(counts: HttpCounts) -> HttpFigures {
             // The app host, which oha dials at the gateway's address, as a
             // browser resolving `*.localhost` to loopback would.
             base: format!("http://{APP}.apps.localhost:{}", gateway.addr.port()),
-            args: vec![
-                "--connect-to".into(),
-                format!(
-                    "{APP}.apps.localhost:{port}:127.0.0.1:{port}",
-                    port = gateway.addr.port()
-                ),
-                "-H".into(),
-                format!("Cookie: {cookie}"),
-            ],
+            args: app_args(APP, gateway.addr.port(), &cookie),
         },
     ];
     let cpu = |i: usize| match i {
@@ -188,6 +221,7 @@ pub async fn measure(counts: HttpCounts) -> HttpFigures {
 
     let mut rounds = Vec::new();
     let mut rss = Vec::new();
+    let mut rss_up = Vec::new();
     let rss_before = gateway.rss_kib();
     let perf = super::scale::perf(&gateway, "BENCH_PERF_HTTP").await;
     for round in 0..counts.rounds {
@@ -225,12 +259,28 @@ pub async fn measure(counts: HttpCounts) -> HttpFigures {
             figures[i].bulk = run.bytes as f64 / run.secs;
             figures[i].cpu_per_gb = before.map(|b| (cpu(i).unwrap() - b).as_secs_f64() / gb);
         }
+        for (i, way) in uploads.iter().enumerate() {
+            let url = format!("{}/sink/{}", way.base, counts.bulk_bytes);
+            let before = cpu(i);
+            let upload = load(&url, &way.args, 1, 1, Sink::ANSWER.len() as u64);
+            let run = if i == 2 {
+                let (run, span) = sampling_rss(&gateway, upload.run(limit)).await;
+                rss_up.push(span);
+                run
+            } else {
+                upload.run(limit).await
+            };
+            let gb = counts.bulk_bytes as f64 / 1e9;
+            figures[i].upload = counts.bulk_bytes as f64 / run.secs;
+            figures[i].cpu_per_gb_up = before.map(|b| (cpu(i).unwrap() - b).as_secs_f64() / gb);
+        }
         eprintln!(
-            "  round {}: p50 {} ms; req/s {}; bulk {} MB/s (direct, nginx, gatehouse)",
+            "  round {}: p50 {} ms; req/s {}; download {} MB/s; upload {} MB/s (direct, nginx, gatehouse)",
             round + 1,
             list(&figures, |f| format!("{:.3}", f.p50 * 1e3)),
             list(&figures, |f| format!("{:.0}", f.rps)),
             list(&figures, |f| format!("{:.0}", f.bulk / 1e6)),
+            list(&figures, |f| format!("{:.0}", f.upload / 1e6)),
         );
         rounds.push(figures);
     }
@@ -258,6 +308,7 @@ pub async fn measure(counts: HttpCounts) -> HttpFigures {
         counts,
         rounds,
         rss,
+        rss_up,
         rss_before,
         rss_after,
         facts,
@@ -324,27 +375,92 @@ async fn sampling_rss<T>(
     (out, span)
 }
 
-/// Publishes the target as the `http` connection [`APP`], opens it as the
+/// oha's arguments for reaching connection `app` on the gateway's app host
+/// with an app session's `cookie`: the host dialled at the gateway's
+/// address, as a browser resolving `*.localhost` to loopback would.
+fn app_args(app: &str, port: u16, cookie: &str) -> Vec<String> {
+    vec![
+        "--connect-to".into(),
+        format!("{app}.apps.localhost:{port}:127.0.0.1:{port}"),
+        "-H".into(),
+        format!("Cookie: {cookie}"),
+    ]
+}
+
+/// The upload's target: `POST /sink/{bytes}` reads the whole body as it
+/// streams in, keeps none of it, and answers `200` with [`Sink::ANSWER`]
+/// only when exactly `bytes` arrived (`400` otherwise, which fails oha's
+/// check). It runs in the bench process, on its runtime.
+struct Sink {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sink {
+    const ANSWER: &str = "ok";
+
+    async fn start() -> Sink {
+        use axum::extract::{DefaultBodyLimit, Path};
+        use futures_util::StreamExt;
+        let app = axum::Router::new()
+            .route(
+                "/sink/{bytes}",
+                axum::routing::post(
+                    |Path(bytes): Path<u64>, body: axum::body::Body| async move {
+                        let mut stream = body.into_data_stream();
+                        let mut got = 0u64;
+                        while let Some(chunk) = stream.next().await {
+                            match chunk {
+                                Ok(chunk) => got += chunk.len() as u64,
+                                Err(_) => break,
+                            }
+                        }
+                        if got == bytes {
+                            (reqwest::StatusCode::OK, Self::ANSWER.to_owned())
+                        } else {
+                            let short = format!("{got} of {bytes} bytes arrived");
+                            (reqwest::StatusCode::BAD_REQUEST, short)
+                        }
+                    },
+                ),
+            )
+            .layer(DefaultBodyLimit::disable());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Sink { addr, task }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Publishes `target` as the `http` connection `app`, opens it as the
 /// admin the way a browser does (launch on the gateway, redeem the ticket
 /// on the app host) and returns the app session's cookie (`name=value`).
-async fn open_app(gateway: SocketAddr, target: SocketAddr) -> String {
+async fn open_app(gateway: SocketAddr, app: &str, target: SocketAddr) -> String {
     let gw = TestGateway::remote(gateway, None);
     let admin = gw.login("admin", ADMIN_PASSWORD).await;
     gw.connection(
         &admin,
         json!({
-            "name": APP, "protocol": "http", "url": format!("http://{target}"), "users": ["admin"],
+            "name": app, "protocol": "http", "url": format!("http://{target}"), "users": ["admin"],
         }),
     )
     .await;
-    let host = format!("{APP}.apps.localhost");
+    let host = format!("{app}.apps.localhost");
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .resolve(&host, gateway)
         .build()
         .unwrap();
     let launched = browser
-        .get(format!("http://{gateway}/apps/launch/{APP}"))
+        .get(format!("http://{gateway}/apps/launch/{app}"))
         .bearer_auth(&admin)
         .send()
         .await
@@ -467,6 +583,19 @@ impl HttpFigures {
             "the machine's busy CPU per GB downloaded (every process)",
             &|i| format!("{:.2} s", self.median_of(i, |f| f.machine_cpu_per_gb)),
         ));
+        out.push_str(&row(&format!("{size} upload: MB/s"), &|i| {
+            format!("{:.0}", self.median_of(i, |f| f.upload) / 1e6)
+        }));
+        out.push_str(&row("the same, × direct", &|i| {
+            format!(
+                "{:.2}×",
+                self.within_round(i, 0, |f, d| f.upload / d.upload)
+            )
+        }));
+        out.push_str(&row("the proxy's CPU per GB uploaded", &|i| {
+            self.cpu(i, |f| f.cpu_per_gb_up)
+                .map_or_else(|| "—".into(), |s| format!("{s:.2} s"))
+        }));
 
         out.push_str(
             "\n### Targets (issue 17)\n\n| measure | figure | target | |\n|---|---|---|---|\n",
@@ -496,25 +625,30 @@ impl HttpFigures {
             self.rounds_of(2, 0, bulk_ratio),
             verdict(bulk >= 0.9)
         ));
-        if let Some(worst) = self.rss.iter().max_by_key(|s| s.max - s.min) {
-            let mib = |k: u64| k as f64 / 1024.0;
-            let spans: Vec<String> = self
-                .rss
+        let mib = |k: u64| k as f64 / 1024.0;
+        for (spans, what) in [(&self.rss, "download"), (&self.rss_up, "upload")] {
+            let Some(worst) = spans.iter().max_by_key(|s| s.max - s.min) else {
+                continue;
+            };
+            let each: Vec<String> = spans
                 .iter()
                 .map(|s| format!("{:.1}–{:.1}", mib(s.min), mib(s.max)))
                 .collect();
             out.push_str(&format!(
-                "| gateway RSS during each {size} download through it, max − min, worst of {} (min–max MiB per download: {}; {} samples in the worst; {:.1} MiB before the first download, {:.1} MiB after the last) | {:.1} MiB | ≤ {} MiB (flat) | {} |\n",
-                self.rss.len(),
-                spans.join(", "),
+                "| gateway RSS during each {size} {what} through it, max − min, worst of {} (min–max MiB per {what}: {}; {} samples in the worst) | {:.1} MiB | ≤ {} MiB (flat) | {} |\n",
+                spans.len(),
+                each.join(", "),
                 worst.samples,
-                mib(self.rss_before),
-                mib(self.rss_after),
                 mib(worst.max - worst.min),
                 RSS_FLAT_KIB / 1024,
                 verdict(worst.max - worst.min <= RSS_FLAT_KIB)
             ));
         }
+        out.push_str(&format!(
+            "\nThe gateway's RSS was {:.1} MiB before the first download and {:.1} MiB after the last upload.\n",
+            mib(self.rss_before),
+            mib(self.rss_after)
+        ));
         if let (Some(n), Some(g)) = (
             self.cpu(1, |f| f.cpu_per_request),
             self.cpu(2, |f| f.cpu_per_request),
@@ -537,10 +671,13 @@ impl HttpFigures {
         );
         out.push_str(&format!(
             "\nThe target is nginx serving static files (`sendfile` on): a {} B page and a sparse \
-             {size} file. Load generator `oha`: latency {} requests on one connection, requests/s \
-             {} requests on {} keep-alive connections, the download one request; every answer is \
+             {size} file; uploads go to a sink of the bench's own that reads each body and \
+             answers `200` only when all of it arrived. Load generator `oha`: latency {} requests \
+             on one connection, requests/s {} requests on {} keep-alive connections, the download \
+             one request, the upload one `POST` of a {size} body (Content-Length); every answer is \
              checked (`200`, full body). nginx as the proxy: `keepalive 32` to the target, \
-             HTTP/1.1, forwarding headers, in-memory buffers, buffered access log. Gatehouse: \
+             HTTP/1.1, forwarding headers, in-memory buffers, uploads streamed in 256 KiB buffers \
+             (`proxy_request_buffering off`), buffered access log. Gatehouse: \
              its release binary with its defaults, the app opened through a ticket like a \
              browser; every request goes through the app session (counted, logged in its \
              recording). The machine is shared: see the load.\n\n",

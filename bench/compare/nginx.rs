@@ -122,8 +122,10 @@ impl Nginx {
     /// forwarding headers the gateway also sets, responses streamed through
     /// in-memory buffers (no temp file: `proxy_max_temp_file_size 0`), and
     /// an access log written in 64 KiB batches — the gateway logs every
-    /// request too, in its session's recording.
-    pub async fn proxy(prefix: &Path, target: SocketAddr) -> Nginx {
+    /// request too, in its session's recording. Uploads to `/sink/…` go to
+    /// `sink` streamed (`proxy_request_buffering off`, read in 256 KiB
+    /// buffers, no size limit), as the gateway streams them.
+    pub async fn proxy(prefix: &Path, target: SocketAddr, sink: SocketAddr) -> Nginx {
         let addr = free_addr();
         let p = prefix.display();
         let conf = format!(
@@ -152,6 +154,14 @@ impl Nginx {
              \x20     proxy_buffers 8 64k;\n\
              \x20     proxy_busy_buffers_size 128k;\n\
              \x20     proxy_max_temp_file_size 0;\n\
+             \x20   }}\n\
+             \x20   location /sink/ {{\n\
+             \x20     proxy_pass http://{sink};\n\
+             \x20     proxy_http_version 1.1;\n\
+             \x20     proxy_set_header Connection \"\";\n\
+             \x20     proxy_request_buffering off;\n\
+             \x20     client_body_buffer_size 256k;\n\
+             \x20     client_max_body_size 0;\n\
              \x20   }}\n\
              \x20 }}\n\
              }}\n",
