@@ -1,6 +1,7 @@
 //! TCP tunnels for native clients: `gatehouse tunnel` carries real
-//! programs' connections (PostgreSQL's `psql`, a plain echo) through one
-//! gateway session, listed, counted and ended like every session.
+//! programs' connections (PostgreSQL's `psql`, FreeRDP's `xfreerdp`, a
+//! plain echo) through one gateway session, listed, counted and ended like
+//! every session.
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -14,6 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::harness::httpbin::free_port;
 use crate::harness::postgres::Postgres;
+use crate::harness::rdp::{Display, RdpServer};
 use crate::harness::tcp::{EchoConnection, echo_server};
 use crate::harness::{TestGateway, eventually};
 
@@ -209,6 +211,77 @@ async fn ending_a_tunnel_mid_query_makes_psql_fail_at_once() {
     );
     // No reconnect under the ended session: nothing listens any more.
     assert!(TcpStream::connect(local).await.is_err());
+    let row = gw.ended_history(&admin, live["id"].as_str().unwrap()).await;
+    assert_eq!(row["end_reason"], "ended_by_admin", "{row}");
+}
+
+/// The README's RDP recipe: a user's own RDP client (`xfreerdp`, in a
+/// window on a display of its own) through `gatehouse tunnel` to a real RDP
+/// server (FreeRDP's shadow server, NLA over TLS), until an administrator
+/// ends the tunnel: the client's connection drops and it exits.
+#[tokio::test]
+async fn an_rdp_client_of_the_users_own_reaches_a_desktop_through_a_tunnel_until_it_is_ended() {
+    let server = RdpServer::start("rdpuser", "S3cret-pass-1").await;
+    let (gw, admin, ops) = setup("win-desk", server.addr).await;
+    let tunnel = Tunnel::open(&gw, &ops, "win-desk", &["--for", "xfreerdp"]).await;
+    let display = Display::start().await;
+    let client = Command::new("xfreerdp")
+        .arg(format!("/v:{}", tunnel.local))
+        .args([
+            "/u:rdpuser",
+            "/p:S3cret-pass-1",
+            "/cert:ignore",
+            "/log-level:WARN",
+        ])
+        .env("DISPLAY", format!(":{}", display.number))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("xfreerdp (Debian freerdp2-x11; run scripts/prerequisites)");
+
+    // Logged in (NLA over TLS) and drawing: the server's xterm, white on
+    // its black screen, shows in the client's window on the user's screen,
+    // which was all black before.
+    assert_eq!(display.white_share(), 0.0);
+    let drawn = eventually(Duration::from_secs(20), || async {
+        (display.white_share() > 0.2).then_some(())
+    })
+    .await;
+    let live = gw.sessions(&admin, "tcp").await["items"][0].clone();
+    assert!(
+        drawn.is_some(),
+        "no desktop through the tunnel ({:.3} of the screen white): {live}; the server said: {}",
+        display.white_share(),
+        server.log()
+    );
+    assert!(live["bytes_to_client"].as_u64() > Some(0), "{live}");
+    assert_eq!(live["detail"]["program"], "xfreerdp", "{live}");
+    assert!(
+        live["detail"]["open_connections"].as_u64() >= Some(1),
+        "{live}"
+    );
+
+    let (status, ended) = gw
+        .post(
+            Some(&admin),
+            "/sessions/end",
+            json!({ "ids": [live["id"]], "reason": "patching the host" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{ended}");
+    let out = tokio::time::timeout(Duration::from_secs(10), client.wait_with_output())
+        .await
+        .expect("xfreerdp kept running after its tunnel was ended")
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "xfreerdp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, stderr) = tunnel.stopped(Duration::from_secs(5)).await;
+    assert!(!ok);
+    assert!(stderr.contains("patching the host"), "{stderr}");
     let row = gw.ended_history(&admin, live["id"].as_str().unwrap()).await;
     assert_eq!(row["end_reason"], "ended_by_admin", "{row}");
 }

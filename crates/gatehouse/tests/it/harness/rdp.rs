@@ -21,7 +21,7 @@ pub struct RdpServer {
     // Dropped in this order: the RDP server, the xterm, then the display.
     _server: Child,
     _xterm: Child,
-    _display: Child,
+    _display: Display,
 }
 
 impl RdpServer {
@@ -37,27 +37,11 @@ impl RdpServer {
             .expect("winpr-hash (Debian winpr-utils; run scripts/prerequisites)");
         assert!(hash.status.success(), "winpr-hash failed");
         std::fs::write(&sam, hash.stdout).unwrap();
-        // Xvfb picks a display nobody holds and says which (-displayfd):
-        // tests run in parallel, and /tmp keeps other runs' lock files.
         for _ in 0..5 {
-            let mut xvfb = Command::new("Xvfb")
-                .args([
-                    "-displayfd",
-                    "1",
-                    "-screen",
-                    "0",
-                    "1024x768x24",
-                    "-nolisten",
-                    "tcp",
-                ])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("Xvfb (Debian xvfb; run scripts/prerequisites)");
-            let Some(display) = display_of(&mut xvfb).await else {
+            let Some(screen) = Display::try_start().await else {
                 continue;
             };
+            let display = screen.number;
             let xterm = Command::new("xterm")
                 .args(["-geometry", "100x30+0+0"])
                 .env("DISPLAY", format!(":{display}"))
@@ -97,7 +81,7 @@ impl RdpServer {
                 dir,
                 _server: server,
                 _xterm: xterm,
-                _display: xvfb,
+                _display: screen,
             };
         }
         panic!("no free X display for the RDP server");
@@ -111,6 +95,75 @@ impl RdpServer {
     /// What the server logged so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path("shadow.log")).unwrap_or_default()
+    }
+}
+
+/// An X display of its own (`Xvfb`, 1024×768, its screen kept in a file),
+/// e.g. for a native RDP client's window; stopped when dropped.
+pub struct Display {
+    pub number: u32,
+    /// Killed when dropped.
+    _xvfb: Child,
+    /// Where Xvfb keeps its screen as an XWD image (`-fbdir`).
+    fbdir: tempfile::TempDir,
+}
+
+impl Display {
+    /// Starts one, retrying on a lost race for a display number.
+    pub async fn start() -> Display {
+        for _ in 0..5 {
+            if let Some(display) = Display::try_start().await {
+                return display;
+            }
+        }
+        panic!("no free X display");
+    }
+
+    /// Xvfb picks a display nobody holds and says which (-displayfd):
+    /// tests run in parallel, and /tmp keeps other runs' lock files.
+    async fn try_start() -> Option<Display> {
+        let fbdir = tempfile::Builder::new().prefix("ghxvfb").tempdir().unwrap();
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1024x768x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .arg("-fbdir")
+            .arg(fbdir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("Xvfb (Debian xvfb; run scripts/prerequisites)");
+        let number = display_of(&mut xvfb).await?;
+        Some(Display {
+            number,
+            _xvfb: xvfb,
+            fbdir,
+        })
+    }
+
+    /// The share of the screen's pixels that are white or nearly (each
+    /// colour ≥ 240: a lossy codec's white), read from Xvfb's XWD file:
+    /// its header's fields are big-endian 32-bit words, the pixels 32 bits
+    /// each after the header and its colour map (12 bytes an entry).
+    pub fn white_share(&self) -> f64 {
+        let xwd = std::fs::read(self.fbdir.path().join("Xvfb_screen0")).unwrap();
+        let word =
+            |i: usize| u32::from_be_bytes(xwd[i * 4..i * 4 + 4].try_into().unwrap()) as usize;
+        let (header, width, height, bpp, colours) = (word(0), word(4), word(5), word(11), word(19));
+        assert_eq!(bpp, 32, "a 24-bit Xvfb screen keeps 32 bits a pixel");
+        let pixels = &xwd[header + colours * 12..][..width * height * 4];
+        let white = pixels
+            .chunks_exact(4)
+            .filter(|p| p.iter().filter(|b| **b >= 240).count() >= 3)
+            .count();
+        white as f64 / (width * height) as f64
     }
 }
 
