@@ -17,6 +17,10 @@ pub const SMALL_PATH: &str = "/small.html";
 pub const SMALL_BYTES: u64 = 1024;
 /// The bulk download.
 pub const BULK_PATH: &str = "/bulk.bin";
+/// The paced download: a file of its own, sent at [`PACED_BYTES_PER_SEC`].
+pub const PACED_PATH: &str = "/paced/paced.bin";
+/// 1 Gbit/s: the pace of a real network link, as the tunnel rows' paced target sends.
+pub const PACED_BYTES_PER_SEC: u64 = 125_000_000;
 
 /// Where nginx is, or a clear message about how to get it.
 fn binary() -> PathBuf {
@@ -70,9 +74,11 @@ fn temp_paths(prefix: &Path) -> String {
 
 impl Nginx {
     /// The target: `prefix/www` served statically with `sendfile`; a small
-    /// page at [`SMALL_PATH`] and a sparse file of `bulk_bytes` at
-    /// [`BULK_PATH`] (its holes read as zeros, so it costs no disk).
-    pub async fn target(prefix: &Path, bulk_bytes: u64) -> Nginx {
+    /// page at [`SMALL_PATH`], a sparse file of `bulk_bytes` at
+    /// [`BULK_PATH`] (its holes read as zeros, so it costs no disk), and one
+    /// of `paced_bytes` at [`PACED_PATH`] that nginx sends no faster than
+    /// [`PACED_BYTES_PER_SEC`] (`limit_rate`), as a link of that speed would.
+    pub async fn target(prefix: &Path, bulk_bytes: u64, paced_bytes: u64) -> Nginx {
         let www = prefix.join("www");
         std::fs::create_dir_all(&www).unwrap();
         let page = format!(
@@ -81,16 +87,24 @@ impl Nginx {
         );
         assert_eq!(page.len() as u64, SMALL_BYTES);
         std::fs::write(www.join(&SMALL_PATH[1..]), page).unwrap();
-        let bulk = std::fs::File::create(www.join(&BULK_PATH[1..])).unwrap();
-        bulk.set_len(bulk_bytes).unwrap();
-        // Read it once, so its pages are in the page cache before any path
-        // is timed: the first read of a hole allocates them, and would
-        // slow whichever path came first.
-        std::io::copy(
-            &mut std::fs::File::open(www.join(&BULK_PATH[1..])).unwrap(),
-            &mut std::io::sink(),
-        )
-        .unwrap();
+        let paced = www.join(PACED_PATH.trim_start_matches("/paced/"));
+        for (path, bytes) in [
+            (www.join(&BULK_PATH[1..]), bulk_bytes),
+            (paced, paced_bytes),
+        ] {
+            std::fs::File::create(&path)
+                .unwrap()
+                .set_len(bytes)
+                .unwrap();
+            // Read it once, so its pages are in the page cache before any
+            // path is timed: the first read of a hole allocates them, and
+            // would slow whichever path came first.
+            std::io::copy(
+                &mut std::fs::File::open(&path).unwrap(),
+                &mut std::io::sink(),
+            )
+            .unwrap();
+        }
         let addr = free_addr();
         let conf = format!(
             "{common}http {{\n\
@@ -107,6 +121,10 @@ impl Nginx {
              \x20 server {{\n\
              \x20   listen {addr};\n\
              \x20   root {www};\n\
+             \x20   location /paced/ {{\n\
+             \x20     alias {www}/;\n\
+             \x20     limit_rate {PACED_BYTES_PER_SEC};\n\
+             \x20   }}\n\
              \x20 }}\n\
              }}\n",
             common = common(prefix, "target"),
