@@ -258,13 +258,7 @@ pub async fn measure(counts: HttpCounts) -> HttpFigures {
             let url = format!("{}{BULK_PATH}", way.base);
             let (before, machine) = (cpu(i), super::proc_cpu::machine_busy());
             let download = load(&url, &way.args, 1, 1, counts.bulk_bytes);
-            let run = if i == 2 {
-                let (run, span) = sampling_rss(&gateway, download.run(limit)).await;
-                rss.push(span);
-                run
-            } else {
-                download.run(limit).await
-            };
+            let run = bulk(i, &gateway, download, limit, &mut rss).await;
             let gb = counts.bulk_bytes as f64 / 1e9;
             figures[i].machine_cpu_per_gb =
                 (super::proc_cpu::machine_busy() - machine).as_secs_f64() / gb;
@@ -282,13 +276,7 @@ pub async fn measure(counts: HttpCounts) -> HttpFigures {
             let url = format!("{}/sink/{}", way.base, counts.bulk_bytes);
             let before = cpu(i);
             let upload = load(&url, &way.args, 1, 1, Sink::ANSWER.len() as u64);
-            let run = if i == 2 {
-                let (run, span) = sampling_rss(&gateway, upload.run(limit)).await;
-                rss_up.push(span);
-                run
-            } else {
-                upload.run(limit).await
-            };
+            let run = bulk(i, &gateway, upload, limit, &mut rss_up).await;
             let gb = counts.bulk_bytes as f64 / 1e9;
             figures[i].upload = counts.bulk_bytes as f64 / run.secs;
             figures[i].cpu_per_gb_up = before.map(|b| (cpu(i).unwrap() - b).as_secs_f64() / gb);
@@ -370,6 +358,23 @@ fn context_switches(pid: &str) -> u64 {
                 .collect::<Vec<_>>()
         })
         .sum()
+}
+
+/// Runs one bulk transfer on path `path`; through the gateway (the third
+/// path) with its RSS sampled, the span added to `spans`.
+async fn bulk(
+    path: usize,
+    gateway: &GatewayProcess,
+    transfer: Load<'_>,
+    limit: Duration,
+    spans: &mut Vec<RssSpan>,
+) -> oha::Run {
+    if path != 2 {
+        return transfer.run(limit).await;
+    }
+    let (run, span) = sampling_rss(gateway, transfer.run(limit)).await;
+    spans.push(span);
+    run
 }
 
 /// Runs `work` while sampling the gateway's RSS every 20 ms.
