@@ -94,7 +94,8 @@ async fn run(
         None => None,
     };
     let relay = live.input(id);
-    let (Some(mut watcher), Some(snapshot), Some((input, clipboard))) = (joined, snapshot, relay)
+    let (Some(mut watcher), Some(snapshot), Some((input, clipboard, available))) =
+        (joined, snapshot, relay)
     else {
         let gone =
             json!({ "type": "error", "code": "not_found", "message": "the session has ended" });
@@ -115,7 +116,11 @@ async fn run(
         // What this participant may do with the clipboard: paste when they
         // may type and the connection allows it; the desktop's copies go
         // to its owner only.
-        "clipboard": { "to_desktop": may_type && clipboard.to_desktop, "from_desktop": false },
+        // `available` as the owner's tab is told (`clipboard_status`).
+        "clipboard": {
+            "to_desktop": may_type && clipboard.to_desktop, "from_desktop": false,
+            "available": *available.borrow(),
+        },
     });
     let mut changes = snapshot.changes;
     let mut out = vec![text(hello)];
@@ -179,7 +184,7 @@ async fn run(
             msg = rx.next(), if pending.is_none() => {
                 last_heard = Instant::now();
                 match msg {
-                    Some(Ok(Message::Text(t))) => match heard(&t, may_type, clipboard) {
+                    Some(Ok(Message::Text(t))) => match heard(&t, may_type, clipboard, clipboard_now(&available)) {
                         Heard::Input(taken) => pending = Some(taken),
                         Heard::Reply(reply) => out.push(text(reply)),
                         Heard::Refresh => {
@@ -216,6 +221,11 @@ async fn run(
     }
 }
 
+/// What is known of the desktop's clipboard now (the borrow is not held).
+fn clipboard_now(available: &tokio::sync::watch::Receiver<Option<bool>>) -> Option<bool> {
+    *available.borrow()
+}
+
 /// What a participant's text message asks for.
 enum Heard {
     /// Input for the desktop.
@@ -229,7 +239,7 @@ enum Heard {
     Nothing,
 }
 
-fn heard(message: &str, may_type: bool, clipboard: Clipboard) -> Heard {
+fn heard(message: &str, may_type: bool, clipboard: Clipboard, available: Option<bool>) -> Heard {
     let control = match serde_json::from_str::<Control>(message) {
         Ok(control) => control,
         Err(e) => {
@@ -244,7 +254,7 @@ fn heard(message: &str, may_type: bool, clipboard: Clipboard) -> Heard {
         Control::KeepAlive => return Heard::Nothing,
         // Read-only: whatever an observer types or points goes nowhere.
         _ if !may_type => return Heard::Nothing,
-        Control::Clipboard { text } => match paste(clipboard, text) {
+        Control::Clipboard { text } => match paste(clipboard, available, text) {
             Ok(control) => control,
             Err(refusal) => return Heard::Reply(refusal),
         },
@@ -269,15 +279,21 @@ mod tests {
     #[test]
     fn an_observers_input_is_dropped_and_an_interactive_participants_passes() {
         let key = r#"{"type":"key","keysym":97,"down":true}"#;
-        assert!(matches!(heard(key, false, OPEN), Heard::Nothing));
         assert!(matches!(
-            heard(key, true, OPEN),
+            heard(key, false, OPEN, Some(true)),
+            Heard::Nothing
+        ));
+        assert!(matches!(
+            heard(key, true, OPEN, Some(true)),
             Heard::Input(ParticipantInput { control: Control::Key { keysym: 97, down: true }, bytes }) if bytes == key.len()
         ));
         let paste = r#"{"type":"clipboard","text":"ls"}"#;
-        assert!(matches!(heard(paste, false, OPEN), Heard::Nothing));
         assert!(matches!(
-            heard(r#"{"type":"refresh"}"#, false, OPEN),
+            heard(paste, false, OPEN, Some(true)),
+            Heard::Nothing
+        ));
+        assert!(matches!(
+            heard(r#"{"type":"refresh"}"#, false, OPEN, Some(true)),
             Heard::Refresh
         ));
     }
@@ -291,12 +307,14 @@ mod tests {
         };
         let paste = r#"{"type":"clipboard","text":"ls"}"#;
         assert!(
-            matches!(heard(paste, true, closed), Heard::Reply(r) if r["code"] == "clipboard_off")
+            matches!(heard(paste, true, closed, Some(true)), Heard::Reply(r) if r["code"] == "clipboard_off")
         );
         let euro = r#"{"type":"clipboard","text":"5 €"}"#;
         assert!(
-            matches!(heard(euro, true, OPEN), Heard::Reply(r) if r["code"] == "clipboard_not_latin1")
+            matches!(heard(euro, true, OPEN, Some(true)), Heard::Reply(r) if r["code"] == "clipboard_not_latin1")
         );
-        assert!(matches!(heard("{", true, OPEN), Heard::Reply(r) if r["code"] == "bad_message"));
+        assert!(
+            matches!(heard("{", true, OPEN, Some(true)), Heard::Reply(r) if r["code"] == "bad_message")
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Message;
 use gatehouse_domain::SessionId;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::relay::{Clipboard, Control};
 
@@ -37,6 +37,13 @@ pub(crate) struct ParticipantInput {
     pub(crate) bytes: usize,
 }
 
+/// A participant's way to a relay: its input queue, the connection's
+/// clipboard switches, and what is known of the desktop's clipboard.
+pub(crate) type ParticipantSide = (
+    mpsc::Sender<ParticipantInput>,
+    Clipboard,
+    watch::Receiver<Option<bool>>,
+);
 /// A relay's side: where watchers' requests arrive.
 pub(crate) type Requests = mpsc::Receiver<oneshot::Sender<Snapshot>>;
 /// A relay's side: where interactive participants' input arrives.
@@ -48,6 +55,9 @@ struct Relayed {
     snapshots: mpsc::Sender<oneshot::Sender<Snapshot>>,
     input: mpsc::Sender<ParticipantInput>,
     clipboard: Clipboard,
+    /// What is known of the desktop's own clipboard (the relay's
+    /// `clipboard_status`), for participants' pastes.
+    available: watch::Receiver<Option<bool>>,
 }
 
 /// The desktops being relayed here. Cheap to clone.
@@ -57,15 +67,22 @@ pub(crate) struct LiveDesktops {
 }
 
 impl LiveDesktops {
-    /// Lists a desktop's relay, whose connection allows `clipboard`, until
-    /// the guard is dropped.
-    pub(crate) fn add(&self, id: SessionId, clipboard: Clipboard) -> (Listed, Requests, Inputs) {
+    /// Lists a desktop's relay, whose connection allows `clipboard` and
+    /// whose desktop's clipboard is `available` (as the relay learns it),
+    /// until the guard is dropped.
+    pub(crate) fn add(
+        &self,
+        id: SessionId,
+        clipboard: Clipboard,
+        available: watch::Receiver<Option<bool>>,
+    ) -> (Listed, Requests, Inputs) {
         let (snapshots, snapshots_rx) = mpsc::channel(REQUESTS);
         let (input, input_rx) = mpsc::channel(INPUT);
         let relayed = Relayed {
             snapshots,
             input,
             clipboard,
+            available,
         };
         self.lock().insert(id, relayed);
         let listed = Listed {
@@ -89,13 +106,13 @@ impl LiveDesktops {
         answer.await.ok()
     }
 
-    /// Where a participant's input for desktop `id` goes, and the clipboard
-    /// directions its connection allows; `None` once the desktop is gone.
-    pub(crate) fn input(
-        &self,
-        id: SessionId,
-    ) -> Option<(mpsc::Sender<ParticipantInput>, Clipboard)> {
-        self.lock().get(&id).map(|r| (r.input.clone(), r.clipboard))
+    /// Where a participant's input for desktop `id` goes, the clipboard
+    /// directions its connection allows, and what is known of the
+    /// desktop's clipboard; `None` once the desktop is gone.
+    pub(crate) fn input(&self, id: SessionId) -> Option<ParticipantSide> {
+        self.lock()
+            .get(&id)
+            .map(|r| (r.input.clone(), r.clipboard, r.available.clone()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Relayed>> {

@@ -1,6 +1,7 @@
 //! A paste from the browser, the owner's or an interactive participant's,
-//! checked once for both: the connection's switch, its size, and what the
-//! RFB wire can carry. `ClientCutText` and `ServerCutText`
+//! checked once for both: the connection's switch, whether the desktop's
+//! server has a clipboard at all (an RDP server without cliprdr has none),
+//! its size, and what the RFB wire can carry. `ClientCutText` and `ServerCutText`
 //! carry Latin-1 (ISO 8859-1), one byte per character, while the browser's
 //! clipboard is Unicode. Text from the desktop is therefore always
 //! representable (every Latin-1 byte is the Unicode character of the same
@@ -14,13 +15,29 @@ use serde_json::{Value, json};
 
 use crate::relay::{Clipboard, Control, MAX_CLIPBOARD};
 
-/// A paste checked against the connection's switch and what RFB carries:
-/// the clipboard control to send, or the error message to answer with.
-pub(crate) fn paste(clipboard: Clipboard, text: String) -> Result<Control, Value> {
+/// The notice for a paste into a desktop whose server offers no clipboard.
+pub(crate) const UNAVAILABLE: &str =
+    "nothing was pasted: this desktop's server offers no clipboard";
+
+/// A paste checked against the connection's switch, what is known of the
+/// desktop's clipboard (`available`, as [`crate::remote::Remote::clipboard_ready`]
+/// says: a paste while it is not known yet is held for the desktop), and
+/// what RFB carries: the clipboard control to send, or the error message
+/// to answer with.
+pub(crate) fn paste(
+    clipboard: Clipboard,
+    available: Option<bool>,
+    text: String,
+) -> Result<Control, Value> {
     if !clipboard.to_desktop {
         return Err(json!({
             "type": "error", "code": "clipboard_off",
             "message": "pasting into this desktop is switched off for its connection",
+        }));
+    }
+    if available == Some(false) {
+        return Err(json!({
+            "type": "error", "code": "clipboard_unavailable", "message": UNAVAILABLE,
         }));
     }
     if text.chars().count() > MAX_CLIPBOARD {
@@ -75,6 +92,29 @@ fn check(text: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const RDP: Clipboard = Clipboard {
+        to_desktop: true,
+        from_desktop: true,
+        unicode: true,
+    };
+
+    #[test]
+    fn a_paste_into_a_desktop_without_a_clipboard_is_refused_not_dropped() {
+        let refused = paste(RDP, Some(false), "ls".into()).unwrap_err();
+        assert_eq!(refused["code"], "clipboard_unavailable", "{refused}");
+        assert_eq!(refused["message"], UNAVAILABLE);
+        // Not known yet: held for the desktop; known: sent.
+        assert!(paste(RDP, None, "ls".into()).is_ok());
+        assert!(paste(RDP, Some(true), "5 €".into()).is_ok());
+        // The connection's switch is named first.
+        let off = Clipboard {
+            to_desktop: false,
+            ..RDP
+        };
+        let refused = paste(off, Some(false), "ls".into()).unwrap_err();
+        assert_eq!(refused["code"], "clipboard_off", "{refused}");
+    }
 
     #[test]
     fn latin1_text_crosses_whole() {

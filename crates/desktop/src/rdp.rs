@@ -65,6 +65,9 @@ pub(crate) struct RdpDesktop {
     out: BytesMut,
     /// The clipboard channel, unless both directions are switched off.
     clipboard: Option<RdpClipboard>,
+    /// Whether the server gave the clipboard channel an id when it was
+    /// offered (a server without cliprdr may leave it out).
+    clipboard_joined: bool,
     /// The tab's size, asked of the server (`rdp_display.rs`).
     display: Display,
     /// Input that came while the server reactivated its display, sent
@@ -240,6 +243,10 @@ pub(crate) async fn dial(
     let (width, height) = (result.desktop_size.width, result.desktop_size.height);
     let (refresh_rect, suppress_output) =
         (result.refresh_rect_support, result.suppress_output_support);
+    let clipboard_joined = result
+        .static_channels
+        .get_channel_id_by_type::<ironrdp_cliprdr::CliprdrClient>()
+        .is_some();
     let display = Display::new(result.activation_factory.clone(), size);
     let stage = ActiveStageBuilder {
         static_channels: result.static_channels,
@@ -263,6 +270,7 @@ pub(crate) async fn dial(
         suppress_output,
         out: BytesMut::new(),
         clipboard,
+        clipboard_joined,
         display,
         held: Vec::new(),
     })
@@ -623,6 +631,18 @@ impl RdpDesktop {
     /// Whether the clipboard channel was offered (one direction is allowed).
     pub(crate) fn has_clipboard(&self) -> bool {
         self.clipboard.is_some()
+    }
+
+    /// What is known of the server's clipboard: `Some(true)` once its
+    /// channel is up, `Some(false)` when the server did not even join it,
+    /// `None` while it may still come up (or was never offered).
+    pub(crate) fn clipboard_ready(&self) -> Option<bool> {
+        match &self.clipboard {
+            None => None,
+            Some(clipboard) if clipboard.is_ready() => Some(true),
+            Some(_) if !self.clipboard_joined => Some(false),
+            Some(_) => None,
+        }
     }
 
     /// Text from the tab for the desktop's clipboard.

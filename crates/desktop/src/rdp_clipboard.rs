@@ -36,6 +36,9 @@ struct Shared {
     asked: Option<ClipboardFormatId>,
     /// Text the desktop copied, for the tab.
     copied: VecDeque<String>,
+    /// Whether the server brought the channel up (its Monitor Ready, and
+    /// the format lists exchanged): only then does text cross.
+    ready: bool,
 }
 
 #[derive(Debug)]
@@ -80,7 +83,9 @@ impl CliprdrBackend for Backend {
         ClipboardGeneralCapabilityFlags::empty()
     }
 
-    fn on_ready(&mut self) {}
+    fn on_ready(&mut self) {
+        self.shared().ready = true;
+    }
 
     fn on_request_format_list(&mut self) {
         self.shared().todo.push_back(Todo::FormatList);
@@ -169,6 +174,11 @@ pub(crate) fn channel(switches: Switches) -> Option<(CliprdrClient, RdpClipboard
 impl RdpClipboard {
     fn shared(&self) -> MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the server brought the clipboard channel up.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.shared().ready
     }
 
     /// Text the desktop copied, oldest first.
@@ -297,6 +307,14 @@ mod tests {
             shared.lock().unwrap().copied.pop_front().as_deref(),
             Some("héllo €")
         );
+    }
+
+    #[test]
+    fn the_channel_is_ready_once_the_crate_says_so() {
+        let (mut b, shared) = backend(OPEN);
+        assert!(!shared.lock().unwrap().ready);
+        b.on_ready();
+        assert!(shared.lock().unwrap().ready);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use gatehouse_web::auth::Caller;
 use gatehouse_web::terminal::{Tx, farewell, linger};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::framebuffer::{Framebuffer, PACK_AFTER, Region};
@@ -26,6 +26,14 @@ use crate::vnc::UPDATE_INTERVAL;
 /// The longest clipboard text passed either way (RFB cut text is Latin-1
 /// and unbounded; a browser paste can be megabytes).
 pub(crate) const MAX_CLIPBOARD: usize = 64 * 1024;
+
+/// How long an RDP desktop's server has, from the desktop's first
+/// picture, to bring its clipboard channel up before the tab is told it
+/// has none (`clipboard_status`, `available: false`). xrdp brings it up
+/// with the session, a second or two after the first picture; a server
+/// without cliprdr (FreeRDP's shadow server) never does. Told late, the
+/// tab is told again: a channel that comes up after this turns it on.
+pub(crate) const CLIPBOARD_WAIT: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// Which way text may cross between the browser's clipboard and the
 /// desktop's: each direction can be switched off per connection (a
@@ -114,18 +122,27 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
     };
     tracing::Span::current().record("session", tracing::field::display(handle.id()));
     let clipboard = Clipboard::of(&spec, &client);
+    // VNC's clipboard is part of the protocol; an RDP server's is known
+    // once its channel comes up (`null` until then).
+    let available = client.clipboard_ready();
     let hello = json!({
         "type": "desktop", "session": handle.id(), "connection": spec.connection.name,
         "protocol": spec.connection.protocol(), "recording": handle.recorded(),
-        "clipboard": { "to_desktop": clipboard.to_desktop, "from_desktop": clipboard.from_desktop },
+        "clipboard": {
+            "to_desktop": clipboard.to_desktop, "from_desktop": clipboard.from_desktop,
+            "available": available,
+        },
     });
+    let (available, told) = watch::channel(available);
     // Watchers find the desktop from here until the session is over.
-    let (listed, mut requests, mut shared_input) = live.add(handle.id(), clipboard);
+    let (listed, mut requests, mut shared_input) = live.add(handle.id(), clipboard, told);
     let mut relay = Relay {
         tx,
         client,
         handle,
         clipboard,
+        available,
+        clipboard_deadline: None,
         fb: Framebuffer::new(0, 0),
         watchers: broadcast::channel(WATCH_BUFFER).0,
         pace: Pace::new(std::time::Instant::now()),
@@ -174,6 +191,12 @@ struct Relay {
     handle: SessionHandle,
     /// The connection's clipboard switches: browser to desktop, and back.
     clipboard: Clipboard,
+    /// What the tab was told of the desktop's own clipboard (`None`: not
+    /// known yet), shared with participants' pastes.
+    available: watch::Sender<Option<bool>>,
+    /// When an RDP server that has not brought its clipboard up by then
+    /// is taken to have none ([`CLIPBOARD_WAIT`] after the first picture).
+    clipboard_deadline: Option<Instant>,
     fb: Framebuffer,
     /// What the owner is shown (frames and sizes), for watchers.
     watchers: broadcast::Sender<Message>,
@@ -213,6 +236,11 @@ impl Relay {
                     }
                 },
                 _ = frames.tick() => self.flush().await,
+                _ = tokio::time::sleep_until(self.clipboard_deadline.unwrap_or_else(Instant::now)),
+                    if self.clipboard_deadline.is_some() => {
+                    self.clipboard_deadline = None;
+                    self.tell_clipboard(false).await
+                }
                 Some(reply) = requests.recv() => {
                     // A watcher joins: the whole screen now, then what follows.
                     let _ = reply.send(Snapshot {
@@ -260,6 +288,7 @@ impl Relay {
 
     /// Applies one event from the target (its pixels are in the framebuffer).
     async fn on_event(&mut self, event: Event) -> Result<(), EndReason> {
+        self.clipboard_news(&event).await?;
         match event {
             Event::Resized => {
                 // A new size starts from a key frame of its own.
@@ -283,6 +312,40 @@ impl Relay {
             Event::UpdateEnd if self.last_flush.elapsed() >= UPDATE_INTERVAL => self.flush().await,
             Event::UpdateEnd | Event::Painted | Event::Nothing => Ok(()),
         }
+    }
+
+    /// Tells the tab when the desktop's clipboard comes up or is known
+    /// absent; at the first picture of a desktop whose clipboard is not
+    /// known yet, starts the wait after which it counts as absent.
+    async fn clipboard_news(&mut self, event: &Event) -> Result<(), EndReason> {
+        let told = *self.available.borrow();
+        match self.client.clipboard_ready() {
+            Some(now) if told != Some(now) => {
+                self.clipboard_deadline = None;
+                self.tell_clipboard(now).await
+            }
+            None if told.is_none()
+                && self.clipboard_deadline.is_none()
+                && (self.clipboard.to_desktop || self.clipboard.from_desktop)
+                && matches!(event, Event::Painted | Event::UpdateEnd) =>
+            {
+                self.clipboard_deadline = Some(Instant::now() + CLIPBOARD_WAIT);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Tells the tab (and participants' pastes) whether the desktop's
+    /// clipboard is there.
+    async fn tell_clipboard(&mut self, available: bool) -> Result<(), EndReason> {
+        if *self.available.borrow() == Some(available) {
+            return Ok(());
+        }
+        self.available.send_replace(Some(available));
+        tracing::debug!(available, "the desktop's clipboard");
+        let status = json!({ "type": "clipboard_status", "available": available });
+        self.send(Message::Text(status.to_string().into())).await
     }
 
     /// Sends the regions changed since the last flush, and asks the target
@@ -387,10 +450,15 @@ impl Relay {
             }
         };
         let control = match control {
-            Control::Clipboard { text } => match crate::paste::paste(self.clipboard, text) {
-                Ok(control) => control,
-                Err(refusal) => return self.send(Message::Text(refusal.to_string().into())).await,
-            },
+            Control::Clipboard { text } => {
+                let available = *self.available.borrow();
+                match crate::paste::paste(self.clipboard, available, text) {
+                    Ok(control) => control,
+                    Err(refusal) => {
+                        return self.send(Message::Text(refusal.to_string().into())).await;
+                    }
+                }
+            }
             Control::Refresh => {
                 self.fb.mark_all();
                 return self.input(Input::Refresh).await;

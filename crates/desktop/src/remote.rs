@@ -78,6 +78,18 @@ impl Remote {
         }
     }
 
+    /// What is known of the desktop's own clipboard: `Some(true)` when
+    /// text can cross now (VNC's is part of the protocol), `Some(false)`
+    /// when its server is known to offer none, `None` while not yet known
+    /// (an RDP server brings its clipboard channel up after the log-on, or
+    /// never) or never asked (both directions switched off).
+    pub(crate) fn clipboard_ready(&self) -> Option<bool> {
+        match self {
+            Remote::Vnc(_) => Some(true),
+            Remote::Rdp { desktop, .. } => desktop.clipboard_ready(),
+        }
+    }
+
     /// Whether text crosses as Unicode (RDP), rather than RFB's Latin-1.
     pub(crate) fn unicode_clipboard(&self) -> bool {
         matches!(self, Remote::Rdp { .. })

@@ -38,15 +38,21 @@ pub(crate) struct TabSize {
 /// screen: `x`, `y`, `width`, `height` as big-endian `u16`, then the region
 /// as a PNG image. Text messages are JSON: out, `desktop` first (session,
 /// connection, `recording`, and `clipboard`: which directions the
-/// connection allows), `size` whenever the screen's size changes,
-/// `clipboard`, `participants`, `warning`, `error` and `ended` (who ended
-/// the session and why); in, `key` (`keysym`, `down`), `pointer` (`x`, `y`,
+/// connection allows, and `available`, whether the desktop's own clipboard
+/// is there — `true` for VNC, `null` for RDP until its server brings the
+/// clipboard channel up), `size` whenever the screen's size changes,
+/// `clipboard` (`text`, a copy on the desktop), `clipboard_status`
+/// (`available`: `true` when an RDP server's clipboard comes up, `false`
+/// when it did not within 8 s of the first picture or never joined the
+/// channel; it can turn `true` later), `participants`, `warning`, `error`
+/// and `ended` (who ended the session and why); in, `key` (`keysym`, `down`), `pointer` (`x`, `y`,
 /// `buttons` as the RFB mask), `clipboard` (`text`), `refresh`,
 /// `keep_alive` and `resize` (`width`, `height`: the tab's new size, which
 /// an RDP server that supports display control takes, answering with a
 /// `size`). With a clipboard direction switched off, the desktop's
 /// copies are not sent and a paste is answered with the error
-/// `clipboard_off`.
+/// `clipboard_off`; to a desktop whose server offers no clipboard, with
+/// `clipboard_unavailable`.
 #[utoipa::path(get, operation_id = "open_desktop", path = "/connections/{id}/desktop", tag = "sessions",
     params(("id" = uuid::Uuid, Path, description = "Connection id"), TabSize),
     responses((status = 101, description = "Switching to the desktop WebSocket"),

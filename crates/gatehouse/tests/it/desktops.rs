@@ -5,6 +5,7 @@
 mod clipboard;
 mod latin1;
 mod rdp;
+mod rdp_clipboard;
 mod rdp_idle;
 mod recording_pace;
 mod replay;

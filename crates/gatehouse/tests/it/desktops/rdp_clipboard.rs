@@ -1,0 +1,130 @@
+//! Whether an RDP desktop's clipboard is there, told to the tab: the
+//! hello says what the connection allows and `available: null` (not
+//! known yet), then `clipboard_status` says when the server's cliprdr
+//! channel came up — xrdp — or that it did not within the wait after the
+//! first picture — FreeRDP's shadow server, which has no clipboard — and a
+//! paste into such a desktop is refused with a clear error, not dropped.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::type_when_ready;
+use crate::harness::rdp::RdpServer;
+use crate::harness::vnc::{Desktop, Received};
+use crate::harness::xrdp::{self, XrdpServer};
+use crate::harness::{TestGateway, eventually};
+
+/// The wait the gateway gives a server to bring its clipboard up, from the
+/// desktop's first picture (`CLIPBOARD_WAIT` in crates/desktop/src/relay.rs).
+const WAIT: Duration = Duration::from_secs(8);
+
+/// The first `clipboard_status` or clipboard `error` message within `limit`.
+async fn clipboard_news(desk: &mut Desktop, limit: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, desk.receive()).await {
+            Ok(Received::Control(msg))
+                if msg["type"] == "clipboard_status"
+                    || (msg["type"] == "error"
+                        && msg["code"].as_str().unwrap_or("").starts_with("clipboard")) =>
+            {
+                return Some(msg);
+            }
+            Ok(Received::Closed) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// An rdp connection `name` to `port` as `user`/`password`, granted to ops1.
+async fn rdp(gw: &TestGateway, admin: &str, name: &str, port: u16, user: &str, pw: &str) -> String {
+    let body = json!({
+        "name": name, "protocol": "rdp", "host": "127.0.0.1", "port": port,
+        "username": user, "password": pw, "users": ["ops1"],
+    });
+    gw.connection(admin, body).await
+}
+
+#[tokio::test]
+async fn a_server_without_a_clipboard_is_told_to_the_tab_and_a_paste_into_it_is_refused() {
+    let server = RdpServer::start("ops", "rdp-pw-1").await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let conn = rdp(&gw, &admin, "shadow", server.addr.port(), "ops", "rdp-pw-1").await;
+
+    let opening = Instant::now();
+    let mut desk = Desktop::open(&gw, &ops, &conn).await;
+    let hello = &desk.controls[0]["clipboard"];
+    // The connection allows both ways; whether the server has a clipboard
+    // is not known yet.
+    assert_eq!(hello["to_desktop"], true, "{hello}");
+    assert_eq!(hello["from_desktop"], true, "{hello}");
+    assert_eq!(hello["available"], Value::Null, "{hello}");
+
+    let news = clipboard_news(&mut desk, WAIT + Duration::from_secs(12)).await;
+    let took = opening.elapsed();
+    assert_eq!(
+        news,
+        Some(json!({ "type": "clipboard_status", "available": false })),
+        "{:?}\n{}",
+        desk.controls,
+        server.log()
+    );
+    assert!(
+        took >= WAIT,
+        "told after {took:?}, before the wait was over"
+    );
+    eprintln!("shadow server: told 'no clipboard' {took:?} after opening");
+
+    // A paste anyway is answered, not dropped.
+    desk.send(json!({ "type": "clipboard", "text": "into-nothing" }))
+        .await;
+    let refused = clipboard_news(&mut desk, Duration::from_secs(5)).await;
+    assert_eq!(
+        refused.as_ref().map(|m| m["code"].clone()),
+        Some(json!("clipboard_unavailable")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.unwrap()["message"],
+        "nothing was pasted: this desktop's server offers no clipboard"
+    );
+    // The desktop itself goes on.
+    type_when_ready(&mut desk, "touch still-typing").await;
+    let typed = eventually(Duration::from_secs(10), || async {
+        server.path("still-typing").exists().then_some(())
+    })
+    .await;
+    assert!(typed.is_some(), "{}", server.log());
+}
+
+#[tokio::test]
+async fn an_xrdp_desktops_clipboard_is_told_available_once_its_channel_is_up() {
+    let server = XrdpServer::start().await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    let ops = gw.user(&admin, "ops1", "user").await;
+    let port = server.addr.port();
+    let conn = rdp(&gw, &admin, "xrdp", port, xrdp::USER, xrdp::PASSWORD).await;
+
+    let opening = Instant::now();
+    let mut desk = Desktop::open(&gw, &ops, &conn).await;
+    assert_eq!(desk.controls[0]["clipboard"]["available"], Value::Null);
+    let news = clipboard_news(&mut desk, Duration::from_secs(30)).await;
+    assert_eq!(
+        news,
+        Some(json!({ "type": "clipboard_status", "available": true })),
+        "{:?}\n{}",
+        desk.controls,
+        server.log()
+    );
+    eprintln!(
+        "xrdp: told 'clipboard available' {:?} after opening",
+        opening.elapsed()
+    );
+    // Told once: no later change while the channel stays up.
+    let later = clipboard_news(&mut desk, WAIT + Duration::from_secs(2)).await;
+    assert!(later.is_none(), "{later:?}");
+}
