@@ -4,6 +4,7 @@
 //! channel came up — xrdp — or that it did not within the wait after the
 //! first picture — FreeRDP's shadow server, which has no clipboard — and a
 //! paste into such a desktop is refused with a clear error, not dropped.
+//! In Chromium, the tab's Clipboard panel follows it (`rdp-clipboard.test.mjs`).
 
 use std::time::{Duration, Instant};
 
@@ -127,4 +128,19 @@ async fn an_xrdp_desktops_clipboard_is_told_available_once_its_channel_is_up() {
     // Told once: no later change while the channel stays up.
     let later = clipboard_news(&mut desk, WAIT + Duration::from_secs(2)).await;
     assert!(later.is_none(), "{later:?}");
+}
+
+#[tokio::test]
+async fn in_the_browser_the_clipboard_panel_crosses_on_xrdp_and_says_when_a_server_has_none() {
+    let server = XrdpServer::start().await;
+    let shadow = RdpServer::start("ops", "rdp-pw-1").await;
+    let gw = TestGateway::spawn().await;
+    let admin = gw.admin().await;
+    gw.user(&admin, "ops1", "user").await;
+    let port = server.addr.port();
+    rdp(&gw, &admin, "linux-rdp", port, xrdp::USER, xrdp::PASSWORD).await;
+    let port = shadow.addr.port();
+    rdp(&gw, &admin, "shadow-rdp", port, "ops", "rdp-pw-1").await;
+    let pasted = server.work("pasted.txt").display().to_string();
+    crate::browser::node_test_with(&gw, "rdp-clipboard.test.mjs", &[("PASTED_FILE", pasted)]).await;
 }

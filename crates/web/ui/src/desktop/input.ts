@@ -8,8 +8,14 @@ import { keysymOf } from "./keysym";
 const BUTTON_BITS = [1, 2, 4];
 
 /** Sends `cv`'s keys, pointer and wheel, and the page's pastes when
- * `pasteAllowed()` says so, through `send`; returns the detach function. */
-export function attachInput(cv: HTMLCanvasElement, send: (msg: object) => void, pasteAllowed: () => boolean) {
+ * `pasteAllowed()` says so (else calls `refused`, so the user is told),
+ * through `send`; returns the detach function. */
+export function attachInput(
+  cv: HTMLCanvasElement,
+  send: (msg: object) => void,
+  pasteAllowed: () => boolean,
+  refused: () => void = () => undefined,
+) {
   // The canvas is scaled to the tab; the desktop wants its own pixels.
   let buttons = 0;
   const pointer = (e: MouseEvent) => {
@@ -46,7 +52,9 @@ export function attachInput(cv: HTMLCanvasElement, send: (msg: object) => void, 
     // that field's, not the desktop's.
     if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement) return;
     const text = e.clipboardData?.getData("text/plain");
-    if (text && pasteAllowed()) send({ type: "clipboard", text });
+    if (!text) return;
+    if (pasteAllowed()) send({ type: "clipboard", text });
+    else refused();
   };
   const noMenu = (e: Event) => e.preventDefault();
   const canvasEvents: [string, EventListener][] = [

@@ -20,7 +20,7 @@ type Control =
       mode?: "observer" | "interactive";
       width: number;
       height: number;
-      clipboard?: { to_desktop: boolean };
+      clipboard?: { to_desktop: boolean; available?: boolean | null };
     }
   | { type: "size"; width: number; height: number }
   | { type: "removed"; by: string }
@@ -64,7 +64,7 @@ export function DesktopWatchPage({ sessionId, join = false }: { sessionId: strin
         if (interactive) {
           // Only the gateway decides what reaches the desktop; this only
           // saves sending what it would refuse.
-          const pasteAllowed = msg.clipboard?.to_desktop ?? false;
+          const pasteAllowed = (msg.clipboard?.to_desktop ?? false) && msg.clipboard?.available !== false;
           detach = attachInput(cv, send, () => pasteAllowed);
           cv.focus();
         }

@@ -3,7 +3,9 @@
 // them on a canvas scaled to the tab, and sends keys, pointer and clipboard
 // back as JSON. When the session ends the tab says who ended it and why.
 // The owner shares the desktop from here as a terminal is shared, and sees
-// who watches or joined.
+// who watches or joined. The Clipboard panel shows the desktop's last copy
+// and sends text to its clipboard, or says why it cannot (the connection
+// switched a direction off, or the desktop's server offers no clipboard).
 
 import { useEffect, useRef, useState } from "preact/hooks";
 
@@ -19,10 +21,11 @@ type Control =
       session: string;
       connection: string;
       recording?: boolean;
-      clipboard?: { to_desktop: boolean; from_desktop: boolean };
+      clipboard?: { to_desktop: boolean; from_desktop: boolean; available?: boolean | null };
     }
   | { type: "size"; width: number; height: number }
   | { type: "clipboard"; text: string }
+  | { type: "clipboard_status"; available: boolean }
   | { type: "warning"; reason: "idle_timeout" | "max_duration"; seconds_left: number }
   | { type: "warning_cleared" }
   | { type: "participants"; participants: Participant[] }
@@ -41,6 +44,11 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
   const [sessionId, setSessionId] = useState<string | null>(null);
   // A refused paste, told in the tab (not only in the console).
   const [notice, setNotice] = useState("");
+  // What the connection allows, and whether the desktop's own clipboard is
+  // there (null: not known yet, an RDP server's channel still coming up).
+  const [clip, setClip] = useState<Clip | null>(null);
+  const [clipOpen, setClipOpen] = useState(false);
+  const [clipText, setClipText] = useState("");
 
   useEffect(() => {
     if (!warning) return;
@@ -61,8 +69,13 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
     ws.binaryType = "arraybuffer";
     socket.current = ws;
     let finished = false;
-    // The connection's clipboard switches (the gateway enforces them too).
-    let pasteAllowed = true;
+    // The connection's clipboard switches and the desktop's clipboard (the
+    // gateway enforces them too; this only tells the user sooner).
+    let clipNow: Clip = { to: true, from: true, available: null };
+    const setClipNow = (next: Clip) => {
+      clipNow = next;
+      setClip(next);
+    };
     const send = (msg: object) => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
     };
@@ -77,13 +90,20 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
         setName(msg.connection);
         setSessionId(msg.session);
         setRecorded(!!msg.recording);
-        pasteAllowed = msg.clipboard?.to_desktop ?? true;
+        setClipNow({
+          to: msg.clipboard?.to_desktop ?? true,
+          from: msg.clipboard?.from_desktop ?? true,
+          available: msg.clipboard?.available ?? null,
+        });
         document.title = `${msg.connection} · Gatehouse`;
         cv.focus();
       } else if (msg.type === "size") {
         screen.resize(msg.width, msg.height);
       } else if (msg.type === "clipboard") {
+        setClipText(msg.text);
         navigator.clipboard?.writeText(msg.text).catch(() => undefined);
+      } else if (msg.type === "clipboard_status") {
+        setClipNow({ ...clipNow, available: msg.available });
       } else if (msg.type === "warning") {
         setNow(Date.now());
         setWarning({ reason: msg.reason, deadline: Date.now() + msg.seconds_left * 1000 });
@@ -108,7 +128,12 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
       if (!finished) setBanner({ text: "Connection to the gateway lost", kind: "error" });
     };
 
-    const detach = attachInput(cv, send, () => pasteAllowed);
+    const detach = attachInput(
+      cv,
+      send,
+      () => clipNow.to && clipNow.available !== false,
+      () => setNotice(clipWhy(clipNow, "paste") ?? ""),
+    );
     // A resize is told once the tab has kept its size for a moment, not
     // at every step of a window being dragged.
     let settle: ReturnType<typeof setTimeout> | undefined;
@@ -138,6 +163,12 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
     sendCombo((msg) => ws.send(JSON.stringify(msg)), keys);
     canvas.current?.focus();
   };
+  const sendClip = () => {
+    socket.current?.send(JSON.stringify({ type: "clipboard", text: clipText }));
+    canvas.current?.focus();
+  };
+  const clipNote = clip ? clipWhy(clip, "panel") : null;
+  const canSend = !!clip && clip.to && clip.available !== false;
   const stayConnected = () => socket.current?.send(JSON.stringify({ type: "keep_alive" }));
   const secondsLeft = warning ? Math.max(0, Math.ceil((warning.deadline - now) / 1000)) : 0;
 
@@ -152,11 +183,33 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
             </span>
           )}
           {sessionId && <ShareControls sessionId={sessionId} people={people} />}
+          {clip && (clip.to || clip.from) && (
+            <button type="button" aria-expanded={clipOpen} onClick={() => setClipOpen(!clipOpen)}>
+              Clipboard
+            </button>
+          )}
           {Object.entries(COMBOS).map(([label, keys]) => (
             <button type="button" onClick={() => combo(keys)}>
               {label}
             </button>
           ))}
+        </div>
+      )}
+      {clipOpen && clip && !banner && (
+        <div class="panel clipboard-panel" role="group" aria-label="Clipboard">
+          {clipNote && <p class="clipboard-note">{clipNote}</p>}
+          <textarea
+            aria-label="Clipboard text"
+            rows={3}
+            value={clipText}
+            disabled={clip.available === false}
+            onInput={(e) => setClipText((e.target as HTMLTextAreaElement).value)}
+          />
+          {clip.to && (
+            <button type="button" class="small" disabled={!canSend} onClick={sendClip}>
+              Send to desktop
+            </button>
+          )}
         </div>
       )}
       {warning && !banner && (
@@ -187,4 +240,19 @@ export function DesktopPage({ connectionId }: { connectionId: string }) {
       <canvas class="desktop-screen" ref={canvas} tabIndex={0} aria-label="Remote desktop" />
     </div>
   );
+}
+
+/** The connection's clipboard switches, and whether the desktop has a
+ * clipboard at all (null: not known yet). */
+type Clip = { to: boolean; from: boolean; available: boolean | null };
+
+/** Why text cannot cross now, for a paste or for the Clipboard panel;
+ * null when it can. */
+function clipWhy(clip: Clip, what: "paste" | "panel"): string | null {
+  if (clip.available === false) return "This desktop's server offers no clipboard.";
+  if (!clip.to) return "Pasting into this desktop is switched off for its connection.";
+  if (what === "paste") return null;
+  if (!clip.from) return "Copies on the desktop are not shown here: switched off for its connection.";
+  if (clip.available === null) return "Waiting for the desktop's clipboard…";
+  return null;
 }
