@@ -262,6 +262,15 @@ async fn an_untouched_desktop_is_warned_and_ended_as_idle() {
 }
 
 #[tokio::test]
+async fn an_idle_desktop_tab_in_the_browser_is_warned_and_then_ended_as_idle() {
+    let xvnc = Xvnc::start(PASSWORD).await;
+    let gw = gateway_with_idle_limit().await;
+    let admin = gw.admin().await;
+    desktop_for_ops1(&gw, &admin, &xvnc, "lab-desktop", PASSWORD).await;
+    crate::browser::node_test_with(&gw, "desktop-idle.test.mjs", &[]).await;
+}
+
+#[tokio::test]
 async fn a_desktop_tab_in_the_browser_types_into_the_xterm() {
     let xvnc = Xvnc::start(PASSWORD).await;
     let gw = TestGateway::spawn().await;
