@@ -17,7 +17,10 @@
 //! it starts know the account, and its published password opens nothing
 //! on the machine. Its uid, [`UID`], belongs to nobody outside; its
 //! processes (Xorg, the xterm, chansrv, what the tests type) are killed by
-//! pid when the server is dropped.
+//! pid when the server is dropped. Sessions outlive sesman, and nothing in
+//! this container reaps orphans, so the test process makes itself their
+//! reaper (`PR_SET_CHILD_SUBREAPER`) and waits for [`UID`]'s exited ones,
+//! by pid — never another test's children.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -62,8 +65,16 @@ impl XrdpServer {
     /// Starts xrdp-sesman (in its namespace, with the account) and xrdp.
     pub async fn start() -> XrdpServer {
         let turn = ONE_AT_A_TIME.lock().await;
+        // The sessions' orphans come to this process, to be reaped.
+        static ADOPT: std::sync::Once = std::sync::Once::new();
+        ADOPT.call_once(|| {
+            if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+                eprintln!("xrdp harness: not a child subreaper ({e}): its orphans stay zombies");
+            }
+        });
         // A crashed run's sessions would hold on to their displays.
         kill_sessions();
+        reap_sessions();
         let dir = tempfile::Builder::new().prefix("ghxrdp").tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let work = dir.path().join("work");
@@ -174,7 +185,53 @@ impl Drop for XrdpServer {
         let _ = self.xrdp.start_kill();
         let _ = self.sesman.start_kill();
         kill_sessions();
+        reap_sessions();
     }
+}
+
+/// How long a dropped server's sessions get to exit before their zombies
+/// are reaped (Xorg takes a moment to remove its display; the rest exit
+/// on SIGTERM at once).
+const EXITING: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Waits (up to [`EXITING`]) until [`UID`]'s processes have all exited,
+/// then reaps those that are this process's children — the sessions'
+/// orphans it adopted as their subreaper. Only [`UID`]'s and only by pid,
+/// so another test's children are left to whoever waits for them.
+fn reap_sessions() {
+    let deadline = std::time::Instant::now() + EXITING;
+    let me = std::process::id();
+    loop {
+        let states: Vec<(u32, char, u32)> = processes_of(UID)
+            .into_iter()
+            .filter_map(|pid| Some((pid, state_and_parent(pid)?)))
+            .map(|(pid, (state, parent))| (pid, state, parent))
+            .collect();
+        let alive = states.iter().any(|(_, state, _)| *state != 'Z');
+        if !alive || std::time::Instant::now() > deadline {
+            for (pid, _, _) in states
+                .iter()
+                .filter(|(_, s, ppid)| *s == 'Z' && *ppid == me)
+            {
+                let pid = nix::unistd::Pid::from_raw(*pid as i32);
+                let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+            }
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A process's state letter (`Z` for a zombie) and its parent's pid, from
+/// `/proc/PID/stat` (read after the command's closing parenthesis, since
+/// the command may hold spaces and parentheses).
+fn state_and_parent(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let parent = fields.next()?.parse().ok()?;
+    Some((state, parent))
 }
 
 /// Ends the test account's processes (Xorg, xterm, chansrv, xclip), by
