@@ -109,6 +109,8 @@ async fn clipboard_directions_switched_off_per_connection_are_enforced_by_the_ga
     // on the desktop reaches the browser.
     let mut desk = Desktop::open(&gw, &ops, &open).await;
     assert_eq!(desk.controls[0]["clipboard"]["to_desktop"], true);
+    // VNC's clipboard is part of the protocol: there from the start.
+    assert_eq!(desk.controls[0]["clipboard"]["available"], true);
     assert!(
         desk.until(Duration::from_secs(10), |d| d.white_pixels() > 10_000)
             .await

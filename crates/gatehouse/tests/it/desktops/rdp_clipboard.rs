@@ -3,7 +3,8 @@
 //! known yet), then `clipboard_status` says when the server's cliprdr
 //! channel came up — xrdp — or that it did not within the wait after the
 //! first picture — FreeRDP's shadow server, which has no clipboard — and a
-//! paste into such a desktop is refused with a clear error, not dropped.
+//! paste into such a desktop is refused with a clear error, not dropped —
+//! the owner's and an interactive participant's alike.
 //! In Chromium, the tab's Clipboard panel follows it (`rdp-clipboard.test.mjs`).
 
 use std::time::{Duration, Instant};
@@ -92,6 +93,27 @@ async fn a_server_without_a_clipboard_is_told_to_the_tab_and_a_paste_into_it_is_
         refused.unwrap()["message"],
         "nothing was pasted: this desktop's server offers no clipboard"
     );
+    // An interactive participant is told too, and refused alike.
+    let kim = gw.user(&admin, "kim", "user").await;
+    let share = json!({ "user": "kim", "mode": "interactive" });
+    let path = format!("/sessions/{}/share", desk.session_id);
+    let (status, body) = gw.post(Some(&ops), &path, share).await;
+    assert_eq!(status, 204, "{body}");
+    let mut typist = Desktop::join(&gw, &kim, &desk.session_id).await;
+    let hello = &typist.controls[0]["clipboard"];
+    assert_eq!(hello["to_desktop"], true, "{hello}");
+    assert_eq!(hello["available"], false, "{hello}");
+    typist
+        .send(json!({ "type": "clipboard", "text": "into-nothing" }))
+        .await;
+    let refused = clipboard_news(&mut typist, Duration::from_secs(5)).await;
+    assert_eq!(
+        refused.as_ref().map(|m| m["code"].clone()),
+        Some(json!("clipboard_unavailable")),
+        "{refused:?}"
+    );
+    drop(typist);
+
     // The desktop itself goes on.
     type_when_ready(&mut desk, "touch still-typing").await;
     let typed = eventually(Duration::from_secs(10), || async {
