@@ -5,8 +5,9 @@
 //! gateway itself is the desktop's client — VNC with the `vnc-rs` crate
 //! (`vnc.rs`), RDP with IronRDP's crates (`rdp.rs`, keys as scancodes in
 //! `scancode.rs`, the server's certificate pinned on first use, the
-//! clipboard channel in `rdp_clipboard.rs`, and the tab's size asked of the
-//! server and followed in `rdp_display.rs`), both behind
+//! clipboard channel in `rdp_clipboard.rs` — whether the server has one
+//! at all told to the tab by `clipboard_news.rs` — and the tab's size
+//! asked of the server and followed in `rdp_display.rs`), both behind
 //! one [`remote`] seam: it logs in with the connection's stored password,
 //! so the user never learns it, and keeps the screen in a [`framebuffer`]
 //! of its own. The session
@@ -27,6 +28,7 @@
 //! ending the session closes the target's connection at once and tells
 //! the browser who ended it and why.
 
+mod clipboard_news;
 mod framebuffer;
 mod join;
 mod live;

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::clipboard_news::ClipboardNews;
 use crate::framebuffer::{Framebuffer, PACK_AFTER, Region};
 use crate::live::{Inputs, LiveDesktops, ParticipantInput, Requests, Snapshot, WATCH_BUFFER};
 use crate::pace::Pace;
@@ -26,14 +27,6 @@ use crate::vnc::UPDATE_INTERVAL;
 /// The longest clipboard text passed either way (RFB cut text is Latin-1
 /// and unbounded; a browser paste can be megabytes).
 pub(crate) const MAX_CLIPBOARD: usize = 64 * 1024;
-
-/// How long an RDP desktop's server has, from the desktop's first
-/// picture, to bring its clipboard channel up before the tab is told it
-/// has none (`clipboard_status`, `available: false`). xrdp brings it up
-/// with the session, a second or two after the first picture; a server
-/// without cliprdr (FreeRDP's shadow server) never does. Told late, the
-/// tab is told again: a channel that comes up after this turns it on.
-pub(crate) const CLIPBOARD_WAIT: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// Which way text may cross between the browser's clipboard and the
 /// desktop's: each direction can be switched off per connection (a
@@ -133,6 +126,7 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
             "available": available,
         },
     });
+    let news = ClipboardNews::new(available, clipboard.to_desktop || clipboard.from_desktop);
     let (available, told) = watch::channel(available);
     // Watchers find the desktop from here until the session is over.
     let (listed, mut requests, mut shared_input) = live.add(handle.id(), clipboard, told);
@@ -141,8 +135,8 @@ pub(crate) async fn run(desktop: Desktop, socket: WebSocket) {
         client,
         handle,
         clipboard,
+        news,
         available,
-        clipboard_deadline: None,
         fb: Framebuffer::new(0, 0),
         watchers: broadcast::channel(WATCH_BUFFER).0,
         pace: Pace::new(std::time::Instant::now()),
@@ -191,12 +185,11 @@ struct Relay {
     handle: SessionHandle,
     /// The connection's clipboard switches: browser to desktop, and back.
     clipboard: Clipboard,
-    /// What the tab was told of the desktop's own clipboard (`None`: not
-    /// known yet), shared with participants' pastes.
+    /// What the tab was told of the desktop's own clipboard, and when an
+    /// RDP server's silence counts as having none (`clipboard_news.rs`).
+    news: ClipboardNews,
+    /// The same, shared with participants' pastes.
     available: watch::Sender<Option<bool>>,
-    /// When an RDP server that has not brought its clipboard up by then
-    /// is taken to have none ([`CLIPBOARD_WAIT`] after the first picture).
-    clipboard_deadline: Option<Instant>,
     fb: Framebuffer,
     /// What the owner is shown (frames and sizes), for watchers.
     watchers: broadcast::Sender<Message>,
@@ -236,10 +229,10 @@ impl Relay {
                     }
                 },
                 _ = frames.tick() => self.flush().await,
-                _ = tokio::time::sleep_until(self.clipboard_deadline.unwrap_or_else(Instant::now)),
-                    if self.clipboard_deadline.is_some() => {
-                    self.clipboard_deadline = None;
-                    self.tell_clipboard(false).await
+                _ = tokio::time::sleep_until(self.news.deadline().unwrap_or_else(Instant::now)),
+                    if self.news.deadline().is_some() => {
+                    let absent = self.news.timed_out();
+                    self.tell_clipboard(absent).await
                 }
                 Some(reply) = requests.recv() => {
                     // A watcher joins: the whole screen now, then what follows.
@@ -315,33 +308,21 @@ impl Relay {
     }
 
     /// Tells the tab when the desktop's clipboard comes up or is known
-    /// absent; at the first picture of a desktop whose clipboard is not
-    /// known yet, starts the wait after which it counts as absent.
+    /// absent (see [`ClipboardNews::heard`]).
     async fn clipboard_news(&mut self, event: &Event) -> Result<(), EndReason> {
-        let told = *self.available.borrow();
-        match self.client.clipboard_ready() {
-            Some(now) if told != Some(now) => {
-                self.clipboard_deadline = None;
-                self.tell_clipboard(now).await
-            }
-            None if told.is_none()
-                && self.clipboard_deadline.is_none()
-                && (self.clipboard.to_desktop || self.clipboard.from_desktop)
-                && matches!(event, Event::Painted | Event::UpdateEnd) =>
-            {
-                self.clipboard_deadline = Some(Instant::now() + CLIPBOARD_WAIT);
-                Ok(())
-            }
-            _ => Ok(()),
-        }
+        let picture = matches!(event, Event::Painted | Event::UpdateEnd);
+        let news = self
+            .news
+            .heard(self.client.clipboard_ready(), picture, Instant::now());
+        self.tell_clipboard(news).await
     }
 
     /// Tells the tab (and participants' pastes) whether the desktop's
-    /// clipboard is there.
-    async fn tell_clipboard(&mut self, available: bool) -> Result<(), EndReason> {
-        if *self.available.borrow() == Some(available) {
+    /// clipboard is there, when there is news.
+    async fn tell_clipboard(&mut self, news: Option<bool>) -> Result<(), EndReason> {
+        let Some(available) = news else {
             return Ok(());
-        }
+        };
         self.available.send_replace(Some(available));
         tracing::debug!(available, "the desktop's clipboard");
         let status = json!({ "type": "clipboard_status", "available": available });

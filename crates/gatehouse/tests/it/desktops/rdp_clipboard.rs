@@ -18,7 +18,7 @@ use crate::harness::xrdp::{self, XrdpServer};
 use crate::harness::{TestGateway, eventually};
 
 /// The wait the gateway gives a server to bring its clipboard up, from the
-/// desktop's first picture (`CLIPBOARD_WAIT` in crates/desktop/src/relay.rs).
+/// desktop's first picture (`WAIT` in crates/desktop/src/clipboard_news.rs).
 const WAIT: Duration = Duration::from_secs(8);
 
 /// The first `clipboard_status` or clipboard `error` message within `limit`.
