@@ -185,6 +185,14 @@ impl Drop for XrdpServer {
         let _ = self.xrdp.start_kill();
         let _ = self.sesman.start_kill();
         kill_sessions();
+        // xrdp and sesman are this process's own children: waited for here,
+        // or a test binary that exits next leaves them as zombies.
+        let deadline = std::time::Instant::now() + EXITING;
+        for child in [&mut self.xrdp, &mut self.sesman] {
+            while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
         reap_sessions();
     }
 }
@@ -195,26 +203,23 @@ impl Drop for XrdpServer {
 const EXITING: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Waits (up to [`EXITING`]) until [`UID`]'s processes have all exited,
-/// then reaps those that are this process's children — the sessions'
-/// orphans it adopted as their subreaper. Only [`UID`]'s and only by pid,
-/// so another test's children are left to whoever waits for them.
+/// then reaps those that are this process's children — the orphans it
+/// adopted as their subreaper: the sessions' (of [`UID`]) and sesman's own
+/// forks (root, named `xrdp-sesman`). Only those, and only by pid, so
+/// another test's children are left to whoever waits for them.
 fn reap_sessions() {
     let deadline = std::time::Instant::now() + EXITING;
     let me = std::process::id();
     loop {
-        let states: Vec<(u32, char, u32)> = processes_of(UID)
-            .into_iter()
-            .filter_map(|pid| Some((pid, state_and_parent(pid)?)))
-            .map(|(pid, (state, parent))| (pid, state, parent))
-            .collect();
-        let alive = states.iter().any(|(_, state, _)| *state != 'Z');
+        let left = leftovers(me);
+        let alive = left.iter().any(|(_, stat)| stat.state != 'Z');
         if !alive || std::time::Instant::now() > deadline {
-            for (pid, _, _) in states
-                .iter()
-                .filter(|(_, s, ppid)| *s == 'Z' && *ppid == me)
-            {
-                let pid = nix::unistd::Pid::from_raw(*pid as i32);
-                let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+            for (pid, stat) in left {
+                if stat.state == 'Z' && stat.parent == me {
+                    let pid = nix::unistd::Pid::from_raw(pid as i32);
+                    let _ =
+                        nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+                }
             }
             return;
         }
@@ -222,16 +227,48 @@ fn reap_sessions() {
     }
 }
 
-/// A process's state letter (`Z` for a zombie) and its parent's pid, from
-/// `/proc/PID/stat` (read after the command's closing parenthesis, since
-/// the command may hold spaces and parentheses).
-fn state_and_parent(pid: u32) -> Option<(char, u32)> {
+/// What an xrdp server leaves behind: [`UID`]'s processes, and the
+/// `xrdp*` processes adopted by this one (sesman's forks).
+fn leftovers(me: u32) -> Vec<(u32, Stat)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let sessions = entry.metadata().ok()?.uid() == UID;
+            let stat = stat_of(pid)?;
+            let forked = stat.parent == me && stat.name.starts_with("xrdp");
+            (sessions || forked).then_some((pid, stat))
+        })
+        .collect()
+}
+
+/// What `/proc/PID/stat` says of a process.
+struct Stat {
+    /// Its command name (`comm`).
+    name: String,
+    /// Its state letter (`Z` for a zombie).
+    state: char,
+    /// Its parent's pid.
+    parent: u32,
+}
+
+/// A process's name, state and parent, from `/proc/PID/stat` (the name
+/// is between the first `(` and the last `)`: it may hold either).
+fn stat_of(pid: u32) -> Option<Stat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let name = stat.get(open + 1..close)?.to_owned();
+    let mut fields = stat[close + 1..].split_whitespace();
     let state = fields.next()?.chars().next()?;
     let parent = fields.next()?.parse().ok()?;
-    Some((state, parent))
+    Some(Stat {
+        name,
+        state,
+        parent,
+    })
 }
 
 /// Ends the test account's processes (Xorg, xterm, chansrv, xclip), by
