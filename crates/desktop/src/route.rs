@@ -40,7 +40,7 @@ pub(crate) struct TabSize {
 /// connection, `recording`, and `clipboard`: which directions the
 /// connection allows, and `available`, whether the desktop's own clipboard
 /// is there — `true` for VNC, `null` for RDP until its server brings the
-/// clipboard channel up), `size` whenever the screen's size changes,
+/// clipboard channel up, and always with both directions off), `size` whenever the screen's size changes,
 /// `clipboard` (`text`, a copy on the desktop), `clipboard_status`
 /// (`available`: `true` when an RDP server's clipboard comes up, `false`
 /// when it did not within 8 s of the first picture or never joined the
