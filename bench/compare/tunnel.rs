@@ -88,6 +88,8 @@ pub struct TunnelFigures {
     pings: Vec<Samples>,
     /// The gateway's CPU seconds per GB of the tunnel's bulk runs.
     tunnel_cpu_per_gb: f64,
+    /// The same for the client, `gatehouse tunnel`.
+    client_cpu_per_gb: f64,
 }
 
 /// The bench's target: `B` + u64 length → that many bytes; `E` → echo.
@@ -257,8 +259,12 @@ pub async fn measure(n: TunnelCounts, dir: &Path) -> TunnelFigures {
     };
 
     let tunnel_at = local();
+    // The same build as the gateway's (`BENCH_GATEWAY_BIN` for an A/B of
+    // two commits): both ends of the tunnel are one commit's code.
+    let bin = std::env::var_os("BENCH_GATEWAY_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_gatehouse").into());
     let _tunnel = spawn(
-        Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        Command::new(bin)
             .args(["tunnel", "bench-tcp", "--for", "bench", "--listen"])
             .arg(tunnel_at.to_string())
             .env("GATEHOUSE_URL", format!("http://{}", process.addr))
@@ -290,14 +296,30 @@ pub async fn measure(n: TunnelCounts, dir: &Path) -> TunnelFigures {
     let mut rates = vec![Vec::new(); PATHS.len()];
     let mut paced = vec![Vec::new(); PATHS.len()];
     let mut pings = vec![Samples::default(); PATHS.len()];
-    let (mut tunnel_cpu, mut tunnel_bytes) = (Duration::ZERO, 0u64);
-    for _ in 0..n.rounds {
+    let client_pid = _tunnel.id().unwrap().to_string();
+    let client_cpu = || super::proc_cpu::cpu_time(&client_pid);
+    let (mut tunnel_cpu, mut client_cpu_sum, mut tunnel_bytes) =
+        (Duration::ZERO, Duration::ZERO, 0u64);
+    let gb = n.bulk_bytes as f64 / 1e9;
+    for round in 0..n.rounds {
         for (i, via) in vias.iter().enumerate() {
-            let cpu = process.cpu_time();
+            let (cpu, client) = (process.cpu_time(), client_cpu());
             rates[i].push(bulk(*via, b'B', n.bulk_bytes).await);
             if i == 1 {
-                tunnel_cpu += process.cpu_time() - cpu;
+                let (gateway, client) = (process.cpu_time() - cpu, client_cpu() - client);
+                tunnel_cpu += gateway;
+                client_cpu_sum += client;
                 tunnel_bytes += n.bulk_bytes;
+                // Each round's own figures, for an A/B of two builds.
+                eprintln!(
+                    "  round {}: tunnel {:.0} MB/s, direct {:.0} MB/s, {:.2}× direct; CPU per GB: gateway {:.2} s, client {:.2} s",
+                    round + 1,
+                    rates[1][round] / 1e6,
+                    rates[0][round] / 1e6,
+                    rates[1][round] / rates[0][round],
+                    gateway.as_secs_f64() / gb,
+                    client.as_secs_f64() / gb,
+                );
             }
             paced[i].push(bulk(*via, b'P', n.paced_bytes).await);
             ping_pong(*via, n.pings / n.rounds.max(1), &mut pings[i]).await;
@@ -322,6 +344,7 @@ pub async fn measure(n: TunnelCounts, dir: &Path) -> TunnelFigures {
         paced,
         pings,
         tunnel_cpu_per_gb: tunnel_cpu.as_secs_f64() / (tunnel_bytes.max(1) as f64 / 1e9),
+        client_cpu_per_gb: client_cpu_sum.as_secs_f64() / (tunnel_bytes.max(1) as f64 / 1e9),
     }
 }
 
@@ -411,12 +434,14 @@ impl TunnelFigures {
              | `gatehouse tunnel` bulk ≥ 0.9× direct (paced at 1 Gbit/s) | {paced_vs_direct:.2}× | {} |\n\
              | `gatehouse tunnel` bulk ≥ 1.2× OpenSSH `ssh -L` | {vs_ssh:.2}× | {} |\n\
              | `gatehouse tunnel` added round trip ≤ 0.3 ms p50 | {added:.3} ms | {} |\n\
-             | gateway CPU per GB through `gatehouse tunnel` | {:.2} s | — |\n",
+             | gateway CPU per GB through `gatehouse tunnel` | {:.2} s | — |\n\
+             | client (`gatehouse tunnel`) CPU per GB | {:.2} s | — |\n",
             verdict(vs_direct >= 0.9),
             verdict(paced_vs_direct >= 0.9),
             verdict(vs_ssh >= 1.2),
             verdict(added <= 0.3),
             self.tunnel_cpu_per_gb,
+            self.client_cpu_per_gb,
         );
         s
     }
