@@ -18,6 +18,8 @@
 //! as it writes the bytes to its side's socket. One stream whose reader
 //! stalls so stops only itself, never the tunnel's other streams.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
@@ -99,22 +101,6 @@ impl Frame {
         header(DATA, id, data)
     }
 
-    /// Starts a `Data` frame at the end of `buf` (its header, and room for
-    /// [`MAX_DATA`] bytes) for a socket read to fill in place: see
-    /// [`Frame::finish_data`].
-    pub fn start_data(buf: &mut BytesMut, id: u32) {
-        buf.clear();
-        buf.reserve(HEADER + MAX_DATA);
-        buf.put_u8(DATA);
-        buf.put_u32(id);
-    }
-
-    /// The frame started in `buf` with [`Frame::start_data`], once a read
-    /// put its payload after the header; `None` when it put nothing.
-    pub fn finish_data(buf: &mut BytesMut) -> Option<Bytes> {
-        (buf.len() > HEADER).then(|| buf.split().freeze())
-    }
-
     /// Reads one binary message.
     pub fn decode(mut msg: Bytes) -> Result<Frame, BadFrame> {
         if msg.len() < HEADER {
@@ -148,6 +134,93 @@ impl Frame {
             },
             _ => Err(BadFrame("unknown kind")),
         }
+    }
+}
+
+/// Buffers for `Data` frames read in place from a socket, each used again
+/// once its frame has been written out, instead of a fresh allocation
+/// per frame.
+///
+/// A fresh 256 KiB block per frame cost more than the copies: the
+/// gateway's allocator (its large-block threshold fixed at 1 MiB, so its
+/// trim threshold stays at 128 KiB) gave the freed blocks back to the
+/// system a few frames at a time, and every read then faulted its pages
+/// in again — a fifth of the gateway's CPU in a bulk transfer. One pool
+/// serves a tunnel's streams and keeps at most [`DataBuffers::KEEP`]
+/// spare buffers (1 MiB); a buffer beyond that is freed as before.
+#[derive(Clone, Debug, Default)]
+pub struct DataBuffers(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl DataBuffers {
+    /// Spare buffers kept: under a bulk transfer a frame comes back about
+    /// as often as one is read, so a few cover the streams' reads.
+    pub const KEEP: usize = 4;
+
+    /// An empty pool.
+    pub fn new() -> DataBuffers {
+        DataBuffers::default()
+    }
+
+    /// A buffer holding the header of a `Data` frame of stream `id`, with
+    /// room for [`MAX_DATA`] bytes after it for a socket read to fill in
+    /// place (`read_buf` on `(&mut buf).limit(n)`); then
+    /// [`DataBuffers::finish`].
+    pub fn start(&self, id: u32) -> Vec<u8> {
+        let mut buf = self
+            .spare()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(MAX_FRAME));
+        buf.put_u8(DATA);
+        buf.put_u32(id);
+        buf
+    }
+
+    /// The frame started with [`DataBuffers::start`], once a read put its
+    /// payload after the header (`None` when it put nothing). Its buffer
+    /// comes back to the pool when the frame (every clone) is dropped.
+    pub fn finish(&self, buf: Vec<u8>) -> Option<Bytes> {
+        if buf.len() <= HEADER {
+            self.put(buf);
+            return None;
+        }
+        Some(Bytes::from_owner(Pooled {
+            buf,
+            pool: self.clone(),
+        }))
+    }
+
+    fn put(&self, mut buf: Vec<u8>) {
+        // Only buffers that fit a whole frame: a read never reallocates.
+        if buf.capacity() >= MAX_FRAME {
+            let mut spare = self.spare();
+            if spare.len() < DataBuffers::KEEP {
+                buf.clear();
+                spare.push(buf);
+            }
+        }
+    }
+
+    fn spare(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        // Nothing holding the lock can panic midway; take it regardless.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A `Data` frame's bytes, owned by the frame until it is dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: DataBuffers,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        self.pool.put(std::mem::take(&mut self.buf));
     }
 }
 
@@ -204,16 +277,45 @@ mod tests {
 
     #[test]
     fn a_data_frame_read_in_place_is_the_frame_encoded() {
-        let mut buf = BytesMut::new();
-        Frame::start_data(&mut buf, 7);
-        assert_eq!(Frame::finish_data(&mut buf), None);
-        Frame::start_data(&mut buf, 7);
+        let pool = DataBuffers::new();
+        let buf = pool.start(7);
+        assert_eq!(pool.finish(buf), None);
+        let mut buf = pool.start(7);
         buf.put_slice(b"payload");
-        let frame = Frame::finish_data(&mut buf).unwrap();
+        let frame = pool.finish(buf).unwrap();
         assert_eq!(frame, Frame::data(7, b"payload"));
         assert_eq!(
             Frame::decode(frame),
             Ok(Frame::Data(7, Bytes::from_static(b"payload")))
         );
+    }
+
+    #[test]
+    fn a_frame_s_buffer_is_used_again_once_the_frame_is_dropped() {
+        let pool = DataBuffers::new();
+        let mut buf = pool.start(1);
+        buf.put_slice(&[1; MAX_DATA]);
+        let first = pool.finish(buf).unwrap();
+        let at = first.as_ptr();
+        let payload = Frame::decode(first.clone()).unwrap();
+        // Still held (by the frame and the payload sliced from it): the
+        // next read gets another buffer.
+        let other = pool.start(2);
+        assert_ne!(other.as_ptr(), at);
+        drop(other);
+        drop((first, payload));
+        let again = pool.start(3);
+        assert_eq!(again.as_ptr(), at, "the dropped frame's buffer is reused");
+        assert_eq!(again, [DATA, 0, 0, 0, 3], "with only the new header in it");
+        // No more than KEEP spare buffers are kept.
+        let frames: Vec<Bytes> = (0..DataBuffers::KEEP + 3)
+            .map(|i| {
+                let mut buf = pool.start(i as u32);
+                buf.put_u8(9);
+                pool.finish(buf).unwrap()
+            })
+            .collect();
+        drop(frames);
+        assert_eq!(pool.spare().len(), DataBuffers::KEEP);
     }
 }

@@ -20,7 +20,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::flow::{WINDOW, Window};
-use crate::frame::{Frame, StreamError};
+use crate::frame::{DataBuffers, Frame, StreamError};
 use crate::stream::{self, Chunk, Dial};
 
 /// The most TCP connections one tunnel holds open at once: each costs a
@@ -105,6 +105,7 @@ pub(crate) async fn run(tunnel: Tunnel, socket: WebSocket) {
         client_addr: caller.client_addr.clone(),
         spec,
         addr,
+        buffers: DataBuffers::new(),
     });
     let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
     let writer = tokio::spawn(write_loop(tx, out_rx, handle.clone()));

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::ws::Message;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use gatehouse_access::{Principal, TargetSpec};
 use gatehouse_connect::{Opener, Requester, action};
 use gatehouse_domain::TargetAddr;
@@ -14,15 +14,17 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use crate::flow::{Drained, Window};
-use crate::frame::{Frame, MAX_DATA, StreamError};
+use crate::frame::{DataBuffers, Frame, MAX_DATA, StreamError};
 
-/// What every stream of a tunnel dials, and who it audits a failure as.
+/// What every stream of a tunnel dials, and who it audits a failure as;
+/// and the buffers its streams read their targets into.
 pub(crate) struct Dial {
     pub(crate) opener: Opener,
     pub(crate) principal: Principal,
     pub(crate) client_addr: String,
     pub(crate) spec: TargetSpec,
     pub(crate) addr: TargetAddr,
+    pub(crate) buffers: DataBuffers,
 }
 
 /// Bytes from the client for the target, holding their share of the
@@ -43,7 +45,7 @@ pub(crate) async fn run(
     gone: mpsc::UnboundedSender<u32>,
 ) {
     let error = match connect(&dial).await {
-        Ok(tcp) => relay(id, tcp, &handle, from_client, &window, &out)
+        Ok(tcp) => relay(id, tcp, &handle, from_client, &window, &out, &dial.buffers)
             .await
             .err(),
         Err(error) => Some(error),
@@ -94,6 +96,7 @@ async fn relay(
     mut from_client: mpsc::UnboundedReceiver<Chunk>,
     window: &Window,
     out: &mpsc::Sender<Message>,
+    buffers: &DataBuffers,
 ) -> Result<(), StreamError> {
     let (mut read, mut write) = tcp.into_split();
     let closed = |_| failed("tunnel_closed", "the tunnel closed");
@@ -117,18 +120,17 @@ async fn relay(
             .map_err(|e| failed("target_closed", e))
     };
     let down = async {
-        // Read in place after the frame's header: no copy, and the buffer
-        // is reused once the frame before is written out.
-        let mut buf = BytesMut::new();
+        // Read in place after the frame's header: no copy, and into a
+        // buffer of a frame already written out.
         loop {
             let credit = window.take(MAX_DATA).await;
-            Frame::start_data(&mut buf, id);
+            let mut buf = buffers.start(id);
             let n = read
                 .read_buf(&mut (&mut buf).limit(credit))
                 .await
                 .map_err(|e| failed("target_closed", e))?;
             window.grant((credit - n) as u64);
-            let Some(frame) = Frame::finish_data(&mut buf) else {
+            let Some(frame) = buffers.finish(buf) else {
                 break;
             };
             handle.record_transfer(0, n);

@@ -11,10 +11,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use futures_util::{SinkExt, StreamExt};
 use gatehouse_tunnel::flow::{Drained, Window};
-use gatehouse_tunnel::frame::{Frame, MAX_DATA};
+use gatehouse_tunnel::frame::{DataBuffers, Frame, MAX_DATA};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -116,6 +116,8 @@ pub(super) async fn run(args: TunnelArgs) -> anyhow::Result<()> {
     let mut locals: HashMap<u32, Local> = HashMap::new();
     let mut tasks = JoinSet::new();
     let mut next_id: u32 = 0;
+    // What the local connections are read into, shared by them all.
+    let buffers = DataBuffers::new();
     // Made once: the loop turns once per frame.
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -137,7 +139,7 @@ pub(super) async fn run(args: TunnelArgs) -> anyhow::Result<()> {
                 if out_tx.send(Message::Binary(Frame::Open(id).encode())).await.is_err() {
                     break Err(anyhow::anyhow!("the tunnel closed"));
                 }
-                let flow = Flow { window: credit, returns_credit: window.is_some() };
+                let flow = Flow { window: credit, returns_credit: window.is_some(), buffers: buffers.clone() };
                 tasks.spawn(serve_local(id, tcp, down_rx, flow, out_tx.clone(), gone_tx.clone()));
             }
             Some(id) = gone_rx.recv() => {
@@ -208,6 +210,8 @@ struct Flow {
     window: Arc<Window>,
     /// Whether the gateway takes credit back (it named a window).
     returns_credit: bool,
+    /// The tunnel's buffers for frames read in place.
+    buffers: DataBuffers,
 }
 
 /// Relays one local connection as stream `id` until the gateway closes
@@ -223,17 +227,17 @@ async fn serve_local(
 ) {
     let (mut read, mut write) = tcp.into_split();
     let up = async {
-        // Read in place after the frame's header: no copy.
-        let mut buf = BytesMut::new();
+        // Read in place after the frame's header: no copy, and into a
+        // buffer of a frame already sent.
         loop {
             let credit = flow.window.take(MAX_DATA).await;
-            Frame::start_data(&mut buf, id);
+            let mut buf = flow.buffers.start(id);
             let got = read.read_buf(&mut (&mut buf).limit(credit)).await;
             flow.window
                 .grant((credit - *got.as_ref().unwrap_or(&0)) as u64);
             let (frame, done) = match got {
                 Ok(0) => (Frame::Eof(id).encode(), Some(false)),
-                Ok(_) => match Frame::finish_data(&mut buf) {
+                Ok(_) => match flow.buffers.finish(buf) {
                     Some(frame) => (frame, None),
                     None => continue,
                 },
