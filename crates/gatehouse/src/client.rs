@@ -153,6 +153,25 @@ impl ApiClient {
     /// Opens the WebSocket at `path` (under `/api/v1`, with its query)
     /// with this client's token; a refusal reads as the gateway's message.
     pub async fn websocket(&self, path: &str) -> anyhow::Result<WebSocket> {
+        self.open_websocket(path, None, false).await
+    }
+
+    /// [`ApiClient::websocket`] with the WebSocket's own settings (buffer
+    /// sizes), and Nagle's algorithm off: every message goes out when sent.
+    pub async fn websocket_with(
+        &self,
+        path: &str,
+        config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
+    ) -> anyhow::Result<WebSocket> {
+        self.open_websocket(path, Some(config), true).await
+    }
+
+    async fn open_websocket(
+        &self,
+        path: &str,
+        config: Option<tokio_tungstenite::tungstenite::protocol::WebSocketConfig>,
+        nodelay: bool,
+    ) -> anyhow::Result<WebSocket> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
         let url = format!("{}{path}", self.base)
@@ -163,7 +182,7 @@ impl ApiClient {
             req.headers_mut()
                 .insert("authorization", format!("Bearer {t}").parse()?);
         }
-        match tokio_tungstenite::connect_async(req).await {
+        match tokio_tungstenite::connect_async_with_config(req, config, nodelay).await {
             Ok((ws, _)) => Ok(ws),
             Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
                 let body: Value = resp

@@ -14,13 +14,14 @@ use anyhow::{Context, bail};
 use bytes::{BufMut, Bytes};
 use futures_util::{SinkExt, StreamExt};
 use gatehouse_tunnel::flow::{Drained, Window};
-use gatehouse_tunnel::frame::{DataBuffers, Frame, MAX_DATA};
+use gatehouse_tunnel::frame::{DataBuffers, Frame, MAX_DATA, MAX_FRAME};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::ServerArgs;
 use crate::client::ApiClient;
@@ -71,8 +72,11 @@ pub(super) async fn run(args: TunnelArgs) -> anyhow::Result<()> {
     if let Some(program) = &args.program {
         path.push_str(&format!("?program={}", urlencode(program)));
     }
+    // A whole frame (and its WebSocket header) per read from the gateway,
+    // not tungstenite's default of 128 KiB.
+    let config = WebSocketConfig::default().read_buffer_size(MAX_FRAME + 14);
     let ws = client
-        .websocket(&path)
+        .websocket_with(&path, config)
         .await
         .with_context(|| format!("cannot open a tunnel to {}", args.connection))?;
     let (mut sink, mut stream) = ws.split();
@@ -106,8 +110,15 @@ pub(super) async fn run(args: TunnelArgs) -> anyhow::Result<()> {
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUT_QUEUE);
     let writer = tokio::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
-            let closing = matches!(msg, Message::Close(_));
-            if sink.send(msg).await.is_err() || closing {
+            // What else is already waiting goes out in the same write.
+            let mut closing = matches!(msg, Message::Close(_));
+            let mut sent = sink.feed(msg).await;
+            while sent.is_ok() && !closing {
+                let Ok(more) = out_rx.try_recv() else { break };
+                closing = matches!(more, Message::Close(_));
+                sent = sink.feed(more).await;
+            }
+            if sent.is_err() || sink.flush().await.is_err() || closing {
                 break;
             }
         }
