@@ -11,7 +11,14 @@ fn main() -> ExitCode {
         // Before any thread starts: this may start the process again.
         gatehouse::allocator::fix_mmap_threshold();
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = if cli.tunnels() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");

@@ -41,6 +41,13 @@ impl Cli {
     pub fn serves(&self) -> bool {
         matches!(self.command, Command::Serve(_))
     }
+
+    /// Whether this runs `gatehouse tunnel`, which needs one thread: its
+    /// connections' tasks hand each frame to one another, and on one
+    /// thread a hand-off wakes no other.
+    pub fn tunnels(&self) -> bool {
+        matches!(self.command, Command::Tunnel(_))
+    }
 }
 
 #[derive(Subcommand, Debug)]
