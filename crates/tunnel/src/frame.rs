@@ -18,10 +18,13 @@
 //! as it writes the bytes to its side's socket. One stream whose reader
 //! stalls so stops only itself, never the tunnel's other streams.
 
+use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
+use tokio::net::tcp::OwnedReadHalf;
 
 /// The largest payload a `Data` frame carries; larger writes are split.
 /// A bulk transfer moves this much per socket read, WebSocket message and
@@ -144,83 +147,123 @@ impl Frame {
 /// A fresh 256 KiB block per frame cost more than the copies: the
 /// gateway's allocator (its large-block threshold fixed at 1 MiB, so its
 /// trim threshold stays at 128 KiB) gave the freed blocks back to the
-/// system a few frames at a time, and every read then faulted its pages
+/// system a few frames at a time, and every read then faulted their pages
 /// in again — a fifth of the gateway's CPU in a bulk transfer. One pool
-/// serves a tunnel's streams and keeps at most [`DataBuffers::KEEP`]
-/// spare buffers (1 MiB); a buffer beyond that is freed as before.
-#[derive(Clone, Debug, Default)]
-pub struct DataBuffers(Arc<Mutex<Vec<Vec<u8>>>>);
+/// serves a tunnel's streams. It keeps as many spare buffers as it was
+/// made for (a full queue of frames toward the peer, and the reads), and
+/// none once the tunnel is quiet: a stream that has waited [`QUIET`] for
+/// its socket while no frame of the tunnel is in flight frees them. A
+/// stream takes a buffer only once its socket is readable, so an idle
+/// stream holds none.
+#[derive(Clone, Debug)]
+pub struct DataBuffers(Arc<Mutex<Pool>>);
+
+#[derive(Debug)]
+struct Pool {
+    spare: Vec<Vec<u8>>,
+    keep: usize,
+    /// Buffers handed out and not back yet: reads, and frames in flight.
+    out: usize,
+}
 
 impl DataBuffers {
-    /// Spare buffers kept: under a bulk transfer a frame comes back about
-    /// as often as one is read, so a few cover the streams' reads.
-    pub const KEEP: usize = 4;
-
-    /// An empty pool.
-    pub fn new() -> DataBuffers {
-        DataBuffers::default()
+    /// An empty pool that keeps up to `keep` spare buffers while busy.
+    pub fn new(keep: usize) -> DataBuffers {
+        DataBuffers(Arc::new(Mutex::new(Pool {
+            spare: Vec::new(),
+            keep,
+            out: 0,
+        })))
     }
 
-    /// A buffer holding the header of a `Data` frame of stream `id`, with
-    /// room for [`MAX_DATA`] bytes after it for a socket read to fill in
-    /// place (`read_buf` on `(&mut buf).limit(n)`); then
-    /// [`DataBuffers::finish`].
-    pub fn start(&self, id: u32) -> Vec<u8> {
-        let mut buf = self
-            .spare()
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(MAX_FRAME));
-        buf.put_u8(DATA);
-        buf.put_u32(id);
-        buf
-    }
-
-    /// The frame started with [`DataBuffers::start`], once a read put its
-    /// payload after the header (`None` when it put nothing). Its buffer
-    /// comes back to the pool when the frame (every clone) is dropped.
-    pub fn finish(&self, buf: Vec<u8>) -> Option<Bytes> {
-        if buf.len() <= HEADER {
-            self.put(buf);
-            return None;
-        }
-        Some(Bytes::from_owner(Pooled {
-            buf,
-            pool: self.clone(),
-        }))
-    }
-
-    fn put(&self, mut buf: Vec<u8>) {
-        // Only buffers that fit a whole frame: a read never reallocates.
-        if buf.capacity() >= MAX_FRAME {
-            let mut spare = self.spare();
-            if spare.len() < DataBuffers::KEEP {
-                buf.clear();
-                spare.push(buf);
+    /// Reads stream `id`'s next `Data` frame from `socket`, at most `max`
+    /// bytes (at least 1) read in place after the frame's header; with the
+    /// number of bytes read. `None` at the end of the stream. The frame's
+    /// buffer comes back to the pool when the frame (every clone and
+    /// slice of it) is dropped.
+    pub async fn read(
+        &self,
+        id: u32,
+        socket: &OwnedReadHalf,
+        max: usize,
+    ) -> io::Result<Option<(Bytes, usize)>> {
+        loop {
+            // Polled first: a socket with bytes waiting sets no timer.
+            match tokio::time::timeout(QUIET, socket.readable()).await {
+                Ok(ready) => ready?,
+                Err(_) => {
+                    self.release_if_quiet();
+                    socket.readable().await?;
+                }
+            }
+            let mut buf = self.start(id);
+            match socket.try_read_buf(&mut (&mut buf.bytes).limit(max)) {
+                Ok(0) => return Ok(None),
+                Ok(n) => return Ok(Some((Bytes::from_owner(buf), n))),
+                // Woken without bytes after all: the buffer goes back.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
             }
         }
     }
 
-    fn spare(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+    /// A buffer holding the header of a `Data` frame of stream `id`, with
+    /// room for [`MAX_DATA`] bytes after it.
+    fn start(&self, id: u32) -> DataBuf {
+        let spare = {
+            let mut pool = self.pool();
+            pool.out += 1;
+            pool.spare.pop()
+        };
+        let mut bytes = spare.unwrap_or_else(|| Vec::with_capacity(MAX_FRAME));
+        bytes.put_u8(DATA);
+        bytes.put_u32(id);
+        DataBuf {
+            bytes,
+            pool: self.clone(),
+        }
+    }
+
+    /// Frees the spare buffers when none is handed out.
+    fn release_if_quiet(&self) {
+        let mut pool = self.pool();
+        if pool.out == 0 {
+            pool.spare = Vec::new();
+        }
+    }
+
+    fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
         // Nothing holding the lock can panic midway; take it regardless.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// A `Data` frame's bytes, owned by the frame until it is dropped.
-struct Pooled {
-    buf: Vec<u8>,
+/// How long a stream waits for its socket, with none of the tunnel's
+/// frames in flight, before the tunnel's spare buffers are freed.
+pub const QUIET: Duration = Duration::from_secs(1);
+
+/// A buffer of a [`DataBuffers`] pool: while read into, then as the
+/// owner of a frame's bytes; back to the pool when dropped.
+struct DataBuf {
+    bytes: Vec<u8>,
     pool: DataBuffers,
 }
 
-impl AsRef<[u8]> for Pooled {
+impl AsRef<[u8]> for DataBuf {
     fn as_ref(&self) -> &[u8] {
-        &self.buf
+        &self.bytes
     }
 }
 
-impl Drop for Pooled {
+impl Drop for DataBuf {
     fn drop(&mut self) {
-        self.pool.put(std::mem::take(&mut self.buf));
+        let mut bytes = std::mem::take(&mut self.bytes);
+        let mut pool = self.pool.pool();
+        pool.out = pool.out.saturating_sub(1);
+        if pool.spare.len() < pool.keep && bytes.capacity() >= MAX_FRAME {
+            bytes.clear();
+            pool.spare.push(bytes);
+        }
     }
 }
 
@@ -275,47 +318,101 @@ mod tests {
         assert!(Frame::decode(huge).is_err());
     }
 
-    #[test]
-    fn a_data_frame_read_in_place_is_the_frame_encoded() {
-        let pool = DataBuffers::new();
-        let buf = pool.start(7);
-        assert_eq!(pool.finish(buf), None);
-        let mut buf = pool.start(7);
-        buf.put_slice(b"payload");
-        let frame = pool.finish(buf).unwrap();
+    /// A connected pair: the first's read half, and the second.
+    async fn pair() -> (OwnedReadHalf, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (near, far) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        (near.unwrap().into_split().0, far.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn a_data_frame_read_in_place_is_the_frame_encoded() {
+        use tokio::io::AsyncWriteExt;
+
+        let pool = DataBuffers::new(4);
+        let (read, mut far) = pair().await;
+        far.write_all(b"payload").await.unwrap();
+        let (frame, n) = pool.read(7, &read, MAX_DATA).await.unwrap().unwrap();
+        assert_eq!(n, 7);
         assert_eq!(frame, Frame::data(7, b"payload"));
         assert_eq!(
             Frame::decode(frame),
             Ok(Frame::Data(7, Bytes::from_static(b"payload")))
         );
+        // No more than asked for.
+        far.write_all(b"abcdef").await.unwrap();
+        let (frame, n) = pool.read(7, &read, 2).await.unwrap().unwrap();
+        assert_eq!((frame, n), (Frame::data(7, b"ab"), 2));
+        drop(far);
+        let (rest, _) = pool.read(7, &read, MAX_DATA).await.unwrap().unwrap();
+        assert_eq!(rest, Frame::data(7, b"cdef"));
+        assert_eq!(pool.read(7, &read, MAX_DATA).await.unwrap(), None);
     }
 
     #[test]
     fn a_frame_s_buffer_is_used_again_once_the_frame_is_dropped() {
-        let pool = DataBuffers::new();
-        let mut buf = pool.start(1);
-        buf.put_slice(&[1; MAX_DATA]);
-        let first = pool.finish(buf).unwrap();
+        let pool = DataBuffers::new(2);
+        let frame = |buf: DataBuf| Bytes::from_owner(buf);
+        let mut busy = pool.start(9);
+        busy.bytes.put_u8(1);
+        let mut first = pool.start(1);
+        first.bytes.put_slice(&[1; MAX_DATA]);
+        let first = frame(first);
         let at = first.as_ptr();
         let payload = Frame::decode(first.clone()).unwrap();
         // Still held (by the frame and the payload sliced from it): the
         // next read gets another buffer.
         let other = pool.start(2);
-        assert_ne!(other.as_ptr(), at);
-        drop(other);
+        assert_ne!(other.as_ref().as_ptr(), at);
         drop((first, payload));
         let again = pool.start(3);
-        assert_eq!(again.as_ptr(), at, "the dropped frame's buffer is reused");
-        assert_eq!(again, [DATA, 0, 0, 0, 3], "with only the new header in it");
-        // No more than KEEP spare buffers are kept.
-        let frames: Vec<Bytes> = (0..DataBuffers::KEEP + 3)
-            .map(|i| {
-                let mut buf = pool.start(i as u32);
-                buf.put_u8(9);
-                pool.finish(buf).unwrap()
-            })
-            .collect();
-        drop(frames);
-        assert_eq!(pool.spare().len(), DataBuffers::KEEP);
+        assert_eq!(
+            again.as_ref().as_ptr(),
+            at,
+            "the dropped frame's buffer is reused"
+        );
+        assert_eq!(
+            again.as_ref(),
+            [DATA, 0, 0, 0, 3],
+            "with only the new header"
+        );
+        // No more than `keep` spare buffers.
+        let frames: Vec<Bytes> = (0..5).map(|i| frame(pool.start(i))).collect();
+        drop((frames, other, again, busy));
+        assert_eq!(pool.pool().spare.len(), 2);
+        assert_eq!(pool.pool().out, 0);
+    }
+
+    #[tokio::test]
+    async fn a_quiet_tunnel_frees_its_spare_buffers() {
+        use tokio::io::AsyncWriteExt;
+
+        let pool = DataBuffers::new(4);
+        let (read, mut far) = pair().await;
+        far.write_all(b"x").await.unwrap();
+        let (first, _) = pool.read(1, &read, MAX_DATA).await.unwrap().unwrap();
+        let (second_read, mut second_far) = pair().await;
+        second_far.write_all(b"y").await.unwrap();
+        let (second, _) = pool.read(2, &second_read, MAX_DATA).await.unwrap().unwrap();
+        drop(first);
+        // A frame in flight: a stream waiting past QUIET frees nothing.
+        let past = QUIET + Duration::from_millis(300);
+        let waited = tokio::time::timeout(past, pool.read(1, &read, MAX_DATA)).await;
+        assert!(waited.is_err(), "read with nothing sent");
+        assert_eq!(pool.pool().spare.len(), 1);
+        // Nothing in flight: a stream that waits past QUIET frees them.
+        drop(second);
+        assert_eq!(pool.pool().spare.len(), 2);
+        let send = tokio::spawn(async move {
+            tokio::time::sleep(past).await;
+            far.write_all(b"z").await.unwrap();
+            far
+        });
+        let (frame, _) = pool.read(1, &read, MAX_DATA).await.unwrap().unwrap();
+        assert_eq!(frame, Frame::data(1, b"z"));
+        assert_eq!(pool.pool().spare.len(), 0, "the spare buffers were freed");
+        send.await.unwrap();
+        drop(second_read);
     }
 }

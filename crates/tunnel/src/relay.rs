@@ -105,7 +105,8 @@ pub(crate) async fn run(tunnel: Tunnel, socket: WebSocket) {
         client_addr: caller.client_addr.clone(),
         spec,
         addr,
-        buffers: DataBuffers::new(),
+        // A full queue of frames toward the client, and two reads.
+        buffers: DataBuffers::new(OUT_QUEUE + 2),
     });
     let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
     let writer = tokio::spawn(write_loop(tx, out_rx, handle.clone()));

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use axum::extract::ws::Message;
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 use gatehouse_access::{Principal, TargetSpec};
 use gatehouse_connect::{Opener, Requester, action};
 use gatehouse_domain::TargetAddr;
 use gatehouse_sessions::SessionHandle;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
@@ -98,7 +98,7 @@ async fn relay(
     out: &mpsc::Sender<Message>,
     buffers: &DataBuffers,
 ) -> Result<(), StreamError> {
-    let (mut read, mut write) = tcp.into_split();
+    let (read, mut write) = tcp.into_split();
     let closed = |_| failed("tunnel_closed", "the tunnel closed");
     let up = async {
         let mut drained = Drained::default();
@@ -124,13 +124,13 @@ async fn relay(
         // buffer of a frame already written out.
         loop {
             let credit = window.take(MAX_DATA).await;
-            let mut buf = buffers.start(id);
-            let n = read
-                .read_buf(&mut (&mut buf).limit(credit))
+            let got = buffers
+                .read(id, &read, credit)
                 .await
                 .map_err(|e| failed("target_closed", e))?;
+            let n = got.as_ref().map_or(0, |(_, n)| *n);
             window.grant((credit - n) as u64);
-            let Some(frame) = buffers.finish(buf) else {
+            let Some((frame, n)) = got else {
                 break;
             };
             handle.record_transfer(0, n);

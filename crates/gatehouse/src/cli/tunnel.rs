@@ -11,12 +11,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use gatehouse_tunnel::flow::{Drained, Window};
 use gatehouse_tunnel::frame::{DataBuffers, Frame, MAX_DATA, MAX_FRAME};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -128,7 +128,7 @@ pub(super) async fn run(args: TunnelArgs) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
     let mut next_id: u32 = 0;
     // What the local connections are read into, shared by them all.
-    let buffers = DataBuffers::new();
+    let buffers = DataBuffers::new(OUT_QUEUE + 2);
     // Made once: the loop turns once per frame.
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -236,22 +236,20 @@ async fn serve_local(
     out: mpsc::Sender<Message>,
     gone: mpsc::UnboundedSender<u32>,
 ) {
-    let (mut read, mut write) = tcp.into_split();
+    let (read, mut write) = tcp.into_split();
     let up = async {
         // Read in place after the frame's header: no copy, and into a
         // buffer of a frame already sent.
         loop {
             let credit = flow.window.take(MAX_DATA).await;
-            let mut buf = flow.buffers.start(id);
-            let got = read.read_buf(&mut (&mut buf).limit(credit)).await;
-            flow.window
-                .grant((credit - *got.as_ref().unwrap_or(&0)) as u64);
+            let got = flow.buffers.read(id, &read, credit).await;
+            let n = got
+                .as_ref()
+                .map_or(0, |got| got.as_ref().map_or(0, |(_, n)| *n));
+            flow.window.grant((credit - n) as u64);
             let (frame, done) = match got {
-                Ok(0) => (Frame::Eof(id).encode(), Some(false)),
-                Ok(_) => match flow.buffers.finish(buf) {
-                    Some(frame) => (frame, None),
-                    None => continue,
-                },
+                Ok(None) => (Frame::Eof(id).encode(), Some(false)),
+                Ok(Some((frame, _))) => (frame, None),
                 // Broken on our side: the gateway drops the stream, and so do we.
                 Err(_) => (Frame::Close(id, None).encode(), Some(true)),
             };
