@@ -435,7 +435,7 @@ impl TunnelFigures {
              | `gatehouse tunnel` bulk ≥ 1.2× OpenSSH `ssh -L` | {vs_ssh:.2}× | {} |\n\
              | `gatehouse tunnel` added round trip ≤ 0.3 ms p50 | {added:.3} ms | {} |\n\
              | gateway CPU per GB through `gatehouse tunnel` | {:.2} s | — |\n\
-             | client (`gatehouse tunnel`) CPU per GB | {:.2} s | — |\n",
+             | client (`gatehouse tunnel`) CPU per GB | {:.2} s | — |\n\n",
             verdict(vs_direct >= 0.9),
             verdict(paced_vs_direct >= 0.9),
             verdict(vs_ssh >= 1.2),
