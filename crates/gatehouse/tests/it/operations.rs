@@ -489,25 +489,34 @@ async fn tunables_of_a_serving_gateway(tunables: Option<&str>) -> Option<String>
 }
 
 #[tokio::test]
-async fn the_gateway_runs_with_glibcs_large_block_threshold_fixed_unless_the_operator_set_it() {
+async fn the_gateway_runs_with_glibcs_large_block_and_trim_thresholds_fixed_unless_the_operator_set_them()
+ {
     // Without a setting: large blocks (an idle RDP desktop's dropped
-    // picture) keep their own mappings, so freeing them gives them back.
+    // picture) keep their own mappings, so freeing them gives them back,
+    // and a bulk transfer's freed buffers stay at the heap's top.
+    let both = "glibc.malloc.mmap_threshold=1048576:glibc.malloc.trim_threshold=2097152";
     assert_eq!(
         tunables_of_a_serving_gateway(None).await.as_deref(),
-        Some("glibc.malloc.mmap_threshold=1048576")
+        Some(both)
     );
-    // Other tunables are kept beside it.
+    // Other tunables are kept beside them.
     assert_eq!(
         tunables_of_a_serving_gateway(Some("glibc.malloc.arena_max=2"))
             .await
             .as_deref(),
-        Some("glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=1048576")
+        Some(format!("glibc.malloc.arena_max=2:{both}").as_str())
     );
-    // An operator's own threshold wins.
+    // An operator's own threshold wins; the other is still added.
     assert_eq!(
         tunables_of_a_serving_gateway(Some("glibc.malloc.mmap_threshold=4194304"))
             .await
             .as_deref(),
-        Some("glibc.malloc.mmap_threshold=4194304")
+        Some("glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=2097152")
+    );
+    // Both the operator's: started as it is.
+    let own = "glibc.malloc.trim_threshold=0:glibc.malloc.mmap_threshold=4194304";
+    assert_eq!(
+        tunables_of_a_serving_gateway(Some(own)).await.as_deref(),
+        Some(own)
     );
 }
