@@ -43,6 +43,8 @@ mod openssh;
 mod report;
 #[path = "compare/scale.rs"]
 mod scale;
+#[path = "compare/splice_relay.rs"]
+mod splice_relay;
 #[path = "compare/stats.rs"]
 mod stats;
 #[path = "compare/tunnel.rs"]
