@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::vnc::{self, Desktop, Xvnc};
+use crate::harness::vnc::{self, Desktop, Received, Xvnc};
 use crate::harness::{TestGateway, eventually};
 
 pub(crate) const PASSWORD: &str = "vnc-pw-1";
@@ -47,6 +47,29 @@ pub(crate) async fn desktop_for_ops1(
         "password": password,
     });
     granted_to_ops1(gw, admin, body).await
+}
+
+/// The first control message of type `kind` (`clipboard`, `clipboard_status`)
+/// or clipboard error (`clipboard_off`, `clipboard_unavailable`, …) within `limit`.
+pub(crate) async fn clipboard_reply(
+    desk: &mut Desktop,
+    kind: &str,
+    limit: Duration,
+) -> Option<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, desk.receive()).await {
+            Ok(Received::Control(msg))
+                if msg["type"] == kind
+                    || (msg["type"] == "error"
+                        && msg["code"].as_str().unwrap_or("").starts_with("clipboard")) =>
+            {
+                return Some(msg);
+            }
+            Ok(Received::Closed) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
 }
 
 /// Waits until the xterm shows (its white background), then types `line`.

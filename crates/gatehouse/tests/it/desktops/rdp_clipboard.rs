@@ -11,33 +11,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::type_when_ready;
+use super::{clipboard_reply, type_when_ready};
 use crate::harness::rdp::RdpServer;
-use crate::harness::vnc::{Desktop, Received};
+use crate::harness::vnc::Desktop;
 use crate::harness::xrdp::{self, XrdpServer};
 use crate::harness::{TestGateway, eventually};
 
 /// The wait the gateway gives a server to bring its clipboard up, from the
 /// desktop's first picture (`WAIT` in crates/desktop/src/clipboard_news.rs).
 const WAIT: Duration = Duration::from_secs(8);
-
-/// The first `clipboard_status` or clipboard `error` message within `limit`.
-async fn clipboard_news(desk: &mut Desktop, limit: Duration) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        match tokio::time::timeout_at(deadline, desk.receive()).await {
-            Ok(Received::Control(msg))
-                if msg["type"] == "clipboard_status"
-                    || (msg["type"] == "error"
-                        && msg["code"].as_str().unwrap_or("").starts_with("clipboard")) =>
-            {
-                return Some(msg);
-            }
-            Ok(Received::Closed) | Err(_) => return None,
-            Ok(_) => {}
-        }
-    }
-}
 
 /// An rdp connection `name` to `port` as `user`/`password`, granted to ops1.
 async fn rdp(gw: &TestGateway, admin: &str, name: &str, port: u16, user: &str, pw: &str) -> String {
@@ -65,7 +47,12 @@ async fn a_server_without_a_clipboard_is_told_to_the_tab_and_a_paste_into_it_is_
     assert_eq!(hello["from_desktop"], true, "{hello}");
     assert_eq!(hello["available"], Value::Null, "{hello}");
 
-    let news = clipboard_news(&mut desk, WAIT + Duration::from_secs(12)).await;
+    let news = clipboard_reply(
+        &mut desk,
+        "clipboard_status",
+        WAIT + Duration::from_secs(12),
+    )
+    .await;
     let took = opening.elapsed();
     assert_eq!(
         news,
@@ -83,7 +70,7 @@ async fn a_server_without_a_clipboard_is_told_to_the_tab_and_a_paste_into_it_is_
     // A paste anyway is answered, not dropped.
     desk.send(json!({ "type": "clipboard", "text": "into-nothing" }))
         .await;
-    let refused = clipboard_news(&mut desk, Duration::from_secs(5)).await;
+    let refused = clipboard_reply(&mut desk, "clipboard_status", Duration::from_secs(5)).await;
     assert_eq!(
         refused.as_ref().map(|m| m["code"].clone()),
         Some(json!("clipboard_unavailable")),
@@ -106,7 +93,7 @@ async fn a_server_without_a_clipboard_is_told_to_the_tab_and_a_paste_into_it_is_
     typist
         .send(json!({ "type": "clipboard", "text": "into-nothing" }))
         .await;
-    let refused = clipboard_news(&mut typist, Duration::from_secs(5)).await;
+    let refused = clipboard_reply(&mut typist, "clipboard_status", Duration::from_secs(5)).await;
     assert_eq!(
         refused.as_ref().map(|m| m["code"].clone()),
         Some(json!("clipboard_unavailable")),
@@ -135,7 +122,7 @@ async fn an_xrdp_desktops_clipboard_is_told_available_once_its_channel_is_up() {
     let opening = Instant::now();
     let mut desk = Desktop::open(&gw, &ops, &conn).await;
     assert_eq!(desk.controls[0]["clipboard"]["available"], Value::Null);
-    let news = clipboard_news(&mut desk, Duration::from_secs(30)).await;
+    let news = clipboard_reply(&mut desk, "clipboard_status", Duration::from_secs(30)).await;
     assert_eq!(
         news,
         Some(json!({ "type": "clipboard_status", "available": true })),
@@ -152,7 +139,7 @@ async fn an_xrdp_desktops_clipboard_is_told_available_once_its_channel_is_up() {
     // message: a still desktop sends nothing.)
     let past_the_wait =
         (opening + WAIT + Duration::from_secs(1)).saturating_duration_since(Instant::now());
-    let later = clipboard_news(&mut desk, past_the_wait).await;
+    let later = clipboard_reply(&mut desk, "clipboard_status", past_the_wait).await;
     assert!(later.is_none(), "{later:?}");
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::type_when_ready;
+use super::{clipboard_reply, type_when_ready};
 use crate::harness::vnc::{Desktop, Received};
 use crate::harness::xrdp::{PASSWORD, USER, XrdpServer};
 use crate::harness::{TestGateway, eventually};
@@ -43,24 +43,6 @@ async fn next_size(desk: &mut Desktop, limit: Duration) -> Option<(u64, u64)> {
                 return Some((msg["width"].as_u64()?, msg["height"].as_u64()?));
             }
             Ok(Received::Control(msg)) if msg["type"] == "ended" => return None,
-            Ok(Received::Closed) | Err(_) => return None,
-            Ok(_) => {}
-        }
-    }
-}
-
-/// Waits up to `limit` for a `clipboard` message (or an error about one).
-async fn clipboard_message(desk: &mut Desktop, limit: Duration) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        match tokio::time::timeout_at(deadline, desk.receive()).await {
-            Ok(Received::Control(msg))
-                if msg["type"] == "clipboard"
-                    || (msg["type"] == "error"
-                        && msg["code"].as_str().unwrap_or("").starts_with("clipboard")) =>
-            {
-                return Some(msg);
-            }
             Ok(Received::Closed) | Err(_) => return None,
             Ok(_) => {}
         }
@@ -239,7 +221,7 @@ async fn rdp_clipboard_text_crosses_both_ways_where_the_connection_allows() {
         "echo -n copied-on-rdp | xclip -selection clipboard",
     )
     .await;
-    let copied = clipboard_message(&mut desk, Duration::from_secs(15)).await;
+    let copied = clipboard_reply(&mut desk, "clipboard", Duration::from_secs(15)).await;
     assert_eq!(
         copied.as_ref().map(|m| m["text"].clone()),
         Some(json!("copied-on-rdp")),
@@ -274,7 +256,7 @@ async fn rdp_clipboard_text_crosses_both_ways_where_the_connection_allows() {
         "echo -n secret-on-rdp | xclip -selection clipboard",
     )
     .await;
-    let leaked = clipboard_message(&mut desk, Duration::from_secs(4)).await;
+    let leaked = clipboard_reply(&mut desk, "clipboard", Duration::from_secs(4)).await;
     assert!(leaked.is_none(), "a copy crossed: {leaked:?}");
     desk.send(json!({ "type": "clipboard", "text": "allowed-in" }))
         .await;
@@ -297,7 +279,7 @@ async fn rdp_clipboard_text_crosses_both_ways_where_the_connection_allows() {
     let mut desk = Desktop::open(&gw, &ops, &no_paste).await;
     assert_eq!(desk.controls[0]["clipboard"]["to_desktop"], false);
     type_when_ready(&mut desk, "echo -n out-ok | xclip -selection clipboard").await;
-    let copied = clipboard_message(&mut desk, Duration::from_secs(15)).await;
+    let copied = clipboard_reply(&mut desk, "clipboard", Duration::from_secs(15)).await;
     assert_eq!(
         copied.as_ref().map(|m| m["text"].clone()),
         Some(json!("out-ok")),
@@ -305,7 +287,7 @@ async fn rdp_clipboard_text_crosses_both_ways_where_the_connection_allows() {
     );
     desk.send(json!({ "type": "clipboard", "text": "must-not-cross" }))
         .await;
-    let refused = clipboard_message(&mut desk, Duration::from_secs(5)).await;
+    let refused = clipboard_reply(&mut desk, "clipboard", Duration::from_secs(5)).await;
     assert_eq!(
         refused.as_ref().map(|m| m["code"].clone()),
         Some(json!("clipboard_off")),
