@@ -225,6 +225,7 @@ async fn an_rdp_client_of_the_users_own_reaches_a_desktop_through_a_tunnel_until
     let (gw, admin, ops) = setup("win-desk", server.addr).await;
     let tunnel = Tunnel::open(&gw, &ops, "win-desk", &["--for", "xfreerdp"]).await;
     let display = Display::start().await;
+    assert_eq!(display.white_share(), 0.0, "a new display is black");
     let client = Command::new("xfreerdp")
         .arg(format!("/v:{}", tunnel.local))
         .args([
@@ -241,9 +242,7 @@ async fn an_rdp_client_of_the_users_own_reaches_a_desktop_through_a_tunnel_until
         .expect("xfreerdp (Debian freerdp2-x11; run scripts/prerequisites)");
 
     // Logged in (NLA over TLS) and drawing: the server's xterm, white on
-    // its black screen, shows in the client's window on the user's screen,
-    // which was all black before.
-    assert_eq!(display.white_share(), 0.0);
+    // its black screen, shows in the client's window on the user's screen.
     let drawn = eventually(Duration::from_secs(20), || async {
         (display.white_share() > 0.2).then_some(())
     })
