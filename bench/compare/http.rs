@@ -6,8 +6,9 @@
 //!   cookie) → the target.
 //!
 //! The target is nginx serving static files (`compare/nginx.rs`); uploads
-//! go to a sink of the bench's own ([`Sink`]), as nginx has no handler that
-//! reads a request body and drops it. Each
+//! go to a sink of the bench's own ([`Sink`]), which answers once it has
+//! read the whole body (nginx answers before it reads a body it has no use
+//! for). Each
 //! round runs every measure on every path in turn, so a slow spell on the
 //! shared machine hits one round's paths alike; ratios are taken within a
 //! round and the median of the rounds' ratios is the figure.
