@@ -374,18 +374,20 @@ impl Framebuffer {
     }
 }
 
+/// A region from its corner and size, for the unit tests here and in `pace.rs`.
+#[cfg(test)]
+pub(crate) fn region(x: u16, y: u16, width: u16, height: u16) -> Region {
+    Region {
+        x,
+        y,
+        width,
+        height,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn region(x: u16, y: u16, width: u16, height: u16) -> Region {
-        Region {
-            x,
-            y,
-            width,
-            height,
-        }
-    }
 
     #[test]
     fn paints_clip_to_the_screen_and_mark_what_changed() {

@@ -154,15 +154,7 @@ fn hold(held: &mut Vec<Region>, mut r: Region) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn region(x: u16, y: u16, width: u16, height: u16) -> Region {
-        Region {
-            x,
-            y,
-            width,
-            height,
-        }
-    }
+    use crate::framebuffer::region;
 
     #[test]
     fn typing_is_written_key_by_key() {
