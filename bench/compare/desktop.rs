@@ -164,22 +164,29 @@ pub struct DesktopFigures {
     idle_cpu: f64,
     memory_load: String,
     rdp: Option<RdpIdle>,
-    /// The busy desktops at once: each session's stream, the gateway's CPU.
-    many: Vec<Stream>,
-    many_cpu: f64,
-    /// The whole machine's busy CPU meanwhile (all cores, in cores).
-    many_machine: f64,
-    many_load: String,
-    /// The same displays read by direct VNC clients instead; the
-    /// machine's CPU meanwhile; the load.
-    many_direct: Vec<Stream>,
-    direct_machine: f64,
-    direct_load: String,
+    /// The busy desktops at once (empty when the row did not run).
+    many: ManyBusy,
     /// Recording bytes per minute: typing, then busy; whether the file
     /// reached the cap; the load.
     recordings: Vec<(&'static str, u64, f64, String)>,
     /// The busy recording's file size each second (seconds, bytes).
     growth: Vec<(f64, u64)>,
+}
+
+/// The busy desktops at once, through the gateway and then direct.
+#[derive(Default)]
+struct ManyBusy {
+    /// Each session's stream through the gateway; the gateway's CPU
+    /// (in cores), the whole machine's meanwhile, and the load.
+    streams: Vec<Stream>,
+    cpu: f64,
+    machine: f64,
+    load: String,
+    /// The same displays read by direct VNC clients instead; the
+    /// machine's CPU meanwhile; the load.
+    direct: Vec<Stream>,
+    direct_machine: f64,
+    direct_load: String,
 }
 
 /// Idle RDP sessions in a gateway process of their own.
@@ -428,117 +435,108 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
         (vec![Vec::new(); PATHS.len()], Vec::new(), none(), none())
     };
 
-    let (many, many_cpu, many_machine, many_load, many_direct, direct_machine, direct_load) =
-        if row("many") {
-            eprintln!("desktops: {} busy desktops at once…", n.busy_sessions);
-            // Each desktop is read from the moment it opens (a client that stops
-            // reading would be ended after 45 s unheard); the count starts for
-            // all of them at once when the last is busy.
-            let (start_tx, start_rx) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
-            let window = n.window;
-            let mut tasks = Vec::new();
-            for conn in &conns[..n.busy_sessions] {
-                let mut d = open_ready(&gw, &admin, conn).await;
-                gw_line(&mut d.ws, BUSY).await;
-                let mut start = start_rx.clone();
-                tasks.push(tokio::spawn(async move {
-                    let t0 = loop {
-                        if let Some(t0) = *start.borrow_and_update() {
-                            break t0;
-                        }
-                        drain_until(
-                            &mut d.ws,
-                            tokio::time::Instant::now() + Duration::from_millis(100),
-                        )
-                        .await;
-                    };
-                    drain_until(&mut d.ws, t0).await;
-                    let s = count(&mut d.ws, window).await;
-                    // The loops run on for the direct clients below.
-                    let _ = d.ws.close(None).await;
+    let many = if row("many") {
+        eprintln!("desktops: {} busy desktops at once…", n.busy_sessions);
+        // Each desktop is read from the moment it opens (a client that stops
+        // reading would be ended after 45 s unheard); the count starts for
+        // all of them at once when the last is busy.
+        let (start_tx, start_rx) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
+        let window = n.window;
+        let mut tasks = Vec::new();
+        for conn in &conns[..n.busy_sessions] {
+            let mut d = open_ready(&gw, &admin, conn).await;
+            gw_line(&mut d.ws, BUSY).await;
+            let mut start = start_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                let t0 = loop {
+                    if let Some(t0) = *start.borrow_and_update() {
+                        break t0;
+                    }
+                    drain_until(
+                        &mut d.ws,
+                        tokio::time::Instant::now() + Duration::from_millis(100),
+                    )
+                    .await;
+                };
+                drain_until(&mut d.ws, t0).await;
+                let s = count(&mut d.ws, window).await;
+                // The loops run on for the direct clients below.
+                let _ = d.ws.close(None).await;
+                s
+            }));
+        }
+        let t0 = tokio::time::Instant::now() + Duration::from_secs(2);
+        start_tx.send(Some(t0)).unwrap();
+        tokio::time::sleep_until(t0).await;
+        let many_load = loadavg();
+        let cpu = process.cpu_time();
+        let machine = crate::proc_cpu::machine_busy();
+        tokio::time::sleep_until(t0 + window).await;
+        let many_cpu = (process.cpu_time() - cpu).as_secs_f64() / window.as_secs_f64();
+        let many_machine =
+            (crate::proc_cpu::machine_busy() - machine).as_secs_f64() / window.as_secs_f64();
+        let mut many = Vec::new();
+        for t in tasks {
+            many.push(t.await.unwrap());
+        }
+        // The same ten busy displays read by ten direct VNC clients (the
+        // gateway's sessions closed): what the servers deliver on this machine
+        // without the gateway, asking for each update as soon as one arrives.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut rfbs = Vec::new();
+        for xvnc in &xvncs[..n.busy_sessions] {
+            rfbs.push(Rfb::connect_busy(TcpStream::connect(xvnc.addr).await.unwrap()).await);
+        }
+        let direct_load = loadavg();
+        let machine = crate::proc_cpu::machine_busy();
+        let started = Instant::now();
+        let tasks: Vec<_> = rfbs
+            .into_iter()
+            .zip(&xvncs)
+            .map(|(mut rfb, xvnc)| {
+                let stop = xvnc.path("stop");
+                tokio::spawn(async move {
+                    let s = rfb.count(window).await;
+                    rfb.stop(&stop).await;
+                    rfb.close().await;
                     s
-                }));
-            }
-            let t0 = tokio::time::Instant::now() + Duration::from_secs(2);
-            start_tx.send(Some(t0)).unwrap();
-            tokio::time::sleep_until(t0).await;
-            let many_load = loadavg();
-            let cpu = process.cpu_time();
-            let machine = crate::proc_cpu::machine_busy();
-            tokio::time::sleep_until(t0 + window).await;
-            let many_cpu = (process.cpu_time() - cpu).as_secs_f64() / window.as_secs_f64();
-            let many_machine =
-                (crate::proc_cpu::machine_busy() - machine).as_secs_f64() / window.as_secs_f64();
-            let mut many = Vec::new();
-            for t in tasks {
-                many.push(t.await.unwrap());
-            }
-            // The same ten busy displays read by ten direct VNC clients (the
-            // gateway's sessions closed): what the servers deliver on this machine
-            // without the gateway, asking for each update as soon as one arrives.
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let mut rfbs = Vec::new();
-            for xvnc in &xvncs[..n.busy_sessions] {
-                rfbs.push(Rfb::connect_busy(TcpStream::connect(xvnc.addr).await.unwrap()).await);
-            }
-            let direct_load = loadavg();
-            let machine = crate::proc_cpu::machine_busy();
-            let started = Instant::now();
-            let tasks: Vec<_> = rfbs
-                .into_iter()
-                .zip(&xvncs)
-                .map(|(mut rfb, xvnc)| {
-                    let stop = xvnc.path("stop");
-                    tokio::spawn(async move {
-                        let s = rfb.count(window).await;
-                        rfb.stop(&stop).await;
-                        rfb.close().await;
-                        s
-                    })
                 })
-                .collect();
-            tokio::time::sleep(window).await;
-            let direct_machine = (crate::proc_cpu::machine_busy() - machine).as_secs_f64()
-                / started.elapsed().as_secs_f64();
-            let mut many_direct = Vec::new();
-            for t in tasks {
-                many_direct.push(t.await.unwrap());
-            }
-            eprintln!(
-                "  direct: update batches/s {:?}; the machine's CPU {:.0}%",
-                many_direct
-                    .iter()
-                    .map(|s| s.batches_per_sec().round())
-                    .collect::<Vec<_>>(),
-                direct_machine * 100.0
-            );
-            eprintln!(
-                "  update batches/s: {:?}; gateway CPU {:.0}%",
-                many.iter()
-                    .map(|s| s.batches_per_sec().round())
-                    .collect::<Vec<_>>(),
-                many_cpu * 100.0
-            );
-            (
-                many,
-                many_cpu,
-                many_machine,
-                many_load,
-                many_direct,
-                direct_machine,
-                direct_load,
-            )
-        } else {
-            (
-                Vec::new(),
-                0.0,
-                0.0,
-                String::new(),
-                Vec::new(),
-                0.0,
-                String::new(),
-            )
-        };
+            })
+            .collect();
+        tokio::time::sleep(window).await;
+        let direct_machine = (crate::proc_cpu::machine_busy() - machine).as_secs_f64()
+            / started.elapsed().as_secs_f64();
+        let mut many_direct = Vec::new();
+        for t in tasks {
+            many_direct.push(t.await.unwrap());
+        }
+        eprintln!(
+            "  direct: update batches/s {:?}; the machine's CPU {:.0}%",
+            many_direct
+                .iter()
+                .map(|s| s.batches_per_sec().round())
+                .collect::<Vec<_>>(),
+            direct_machine * 100.0
+        );
+        eprintln!(
+            "  update batches/s: {:?}; gateway CPU {:.0}%",
+            many.iter()
+                .map(|s| s.batches_per_sec().round())
+                .collect::<Vec<_>>(),
+            many_cpu * 100.0
+        );
+        ManyBusy {
+            streams: many,
+            cpu: many_cpu,
+            machine: many_machine,
+            load: many_load,
+            direct: many_direct,
+            direct_machine,
+            direct_load,
+        }
+    } else {
+        ManyBusy::default()
+    };
 
     let mut recordings = Vec::new();
     let mut growth: Vec<(f64, u64)> = Vec::new();
@@ -611,12 +609,6 @@ pub async fn measure(n: DesktopCounts, dir: &Path) -> DesktopFigures {
         memory_load,
         rdp,
         many,
-        many_cpu,
-        many_machine,
-        many_load,
-        many_direct,
-        direct_machine,
-        direct_load,
         recordings,
         growth,
     }
@@ -1198,12 +1190,23 @@ impl DesktopFigures {
         }
         p(&mut o, String::new());
 
-        let mut fps: Vec<f64> = self.many.iter().map(Stream::batches_per_sec).collect();
+        let mut fps: Vec<f64> = self
+            .many
+            .streams
+            .iter()
+            .map(Stream::batches_per_sec)
+            .collect();
         fps.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let regions: Vec<f64> = self.many.iter().map(Stream::regions_per_sec).collect();
-        let bytes: f64 = self.many.iter().map(Stream::bytes_per_sec).sum();
+        let regions: Vec<f64> = self
+            .many
+            .streams
+            .iter()
+            .map(Stream::regions_per_sec)
+            .collect();
+        let bytes: f64 = self.many.streams.iter().map(Stream::bytes_per_sec).sum();
         let mut direct_fps: Vec<f64> = self
-            .many_direct
+            .many
+            .direct
             .iter()
             .map(Stream::batches_per_sec)
             .collect();
@@ -1221,8 +1224,8 @@ impl DesktopFigures {
                  asking for each update as soon as one arrives; the gateway's sessions closed), \
                  load {} at the start: update batches per second, lowest first: {}; \
                  the machine's busy CPU {:.0}% of one core.\n",
-                self.many.len(),
-                self.many_load,
+                self.many.streams.len(),
+                self.many.load,
                 fps.iter()
                     .map(|f| format!("{f:.1}"))
                     .collect::<Vec<_>>()
@@ -1233,15 +1236,15 @@ impl DesktopFigures {
                     .collect::<Vec<_>>()
                     .join(", "),
                 bytes / 1e6,
-                self.many_cpu * 100.0,
-                self.many_machine * 100.0,
-                self.direct_load,
+                self.many.cpu * 100.0,
+                self.many.machine * 100.0,
+                self.many.direct_load,
                 direct_fps
                     .iter()
                     .map(|f| format!("{f:.1}"))
                     .collect::<Vec<_>>()
                     .join(", "),
-                self.direct_machine * 100.0
+                self.many.direct_machine * 100.0
             ),
         );
 
@@ -1371,7 +1374,10 @@ impl DesktopFigures {
                 self.rdp.as_ref().is_some_and(|r| r.cpu <= 0.01),
             ),
             (
-                format!("{} busy desktops each ≥ 10 frames/s", self.many.len()),
+                format!(
+                    "{} busy desktops each ≥ 10 frames/s",
+                    self.many.streams.len()
+                ),
                 format!("lowest {min_fps:.1} update batches/s"),
                 min_fps >= 10.0,
             ),
