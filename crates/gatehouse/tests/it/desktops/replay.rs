@@ -43,6 +43,15 @@ async fn a_desktop_session_is_recorded_and_replays_to_what_the_user_saw() {
     let row = &gw.sessions(&admin, "vnc").await["items"][0];
     assert_eq!(row["recording"], true, "{row}");
 
+    // The xterm shown, then left still for longer than the recording's
+    // pace may hold a change back (crates/desktop/src/pace.rs: a budget of
+    // about a screen a second after the first key frame): the replay then
+    // has the xterm before the typing, not the two merged into one picture.
+    let shown = desk
+        .until(Duration::from_secs(10), |d| d.white_pixels() > 10_000)
+        .await;
+    assert!(shown, "the xterm never appeared on the desktop");
+    desk.until(Duration::from_secs(3), |_| false).await;
     let marker = xvnc.path("recorded");
     type_when_ready(
         &mut desk,
