@@ -1,9 +1,11 @@
 //! Bodies stream both ways, every byte is counted, and a stop cuts them at once.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::fixtures::{CHUNK, Fnv, Gateway, Httpbin, Target, pattern_chunk, upstream};
 use crate::Outcome;
@@ -114,6 +116,56 @@ async fn sequential_requests_reuse_one_pooled_target_connection() {
 
     assert_eq!(target.connections.load(Ordering::Relaxed), 1);
     assert_eq!(gateway.meter.logs(5).await.len(), 5);
+}
+
+#[tokio::test]
+async fn a_pooled_connection_the_target_closed_meanwhile_is_replaced_unnoticed() {
+    // A target that answers one request per connection as keep-alive, then
+    // closes the connection a moment later (as a target's idle timeout would).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counter = accepted.clone();
+    let target = tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                let _ = tcp.write_all(answer).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            });
+        }
+    });
+    let gateway = Gateway::start(upstream(&format!("http://{addr}"))).await;
+    let browser = gateway.browser();
+
+    for _ in 0..3 {
+        let response = browser.get(gateway.url("/")).send().await.expect("request");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.expect("body"), "ok");
+        // The target closes the connection the answer came on.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Each request after the first found its pooled connection closed and
+    // went on a new one, without an error.
+    assert_eq!(accepted.load(Ordering::Relaxed), 3);
+    let logs = gateway.meter.logs(3).await;
+    assert!(
+        logs.iter()
+            .all(|l| l.status == 200 && l.outcome == Outcome::Completed)
+    );
+    target.abort();
 }
 
 #[tokio::test]
