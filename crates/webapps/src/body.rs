@@ -30,8 +30,8 @@ pub(crate) struct Exchange {
     meter: Arc<dyn Meter>,
     at: OffsetDateTime,
     started: Instant,
-    method: String,
-    path: String,
+    /// The method and path, moved into the log entry when it is written.
+    request: std::sync::Mutex<(String, String)>,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     /// When the last request body bytes went to the target, in nanoseconds after `started`.
@@ -45,8 +45,7 @@ impl Exchange {
             meter,
             at: OffsetDateTime::now_utc(),
             started: Instant::now(),
-            method,
-            path,
+            request: std::sync::Mutex::new((method, path)),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             last_upload: AtomicU64::new(0),
@@ -83,10 +82,17 @@ impl Exchange {
         if self.finished.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Written once: the strings are moved, not copied.
+        let (method, path) = std::mem::take(
+            &mut *self
+                .request
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         self.meter.finished(RequestLog {
             at: self.at,
-            method: self.method.clone(),
-            path: self.path.clone(),
+            method,
+            path,
             status,
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),

@@ -49,7 +49,14 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 /// headers it names, `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`
 /// and `Upgrade`. A WebSocket upgrade keeps `Upgrade` and gets `Connection: upgrade`.
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, websocket: bool) {
+    // `close`, `keep-alive` and `upgrade` are common and need no lookup:
+    // the list below removes them (or names no header).
     let named: Vec<HeaderName> = connection_tokens(headers)
+        .filter(|t| {
+            !["close", "keep-alive", "upgrade"]
+                .iter()
+                .any(|c| t.eq_ignore_ascii_case(c))
+        })
         .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect();
     let upgrade: Vec<HeaderValue> = headers.get_all(UPGRADE).iter().cloned().collect();
@@ -90,21 +97,25 @@ pub(crate) fn rewrite_request(
 ) -> Result<(), ProxyError> {
     let public_host = HeaderValue::from_str(origin.public_host)
         .map_err(|_| ProxyError::BadRequest("the public host is not a valid header".into()))?;
-    let public_scheme = HeaderValue::from_str(origin.public_scheme)
-        .map_err(|_| ProxyError::BadRequest("the public scheme is not a valid header".into()))?;
+    let public_scheme = match origin.public_scheme {
+        "http" => HeaderValue::from_static("http"),
+        "https" => HeaderValue::from_static("https"),
+        other => HeaderValue::from_str(other).map_err(|_| {
+            ProxyError::BadRequest("the public scheme is not a valid header".into())
+        })?,
+    };
 
     let host = match up.host_header {
-        crate::HostHeader::Target => {
-            HeaderValue::from_str(up.authority().as_str()).map_err(|_| {
-                ProxyError::Misconfigured("the target host is not a valid header".into())
-            })?
-        }
+        crate::HostHeader::Target => up.host_value().cloned().ok_or_else(|| {
+            ProxyError::Misconfigured("the target host is not a valid header".into())
+        })?,
         crate::HostHeader::Public => public_host.clone(),
     };
     headers.insert(HOST, host);
 
-    append_list(headers, X_FORWARDED_FOR, &origin.client_addr.to_string());
-    append_list(headers, FORWARDED, &forwarded_element(origin));
+    let client = origin.client_addr.to_string();
+    append_list(headers, X_FORWARDED_FOR, &client);
+    append_list(headers, FORWARDED, &forwarded_element(origin, &client));
     headers.insert(X_FORWARDED_PROTO, public_scheme);
     headers.insert(X_FORWARDED_HOST, public_host);
 
@@ -145,25 +156,47 @@ fn secret_value(value: &str) -> Result<HeaderValue, ProxyError> {
 
 /// Appends `item` to a comma-separated list header, joining repeated fields into one.
 fn append_list(headers: &mut HeaderMap, name: HeaderName, item: &str) {
-    let mut list: Vec<&str> = headers
+    let mut earlier = headers
         .get_all(&name)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .collect();
-    list.push(item);
-    if let Ok(value) = HeaderValue::from_str(&list.join(", ")) {
+        .peekable();
+    // Usually the browser sent none: the item is the whole value.
+    let value = if earlier.peek().is_none() {
+        HeaderValue::from_str(item)
+    } else {
+        let mut list: Vec<&str> = earlier.collect();
+        list.push(item);
+        HeaderValue::from_str(&list.join(", "))
+    };
+    if let Ok(value) = value {
         headers.insert(name, value);
     }
 }
 
-/// One RFC 7239 element: `for=…;host="…";proto=…`.
-fn forwarded_element(origin: &Origin<'_>) -> String {
-    let node = match origin.client_addr {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("\"[{v6}]\""),
-    };
-    let host = origin.public_host.replace(['"', '\\'], "");
-    format!("for={node};host=\"{host}\";proto={}", origin.public_scheme)
+/// One RFC 7239 element: `for=…;host="…";proto=…`, `client` the client's
+/// address as text.
+fn forwarded_element(origin: &Origin<'_>, client: &str) -> String {
+    let mut element = String::with_capacity(32 + client.len() + origin.public_host.len());
+    element.push_str("for=");
+    match origin.client_addr {
+        IpAddr::V4(_) => element.push_str(client),
+        IpAddr::V6(_) => {
+            element.push_str("\"[");
+            element.push_str(client);
+            element.push_str("]\"");
+        }
+    }
+    element.push_str(";host=\"");
+    element.extend(
+        origin
+            .public_host
+            .chars()
+            .filter(|c| !matches!(c, '"' | '\\')),
+    );
+    element.push_str("\";proto=");
+    element.push_str(origin.public_scheme);
+    element
 }
 
 /// Removes the gateway's own cookies from `Cookie`, keeping the app's.

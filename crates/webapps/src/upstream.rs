@@ -1,7 +1,7 @@
 //! Where and how to reach one published app.
 
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderName, Uri};
+use http::{HeaderName, HeaderValue, Uri};
 use secrecy::SecretString;
 
 /// Where and how to reach one published app (built from a connection's settings).
@@ -12,6 +12,8 @@ use secrecy::SecretString;
 pub struct Upstream {
     url: Uri,
     https: bool,
+    /// The URL's `host[:port]` as a `Host` header (`None` if it cannot be one).
+    host_value: Option<HeaderValue>,
     /// The URL's path without its trailing `/` ("" for none): prefixed to every request path.
     base_path: String,
     /// Verify the target's certificate (default); `false` accepts any certificate.
@@ -95,9 +97,11 @@ impl Upstream {
             return Err(InvalidUpstream::Query);
         }
         let base_path = url.path().trim_end_matches('/').to_owned();
+        let host_value = HeaderValue::from_str(authority.as_str()).ok();
         Ok(Self {
             url,
             https,
+            host_value,
             base_path,
             tls_verify: true,
             ca_pem: None,
@@ -125,6 +129,11 @@ impl Upstream {
 
     pub(crate) fn scheme_str(&self) -> &'static str {
         if self.https { "https" } else { "http" }
+    }
+
+    /// The target's `Host`: its URL's `host[:port]`, made once.
+    pub(crate) fn host_value(&self) -> Option<&HeaderValue> {
+        self.host_value.as_ref()
     }
 
     pub(crate) fn authority(&self) -> &Authority {
