@@ -343,13 +343,14 @@ impl Application {
             },
         );
         let (desktops, desktops_internal) = gatehouse_desktop::routes_and_internal();
-        let app = apps.serve_with(
+        let app =
             gatehouse_web::router_with(self.state, gatehouse_tunnel::routes().merge(desktops))
-                .merge(desktops_internal.with_state(state.clone())),
-        );
+                .merge(desktops_internal.with_state(state.clone()))
+                .merge(apps.launch_routes());
         let server = tokio::spawn(gatehouse_web::serve_app(
             self.listener,
             app,
+            Some(Arc::new(apps)),
             self.tls,
             state.shutdown.clone(),
         ));

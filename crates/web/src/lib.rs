@@ -15,6 +15,7 @@ pub mod auth;
 pub mod connections;
 mod enforce;
 pub mod error;
+mod front;
 pub mod history;
 pub mod limits;
 pub mod nodes;
@@ -32,7 +33,6 @@ mod ui;
 pub mod users;
 pub mod watch;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +40,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::serve::ListenerExt;
+pub use front::{Answer, Front};
 use gatehouse_access::Access;
 use gatehouse_audit::Audit;
 use gatehouse_sessions::Registry;
@@ -231,36 +232,34 @@ pub async fn serve(
     certificate: Option<tls::Certificate>,
 ) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
-    serve_app(listener, router(state), certificate, shutdown).await
+    serve_app(listener, router(state), None, certificate, shutdown).await
 }
 
-/// Serves `app` (the gateway's [`router`], perhaps with other front ends in
-/// front of it) on `listener` until `shutdown` is cancelled: over TLS when
-/// given a `certificate` (see [`tls::serve`]: HTTP/2 by ALPN,
+/// Serves `app` (the gateway's [`router`]) on `listener` until `shutdown`
+/// is cancelled, with `front` (if any) answering the requests it takes
+/// before the router sees them (see [`Front`]): over TLS when given a
+/// `certificate` (see [`tls::serve`]: HTTP/2 by ALPN,
 /// `Strict-Transport-Security` on every response), else plain HTTP.
 ///
 /// Every connection sets `TCP_NODELAY`, as the SSH listener does: a
 /// terminal's echo, or an event on a dashboard's stream, is a small write
-/// that Nagle's algorithm would otherwise hold back until the client
-/// acknowledged the previous one.
+/// that Nagle's algorithm would otherwise hold back.
 pub async fn serve_app(
     listener: tokio::net::TcpListener,
     app: Router,
+    front: Option<Arc<dyn Front>>,
     certificate: Option<tls::Certificate>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     if let Some(certificate) = certificate {
-        return tls::serve(listener, app, certificate, shutdown).await;
+        return tls::serve(listener, app, front, certificate, shutdown).await;
     }
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+    axum::serve(listener, front::Connections { app, front })
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }

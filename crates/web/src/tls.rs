@@ -14,7 +14,6 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -201,6 +200,7 @@ fn read_pair(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
+    front: Option<Arc<dyn crate::Front>>,
     certificate: Certificate,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
@@ -233,7 +233,12 @@ pub(crate) async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
         let acceptor = acceptor.clone();
-        let app = app.clone();
+        let connection = crate::front::Connection {
+            peer,
+            app: app.clone(),
+            front: front.clone(),
+            hsts: Some(HeaderValue::from_static(HSTS)),
+        };
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let stream = tokio::select! {
@@ -251,7 +256,7 @@ pub(crate) async fn serve(
                 },
             };
             drop(permit);
-            serve_connection(stream, peer, app, shutdown).await;
+            serve_connection(stream, peer, connection, shutdown).await;
         });
     }
     drop(listener);
@@ -263,12 +268,11 @@ pub(crate) async fn serve(
 async fn serve_connection(
     stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
     peer: SocketAddr,
-    app: Router,
+    connection: crate::front::Connection,
     shutdown: CancellationToken,
 ) {
-    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().call(req)
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        connection.clone().call(req.map(axum::body::Body::new))
     });
     let builder = auto::Builder::new(TokioExecutor::new());
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);

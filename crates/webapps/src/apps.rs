@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use base64::Engine;
@@ -33,8 +33,8 @@ use gatehouse_domain::{
     ConnectionId, ConnectionName, EndReason, HttpTarget, Injection, Publish, Target,
 };
 use gatehouse_sessions::{EndRequest, SessionHandle};
-use gatehouse_web::AppState;
 use gatehouse_web::auth::Caller;
+use gatehouse_web::{Answer, AppState, Front};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use serde::Deserialize;
 use serde_json::json;
@@ -131,7 +131,6 @@ impl Place {
 struct Ticket {
     place: Place,
     principal: Principal,
-    client_addr: String,
     connection: ConnectionId,
     name: ConnectionName,
     next: String,
@@ -172,6 +171,8 @@ struct AppSession {
     unpublished: AtomicBool,
     publish_later: tokio::sync::Notify,
     opened: Instant,
+    /// What every request of the session counts and logs on (made once).
+    meter: Arc<dyn Meter>,
 }
 
 impl WebApps {
@@ -190,23 +191,13 @@ impl WebApps {
         }
     }
 
-    /// `gateway` with this front end in front of it: requests to an app
-    /// host go to the app, the rest to the gateway, which gains
-    /// `/apps/launch/{name}`.
-    ///
-    /// The choice is made before any routing: an app request is proxied
-    /// without matching the gateway's routes or passing through its
-    /// layers (a middleware on the gateway's routes cost every proxied
-    /// request a route lookup, a clone of the matched route's service and
-    /// state, and a boxed `Next`).
-    pub fn serve_with(self, gateway: Router) -> Router {
-        let launch = Router::new()
+    /// The gateway's route this front end adds: `/apps/launch/{name}`, to
+    /// merge into the gateway's router. Requests to app hosts and app
+    /// paths are the front end's (see [`Front`]).
+    pub fn launch_routes(&self) -> Router {
+        Router::new()
             .route("/apps/launch/{name}", get(launch))
-            .with_state(self.clone());
-        Router::new().fallback_service(Dispatch {
-            apps: self,
-            gateway: gateway.merge(launch),
-        })
+            .with_state(self.clone())
     }
 
     /// The connection an app host names, if the host is an app host.
@@ -227,41 +218,22 @@ impl WebApps {
     }
 }
 
-/// The service in front of the gateway's router: app requests to
-/// [`WebApps`], the rest to the gateway.
-#[derive(Clone)]
-struct Dispatch {
-    apps: WebApps,
-    gateway: Router,
-}
-
-impl tower_service::Service<Request> for Dispatch {
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send + 'static>,
-    >;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        let app = match self.apps.app_name(req.headers(), req.uri()) {
+/// App requests are answered before the gateway's routing: a proxied
+/// request matches none of the gateway's routes and passes through none of
+/// its layers.
+impl Front for WebApps {
+    fn answer(&self, req: Request, peer: SocketAddr) -> Result<Answer, Request> {
+        let app = match self.app_name(req.headers(), req.uri()) {
             Some(name) => Some((name, Place::Host)),
             None => path_app(req.uri().path()).map(|name| (name, Place::Path)),
         };
-        match app {
-            Some((name, place)) => {
-                let apps = self.apps.clone();
-                Box::pin(async move { Ok(apps.app_request(name, place, req).await) })
-            }
-            // A router is always ready.
-            None => Box::pin(self.gateway.call(req)),
-        }
+        let Some((name, place)) = app else {
+            return Err(req);
+        };
+        let apps = self.clone();
+        Ok(Box::pin(async move {
+            apps.app_request(name, place, req, peer.ip()).await
+        }))
     }
 }
 
@@ -383,7 +355,6 @@ async fn launch(
             Ticket {
                 place: Place::of(&connection.target).unwrap_or(Place::Host),
                 principal: caller.principal.clone(),
-                client_addr: caller.client_addr.clone(),
                 connection: connection.id,
                 name: connection.name.clone(),
                 next,
@@ -411,15 +382,21 @@ impl WebApps {
     ///
     /// A live session's request is forwarded with nothing copied or built
     /// on the way: the cookie is looked up where it lies in the headers.
-    async fn app_request(&self, name: String, place: Place, req: Request) -> Response {
+    async fn app_request(
+        &self,
+        name: String,
+        place: Place,
+        req: Request,
+        client: IpAddr,
+    ) -> Response {
         if is_enter(req.uri().path(), place, &name) {
             let home = self.home(place, req.headers(), req.uri());
-            return self.enter(&name, place, &home, req).await;
+            return self.enter(&name, place, &home, req, client).await;
         }
         if let Some(token) = app_cookie(req.headers()) {
             let session = lock(&self.inner.sessions).get(token).cloned();
             if let Some(session) = session.filter(|s| s.name.as_str() == name && s.place == place) {
-                return self.forward(session, req).await;
+                return self.forward(session, req, client).await;
             }
             if let Some(ended) = lock(&self.inner.ended).get(token)
                 && ended.name.as_str() == name
@@ -486,7 +463,14 @@ impl WebApps {
     }
 
     /// Redeems a launch ticket: opens the session and sets its cookie.
-    async fn enter(&self, name: &str, place: Place, home: &str, req: Request) -> Response {
+    async fn enter(
+        &self,
+        name: &str,
+        place: Place,
+        home: &str,
+        req: Request,
+        client: IpAddr,
+    ) -> Response {
         let headers = req.headers().clone();
         let ticket = req
             .uri()
@@ -505,7 +489,7 @@ impl WebApps {
             let launch = format!("{home}/apps/launch/{name}");
             return Redirect::to(&launch).into_response();
         };
-        let client_addr = client_ip(&req).map_or(ticket.client_addr.clone(), |ip| ip.to_string());
+        let client_addr = client.to_string();
         match self.open(&ticket, &client_addr, &headers).await {
             Ok(token) => {
                 let secure = if self.inner.config.public_scheme == "https" {
@@ -575,7 +559,8 @@ impl WebApps {
             .is_some_and(|h| h.redact_query);
         let token = token();
         let stop = handle.end_signal();
-        let session = Arc::new(AppSession {
+        let session = Arc::new_cyclic(|me| AppSession {
+            meter: Arc::new(SessionMeter(me.clone())),
             handle,
             name: spec.connection.name.clone(),
             place: ticket.place,
@@ -677,10 +662,9 @@ impl WebApps {
     }
 
     /// Proxies one request of a live session.
-    async fn forward(&self, session: Arc<AppSession>, req: Request) -> Response {
+    async fn forward(&self, session: Arc<AppSession>, req: Request, client: IpAddr) -> Response {
         // What an error page needs of the request, taken before it is sent on.
         let html = pages::wants_html(req.headers());
-        let client = client_ip(&req).unwrap_or(IpAddr::from([127, 0, 0, 1]));
         // The app host the browser used: its `Host`, or for HTTP/2 the URI's
         // authority (see [`authority`]), kept as the header value it came in.
         let host = req.headers().get(header::HOST);
@@ -693,7 +677,7 @@ impl WebApps {
                 .unwrap_or(HeaderValue::from_static("")),
         };
         session.request_started();
-        let meter: Arc<dyn Meter> = Arc::new(SessionMeter(Arc::downgrade(&session)));
+        let meter = session.meter.clone();
         let result = self
             .inner
             .proxy
@@ -933,13 +917,6 @@ fn end_message(request: &EndRequest) -> String {
         Some(message) => format!("{why}: {message}"),
         None => why,
     }
-}
-
-/// The browser's address, from the connection.
-fn client_ip(req: &Request) -> Option<IpAddr> {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
 }
 
 /// The app session cookie's value, if the request has one.

@@ -723,6 +723,8 @@ async fn over_https_an_app_is_served_with_http2_and_a_secure_cookie() {
     let entered = browser.get(&enter).send().await.unwrap();
     let set = entered.headers()[SET_COOKIE].to_str().unwrap().to_owned();
     assert!(set.contains("; Secure"), "{set}");
+    // The app host's own answers carry HSTS as the gateway's do.
+    assert!(entered.headers().contains_key("strict-transport-security"));
     let cookie = set.split(';').next().unwrap().to_owned();
 
     let got = browser
@@ -736,6 +738,7 @@ async fn over_https_an_app_is_served_with_http2_and_a_secure_cookie() {
         .unwrap();
     assert_eq!(got.version(), reqwest::Version::HTTP_2);
     assert_eq!(got.status(), StatusCode::OK);
+    assert!(got.headers().contains_key("strict-transport-security"));
     let seen: Value = got.json().await.unwrap();
     assert_eq!(seen["headers"]["X-Forwarded-Proto"], "https", "{seen}");
     assert_eq!(
