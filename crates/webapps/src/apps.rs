@@ -688,7 +688,7 @@ impl WebApps {
                 client,
                 req,
                 meter,
-                session.stop.clone(),
+                &session.stop,
             )
             .await;
         match result {

@@ -91,7 +91,7 @@ impl Proxy {
         client_addr: IpAddr,
         req: Request<B>,
         meter: Arc<dyn Meter>,
-        stop: CancellationToken,
+        stop: &CancellationToken,
     ) -> Result<Response<ProxyBody>, ProxyError>
     where
         B: Body<Data = Bytes> + Send + Unpin + 'static,
@@ -107,7 +107,7 @@ impl Proxy {
             public_scheme,
             client_addr,
         };
-        let result = self.exchange(up, &origin, req, &exchange, &stop).await;
+        let result = self.exchange(up, &origin, req, &exchange, stop).await;
         if let Err(e) = &result {
             tracing::debug!(error = %e, "request not forwarded");
             let outcome = if matches!(e, ProxyError::Stopped) {
@@ -159,7 +159,12 @@ impl Proxy {
         headers::remove_hop_by_hop(&mut parts.headers, websocket);
         headers::rewrite_request(&mut parts.headers, up, origin)?;
 
-        let body = RequestBody::new(body, exchange.clone(), stop.clone()).boxed_unsync();
+        // A request without a body (most: GET, HEAD) has nothing to count or cut.
+        let body = if body.is_end_stream() {
+            crate::body::empty()
+        } else {
+            RequestBody::new(body, exchange.clone(), stop.clone()).boxed_unsync()
+        };
         let client = self.client(up)?;
         let sent = client.request(Request::from_parts(parts, body));
         let mut response = self.answer(sent, exchange, stop).await?;

@@ -33,7 +33,7 @@ async fn refused_port_is_unreachable_and_logged_as_an_error() {
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             get("/x?y=1"),
             meter.clone(),
-            CancellationToken::new(),
+            &CancellationToken::new(),
         )
         .await;
 
@@ -80,7 +80,7 @@ async fn unreadable_ca_is_a_configuration_error() {
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             get("/"),
             Arc::new(RecordingMeter::default()),
-            CancellationToken::new(),
+            &CancellationToken::new(),
         )
         .await;
 
@@ -105,7 +105,7 @@ async fn request_dropped_before_the_answer_is_logged_as_cut() {
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             get("/delay/3"),
             meter.clone(),
-            CancellationToken::new(),
+            &CancellationToken::new(),
         ),
     )
     .await;

@@ -189,7 +189,7 @@ impl Gateway {
                             .to_owned();
                         let meter: Arc<dyn Meter> = meter.clone();
                         let answer = proxy
-                            .forward(up, &host, "http", peer.ip(), req, meter, stop.clone())
+                            .forward(up, &host, "http", peer.ip(), req, meter, stop)
                             .await;
                         Ok::<_, Infallible>(answer.unwrap_or_else(|e| error_page(&e)))
                     }

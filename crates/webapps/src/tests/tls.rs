@@ -175,7 +175,7 @@ async fn fetch(up: &Upstream) -> Result<String, ProxyError> {
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             request,
             Arc::new(RecordingMeter::default()),
-            CancellationToken::new(),
+            &CancellationToken::new(),
         )
         .await?;
     let body = response
