@@ -243,7 +243,8 @@ pub async fn serve(
 ///
 /// Every connection sets `TCP_NODELAY`, as the SSH listener does: a
 /// terminal's echo, or an event on a dashboard's stream, is a small write
-/// that Nagle's algorithm would otherwise hold back.
+/// that Nagle's algorithm would otherwise hold back until the client
+/// acknowledged the previous one.
 pub async fn serve_app(
     listener: tokio::net::TcpListener,
     app: Router,

@@ -291,7 +291,8 @@ impl Drop for ResponseBody {
     }
 }
 
-/// A body that is empty and ends at once (the 101 answer to a WebSocket upgrade).
+/// A body that is empty and ends at once: a request's that had none, or the
+/// 101 answer to a WebSocket upgrade.
 pub(crate) fn empty() -> crate::ProxyBody {
     use http_body_util::BodyExt;
     http_body_util::Empty::<Bytes>::new()
