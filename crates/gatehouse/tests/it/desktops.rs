@@ -72,6 +72,26 @@ pub(crate) async fn clipboard_reply(
     }
 }
 
+/// Pastes `text` into the desktop and returns the answer, which must be
+/// the error `code`: a reply of type `kind` (`clipboard`,
+/// `clipboard_status`) instead, or none within 5 s, fails the test.
+pub(crate) async fn refused_paste(
+    desk: &mut Desktop,
+    text: &str,
+    kind: &str,
+    code: &str,
+) -> serde_json::Value {
+    desk.send(json!({ "type": "clipboard", "text": text }))
+        .await;
+    let refused = clipboard_reply(desk, kind, Duration::from_secs(5)).await;
+    assert_eq!(
+        refused.as_ref().map(|m| m["code"].clone()),
+        Some(json!(code)),
+        "{refused:?}"
+    );
+    refused.unwrap()
+}
+
 /// Waits until the xterm shows (its white background), then types `line`.
 pub(crate) async fn type_when_ready(desk: &mut Desktop, line: &str) {
     let shown = desk

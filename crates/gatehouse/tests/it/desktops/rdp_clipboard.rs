@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{clipboard_reply, type_when_ready};
+use super::{clipboard_reply, refused_paste, type_when_ready};
 use crate::harness::rdp::RdpServer;
 use crate::harness::vnc::Desktop;
 use crate::harness::xrdp::{self, XrdpServer};
@@ -68,16 +68,15 @@ async fn a_server_without_a_clipboard_is_told_to_the_tab_and_a_paste_into_it_is_
     eprintln!("shadow server: told 'no clipboard' {took:?} after opening");
 
     // A paste anyway is answered, not dropped.
-    desk.send(json!({ "type": "clipboard", "text": "into-nothing" }))
-        .await;
-    let refused = clipboard_reply(&mut desk, "clipboard_status", Duration::from_secs(5)).await;
+    let refused = refused_paste(
+        &mut desk,
+        "into-nothing",
+        "clipboard_status",
+        "clipboard_unavailable",
+    )
+    .await;
     assert_eq!(
-        refused.as_ref().map(|m| m["code"].clone()),
-        Some(json!("clipboard_unavailable")),
-        "{refused:?}"
-    );
-    assert_eq!(
-        refused.unwrap()["message"],
+        refused["message"],
         "nothing was pasted: this desktop's server offers no clipboard"
     );
     // An interactive participant is told too, and refused alike.
@@ -90,15 +89,13 @@ async fn a_server_without_a_clipboard_is_told_to_the_tab_and_a_paste_into_it_is_
     let hello = &typist.controls[0]["clipboard"];
     assert_eq!(hello["to_desktop"], true, "{hello}");
     assert_eq!(hello["available"], false, "{hello}");
-    typist
-        .send(json!({ "type": "clipboard", "text": "into-nothing" }))
-        .await;
-    let refused = clipboard_reply(&mut typist, "clipboard_status", Duration::from_secs(5)).await;
-    assert_eq!(
-        refused.as_ref().map(|m| m["code"].clone()),
-        Some(json!("clipboard_unavailable")),
-        "{refused:?}"
-    );
+    refused_paste(
+        &mut typist,
+        "into-nothing",
+        "clipboard_status",
+        "clipboard_unavailable",
+    )
+    .await;
     drop(typist);
 
     // The desktop itself goes on.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{clipboard_reply, type_when_ready};
+use super::{clipboard_reply, refused_paste, type_when_ready};
 use crate::harness::vnc::{Desktop, Received};
 use crate::harness::xrdp::{PASSWORD, USER, XrdpServer};
 use crate::harness::{TestGateway, eventually};
@@ -285,14 +285,7 @@ async fn rdp_clipboard_text_crosses_both_ways_where_the_connection_allows() {
         Some(json!("out-ok")),
         "{copied:?}"
     );
-    desk.send(json!({ "type": "clipboard", "text": "must-not-cross" }))
-        .await;
-    let refused = clipboard_reply(&mut desk, "clipboard", Duration::from_secs(5)).await;
-    assert_eq!(
-        refused.as_ref().map(|m| m["code"].clone()),
-        Some(json!("clipboard_off")),
-        "{refused:?}"
-    );
+    refused_paste(&mut desk, "must-not-cross", "clipboard", "clipboard_off").await;
     desk.type_line("xclip -o -selection clipboard > out.txt; touch done.txt")
         .await;
     assert!(
